@@ -1,0 +1,387 @@
+package transport
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/vicinity-go/vicinity/internal/eio"
+)
+
+// Reasons a [Conn] closes, as passed to [Receiver.OnClose]. The first five
+// are the names the Socket.IO reference server uses.
+const (
+	ReasonTransportClose = "transport close"      // the client closed the connection
+	ReasonTransportError = "transport error"      // the connection failed or misbehaved
+	ReasonPingTimeout    = "ping timeout"         // no pong within the ping timeout
+	ReasonParseError     = "parse error"          // the client sent an undecodable packet
+	ReasonForcedClose    = "forced close"         // the server called Close
+	ReasonServerShutdown = "server shutting down" // Server.Shutdown or Server.Close
+	ReasonSlowClient     = "slow client"          // the send queue overflowed
+)
+
+// ErrClosed is returned by [Conn.Next] once the connection is closed and its
+// final packets have been handed out.
+var ErrClosed = errors.New("transport: connection closed")
+
+// Packet is an Engine.IO packet.
+type Packet = eio.Packet
+
+// Message returns a message packet carrying data, which the caller must not
+// modify afterwards: it may be shared by many connections' queues.
+func Message(data []byte, binary bool) Packet {
+	return Packet{Type: eio.Message, Data: data, Binary: binary}
+}
+
+// Receiver consumes what a [Conn] reads. OnMessage calls are made one at a
+// time, in order. OnClose is called exactly once; it may run while an
+// OnMessage call is in progress (when a handler closes the connection), and a
+// message already being delivered may arrive after it.
+type Receiver interface {
+	OnMessage(data []byte, binary bool)
+	OnClose(reason string)
+}
+
+// Conn is one Engine.IO session: a client identified by its sid, reached
+// over one transport at a time. Its send queue is bounded and [Conn.Send]
+// never blocks. It is safe for concurrent use.
+//
+// Besides Send and Close, the exported methods are for [Transport]
+// implementations.
+type Conn struct {
+	srv  *Server
+	id   string
+	req  *http.Request
+	log  *slog.Logger
+	recv Receiver
+
+	wake chan struct{} // capacity 1: a pending wake-up for the writer
+	done chan struct{} // closed when the connection closes
+
+	// recvMu serializes deliveries to recv. Lock order: recvMu, then mu.
+	recvMu sync.Mutex
+
+	mu        sync.Mutex
+	transport Transport
+	upgrading bool
+	closed    bool
+	reason    string
+	queue     []Packet
+	bytes     int
+	polling   [2]bool // a GET, a POST in flight
+	abort     func()  // closes the active transport's network connection
+	pingTimer *time.Timer
+	pongTimer *time.Timer
+}
+
+func newConn(srv *Server, t Transport, r *http.Request, sid string) *Conn {
+	req := r.Clone(context.Background())
+	req.Body = http.NoBody
+	c := &Conn{
+		srv:       srv,
+		id:        sid,
+		req:       req,
+		transport: t,
+		wake:      make(chan struct{}, 1),
+		done:      make(chan struct{}),
+	}
+	c.log = srv.cfg.logger.With("sid", sid)
+	return c
+}
+
+// ID returns the session id (sid) the client was given in the handshake.
+func (c *Conn) ID() string { return c.id }
+
+// Request returns the handshake request: its headers, URL query and remote
+// address. Its body is empty; it must not be modified.
+func (c *Conn) Request() *http.Request { return c.req }
+
+// Transport returns the name of the transport currently carrying the
+// connection ("polling" or "websocket").
+func (c *Conn) Transport() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.transport.Name()
+}
+
+// Done returns a channel closed when the connection closes.
+func (c *Conn) Done() <-chan struct{} { return c.done }
+
+// Reason returns why the connection closed, or "" while it is open.
+func (c *Conn) Reason() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.reason
+}
+
+// Send queues pkts to be written together, in order, without blocking. The
+// packets' data must not be modified afterwards; it may be shared with other
+// connections. Send reports whether the packets were queued: false when the
+// connection is closed or the queue is full. A full queue drops a volatile
+// send; any other send then closes the connection with [ReasonSlowClient].
+func (c *Conn) Send(volatile bool, pkts ...Packet) bool {
+	n := 0
+	for _, p := range pkts {
+		n += eio.PayloadLen(p)
+	}
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return false
+	}
+	if len(c.queue)+len(pkts) > c.srv.cfg.queueFrames || c.bytes+n > c.srv.cfg.queueBytes {
+		c.mu.Unlock()
+		if !volatile {
+			c.log.Warn("send queue full, closing")
+			c.close(ReasonSlowClient, false)
+		}
+		return false
+	}
+	c.queue = append(c.queue, pkts...)
+	c.bytes += n
+	c.mu.Unlock()
+	c.notify()
+	return true
+}
+
+func (c *Conn) notify() {
+	select {
+	case c.wake <- struct{}{}:
+	default: // a wake-up is already pending
+	}
+}
+
+// Close closes the connection with [ReasonForcedClose]. Packets already
+// queued are still written first. Close is idempotent.
+func (c *Conn) Close() { c.close(ReasonForcedClose, true) }
+
+// CloseWithReason closes the connection with the given reason. graceful
+// writes what is queued first; otherwise the network connection is closed at
+// once and the queue dropped.
+func (c *Conn) CloseWithReason(reason string, graceful bool) { c.close(reason, graceful) }
+
+func (c *Conn) close(reason string, graceful bool) {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return
+	}
+	c.closed = true
+	c.reason = reason
+	if !graceful {
+		clear(c.queue)
+		c.queue, c.bytes = nil, 0
+	}
+	abort := c.abort
+	if c.pingTimer != nil {
+		c.pingTimer.Stop()
+	}
+	if c.pongTimer != nil {
+		c.pongTimer.Stop()
+	}
+	close(c.done)
+	c.mu.Unlock()
+
+	c.log.Debug("closed", "reason", reason)
+	if graceful {
+		// Keep the session reachable until a writer takes its last packets,
+		// or until a polling client fails to come back for them.
+		time.AfterFunc(c.srv.cfg.pingTimeout, func() { c.srv.remove(c) })
+	} else {
+		c.srv.remove(c)
+		if abort != nil {
+			abort()
+		}
+	}
+	c.recv.OnClose(reason)
+}
+
+// Next waits until there is something for transport t to write and returns
+// it appended to dst. It returns the queued packets; a single noop packet
+// when t must end its request because the connection is moving to another
+// transport; or, once the connection is closed, whatever is left to write
+// along with [ErrClosed]. It returns ctx.Err() if ctx ends first.
+func (c *Conn) Next(ctx context.Context, t Transport, dst []Packet) ([]Packet, error) {
+	for {
+		c.mu.Lock()
+		switch {
+		case c.transport != t:
+			c.mu.Unlock()
+			return append(dst, Packet{Type: eio.Noop}), nil
+		case len(c.queue) > 0:
+			dst = append(dst, c.queue...)
+			clear(c.queue)
+			c.queue, c.bytes = c.queue[:0], 0
+			closed := c.closed
+			c.mu.Unlock()
+			if closed {
+				c.srv.remove(c)
+				return dst, ErrClosed
+			}
+			return dst, nil
+		case c.closed:
+			c.mu.Unlock()
+			c.srv.remove(c)
+			return dst, ErrClosed
+		case c.upgrading:
+			c.mu.Unlock()
+			return append(dst, Packet{Type: eio.Noop}), nil
+		}
+		c.mu.Unlock()
+		select {
+		case <-c.wake:
+		case <-c.done:
+		case <-ctx.Done():
+			return dst, ctx.Err()
+		}
+	}
+}
+
+// Receive handles one packet read from the client. A message goes to the
+// Receiver; a pong re-arms the heartbeat; a close packet closes the
+// connection. Any other packet type is a protocol error that closes the
+// connection with [ReasonParseError]. The returned error tells the
+// transport to stop reading.
+func (c *Conn) Receive(p Packet) error {
+	switch p.Type {
+	case eio.Message:
+		c.recvMu.Lock()
+		defer c.recvMu.Unlock()
+		select {
+		case <-c.done:
+			return ErrClosed
+		default:
+		}
+		c.recv.OnMessage(p.Data, p.Binary)
+		return nil
+	case eio.Pong:
+		c.mu.Lock()
+		if !c.closed {
+			c.pongTimer.Stop()
+			c.pingTimer.Reset(c.srv.cfg.pingInterval)
+		}
+		c.mu.Unlock()
+		return nil
+	case eio.Noop:
+		return nil
+	case eio.Close:
+		c.close(ReasonTransportClose, false)
+		return ErrClosed
+	default:
+		c.log.Warn("unexpected packet", "type", p.Type.String())
+		c.close(ReasonParseError, false)
+		return ErrClosed
+	}
+}
+
+// Fail closes the connection because its transport failed: reason is
+// [ReasonTransportClose] when the client went away cleanly and
+// [ReasonTransportError] otherwise.
+func (c *Conn) Fail(reason string) { c.close(reason, false) }
+
+// BeginPoll claims the connection's single GET (post false) or POST (post
+// true) slot. It returns false if a request of that kind is already in
+// flight; the caller answers 400 and closes the connection.
+func (c *Conn) BeginPoll(post bool) bool {
+	i := 0
+	if post {
+		i = 1
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.polling[i] {
+		return false
+	}
+	c.polling[i] = true
+	return true
+}
+
+// EndPoll releases the slot claimed by [Conn.BeginPoll].
+func (c *Conn) EndPoll(post bool) {
+	i := 0
+	if post {
+		i = 1
+	}
+	c.mu.Lock()
+	c.polling[i] = false
+	c.mu.Unlock()
+}
+
+// SetAbort records how to close the active transport's network connection
+// at once; it runs when the connection closes without draining.
+func (c *Conn) SetAbort(fn func()) {
+	c.mu.Lock()
+	c.abort = fn
+	closed := c.closed
+	c.mu.Unlock()
+	if closed {
+		fn()
+	}
+}
+
+// BeginUpgrade marks the connection as moving to transport t after a
+// successful probe: the current transport's pending poll is answered with a
+// noop. It returns false if the connection is closed or already upgrading.
+func (c *Conn) BeginUpgrade(t Transport) bool {
+	c.mu.Lock()
+	ok := !c.closed && !c.upgrading && c.transport != t
+	if ok {
+		c.upgrading = true
+	}
+	c.mu.Unlock()
+	c.notify()
+	return ok
+}
+
+// CompleteUpgrade makes t, which called [Conn.BeginUpgrade], the active
+// transport, with abort closing its network connection. It returns false if
+// the connection closed meanwhile.
+func (c *Conn) CompleteUpgrade(t Transport, abort func()) bool {
+	c.mu.Lock()
+	if c.closed || !c.upgrading {
+		c.mu.Unlock()
+		return false
+	}
+	c.upgrading = false
+	c.transport = t
+	c.abort = abort
+	c.mu.Unlock()
+	c.log.Debug("upgraded", "transport", t.Name())
+	c.notify()
+	return true
+}
+
+// CancelUpgrade abandons an upgrade begun with [Conn.BeginUpgrade].
+func (c *Conn) CancelUpgrade() {
+	c.mu.Lock()
+	c.upgrading = false
+	c.mu.Unlock()
+}
+
+// OpenPacket returns the data of the open packet for a client connecting
+// over t: sid, upgrades, pingInterval, pingTimeout, maxPayload.
+func (c *Conn) OpenPacket(t Transport) Packet {
+	return Packet{Type: eio.Open, Data: c.srv.openData(c.id, t)}
+}
+
+// start arms the heartbeat: the server pings every pingInterval after the
+// last pong and closes the connection if a pong takes longer than
+// pingTimeout.
+func (c *Conn) start() {
+	cfg := &c.srv.cfg
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.pongTimer = time.AfterFunc(time.Hour, func() { c.close(ReasonPingTimeout, false) })
+	c.pongTimer.Stop()
+	c.pingTimer = time.AfterFunc(cfg.pingInterval, func() {
+		c.mu.Lock()
+		if !c.closed {
+			c.pongTimer.Reset(cfg.pingTimeout)
+		}
+		c.mu.Unlock()
+		c.Send(false, Packet{Type: eio.Ping})
+	})
+}

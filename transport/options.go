@@ -1,0 +1,176 @@
+package transport
+
+import (
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+)
+
+// Option configures a [Server].
+type Option func(*config)
+
+type config struct {
+	pingInterval   time.Duration
+	pingTimeout    time.Duration
+	upgradeTimeout time.Duration
+	writeTimeout   time.Duration
+	maxPayload     int
+	queueFrames    int
+	queueBytes     int
+	allowedOrigins []string
+	checkOrigin    func(*http.Request) bool
+	credentials    bool
+	allowRequest   func(*http.Request) error
+	logger         *slog.Logger
+	transports     []Transport
+}
+
+// Defaults, equal to those of the Node.js reference server where it has one.
+const (
+	DefaultPingInterval   = 25 * time.Second
+	DefaultPingTimeout    = 20 * time.Second
+	DefaultUpgradeTimeout = 10 * time.Second
+	DefaultWriteTimeout   = 10 * time.Second
+	DefaultMaxPayload     = 1_000_000
+	DefaultQueueFrames    = 1024
+	DefaultQueueBytes     = 4 << 20
+)
+
+func defaultConfig() config {
+	return config{
+		pingInterval:   DefaultPingInterval,
+		pingTimeout:    DefaultPingTimeout,
+		upgradeTimeout: DefaultUpgradeTimeout,
+		writeTimeout:   DefaultWriteTimeout,
+		maxPayload:     DefaultMaxPayload,
+		queueFrames:    DefaultQueueFrames,
+		queueBytes:     DefaultQueueBytes,
+		logger:         slog.New(slog.DiscardHandler),
+	}
+}
+
+func newConfig(opts []Option) config {
+	c := defaultConfig()
+	for _, o := range opts {
+		o(&c)
+	}
+	c.validate()
+	return c
+}
+
+func (c *config) validate() {
+	positive := map[string]time.Duration{
+		"WithPingInterval":   c.pingInterval,
+		"WithPingTimeout":    c.pingTimeout,
+		"WithUpgradeTimeout": c.upgradeTimeout,
+		"WithWriteTimeout":   c.writeTimeout,
+	}
+	for name, d := range positive {
+		if d <= 0 {
+			panic(fmt.Sprintf("transport: %s: duration must be positive, got %v", name, d))
+		}
+	}
+	if c.maxPayload <= 0 {
+		panic(fmt.Sprintf("transport: WithMaxPayload: must be positive, got %d", c.maxPayload))
+	}
+	if c.queueFrames <= 0 || c.queueBytes <= 0 {
+		panic(fmt.Sprintf("transport: WithSendQueue: limits must be positive, got %d frames, %d bytes", c.queueFrames, c.queueBytes))
+	}
+	if c.logger == nil {
+		panic("transport: WithLogger: nil logger")
+	}
+	if len(c.transports) == 0 {
+		panic("transport: WithTransports: no transport")
+	}
+	seen := make(map[string]bool)
+	for _, t := range c.transports {
+		if t == nil {
+			panic("transport: WithTransports: nil transport")
+		}
+		if seen[t.Name()] {
+			panic(fmt.Sprintf("transport: WithTransports: %q given twice", t.Name()))
+		}
+		seen[t.Name()] = true
+	}
+}
+
+// WithTransports sets the transports clients may use, in the order a client
+// should prefer for upgrades. There is no default: a [Server] needs at least
+// one (realtime passes polling and websocket).
+func WithTransports(ts ...Transport) Option {
+	return func(c *config) { c.transports = ts }
+}
+
+// WithPingInterval sets how often the server pings a client. Default 25s.
+func WithPingInterval(d time.Duration) Option {
+	return func(c *config) { c.pingInterval = d }
+}
+
+// WithPingTimeout sets how long the server waits for a client's pong before
+// closing the session with reason "ping timeout". Default 20s. Together with
+// [WithPingInterval] it bounds how long a silent peer (no FIN, no RST) goes
+// unnoticed: at most interval + timeout.
+func WithPingTimeout(d time.Duration) Option {
+	return func(c *config) { c.pingTimeout = d }
+}
+
+// WithUpgradeTimeout sets how long an upgrade from polling to WebSocket may
+// take before the probe is abandoned. Default 10s.
+func WithUpgradeTimeout(d time.Duration) Option {
+	return func(c *config) { c.upgradeTimeout = d }
+}
+
+// WithWriteTimeout sets the deadline for each write to a client. Default 10s.
+func WithWriteTimeout(d time.Duration) Option {
+	return func(c *config) { c.writeTimeout = d }
+}
+
+// WithMaxPayload sets the largest message, in bytes, a client may send: a
+// WebSocket message or a polling POST body. Default 1,000,000, as Node's
+// maxHttpBufferSize. A larger WebSocket message closes the session; a larger
+// POST gets HTTP 413 and closes the session.
+func WithMaxPayload(n int) Option {
+	return func(c *config) { c.maxPayload = n }
+}
+
+// WithSendQueue bounds each session's send queue in packets and bytes.
+// Defaults 1024 packets and 4 MiB. When the queue is full, volatile packets
+// are dropped and any other packet closes the session with reason
+// [ReasonSlowClient].
+func WithSendQueue(frames, bytes int) Option {
+	return func(c *config) { c.queueFrames, c.queueBytes = frames, bytes }
+}
+
+// WithAllowedOrigins lets browsers on the given origins (scheme://host[:port])
+// connect cross-origin; "*" allows every origin. By default only same-origin
+// requests and requests without an Origin header (native clients) are
+// accepted; others get HTTP 403 with Engine.IO error code 4.
+func WithAllowedOrigins(origins ...string) Option {
+	return func(c *config) { c.allowedOrigins = origins }
+}
+
+// WithCheckOrigin replaces the origin policy by fn, which reports whether a
+// request carrying an Origin header may proceed. It overrides
+// [WithAllowedOrigins].
+func WithCheckOrigin(fn func(r *http.Request) bool) Option {
+	return func(c *config) { c.checkOrigin = fn }
+}
+
+// WithCredentials makes CORS responses allow credentials (cookies), as the
+// cors.credentials option of the Node.js server. Default false.
+func WithCredentials(allow bool) Option {
+	return func(c *config) { c.credentials = allow }
+}
+
+// WithAllowRequest sets a hook that vets each handshake request before a
+// session is created. A non-nil error refuses it with HTTP 403, Engine.IO
+// error code 4 and the error's text as the message.
+func WithAllowRequest(fn func(r *http.Request) error) Option {
+	return func(c *config) { c.allowRequest = fn }
+}
+
+// WithLogger sets the logger. Default: discard everything.
+func WithLogger(l *slog.Logger) Option {
+	return func(c *config) { c.logger = l }
+}

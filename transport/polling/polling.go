@@ -1,0 +1,124 @@
+// Package polling implements the Engine.IO HTTP long-polling transport.
+//
+// A client reads with GET requests, each held open until there is something
+// to send, and writes with POST requests; both carry payloads of packets
+// separated by 0x1e. At most one GET and one POST may be in flight per
+// session: a second one gets HTTP 400 and closes the session, as with the
+// Node.js server. The transport has no goroutine of its own: the GET handler
+// drains the session's queue and the POST handler decodes on the request's
+// goroutine.
+package polling
+
+import (
+	"errors"
+	"io"
+	"net/http"
+	"strconv"
+
+	"github.com/vicinity-go/vicinity/internal/eio"
+	"github.com/vicinity-go/vicinity/transport"
+)
+
+// Name is the transport's query parameter value.
+const Name = "polling"
+
+// maxPacketsPerPayload bounds how many packets one POST may carry.
+const maxPacketsPerPayload = 1024
+
+// Transport is the long-polling transport. The zero value is ready to use.
+type Transport struct{}
+
+// New returns the long-polling transport.
+func New() *Transport { return &Transport{} }
+
+// Name returns "polling".
+func (*Transport) Name() string { return Name }
+
+// Upgradable returns false: sessions upgrade from polling, never to it.
+func (*Transport) Upgradable() bool { return false }
+
+// Serve handles a handshake, a GET or a POST.
+func (t *Transport) Serve(w http.ResponseWriter, r *http.Request, c *transport.Conn, mode transport.Mode) {
+	switch {
+	case mode == transport.ModeOpen:
+		writePayload(w, []transport.Packet{c.OpenPacket(t)})
+	case mode != transport.ModeRequest:
+		transport.WriteError(w, transport.CodeBadRequest, "")
+	case r.Method == http.MethodGet:
+		t.get(w, r, c)
+	case r.Method == http.MethodPost:
+		t.post(w, r, c)
+	default:
+		transport.WriteError(w, transport.CodeBadRequest, "")
+	}
+}
+
+func (t *Transport) get(w http.ResponseWriter, r *http.Request, c *transport.Conn) {
+	if !c.BeginPoll(false) {
+		transport.WriteError(w, transport.CodeBadRequest, "overlapping GET")
+		c.Fail(transport.ReasonTransportError)
+		return
+	}
+	defer c.EndPoll(false)
+	pkts, err := c.Next(r.Context(), t, nil)
+	switch {
+	case errors.Is(err, transport.ErrClosed):
+		pkts = append(pkts, transport.Packet{Type: eio.Close})
+	case err != nil: // the client went away with the poll pending
+		c.Fail(transport.ReasonTransportClose)
+		return
+	}
+	writePayload(w, pkts)
+}
+
+func writePayload(w http.ResponseWriter, pkts []transport.Packet) {
+	n := 0
+	for _, p := range pkts {
+		n += 1 + eio.PayloadLen(p)
+	}
+	buf := make([]byte, 0, n)
+	for _, p := range pkts {
+		buf = eio.AppendPayload(buf, p)
+	}
+	h := w.Header()
+	h.Set("Content-Type", "text/plain; charset=UTF-8")
+	h.Set("Content-Length", strconv.Itoa(len(buf)))
+	h.Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(buf)
+}
+
+func (t *Transport) post(w http.ResponseWriter, r *http.Request, c *transport.Conn) {
+	if !c.BeginPoll(true) {
+		transport.WriteError(w, transport.CodeBadRequest, "overlapping POST")
+		c.Fail(transport.ReasonTransportError)
+		return
+	}
+	defer c.EndPoll(true)
+	limit := c.Server().MaxPayload()
+	if r.ContentLength > int64(limit) {
+		http.Error(w, "payload too large", http.StatusRequestEntityTooLarge)
+		c.Fail(transport.ReasonTransportError)
+		return
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, int64(limit)+1))
+	if err != nil {
+		c.Fail(transport.ReasonTransportError)
+		return
+	}
+	if len(body) > limit {
+		http.Error(w, "payload too large", http.StatusRequestEntityTooLarge)
+		c.Fail(transport.ReasonTransportError)
+		return
+	}
+	err = eio.DecodePayload(body, maxPacketsPerPayload, c.Receive)
+	switch {
+	case errors.Is(err, transport.ErrClosed):
+	case err != nil:
+		c.CloseWithReason(transport.ReasonParseError, false)
+		transport.WriteError(w, transport.CodeBadRequest, "bad payload")
+		return
+	}
+	w.Header().Set("Content-Type", "text/html")
+	_, _ = io.WriteString(w, "ok")
+}

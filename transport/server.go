@@ -1,0 +1,324 @@
+package transport
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/vicinity-go/vicinity/internal/id"
+)
+
+// ErrServerClosed is returned by [Server.Shutdown] and [Server.Close] when
+// called again, and is the message new handshakes get once the server is
+// shutting down.
+var ErrServerClosed = errors.New("transport: server closed")
+
+// Transport carries sessions over one kind of HTTP exchange. The websocket
+// and polling packages implement it.
+type Transport interface {
+	// Name is the transport's value of the "transport" query parameter.
+	Name() string
+	// Upgradable reports whether a session opened on another transport may
+	// upgrade to this one.
+	Upgradable() bool
+	// Serve handles one HTTP request for c. The request has passed the
+	// origin policy and the protocol checks.
+	Serve(w http.ResponseWriter, r *http.Request, c *Conn, mode Mode)
+}
+
+// Mode says why a request reaches [Transport.Serve].
+type Mode int
+
+const (
+	// ModeOpen: the handshake that created c; the transport sends the open
+	// packet first.
+	ModeOpen Mode = iota
+	// ModeRequest: a later request of a session on this transport.
+	ModeRequest
+	// ModeUpgrade: a request to move c, now on another transport, to this
+	// one (the "2probe", "3probe", "5" exchange).
+	ModeUpgrade
+)
+
+// Handler is called for each new session before any of its packets is
+// received; it returns the Receiver for the session's messages.
+type Handler func(c *Conn) Receiver
+
+// Server is an Engine.IO v4 server: an [http.Handler] for the Engine.IO
+// endpoint (the path is the caller's business). It is safe for concurrent
+// use.
+type Server struct {
+	cfg     config
+	handler Handler
+	byName  map[string]Transport
+
+	mu      sync.Mutex
+	conns   map[string]*Conn
+	active  int // requests being served
+	closing bool
+}
+
+// NewServer returns a server that hands each new session to h. It panics if
+// h is nil or an option is invalid.
+func NewServer(h Handler, opts ...Option) *Server {
+	if h == nil {
+		panic("transport: NewServer: nil handler")
+	}
+	s := &Server{
+		cfg:     newConfig(opts),
+		handler: h,
+		byName:  make(map[string]Transport),
+		conns:   make(map[string]*Conn),
+	}
+	for _, t := range s.cfg.transports {
+		s.byName[t.Name()] = t
+	}
+	return s
+}
+
+// WriteTimeout is the deadline for each write, for transports.
+func (s *Server) WriteTimeout() time.Duration { return s.cfg.writeTimeout }
+
+// UpgradeTimeout is how long an upgrade may take, for transports.
+func (s *Server) UpgradeTimeout() time.Duration { return s.cfg.upgradeTimeout }
+
+// MaxPayload is the largest message a client may send, in bytes.
+func (s *Server) MaxPayload() int { return s.cfg.maxPayload }
+
+// Server returns the server c belongs to.
+func (c *Conn) Server() *Server { return c.srv }
+
+// Len returns the number of open sessions.
+func (s *Server) Len() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.conns)
+}
+
+// ServeHTTP implements [http.Handler] for the Engine.IO endpoint.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if !s.cors(w, r) {
+		WriteError(w, CodeForbidden, "")
+		return
+	}
+	if r.Method == http.MethodOptions {
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
+	q := r.URL.Query()
+	if q.Get("EIO") != "4" {
+		WriteError(w, CodeUnsupportedProtocolVersion, "")
+		return
+	}
+	t, ok := s.byName[q.Get("transport")]
+	if !ok {
+		WriteError(w, CodeUnknownTransport, "")
+		return
+	}
+	sid := q.Get("sid")
+	if sid == "" {
+		s.handshake(w, r, t)
+		return
+	}
+	s.mu.Lock()
+	c, ok := s.conns[sid]
+	if ok {
+		s.active++
+	}
+	s.mu.Unlock()
+	if !ok {
+		WriteError(w, CodeUnknownSID, "")
+		return
+	}
+	defer s.done()
+
+	c.mu.Lock()
+	current, upgrading := c.transport, c.upgrading
+	c.mu.Unlock()
+	switch {
+	case t == current:
+		t.Serve(w, r, c, ModeRequest)
+	case t.Upgradable() && !current.Upgradable() && !upgrading:
+		t.Serve(w, r, c, ModeUpgrade)
+	default:
+		WriteError(w, CodeBadRequest, "transport mismatch")
+	}
+}
+
+func (s *Server) done() {
+	s.mu.Lock()
+	s.active--
+	s.mu.Unlock()
+}
+
+func (s *Server) handshake(w http.ResponseWriter, r *http.Request, t Transport) {
+	if r.Method != http.MethodGet {
+		WriteError(w, CodeBadHandshakeMethod, "")
+		return
+	}
+	if s.cfg.allowRequest != nil {
+		if err := s.cfg.allowRequest(r); err != nil {
+			WriteError(w, CodeForbidden, err.Error())
+			return
+		}
+	}
+	c := newConn(s, t, r, id.New())
+	s.mu.Lock()
+	if s.closing {
+		s.mu.Unlock()
+		writeJSONError(w, http.StatusServiceUnavailable, CodeBadRequest, ErrServerClosed.Error())
+		return
+	}
+	s.conns[c.id] = c
+	s.active++
+	s.mu.Unlock()
+	defer s.done()
+
+	c.recv = s.handler(c)
+	c.start()
+	c.log.Info("open", "transport", t.Name(), "addr", r.RemoteAddr)
+	t.Serve(w, r, c, ModeOpen)
+}
+
+func (s *Server) remove(c *Conn) {
+	s.mu.Lock()
+	if s.conns[c.id] == c {
+		delete(s.conns, c.id)
+	}
+	s.mu.Unlock()
+}
+
+func (s *Server) openData(sid string, t Transport) []byte {
+	upgrades := []string{}
+	if !t.Upgradable() {
+		for _, u := range s.cfg.transports {
+			if u.Upgradable() && u != t {
+				upgrades = append(upgrades, u.Name())
+			}
+		}
+	}
+	b, _ := json.Marshal(struct {
+		SID          string   `json:"sid"`
+		Upgrades     []string `json:"upgrades"`
+		PingInterval int64    `json:"pingInterval"`
+		PingTimeout  int64    `json:"pingTimeout"`
+		MaxPayload   int      `json:"maxPayload"`
+	}{sid, upgrades, s.cfg.pingInterval.Milliseconds(), s.cfg.pingTimeout.Milliseconds(), s.cfg.maxPayload})
+	return b
+}
+
+// cors applies the origin policy to r and sets the CORS response headers.
+// It reports whether the request may proceed.
+func (s *Server) cors(w http.ResponseWriter, r *http.Request) bool {
+	origin := r.Header.Get("Origin")
+	if origin == "" {
+		return true
+	}
+	if !s.originAllowed(r, origin) {
+		s.cfg.logger.Warn("origin refused", "origin", origin, "addr", r.RemoteAddr)
+		return false
+	}
+	h := w.Header()
+	h.Set("Access-Control-Allow-Origin", origin)
+	h.Add("Vary", "Origin")
+	if s.cfg.credentials {
+		h.Set("Access-Control-Allow-Credentials", "true")
+	}
+	if r.Method == http.MethodOptions {
+		h.Set("Access-Control-Allow-Methods", "GET, POST, OPTIONS")
+		if req := r.Header.Get("Access-Control-Request-Headers"); req != "" {
+			h.Set("Access-Control-Allow-Headers", req)
+		}
+		h.Set("Access-Control-Max-Age", "86400")
+	}
+	return true
+}
+
+func (s *Server) originAllowed(r *http.Request, origin string) bool {
+	if s.cfg.checkOrigin != nil {
+		return s.cfg.checkOrigin(r)
+	}
+	for _, o := range s.cfg.allowedOrigins {
+		if o == "*" || strings.EqualFold(o, origin) {
+			return true
+		}
+	}
+	u, err := url.Parse(origin)
+	return err == nil && u.Host != "" && strings.EqualFold(u.Host, r.Host)
+}
+
+// Shutdown closes every session with [ReasonServerShutdown] after writing
+// what is queued for it, refuses new handshakes, and waits until the
+// sessions are gone and their requests have returned, or until ctx ends: then
+// it closes what remains at once and returns ctx.Err(). It does not close
+// listeners; call it before [http.Server.Shutdown], which does not wait for
+// hijacked WebSocket connections.
+func (s *Server) Shutdown(ctx context.Context) error {
+	if s.beginClose() {
+		return ErrServerClosed
+	}
+	for _, c := range s.snapshot() {
+		c.close(ReasonServerShutdown, true)
+	}
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		s.mu.Lock()
+		idle := len(s.conns) == 0 && s.active == 0
+		s.mu.Unlock()
+		if idle {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			s.abortAll()
+			return ctx.Err()
+		case <-tick.C:
+		}
+	}
+}
+
+// Close closes every session at once, without writing what is queued, and
+// refuses new handshakes.
+func (s *Server) Close() error {
+	if s.beginClose() {
+		return ErrServerClosed
+	}
+	s.abortAll()
+	return nil
+}
+
+func (s *Server) beginClose() (already bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	already, s.closing = s.closing, true
+	return already
+}
+
+func (s *Server) abortAll() {
+	for _, c := range s.snapshot() {
+		c.close(ReasonServerShutdown, false)
+		c.mu.Lock()
+		abort := c.abort
+		c.mu.Unlock()
+		if abort != nil {
+			abort() // a graceful close earlier left the network connection open
+		}
+		s.remove(c)
+	}
+}
+
+func (s *Server) snapshot() []*Conn {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]*Conn, 0, len(s.conns))
+	for _, c := range s.conns {
+		out = append(out, c)
+	}
+	return out
+}

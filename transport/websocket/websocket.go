@@ -1,0 +1,240 @@
+// Package websocket implements the Engine.IO WebSocket transport over
+// github.com/gorilla/websocket.
+//
+// Each Engine.IO packet is one WebSocket message: text packets as text
+// frames ("4hello"), binary messages as binary frames holding the raw bytes.
+// A session uses two goroutines: the request's, which reads, and one writer,
+// which takes everything queued and writes it with a single flush to the
+// network.
+package websocket
+
+import (
+	"errors"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"github.com/vicinity-go/vicinity/internal/eio"
+	"github.com/vicinity-go/vicinity/transport"
+)
+
+// Name is the transport's query parameter value.
+const Name = "websocket"
+
+// Transport is the WebSocket transport.
+type Transport struct {
+	upgrader websocket.Upgrader
+}
+
+// New returns the WebSocket transport. The origin policy is the
+// [transport.Server]'s; compression is off, as in the Node.js server.
+func New() *Transport {
+	return &Transport{upgrader: websocket.Upgrader{
+		ReadBufferSize:  4096,
+		WriteBufferSize: 4096,
+		CheckOrigin:     func(*http.Request) bool { return true }, // checked by transport.Server
+	}}
+}
+
+// Name returns "websocket".
+func (*Transport) Name() string { return Name }
+
+// Upgradable returns true: a polling session may upgrade to WebSocket.
+func (*Transport) Upgradable() bool { return true }
+
+// Serve upgrades the request to a WebSocket and runs the session on it until
+// it closes.
+func (t *Transport) Serve(w http.ResponseWriter, r *http.Request, c *transport.Conn, mode transport.Mode) {
+	if mode == transport.ModeRequest {
+		transport.WriteError(w, transport.CodeBadRequest, "websocket already open")
+		return
+	}
+	if !websocket.IsWebSocketUpgrade(r) {
+		transport.WriteError(w, transport.CodeBadRequest, "expected a WebSocket upgrade")
+		if mode == transport.ModeOpen {
+			c.Fail(transport.ReasonTransportError)
+		}
+		return
+	}
+	bw := &hijacker{ResponseWriter: w}
+	ws, err := t.upgrader.Upgrade(bw, r, nil)
+	if err != nil { // the upgrader has answered the request
+		if mode == transport.ModeOpen {
+			c.Fail(transport.ReasonTransportError)
+		}
+		return
+	}
+	ws.SetReadLimit(int64(c.Server().MaxPayload()))
+	l := &link{t: t, c: c, ws: ws, bc: bw.conn, timeout: c.Server().WriteTimeout()}
+	abort := func() { _ = bw.conn.Conn.Close() }
+	if mode == transport.ModeUpgrade {
+		if !l.probe() {
+			_ = ws.Close()
+			return
+		}
+		if !c.CompleteUpgrade(t, abort) {
+			_ = ws.Close()
+			return
+		}
+	} else {
+		c.SetAbort(abort)
+		if err := l.write([]transport.Packet{c.OpenPacket(t)}); err != nil {
+			c.Fail(transport.ReasonTransportError)
+			_ = ws.Close()
+			return
+		}
+	}
+	writerDone := make(chan struct{})
+	go func() {
+		defer close(writerDone)
+		l.writeLoop()
+	}()
+	l.readLoop()
+	<-writerDone
+}
+
+// probe runs the upgrade exchange: "2probe" → "3probe", then the client's
+// "5". It reports whether the upgrade may complete.
+func (l *link) probe() bool {
+	c := l.c
+	_ = l.ws.SetReadDeadline(time.Now().Add(c.Server().UpgradeTimeout()))
+	defer func() { _ = l.ws.SetReadDeadline(time.Time{}) }()
+	p, err := l.read()
+	if err != nil || p.Type != eio.Ping || string(p.Data) != "probe" {
+		return false
+	}
+	if err := l.write([]transport.Packet{{Type: eio.Pong, Data: []byte("probe")}}); err != nil {
+		return false
+	}
+	if !c.BeginUpgrade(l.t) {
+		return false
+	}
+	for {
+		p, err = l.read()
+		if err != nil {
+			c.CancelUpgrade()
+			return false
+		}
+		switch p.Type {
+		case eio.Upgrade:
+			return true
+		case eio.Noop:
+		default:
+			c.CancelUpgrade()
+			return false
+		}
+	}
+}
+
+type link struct {
+	t       *Transport
+	c       *transport.Conn
+	ws      *websocket.Conn
+	bc      *batchConn
+	timeout time.Duration
+}
+
+func (l *link) read() (transport.Packet, error) {
+	typ, data, err := l.ws.ReadMessage()
+	if err != nil {
+		return transport.Packet{}, err
+	}
+	if typ == websocket.BinaryMessage {
+		return transport.Message(data, true), nil
+	}
+	return eio.DecodeText(data)
+}
+
+func (l *link) readLoop() {
+	for {
+		p, err := l.read()
+		switch {
+		case errors.Is(err, eio.ErrInvalidPacket):
+			l.c.CloseWithReason(transport.ReasonParseError, false)
+			return
+		case err != nil:
+			reason := transport.ReasonTransportError
+			if websocket.IsCloseError(err, websocket.CloseNormalClosure, websocket.CloseGoingAway, websocket.CloseNoStatusReceived) ||
+				errors.Is(err, net.ErrClosed) || isEOF(err) {
+				reason = transport.ReasonTransportClose
+			}
+			l.c.Fail(reason)
+			return
+		}
+		if l.c.Receive(p) != nil {
+			return
+		}
+	}
+}
+
+func isEOF(err error) bool {
+	var ce *websocket.CloseError
+	if errors.As(err, &ce) {
+		return ce.Code == websocket.CloseAbnormalClosure // the peer vanished without a close frame
+	}
+	return false
+}
+
+func (l *link) writeLoop() {
+	var batch []transport.Packet
+	for {
+		var err error
+		batch, err = l.c.Next(ctxBackground, l.t, batch[:0])
+		if werr := l.write(batch); werr != nil {
+			l.c.Fail(transport.ReasonTransportError)
+			_ = l.bc.Conn.Close()
+			return
+		}
+		clear(batch)
+		if err != nil {
+			l.closeFrame()
+			return
+		}
+	}
+}
+
+// closeFrame ends a session the server closed: a close frame, then the
+// network connection, which also ends the read loop.
+func (l *link) closeFrame() {
+	msg := websocket.FormatCloseMessage(websocket.CloseNormalClosure, "")
+	_ = l.ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(time.Second))
+	_ = l.bc.Conn.Close()
+}
+
+// write writes pkts as one batch with a single flush to the network.
+func (l *link) write(pkts []transport.Packet) error {
+	if len(pkts) == 0 {
+		return nil
+	}
+	l.bc.begin()
+	var err error
+	for _, p := range pkts {
+		if p.Binary {
+			err = l.ws.WriteMessage(websocket.BinaryMessage, p.Data)
+		} else {
+			err = l.writeText(p)
+		}
+		if err != nil {
+			break
+		}
+	}
+	if ferr := l.bc.flush(time.Now().Add(l.timeout)); err == nil {
+		err = ferr
+	}
+	return err
+}
+
+func (l *link) writeText(p transport.Packet) error {
+	w, err := l.ws.NextWriter(websocket.TextMessage)
+	if err != nil {
+		return err
+	}
+	if _, err := w.Write([]byte{'0' + byte(p.Type)}); err != nil {
+		return err
+	}
+	if _, err := w.Write(p.Data); err != nil {
+		return err
+	}
+	return w.Close()
+}
