@@ -1,0 +1,480 @@
+package realtime
+
+import (
+	"context"
+	"encoding/json"
+	"hash/maphash"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/vicinity-go/vicinity/transport"
+)
+
+// AdapterFactory makes the adapter of a namespace.
+type AdapterFactory func(nsp *Namespace) Adapter
+
+// BroadcastOptions select the sockets a broadcast or a server-side operation
+// reaches: those in any of Rooms (every socket of the namespace when empty)
+// and in none of Except. Local keeps it to this server.
+type BroadcastOptions struct {
+	Rooms    []string
+	Except   []string
+	Volatile bool
+	Local    bool
+}
+
+// SocketInfo describes a socket for [Adapter.FetchSockets]: plain data, so
+// that a cluster adapter can carry it between servers.
+type SocketInfo struct {
+	ID        string    `json:"id"`
+	Handshake Handshake `json:"handshake"`
+	Rooms     []string  `json:"rooms"`
+	Data      any       `json:"data,omitempty"`
+}
+
+// Session is the state of a disconnected socket kept for
+// connection-state recovery.
+type Session struct {
+	SID   string          `json:"sid"`
+	PID   string          `json:"pid"`
+	Rooms []string        `json:"rooms"`
+	Data  json.RawMessage `json:"data,omitempty"`
+}
+
+// Packet is an encoded Socket.IO packet ready for the wire: a text part and
+// its binary attachments. It is immutable and shared by every recipient.
+type Packet struct {
+	// Offset is the recovery offset carried as the packet's last argument,
+	// or "" when the packet is not kept for recovery.
+	Offset string
+	frames []transport.Packet
+}
+
+// NewPacket rebuilds a packet from its wire parts, as a cluster adapter
+// receives them from another server.
+func NewPacket(text []byte, attachments [][]byte, offset string) *Packet {
+	p := &Packet{Offset: offset, frames: make([]transport.Packet, 1+len(attachments))}
+	p.frames[0] = transport.Message(text, false)
+	for i, a := range attachments {
+		p.frames[i+1] = transport.Message(a, true)
+	}
+	return p
+}
+
+// Text returns the packet's text part.
+func (p *Packet) Text() []byte { return p.frames[0].Data }
+
+// Attachments returns the packet's binary attachments.
+func (p *Packet) Attachments() [][]byte {
+	out := make([][]byte, 0, len(p.frames)-1)
+	for _, f := range p.frames[1:] {
+		out = append(out, f.Data)
+	}
+	return out
+}
+
+// Adapter keeps a namespace's room memberships and delivers its broadcasts.
+// The in-memory [NewMemoryAdapter] serves one server; a cluster adapter
+// wraps it, publishes broadcasts and server-side operations to the other
+// servers, and applies theirs to its local sockets with Local set.
+//
+// Membership methods concern this server's sockets and must not block;
+// methods taking a context may wait for other servers and must honour it.
+type Adapter interface {
+	// AddAll adds socket id to rooms.
+	AddAll(id string, rooms []string)
+	// Del removes socket id from room.
+	Del(id, room string)
+	// DelAll removes socket id from every room.
+	DelAll(id string)
+	// SocketRooms returns the rooms socket id is in, or nil.
+	SocketRooms(id string) []string
+	// Broadcast delivers p to the sockets opts selects.
+	Broadcast(ctx context.Context, p *Packet, opts BroadcastOptions) error
+	// FetchSockets describes the sockets opts selects.
+	FetchSockets(ctx context.Context, opts BroadcastOptions) ([]SocketInfo, error)
+	// AddSockets makes the sockets opts selects join rooms.
+	AddSockets(ctx context.Context, opts BroadcastOptions, rooms []string) error
+	// DelSockets makes the sockets opts selects leave rooms.
+	DelSockets(ctx context.Context, opts BroadcastOptions, rooms []string) error
+	// DisconnectSockets disconnects the sockets opts selects, closing their
+	// connections too if close is set.
+	DisconnectSockets(ctx context.Context, opts BroadcastOptions, close bool) error
+	// PersistSession keeps the state of a socket that lost its connection,
+	// for connection-state recovery.
+	PersistSession(s Session)
+	// RestoreSession takes back the session pid and returns the packets
+	// broadcast to it after offset ("" means: since it disconnected). ok is
+	// false when the session or the offset is unknown or expired.
+	RestoreSession(pid, offset string) (s Session, missed []*Packet, ok bool)
+	// Close releases the adapter's resources.
+	Close() error
+}
+
+const shardCount = 32
+
+var seed = maphash.MakeSeed()
+
+func shardOf(key string) int { return int(maphash.String(seed, key) % shardCount) }
+
+type roomShard struct {
+	mu    sync.RWMutex
+	rooms map[string]map[string]*Socket
+}
+
+type sidShard struct {
+	mu   sync.RWMutex
+	sids map[string]*member
+}
+
+type member struct {
+	s     *Socket
+	rooms map[string]struct{}
+}
+
+// MemoryAdapter is the in-memory [Adapter]: rooms in sharded maps, so
+// joins, leaves and broadcasts in different rooms do not contend.
+type MemoryAdapter struct {
+	nsp   *Namespace
+	rooms [shardCount]roomShard
+	sids  [shardCount]sidShard
+	rec   *recoveryLog // nil unless recovery is on
+}
+
+// NewMemoryAdapter returns the in-memory adapter of nsp.
+func NewMemoryAdapter(nsp *Namespace) Adapter {
+	a := &MemoryAdapter{nsp: nsp}
+	for i := range a.rooms {
+		a.rooms[i].rooms = make(map[string]map[string]*Socket)
+		a.sids[i].sids = make(map[string]*member)
+	}
+	if d := nsp.srv.cfg.recovery; d > 0 {
+		a.rec = newRecoveryLog(d)
+	}
+	return a
+}
+
+// AddAll implements [Adapter].
+func (a *MemoryAdapter) AddAll(id string, rooms []string) {
+	s := a.nsp.socket(id)
+	if s == nil {
+		return
+	}
+	sh := &a.sids[shardOf(id)]
+	sh.mu.Lock()
+	m := sh.sids[id]
+	if m == nil {
+		m = &member{s: s, rooms: make(map[string]struct{}, len(rooms))}
+		sh.sids[id] = m
+	}
+	var added []string
+	for _, r := range rooms {
+		if _, ok := m.rooms[r]; !ok {
+			m.rooms[r] = struct{}{}
+			added = append(added, r)
+		}
+	}
+	sh.mu.Unlock()
+	for _, r := range added {
+		rs := &a.rooms[shardOf(r)]
+		rs.mu.Lock()
+		set := rs.rooms[r]
+		if set == nil {
+			set = make(map[string]*Socket)
+			rs.rooms[r] = set
+		}
+		set[id] = s
+		rs.mu.Unlock()
+	}
+}
+
+// Del implements [Adapter].
+func (a *MemoryAdapter) Del(id, room string) {
+	sh := &a.sids[shardOf(id)]
+	sh.mu.Lock()
+	m := sh.sids[id]
+	if m == nil {
+		sh.mu.Unlock()
+		return
+	}
+	_, ok := m.rooms[room]
+	delete(m.rooms, room)
+	sh.mu.Unlock()
+	if ok {
+		a.delFromRoom(id, room)
+	}
+}
+
+func (a *MemoryAdapter) delFromRoom(id, room string) {
+	rs := &a.rooms[shardOf(room)]
+	rs.mu.Lock()
+	if set := rs.rooms[room]; set != nil {
+		delete(set, id)
+		if len(set) == 0 {
+			delete(rs.rooms, room)
+		}
+	}
+	rs.mu.Unlock()
+}
+
+// DelAll implements [Adapter].
+func (a *MemoryAdapter) DelAll(id string) {
+	sh := &a.sids[shardOf(id)]
+	sh.mu.Lock()
+	m := sh.sids[id]
+	delete(sh.sids, id)
+	sh.mu.Unlock()
+	if m == nil {
+		return
+	}
+	for r := range m.rooms {
+		a.delFromRoom(id, r)
+	}
+}
+
+// SocketRooms implements [Adapter].
+func (a *MemoryAdapter) SocketRooms(id string) []string {
+	sh := &a.sids[shardOf(id)]
+	sh.mu.RLock()
+	defer sh.mu.RUnlock()
+	m := sh.sids[id]
+	if m == nil {
+		return nil
+	}
+	out := make([]string, 0, len(m.rooms))
+	for r := range m.rooms {
+		out = append(out, r)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// Broadcast implements [Adapter]: p is pushed, as is, to every selected
+// socket's send queue. It never waits for a client.
+func (a *MemoryAdapter) Broadcast(_ context.Context, p *Packet, opts BroadcastOptions) error {
+	if a.rec != nil && p.Offset != "" {
+		a.rec.add(p, opts)
+	}
+	a.each(opts, func(s *Socket) { s.client.send(opts.Volatile, p.frames) })
+	return nil
+}
+
+// each calls fn for every local socket opts selects, without holding a lock.
+func (a *MemoryAdapter) each(opts BroadcastOptions, fn func(*Socket)) {
+	var except map[string]struct{}
+	if len(opts.Except) > 0 {
+		except = make(map[string]struct{})
+		for _, r := range opts.Except {
+			rs := &a.rooms[shardOf(r)]
+			rs.mu.RLock()
+			for id := range rs.rooms[r] {
+				except[id] = struct{}{}
+			}
+			rs.mu.RUnlock()
+		}
+	}
+	var targets []*Socket
+	if len(opts.Rooms) == 0 {
+		for i := range a.sids {
+			sh := &a.sids[i]
+			sh.mu.RLock()
+			for id, m := range sh.sids {
+				if _, skip := except[id]; !skip {
+					targets = append(targets, m.s)
+				}
+			}
+			sh.mu.RUnlock()
+		}
+	} else {
+		var seen map[string]struct{}
+		if len(opts.Rooms) > 1 {
+			seen = make(map[string]struct{})
+		}
+		for _, r := range opts.Rooms {
+			rs := &a.rooms[shardOf(r)]
+			rs.mu.RLock()
+			for id, s := range rs.rooms[r] {
+				if _, skip := except[id]; skip {
+					continue
+				}
+				if seen != nil {
+					if _, dup := seen[id]; dup {
+						continue
+					}
+					seen[id] = struct{}{}
+				}
+				targets = append(targets, s)
+			}
+			rs.mu.RUnlock()
+		}
+	}
+	for _, s := range targets {
+		fn(s)
+	}
+}
+
+// FetchSockets implements [Adapter].
+func (a *MemoryAdapter) FetchSockets(_ context.Context, opts BroadcastOptions) ([]SocketInfo, error) {
+	var out []SocketInfo
+	a.each(opts, func(s *Socket) { out = append(out, s.info()) })
+	return out, nil
+}
+
+// AddSockets implements [Adapter].
+func (a *MemoryAdapter) AddSockets(_ context.Context, opts BroadcastOptions, rooms []string) error {
+	a.each(opts, func(s *Socket) { s.Join(rooms...) })
+	return nil
+}
+
+// DelSockets implements [Adapter].
+func (a *MemoryAdapter) DelSockets(_ context.Context, opts BroadcastOptions, rooms []string) error {
+	a.each(opts, func(s *Socket) {
+		for _, r := range rooms {
+			s.Leave(r)
+		}
+	})
+	return nil
+}
+
+// DisconnectSockets implements [Adapter].
+func (a *MemoryAdapter) DisconnectSockets(_ context.Context, opts BroadcastOptions, close bool) error {
+	a.each(opts, func(s *Socket) { s.Disconnect(close) })
+	return nil
+}
+
+// PersistSession implements [Adapter].
+func (a *MemoryAdapter) PersistSession(s Session) {
+	if a.rec != nil {
+		a.rec.persist(s)
+	}
+}
+
+// RestoreSession implements [Adapter].
+func (a *MemoryAdapter) RestoreSession(pid, offset string) (Session, []*Packet, bool) {
+	if a.rec == nil {
+		return Session{}, nil, false
+	}
+	return a.rec.restore(pid, offset)
+}
+
+// Close implements [Adapter].
+func (a *MemoryAdapter) Close() error { return nil }
+
+// recoveryLog keeps recent broadcasts and disconnected sessions for
+// connection-state recovery, each for at most ttl.
+type recoveryLog struct {
+	ttl      time.Duration
+	mu       sync.Mutex
+	packets  []logged
+	sessions map[string]persisted
+}
+
+type logged struct {
+	p    *Packet
+	opts BroadcastOptions
+	at   time.Time
+}
+
+type persisted struct {
+	s  Session
+	at time.Time
+}
+
+func newRecoveryLog(ttl time.Duration) *recoveryLog {
+	return &recoveryLog{ttl: ttl, sessions: make(map[string]persisted)}
+}
+
+func (l *recoveryLog) add(p *Packet, opts BroadcastOptions) {
+	now := time.Now()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.prune(now)
+	l.packets = append(l.packets, logged{p: p, opts: opts, at: now})
+}
+
+// prune drops what is older than ttl. The caller holds mu.
+func (l *recoveryLog) prune(now time.Time) {
+	cut := 0
+	for cut < len(l.packets) && now.Sub(l.packets[cut].at) > l.ttl {
+		cut++
+	}
+	if cut > 0 {
+		clear(l.packets[:cut])
+		l.packets = l.packets[cut:]
+	}
+	for pid, ps := range l.sessions {
+		if now.Sub(ps.at) > l.ttl {
+			delete(l.sessions, pid)
+		}
+	}
+}
+
+func (l *recoveryLog) persist(s Session) {
+	now := time.Now()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.prune(now)
+	l.sessions[s.PID] = persisted{s: s, at: now}
+}
+
+func (l *recoveryLog) restore(pid, offset string) (Session, []*Packet, bool) {
+	now := time.Now()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.prune(now)
+	ps, ok := l.sessions[pid]
+	if !ok {
+		return Session{}, nil, false
+	}
+	start := -1
+	if offset == "" {
+		start = len(l.packets)
+		for i, lp := range l.packets {
+			if !lp.at.Before(ps.at) {
+				start = i
+				break
+			}
+		}
+	} else {
+		for i, lp := range l.packets {
+			if lp.p.Offset == offset {
+				start = i + 1
+				break
+			}
+		}
+		if start < 0 {
+			return Session{}, nil, false
+		}
+	}
+	delete(l.sessions, pid)
+	rooms := make(map[string]struct{}, len(ps.s.Rooms))
+	for _, r := range ps.s.Rooms {
+		rooms[r] = struct{}{}
+	}
+	var missed []*Packet
+	for _, lp := range l.packets[start:] {
+		if reaches(lp.opts, rooms) {
+			missed = append(missed, lp.p)
+		}
+	}
+	return ps.s, missed, true
+}
+
+// reaches reports whether a broadcast with opts reaches a socket in rooms.
+func reaches(opts BroadcastOptions, rooms map[string]struct{}) bool {
+	for _, r := range opts.Except {
+		if _, ok := rooms[r]; ok {
+			return false
+		}
+	}
+	if len(opts.Rooms) == 0 {
+		return true
+	}
+	for _, r := range opts.Rooms {
+		if _, ok := rooms[r]; ok {
+			return true
+		}
+	}
+	return false
+}

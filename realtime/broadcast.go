@@ -1,0 +1,142 @@
+package realtime
+
+import (
+	"context"
+	"errors"
+	"slices"
+
+	"github.com/vicinity-go/vicinity/internal/id"
+	"github.com/vicinity-go/vicinity/internal/sio"
+)
+
+// BroadcastOperator selects sockets of a namespace by room for a broadcast
+// or a server-side operation. Its methods return modified copies, so an
+// operator can be kept and reused.
+type BroadcastOperator struct {
+	nsp  *Namespace
+	opts BroadcastOptions
+}
+
+// To adds rooms: the operator reaches sockets in any of its rooms.
+func (b BroadcastOperator) To(rooms ...string) BroadcastOperator {
+	b.opts.Rooms = append(slices.Clip(b.opts.Rooms), rooms...)
+	return b
+}
+
+// In is [BroadcastOperator.To].
+func (b BroadcastOperator) In(rooms ...string) BroadcastOperator { return b.To(rooms...) }
+
+// Except excludes the sockets in any of rooms.
+func (b BroadcastOperator) Except(rooms ...string) BroadcastOperator {
+	b.opts.Except = append(slices.Clip(b.opts.Except), rooms...)
+	return b
+}
+
+// Volatile marks the broadcast volatile: a client whose send queue is full
+// misses it rather than being disconnected, and it is not kept for
+// connection-state recovery.
+func (b BroadcastOperator) Volatile() BroadcastOperator {
+	b.opts.Volatile = true
+	return b
+}
+
+// Local keeps the broadcast or operation to this server's sockets.
+func (b BroadcastOperator) Local() BroadcastOperator {
+	b.opts.Local = true
+	return b
+}
+
+// Emit encodes the event once and queues it for every selected socket. It
+// does not wait for any client. Arguments are encoded with encoding/json,
+// except []byte arguments, which travel as binary attachments.
+func (b BroadcastOperator) Emit(event string, args ...any) error {
+	if sio.Reserved(event) {
+		return ErrReservedEvent
+	}
+	var errs []error
+	for _, n := range b.nsp.targets() {
+		errs = append(errs, n.broadcast(context.Background(), b.opts, event, args))
+	}
+	return errors.Join(errs...)
+}
+
+func (n *Namespace) broadcast(ctx context.Context, opts BroadcastOptions, event string, args []any) error {
+	p := &Packet{}
+	if n.srv.cfg.recovery > 0 && !opts.Volatile {
+		p.Offset = id.New()
+		args = append(slices.Clip(args), p.Offset)
+	}
+	frames, err := encode(sio.Event, n.name, 0, false, event, args)
+	if err != nil {
+		return err
+	}
+	p.frames = frames
+	return n.adapter.Broadcast(ctx, p, opts)
+}
+
+// FetchSockets returns the selected sockets.
+func (b BroadcastOperator) FetchSockets(ctx context.Context) ([]*RemoteSocket, error) {
+	var out []*RemoteSocket
+	for _, n := range b.nsp.targets() {
+		infos, err := n.adapter.FetchSockets(ctx, b.opts)
+		if err != nil {
+			return out, err
+		}
+		for _, in := range infos {
+			out = append(out, &RemoteSocket{SocketInfo: in, nsp: n})
+		}
+	}
+	return out, nil
+}
+
+// SocketsJoin makes the selected sockets join rooms.
+func (b BroadcastOperator) SocketsJoin(ctx context.Context, rooms ...string) error {
+	return b.each(func(n *Namespace) error { return n.adapter.AddSockets(ctx, b.opts, rooms) })
+}
+
+// SocketsLeave makes the selected sockets leave rooms.
+func (b BroadcastOperator) SocketsLeave(ctx context.Context, rooms ...string) error {
+	return b.each(func(n *Namespace) error { return n.adapter.DelSockets(ctx, b.opts, rooms) })
+}
+
+// DisconnectSockets disconnects the selected sockets, closing their
+// connections too if close is set.
+func (b BroadcastOperator) DisconnectSockets(ctx context.Context, close bool) error {
+	return b.each(func(n *Namespace) error { return n.adapter.DisconnectSockets(ctx, b.opts, close) })
+}
+
+func (b BroadcastOperator) each(fn func(*Namespace) error) error {
+	var errs []error
+	for _, n := range b.nsp.targets() {
+		errs = append(errs, fn(n))
+	}
+	return errors.Join(errs...)
+}
+
+// RemoteSocket is a socket found by FetchSockets, on this server or, with a
+// cluster adapter, another. Its methods act through the adapter.
+type RemoteSocket struct {
+	SocketInfo
+	nsp *Namespace
+}
+
+func (r *RemoteSocket) op() BroadcastOperator { return r.nsp.To(r.ID) }
+
+// Emit sends an event to the socket.
+func (r *RemoteSocket) Emit(event string, args ...any) error { return r.op().Emit(event, args...) }
+
+// Join makes the socket join rooms.
+func (r *RemoteSocket) Join(ctx context.Context, rooms ...string) error {
+	return r.op().SocketsJoin(ctx, rooms...)
+}
+
+// Leave makes the socket leave rooms.
+func (r *RemoteSocket) Leave(ctx context.Context, rooms ...string) error {
+	return r.op().SocketsLeave(ctx, rooms...)
+}
+
+// Disconnect disconnects the socket, closing its connection if close is
+// set.
+func (r *RemoteSocket) Disconnect(ctx context.Context, close bool) error {
+	return r.op().DisconnectSockets(ctx, close)
+}

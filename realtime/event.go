@@ -1,0 +1,98 @@
+package realtime
+
+import (
+	"encoding/json"
+	"fmt"
+	"sync/atomic"
+
+	"github.com/vicinity-go/vicinity/internal/sio"
+	"github.com/vicinity-go/vicinity/transport"
+)
+
+// Args are the arguments of an event or an acknowledgement, as raw JSON. A
+// binary attachment appears as a base64 JSON string, so it decodes into a
+// []byte.
+type Args []json.RawMessage
+
+// Bind decodes the arguments, in order, into dst (pointers, as for
+// json.Unmarshal); a nil entry skips its argument. Fewer arguments than dst
+// is an error wrapping [ErrInvalidArgument]; extra arguments are ignored.
+func (a Args) Bind(dst ...any) error {
+	if len(a) < len(dst) {
+		return &argCountError{have: len(a), want: len(dst)}
+	}
+	for i, d := range dst {
+		if d == nil {
+			continue
+		}
+		if err := json.Unmarshal(a[i], d); err != nil {
+			return fmt.Errorf("realtime: argument %d: %w: %w", i, ErrInvalidArgument, err)
+		}
+	}
+	return nil
+}
+
+// Event is an event a client sent.
+type Event struct {
+	Socket *Socket
+	Name   string
+	Args
+	ackID  uint64
+	hasAck bool
+	acked  atomic.Bool
+}
+
+// WantsAck reports whether the client waits for an acknowledgement.
+func (e *Event) WantsAck() bool { return e.hasAck }
+
+// Ack answers the client's acknowledgement callback with args. It returns
+// [ErrNoAck] if the client asked for none and [ErrAlreadyAcked] the second
+// time.
+func (e *Event) Ack(args ...any) error {
+	if !e.hasAck {
+		return ErrNoAck
+	}
+	if e.acked.Swap(true) {
+		return ErrAlreadyAcked
+	}
+	pkts, err := encode(sio.Ack, e.Socket.nsp.name, e.ackID, true, "", args)
+	if err != nil {
+		return err
+	}
+	e.Socket.client.send(false, pkts)
+	return nil
+}
+
+// encode builds the Engine.IO packets of an event (event != "") or an
+// acknowledgement: the text packet, then one binary packet per attachment.
+func encode(typ sio.Type, nsp string, ackID uint64, hasID bool, event string, args []any) ([]transport.Packet, error) {
+	data, atts, err := sio.MarshalArgs(event, args)
+	if err != nil {
+		return nil, fmt.Errorf("realtime: encode %q: %w", event, err)
+	}
+	if len(atts) > 0 {
+		typ = binaryOf(typ)
+	}
+	p := sio.Packet{Type: typ, Namespace: nsp, ID: ackID, HasID: hasID, Data: data, Attachments: len(atts)}
+	return frame(&p, atts), nil
+}
+
+func binaryOf(t sio.Type) sio.Type {
+	switch t {
+	case sio.Event:
+		return sio.BinaryEvent
+	case sio.Ack:
+		return sio.BinaryAck
+	}
+	return t
+}
+
+// frame turns a Socket.IO packet into its Engine.IO packets.
+func frame(p *sio.Packet, atts [][]byte) []transport.Packet {
+	out := make([]transport.Packet, 1+len(atts))
+	out[0] = transport.Message(p.Append(nil), false)
+	for i, a := range atts {
+		out[i+1] = transport.Message(a, true)
+	}
+	return out
+}

@@ -1,0 +1,234 @@
+package realtime
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"slices"
+	"sync"
+
+	"github.com/vicinity-go/vicinity/internal/id"
+	"github.com/vicinity-go/vicinity/internal/sio"
+)
+
+// Middleware runs, in the order added, for each socket connecting to a
+// namespace, before its connection handlers. A non-nil error refuses the
+// connection: the client receives it in connect_error (see [ConnectError]).
+// Middleware runs on the connection's read goroutine and should not block
+// for long.
+type Middleware func(s *Socket) error
+
+// Namespace is a communication channel multiplexed over the connection,
+// with its own sockets, rooms, middleware and handlers. It is safe for
+// concurrent use.
+type Namespace struct {
+	srv     *Server
+	name    string
+	adapter Adapter
+	match   func(string, json.RawMessage) bool // set on dynamic parents
+	parent  *Namespace                         // set on dynamic children
+
+	mu         sync.RWMutex
+	sockets    map[string]*Socket
+	children   []*Namespace
+	middleware []Middleware
+	onConn     []func(*Socket)
+}
+
+func newNamespace(s *Server, name string, match func(string, json.RawMessage) bool) *Namespace {
+	n := &Namespace{srv: s, name: name, match: match, sockets: make(map[string]*Socket)}
+	if match == nil {
+		n.adapter = s.cfg.adapter(n)
+	}
+	return n
+}
+
+// Name returns the namespace's name, such as "/" or "/chat"; "" for a
+// dynamic parent.
+func (n *Namespace) Name() string { return n.name }
+
+// Adapter returns the namespace's adapter; nil for a dynamic parent.
+func (n *Namespace) Adapter() Adapter { return n.adapter }
+
+// Use adds middleware.
+func (n *Namespace) Use(mw Middleware) {
+	if mw == nil {
+		panic("realtime: Use: nil middleware")
+	}
+	n.mu.Lock()
+	n.middleware = append(n.middleware, mw)
+	n.mu.Unlock()
+}
+
+// OnConnection adds a handler called for each socket that connects, after
+// the middleware accepted it and the client was told.
+func (n *Namespace) OnConnection(fn func(*Socket)) {
+	if fn == nil {
+		panic("realtime: OnConnection: nil handler")
+	}
+	n.mu.Lock()
+	n.onConn = append(n.onConn, fn)
+	n.mu.Unlock()
+}
+
+// Socket returns the socket of this server with the given id, or nil.
+func (n *Namespace) Socket(id string) *Socket { return n.socket(id) }
+
+func (n *Namespace) socket(id string) *Socket {
+	n.mu.RLock()
+	defer n.mu.RUnlock()
+	return n.sockets[id]
+}
+
+// Len returns the number of sockets connected to the namespace on this
+// server.
+func (n *Namespace) Len() int {
+	n.mu.RLock()
+	defer n.mu.RUnlock()
+	return len(n.sockets)
+}
+
+// handlers returns the middleware and connection handlers that apply,
+// including a dynamic parent's.
+func (n *Namespace) handlers() ([]Middleware, []func(*Socket)) {
+	var mws []Middleware
+	var ons []func(*Socket)
+	if n.parent != nil {
+		mws, ons = n.parent.handlers()
+	}
+	n.mu.RLock()
+	defer n.mu.RUnlock()
+	return append(mws, n.middleware...), append(ons, n.onConn...)
+}
+
+// targets returns the namespaces a broadcast on n reaches.
+func (n *Namespace) targets() []*Namespace {
+	if n.match == nil {
+		return []*Namespace{n}
+	}
+	n.mu.RLock()
+	defer n.mu.RUnlock()
+	return slices.Clone(n.children)
+}
+
+// add connects client c to the namespace with the CONNECT packet's auth.
+func (n *Namespace) add(c *client, auth json.RawMessage) {
+	s := newSocket(n, c, auth)
+	skipMW := false
+	if n.srv.cfg.recovery > 0 {
+		if sess, missed, ok := n.restore(auth); ok {
+			s.id, s.pid, s.recovered = sess.SID, sess.PID, true
+			if len(sess.Data) > 0 {
+				s.data = sess.Data
+			}
+			s.missed = missed
+			s.restoredRooms = sess.Rooms
+			skipMW = n.srv.cfg.recoverySkipMW
+		} else {
+			s.pid = id.New()
+		}
+	}
+	mws, ons := n.handlers()
+	if !skipMW {
+		for _, mw := range mws {
+			if err := s.runMiddleware(mw); err != nil {
+				c.sendPacket(&sio.Packet{Type: sio.ConnectError, Namespace: n.name, Data: connectErrorPayload(err)})
+				return
+			}
+		}
+	}
+	if !c.attach(s) {
+		return // the connection closed meanwhile, or the namespace is joined already
+	}
+	n.mu.Lock()
+	n.sockets[s.id] = s
+	n.mu.Unlock()
+	n.adapter.AddAll(s.id, append([]string{s.id}, s.restoredRooms...))
+	s.restoredRooms = nil
+
+	data := map[string]string{"sid": s.id}
+	if s.pid != "" {
+		data["pid"] = s.pid
+	}
+	b, _ := json.Marshal(data)
+	c.sendPacket(&sio.Packet{Type: sio.Connect, Namespace: n.name, Data: b})
+	for _, p := range s.missed {
+		c.send(false, p.frames)
+	}
+	s.missed = nil
+	s.log.Info("connect", "recovered", s.recovered)
+	for _, fn := range ons {
+		s.call("connection", func() { fn(s) })
+	}
+}
+
+// restore looks up the recovery session the auth payload names.
+func (n *Namespace) restore(auth json.RawMessage) (Session, []*Packet, bool) {
+	var a struct {
+		PID    string `json:"pid"`
+		Offset string `json:"offset"`
+	}
+	if len(auth) == 0 || json.Unmarshal(auth, &a) != nil || a.PID == "" {
+		return Session{}, nil, false
+	}
+	sess, missed, ok := n.adapter.RestoreSession(a.PID, a.Offset)
+	if ok && n.socket(sess.SID) != nil {
+		return Session{}, nil, false // that socket is connected again already
+	}
+	return sess, missed, ok
+}
+
+func (n *Namespace) remove(s *Socket) {
+	n.mu.Lock()
+	if n.sockets[s.id] == s {
+		delete(n.sockets, s.id)
+	}
+	n.mu.Unlock()
+}
+
+func (n *Namespace) op() BroadcastOperator { return BroadcastOperator{nsp: n} }
+
+// Emit broadcasts an event to every socket of the namespace.
+func (n *Namespace) Emit(event string, args ...any) error { return n.op().Emit(event, args...) }
+
+// To selects the sockets in any of rooms, for a broadcast or a server-side
+// operation.
+func (n *Namespace) To(rooms ...string) BroadcastOperator { return n.op().To(rooms...) }
+
+// In is [Namespace.To].
+func (n *Namespace) In(rooms ...string) BroadcastOperator { return n.op().To(rooms...) }
+
+// Except excludes the sockets in any of rooms.
+func (n *Namespace) Except(rooms ...string) BroadcastOperator { return n.op().Except(rooms...) }
+
+// Volatile marks the broadcast volatile: a client whose queue is full
+// misses it instead of being disconnected.
+func (n *Namespace) Volatile() BroadcastOperator { return n.op().Volatile() }
+
+// Local keeps the broadcast or operation to this server's sockets.
+func (n *Namespace) Local() BroadcastOperator { return n.op().Local() }
+
+// FetchSockets returns the namespace's sockets (on every server, with a
+// cluster adapter).
+func (n *Namespace) FetchSockets(ctx context.Context) ([]*RemoteSocket, error) {
+	return n.op().FetchSockets(ctx)
+}
+
+// SocketsJoin makes every socket of the namespace join rooms.
+func (n *Namespace) SocketsJoin(ctx context.Context, rooms ...string) error {
+	return n.op().SocketsJoin(ctx, rooms...)
+}
+
+// SocketsLeave makes every socket of the namespace leave rooms.
+func (n *Namespace) SocketsLeave(ctx context.Context, rooms ...string) error {
+	return n.op().SocketsLeave(ctx, rooms...)
+}
+
+// DisconnectSockets disconnects every socket of the namespace, and closes
+// their connections if close is set.
+func (n *Namespace) DisconnectSockets(ctx context.Context, close bool) error {
+	return n.op().DisconnectSockets(ctx, close)
+}
+
+// errDynamicParent is returned by operations that need a concrete namespace.
+var errDynamicParent = errors.New("realtime: operation on a dynamic parent namespace")

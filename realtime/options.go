@@ -1,0 +1,157 @@
+package realtime
+
+import (
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/vicinity-go/vicinity/transport"
+)
+
+// Option configures a [Server].
+type Option func(*config)
+
+type config struct {
+	path           string
+	transports     []string
+	engine         []transport.Option
+	adapter        AdapterFactory
+	connectTimeout time.Duration
+	maxAttachments int
+	eventRate      float64
+	eventBurst     int
+	recovery       time.Duration
+	recoverySkipMW bool
+	logger         *slog.Logger
+}
+
+// Defaults.
+const (
+	DefaultPath           = "/socket.io/"
+	DefaultConnectTimeout = 45 * time.Second
+	DefaultMaxAttachments = 10
+	DefaultEventRate      = 100
+	DefaultEventBurst     = 200
+)
+
+func newConfig(opts []Option) config {
+	c := config{
+		path:           DefaultPath,
+		transports:     []string{"polling", "websocket"},
+		adapter:        NewMemoryAdapter,
+		connectTimeout: DefaultConnectTimeout,
+		maxAttachments: DefaultMaxAttachments,
+		eventRate:      DefaultEventRate,
+		eventBurst:     DefaultEventBurst,
+		recoverySkipMW: true,
+		logger:         slog.New(slog.DiscardHandler),
+	}
+	for _, o := range opts {
+		o(&c)
+	}
+	c.validate()
+	return c
+}
+
+func (c *config) validate() {
+	if !strings.HasPrefix(c.path, "/") {
+		panic(fmt.Sprintf("realtime: WithPath: %q does not start with /", c.path))
+	}
+	if len(c.transports) == 0 {
+		panic("realtime: WithTransports: no transport")
+	}
+	for _, t := range c.transports {
+		if t != "polling" && t != "websocket" {
+			panic(fmt.Sprintf("realtime: WithTransports: unknown transport %q", t))
+		}
+	}
+	if c.adapter == nil {
+		panic("realtime: WithAdapter: nil factory")
+	}
+	if c.connectTimeout <= 0 {
+		panic(fmt.Sprintf("realtime: WithConnectTimeout: must be positive, got %v", c.connectTimeout))
+	}
+	if c.maxAttachments < 0 {
+		panic(fmt.Sprintf("realtime: WithMaxAttachments: negative %d", c.maxAttachments))
+	}
+	if c.eventRate < 0 || c.eventBurst < 0 || (c.eventRate > 0 && c.eventBurst == 0) {
+		panic(fmt.Sprintf("realtime: WithEventRate: invalid rate %v burst %d", c.eventRate, c.eventBurst))
+	}
+	if c.recovery < 0 {
+		panic(fmt.Sprintf("realtime: WithRecovery: negative duration %v", c.recovery))
+	}
+	if c.logger == nil {
+		panic("realtime: WithLogger: nil logger")
+	}
+}
+
+// WithPath sets the URL path the server answers under. Default "/socket.io/",
+// the client's default. Requests outside it get 404.
+func WithPath(path string) Option {
+	return func(c *config) {
+		if !strings.HasSuffix(path, "/") {
+			path += "/"
+		}
+		c.path = path
+	}
+}
+
+// WithTransports sets the transports clients may use: "polling",
+// "websocket" or both (the default). With websocket alone, clients must be
+// configured with transports: ["websocket"].
+func WithTransports(names ...string) Option {
+	return func(c *config) { c.transports = slices.Clone(names) }
+}
+
+// WithTransportOptions passes options to the Engine.IO layer: heartbeat
+// ([transport.WithPingInterval], [transport.WithPingTimeout]), payload and
+// queue limits, origin policy and CORS. See package transport for their
+// defaults.
+func WithTransportOptions(opts ...transport.Option) Option {
+	return func(c *config) { c.engine = append(c.engine, opts...) }
+}
+
+// WithAdapter sets how each namespace's rooms are stored and broadcasts
+// delivered. Default [NewMemoryAdapter], for a single server.
+func WithAdapter(f AdapterFactory) Option {
+	return func(c *config) { c.adapter = f }
+}
+
+// WithConnectTimeout sets how long a client may stay connected without
+// joining any namespace before it is closed. Default 45s, as Node's.
+func WithConnectTimeout(d time.Duration) Option {
+	return func(c *config) { c.connectTimeout = d }
+}
+
+// WithMaxAttachments sets how many binary attachments one packet may carry.
+// Default 10. A packet announcing more closes the connection with reason
+// "parse error".
+func WithMaxAttachments(n int) Option {
+	return func(c *config) { c.maxAttachments = n }
+}
+
+// WithEventRate limits the events each socket may send: rate per second on
+// average, with bursts of up to burst. Default 100/s, bursts of 200. Events
+// over the limit are dropped (not handled, not acknowledged) and logged at
+// Warn. A rate of 0 turns the limit off.
+func WithEventRate(rate float64, burst int) Option {
+	return func(c *config) { c.eventRate, c.eventBurst = rate, burst }
+}
+
+// WithRecovery turns on connection-state recovery, as Socket.IO 4.6's
+// connectionStateRecovery: a client that lost its connection for less than
+// maxDisconnection gets back its socket id, its rooms and its data, and the
+// packets broadcast to it meanwhile; its socket reports [Socket.Recovered].
+// skipMiddlewares skips the namespace middleware for a recovered socket
+// (Node's default, true). Default off (zero).
+func WithRecovery(maxDisconnection time.Duration, skipMiddlewares bool) Option {
+	return func(c *config) { c.recovery, c.recoverySkipMW = maxDisconnection, skipMiddlewares }
+}
+
+// WithLogger sets the logger for the server and its transports. Default:
+// discard everything.
+func WithLogger(l *slog.Logger) Option {
+	return func(c *config) { c.logger = l }
+}

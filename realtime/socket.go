@@ -1,0 +1,422 @@
+package realtime
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"runtime/debug"
+	"sync"
+	"time"
+
+	"github.com/vicinity-go/vicinity/internal/id"
+	"github.com/vicinity-go/vicinity/internal/sio"
+	"github.com/vicinity-go/vicinity/transport"
+)
+
+// Disconnect reasons a socket's disconnect handlers receive, besides the
+// transport's ([transport.ReasonTransportClose], [transport.ReasonPingTimeout],
+// …). The names are those of the Node.js server.
+const (
+	ReasonServerNamespaceDisconnect = "server namespace disconnect" // Socket.Disconnect
+	ReasonClientNamespaceDisconnect = "client namespace disconnect" // the client called socket.disconnect()
+	ReasonForcedServerClose         = "forced server close"         // another socket of the connection closed it
+)
+
+// Handshake is what a client sent when it connected.
+type Handshake struct {
+	Headers http.Header     `json:"headers"`
+	Query   url.Values      `json:"query"`
+	Address string          `json:"address"` // remote address, host:port
+	Time    time.Time       `json:"time"`
+	Secure  bool            `json:"secure"`
+	URL     string          `json:"url"`
+	Auth    json.RawMessage `json:"auth,omitempty"` // the CONNECT payload, a JSON object, or nil
+}
+
+// Socket is a client's connection to one namespace. It is safe for
+// concurrent use. Its event handlers run one at a time, in order, on the
+// connection's read goroutine; they must not block.
+type Socket struct {
+	id        string
+	pid       string
+	nsp       *Namespace
+	client    *client
+	hs        Handshake
+	recovered bool
+	log       *slog.Logger
+	done      chan struct{} // closed on disconnect
+
+	// set during connection, before the socket is shared
+	missed        []*Packet
+	restoredRooms []string
+
+	mu           sync.Mutex
+	connected    bool
+	handlers     map[string]func(*Event)
+	anyHandlers  []func(*Event)
+	disconnectin []func(*Socket, string)
+	disconnect   []func(*Socket, string)
+	acks         map[uint64]chan Args
+	nextAck      uint64
+	data         any
+	bucket       tokenBucket
+}
+
+func newSocket(n *Namespace, c *client, auth json.RawMessage) *Socket {
+	r := c.conn.Request()
+	sid := id.New()
+	s := &Socket{
+		id:     sid,
+		nsp:    n,
+		client: c,
+		done:   make(chan struct{}),
+		hs: Handshake{
+			Headers: r.Header,
+			Query:   r.URL.Query(),
+			Address: r.RemoteAddr,
+			Time:    c.created,
+			Secure:  r.TLS != nil,
+			URL:     r.URL.RequestURI(),
+			Auth:    auth,
+		},
+		handlers: make(map[string]func(*Event)),
+		acks:     make(map[uint64]chan Args),
+		bucket:   newTokenBucket(n.srv.cfg.eventRate, n.srv.cfg.eventBurst),
+	}
+	s.log = c.log.With("nsp", n.name)
+	return s
+}
+
+// ID returns the socket's id, also the name of a room it is always in.
+func (s *Socket) ID() string { return s.id }
+
+// Namespace returns the socket's namespace.
+func (s *Socket) Namespace() *Namespace { return s.nsp }
+
+// Handshake returns what the client sent when connecting.
+func (s *Socket) Handshake() *Handshake { return &s.hs }
+
+// Recovered reports whether the socket is a recovered one: same id, rooms
+// and data as before a short disconnection, missed packets delivered. See
+// [WithRecovery].
+func (s *Socket) Recovered() bool { return s.recovered }
+
+// Transport returns the name of the transport now carrying the socket:
+// "polling" or "websocket".
+func (s *Socket) Transport() string { return s.client.conn.Transport() }
+
+// Connected reports whether the socket is connected.
+func (s *Socket) Connected() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.connected
+}
+
+// Data returns the value set by [Socket.SetData]. After a recovery it is the
+// JSON encoding (a json.RawMessage) of the value set before.
+func (s *Socket) Data() any {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.data
+}
+
+// SetData stores an application value with the socket, returned by
+// [Socket.Data] and by FetchSockets. It should encode with encoding/json.
+func (s *Socket) SetData(v any) {
+	s.mu.Lock()
+	s.data = v
+	s.mu.Unlock()
+}
+
+// On sets the handler of an event, replacing any previous one.
+func (s *Socket) On(event string, fn func(*Event)) {
+	s.mu.Lock()
+	s.handlers[event] = fn
+	s.mu.Unlock()
+}
+
+// OnAny adds a handler called for every event, before the event's own.
+func (s *Socket) OnAny(fn func(*Event)) {
+	s.mu.Lock()
+	s.anyHandlers = append(s.anyHandlers, fn)
+	s.mu.Unlock()
+}
+
+// OnDisconnecting adds a handler called when the socket is disconnecting,
+// while it is still in its rooms.
+func (s *Socket) OnDisconnecting(fn func(s *Socket, reason string)) {
+	s.mu.Lock()
+	s.disconnectin = append(s.disconnectin, fn)
+	s.mu.Unlock()
+}
+
+// OnDisconnect adds a handler called once the socket has disconnected, with
+// the reason.
+func (s *Socket) OnDisconnect(fn func(s *Socket, reason string)) {
+	s.mu.Lock()
+	s.disconnect = append(s.disconnect, fn)
+	s.mu.Unlock()
+}
+
+// Emit sends an event to the client. Arguments are encoded with
+// encoding/json, except []byte arguments, which travel as binary
+// attachments.
+func (s *Socket) Emit(event string, args ...any) error { return s.emit(false, event, args) }
+
+// EmitVolatile is [Socket.Emit] for a packet the client may miss: if its
+// send queue is full the packet is dropped instead of disconnecting it.
+func (s *Socket) EmitVolatile(event string, args ...any) error { return s.emit(true, event, args) }
+
+func (s *Socket) emit(volatile bool, event string, args []any) error {
+	if sio.Reserved(event) {
+		return ErrReservedEvent
+	}
+	if !s.Connected() {
+		return ErrNotConnected
+	}
+	if s.pid != "" && !volatile {
+		// kept for recovery: through the adapter, to the socket's own room
+		return s.nsp.broadcast(context.Background(), BroadcastOptions{Rooms: []string{s.id}}, event, args)
+	}
+	frames, err := encode(sio.Event, s.nsp.name, 0, false, event, args)
+	if err != nil {
+		return err
+	}
+	s.client.send(volatile, frames)
+	return nil
+}
+
+// EmitWithAck sends an event and waits for the client's acknowledgement,
+// returning its arguments. It returns ctx.Err() if ctx ends first and
+// [ErrNotConnected] if the socket disconnects first.
+func (s *Socket) EmitWithAck(ctx context.Context, event string, args ...any) (Args, error) {
+	if sio.Reserved(event) {
+		return nil, ErrReservedEvent
+	}
+	ch := make(chan Args, 1)
+	s.mu.Lock()
+	if !s.connected {
+		s.mu.Unlock()
+		return nil, ErrNotConnected
+	}
+	ackID := s.nextAck
+	s.nextAck++
+	s.acks[ackID] = ch
+	s.mu.Unlock()
+	forget := func() {
+		s.mu.Lock()
+		delete(s.acks, ackID)
+		s.mu.Unlock()
+	}
+	frames, err := encode(sio.Event, s.nsp.name, ackID, true, event, args)
+	if err != nil {
+		forget()
+		return nil, err
+	}
+	s.client.send(false, frames)
+	select {
+	case a := <-ch:
+		return a, nil
+	case <-ctx.Done():
+		forget()
+		return nil, ctx.Err()
+	case <-s.done:
+		return nil, ErrNotConnected
+	}
+}
+
+// Join adds the socket to rooms.
+func (s *Socket) Join(rooms ...string) { s.nsp.adapter.AddAll(s.id, rooms) }
+
+// Leave removes the socket from room.
+func (s *Socket) Leave(room string) { s.nsp.adapter.Del(s.id, room) }
+
+// Rooms returns the rooms the socket is in, sorted, including its own.
+func (s *Socket) Rooms() []string { return s.nsp.adapter.SocketRooms(s.id) }
+
+// Broadcast selects every other socket of the namespace.
+func (s *Socket) Broadcast() BroadcastOperator { return s.nsp.op().Except(s.id) }
+
+// To selects the other sockets in any of rooms.
+func (s *Socket) To(rooms ...string) BroadcastOperator { return s.Broadcast().To(rooms...) }
+
+// Except selects every other socket of the namespace not in rooms.
+func (s *Socket) Except(rooms ...string) BroadcastOperator { return s.Broadcast().Except(rooms...) }
+
+// Disconnect disconnects the socket from its namespace: the client gets a
+// disconnect packet ("io server disconnect") and does not reconnect. With
+// close set, the whole connection and its other namespaces are closed too.
+func (s *Socket) Disconnect(close bool) {
+	if close {
+		s.client.disconnectAll()
+		return
+	}
+	if !s.Connected() {
+		return
+	}
+	s.client.sendPacket(&sio.Packet{Type: sio.Disconnect, Namespace: s.nsp.name})
+	s.onclose(ReasonServerNamespaceDisconnect)
+}
+
+func (s *Socket) info() SocketInfo {
+	return SocketInfo{ID: s.id, Handshake: s.hs, Rooms: s.Rooms(), Data: s.Data()}
+}
+
+// recoverable lists the reasons after which a socket's state is kept for
+// connection-state recovery.
+var recoverable = map[string]bool{
+	transport.ReasonTransportError: true,
+	transport.ReasonTransportClose: true,
+	transport.ReasonForcedClose:    true,
+	transport.ReasonPingTimeout:    true,
+	transport.ReasonServerShutdown: true,
+	transport.ReasonSlowClient:     true,
+	ReasonForcedServerClose:        true,
+}
+
+// onclose disconnects the socket once, with reason.
+func (s *Socket) onclose(reason string) {
+	s.mu.Lock()
+	if !s.connected {
+		s.mu.Unlock()
+		return
+	}
+	s.connected = false
+	disconnecting, disconnect := s.disconnectin, s.disconnect
+	s.mu.Unlock()
+
+	for _, fn := range disconnecting {
+		s.call("disconnecting", func() { fn(s, reason) })
+	}
+	if s.pid != "" && recoverable[reason] {
+		sess := Session{SID: s.id, PID: s.pid, Rooms: s.Rooms()}
+		if d := s.Data(); d != nil {
+			sess.Data, _ = json.Marshal(d)
+		}
+		s.nsp.adapter.PersistSession(sess)
+	}
+	s.nsp.adapter.DelAll(s.id)
+	s.nsp.remove(s)
+	s.client.detach(s)
+	close(s.done)
+	s.log.Info("disconnect", "reason", reason)
+	for _, fn := range disconnect {
+		s.call("disconnect", func() { fn(s, reason) })
+	}
+}
+
+// onEvent handles an EVENT packet from the client.
+func (s *Socket) onEvent(p *sio.Packet, atts [][]byte) {
+	data, err := sio.FillPlaceholders(p.Data, atts)
+	if err != nil {
+		s.client.fail(err)
+		return
+	}
+	name, args, err := sio.EventName(data)
+	if err != nil {
+		s.client.fail(err)
+		return
+	}
+	if !s.bucket.allow(time.Now()) {
+		s.log.Warn("event rate exceeded, dropped", "event", name)
+		return
+	}
+	e := &Event{Socket: s, Name: name, Args: args, ackID: p.ID, hasAck: p.HasID}
+	s.mu.Lock()
+	anys, h := s.anyHandlers, s.handlers[name]
+	s.mu.Unlock()
+	if s.log.Enabled(context.Background(), slog.LevelDebug) {
+		s.log.LogAttrs(context.Background(), slog.LevelDebug, "event", slog.String("event", name), slog.Int("args", len(args)))
+	}
+	for _, fn := range anys {
+		s.callEvent(e, fn)
+	}
+	if h != nil {
+		s.callEvent(e, h)
+	}
+}
+
+// onAck handles an ACK packet answering EmitWithAck.
+func (s *Socket) onAck(p *sio.Packet, atts [][]byte) {
+	if !p.HasID {
+		return
+	}
+	data, err := sio.FillPlaceholders(p.Data, atts)
+	if err != nil {
+		s.client.fail(err)
+		return
+	}
+	var args []json.RawMessage
+	if len(data) > 0 {
+		if args, err = sio.SplitArray(data); err != nil {
+			s.client.fail(err)
+			return
+		}
+	}
+	s.mu.Lock()
+	ch, ok := s.acks[p.ID]
+	delete(s.acks, p.ID)
+	s.mu.Unlock()
+	if ok {
+		ch <- args
+	}
+}
+
+// callEvent runs an event handler; if it panics, the panic is logged and a
+// client waiting for an acknowledgement gets {"error":"internal error"}.
+func (s *Socket) callEvent(e *Event, fn func(*Event)) {
+	if !s.call(e.Name, func() { fn(e) }) && e.hasAck {
+		_ = e.Ack(map[string]string{"error": "internal error"})
+	}
+}
+
+// call runs a user handler, recovering a panic. It reports whether fn
+// returned normally.
+func (s *Socket) call(what string, fn func()) (ok bool) {
+	defer func() {
+		if v := recover(); v != nil {
+			s.log.Error("handler panicked", "event", what, "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+			ok = false
+		}
+	}()
+	fn()
+	return true
+}
+
+func (s *Socket) runMiddleware(mw Middleware) (err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			s.log.Error("middleware panicked", "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+			err = &ConnectError{Message: "internal error"}
+		}
+	}()
+	return mw(s)
+}
+
+// tokenBucket limits a socket's event rate. A zero rate allows everything.
+type tokenBucket struct {
+	rate, burst, tokens float64
+	last                time.Time
+}
+
+func newTokenBucket(rate float64, burst int) tokenBucket {
+	return tokenBucket{rate: rate, burst: float64(burst), tokens: float64(burst)}
+}
+
+func (b *tokenBucket) allow(now time.Time) bool {
+	if b.rate == 0 {
+		return true
+	}
+	if !b.last.IsZero() {
+		b.tokens = min(b.burst, b.tokens+now.Sub(b.last).Seconds()*b.rate)
+	}
+	b.last = now
+	if b.tokens < 1 {
+		return false
+	}
+	b.tokens--
+	return true
+}
