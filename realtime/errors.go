@@ -3,17 +3,20 @@ package realtime
 import (
 	"encoding/json"
 	"errors"
-	"fmt"
+
+	"github.com/vicinity-go/vicinity/internal/sio"
 )
 
 // Errors returned by the API.
 var (
-	ErrReservedEvent   = errors.New("realtime: reserved event name")
-	ErrNotConnected    = errors.New("realtime: socket not connected")
-	ErrNoAck           = errors.New("realtime: the client did not ask for an acknowledgement")
-	ErrAlreadyAcked    = errors.New("realtime: event already acknowledged")
-	ErrServerClosed    = errors.New("realtime: server closed")
-	ErrInvalidArgument = errors.New("realtime: invalid argument")
+	ErrReservedEvent = errors.New("realtime: reserved event name")
+	ErrNotConnected  = errors.New("realtime: socket not connected")
+	ErrNoAck         = errors.New("realtime: the client did not ask for an acknowledgement")
+	ErrAlreadyAcked  = errors.New("realtime: event already acknowledged")
+	ErrServerClosed  = errors.New("realtime: server closed")
+
+	// ErrInvalidArgument is wrapped by [Args.Bind] errors.
+	ErrInvalidArgument = sio.ErrInvalidArgument
 )
 
 // ConnectError refuses a connection from middleware with what the client
@@ -44,12 +47,3 @@ func connectErrorPayload(err error) json.RawMessage {
 	}
 	return b
 }
-
-// argCountError reports an event with fewer arguments than Bind was given.
-type argCountError struct{ have, want int }
-
-func (e *argCountError) Error() string {
-	return fmt.Sprintf("realtime: %d arguments, want %d", e.have, e.want)
-}
-
-func (e *argCountError) Unwrap() error { return ErrInvalidArgument }

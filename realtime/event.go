@@ -1,7 +1,6 @@
 package realtime
 
 import (
-	"encoding/json"
 	"fmt"
 	"sync/atomic"
 
@@ -9,28 +8,10 @@ import (
 	"github.com/vicinity-go/vicinity/transport"
 )
 
-// Args are the arguments of an event or an acknowledgement, as raw JSON. A
-// binary attachment appears as a base64 JSON string, so it decodes into a
-// []byte.
-type Args []json.RawMessage
-
-// Bind decodes the arguments, in order, into dst (pointers, as for
-// json.Unmarshal); a nil entry skips its argument. Fewer arguments than dst
-// is an error wrapping [ErrInvalidArgument]; extra arguments are ignored.
-func (a Args) Bind(dst ...any) error {
-	if len(a) < len(dst) {
-		return &argCountError{have: len(a), want: len(dst)}
-	}
-	for i, d := range dst {
-		if d == nil {
-			continue
-		}
-		if err := json.Unmarshal(a[i], d); err != nil {
-			return fmt.Errorf("realtime: argument %d: %w: %w", i, ErrInvalidArgument, err)
-		}
-	}
-	return nil
-}
+// Args are the arguments of an event or an acknowledgement, as raw JSON.
+// Bind decodes them into Go values; a binary attachment appears as a base64
+// JSON string, so it decodes into a []byte.
+type Args = sio.Args
 
 // Event is an event a client sent.
 type Event struct {

@@ -1,0 +1,35 @@
+# The two commands of the README: `make run` and `make test`.
+GO ?= go
+FUZZTIME ?= 5s
+
+.PHONY: run test deps vet fuzz bench
+
+## run: serve the example app on http://127.0.0.1:8080
+run:
+	scripts/deps.sh run
+	$(GO) run ./examples/chat
+
+## test: install what the tests need, then vet, race-test and fuzz briefly
+test: deps vet
+	VICINITY_REQUIRE_NODE=1 $(GO) test -race -count=1 ./...
+	$(MAKE) fuzz
+
+deps:
+	scripts/deps.sh test
+
+vet:
+	$(GO) vet ./...
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+## fuzz: run every fuzz target for FUZZTIME
+fuzz:
+	@for pkg in $$($(GO) list ./...); do \
+	  for target in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
+	    echo "fuzz $$pkg $$target"; \
+	    $(GO) test -run='^$$' -fuzz="^$$target\$$" -fuzztime=$(FUZZTIME) $$pkg || exit 1; \
+	  done; \
+	done
+
+## bench: the benchmarks quoted in the README
+bench:
+	$(GO) test -run='^$$' -bench=. -benchmem ./...

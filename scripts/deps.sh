@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Installs what `make run` (deps.sh run) or `make test` (deps.sh test) needs:
+# the npm packages pinned by each package-lock.json, and for tests Debian's
+# Chromium for the page tests.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+mode=${1:-test}
+
+need() { command -v "$1" >/dev/null 2>&1 || { echo "deps: $1 is required but not installed" >&2; exit 1; }; }
+need go
+need node
+need npm
+
+npm_ci() {
+  local dir=$1
+  if [ -f "$dir/package-lock.json" ]; then
+    # reinstall only when the lock file changed since the last install
+    local stamp="$dir/node_modules/.lock-stamp"
+    if [ ! -f "$stamp" ] || ! cmp -s "$dir/package-lock.json" "$stamp"; then
+      (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
+      cp "$dir/package-lock.json" "$stamp"
+    fi
+  fi
+}
+
+for lock in $(git ls-files '*package-lock.json'); do
+  dir=$(dirname "$lock")
+  case "$mode" in
+    run) case "$dir" in examples/*) npm_ci "$dir" ;; esac ;;
+    *) npm_ci "$dir" ;;
+  esac
+done
+
+if [ "$mode" = test ] && [ ! -x /usr/bin/chromium ]; then
+  if [ "$(id -u)" = 0 ]; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  else
+    sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  fi
+fi
