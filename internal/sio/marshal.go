@@ -1,0 +1,199 @@
+package sio
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"math"
+	"strconv"
+	"sync"
+	"unicode/utf8"
+)
+
+// MarshalArgs encodes the JSON array that forms EVENT or ACK data: the event
+// name, unless event is "" (as for ACK data), then args. Each []byte arg,
+// nil included, becomes a placeholder and is returned in attachments, in
+// order and not copied; a packet with attachments must be sent as a
+// BinaryEvent or BinaryAck. A json.RawMessage arg is validated and inserted
+// verbatim (nil as null). Strings, booleans, integers, floats and nil are
+// written directly; every other arg goes through encoding/json (without HTML
+// escaping), so a []byte nested in a struct, map or slice becomes a base64
+// string, not an attachment. Event names are not checked against Reserved.
+func MarshalArgs(event string, args []any) (data json.RawMessage, attachments [][]byte, err error) {
+	b := make([]byte, 0, 32+len(event)+16*len(args))
+	b = append(b, '[')
+	if event != "" {
+		b = appendString(b, event)
+	}
+	for i, arg := range args {
+		if i > 0 || event != "" {
+			b = append(b, ',')
+		}
+		switch v := arg.(type) {
+		case []byte:
+			b = append(b, `{"_placeholder":true,"num":`...)
+			b = strconv.AppendInt(b, int64(len(attachments)), 10)
+			b = append(b, '}')
+			attachments = append(attachments, v)
+		case json.RawMessage:
+			if v == nil {
+				b = append(b, "null"...)
+				break
+			}
+			v = trimSpace(v)
+			if !valid(v) {
+				return nil, nil, fmt.Errorf("sio: arg %d: invalid json.RawMessage", i)
+			}
+			b = append(b, v...)
+		case string:
+			b = appendString(b, v)
+		case nil:
+			b = append(b, "null"...)
+		case bool:
+			b = strconv.AppendBool(b, v)
+		case int:
+			b = strconv.AppendInt(b, int64(v), 10)
+		case int8:
+			b = strconv.AppendInt(b, int64(v), 10)
+		case int16:
+			b = strconv.AppendInt(b, int64(v), 10)
+		case int32:
+			b = strconv.AppendInt(b, int64(v), 10)
+		case int64:
+			b = strconv.AppendInt(b, v, 10)
+		case uint:
+			b = strconv.AppendUint(b, uint64(v), 10)
+		case uint8:
+			b = strconv.AppendUint(b, uint64(v), 10)
+		case uint16:
+			b = strconv.AppendUint(b, uint64(v), 10)
+		case uint32:
+			b = strconv.AppendUint(b, uint64(v), 10)
+		case uint64:
+			b = strconv.AppendUint(b, v, 10)
+		case float64:
+			if b, err = appendFloat(b, v, 64); err != nil {
+				return nil, nil, fmt.Errorf("sio: arg %d: %w", i, err)
+			}
+		case float32:
+			if b, err = appendFloat(b, float64(v), 32); err != nil {
+				return nil, nil, fmt.Errorf("sio: arg %d: %w", i, err)
+			}
+		default:
+			if b, err = appendJSON(b, v); err != nil {
+				return nil, nil, fmt.Errorf("sio: arg %d: %w", i, err)
+			}
+		}
+	}
+	return append(b, ']'), attachments, nil
+}
+
+// appendFloat writes f as encoding/json does; NaN and infinities are errors.
+func appendFloat(b []byte, f float64, bits int) ([]byte, error) {
+	if math.IsInf(f, 0) || math.IsNaN(f) {
+		return b, fmt.Errorf("unsupported value %v", f)
+	}
+	format := byte('f')
+	if abs := math.Abs(f); abs != 0 {
+		if bits == 64 && (abs < 1e-6 || abs >= 1e21) ||
+			bits == 32 && (float32(abs) < 1e-6 || float32(abs) >= 1e21) {
+			format = 'e'
+		}
+	}
+	b = strconv.AppendFloat(b, f, format, -1, bits)
+	if format == 'e' { // e-09 becomes e-9, as in encoding/json
+		if n := len(b); n >= 4 && b[n-4] == 'e' && b[n-3] == '-' && b[n-2] == '0' {
+			b[n-2] = b[n-1]
+			b = b[:n-1]
+		}
+	}
+	return b, nil
+}
+
+// jsonEncoder is a pooled encoding/json encoder writing to its own buffer.
+type jsonEncoder struct {
+	buf bytes.Buffer
+	enc *json.Encoder
+}
+
+var encoderPool = sync.Pool{New: func() any {
+	e := new(jsonEncoder)
+	e.enc = json.NewEncoder(&e.buf)
+	e.enc.SetEscapeHTML(false)
+	return e
+}}
+
+// maxPooledBuffer keeps a single huge argument from pinning its buffer.
+const maxPooledBuffer = 64 << 10
+
+// appendJSON appends the encoding/json encoding of v.
+func appendJSON(b []byte, v any) ([]byte, error) {
+	e := encoderPool.Get().(*jsonEncoder)
+	defer func() {
+		if e.buf.Cap() <= maxPooledBuffer {
+			e.buf.Reset()
+			encoderPool.Put(e)
+		}
+	}()
+	if err := e.enc.Encode(v); err != nil {
+		return b, err
+	}
+	out := e.buf.Bytes()
+	return append(b, out[:len(out)-1]...), nil // drop Encode's '\n'
+}
+
+const hexDigits = "0123456789abcdef"
+
+// appendString appends s as a JSON string the way encoding/json does, minus
+// HTML escaping: invalid UTF-8 becomes U+FFFD, and U+2028 and U+2029 are
+// escaped for JavaScript.
+func appendString(b []byte, s string) []byte {
+	b = append(b, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		if c := s[i]; c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' {
+				i++
+				continue
+			}
+			b = append(b, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				b = append(b, '\\', c)
+			case '\b':
+				b = append(b, '\\', 'b')
+			case '\f':
+				b = append(b, '\\', 'f')
+			case '\n':
+				b = append(b, '\\', 'n')
+			case '\r':
+				b = append(b, '\\', 'r')
+			case '\t':
+				b = append(b, '\\', 't')
+			default:
+				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			b = append(b, s[start:i]...)
+			b = append(b, `\ufffd`...)
+			i += size
+			start = i
+			continue
+		}
+		if r == '\u2028' || r == '\u2029' {
+			b = append(b, s[start:i]...)
+			b = append(b, '\\', 'u', '2', '0', '2', hexDigits[r&0xf])
+			i += size
+			start = i
+			continue
+		}
+		i += size
+	}
+	b = append(b, s[start:]...)
+	return append(b, '"')
+}

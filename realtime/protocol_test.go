@@ -1,0 +1,454 @@
+package realtime_test
+
+import (
+	"context"
+	"errors"
+	"regexp"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"github.com/vicinity-go/vicinity/realtime"
+	"github.com/vicinity-go/vicinity/transport"
+)
+
+// echoServer acks "echo" events with their arguments and reports each
+// socket's disconnect reason.
+func echoServer(t *testing.T, opts ...realtime.Option) (*realtime.Server, chan string) {
+	t.Helper()
+	srv := realtime.New(opts...)
+	reasons := make(chan string, 16)
+	srv.OnConnection(func(s *realtime.Socket) {
+		s.On("echo", func(e *realtime.Event) {
+			args := make([]any, len(e.Args))
+			for i, a := range e.Args {
+				args[i] = a
+			}
+			_ = e.Ack(args...)
+		})
+		s.OnDisconnect(func(_ *realtime.Socket, reason string) { reasons <- reason })
+	})
+	return srv, reasons
+}
+
+func TestConnectReply(t *testing.T) {
+	t.Parallel()
+	srv, _ := echoServer(t)
+	srv.Of("/admin")
+	ts := serve(t, srv)
+
+	r := dialRaw(t, ts)
+	assert.Regexp(t, `^40\{"sid":"[A-Za-z0-9_-]{20}"\}$`, r.connect("/", ""))
+	assert.Regexp(t, `^40/admin,\{"sid":"[A-Za-z0-9_-]{20}"\}$`, r.connect("/admin", `{"token":"x"}`))
+	assert.Equal(t, `44/nope,{"message":"Invalid namespace"}`, r.connect("/nope", ""))
+}
+
+func TestEventsAndAcks(t *testing.T) {
+	t.Parallel()
+	srv, _ := echoServer(t)
+	ts := serve(t, srv)
+	r := dialRaw(t, ts)
+	r.connect("/", "")
+
+	tests := []struct {
+		name, send, want string
+	}{
+		{name: "ack with args", send: `4212["echo","a",{"b":[1,2]}]`, want: `4312["a",{"b":[1,2]}]`},
+		{name: "ack without args", send: `427["echo"]`, want: `437[]`},
+		{name: "large ack id", send: `424294967296["echo",1]`, want: `434294967296[1]`},
+	}
+	for _, tt := range tests {
+		r.send(tt.send)
+		assert.Equal(t, tt.want, r.next(), tt.name)
+	}
+}
+
+func TestServerAck(t *testing.T) {
+	t.Parallel()
+	srv := realtime.New()
+	got := make(chan realtime.Args, 1)
+	errs := make(chan error, 1)
+	srv.OnConnection(func(s *realtime.Socket) {
+		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), wait)
+			defer cancel()
+			a, err := s.EmitWithAck(ctx, "question", 42)
+			got <- a
+			errs <- err
+		}()
+	})
+	ts := serve(t, srv)
+	r := dialRaw(t, ts)
+	r.connect("/", "")
+	assert.Equal(t, `420["question",42]`, r.next())
+	r.send(`4399["unknown id is ignored"]`)
+	r.send(`430["answer",{"n":1}]`)
+	require.NoError(t, recv(t, errs))
+	a := recv(t, got)
+	var s string
+	var m map[string]int
+	require.NoError(t, a.Bind(&s, &m))
+	assert.Equal(t, "answer", s)
+	assert.Equal(t, map[string]int{"n": 1}, m)
+}
+
+func TestServerAckTimeout(t *testing.T) {
+	t.Parallel()
+	srv := realtime.New()
+	errs := make(chan error, 1)
+	srv.OnConnection(func(s *realtime.Socket) {
+		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+			defer cancel()
+			_, err := s.EmitWithAck(ctx, "question")
+			errs <- err
+		}()
+	})
+	ts := serve(t, srv)
+	r := dialRaw(t, ts)
+	r.connect("/", "")
+	assert.ErrorIs(t, recv(t, errs), context.DeadlineExceeded)
+}
+
+func TestBinary(t *testing.T) {
+	t.Parallel()
+	srv := realtime.New()
+	srv.OnConnection(func(s *realtime.Socket) {
+		s.On("upload", func(e *realtime.Event) {
+			var name string
+			var file struct {
+				Body []byte `json:"body"`
+			}
+			if err := e.Bind(&name, &file); err != nil {
+				_ = e.Ack(err.Error())
+				return
+			}
+			_ = e.Ack(name, append([]byte("got:"), file.Body...))
+		})
+	})
+	ts := serve(t, srv)
+	r := dialRaw(t, ts)
+	r.connect("/", "")
+	r.send(`451-3["upload","a.bin",{"body":{"_placeholder":true,"num":0}}]`)
+	r.sendBinary([]byte{1, 2, 3})
+	assert.Equal(t, `461-3["a.bin",{"_placeholder":true,"num":0}]`, r.next())
+	typ, data := r.read()
+	assert.Equal(t, websocket.BinaryMessage, typ)
+	assert.Equal(t, []byte("got:\x01\x02\x03"), data)
+}
+
+func TestMalformedPacketsClose(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		send []string
+	}{
+		{name: "unknown engine type", send: []string{"9"}},
+		{name: "unknown socket type", send: []string{"49"}},
+		{name: "bad json", send: []string{`42["echo",`}},
+		{name: "event is not an array", send: []string{`42{"a":1}`}},
+		{name: "reserved event", send: []string{`42["disconnect"]`}},
+		{name: "binary without count", send: []string{`45["echo"]`}},
+		{name: "too many attachments", send: []string{`4511-["echo"]`}},
+		{name: "text while attachments pending", send: []string{`451-["echo",{"_placeholder":true,"num":0}]`, `42["echo"]`}},
+		{name: "placeholder out of range", send: []string{`451-["echo",{"_placeholder":true,"num":3}]`, "\x00"}},
+		{name: "connect error from client", send: []string{`44{"message":"x"}`}},
+		{name: "client ping", send: []string{"2"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			srv, reasons := echoServer(t)
+			ts := serve(t, srv)
+			r := dialRaw(t, ts)
+			r.connect("/", "")
+			for i, s := range tt.send {
+				if i == len(tt.send)-1 && s == "\x00" {
+					r.sendBinary([]byte{0})
+					continue
+				}
+				r.send(s)
+			}
+			r.closed()
+			assert.Equal(t, transport.ReasonParseError, recv(t, reasons))
+		})
+	}
+}
+
+func TestMiddleware(t *testing.T) {
+	t.Parallel()
+	srv := realtime.New()
+	var order []string
+	srv.Use(func(s *realtime.Socket) error {
+		order = append(order, "first")
+		var auth struct{ Token string }
+		err := realtime.Args{s.Handshake().Auth}.Bind(&auth)
+		if err != nil || auth.Token != "good" {
+			return &realtime.ConnectError{Message: "not authorized", Data: map[string]int{"code": 401}}
+		}
+		return nil
+	})
+	srv.Use(func(s *realtime.Socket) error {
+		order = append(order, "second")
+		if s.Handshake().Query.Get("ban") != "" {
+			return errors.New("banned")
+		}
+		return nil
+	})
+	srv.Use(func(*realtime.Socket) error { panic("middleware bug") })
+	ts := serve(t, srv)
+
+	r := dialRaw(t, ts)
+	assert.Equal(t, `44{"message":"not authorized","data":{"code":401}}`, r.connect("/", `{"token":"bad"}`))
+	assert.Equal(t, `44{"message":"internal error"}`, r.connect("/", `{"token":"good"}`))
+	assert.Equal(t, []string{"first", "first", "second"}, order)
+}
+
+func TestMiddlewarePlainError(t *testing.T) {
+	t.Parallel()
+	srv := realtime.New()
+	srv.Use(func(*realtime.Socket) error { return errors.New("banned") })
+	ts := serve(t, srv)
+	r := dialRaw(t, ts)
+	assert.Equal(t, `44{"message":"banned"}`, r.connect("/", ""))
+}
+
+func TestHandlerPanicIsRecovered(t *testing.T) {
+	t.Parallel()
+	srv, _ := echoServer(t)
+	srv.OnConnection(func(s *realtime.Socket) {
+		s.On("boom", func(*realtime.Event) { panic("handler bug") })
+	})
+	ts := serve(t, srv)
+	r := dialRaw(t, ts)
+	r.connect("/", "")
+	r.send(`425["boom"]`)
+	assert.Equal(t, `435[{"error":"internal error"}]`, r.next())
+	r.send(`426["echo","still alive"]`)
+	assert.Equal(t, `436["still alive"]`, r.next())
+}
+
+func TestEventRateLimit(t *testing.T) {
+	t.Parallel()
+	srv, _ := echoServer(t, realtime.WithEventRate(0.001, 2))
+	ts := serve(t, srv)
+	r := dialRaw(t, ts)
+	r.connect("/", "")
+	for i := range 5 {
+		r.send(`42` + string(rune('0'+i)) + `["echo"]`)
+	}
+	r.send(`41`) // a disconnect is not an event: it is never limited
+	assert.Equal(t, `430[]`, r.next())
+	assert.Equal(t, `431[]`, r.next())
+	r.closedOrQuiet()
+}
+
+// closedOrQuiet asserts nothing but pings arrives for a moment: used where
+// the server must stay silent.
+func (r *raw) closedOrQuiet() {
+	r.t.Helper()
+	require.NoError(r.t, r.ws.SetReadDeadline(time.Now().Add(100*time.Millisecond)))
+	_, data, err := r.ws.ReadMessage()
+	if err == nil {
+		r.t.Fatalf("unexpected frame %q", data)
+	}
+}
+
+func TestConnectTimeout(t *testing.T) {
+	t.Parallel()
+	srv := realtime.New(realtime.WithConnectTimeout(20 * time.Millisecond))
+	ts := serve(t, srv)
+	r := dialRaw(t, ts)
+	r.closed()
+}
+
+func TestDisconnects(t *testing.T) {
+	t.Parallel()
+	srv, reasons := echoServer(t)
+	srv.OnConnection(func(s *realtime.Socket) {
+		s.On("kick", func(*realtime.Event) { s.Disconnect(false) })
+		s.On("close", func(*realtime.Event) { s.Disconnect(true) })
+	})
+	ts := serve(t, srv)
+
+	r := dialRaw(t, ts)
+	r.connect("/", "")
+	r.send(`41`)
+	assert.Equal(t, realtime.ReasonClientNamespaceDisconnect, recv(t, reasons))
+
+	r.connect("/", "")
+	r.send(`42["kick"]`)
+	assert.Equal(t, `41`, r.next())
+	assert.Equal(t, realtime.ReasonServerNamespaceDisconnect, recv(t, reasons))
+
+	r.connect("/", "")
+	r.send(`42["close"]`)
+	assert.Equal(t, `41`, r.next())
+	r.closed()
+	assert.Equal(t, realtime.ReasonServerNamespaceDisconnect, recv(t, reasons))
+
+	r2 := dialRaw(t, ts)
+	r2.connect("/", "")
+	_ = r2.ws.Close()
+	assert.Equal(t, transport.ReasonTransportClose, recv(t, reasons))
+}
+
+func TestRoomsAndBroadcast(t *testing.T) {
+	t.Parallel()
+	srv := realtime.New()
+	srv.OnConnection(func(s *realtime.Socket) {
+		s.On("join", func(e *realtime.Event) {
+			var room string
+			_ = e.Bind(&room)
+			s.Join(room)
+			_ = e.Ack(s.Rooms())
+		})
+		s.On("leave", func(e *realtime.Event) {
+			var room string
+			_ = e.Bind(&room)
+			s.Leave(room)
+			_ = e.Ack()
+		})
+		s.On("say", func(e *realtime.Event) {
+			var room, text string
+			_ = e.Bind(&room, &text)
+			_ = s.To(room).Emit("said", text)
+			_ = e.Ack()
+		})
+		s.On("all", func(e *realtime.Event) {
+			_ = s.Broadcast().Emit("all", "hi")
+			_ = e.Ack()
+		})
+	})
+	ts := serve(t, srv)
+	a, b, c := dialRaw(t, ts), dialRaw(t, ts), dialRaw(t, ts)
+	for _, r := range []*raw{a, b, c} {
+		r.connect("/", "")
+	}
+	a.send(`420["join","blue"]`)
+	assert.Regexp(t, `^430\[\[.*"blue".*\]\]$`, a.next())
+	b.send(`420["join","blue"]`)
+	b.next()
+
+	c.send(`421["say","blue","hello"]`)
+	assert.Equal(t, `431[]`, c.next())
+	assert.Equal(t, `42["said","hello"]`, a.next())
+	assert.Equal(t, `42["said","hello"]`, b.next())
+
+	a.send(`422["say","blue","from a"]`) // the sender is excluded
+	assert.Equal(t, `432[]`, a.next())
+	assert.Equal(t, `42["said","from a"]`, b.next())
+
+	b.send(`423["leave","blue"]`)
+	assert.Equal(t, `433[]`, b.next())
+	c.send(`424["say","blue","only a"]`)
+	assert.Equal(t, `434[]`, c.next())
+	assert.Equal(t, `42["said","only a"]`, a.next())
+
+	a.send(`425["all"]`)
+	assert.Equal(t, `435[]`, a.next())
+	assert.Equal(t, `42["all","hi"]`, b.next())
+	assert.Equal(t, `42["all","hi"]`, c.next())
+	b.closedOrQuiet() // b got nothing it should not have
+}
+
+func TestServerSideOperations(t *testing.T) {
+	t.Parallel()
+	srv := realtime.New()
+	connected := make(chan *realtime.Socket, 4)
+	srv.OnConnection(func(s *realtime.Socket) {
+		s.SetData(map[string]string{"name": "n" + s.ID()[:3]})
+		connected <- s
+	})
+	ts := serve(t, srv)
+	a, b := dialRaw(t, ts), dialRaw(t, ts)
+	a.connect("/", "")
+	sa := recv(t, connected)
+	b.connect("/", "")
+	sb := recv(t, connected)
+	ctx := context.Background()
+
+	require.NoError(t, srv.Of("/").SocketsJoin(ctx, "all"))
+	assert.Contains(t, sa.Rooms(), "all")
+	assert.Contains(t, sb.Rooms(), "all")
+
+	socks, err := srv.To("all").FetchSockets(ctx)
+	require.NoError(t, err)
+	ids := []string{socks[0].ID, socks[1].ID}
+	sort.Strings(ids)
+	want := []string{sa.ID(), sb.ID()}
+	sort.Strings(want)
+	assert.Equal(t, want, ids)
+	assert.NotNil(t, socks[0].Data)
+
+	require.NoError(t, srv.To(sa.ID()).SocketsLeave(ctx, "all"))
+	assert.NotContains(t, sa.Rooms(), "all")
+
+	require.NoError(t, srv.To("all").Emit("news", 1))
+	assert.Equal(t, `42["news",1]`, b.next())
+	a.closedOrQuiet()
+
+	require.NoError(t, socks[0].Emit("direct", "x"))
+	require.NoError(t, srv.Of("/").Except(sa.ID()).DisconnectSockets(ctx, false))
+	assert.Equal(t, `41`, b.next())
+	assert.Equal(t, 1, srv.Of("/").Len())
+}
+
+func TestDynamicNamespaces(t *testing.T) {
+	t.Parallel()
+	srv := realtime.New()
+	parent := srv.OfRegexp(regexp.MustCompile(`^/room-\d+$`))
+	joined := make(chan string, 2)
+	parent.OnConnection(func(s *realtime.Socket) { joined <- s.Namespace().Name() })
+	ts := serve(t, srv)
+	r := dialRaw(t, ts)
+	assert.Regexp(t, `^40/room-7,`, r.connect("/room-7", ""))
+	assert.Equal(t, "/room-7", recv(t, joined))
+	assert.Equal(t, `44/room-x,{"message":"Invalid namespace"}`, r.connect("/room-x", ""))
+	require.NoError(t, parent.Emit("hello"))
+	assert.Equal(t, `42/room-7,["hello"]`, r.next())
+}
+
+func TestReservedEvents(t *testing.T) {
+	t.Parallel()
+	srv := realtime.New()
+	errs := make(chan error, 1)
+	srv.OnConnection(func(s *realtime.Socket) { errs <- s.Emit("connect") })
+	ts := serve(t, srv)
+	dialRaw(t, ts).connect("/", "")
+	assert.ErrorIs(t, recv(t, errs), realtime.ErrReservedEvent)
+	assert.ErrorIs(t, srv.Emit("disconnect"), realtime.ErrReservedEvent)
+}
+
+func TestShutdown(t *testing.T) {
+	t.Parallel()
+	srv, reasons := echoServer(t)
+	ts := serve(t, srv)
+	r := dialRaw(t, ts)
+	r.connect("/", "")
+	require.NoError(t, srv.Shutdown(context.Background()))
+	r.closed()
+	assert.Equal(t, transport.ReasonServerShutdown, recv(t, reasons))
+	assert.ErrorIs(t, srv.Shutdown(context.Background()), realtime.ErrServerClosed)
+
+	u := "ws" + strings.TrimPrefix(ts.URL, "http") + "/socket.io/?EIO=4&transport=websocket"
+	_, resp, err := websocket.DefaultDialer.Dial(u, nil)
+	require.Error(t, err)
+	require.NotNil(t, resp)
+	assert.Equal(t, 503, resp.StatusCode)
+}
+
+func TestUnknownPath(t *testing.T) {
+	t.Parallel()
+	ts := serve(t, realtime.New(realtime.WithPath("/rt")))
+	for path, status := range map[string]int{"/other/?EIO=4&transport=polling": 404, "/rt/?EIO=4&transport=polling": 200} {
+		resp, err := ts.Client().Get(ts.URL + path)
+		require.NoError(t, err)
+		_ = resp.Body.Close()
+		assert.Equal(t, status, resp.StatusCode, path)
+	}
+}
