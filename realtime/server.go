@@ -17,9 +17,10 @@ import (
 // Server is a Socket.IO v5 server, an [http.Handler] to mount at its path
 // ("/socket.io/" by default). It is safe for concurrent use.
 type Server struct {
-	cfg    config
-	eng    *transport.Server
-	closed atomic.Bool
+	cfg        config
+	eng        *transport.Server
+	transports []transport.Transport
+	closed     atomic.Bool
 
 	mu      sync.RWMutex
 	nsps    map[string]*Namespace
@@ -39,6 +40,7 @@ func New(opts ...Option) *Server {
 			ts = append(ts, websocket.New())
 		}
 	}
+	s.transports = ts
 	engOpts := append([]transport.Option{transport.WithTransports(ts...), transport.WithLogger(s.cfg.logger)}, s.cfg.engine...)
 	s.eng = transport.NewServer(s.open, engOpts...)
 	s.Of("/")
