@@ -92,6 +92,12 @@ type Adapter interface {
 	SocketRooms(id string) []string
 	// Broadcast delivers p to the sockets opts selects.
 	Broadcast(ctx context.Context, p *Packet, opts BroadcastOptions) error
+	// BroadcastWithAck delivers p, which asks for an acknowledgement with
+	// id ackID, to the sockets opts selects. It calls onClients once with
+	// the number of sockets reached (a cluster adapter adds up every
+	// server's count first) and onAck with each answer, from any goroutine,
+	// until ctx ends.
+	BroadcastWithAck(ctx context.Context, p *Packet, ackID uint64, opts BroadcastOptions, onClients func(n int), onAck func(Args)) error
 	// FetchSockets describes the sockets opts selects.
 	FetchSockets(ctx context.Context, opts BroadcastOptions) ([]SocketInfo, error)
 	// AddSockets makes the sockets opts selects join rooms.
@@ -257,6 +263,26 @@ func (a *MemoryAdapter) Broadcast(_ context.Context, p *Packet, opts BroadcastOp
 		a.rec.add(p, opts)
 	}
 	a.each(opts, func(s *Socket) { s.client.send(opts.Volatile, p.frames) })
+	return nil
+}
+
+// BroadcastWithAck implements [Adapter].
+func (a *MemoryAdapter) BroadcastWithAck(ctx context.Context, p *Packet, ackID uint64, opts BroadcastOptions, onClients func(int), onAck func(Args)) error {
+	var reached []*Socket
+	a.each(opts, func(s *Socket) {
+		if s.expectAck(ackID, onAck) {
+			reached = append(reached, s)
+		}
+	})
+	onClients(len(reached))
+	for _, s := range reached {
+		s.client.send(opts.Volatile, p.frames)
+	}
+	context.AfterFunc(ctx, func() {
+		for _, s := range reached {
+			s.forgetAck(ackID)
+		}
+	})
 	return nil
 }
 

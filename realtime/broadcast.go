@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"sync"
 
 	"github.com/vicinity-go/vicinity/internal/id"
 	"github.com/vicinity-go/vicinity/internal/sio"
@@ -72,6 +73,70 @@ func (n *Namespace) broadcast(ctx context.Context, opts BroadcastOptions, event 
 	}
 	p.frames = frames
 	return n.adapter.Broadcast(ctx, p, opts)
+}
+
+// EmitWithAck broadcasts an event asking every selected socket for an
+// acknowledgement, and waits for all of them, or for ctx to end. It returns
+// the answers received, in arrival order, and ctx.Err() if some are missing
+// (a socket that disconnects never answers). Give ctx a deadline.
+func (b BroadcastOperator) EmitWithAck(ctx context.Context, event string, args ...any) ([]Args, error) {
+	if sio.Reserved(event) {
+		return nil, ErrReservedEvent
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		mu       sync.Mutex
+		answers  []Args
+		expected int
+		servers  int
+	)
+	targets := b.nsp.targets()
+	done := make(chan struct{})
+	check := func() { // called with mu held
+		if servers == len(targets) && len(answers) >= expected {
+			select {
+			case <-done:
+			default:
+				close(done)
+			}
+		}
+	}
+	for _, n := range targets {
+		ackID := n.nextAckID()
+		frames, err := encode(sio.Event, n.name, ackID, true, event, args)
+		if err != nil {
+			return nil, err
+		}
+		err = n.adapter.BroadcastWithAck(ctx, &Packet{frames: frames}, ackID, b.opts,
+			func(count int) {
+				mu.Lock()
+				expected += count
+				servers++
+				check()
+				mu.Unlock()
+			},
+			func(a Args) {
+				mu.Lock()
+				answers = append(answers, a)
+				check()
+				mu.Unlock()
+			})
+		if err != nil {
+			return nil, err
+		}
+	}
+	select {
+	case <-done:
+	case <-ctx.Done():
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	out := slices.Clone(answers)
+	if len(out) < expected || servers < len(targets) {
+		return out, ctx.Err()
+	}
+	return out, nil
 }
 
 // FetchSockets returns the selected sockets.

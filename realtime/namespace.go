@@ -6,6 +6,7 @@ import (
 	"errors"
 	"slices"
 	"sync"
+	"sync/atomic"
 
 	"github.com/vicinity-go/vicinity/internal/id"
 	"github.com/vicinity-go/vicinity/internal/sio"
@@ -27,6 +28,7 @@ type Namespace struct {
 	adapter Adapter
 	match   func(string, json.RawMessage) bool // set on dynamic parents
 	parent  *Namespace                         // set on dynamic children
+	ackIDs  atomic.Uint64                      // acknowledgement ids, unique in the namespace
 
 	mu         sync.RWMutex
 	sockets    map[string]*Socket
@@ -186,10 +188,21 @@ func (n *Namespace) remove(s *Socket) {
 	n.mu.Unlock()
 }
 
+// nextAckID returns a fresh acknowledgement id. Ids are unique in the
+// namespace, so that one encoded packet can ask many sockets for an
+// acknowledgement.
+func (n *Namespace) nextAckID() uint64 { return n.ackIDs.Add(1) - 1 }
+
 func (n *Namespace) op() BroadcastOperator { return BroadcastOperator{nsp: n} }
 
 // Emit broadcasts an event to every socket of the namespace.
 func (n *Namespace) Emit(event string, args ...any) error { return n.op().Emit(event, args...) }
+
+// EmitWithAck broadcasts an event to every socket of the namespace and
+// waits for their acknowledgements; see [BroadcastOperator.EmitWithAck].
+func (n *Namespace) EmitWithAck(ctx context.Context, event string, args ...any) ([]Args, error) {
+	return n.op().EmitWithAck(ctx, event, args...)
+}
 
 // To selects the sockets in any of rooms, for a broadcast or a server-side
 // operation.

@@ -452,3 +452,55 @@ func TestUnknownPath(t *testing.T) {
 		assert.Equal(t, status, resp.StatusCode, path)
 	}
 }
+
+func TestBroadcastWithAck(t *testing.T) {
+	t.Parallel()
+	srv := realtime.New()
+	ts := serve(t, srv)
+	a, b := dialRaw(t, ts), dialRaw(t, ts)
+	a.connect("/", "")
+	b.connect("/", "")
+
+	type result struct {
+		answers []realtime.Args
+		err     error
+	}
+	results := make(chan result, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), wait)
+		defer cancel()
+		answers, err := srv.Of("/").EmitWithAck(ctx, "vote", "lunch?")
+		results <- result{answers, err}
+	}()
+	pa, pb := a.next(), b.next()
+	assert.Equal(t, pa, pb, "one encoded packet for every recipient")
+	require.Regexp(t, `^42\d+\["vote","lunch\?"\]$`, pa)
+	id := strings.TrimSuffix(strings.TrimPrefix(pa, "42"), `["vote","lunch?"]`)
+	a.send("43" + id + `["yes"]`)
+	b.send("43" + id + `["no"]`)
+	res := recv(t, results)
+	require.NoError(t, res.err)
+	var votes []string
+	for _, ans := range res.answers {
+		var v string
+		require.NoError(t, ans.Bind(&v))
+		votes = append(votes, v)
+	}
+	sort.Strings(votes)
+	assert.Equal(t, []string{"no", "yes"}, votes)
+
+	// one socket never answers: the answers so far and the context's error
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+		defer cancel()
+		answers, err := srv.Of("/").EmitWithAck(ctx, "vote", "dinner?")
+		results <- result{answers, err}
+	}()
+	pa = a.next()
+	b.next()
+	id = strings.TrimSuffix(strings.TrimPrefix(pa, "42"), `["vote","dinner?"]`)
+	a.send("43" + id + `["yes"]`)
+	res = recv(t, results)
+	assert.ErrorIs(t, res.err, context.DeadlineExceeded)
+	assert.Len(t, res.answers, 1)
+}

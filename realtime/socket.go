@@ -59,8 +59,7 @@ type Socket struct {
 	anyHandlers  []func(*Event)
 	disconnectin []func(*Socket, string)
 	disconnect   []func(*Socket, string)
-	acks         map[uint64]chan Args
-	nextAck      uint64
+	acks         map[uint64]func(Args)
 	data         any
 	bucket       tokenBucket
 }
@@ -83,7 +82,7 @@ func newSocket(n *Namespace, c *client, auth json.RawMessage) *Socket {
 			Auth:    auth,
 		},
 		handlers: make(map[string]func(*Event)),
-		acks:     make(map[uint64]chan Args),
+		acks:     make(map[uint64]func(Args)),
 		bucket:   newTokenBucket(n.srv.cfg.eventRate, n.srv.cfg.eventBurst),
 	}
 	s.log = c.log.With("nsp", n.name)
@@ -197,20 +196,11 @@ func (s *Socket) EmitWithAck(ctx context.Context, event string, args ...any) (Ar
 		return nil, ErrReservedEvent
 	}
 	ch := make(chan Args, 1)
-	s.mu.Lock()
-	if !s.connected {
-		s.mu.Unlock()
+	ackID := s.nsp.nextAckID()
+	if !s.expectAck(ackID, func(a Args) { ch <- a }) {
 		return nil, ErrNotConnected
 	}
-	ackID := s.nextAck
-	s.nextAck++
-	s.acks[ackID] = ch
-	s.mu.Unlock()
-	forget := func() {
-		s.mu.Lock()
-		delete(s.acks, ackID)
-		s.mu.Unlock()
-	}
+	forget := func() { s.forgetAck(ackID) }
 	frames, err := encode(sio.Event, s.nsp.name, ackID, true, event, args)
 	if err != nil {
 		forget()
@@ -357,12 +347,30 @@ func (s *Socket) onAck(p *sio.Packet, atts [][]byte) {
 		}
 	}
 	s.mu.Lock()
-	ch, ok := s.acks[p.ID]
+	fn, ok := s.acks[p.ID]
 	delete(s.acks, p.ID)
 	s.mu.Unlock()
 	if ok {
-		ch <- args
+		fn(args)
 	}
+}
+
+// expectAck registers fn to receive the acknowledgement with id; false if
+// the socket is not connected.
+func (s *Socket) expectAck(id uint64, fn func(Args)) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.connected {
+		return false
+	}
+	s.acks[id] = fn
+	return true
+}
+
+func (s *Socket) forgetAck(id uint64) {
+	s.mu.Lock()
+	delete(s.acks, id)
+	s.mu.Unlock()
 }
 
 // callEvent runs an event handler; if it panics, the panic is logged and a
