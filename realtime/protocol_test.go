@@ -392,7 +392,12 @@ func TestServerSideOperations(t *testing.T) {
 	assert.Equal(t, `42["news",1]`, b.next())
 	a.closedOrQuiet()
 
-	require.NoError(t, socks[0].Emit("direct", "x"))
+	for _, rs := range socks {
+		if rs.ID == sa.ID() {
+			require.NoError(t, rs.Emit("direct", "x"))
+		}
+	}
+	assert.Equal(t, `42["direct","x"]`, a.next())
 	require.NoError(t, srv.Of("/").Except(sa.ID()).DisconnectSockets(ctx, false))
 	assert.Equal(t, `41`, b.next())
 	assert.Equal(t, 1, srv.Of("/").Len())
