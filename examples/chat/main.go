@@ -1,0 +1,273 @@
+// Command chat is a small chat app on vicinity: pick a nickname, talk in
+// rooms, see who is there and who is typing. Run it from the repository
+// root with `make run`, then open http://127.0.0.1:8080 in two tabs.
+//
+// The page (index.html, app.js) uses the official socket.io-client; this
+// file is the whole server. Read newServer, then authenticate, then
+// onConnection.
+package main
+
+import (
+	"cmp"
+	"context"
+	"embed"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"syscall"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/vicinity-go/vicinity/realtime"
+)
+
+const (
+	lobby   = "lobby" // the room everyone starts in
+	maxName = 32      // limits on what clients send, in characters
+	maxRoom = 32
+	maxText = 500
+)
+
+//go:embed index.html app.js style.css
+var page embed.FS
+
+func main() {
+	addr := flag.String("addr", "127.0.0.1:8080", "address to listen on")
+	flag.Parse()
+	logger := slog.New(slog.NewTextHandler(os.Stderr, nil))
+
+	rt, handler := newServer(logger)
+	hs := &http.Server{Addr: *addr, Handler: handler, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		logger.Info("chat is running", "url", "http://"+*addr)
+		if err := hs.ListenAndServe(); !errors.Is(err, http.ErrServerClosed) {
+			logger.Error("serve", "err", err)
+			os.Exit(1)
+		}
+	}()
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	<-ctx.Done()
+	stop() // a second Ctrl-C kills the program
+	logger.Info("shutting down")
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	// Ours first: it says goodbye to every client, ending their WebSockets
+	// (which http.Server.Shutdown ignores) and long-polling requests.
+	if err := rt.Shutdown(ctx); err != nil {
+		logger.Warn("some clients were closed before saying goodbye", "err", err)
+	}
+	if err := hs.Shutdown(ctx); err != nil {
+		logger.Error("http shutdown", "err", err)
+	}
+}
+
+// newServer returns the Socket.IO server (for Shutdown) and the handler
+// serving everything: the page, the client bundle and the Socket.IO path.
+func newServer(logger *slog.Logger) (*realtime.Server, http.Handler) {
+	// realtime.New is infallible; it is an http.Handler for "/socket.io/",
+	// the path the JavaScript client uses by default.
+	rt := realtime.New(realtime.WithLogger(logger))
+	c := &chat{rt: rt, log: logger}
+	rt.Use(authenticate)            // runs before a client is let in
+	rt.OnConnection(c.onConnection) // runs for each client let in
+
+	mux := http.NewServeMux()
+	mux.Handle("/socket.io/", rt)
+	mux.Handle("/", http.FileServerFS(page))
+	const missing = "socket.io-client is not installed: run `npm ci` in examples/chat (make run does it)"
+	if findBundle() == "" {
+		logger.Error(missing)
+	}
+	mux.HandleFunc("/socket.io.min.js", func(w http.ResponseWriter, r *http.Request) {
+		if p := findBundle(); p != "" {
+			http.ServeFile(w, r, p)
+		} else {
+			http.Error(w, missing, http.StatusInternalServerError)
+		}
+	})
+	return rt, mux
+}
+
+// user is what each socket carries in its Data. It is replaced, never
+// changed in place, because FetchSockets hands it to other goroutines.
+type user struct {
+	Name string `json:"name"`
+	Room string `json:"room"` // the room the socket is in
+}
+
+func userOf(s *realtime.Socket) user { u, _ := s.Data().(user); return u }
+
+// authenticate is middleware: the client's auth payload ({name, room?} in
+// io({auth})) must hold a valid nickname. An error refuses the connection;
+// a *realtime.ConnectError's Message is err.message in the page's
+// connect_error handler.
+func authenticate(s *realtime.Socket) error {
+	var auth struct{ Name, Room string }
+	if raw := s.Handshake().Auth; len(raw) > 0 && json.Unmarshal(raw, &auth) != nil {
+		return &realtime.ConnectError{Message: "auth must be {name: string, room?: string}"}
+	}
+	name, err := clean("name", auth.Name, maxName)
+	if err != nil {
+		return &realtime.ConnectError{Message: err.Error()}
+	}
+	room := lobby // a reconnecting page asks for the room it was in
+	if auth.Room != "" {
+		if room, err = clean("room", auth.Room, maxRoom); err != nil {
+			return &realtime.ConnectError{Message: err.Error()}
+		}
+	}
+	s.SetData(user{Name: name, Room: room})
+	return nil
+}
+
+type chat struct {
+	rt  *realtime.Server
+	log *slog.Logger
+}
+
+// onConnection sets up one socket. Its handlers run one at a time, in
+// order, and must not block: emitting never waits for a client.
+func (c *chat) onConnection(s *realtime.Socket) {
+	u := userOf(s)
+	s.Join(roomKey(u.Room))
+	s.Emit("room", u.Room) // Emit: to this client only
+	c.sendMembers(u.Room)
+
+	// "message" (text) → everyone in the room, the sender included.
+	s.On("message", func(e *realtime.Event) {
+		text, err := stringArg(e, "message", maxText)
+		if err == nil {
+			u := userOf(s)
+			// rt.To(room) is every socket in the room; s.To(room) would
+			// leave out the sender.
+			err = c.rt.To(roomKey(u.Room)).Emit("message", map[string]any{
+				"id": s.ID(), "name": u.Name, "text": text, "time": time.Now().UnixMilli(),
+			})
+		}
+		reply(e, err)
+	})
+
+	// "typing" (bool) → the others in the room. Volatile: a client too
+	// busy to take it misses it, which is fine for a hint.
+	s.On("typing", func(e *realtime.Event) {
+		var typing bool
+		if e.Bind(&typing) != nil {
+			reply(e, errors.New("typing must be true or false"))
+			return
+		}
+		u := userOf(s)
+		_ = s.To(roomKey(u.Room)).Volatile().Emit("typing", s.ID(), u.Name, typing)
+	})
+
+	// "join" (room) → leave the old room, enter the new one.
+	s.On("join", func(e *realtime.Event) {
+		room, err := stringArg(e, "room", maxRoom)
+		if u := userOf(s); err == nil && room != u.Room {
+			s.Leave(roomKey(u.Room))
+			s.Join(roomKey(room))
+			s.SetData(user{Name: u.Name, Room: room})
+			s.Emit("room", room)
+			c.sendMembers(u.Room)
+			c.sendMembers(room)
+		}
+		reply(e, err)
+	})
+
+	// By the time OnDisconnect runs, the socket has left its rooms.
+	s.OnDisconnect(func(s *realtime.Socket, reason string) {
+		c.sendMembers(userOf(s).Room)
+	})
+}
+
+// sendMembers tells everyone in room who is there: "members" (room,
+// [{id, name}]), sorted by name.
+func (c *chat) sendMembers(room string) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	// FetchSockets returns each socket's id, rooms and Data.
+	sockets, err := c.rt.Of("/").In(roomKey(room)).FetchSockets(ctx)
+	if err != nil {
+		c.log.Error("fetch sockets", "room", room, "err", err)
+		return
+	}
+	type member struct {
+		ID   string `json:"id"`
+		Name string `json:"name"`
+	}
+	members := make([]member, 0, len(sockets))
+	for _, rs := range sockets {
+		u, _ := rs.Data.(user)
+		members = append(members, member{ID: rs.ID, Name: u.Name})
+	}
+	slices.SortFunc(members, func(a, b member) int {
+		return cmp.Or(strings.Compare(a.Name, b.Name), strings.Compare(a.ID, b.ID))
+	})
+	_ = c.rt.To(roomKey(room)).Emit("members", room, members)
+}
+
+// roomKey names a chat room in vicinity. Each socket is also in a room
+// named by its id: the prefix keeps a chat room from ever being one.
+func roomKey(name string) string { return "room:" + name }
+
+// reply answers the client's acknowledgement callback with {ok: true} or
+// {error: "..."}. Ack returns ErrNoAck if the client asked for none.
+func reply(e *realtime.Event, err error) {
+	res := map[string]any{"ok": true}
+	if err != nil {
+		res = map[string]any{"error": err.Error()}
+	}
+	_ = e.Ack(res)
+}
+
+// stringArg decodes the event's first argument as a string and cleans it.
+func stringArg(e *realtime.Event, what string, max int) (string, error) {
+	var s string
+	if e.Bind(&s) != nil { // Bind decodes arguments like json.Unmarshal
+		return "", fmt.Errorf("%s must be a string", what)
+	}
+	return clean(what, s, max)
+}
+
+// clean trims s and checks it is 1 to max characters with no control
+// characters.
+func clean(what, s string, max int) (string, error) {
+	s = strings.TrimSpace(s)
+	switch n := utf8.RuneCountInString(s); {
+	case n == 0:
+		return "", fmt.Errorf("%s is empty", what)
+	case n > max:
+		return "", fmt.Errorf("%s is longer than %d characters", what, max)
+	}
+	if strings.ContainsFunc(s, unicode.IsControl) {
+		return "", fmt.Errorf("%s must not contain control characters", what)
+	}
+	return s, nil
+}
+
+// bundle is the official client's browser build, which `npm ci` installs.
+const bundle = "node_modules/socket.io-client/dist/socket.io.min.js"
+
+// findBundle looks for bundle next to this source file (`go run` and `go
+// test` compile it in place), then under the working directory. It returns
+// "" if `npm ci` has not been run.
+func findBundle() string {
+	_, src, _, _ := runtime.Caller(0)
+	wd, _ := os.Getwd()
+	for _, dir := range []string{filepath.Dir(src), wd, filepath.Join(wd, "examples", "chat")} {
+		if _, err := os.Stat(filepath.Join(dir, bundle)); err == nil {
+			return filepath.Join(dir, bundle)
+		}
+	}
+	return ""
+}
