@@ -135,11 +135,13 @@ func (n *Namespace) add(c *client, auth json.RawMessage) {
 		for _, mw := range mws {
 			if err := s.runMiddleware(mw); err != nil {
 				c.sendPacket(&sio.Packet{Type: sio.ConnectError, Namespace: n.name, Data: connectErrorPayload(err)})
+				s.cancel()
 				return
 			}
 		}
 	}
 	if !c.attach(s) {
+		s.cancel()
 		return // the connection closed meanwhile, or the namespace is joined already
 	}
 	n.mu.Lock()

@@ -508,3 +508,18 @@ func TestBroadcastWithAck(t *testing.T) {
 	assert.ErrorIs(t, res.err, context.DeadlineExceeded)
 	assert.Len(t, res.answers, 1)
 }
+
+func TestSocketContext(t *testing.T) {
+	t.Parallel()
+	srv := realtime.New()
+	ctxs := make(chan context.Context, 1)
+	srv.OnConnection(func(s *realtime.Socket) { ctxs <- s.Context() })
+	ts := serve(t, srv)
+	r := dialRaw(t, ts)
+	r.connect("/", "")
+	ctx := recv(t, ctxs)
+	require.NoError(t, ctx.Err(), "context of a connected socket")
+	r.send("41")
+	recv(t, ctx.Done())
+	assert.ErrorIs(t, ctx.Err(), context.Canceled)
+}

@@ -134,6 +134,9 @@ func (s *Server) Emit(event string, args ...any) error { return s.Of("/").Emit(e
 // To selects sockets of the main namespace by room, for a broadcast.
 func (s *Server) To(rooms ...string) BroadcastOperator { return s.Of("/").To(rooms...) }
 
+// In is [Server.To].
+func (s *Server) In(rooms ...string) BroadcastOperator { return s.Of("/").To(rooms...) }
+
 // Len returns the number of open Engine.IO connections.
 func (s *Server) Len() int { return s.eng.Len() }
 

@@ -48,6 +48,8 @@ type Socket struct {
 	recovered bool
 	log       *slog.Logger
 	done      chan struct{} // closed on disconnect
+	ctx       context.Context
+	cancel    context.CancelFunc
 
 	// set during connection, before the socket is shared
 	missed        []*Packet
@@ -86,8 +88,13 @@ func newSocket(n *Namespace, c *client, auth json.RawMessage) *Socket {
 		bucket:   newTokenBucket(n.srv.cfg.eventRate, n.srv.cfg.eventBurst),
 	}
 	s.log = c.log.With("nsp", n.name)
+	s.ctx, s.cancel = context.WithCancel(context.Background())
 	return s
 }
+
+// Context returns a context cancelled when the socket disconnects, for work
+// a handler starts on the socket's behalf.
+func (s *Socket) Context() context.Context { return s.ctx }
 
 // ID returns the socket's id, also the name of a room it is always in.
 func (s *Socket) ID() string { return s.id }
@@ -218,7 +225,9 @@ func (s *Socket) EmitWithAck(ctx context.Context, event string, args ...any) (Ar
 	}
 }
 
-// Join adds the socket to rooms.
+// Join adds the socket to rooms. Room names share one space with socket ids
+// (each socket is in the room named by its id), so prefix application room
+// names ("room:lobby") if users choose them.
 func (s *Socket) Join(rooms ...string) { s.nsp.adapter.AddAll(s.id, rooms) }
 
 // Leave removes the socket from room.
@@ -292,6 +301,7 @@ func (s *Socket) onclose(reason string) {
 	s.nsp.remove(s)
 	s.client.detach(s)
 	close(s.done)
+	s.cancel()
 	s.log.Info("disconnect", "reason", reason)
 	for _, fn := range disconnect {
 		s.call("disconnect", func() { fn(s, reason) })
