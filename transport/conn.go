@@ -37,9 +37,13 @@ func Message(data []byte, binary bool) Packet {
 }
 
 // Receiver consumes what a [Conn] reads. OnMessage calls are made one at a
-// time, in order. OnClose is called exactly once; it may run while an
-// OnMessage call is in progress (when a handler closes the connection), and a
-// message already being delivered may arrive after it.
+// time, in order. OnClose is called exactly once, on the goroutine that
+// closes the connection: a request's, a timer's, or that of a caller of
+// [Conn.Send] whose packet overflowed the queue, so it must not take locks
+// held around Send. It may run while an OnMessage call is in progress (when a
+// handler closes the connection), and a message already being delivered may
+// arrive after it. If the connection closes while the [Handler] runs,
+// OnClose is called once the Handler has returned.
 type Receiver interface {
 	OnMessage(data []byte, binary bool)
 	OnClose(reason string)
@@ -52,11 +56,10 @@ type Receiver interface {
 // Besides Send and Close, the exported methods are for [Transport]
 // implementations.
 type Conn struct {
-	srv  *Server
-	id   string
-	req  *http.Request
-	log  *slog.Logger
-	recv Receiver
+	srv *Server
+	id  string
+	req *http.Request
+	log *slog.Logger
 
 	wake chan struct{} // capacity 1: a pending wake-up for the writer
 	done chan struct{} // closed when the connection closes
@@ -65,9 +68,11 @@ type Conn struct {
 	recvMu sync.Mutex
 
 	mu        sync.Mutex
+	recv      Receiver // nil until the Handler returns; set under recvMu and mu
 	transport Transport
 	upgrading bool
 	closed    bool
+	graceful  bool // closed with the queue left to be written
 	reason    string
 	queue     []Packet
 	bytes     int
@@ -170,6 +175,7 @@ func (c *Conn) close(reason string, graceful bool) {
 		return
 	}
 	c.closed = true
+	c.graceful = graceful
 	c.reason = reason
 	if !graceful {
 		clear(c.queue)
@@ -183,6 +189,7 @@ func (c *Conn) close(reason string, graceful bool) {
 		c.pongTimer.Stop()
 	}
 	close(c.done)
+	recv := c.recv // nil while the Handler runs: setReceiver delivers OnClose
 	c.mu.Unlock()
 
 	c.log.Debug("closed", "reason", reason)
@@ -196,7 +203,24 @@ func (c *Conn) close(reason string, graceful bool) {
 			abort()
 		}
 	}
-	c.recv.OnClose(reason)
+	if recv != nil {
+		recv.OnClose(reason)
+	}
+}
+
+// setReceiver installs the Handler's Receiver. If the connection closed
+// while the Handler ran (it called Close, or the server shut down), the
+// Receiver's OnClose is called now, since close could not.
+func (c *Conn) setReceiver(r Receiver) {
+	c.recvMu.Lock()
+	c.mu.Lock()
+	c.recv = r
+	closed, reason := c.closed, c.reason
+	c.mu.Unlock()
+	c.recvMu.Unlock()
+	if closed {
+		r.OnClose(reason)
+	}
 }
 
 // Next waits until there is something for transport t to write and returns
@@ -311,13 +335,14 @@ func (c *Conn) EndPoll(post bool) {
 }
 
 // SetAbort records how to close the active transport's network connection
-// at once; it runs when the connection closes without draining.
+// at once; it runs when the connection closes without draining. If the
+// connection has already closed that way, fn runs before SetAbort returns.
 func (c *Conn) SetAbort(fn func()) {
 	c.mu.Lock()
 	c.abort = fn
-	closed := c.closed
+	hard := c.closed && !c.graceful
 	c.mu.Unlock()
-	if closed {
+	if hard {
 		fn()
 	}
 }
@@ -374,6 +399,9 @@ func (c *Conn) start() {
 	cfg := &c.srv.cfg
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.closed { // closed while the Handler ran
+		return
+	}
 	c.pongTimer = time.AfterFunc(time.Hour, func() { c.close(ReasonPingTimeout, false) })
 	c.pongTimer.Stop()
 	c.pingTimer = time.AfterFunc(cfg.pingInterval, func() {

@@ -121,7 +121,9 @@ func WithUpgradeTimeout(d time.Duration) Option {
 	return func(c *config) { c.upgradeTimeout = d }
 }
 
-// WithWriteTimeout sets the deadline for each write to a client. Default 10s.
+// WithWriteTimeout sets the deadline for each write to a client: a
+// WebSocket batch or close frame, a polling response. It also bounds how long
+// a WebSocket client has to answer the server's close frame. Default 10s.
 func WithWriteTimeout(d time.Duration) Option {
 	return func(c *config) { c.writeTimeout = d }
 }

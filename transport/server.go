@@ -46,7 +46,9 @@ const (
 )
 
 // Handler is called for each new session before any of its packets is
-// received; it returns the Receiver for the session's messages.
+// received; it returns the Receiver for the session's messages. It may call
+// c.Send or c.Close. A nil Receiver refuses the session: the client gets
+// HTTP 403 with error code 4.
 type Handler func(c *Conn) Receiver
 
 // Server is an Engine.IO v4 server: an [http.Handler] for the Engine.IO
@@ -179,11 +181,26 @@ func (s *Server) handshake(w http.ResponseWriter, r *http.Request, t Transport) 
 	s.mu.Unlock()
 	defer s.done()
 
-	c.recv = s.handler(c)
+	// c is reachable (Shutdown may close it) before it has a Receiver:
+	// setReceiver delivers an OnClose that happened meanwhile.
+	recv := s.handler(c)
+	if recv == nil {
+		c.setReceiver(nopReceiver{})
+		c.close(ReasonForcedClose, false)
+		WriteError(w, CodeForbidden, "")
+		return
+	}
+	c.setReceiver(recv)
 	c.start()
 	c.log.Info("open", "transport", t.Name(), "addr", r.RemoteAddr)
 	t.Serve(w, r, c, ModeOpen)
 }
+
+// nopReceiver stands in for the Receiver of a session its Handler refused.
+type nopReceiver struct{}
+
+func (nopReceiver) OnMessage([]byte, bool) {}
+func (nopReceiver) OnClose(string)         {}
 
 func (s *Server) remove(c *Conn) {
 	s.mu.Lock()
@@ -284,12 +301,14 @@ func (s *Server) Shutdown(ctx context.Context) error {
 }
 
 // Close closes every session at once, without writing what is queued, and
-// refuses new handshakes.
+// refuses new handshakes. Called during or after [Server.Shutdown], it
+// still closes what remains at once, and returns [ErrServerClosed].
 func (s *Server) Close() error {
-	if s.beginClose() {
+	already := s.beginClose()
+	s.abortAll()
+	if already {
 		return ErrServerClosed
 	}
-	s.abortAll()
 	return nil
 }
 

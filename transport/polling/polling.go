@@ -14,6 +14,7 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/vicinity-go/vicinity/internal/eio"
 	"github.com/vicinity-go/vicinity/transport"
@@ -41,7 +42,7 @@ func (*Transport) Upgradable() bool { return false }
 func (t *Transport) Serve(w http.ResponseWriter, r *http.Request, c *transport.Conn, mode transport.Mode) {
 	switch {
 	case mode == transport.ModeOpen:
-		writePayload(w, []transport.Packet{c.OpenPacket(t)})
+		writePayload(w, c, []transport.Packet{c.OpenPacket(t)})
 	case mode != transport.ModeRequest:
 		transport.WriteError(w, transport.CodeBadRequest, "")
 	case r.Method == http.MethodGet:
@@ -68,10 +69,13 @@ func (t *Transport) get(w http.ResponseWriter, r *http.Request, c *transport.Con
 		c.Fail(transport.ReasonTransportClose)
 		return
 	}
-	writePayload(w, pkts)
+	writePayload(w, c, pkts)
 }
 
-func writePayload(w http.ResponseWriter, pkts []transport.Packet) {
+// writePayload answers a GET with pkts. The write gets the server's write
+// timeout, counted from now: a GET waits up to a ping interval, so the
+// deadline an [http.Server] set when the request arrived may have passed.
+func writePayload(w http.ResponseWriter, c *transport.Conn, pkts []transport.Packet) {
 	n := 0
 	for _, p := range pkts {
 		n += 1 + eio.PayloadLen(p)
@@ -84,6 +88,7 @@ func writePayload(w http.ResponseWriter, pkts []transport.Packet) {
 	h.Set("Content-Type", "text/plain; charset=UTF-8")
 	h.Set("Content-Length", strconv.Itoa(len(buf)))
 	h.Set("Cache-Control", "no-store")
+	_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(c.Server().WriteTimeout()))
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write(buf)
 }
@@ -103,6 +108,7 @@ func (t *Transport) post(w http.ResponseWriter, r *http.Request, c *transport.Co
 	}
 	body, err := io.ReadAll(io.LimitReader(r.Body, int64(limit)+1))
 	if err != nil {
+		transport.WriteError(w, transport.CodeBadRequest, "")
 		c.Fail(transport.ReasonTransportError)
 		return
 	}

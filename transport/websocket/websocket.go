@@ -5,7 +5,12 @@
 // frames ("4hello"), binary messages as binary frames holding the raw bytes.
 // A session uses two goroutines: the request's, which reads, and one writer,
 // which takes everything queued and writes it with a single flush to the
-// network.
+// network. (During an upgrade probe, before the writer starts, the second
+// goroutine watches for the session closing.)
+//
+// When the server closes a session gracefully, the writer sends what is
+// queued and a close frame; the network connection is closed when the client
+// answers the close frame, or after the server's write timeout.
 package websocket
 
 import (
@@ -69,11 +74,7 @@ func (t *Transport) Serve(w http.ResponseWriter, r *http.Request, c *transport.C
 	l := &link{t: t, c: c, ws: ws, bc: bw.conn, timeout: c.Server().WriteTimeout()}
 	abort := func() { _ = bw.conn.Conn.Close() }
 	if mode == transport.ModeUpgrade {
-		if !l.probe() {
-			_ = ws.Close()
-			return
-		}
-		if !c.CompleteUpgrade(t, abort) {
+		if !l.upgrade(abort) {
 			_ = ws.Close()
 			return
 		}
@@ -91,7 +92,28 @@ func (t *Transport) Serve(w http.ResponseWriter, r *http.Request, c *transport.C
 		l.writeLoop()
 	}()
 	l.readLoop()
+	_ = bw.conn.Conn.Close() // unblocks a writer stuck on a dead peer
 	<-writerDone
+}
+
+// upgrade runs the probe and makes the WebSocket the session's transport.
+// Until then the session's abort belongs to its polling transport, so a
+// session that closes during the probe would leave the read waiting for the
+// upgrade timeout: a watcher closes the WebSocket instead.
+func (l *link) upgrade(abort func()) bool {
+	stop, stopped := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(stopped)
+		select {
+		case <-l.c.Done():
+			abort()
+		case <-stop:
+		}
+	}()
+	ok := l.probe() && l.c.CompleteUpgrade(l.t, abort)
+	close(stop)
+	<-stopped
+	return ok
 }
 
 // probe runs the upgrade exchange: "2probe" → "3probe", then the client's
@@ -146,7 +168,14 @@ func (l *link) read() (transport.Packet, error) {
 	return eio.DecodeText(data)
 }
 
+// readLoop reads until the network connection fails or closes. Once the
+// session has closed, what arrives is discarded: a session closed gracefully
+// keeps reading until the client answers the close frame (or the deadline
+// closeFrame sets), so that the server never closes a connection with unread
+// data, which would reset it and could destroy the client's copy of the
+// final packets.
 func (l *link) readLoop() {
+	open := true
 	for {
 		p, err := l.read()
 		switch {
@@ -162,8 +191,8 @@ func (l *link) readLoop() {
 			l.c.Fail(reason)
 			return
 		}
-		if l.c.Receive(p) != nil {
-			return
+		if open && l.c.Receive(p) != nil {
+			open = false
 		}
 	}
 }
@@ -182,7 +211,14 @@ func (l *link) writeLoop() {
 		var err error
 		batch, err = l.c.Next(ctxBackground, l.t, batch[:0])
 		if werr := l.write(batch); werr != nil {
-			l.c.Fail(transport.ReasonTransportError)
+			if errors.Is(werr, websocket.ErrCloseSent) {
+				// The read loop sent a close frame (the client's close, an
+				// oversized message, a protocol error) and is about to
+				// close the session with the reason that belongs to it.
+				<-l.c.Done()
+			} else {
+				l.c.Fail(transport.ReasonTransportError)
+			}
 			_ = l.bc.Conn.Close()
 			return
 		}
@@ -194,12 +230,17 @@ func (l *link) writeLoop() {
 	}
 }
 
-// closeFrame ends a session the server closed: a close frame, then the
-// network connection, which also ends the read loop.
+// closeFrame ends a session the server closed: a close frame, then a read
+// deadline by which the client must answer it. The read loop closes the
+// network connection when the answer (or the deadline) comes.
 func (l *link) closeFrame() {
+	deadline := time.Now().Add(l.timeout)
 	msg := websocket.FormatCloseMessage(websocket.CloseNormalClosure, "")
-	_ = l.ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(time.Second))
-	_ = l.bc.Conn.Close()
+	if err := l.ws.WriteControl(websocket.CloseMessage, msg, deadline); err != nil && !errors.Is(err, websocket.ErrCloseSent) {
+		_ = l.bc.Conn.Close()
+		return
+	}
+	_ = l.bc.Conn.SetReadDeadline(deadline)
 }
 
 // write writes pkts as one batch with a single flush to the network.

@@ -1,0 +1,23 @@
+package transport
+
+import "slices"
+
+// Polling reports whether a GET holds c's polling slot: past the sid lookup,
+// it will be answered from c's state.
+func Polling(c *Conn) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.polling[0]
+}
+
+// SessionIDs returns the sids of the sessions s holds, sorted.
+func SessionIDs(s *Server) []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ids := make([]string, 0, len(s.conns))
+	for id := range s.conns {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	return ids
+}

@@ -1,0 +1,201 @@
+package transport_test
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/gorilla/websocket"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/vicinity-go/vicinity/transport"
+)
+
+func TestSendQueue(t *testing.T) {
+	t.Parallel()
+	msg := func(n int) transport.Packet { return transport.Message([]byte(strings.Repeat("x", n)), false) }
+	tests := []struct {
+		name          string
+		frames, bytes int
+		fill          []transport.Packet // queued while there is room
+		over          transport.Packet   // does not fit
+	}{
+		{"frames", 4, 1 << 20, []transport.Packet{msg(1), msg(1), msg(1), msg(1)}, msg(1)},
+		{"bytes", 100, 10, []transport.Packet{msg(4), msg(4)}, msg(1)}, // 5+5 bytes queued
+		{"one big packet", 100, 10, nil, msg(10)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			h := newHarness(t, transport.WithSendQueue(tt.frames, tt.bytes))
+			sid, s := h.handshake(t) // and no GET: nothing drains the queue
+			for i, p := range tt.fill {
+				require.True(t, s.conn.Send(false, p), "packet %d", i)
+			}
+			assert.False(t, s.conn.Send(true, tt.over), "volatile send over the limit")
+			s.assertOpen(t)
+
+			assert.False(t, s.conn.Send(false, tt.over), "send over the limit")
+			assert.Equal(t, transport.ReasonSlowClient, s.closed(t))
+			assert.Equal(t, transport.ReasonSlowClient, s.conn.Reason())
+			assertNoSessions(t, h)
+			assert.Equal(t, http.StatusBadRequest, h.get(t, sid).status)
+		})
+	}
+}
+
+// A Send of several packets is queued whole or not at all.
+func TestSendQueueAllOrNothing(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, transport.WithSendQueue(3, 1<<20))
+	sid, s := h.handshake(t)
+	a, b := transport.Message([]byte("a"), false), transport.Message([]byte("b"), false)
+	require.True(t, s.conn.Send(false, a, b))
+	assert.False(t, s.conn.Send(true, a, b))
+	assert.Equal(t, "4a\x1e4b", h.get(t, sid).body)
+	require.True(t, s.conn.Send(false, a, b, a), "the queue is empty again")
+	s.assertOpen(t)
+}
+
+// Shutdown delivers what is queued, then closes: the WebSocket client reads
+// every packet and then the close frame.
+func TestShutdownWebSocket(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	ws, s := h.handshakeWS(t)
+	ws2, s2 := h.handshakeWS(t)
+	want := []string{"4one", "4two", "4three"}
+	for _, m := range want {
+		require.True(t, s.conn.Send(false, transport.Message([]byte(m[1:]), false)))
+	}
+
+	done := make(chan error, 1)
+	go func() { done <- h.eng.Shutdown(context.Background()) }()
+	for _, m := range want {
+		_, data := readWS(t, ws)
+		assert.Equal(t, m, string(data))
+	}
+	for _, c := range []*websocket.Conn{ws, ws2} {
+		err := readWSErr(t, c)
+		assert.True(t, websocket.IsCloseError(err, websocket.CloseNormalClosure), "got %v", err)
+	}
+	require.NoError(t, <-done)
+	assertNoSessions(t, h)
+	assert.Equal(t, transport.ReasonServerShutdown, s.closed(t))
+	assert.Equal(t, transport.ReasonServerShutdown, s2.closed(t))
+
+	assertRefused(t, h)
+	assert.ErrorIs(t, h.eng.Shutdown(context.Background()), transport.ErrServerClosed)
+	assert.ErrorIs(t, h.eng.Close(), transport.ErrServerClosed)
+}
+
+// Shutdown answers a pending GET with the close packet, and waits for a
+// polling client to come back for what is queued.
+func TestShutdownPolling(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name    string
+		pending bool   // a GET waits when Shutdown begins
+		queued  string // queued when Shutdown begins
+		want    string // the GET's answer
+	}{
+		{name: "pending GET", pending: true, want: "1"},
+		{name: "queued", queued: "last", want: "4last\x1e1"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			h := newHarness(t)
+			sid, s := h.handshake(t)
+			var pending <-chan response
+			if tt.pending {
+				pending = h.pendingGet(t, context.Background(), s)
+			}
+			if tt.queued != "" {
+				require.True(t, s.conn.Send(false, transport.Message([]byte(tt.queued), false)))
+			}
+			done := make(chan error, 1)
+			go func() { done <- h.eng.Shutdown(context.Background()) }()
+			assert.Equal(t, transport.ReasonServerShutdown, s.closed(t))
+			var r response
+			if tt.pending {
+				r = <-pending
+			} else {
+				r = h.get(t, sid)
+			}
+			require.NoError(t, r.err)
+			assert.Equal(t, tt.want, r.body)
+			require.NoError(t, <-done)
+			assertNoSessions(t, h)
+			assertRefused(t, h)
+		})
+	}
+}
+
+// When ctx ends first, Shutdown closes what remains at once.
+func TestShutdownContext(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	sid, s := h.handshake(t) // a polling client that never comes back
+	require.True(t, s.conn.Send(false, transport.Message([]byte("lost"), false)))
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	assert.ErrorIs(t, h.eng.Shutdown(ctx), context.Canceled)
+	assert.Equal(t, transport.ReasonServerShutdown, s.closed(t))
+	assertNoSessions(t, h)
+	assert.Equal(t, http.StatusBadRequest, h.get(t, sid).status)
+	assertRefused(t, h)
+}
+
+func TestClose(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	ws, s := h.handshakeWS(t)
+	_, s2 := h.handshake(t)
+	pending := h.pendingGet(t, context.Background(), s2)
+
+	require.NoError(t, h.eng.Close())
+	assert.Equal(t, transport.ReasonServerShutdown, s.closed(t))
+	assert.Equal(t, transport.ReasonServerShutdown, s2.closed(t))
+	assert.Error(t, readWSErr(t, ws))
+	r := <-pending
+	require.NoError(t, r.err)
+	assert.Equal(t, "1", r.body)
+	assertNoSessions(t, h)
+	assertRefused(t, h)
+	assert.ErrorIs(t, h.eng.Close(), transport.ErrServerClosed)
+	assert.ErrorIs(t, h.eng.Shutdown(context.Background()), transport.ErrServerClosed)
+}
+
+// Close during a Shutdown that waits for a client still closes it at once.
+func TestCloseDuringShutdown(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	_, s := h.handshake(t) // polling, no GET: Shutdown would wait for it
+	done := make(chan error, 1)
+	go func() { done <- h.eng.Shutdown(context.Background()) }()
+	assert.Equal(t, transport.ReasonServerShutdown, s.closed(t))
+	assert.ErrorIs(t, h.eng.Close(), transport.ErrServerClosed)
+	assert.NoError(t, <-done)
+	assertNoSessions(t, h)
+}
+
+// assertRefused checks that new handshakes get HTTP 503.
+func assertRefused(t *testing.T, h *harness) {
+	t.Helper()
+	r := h.do(context.Background(), http.MethodGet, "EIO=4&transport=polling", nil, nil)
+	require.NoError(t, r.err)
+	assert.Equal(t, http.StatusServiceUnavailable, r.status)
+	var e engineError
+	require.NoError(t, json.Unmarshal([]byte(r.body), &e), "body %q", r.body)
+	assert.Equal(t, transport.ErrServerClosed.Error(), e.Message)
+
+	d := websocket.Dialer{HandshakeTimeout: wait}
+	_, res, err := d.Dial(h.wsURL("EIO=4&transport=websocket"), nil)
+	require.ErrorIs(t, err, websocket.ErrBadHandshake)
+	_ = res.Body.Close()
+	assert.Equal(t, http.StatusServiceUnavailable, res.StatusCode)
+}

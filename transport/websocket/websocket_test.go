@@ -1,0 +1,134 @@
+package websocket_test
+
+import (
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/vicinity-go/vicinity/transport"
+	wstransport "github.com/vicinity-go/vicinity/transport/websocket"
+)
+
+// countingListener counts the writes to the connections it accepts.
+type countingListener struct {
+	net.Listener
+	writes atomic.Int64
+}
+
+func (l *countingListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return &countingConn{Conn: c, writes: &l.writes}, nil
+}
+
+type countingConn struct {
+	net.Conn
+	writes *atomic.Int64
+}
+
+func (c *countingConn) Write(p []byte) (int, error) {
+	c.writes.Add(1)
+	return c.Conn.Write(p)
+}
+
+type discard struct{}
+
+func (discard) OnMessage([]byte, bool) {}
+func (discard) OnClose(string)         {}
+
+// server starts an Engine.IO server with the WebSocket transport only and
+// returns it, its URL and where its Conns arrive.
+func server(t testing.TB, l net.Listener) (*transport.Server, string, <-chan *transport.Conn) {
+	t.Helper()
+	conns := make(chan *transport.Conn, 1)
+	eng := transport.NewServer(func(c *transport.Conn) transport.Receiver {
+		conns <- c
+		return discard{}
+	}, transport.WithTransports(wstransport.New()))
+	srv := httptest.NewUnstartedServer(eng)
+	if l != nil {
+		_ = srv.Listener.Close()
+		srv.Listener = l
+	}
+	srv.Start()
+	t.Cleanup(srv.Close)
+	t.Cleanup(func() { _ = eng.Close() })
+	return eng, "ws" + strings.TrimPrefix(srv.URL, "http") + "/?EIO=4&transport=websocket", conns
+}
+
+func dial(t testing.TB, url string, conns <-chan *transport.Conn) (*websocket.Conn, *transport.Conn) {
+	t.Helper()
+	d := websocket.Dialer{HandshakeTimeout: 5 * time.Second}
+	ws, res, err := d.Dial(url, nil)
+	require.NoError(t, err)
+	_ = res.Body.Close()
+	t.Cleanup(func() { _ = ws.Close() })
+	_, open, err := ws.ReadMessage()
+	require.NoError(t, err)
+	require.True(t, strings.HasPrefix(string(open), "0{"), "open packet %q", open)
+	select {
+	case c := <-conns:
+		return ws, c
+	case <-time.After(5 * time.Second):
+		require.FailNow(t, "no session")
+		return nil, nil
+	}
+}
+
+// Everything queued by one Send reaches the network in one write.
+func TestOneWritePerBatch(t *testing.T) {
+	t.Parallel()
+	inner, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	l := &countingListener{Listener: inner}
+	_, url, conns := server(t, l)
+	ws, c := dial(t, url, conns)
+
+	before := l.writes.Load() // the handshake response and the open packet
+	pkts := make([]transport.Packet, 50)
+	for i := range pkts {
+		pkts[i] = transport.Message(fmt.Appendf(nil, "m%d", i), i%2 == 1)
+	}
+	require.True(t, c.Send(false, pkts...))
+	require.NoError(t, ws.SetReadDeadline(time.Now().Add(5*time.Second)))
+	for i := range pkts {
+		typ, data, err := ws.ReadMessage()
+		require.NoError(t, err, "message %d", i)
+		want, wantType := fmt.Sprintf("4m%d", i), websocket.TextMessage
+		if i%2 == 1 {
+			want, wantType = want[1:], websocket.BinaryMessage
+		}
+		assert.Equal(t, wantType, typ, "message %d", i)
+		assert.Equal(t, want, string(data), "message %d", i)
+	}
+	assert.Equal(t, int64(1), l.writes.Load()-before, "writes for one batch")
+}
+
+func TestTransport(t *testing.T) {
+	t.Parallel()
+	w := wstransport.New()
+	assert.Equal(t, "websocket", w.Name())
+	assert.True(t, w.Upgradable())
+}
+
+// A plain HTTP request to the WebSocket transport is refused.
+func TestNotAnUpgrade(t *testing.T) {
+	t.Parallel()
+	eng, url, _ := server(t, nil)
+	res, err := http.Get("http" + strings.TrimPrefix(url, "ws"))
+	require.NoError(t, err)
+	_ = res.Body.Close()
+	assert.Equal(t, http.StatusBadRequest, res.StatusCode)
+	assert.Zero(t, eng.Len())
+}
