@@ -182,6 +182,9 @@ func (c *Conn) close(reason string, graceful bool) {
 		c.queue, c.bytes = nil, 0
 	}
 	abort := c.abort
+	// A session closed gracefully stays reachable until its client has
+	// taken its last packets and the close packet.
+	lingering := graceful
 	if c.pingTimer != nil {
 		c.pingTimer.Stop()
 	}
@@ -193,13 +196,13 @@ func (c *Conn) close(reason string, graceful bool) {
 	c.mu.Unlock()
 
 	c.log.Debug("closed", "reason", reason)
-	if graceful {
+	if lingering {
 		// Keep the session reachable until a writer takes its last packets,
 		// or until a polling client fails to come back for them.
 		time.AfterFunc(c.srv.cfg.pingTimeout, func() { c.srv.remove(c) })
 	} else {
 		c.srv.remove(c)
-		if abort != nil {
+		if abort != nil && !graceful {
 			abort()
 		}
 	}
@@ -226,8 +229,9 @@ func (c *Conn) setReceiver(r Receiver) {
 // Next waits until there is something for transport t to write and returns
 // it appended to dst. It returns the queued packets; a single noop packet
 // when t must end its request because the connection is moving to another
-// transport; or, once the connection is closed, whatever is left to write
-// along with [ErrClosed]. It returns ctx.Err() if ctx ends first.
+// transport; or, once the connection is closed and its queue handed out,
+// [ErrClosed], upon which t sends a close packet. It returns ctx.Err() if
+// ctx ends first.
 func (c *Conn) Next(ctx context.Context, t Transport, dst []Packet) ([]Packet, error) {
 	for {
 		c.mu.Lock()
@@ -236,15 +240,13 @@ func (c *Conn) Next(ctx context.Context, t Transport, dst []Packet) ([]Packet, e
 			c.mu.Unlock()
 			return append(dst, Packet{Type: eio.Noop}), nil
 		case len(c.queue) > 0:
+			// After a graceful close the last packets go out on their own,
+			// and the close follows on the next call: a polling client
+			// handles a payload's close packet before its other packets.
 			dst = append(dst, c.queue...)
 			clear(c.queue)
 			c.queue, c.bytes = c.queue[:0], 0
-			closed := c.closed
 			c.mu.Unlock()
-			if closed {
-				c.srv.remove(c)
-				return dst, ErrClosed
-			}
 			return dst, nil
 		case c.closed:
 			c.mu.Unlock()
@@ -347,6 +349,14 @@ func (c *Conn) SetAbort(fn func()) {
 	}
 }
 
+// Abandoned reports whether the connection was closed without draining its
+// queue: what is queued will never be written.
+func (c *Conn) Abandoned() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.closed && !c.graceful
+}
+
 // BeginUpgrade marks the connection as moving to transport t after a
 // successful probe: the current transport's pending poll is answered with a
 // noop. It returns false if the connection is closed or already upgrading.
@@ -362,11 +372,13 @@ func (c *Conn) BeginUpgrade(t Transport) bool {
 }
 
 // CompleteUpgrade makes t, which called [Conn.BeginUpgrade], the active
-// transport, with abort closing its network connection. It returns false if
-// the connection closed meanwhile.
+// transport, with abort closing its network connection. A connection closed
+// gracefully meanwhile still completes, so that t writes its last packets
+// (the client has paused its old transport); it returns false if the
+// connection was closed at once.
 func (c *Conn) CompleteUpgrade(t Transport, abort func()) bool {
 	c.mu.Lock()
-	if c.closed || !c.upgrading {
+	if (c.closed && !c.graceful) || !c.upgrading {
 		c.mu.Unlock()
 		return false
 	}

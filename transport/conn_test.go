@@ -70,10 +70,15 @@ func TestConnNext(t *testing.T) {
 			c.CancelUpgrade()
 			c.Send(false, msg("x"))
 		}, false, []Packet{msg("x")}, nil},
-		{"closed gracefully", func(c *Conn, _, _ *fakeTransport) {
+		{"closed gracefully: the last packets first", func(c *Conn, _, _ *fakeTransport) {
 			c.Send(false, msg("x"))
 			c.Close()
-		}, false, []Packet{msg("x")}, ErrClosed},
+		}, false, []Packet{msg("x")}, nil},
+		{"closed gracefully: then the close", func(c *Conn, a, _ *fakeTransport) {
+			c.Send(false, msg("x"))
+			c.Close()
+			_, _ = c.Next(context.Background(), a, nil)
+		}, false, nil, ErrClosed},
 		{"closed hard", func(c *Conn, _, _ *fakeTransport) {
 			c.Send(false, msg("x"))
 			c.CloseWithReason("r", false)
@@ -133,8 +138,13 @@ func TestConnUpgradeRules(t *testing.T) {
 	c2, _, b2 := newTestConn(t)
 	require.True(t, c2.BeginUpgrade(b2))
 	c2.Close()
-	assert.False(t, c2.CompleteUpgrade(b2, func() {}), "after close")
+	assert.True(t, c2.CompleteUpgrade(b2, func() {}), "after a graceful close: the new transport writes the last packets")
 	assert.False(t, c2.BeginUpgrade(b2), "after close")
+
+	c3, _, b3 := newTestConn(t)
+	require.True(t, c3.BeginUpgrade(b3))
+	c3.CloseWithReason("r", false)
+	assert.False(t, c3.CompleteUpgrade(b3, func() {}), "after a hard close")
 }
 
 func TestConnSetAbort(t *testing.T) {

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/vicinity-go/vicinity/internal/eio"
 	"github.com/vicinity-go/vicinity/internal/id"
 )
 
@@ -59,10 +60,13 @@ type Server struct {
 	handler Handler
 	byName  map[string]Transport
 
-	mu      sync.Mutex
-	conns   map[string]*Conn
-	active  int // requests being served
-	closing bool
+	mu    sync.Mutex
+	conns map[string]*Conn
+	// sids of sessions closed lately, in two generations
+	tombs, oldTombs map[string]struct{}
+	tombsSince      time.Time
+	active          int // requests being served
+	closing         bool
 }
 
 // NewServer returns a server that hands each new session to h. It panics if
@@ -132,8 +136,17 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if ok {
 		s.active++
 	}
+	closedLately := !ok && s.buried(sid)
 	s.mu.Unlock()
 	if !ok {
+		if closedLately && r.Method == http.MethodGet && !t.Upgradable() {
+			// A poll that was on its way when the session closed: answer
+			// with the close packet, as the session would have, rather than
+			// an error the browser logs.
+			w.Header().Set("Content-Type", "text/plain; charset=UTF-8")
+			_, _ = w.Write([]byte{'0' + byte(eio.Close)})
+			return
+		}
 		WriteError(w, CodeUnknownSID, "")
 		return
 	}
@@ -206,8 +219,27 @@ func (s *Server) remove(c *Conn) {
 	s.mu.Lock()
 	if s.conns[c.id] == c {
 		delete(s.conns, c.id)
+		s.bury(c.id)
 	}
 	s.mu.Unlock()
+}
+
+// bury remembers the sid of a closed session for between one and two ping
+// timeouts. The caller holds mu.
+func (s *Server) bury(sid string) {
+	now := time.Now()
+	if s.tombs == nil || now.Sub(s.tombsSince) > s.cfg.pingTimeout {
+		s.oldTombs, s.tombs, s.tombsSince = s.tombs, make(map[string]struct{}), now
+	}
+	s.tombs[sid] = struct{}{}
+}
+
+// buried reports whether sid belongs to a session closed lately. The caller
+// holds mu.
+func (s *Server) buried(sid string) bool {
+	_, a := s.tombs[sid]
+	_, b := s.oldTombs[sid]
+	return a || b
 }
 
 func (s *Server) openData(sid string, t Transport) []byte {

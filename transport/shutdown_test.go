@@ -42,7 +42,7 @@ func TestSendQueue(t *testing.T) {
 			assert.Equal(t, transport.ReasonSlowClient, s.closed(t))
 			assert.Equal(t, transport.ReasonSlowClient, s.conn.Reason())
 			assertNoSessions(t, h)
-			assert.Equal(t, http.StatusBadRequest, h.get(t, sid).status)
+			assertBuried(t, h, sid)
 		})
 	}
 }
@@ -103,7 +103,7 @@ func TestShutdownPolling(t *testing.T) {
 		want    string // the GET's answer
 	}{
 		{name: "pending GET", pending: true, want: "1"},
-		{name: "queued", queued: "last", want: "4last\x1e1"},
+		{name: "queued", queued: "last", want: "4last"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -128,6 +128,9 @@ func TestShutdownPolling(t *testing.T) {
 			}
 			require.NoError(t, r.err)
 			assert.Equal(t, tt.want, r.body)
+			if tt.queued != "" {
+				assert.Equal(t, "1", h.get(t, sid).body, "the close packet comes alone")
+			}
 			require.NoError(t, <-done)
 			assertNoSessions(t, h)
 			assertRefused(t, h)
@@ -146,7 +149,7 @@ func TestShutdownContext(t *testing.T) {
 	assert.ErrorIs(t, h.eng.Shutdown(ctx), context.Canceled)
 	assert.Equal(t, transport.ReasonServerShutdown, s.closed(t))
 	assertNoSessions(t, h)
-	assert.Equal(t, http.StatusBadRequest, h.get(t, sid).status)
+	assertBuried(t, h, sid)
 	assertRefused(t, h)
 }
 

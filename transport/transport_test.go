@@ -195,6 +195,18 @@ func (h *harness) get(t *testing.T, sid string) response {
 }
 
 // getAsync starts a GET and returns where its response will arrive.
+// assertBuried asserts that a poll for a session closed lately gets the
+// close packet (not a 400 the browser would log), and that a POST for it
+// gets 400 "Session ID unknown".
+func assertBuried(t *testing.T, h *harness, sid string) {
+	t.Helper()
+	r := h.get(t, sid)
+	assert.Equal(t, http.StatusOK, r.status, "GET after close")
+	assert.Equal(t, "1", r.body, "GET after close")
+	r = h.post(t, sid, "4late")
+	assert.Equal(t, http.StatusBadRequest, r.status, "POST after close")
+}
+
 func (h *harness) getAsync(ctx context.Context, sid string) <-chan response {
 	ch := make(chan response, 1)
 	go func() {
@@ -559,7 +571,8 @@ func TestHandlerCloses(t *testing.T) {
 				r := h.do(context.Background(), http.MethodGet, "EIO=4&transport=polling", nil, nil)
 				require.NoError(t, r.err)
 				o := parseOpen(t, r.body)
-				assert.Equal(t, "4bye\x1e1", h.get(t, o.SID).body)
+				assert.Equal(t, "4bye", h.get(t, o.SID).body)
+				assert.Equal(t, "1", h.get(t, o.SID).body, "the close packet comes alone")
 			} else {
 				ws := h.dial(t, "EIO=4&transport=websocket", nil)
 				_, data := readWS(t, ws)

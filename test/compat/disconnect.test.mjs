@@ -3,21 +3,10 @@ import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { MODES, RESTART, ack, client, connected, manager, unique, upgraded, waitFor } from "./helpers.mjs";
 
-// Known transport issues. A test marked todo runs and reports, but does not
-// fail the suite; drop the mark once the issue is fixed.
-const KNOWN_POLLING_CLOSE =
-  "transport/polling: a closing session's last packets and the close packet share one " +
-  "payload, so the client sees the close before the DISCONNECT (reason 'transport close')";
-const KNOWN_CLOSE_DURING_UPGRADE =
-  "transport: a graceful close between the probe and the client's upgrade packet aborts the " +
-  "WebSocket; the queued DISCONNECT is lost, and the client reports 'transport close' (and " +
-  "reconnects) or, when it had paused polling, hangs until its ping timeout";
-
 for (const mode of MODES) {
   describe(`server-side disconnect (${mode.name})`, () => {
     for (const close of [false, true]) {
-      const todo = close && mode.name === "polling" ? KNOWN_POLLING_CLOSE : undefined;
-      test(`Socket.Disconnect(${close}): "io server disconnect", no automatic reconnection`, { todo }, async (t) => {
+      test(`Socket.Disconnect(${close}): "io server disconnect", no automatic reconnection`, async (t) => {
         const socket = await connected(t, "/", { ...mode.opts, auth: { tag: `kick-${close}-${mode.name}` } });
         const first = socket.id;
         const closed = waitFor(socket, "disconnect");
@@ -70,8 +59,7 @@ for (const mode of MODES) {
       assert.deepEqual(await ack(admin, "echo", "still here"), ["still here"]);
     });
 
-    const todo = mode.name === "polling" ? KNOWN_POLLING_CLOSE : undefined;
-    test("Socket.Disconnect(true) disconnects every namespace of the connection", { todo }, async (t) => {
+    test("Socket.Disconnect(true) disconnects every namespace of the connection", async (t) => {
       const [main, admin] = await pair(t);
       const closed = [waitFor(main, "disconnect"), waitFor(admin, "disconnect")];
       main.emit("kick", true);
@@ -110,7 +98,6 @@ for (const mode of MODES) {
 describe("server-side disconnect during the upgrade (default)", () => {
   test(
     'Socket.Disconnect(true) while the client upgrades: "io server disconnect"',
-    { todo: KNOWN_CLOSE_DURING_UPGRADE },
     async (t) => {
       // b disconnects a once a has the answer to its probe: the server is
       // then between the probe and the client's upgrade packet
@@ -118,13 +105,7 @@ describe("server-side disconnect during the upgrade (default)", () => {
       const tag = unique("kick-upgrading");
       const a = client(t, "/", { auth: { tag } });
       const engine = a.io.engine;
-      t.after(() => {
-        a.disconnect();
-        // With the issue, the client's upgrade failed after it paused
-        // polling: engine.close() waits for a drain and an upgrade that
-        // never come, until the client's ping timeout. End it now.
-        if (engine.readyState !== "closed") engine._onClose("test cleanup");
-      });
+      t.after(() => a.disconnect());
       const upgrading = waitFor(engine, "upgrading");
       const closed = waitFor(a, "disconnect", { ms: 2000 });
       await upgrading;

@@ -106,7 +106,9 @@ func (l *link) upgrade(abort func()) bool {
 		defer close(stopped)
 		select {
 		case <-l.c.Done():
-			abort()
+			if l.c.Abandoned() {
+				abort()
+			} // else the probe completes and the WebSocket writes the last packets
 		case <-stop:
 		}
 	}()
@@ -126,10 +128,13 @@ func (l *link) probe() bool {
 	if err != nil || p.Type != eio.Ping || string(p.Data) != "probe" {
 		return false
 	}
-	if err := l.write([]transport.Packet{{Type: eio.Pong, Data: []byte("probe")}}); err != nil {
+	// Claim the upgrade before answering: once the client has "3probe" it
+	// pauses polling and counts on this WebSocket.
+	if !c.BeginUpgrade(l.t) {
 		return false
 	}
-	if !c.BeginUpgrade(l.t) {
+	if err := l.write([]transport.Packet{{Type: eio.Pong, Data: []byte("probe")}}); err != nil {
+		c.CancelUpgrade()
 		return false
 	}
 	for {
