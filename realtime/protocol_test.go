@@ -434,8 +434,10 @@ func TestShutdown(t *testing.T) {
 	ts := serve(t, srv)
 	r := dialRaw(t, ts)
 	r.connect("/", "")
-	require.NoError(t, srv.Shutdown(context.Background()))
-	r.closed()
+	done := make(chan error, 1)
+	go func() { done <- srv.Shutdown(context.Background()) }()
+	r.closed() // Shutdown waits for the client to answer the close frame
+	require.NoError(t, recv(t, done))
 	assert.Equal(t, transport.ReasonServerShutdown, recv(t, reasons))
 	assert.ErrorIs(t, srv.Shutdown(context.Background()), realtime.ErrServerClosed)
 
@@ -448,7 +450,9 @@ func TestShutdown(t *testing.T) {
 
 func TestUnknownPath(t *testing.T) {
 	t.Parallel()
-	ts := serve(t, realtime.New(realtime.WithPath("/rt")))
+	srv := realtime.New(realtime.WithPath("/rt"))
+	ts := serve(t, srv)
+	t.Cleanup(func() { _ = srv.Close() }) // the polling session below never polls again
 	for path, status := range map[string]int{"/other/?EIO=4&transport=polling": 404, "/rt/?EIO=4&transport=polling": 200} {
 		resp, err := ts.Client().Get(ts.URL + path)
 		require.NoError(t, err)
