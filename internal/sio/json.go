@@ -49,7 +49,20 @@ func valid(b []byte) bool {
 
 // skipValue returns the index just past the JSON value starting at b[i], or
 // -1 if there is none. depth counts the enclosing arrays and objects.
-func skipValue(b []byte, i, depth int) int {
+func skipValue(b []byte, i, depth int) int { return walker{b: b}.value(i, depth) }
+
+// walker walks JSON values. object, if set, sees every object first: it
+// returns handled true with the index past the object (or -1) to take the
+// object over.
+type walker struct {
+	b      []byte
+	object func(i int) (end int, handled bool)
+}
+
+// value returns the index just past the JSON value starting at b[i], or -1
+// if there is none. depth counts the enclosing arrays and objects.
+func (w walker) value(i, depth int) int {
+	b := w.b
 	if i >= len(b) {
 		return -1
 	}
@@ -60,6 +73,11 @@ func skipValue(b []byte, i, depth int) int {
 	case '{':
 		if depth >= maxDepth {
 			return -1
+		}
+		if w.object != nil {
+			if end, handled := w.object(i); handled {
+				return end
+			}
 		}
 		i = skipSpace(b, i+1)
 		if i < len(b) && b[i] == '}' {
@@ -76,20 +94,12 @@ func skipValue(b []byte, i, depth int) int {
 			if i >= len(b) || b[i] != ':' {
 				return -1
 			}
-			if i = skipValue(b, skipSpace(b, i+1), depth+1); i < 0 {
+			if i = w.value(skipSpace(b, i+1), depth+1); i < 0 {
 				return -1
 			}
-			i = skipSpace(b, i)
-			if i >= len(b) {
-				return -1
-			}
-			switch b[i] {
-			case ',':
-				i = skipSpace(b, i+1)
-			case '}':
-				return i + 1
-			default:
-				return -1
+			var done bool
+			if i, done = w.next(i, '}'); done {
+				return i
 			}
 		}
 	case '[':
@@ -101,20 +111,12 @@ func skipValue(b []byte, i, depth int) int {
 			return i + 1
 		}
 		for {
-			if i = skipValue(b, i, depth+1); i < 0 {
+			if i = w.value(i, depth+1); i < 0 {
 				return -1
 			}
-			i = skipSpace(b, i)
-			if i >= len(b) {
-				return -1
-			}
-			switch b[i] {
-			case ',':
-				i = skipSpace(b, i+1)
-			case ']':
-				return i + 1
-			default:
-				return -1
+			var done bool
+			if i, done = w.next(i, ']'); done {
+				return i
 			}
 		}
 	case 't':
@@ -128,6 +130,24 @@ func skipValue(b []byte, i, depth int) int {
 			return scanNumber(b, i)
 		}
 		return -1
+	}
+}
+
+// next reads what follows a member or element at b[i]. After a ',' it
+// returns the index of the next one; at closer, the index past the
+// container and done; anything else is -1 and done.
+func (w walker) next(i int, closer byte) (int, bool) {
+	b := w.b
+	i = skipSpace(b, i)
+	switch {
+	case i >= len(b):
+		return -1, true
+	case b[i] == ',':
+		return skipSpace(b, i+1), false
+	case b[i] == closer:
+		return i + 1, true
+	default:
+		return -1, true
 	}
 }
 
@@ -373,81 +393,20 @@ type filler struct {
 // value walks the value at in[i] like skipValue, replacing placeholders, and
 // returns the index past it or -1 (with f.err set for a bad placeholder).
 func (f *filler) value(i, depth int) int {
-	b := f.in
-	if i >= len(b) {
-		return -1
+	return walker{b: f.in, object: f.object}.value(i, depth)
+}
+
+// object takes over the object at in[i] if it is a placeholder.
+func (f *filler) object(i int) (int, bool) {
+	end, num, ok := f.placeholder(i)
+	if !ok {
+		return 0, false
 	}
-	switch b[i] {
-	case '{':
-		if depth >= maxDepth {
-			return -1
-		}
-		if end, num, ok := f.placeholder(i); ok {
-			if f.err != nil {
-				return -1
-			}
-			f.replace(i, end, num)
-			return end
-		}
-		i = skipSpace(b, i+1)
-		if i < len(b) && b[i] == '}' {
-			return i + 1
-		}
-		for {
-			if i >= len(b) || b[i] != '"' {
-				return -1
-			}
-			if i, _ = scanString(b, i); i < 0 {
-				return -1
-			}
-			i = skipSpace(b, i)
-			if i >= len(b) || b[i] != ':' {
-				return -1
-			}
-			if i = f.value(skipSpace(b, i+1), depth+1); i < 0 {
-				return -1
-			}
-			i = skipSpace(b, i)
-			if i >= len(b) {
-				return -1
-			}
-			switch b[i] {
-			case ',':
-				i = skipSpace(b, i+1)
-			case '}':
-				return i + 1
-			default:
-				return -1
-			}
-		}
-	case '[':
-		if depth >= maxDepth {
-			return -1
-		}
-		i = skipSpace(b, i+1)
-		if i < len(b) && b[i] == ']' {
-			return i + 1
-		}
-		for {
-			if i = f.value(i, depth+1); i < 0 {
-				return -1
-			}
-			i = skipSpace(b, i)
-			if i >= len(b) {
-				return -1
-			}
-			switch b[i] {
-			case ',':
-				i = skipSpace(b, i+1)
-			case ']':
-				return i + 1
-			default:
-				return -1
-			}
-		}
-	default:
-		return skipValue(b, i, depth)
+	if f.err != nil {
+		return -1, true
 	}
+	f.replace(i, end, num)
+	return end, true
 }
 
 // placeholder reports whether the object at in[i] is a placeholder, and if
