@@ -161,7 +161,12 @@ func NewMemoryAdapter(nsp *Namespace) Adapter {
 	return a
 }
 
-// AddAll implements [Adapter].
+// AddAll implements [Adapter]. A socket that is not connected (or no
+// longer) joins nothing.
+//
+// Lock order: a sid shard, then a room shard. Membership changes hold their
+// socket's sid shard throughout, so a join racing the socket's DelAll
+// cannot leave it in a room.
 func (a *MemoryAdapter) AddAll(id string, rooms []string) {
 	s := a.nsp.socket(id)
 	if s == nil {
@@ -169,20 +174,20 @@ func (a *MemoryAdapter) AddAll(id string, rooms []string) {
 	}
 	sh := &a.sids[shardOf(id)]
 	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if !s.Connected() {
+		return
+	}
 	m := sh.sids[id]
 	if m == nil {
 		m = &member{s: s, rooms: make(map[string]struct{}, len(rooms))}
 		sh.sids[id] = m
 	}
-	var added []string
 	for _, r := range rooms {
-		if _, ok := m.rooms[r]; !ok {
-			m.rooms[r] = struct{}{}
-			added = append(added, r)
+		if _, ok := m.rooms[r]; ok {
+			continue
 		}
-	}
-	sh.mu.Unlock()
-	for _, r := range added {
+		m.rooms[r] = struct{}{}
 		rs := &a.rooms[shardOf(r)]
 		rs.mu.Lock()
 		set := rs.rooms[r]
@@ -199,19 +204,18 @@ func (a *MemoryAdapter) AddAll(id string, rooms []string) {
 func (a *MemoryAdapter) Del(id, room string) {
 	sh := &a.sids[shardOf(id)]
 	sh.mu.Lock()
+	defer sh.mu.Unlock()
 	m := sh.sids[id]
 	if m == nil {
-		sh.mu.Unlock()
 		return
 	}
-	_, ok := m.rooms[room]
-	delete(m.rooms, room)
-	sh.mu.Unlock()
-	if ok {
+	if _, ok := m.rooms[room]; ok {
+		delete(m.rooms, room)
 		a.delFromRoom(id, room)
 	}
 }
 
+// delFromRoom removes id from room's set. The caller holds id's sid shard.
 func (a *MemoryAdapter) delFromRoom(id, room string) {
 	rs := &a.rooms[shardOf(room)]
 	rs.mu.Lock()
@@ -228,12 +232,12 @@ func (a *MemoryAdapter) delFromRoom(id, room string) {
 func (a *MemoryAdapter) DelAll(id string) {
 	sh := &a.sids[shardOf(id)]
 	sh.mu.Lock()
+	defer sh.mu.Unlock()
 	m := sh.sids[id]
-	delete(sh.sids, id)
-	sh.mu.Unlock()
 	if m == nil {
 		return
 	}
+	delete(sh.sids, id)
 	for r := range m.rooms {
 		a.delFromRoom(id, r)
 	}
@@ -257,12 +261,16 @@ func (a *MemoryAdapter) SocketRooms(id string) []string {
 }
 
 // Broadcast implements [Adapter]: p is pushed, as is, to every selected
-// socket's send queue. It never waits for a client.
+// socket's send queue. It never waits for a client. With recovery on, the
+// packet is logged and pushed under the log's lock, so that the log's order
+// is the order every client receives.
 func (a *MemoryAdapter) Broadcast(_ context.Context, p *Packet, opts BroadcastOptions) error {
+	push := func() { a.each(opts, func(s *Socket) { s.client.send(opts.Volatile, p.frames) }) }
 	if a.rec != nil && p.Offset != "" {
-		a.rec.add(p, opts)
+		a.rec.add(p, opts, push)
+		return nil
 	}
-	a.each(opts, func(s *Socket) { s.client.send(opts.Volatile, p.frames) })
+	push()
 	return nil
 }
 
@@ -385,15 +393,27 @@ func (a *MemoryAdapter) RestoreSession(pid, offset string) (Session, []*Packet, 
 }
 
 // Close implements [Adapter].
-func (a *MemoryAdapter) Close() error { return nil }
+func (a *MemoryAdapter) Close() error {
+	if a.rec != nil {
+		a.rec.close()
+	}
+	return nil
+}
+
+// maxRecoveryPackets bounds a namespace's recovery log: past it the oldest
+// packets are dropped, and clients whose offset they held start afresh.
+const maxRecoveryPackets = 1 << 16
 
 // recoveryLog keeps recent broadcasts and disconnected sessions for
-// connection-state recovery, each for at most ttl.
+// connection-state recovery, each for at most ttl. Packets are pruned from
+// the head as new ones arrive; sessions by a sweep every ttl.
 type recoveryLog struct {
 	ttl      time.Duration
 	mu       sync.Mutex
 	packets  []logged
 	sessions map[string]persisted
+	sweeper  *time.Timer
+	closed   bool
 }
 
 type logged struct {
@@ -408,72 +428,100 @@ type persisted struct {
 }
 
 func newRecoveryLog(ttl time.Duration) *recoveryLog {
-	return &recoveryLog{ttl: ttl, sessions: make(map[string]persisted)}
+	l := &recoveryLog{ttl: ttl, sessions: make(map[string]persisted)}
+	l.sweeper = time.AfterFunc(ttl, l.sweep)
+	return l
 }
 
-func (l *recoveryLog) add(p *Packet, opts BroadcastOptions) {
+func (l *recoveryLog) sweep() {
 	now := time.Now()
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.prune(now)
-	l.packets = append(l.packets, logged{p: p, opts: opts, at: now})
-}
-
-// prune drops what is older than ttl. The caller holds mu.
-func (l *recoveryLog) prune(now time.Time) {
-	cut := 0
-	for cut < len(l.packets) && now.Sub(l.packets[cut].at) > l.ttl {
-		cut++
-	}
-	if cut > 0 {
-		clear(l.packets[:cut])
-		l.packets = l.packets[cut:]
+	if l.closed {
+		return
 	}
 	for pid, ps := range l.sessions {
 		if now.Sub(ps.at) > l.ttl {
 			delete(l.sessions, pid)
 		}
 	}
+	l.prunePackets(now)
+	l.sweeper.Reset(l.ttl)
 }
 
-func (l *recoveryLog) persist(s Session) {
+func (l *recoveryLog) close() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.closed = true
+	l.sweeper.Stop()
+	l.packets, l.sessions = nil, nil
+}
+
+// add logs p and runs push, which delivers it, under the log's lock.
+func (l *recoveryLog) add(p *Packet, opts BroadcastOptions, push func()) {
 	now := time.Now()
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.prune(now)
-	l.sessions[s.PID] = persisted{s: s, at: now}
+	if !l.closed {
+		l.prunePackets(now)
+		if len(l.packets) >= maxRecoveryPackets {
+			l.dropPackets(len(l.packets) - maxRecoveryPackets + 1)
+		}
+		l.packets = append(l.packets, logged{p: p, opts: opts, at: now})
+	}
+	push()
 }
 
+// prunePackets drops the packets older than ttl. The caller holds mu.
+func (l *recoveryLog) prunePackets(now time.Time) {
+	n := 0
+	for n < len(l.packets) && now.Sub(l.packets[n].at) > l.ttl {
+		n++
+	}
+	l.dropPackets(n)
+}
+
+func (l *recoveryLog) dropPackets(n int) {
+	if n > 0 {
+		clear(l.packets[:n])
+		l.packets = l.packets[n:]
+	}
+}
+
+func (l *recoveryLog) persist(s Session) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if !l.closed {
+		l.sessions[s.PID] = persisted{s: s, at: time.Now()}
+	}
+}
+
+// restore takes session pid back with the packets that reach it after the
+// one with the given offset. As with the Node.js server, an unknown offset
+// (or none: the client received nothing) fails: nothing proves which packets
+// the client missed.
 func (l *recoveryLog) restore(pid, offset string) (Session, []*Packet, bool) {
 	now := time.Now()
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.prune(now)
 	ps, ok := l.sessions[pid]
-	if !ok {
+	if !ok || offset == "" {
+		return Session{}, nil, false
+	}
+	delete(l.sessions, pid)
+	if now.Sub(ps.at) > l.ttl {
 		return Session{}, nil, false
 	}
 	start := -1
-	if offset == "" {
-		start = len(l.packets)
-		for i, lp := range l.packets {
-			if !lp.at.Before(ps.at) {
-				start = i
-				break
-			}
-		}
-	} else {
-		for i, lp := range l.packets {
-			if lp.p.Offset == offset {
-				start = i + 1
-				break
-			}
-		}
-		if start < 0 {
-			return Session{}, nil, false
+	for i, lp := range l.packets {
+		if lp.p.Offset == offset {
+			start = i + 1
+			break
 		}
 	}
-	delete(l.sessions, pid)
+	if start < 0 {
+		return Session{}, nil, false
+	}
 	rooms := make(map[string]struct{}, len(ps.s.Rooms))
 	for _, r := range ps.s.Rooms {
 		rooms[r] = struct{}{}

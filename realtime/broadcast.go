@@ -126,6 +126,9 @@ func (b BroadcastOperator) EmitWithAck(ctx context.Context, event string, args .
 			return nil, err
 		}
 	}
+	mu.Lock()
+	check() // no target at all: nothing to wait for
+	mu.Unlock()
 	select {
 	case <-done:
 	case <-ctx.Done():

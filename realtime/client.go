@@ -1,6 +1,7 @@
 package realtime
 
 import (
+	"encoding/json"
 	"log/slog"
 	"sync"
 	"time"
@@ -12,12 +13,13 @@ import (
 // client is one Engine.IO connection and the sockets multiplexed on it, one
 // per namespace. It is the connection's transport.Receiver.
 type client struct {
-	srv     *Server
-	conn    *transport.Conn
-	log     *slog.Logger
-	created time.Time
-	reasm   *sio.Reassembler // used on the read goroutine only
-	timer   *time.Timer      // closes a connection that joins no namespace
+	srv      *Server
+	conn     *transport.Conn
+	log      *slog.Logger
+	created  time.Time
+	reasm    *sio.Reassembler // used on the read goroutine only
+	timer    *time.Timer      // closes a connection that joins no namespace
+	connects tokenBucket      // limits CONNECT packets; read goroutine only
 
 	mu      sync.Mutex
 	closed  bool
@@ -34,6 +36,7 @@ func (s *Server) open(conn *transport.Conn) transport.Receiver {
 		reasm:   sio.NewReassembler(sio.Limits{MaxAttachments: s.cfg.maxAttachments}),
 		sockets: make(map[string]*Socket),
 	}
+	c.connects = newTokenBucket(s.cfg.eventRate, s.cfg.eventBurst)
 	c.timer = time.AfterFunc(s.cfg.connectTimeout, func() {
 		c.mu.Lock()
 		idle := len(c.sockets) == 0
@@ -105,17 +108,44 @@ func (c *client) fail(err error) {
 func (c *client) connect(name string, auth []byte) {
 	n := c.srv.lookup(name, auth)
 	if n == nil {
-		c.sendPacket(&sio.Packet{Type: sio.ConnectError, Namespace: name, Data: []byte(`{"message":"Invalid namespace"}`)})
+		c.refuse(name, "Invalid namespace")
 		return
 	}
 	c.mu.Lock()
 	_, joined := c.sockets[name]
+	full := len(c.sockets) >= maxNamespaces
 	c.mu.Unlock()
-	if joined {
+	switch {
+	case joined:
 		c.log.Warn("namespace joined twice, ignored", "nsp", name)
 		return
+	case full:
+		c.refuse(name, "Too many namespaces")
+		return
+	case !c.connects.allow(time.Now()):
+		c.refuse(name, "Too many connection attempts")
+		return
 	}
-	n.add(c, auth)
+	for range 3 { // a dynamic namespace dropped between lookup and add is looked up again
+		if n.add(c, auth) {
+			return
+		}
+		if n = c.srv.lookup(name, auth); n == nil {
+			break
+		}
+	}
+	c.refuse(name, "Invalid namespace")
+}
+
+// maxNamespaces bounds the namespaces one connection may join.
+const maxNamespaces = 64
+
+// refuse answers a CONNECT to name with connect_error message.
+func (c *client) refuse(name, message string) {
+	data, _ := json.Marshal(struct {
+		Message string `json:"message"`
+	}{message})
+	c.sendPacket(&sio.Packet{Type: sio.ConnectError, Namespace: name, Data: data})
 }
 
 // attach registers a socket that passed the middleware; false if the

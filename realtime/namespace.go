@@ -32,6 +32,8 @@ type Namespace struct {
 
 	mu         sync.RWMutex
 	sockets    map[string]*Socket
+	joining    int  // sockets between lookup and registration (dynamic children)
+	dropped    bool // a dynamic child removed once empty
 	children   []*Namespace
 	middleware []Middleware
 	onConn     []func(*Socket)
@@ -114,11 +116,29 @@ func (n *Namespace) targets() []*Namespace {
 }
 
 // add connects client c to the namespace with the CONNECT packet's auth.
-func (n *Namespace) add(c *client, auth json.RawMessage) {
+// It returns false if n is a dynamic child dropped meanwhile: the caller
+// looks the namespace up again.
+func (n *Namespace) add(c *client, auth json.RawMessage) bool {
+	n.mu.Lock()
+	if n.dropped {
+		n.mu.Unlock()
+		return false
+	}
+	n.joining++
+	n.mu.Unlock()
+	defer func() {
+		n.mu.Lock()
+		n.joining--
+		n.mu.Unlock()
+		n.dropIfEmpty()
+	}()
+
 	s := newSocket(n, c, auth)
 	skipMW := false
+	var restored *Session
 	if n.srv.cfg.recovery > 0 {
-		if sess, missed, ok := n.restore(auth); ok {
+		if sess, missed, ok := n.restore(c, auth); ok {
+			restored = &sess
 			s.id, s.pid, s.recovered = sess.SID, sess.PID, true
 			if len(sess.Data) > 0 {
 				s.data = sess.Data
@@ -130,19 +150,25 @@ func (n *Namespace) add(c *client, auth json.RawMessage) {
 			s.pid = id.New()
 		}
 	}
+	refuse := func() {
+		s.cancel()
+		if restored != nil {
+			n.adapter.PersistSession(*restored) // for a later attempt
+		}
+	}
 	mws, ons := n.handlers()
 	if !skipMW {
 		for _, mw := range mws {
 			if err := s.runMiddleware(mw); err != nil {
 				c.sendPacket(&sio.Packet{Type: sio.ConnectError, Namespace: n.name, Data: connectErrorPayload(err)})
-				s.cancel()
-				return
+				refuse()
+				return true
 			}
 		}
 	}
 	if !c.attach(s) {
-		s.cancel()
-		return // the connection closed meanwhile, or the namespace is joined already
+		refuse()
+		return true // the connection closed meanwhile, or the namespace is joined already
 	}
 	n.mu.Lock()
 	n.sockets[s.id] = s
@@ -164,10 +190,42 @@ func (n *Namespace) add(c *client, auth json.RawMessage) {
 	for _, fn := range ons {
 		s.call("connection", func() { fn(s) })
 	}
+	return true
 }
 
-// restore looks up the recovery session the auth payload names.
-func (n *Namespace) restore(auth json.RawMessage) (Session, []*Packet, bool) {
+// dropIfEmpty removes a dynamic child namespace that has no socket and none
+// joining, so that clients cannot make the server keep namespaces forever.
+func (n *Namespace) dropIfEmpty() {
+	if n.parent == nil {
+		return
+	}
+	srv := n.srv
+	srv.mu.Lock()
+	n.mu.Lock()
+	empty := len(n.sockets) == 0 && n.joining == 0 && !n.dropped
+	if empty {
+		n.dropped = true
+		if srv.nsps[n.name] == n {
+			delete(srv.nsps, n.name)
+		}
+	}
+	n.mu.Unlock()
+	srv.mu.Unlock()
+	if !empty {
+		return
+	}
+	p := n.parent
+	p.mu.Lock()
+	p.children = slices.DeleteFunc(p.children, func(x *Namespace) bool { return x == n })
+	p.mu.Unlock()
+	_ = n.adapter.Close()
+}
+
+// restore looks up the recovery session the auth payload names. A session
+// whose missed packets would fill more than half of the client's send queue
+// is not restored: the client starts afresh rather than being disconnected
+// as slow.
+func (n *Namespace) restore(c *client, auth json.RawMessage) (Session, []*Packet, bool) {
 	var a struct {
 		PID    string `json:"pid"`
 		Offset string `json:"offset"`
@@ -176,10 +234,25 @@ func (n *Namespace) restore(auth json.RawMessage) (Session, []*Packet, bool) {
 		return Session{}, nil, false
 	}
 	sess, missed, ok := n.adapter.RestoreSession(a.PID, a.Offset)
-	if ok && n.socket(sess.SID) != nil {
-		return Session{}, nil, false // that socket is connected again already
+	if !ok {
+		return Session{}, nil, false
 	}
-	return sess, missed, ok
+	if n.socket(sess.SID) != nil {
+		n.adapter.PersistSession(sess)
+		return Session{}, nil, false // that socket is still connected
+	}
+	frames, bytes := 1, 0
+	for _, p := range missed {
+		frames += len(p.frames)
+		for _, f := range p.frames {
+			bytes += len(f.Data) + 1
+		}
+	}
+	if maxFrames, maxBytes := c.conn.Server().QueueLimits(); frames > maxFrames/2 || bytes > maxBytes/2 {
+		n.srv.cfg.logger.Info("too much to replay, recovery refused", "nsp", n.name, "packets", len(missed))
+		return Session{}, nil, false
+	}
+	return sess, missed, true
 }
 
 func (n *Namespace) remove(s *Socket) {

@@ -73,8 +73,8 @@ func (c *config) validate() {
 	if c.connectTimeout <= 0 {
 		panic(fmt.Sprintf("realtime: WithConnectTimeout: must be positive, got %v", c.connectTimeout))
 	}
-	if c.maxAttachments < 0 {
-		panic(fmt.Sprintf("realtime: WithMaxAttachments: negative %d", c.maxAttachments))
+	if c.maxAttachments < 1 {
+		panic(fmt.Sprintf("realtime: WithMaxAttachments: must be at least 1, got %d", c.maxAttachments))
 	}
 	if c.eventRate < 0 || c.eventBurst < 0 || (c.eventRate > 0 && c.eventBurst == 0) {
 		panic(fmt.Sprintf("realtime: WithEventRate: invalid rate %v burst %d", c.eventRate, c.eventBurst))
@@ -125,9 +125,9 @@ func WithConnectTimeout(d time.Duration) Option {
 	return func(c *config) { c.connectTimeout = d }
 }
 
-// WithMaxAttachments sets how many binary attachments one packet may carry.
-// Default 10. A packet announcing more closes the connection with reason
-// "parse error".
+// WithMaxAttachments sets how many binary attachments one packet may carry,
+// at least 1. Default 10. A packet announcing more closes the connection
+// with reason "parse error".
 func WithMaxAttachments(n int) Option {
 	return func(c *config) { c.maxAttachments = n }
 }

@@ -2,9 +2,11 @@ package realtime_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -526,4 +528,156 @@ func TestSocketContext(t *testing.T) {
 	r.send("41")
 	recv(t, ctx.Done())
 	assert.ErrorIs(t, ctx.Err(), context.Canceled)
+}
+
+func TestConnectLimits(t *testing.T) {
+	t.Parallel()
+	t.Run("namespaces per connection", func(t *testing.T) {
+		t.Parallel()
+		srv := realtime.New()
+		srv.OfFunc(func(string, json.RawMessage) bool { return true })
+		ts := serve(t, srv)
+		r := dialRaw(t, ts)
+		for i := range 64 {
+			assert.Regexp(t, `^40/n`+strconv.Itoa(i)+`,\{"sid"`, r.connect("/n"+strconv.Itoa(i), ""))
+		}
+		assert.Equal(t, `44/n64,{"message":"Too many namespaces"}`, r.connect("/n64", ""))
+	})
+	t.Run("connection attempts", func(t *testing.T) {
+		t.Parallel()
+		srv := realtime.New(realtime.WithEventRate(0.001, 2))
+		srv.Use(func(*realtime.Socket) error { return errors.New("no") })
+		ts := serve(t, srv)
+		r := dialRaw(t, ts)
+		assert.Equal(t, `44{"message":"no"}`, r.connect("/", ""))
+		assert.Equal(t, `44{"message":"no"}`, r.connect("/", ""))
+		assert.Equal(t, `44{"message":"Too many connection attempts"}`, r.connect("/", ""))
+	})
+}
+
+func TestDisconnectingHandlers(t *testing.T) {
+	t.Parallel()
+	srv := realtime.New()
+	type seen struct {
+		connected bool
+		rooms     []string
+		emitErr   error
+	}
+	got := make(chan seen, 1)
+	srv.OnConnection(func(s *realtime.Socket) {
+		s.Join("team")
+		s.OnDisconnecting(func(s *realtime.Socket, _ string) {
+			got <- seen{s.Connected(), s.Rooms(), s.To("team").Emit("bye", s.ID())}
+		})
+	})
+	ts := serve(t, srv)
+	a, b := dialRaw(t, ts), dialRaw(t, ts)
+	a.connect("/", "")
+	reply := b.connect("/", "")
+	b.send("41")
+	g := recv(t, got)
+	assert.True(t, g.connected, "still connected while disconnecting")
+	assert.Contains(t, g.rooms, "team")
+	assert.NoError(t, g.emitErr)
+	id := strings.TrimSuffix(strings.TrimPrefix(reply, `40{"sid":"`), `"}`)
+	assert.Equal(t, `42["bye","`+id+`"]`, a.next())
+}
+
+func TestCloseCutsShutdownShort(t *testing.T) {
+	t.Parallel()
+	srv, reasons := echoServer(t)
+	ts := serve(t, srv)
+	r := dialRaw(t, ts)
+	r.connect("/", "")
+	done := make(chan error, 1)
+	go func() { done <- srv.Shutdown(context.Background()) }() // r never answers the close frame
+	assert.Equal(t, transport.ReasonServerShutdown, recv(t, reasons))
+	assert.ErrorIs(t, srv.Close(), realtime.ErrServerClosed)
+	require.NoError(t, recv(t, done))
+}
+
+func TestEmitWithAckWithoutTargets(t *testing.T) {
+	t.Parallel()
+	srv := realtime.New()
+	parent := srv.OfFunc(func(string, json.RawMessage) bool { return true })
+	answers, err := parent.EmitWithAck(context.Background(), "anyone?")
+	assert.NoError(t, err)
+	assert.Empty(t, answers)
+	answers, err = srv.To("empty room").EmitWithAck(context.Background(), "anyone?")
+	assert.NoError(t, err)
+	assert.Empty(t, answers)
+	_ = srv.Close()
+}
+
+func TestRecovery(t *testing.T) {
+	t.Parallel()
+	srv := realtime.New(
+		realtime.WithRecovery(time.Minute, true),
+		realtime.WithTransportOptions(transport.WithSendQueue(8, 1<<20)),
+	)
+	gone := make(chan string, 4)
+	srv.OnConnection(func(s *realtime.Socket) {
+		s.Join("room")
+		s.On("say", func(e *realtime.Event) {
+			var text string
+			_ = e.Bind(&text)
+			_ = s.To("room").Emit("msg", text)
+			_ = e.Ack()
+		})
+		s.OnDisconnect(func(s *realtime.Socket, _ string) { gone <- s.ID() })
+	})
+	ts := serve(t, srv)
+	say := func(b *raw, text string) {
+		t.Helper()
+		b.send(`420["say","` + text + `"]`)
+		require.Equal(t, `430[]`, b.next())
+	}
+	sidPid := regexp.MustCompile(`^40\{"pid":"([^"]+)","sid":"([^"]+)"\}$`)
+	msg := regexp.MustCompile(`^42\["msg","([^"]+)","([^"]+)"\]$`)
+
+	a, b := dialRaw(t, ts), dialRaw(t, ts)
+	m := sidPid.FindStringSubmatch(a.connect("/", ""))
+	require.Len(t, m, 3, "CONNECT carries a pid")
+	pid, sid := m[1], m[2]
+	b.connect("/", "")
+	say(b, "m0")
+	mm := msg.FindStringSubmatch(a.next())
+	require.Len(t, mm, 3, "a broadcast carries its offset last")
+	offset := mm[2]
+
+	_ = a.ws.Close()
+	assert.Equal(t, sid, recv(t, gone))
+	say(b, "m1")
+	say(b, "m2")
+
+	a2 := dialRaw(t, ts)
+	m = sidPid.FindStringSubmatch(a2.connect("/", `{"pid":"`+pid+`","offset":"`+offset+`"}`))
+	require.Len(t, m, 3)
+	assert.Equal(t, []string{pid, sid}, m[1:], "same pid and socket id")
+	for _, want := range []string{"m1", "m2"} {
+		mm = msg.FindStringSubmatch(a2.next())
+		require.Len(t, mm, 3)
+		assert.Equal(t, want, mm[1])
+		offset = mm[2]
+	}
+
+	// more missed than half the send queue holds: a fresh session instead
+	_ = a2.ws.Close()
+	assert.Equal(t, sid, recv(t, gone))
+	for i := range 5 {
+		say(b, "x"+strconv.Itoa(i))
+	}
+	a3 := dialRaw(t, ts)
+	m = sidPid.FindStringSubmatch(a3.connect("/", `{"pid":"`+pid+`","offset":"`+offset+`"}`))
+	require.Len(t, m, 3)
+	assert.NotEqual(t, sid, m[2], "not recovered")
+
+	// an unknown offset, or none, does not recover either (as with Node.js)
+	sid3 := m[2]
+	_ = a3.ws.Close()
+	assert.Equal(t, sid3, recv(t, gone))
+	a4 := dialRaw(t, ts)
+	m = sidPid.FindStringSubmatch(a4.connect("/", `{"pid":"`+m[1]+`"}`))
+	require.Len(t, m, 3)
+	assert.NotEqual(t, sid3, m[2], "no offset: not recovered")
 }

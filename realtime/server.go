@@ -106,14 +106,16 @@ func (s *Server) lookup(name string, auth json.RawMessage) *Namespace {
 		if !p.match(name, auth) {
 			continue
 		}
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		if n := s.nsps[name]; n != nil {
-			return n
-		}
-		n := newNamespace(s, name, nil)
+		n := newNamespace(s, name, nil) // the adapter factory runs outside s.mu
 		n.parent = p
+		s.mu.Lock()
+		if existing := s.nsps[name]; existing != nil {
+			s.mu.Unlock()
+			_ = n.adapter.Close()
+			return existing
+		}
 		s.nsps[name] = n
+		s.mu.Unlock()
 		p.mu.Lock()
 		p.children = append(p.children, n)
 		p.mu.Unlock()
@@ -155,12 +157,14 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	return err
 }
 
-// Close disconnects every client at once.
+// Close disconnects every client at once, also during a Shutdown (to cut
+// it short); it then returns [ErrServerClosed].
 func (s *Server) Close() error {
-	if s.closed.Swap(true) {
+	already := s.closed.Swap(true)
+	err := s.eng.Close()
+	if already {
 		return ErrServerClosed
 	}
-	err := s.eng.Close()
 	s.closeAdapters()
 	return err
 }

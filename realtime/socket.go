@@ -22,7 +22,6 @@ import (
 const (
 	ReasonServerNamespaceDisconnect = "server namespace disconnect" // Socket.Disconnect
 	ReasonClientNamespaceDisconnect = "client namespace disconnect" // the client called socket.disconnect()
-	ReasonForcedServerClose         = "forced server close"         // another socket of the connection closed it
 )
 
 // Handshake is what a client sent when it connected.
@@ -55,15 +54,17 @@ type Socket struct {
 	missed        []*Packet
 	restoredRooms []string
 
+	bucket tokenBucket // the event rate limit; used on the read goroutine only
+
 	mu           sync.Mutex
 	connected    bool
+	closing      bool
 	handlers     map[string]func(*Event)
 	anyHandlers  []func(*Event)
 	disconnectin []func(*Socket, string)
 	disconnect   []func(*Socket, string)
 	acks         map[uint64]func(Args)
 	data         any
-	bucket       tokenBucket
 }
 
 func newSocket(n *Namespace, c *client, auth json.RawMessage) *Socket {
@@ -75,7 +76,7 @@ func newSocket(n *Namespace, c *client, auth json.RawMessage) *Socket {
 		client: c,
 		done:   make(chan struct{}),
 		hs: Handshake{
-			Headers: r.Header,
+			Headers: r.Header.Clone(),
 			Query:   r.URL.Query(),
 			Address: r.RemoteAddr,
 			Time:    c.created,
@@ -273,23 +274,26 @@ var recoverable = map[string]bool{
 	transport.ReasonPingTimeout:    true,
 	transport.ReasonServerShutdown: true,
 	transport.ReasonSlowClient:     true,
-	ReasonForcedServerClose:        true,
 }
 
 // onclose disconnects the socket once, with reason.
 func (s *Socket) onclose(reason string) {
 	s.mu.Lock()
-	if !s.connected {
+	if !s.connected || s.closing {
 		s.mu.Unlock()
 		return
 	}
-	s.connected = false
+	s.closing = true
 	disconnecting, disconnect := s.disconnectin, s.disconnect
 	s.mu.Unlock()
 
+	// still connected and in its rooms while the disconnecting handlers run
 	for _, fn := range disconnecting {
 		s.call("disconnecting", func() { fn(s, reason) })
 	}
+	s.mu.Lock()
+	s.connected = false
+	s.mu.Unlock()
 	if s.pid != "" && recoverable[reason] {
 		sess := Session{SID: s.id, PID: s.pid, Rooms: s.Rooms()}
 		if d := s.Data(); d != nil {
@@ -297,8 +301,9 @@ func (s *Socket) onclose(reason string) {
 		}
 		s.nsp.adapter.PersistSession(sess)
 	}
-	s.nsp.adapter.DelAll(s.id)
 	s.nsp.remove(s)
+	s.nsp.adapter.DelAll(s.id)
+	s.nsp.dropIfEmpty()
 	s.client.detach(s)
 	close(s.done)
 	s.cancel()
