@@ -25,7 +25,8 @@ const (
 	// the close packet and, on WebSocket, waiting for the server's close
 	// frame.
 	closeTimeout = 2 * time.Second
-	// maxResponse bounds a polling response body, in bytes.
+	// maxResponse bounds a polling response body and a WebSocket message,
+	// in bytes: a hostile server cannot make the client buffer more.
 	maxResponse = 64 << 20
 )
 
@@ -145,6 +146,7 @@ func (e *engine) openWebSocket(ctx context.Context) error {
 		}
 		return fmt.Errorf("client: handshake: %w", err)
 	}
+	ws.SetReadLimit(maxResponse)
 	stop := context.AfterFunc(ctx, func() { _ = ws.Close() })
 	typ, data, err := ws.ReadMessage()
 	if !stop() {
@@ -599,6 +601,7 @@ func (e *engine) probe() {
 		e.log.Debug("upgrade failed", "err", err)
 		return
 	}
+	ws.SetReadLimit(maxResponse)
 	e.mu.Lock()
 	if e.closed || e.closing {
 		e.mu.Unlock()

@@ -94,3 +94,47 @@ func TestCompatOldServer(t *testing.T) {
 	require.ErrorAs(t, err, &ce)
 	assert.Contains(t, ce.Message, "older Socket.IO protocol")
 }
+
+// A server announcing a WebSocket message larger than the client's limit
+// (that of a polling response) gets the connection closed, rather than the
+// client buffering whatever it sends.
+func TestWebSocketReadLimit(t *testing.T) {
+	t.Parallel()
+	up := websocket.Upgrader{}
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ws, err := up.Upgrade(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer ws.Close()
+		open := `0{"sid":"s1","upgrades":[],"pingInterval":25000,"pingTimeout":20000,"maxPayload":1000000}`
+		if ws.WriteMessage(websocket.TextMessage, []byte(open)) != nil {
+			return
+		}
+		if _, _, err := ws.ReadMessage(); err != nil { // the CONNECT
+			return
+		}
+		if ws.WriteMessage(websocket.TextMessage, []byte(`40{"sid":"abc"}`)) != nil {
+			return
+		}
+		// The header of a final text frame of 1 TiB, and a first byte.
+		header := []byte{0x81, 127, 0, 0, 1, 0, 0, 0, 0, 0, '4'}
+		if _, err := ws.NetConn().Write(header); err != nil {
+			return
+		}
+		for {
+			if _, _, err := ws.ReadMessage(); err != nil {
+				return
+			}
+		}
+	}))
+	t.Cleanup(ts.Close)
+
+	m := client.New(ts.URL, client.WithTransports(client.WebSocket), client.WithReconnection(false))
+	t.Cleanup(func() { _ = m.Close() })
+	s := m.Socket("/")
+	reasons := make(chan string, 1)
+	s.OnDisconnect(func(_ *client.Socket, reason string) { reasons <- reason })
+	connect(t, s)
+	assert.Equal(t, client.ReasonTransportError, recv(t, reasons, "disconnect"))
+}

@@ -37,12 +37,14 @@ func Message(data []byte, binary bool) Packet {
 }
 
 // Receiver consumes what a [Conn] reads. OnMessage calls are made one at a
-// time, in order. OnClose is called exactly once, on the goroutine that
-// closes the connection: a request's, a timer's, or that of a caller of
-// [Conn.Send] whose packet overflowed the queue, so it must not take locks
-// held around Send. It may run while an OnMessage call is in progress (when a
-// handler closes the connection), and a message already being delivered may
-// arrive after it. If the connection closes while the [Handler] runs,
+// time, in order, on the goroutine of the request or connection that read
+// the message. OnClose is called exactly once, on a goroutine of the
+// transport's, never on the stack of the caller that closed the connection
+// (a [Conn.Send] whose packets overflowed the queue, [Conn.Close], a timer,
+// [Server.Shutdown]), so it may take locks that caller holds. It is never
+// called concurrently with OnMessage: it waits for an OnMessage call in
+// progress (one that closed the connection, say) to return, and no OnMessage
+// call follows it. If the connection closes while the [Handler] runs,
 // OnClose is called once the Handler has returned.
 type Receiver interface {
 	OnMessage(data []byte, binary bool)
@@ -126,7 +128,9 @@ func (c *Conn) Reason() string {
 // packets' data must not be modified afterwards; it may be shared with other
 // connections. Send reports whether the packets were queued: false when the
 // connection is closed or the queue is full. A full queue drops a volatile
-// send; any other send then closes the connection with [ReasonSlowClient].
+// send; any other send then closes the connection with [ReasonSlowClient]
+// (the Receiver's OnClose runs later, on another goroutine). An empty queue
+// takes any batch, whatever its size: the limits bound the backlog.
 func (c *Conn) Send(volatile bool, pkts ...Packet) bool {
 	n := 0
 	for _, p := range pkts {
@@ -137,7 +141,8 @@ func (c *Conn) Send(volatile bool, pkts ...Packet) bool {
 		c.mu.Unlock()
 		return false
 	}
-	if len(c.queue)+len(pkts) > c.srv.cfg.queueFrames || c.bytes+n > c.srv.cfg.queueBytes {
+	full := len(c.queue)+len(pkts) > c.srv.cfg.queueFrames || c.bytes+n > c.srv.cfg.queueBytes
+	if full && len(c.queue) > 0 {
 		c.mu.Unlock()
 		if !volatile {
 			c.log.Warn("send queue full, closing")
@@ -160,7 +165,8 @@ func (c *Conn) notify() {
 }
 
 // Close closes the connection with [ReasonForcedClose]. Packets already
-// queued are still written first. Close is idempotent.
+// queued are still written first. Close is idempotent. It does not wait for
+// the Receiver's OnClose, which runs on a goroutine of the transport's.
 func (c *Conn) Close() { c.close(ReasonForcedClose, true) }
 
 // CloseWithReason closes the connection with the given reason. graceful
@@ -196,6 +202,13 @@ func (c *Conn) close(reason string, graceful bool) {
 	c.mu.Unlock()
 
 	c.log.Debug("closed", "reason", reason)
+	if recv != nil {
+		// Counted before the session leaves the server: Shutdown, which
+		// waits for both, must not find it gone and its OnClose uncounted.
+		c.srv.mu.Lock()
+		c.srv.enter(nil)
+		c.srv.mu.Unlock()
+	}
 	if lingering {
 		// Keep the session reachable until a writer takes its last packets,
 		// or until a polling client fails to come back for them.
@@ -207,20 +220,34 @@ func (c *Conn) close(reason string, graceful bool) {
 		}
 	}
 	if recv != nil {
-		recv.OnClose(reason)
+		go c.deliverClose(recv, reason)
 	}
 }
 
-// setReceiver installs the Handler's Receiver. If the connection closed
-// while the Handler ran (it called Close, or the server shut down), the
-// Receiver's OnClose is called now, since close could not.
+// deliverClose calls recv.OnClose on a goroutine of its own, counted among
+// the server's active requests, once any OnMessage call in progress has
+// returned: close may be called from anywhere (a Send holding the caller's
+// locks, a timer, an OnMessage), and Receive delivers no message once the
+// connection is closed.
+func (c *Conn) deliverClose(recv Receiver, reason string) {
+	defer c.srv.leave(nil)
+	c.recvMu.Lock()
+	defer c.recvMu.Unlock()
+	recv.OnClose(reason)
+}
+
+// setReceiver installs the Handler's Receiver, on the handshake request's
+// goroutine once the Handler has returned. If the connection closed while
+// the Handler ran (it called Close, or the server shut down), the Receiver's
+// OnClose is called now, since close could not: no message can have been
+// delivered yet, and none will be.
 func (c *Conn) setReceiver(r Receiver) {
 	c.recvMu.Lock()
+	defer c.recvMu.Unlock()
 	c.mu.Lock()
 	c.recv = r
 	closed, reason := c.closed, c.reason
 	c.mu.Unlock()
-	c.recvMu.Unlock()
 	if closed {
 		r.OnClose(reason)
 	}
@@ -304,8 +331,9 @@ func (c *Conn) Receive(p Packet) error {
 }
 
 // Fail closes the connection because its transport failed: reason is
-// [ReasonTransportClose] when the client went away cleanly and
-// [ReasonTransportError] otherwise.
+// [ReasonTransportClose] when the client closed it cleanly (a WebSocket
+// close frame or EOF) and [ReasonTransportError] otherwise (a network
+// error, an aborted long-poll, a protocol violation).
 func (c *Conn) Fail(reason string) { c.close(reason, false) }
 
 // BeginPoll claims the connection's single GET (post false) or POST (post

@@ -14,13 +14,16 @@
 // active transport writes everything queued at once (one flush per batch on
 // WebSocket, one response per batch on polling). A WebSocket session uses
 // two goroutines, its handler's (reading) and one writer; a polling session
-// none of its own. Messages reach the Receiver one at a time, in order.
+// none of its own. Messages reach the Receiver one at a time, in order;
+// OnClose follows the last of them, on a short-lived goroutine of its own
+// (counted by [Server.Shutdown]), whoever closed the session.
 //
 // # Limits
 //
 // A client message larger than [WithMaxPayload] closes its session. The send
-// queue holds at most [WithSendQueue] packets and bytes: past that, volatile
-// packets are dropped and the session is closed with [ReasonSlowClient].
+// queue holds at most [WithSendQueue] packets and bytes (or one send of any
+// size, when it was empty): past that, volatile packets are dropped and the
+// session is closed with [ReasonSlowClient].
 // Cross-origin browser requests are refused unless allowed by
 // [WithAllowedOrigins] or [WithCheckOrigin].
 //

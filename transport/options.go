@@ -137,9 +137,11 @@ func WithMaxPayload(n int) Option {
 }
 
 // WithSendQueue bounds each session's send queue in packets and bytes.
-// Defaults 1024 packets and 4 MiB. When the queue is full, volatile packets
-// are dropped and any other packet closes the session with reason
-// [ReasonSlowClient].
+// Defaults 1024 packets and 4 MiB. When a send does not fit behind what is
+// queued, a volatile send is dropped and any other closes the session with
+// reason [ReasonSlowClient]. The limits bound the backlog a slow client
+// leaves, not one send: a send larger than either limit is still taken when
+// the queue is empty, since its size is the application's choice.
 func WithSendQueue(frames, bytes int) Option {
 	return func(c *config) { c.queueFrames, c.queueBytes = frames, bytes }
 }
@@ -148,19 +150,30 @@ func WithSendQueue(frames, bytes int) Option {
 // connect cross-origin; "*" allows every origin. By default only same-origin
 // requests and requests without an Origin header (native clients) are
 // accepted; others get HTTP 403 with Engine.IO error code 4.
+//
+// A listed origin (and the server's own) is echoed in
+// Access-Control-Allow-Origin, with Access-Control-Allow-Credentials if
+// [WithCredentials] is set. An origin allowed only by "*" gets a literal
+// "Access-Control-Allow-Origin: *" and never credentials, as with the cors
+// npm package: browsers then send no cookies, so that no website can make
+// credentialed requests. To allow credentials from many origins, list them
+// or use [WithCheckOrigin].
 func WithAllowedOrigins(origins ...string) Option {
 	return func(c *config) { c.allowedOrigins = origins }
 }
 
 // WithCheckOrigin replaces the origin policy by fn, which reports whether a
 // request carrying an Origin header may proceed. It overrides
-// [WithAllowedOrigins].
+// [WithAllowedOrigins]. An origin fn allows is echoed in
+// Access-Control-Allow-Origin, with credentials if [WithCredentials] is set.
 func WithCheckOrigin(fn func(r *http.Request) bool) Option {
 	return func(c *config) { c.checkOrigin = fn }
 }
 
 // WithCredentials makes CORS responses allow credentials (cookies), as the
-// cors.credentials option of the Node.js server. Default false.
+// cors.credentials option of the Node.js server. Default false. It applies
+// to origins allowed by name or by [WithCheckOrigin], never to those allowed
+// only by the "*" of [WithAllowedOrigins].
 func WithCredentials(allow bool) Option {
 	return func(c *config) { c.credentials = allow }
 }

@@ -116,8 +116,9 @@ func TestPollingOverlappingPost(t *testing.T) {
 	}
 	r := h.post(t, sid, "4second")
 	assert.Equal(t, http.StatusBadRequest, r.status)
+	assert.Equal(t, transport.ReasonTransportError, s.conn.Reason())
+	close(release) // OnClose waits for the OnMessage in progress
 	assert.Equal(t, transport.ReasonTransportError, s.closed(t))
-	close(release)
 	r = <-first
 	require.NoError(t, r.err)
 	assert.Equal(t, http.StatusOK, r.status)
@@ -235,7 +236,7 @@ func TestPollingClientGoesAway(t *testing.T) {
 	cancel()
 	r := <-res
 	require.ErrorIs(t, r.err, context.Canceled)
-	assert.Equal(t, transport.ReasonTransportClose, s.closed(t))
+	assert.Equal(t, transport.ReasonTransportError, s.closed(t), "as Node's \"poll connection closed prematurely\"")
 	assertNoSessions(t, h)
 }
 

@@ -32,6 +32,22 @@ type Transport interface {
 	Serve(w http.ResponseWriter, r *http.Request, c *Conn, mode Mode)
 }
 
+// Acceptor is implemented by a [Transport] that can tell from a request's
+// headers alone that it cannot serve it (the WebSocket transport, a request
+// that is no WebSocket upgrade). The server asks before creating a session
+// for a handshake and before an upgrade, and refuses the request with HTTP
+// 400 and [CodeBadRequest] when Accept returns false, as the Node.js server
+// does.
+type Acceptor interface {
+	Accept(r *http.Request) bool
+}
+
+// accepts reports whether t can serve r, as far as its headers tell.
+func accepts(t Transport, r *http.Request) bool {
+	a, ok := t.(Acceptor)
+	return !ok || a.Accept(r)
+}
+
 // Mode says why a request reaches [Transport.Serve].
 type Mode int
 
@@ -65,8 +81,12 @@ type Server struct {
 	// sids of sessions closed lately, in two generations
 	tombs, oldTombs map[string]struct{}
 	tombsSince      time.Time
-	active          int // requests being served
-	closing         bool
+	active          int // requests being served and OnClose calls running
+	// requests being served per session: one may outlive the session's
+	// place in conns (a WebSocket waiting for the answer to its close
+	// frame), and Close must still abort it
+	serving map[*Conn]int
+	closing bool
 }
 
 // NewServer returns a server that hands each new session to h. It panics if
@@ -80,6 +100,7 @@ func NewServer(h Handler, opts ...Option) *Server {
 		handler: h,
 		byName:  make(map[string]Transport),
 		conns:   make(map[string]*Conn),
+		serving: make(map[*Conn]int),
 	}
 	for _, t := range s.cfg.transports {
 		s.byName[t.Name()] = t
@@ -134,7 +155,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	c, ok := s.conns[sid]
 	if ok {
-		s.active++
+		s.enter(c)
 	}
 	closedLately := !ok && s.buried(sid)
 	s.mu.Unlock()
@@ -150,7 +171,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, CodeUnknownSID, "")
 		return
 	}
-	defer s.done()
+	defer s.leave(c)
 
 	c.mu.Lock()
 	current, upgrading := c.transport, c.upgrading
@@ -159,21 +180,44 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case t == current:
 		t.Serve(w, r, c, ModeRequest)
 	case t.Upgradable() && !current.Upgradable() && !upgrading:
+		if !accepts(t, r) {
+			WriteError(w, CodeBadRequest, "")
+			return
+		}
 		t.Serve(w, r, c, ModeUpgrade)
 	default:
 		WriteError(w, CodeBadRequest, "transport mismatch")
 	}
 }
 
-func (s *Server) done() {
+// enter counts one more request being served for c, or, with c nil, an
+// OnClose being delivered; leave counts it off. Shutdown waits until none is
+// left. The caller of enter holds mu.
+func (s *Server) enter(c *Conn) {
+	s.active++
+	if c != nil {
+		s.serving[c]++
+	}
+}
+
+func (s *Server) leave(c *Conn) {
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	s.active--
-	s.mu.Unlock()
+	if c != nil {
+		if s.serving[c]--; s.serving[c] <= 0 {
+			delete(s.serving, c)
+		}
+	}
 }
 
 func (s *Server) handshake(w http.ResponseWriter, r *http.Request, t Transport) {
 	if r.Method != http.MethodGet {
 		WriteError(w, CodeBadHandshakeMethod, "")
+		return
+	}
+	if !accepts(t, r) {
+		WriteError(w, CodeBadRequest, "")
 		return
 	}
 	if s.cfg.allowRequest != nil {
@@ -190,9 +234,9 @@ func (s *Server) handshake(w http.ResponseWriter, r *http.Request, t Transport) 
 		return
 	}
 	s.conns[c.id] = c
-	s.active++
+	s.enter(c)
 	s.mu.Unlock()
-	defer s.done()
+	defer s.leave(c)
 
 	// c is reachable (Shutdown may close it) before it has a Receiver:
 	// setReceiver delivers an OnClose that happened meanwhile.
@@ -262,21 +306,30 @@ func (s *Server) openData(sid string, t Transport) []byte {
 }
 
 // cors applies the origin policy to r and sets the CORS response headers.
-// It reports whether the request may proceed.
+// It reports whether the request may proceed. An origin allowed by
+// WithCheckOrigin, by name in WithAllowedOrigins, or being the server's own
+// is reflected, with credentials if WithCredentials; one allowed only by
+// "*" gets a literal "*" and never credentials, as the cors npm package
+// answers: otherwise any website could make credentialed requests.
 func (s *Server) cors(w http.ResponseWriter, r *http.Request) bool {
 	origin := r.Header.Get("Origin")
 	if origin == "" {
 		return true
 	}
-	if !s.originAllowed(r, origin) {
+	named, wildcard := s.originAllowed(r, origin)
+	if !named && !wildcard {
 		s.cfg.logger.Warn("origin refused", "origin", origin, "addr", r.RemoteAddr)
 		return false
 	}
 	h := w.Header()
-	h.Set("Access-Control-Allow-Origin", origin)
 	h.Add("Vary", "Origin")
-	if s.cfg.credentials {
-		h.Set("Access-Control-Allow-Credentials", "true")
+	if named {
+		h.Set("Access-Control-Allow-Origin", origin)
+		if s.cfg.credentials {
+			h.Set("Access-Control-Allow-Credentials", "true")
+		}
+	} else {
+		h.Set("Access-Control-Allow-Origin", "*")
 	}
 	if r.Method == http.MethodOptions {
 		h.Set("Access-Control-Allow-Methods", "GET, POST, OPTIONS")
@@ -288,25 +341,35 @@ func (s *Server) cors(w http.ResponseWriter, r *http.Request) bool {
 	return true
 }
 
-func (s *Server) originAllowed(r *http.Request, origin string) bool {
+// originAllowed reports whether origin is allowed by name (WithCheckOrigin,
+// an entry of WithAllowedOrigins, the server's own host), or else by a "*"
+// entry of WithAllowedOrigins.
+func (s *Server) originAllowed(r *http.Request, origin string) (named, wildcard bool) {
 	if s.cfg.checkOrigin != nil {
-		return s.cfg.checkOrigin(r)
+		return s.cfg.checkOrigin(r), false
 	}
 	for _, o := range s.cfg.allowedOrigins {
-		if o == "*" || strings.EqualFold(o, origin) {
-			return true
+		if o == "*" {
+			wildcard = true
+		} else if strings.EqualFold(o, origin) {
+			return true, false
 		}
 	}
 	u, err := url.Parse(origin)
-	return err == nil && u.Host != "" && strings.EqualFold(u.Host, r.Host)
+	if err == nil && u.Host != "" && strings.EqualFold(u.Host, r.Host) {
+		return true, false
+	}
+	return false, wildcard
 }
 
 // Shutdown closes every session with [ReasonServerShutdown] after writing
 // what is queued for it, refuses new handshakes, and waits until the
-// sessions are gone and their requests have returned, or until ctx ends: then
-// it closes what remains at once and returns ctx.Err(). It does not close
-// listeners; call it before [http.Server.Shutdown], which does not wait for
-// hijacked WebSocket connections.
+// sessions are gone, their requests have returned and their Receivers'
+// OnClose calls have returned, or until ctx ends: then it closes what
+// remains at once and returns ctx.Err(). It does not close listeners; call
+// it before [http.Server.Shutdown], which does not wait for hijacked
+// WebSocket connections. Called from a Receiver's method or a Handler, it
+// waits for ctx: that call is one of those it waits for.
 func (s *Server) Shutdown(ctx context.Context) error {
 	if s.beginClose() {
 		return ErrServerClosed
@@ -333,8 +396,10 @@ func (s *Server) Shutdown(ctx context.Context) error {
 }
 
 // Close closes every session at once, without writing what is queued, and
-// refuses new handshakes. Called during or after [Server.Shutdown], it
-// still closes what remains at once, and returns [ErrServerClosed].
+// refuses new handshakes. It does not wait: the Receivers' OnClose calls run
+// on goroutines of their own and may still be running when it returns.
+// Called during or after [Server.Shutdown], it still closes what remains at
+// once, and returns [ErrServerClosed].
 func (s *Server) Close() error {
 	already := s.beginClose()
 	s.abortAll()
@@ -364,12 +429,19 @@ func (s *Server) abortAll() {
 	}
 }
 
+// snapshot returns the sessions s holds and those it no longer holds but
+// still serves a request of.
 func (s *Server) snapshot() []*Conn {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	out := make([]*Conn, 0, len(s.conns))
+	out := make([]*Conn, 0, len(s.conns)+len(s.serving))
 	for _, c := range s.conns {
 		out = append(out, c)
+	}
+	for c := range s.serving {
+		if s.conns[c.id] != c {
+			out = append(out, c)
+		}
 	}
 	return out
 }

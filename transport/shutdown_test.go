@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gorilla/websocket"
 	"github.com/stretchr/testify/assert"
@@ -25,7 +26,7 @@ func TestSendQueue(t *testing.T) {
 	}{
 		{"frames", 4, 1 << 20, []transport.Packet{msg(1), msg(1), msg(1), msg(1)}, msg(1)},
 		{"bytes", 100, 10, []transport.Packet{msg(4), msg(4)}, msg(1)}, // 5+5 bytes queued
-		{"one big packet", 100, 10, nil, msg(10)},
+		{"one big packet behind another", 100, 10, []transport.Packet{msg(0)}, msg(10)},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -58,6 +59,25 @@ func TestSendQueueAllOrNothing(t *testing.T) {
 	assert.Equal(t, "4a\x1e4b", h.get(t, sid).body)
 	require.True(t, s.conn.Send(false, a, b, a), "the queue is empty again")
 	s.assertOpen(t)
+}
+
+// An empty queue takes one send whatever its size: the limits bound the
+// backlog, not what the application chooses to send at once.
+func TestSendQueueEmptyTakesAnyBatch(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, transport.WithSendQueue(2, 10))
+	sid, s := h.handshake(t)
+	a := transport.Message([]byte("a"), false)
+	big := transport.Message([]byte(strings.Repeat("x", 20)), false)
+	require.True(t, s.conn.Send(false, a, a, a), "more packets than the limit")
+	assert.False(t, s.conn.Send(true, a), "a volatile send behind it")
+	assert.Equal(t, "4a\x1e4a\x1e4a", h.get(t, sid).body)
+	require.True(t, s.conn.Send(true, big), "more bytes than the limit, volatile")
+	assert.Equal(t, "4"+strings.Repeat("x", 20), h.get(t, sid).body)
+	require.True(t, s.conn.Send(false, big), "more bytes than the limit")
+	s.assertOpen(t)
+	assert.False(t, s.conn.Send(false, a), "a send behind an oversized one")
+	assert.Equal(t, transport.ReasonSlowClient, s.closed(t))
 }
 
 // Shutdown delivers what is queued, then closes: the WebSocket client reads
@@ -184,6 +204,27 @@ func TestCloseDuringShutdown(t *testing.T) {
 	assert.ErrorIs(t, h.eng.Close(), transport.ErrServerClosed)
 	assert.NoError(t, <-done)
 	assertNoSessions(t, h)
+}
+
+// Close during a Shutdown that waits for a WebSocket client to answer the
+// close frame (its session has written its last packets and left the
+// server) closes the socket at once.
+func TestCloseDuringShutdownWebSocket(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, transport.WithWriteTimeout(time.Hour))
+	ws, s := h.handshakeWS(t) // and never reads: the close frame goes unanswered
+	done := make(chan error, 1)
+	go func() { done <- h.eng.Shutdown(context.Background()) }()
+	assert.Equal(t, transport.ReasonServerShutdown, s.closed(t))
+	require.Eventually(t, func() bool { return h.eng.Len() == 0 }, wait, time.Millisecond, "the session leaves once its close frame is written")
+	assert.ErrorIs(t, h.eng.Close(), transport.ErrServerClosed)
+	select {
+	case err := <-done:
+		assert.NoError(t, err)
+	case <-time.After(wait):
+		require.FailNow(t, "Shutdown still waits for the WebSocket")
+	}
+	assert.Error(t, readWSErr(t, ws))
 }
 
 // assertRefused checks that new handshakes get HTTP 503.

@@ -415,7 +415,9 @@ func TestRequestErrors(t *testing.T) {
 		{"sid unknown", http.MethodGet, "EIO=4&transport=polling&sid=nope", nil, nil, 400, 1, "Session ID unknown"},
 		{"sid unknown on POST", http.MethodPost, "EIO=4&transport=polling&sid=nope", nil, nil, 400, 1, "Session ID unknown"},
 		{"POST handshake", http.MethodPost, "EIO=4&transport=polling", nil, nil, 400, 2, "Bad handshake method"},
-		{"websocket without upgrade", http.MethodGet, "EIO=4&transport=websocket", nil, nil, 400, 3, "expected a WebSocket upgrade"},
+		{"websocket without upgrade", http.MethodGet, "EIO=4&transport=websocket", nil, nil, 400, 3, "Bad request"},
+		{"websocket without upgrade, refused anyway", http.MethodGet, "EIO=4&transport=websocket", nil, []transport.Option{deny}, 400, 3, "Bad request"},
+		{"websocket upgrade without key", http.MethodGet, "EIO=4&transport=websocket", http.Header{"Connection": {"Upgrade"}, "Upgrade": {"websocket"}, "Sec-Websocket-Version": {"13"}}, nil, 400, 3, "Bad request"},
 		{"cross origin", http.MethodGet, "EIO=4&transport=polling", http.Header{"Origin": {"https://evil.example"}}, nil, 403, 4, "Forbidden"},
 		{"allow request refuses", http.MethodGet, "EIO=4&transport=polling", nil, []transport.Option{deny}, 403, 4, assert.AnError.Error()},
 	}
@@ -431,6 +433,7 @@ func TestRequestErrors(t *testing.T) {
 			require.NoError(t, json.Unmarshal([]byte(r.body), &e), "body %q", r.body)
 			assert.Equal(t, engineError{tt.code, tt.message}, e)
 			assert.Zero(t, h.eng.Len(), "no session created")
+			assert.Empty(t, h.sessions, "the Handler is not called")
 		})
 	}
 }
@@ -463,8 +466,14 @@ func TestOrigin(t *testing.T) {
 		{name: "null origin refused", method: "GET", origin: "null", status: 403},
 		{name: "allowed origin", opts: []transport.Option{transport.WithAllowedOrigins("https://x.example", other)}, method: "GET", origin: other, status: 200, allowOrigin: other},
 		{name: "other origin not in list", opts: []transport.Option{transport.WithAllowedOrigins("https://x.example")}, method: "GET", origin: other, status: 403},
-		{name: "any origin", opts: []transport.Option{transport.WithAllowedOrigins("*")}, method: "GET", origin: other, status: 200, allowOrigin: other},
+		{name: "any origin", opts: []transport.Option{transport.WithAllowedOrigins("*")}, method: "GET", origin: other, status: 200, allowOrigin: "*"},
+		{name: "any origin never with credentials", opts: []transport.Option{transport.WithAllowedOrigins("*"), transport.WithCredentials(true)}, method: "GET", origin: other, status: 200, allowOrigin: "*"},
+		{name: "any origin preflight", opts: []transport.Option{transport.WithAllowedOrigins("*"), transport.WithCredentials(true)}, method: "OPTIONS", origin: other, reqHeaders: "content-type", status: 204, allowOrigin: "*", methods: "GET, POST, OPTIONS", headers: "content-type"},
+		{name: "listed origin beside any", opts: []transport.Option{transport.WithAllowedOrigins("*", other), transport.WithCredentials(true)}, method: "GET", origin: other, status: 200, allowOrigin: other, credentials: "true"},
+		{name: "unlisted origin beside listed and any", opts: []transport.Option{transport.WithAllowedOrigins("https://x.example", "*"), transport.WithCredentials(true)}, method: "GET", origin: other, status: 200, allowOrigin: "*"},
+		{name: "same origin with any and credentials", opts: []transport.Option{transport.WithAllowedOrigins("*"), transport.WithCredentials(true)}, method: "GET", origin: "self", status: 200, allowOrigin: "self", credentials: "true"},
 		{name: "check origin allows", opts: []transport.Option{transport.WithCheckOrigin(func(*http.Request) bool { return true })}, method: "GET", origin: other, status: 200, allowOrigin: other},
+		{name: "check origin with credentials", opts: []transport.Option{transport.WithCheckOrigin(func(*http.Request) bool { return true }), transport.WithCredentials(true)}, method: "GET", origin: other, status: 200, allowOrigin: other, credentials: "true"},
 		{name: "check origin overrides list", opts: []transport.Option{transport.WithAllowedOrigins("*"), transport.WithCheckOrigin(func(*http.Request) bool { return false })}, method: "GET", origin: other, status: 403},
 		{name: "credentials", opts: []transport.Option{transport.WithAllowedOrigins(other), transport.WithCredentials(true)}, method: "GET", origin: other, status: 200, allowOrigin: other, credentials: "true"},
 		{name: "preflight", opts: []transport.Option{transport.WithAllowedOrigins(other)}, method: "OPTIONS", origin: other, reqHeaders: "content-type", status: 204, allowOrigin: other, methods: "GET, POST, OPTIONS", headers: "content-type"},
@@ -496,6 +505,9 @@ func TestOrigin(t *testing.T) {
 			assert.Equal(t, tt.credentials, r.header.Get("Access-Control-Allow-Credentials"))
 			assert.Equal(t, tt.methods, r.header.Get("Access-Control-Allow-Methods"))
 			assert.Equal(t, tt.headers, r.header.Get("Access-Control-Allow-Headers"))
+			if origin != "" && tt.status != 403 {
+				assert.Contains(t, r.header.Values("Vary"), "Origin")
+			}
 			switch tt.status {
 			case 200:
 				o := parseOpen(t, r.body)

@@ -79,6 +79,22 @@ func TestUpgradeHeartbeat(t *testing.T) {
 	s.assertOpen(t)
 }
 
+// An upgrade request that is no WebSocket handshake is refused, as by
+// Node, with 400 "Bad request", and the session stays on polling.
+func TestUpgradeNotWebSocket(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	sid, s := h.handshake(t)
+	r := h.do(context.Background(), http.MethodGet, "EIO=4&transport=websocket&sid="+sid, nil, nil)
+	require.NoError(t, r.err)
+	assert.Equal(t, http.StatusBadRequest, r.status)
+	assert.JSONEq(t, `{"code":3,"message":"Bad request"}`, r.body)
+	s.assertOpen(t)
+	assert.Equal(t, "polling", s.conn.Transport())
+	require.True(t, s.conn.Send(false, transport.Message([]byte("still polling"), false)))
+	assert.Equal(t, "4still polling", h.get(t, sid).body)
+}
+
 // A failed upgrade leaves the session on polling, working.
 func TestUpgradeFails(t *testing.T) {
 	t.Parallel()

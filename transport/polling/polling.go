@@ -4,7 +4,8 @@
 // to send, and writes with POST requests; both carry payloads of packets
 // separated by 0x1e. At most one GET and one POST may be in flight per
 // session: a second one gets HTTP 400 and closes the session, as with the
-// Node.js server. The transport has no goroutine of its own: the GET handler
+// Node.js server. A GET whose client goes away while it is pending closes
+// the session with [transport.ReasonTransportError]. The transport has no goroutine of its own: the GET handler
 // drains the session's queue and the POST handler decodes on the request's
 // goroutine.
 package polling
@@ -65,8 +66,10 @@ func (t *Transport) get(w http.ResponseWriter, r *http.Request, c *transport.Con
 	switch {
 	case errors.Is(err, transport.ErrClosed):
 		pkts = append(pkts, transport.Packet{Type: eio.Close})
-	case err != nil: // the client went away with the poll pending
-		c.Fail(transport.ReasonTransportClose)
+	case err != nil:
+		// The client went away with the poll pending: as Node's "poll
+		// connection closed prematurely", a transport error.
+		c.Fail(transport.ReasonTransportError)
 		return
 	}
 	writePayload(w, c, pkts)

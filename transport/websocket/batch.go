@@ -23,7 +23,7 @@ func (h *hijacker) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	h.conn = &batchConn{Conn: nc}
+	h.conn = newBatchConn(nc)
 	return h.conn, brw, nil
 }
 
@@ -31,13 +31,35 @@ func (h *hijacker) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 const maxKeptBuffer = 64 << 10
 
 // batchConn is a net.Conn whose writes, between begin and flush, collect in
-// a buffer and reach the network in one write. Outside a batch, writes pass
-// straight through (the handshake response, control frames).
+// a buffer and reach the network in one write. Outside a batch, a write
+// goes straight to the network (the handshake response, control frames).
+//
+// No lock is held across a network write, so that the read loop's control
+// frames (gorilla answers pings and close frames from it) never wait for a
+// batch being written. Whoever writes to the network holds the writer role
+// (writing): a goroutine that is not batching and finds no writer takes the
+// role, writes, and goes on writing what others appended meanwhile until
+// nothing is left. Everyone else appends to buf and returns at once, except
+// flush, which waits until its batch is written so that the writer goroutine
+// still feels a slow network.
 type batchConn struct {
 	net.Conn
 	mu       sync.Mutex
-	batching bool
-	buf      []byte
+	progress sync.Cond // L is &mu; broadcast when written, err or writing change
+	batching bool      // between begin and flush: writes collect in buf
+	writing  bool      // a goroutine holds the writer role
+	buf      []byte    // what is to be written next
+	spare    []byte    // a buffer to reuse once buf is taken
+	deadline time.Time // of the next write: the latest given to flush or SetWriteDeadline
+	queued   int64     // bytes ever appended to buf
+	written  int64     // bytes of buf written or dropped
+	err      error     // the first write error: the stream is broken, later writes fail
+}
+
+func newBatchConn(nc net.Conn) *batchConn {
+	b := &batchConn{Conn: nc}
+	b.progress.L = &b.mu
+	return b
 }
 
 func (b *batchConn) begin() {
@@ -46,38 +68,101 @@ func (b *batchConn) begin() {
 	b.mu.Unlock()
 }
 
+// flush ends the batch and writes it, with the given deadline, in one
+// write. If another goroutine holds the writer role, that goroutine writes
+// the batch and flush waits until it is written.
 func (b *batchConn) flush(deadline time.Time) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.batching = false
-	if len(b.buf) == 0 {
-		return nil
+	b.deadline = deadline
+	if b.writing {
+		for target := b.queued; b.written < target && b.err == nil; {
+			b.progress.Wait()
+		}
+		return b.err
 	}
-	_ = b.Conn.SetWriteDeadline(deadline)
-	_, err := b.Conn.Write(b.buf)
-	if cap(b.buf) > maxKeptBuffer {
-		b.buf = nil
-	} else {
-		b.buf = b.buf[:0]
+	if b.err == nil && len(b.buf) > 0 {
+		b.writing = true
+		b.drain()
 	}
-	return err
+	return b.err
 }
 
 func (b *batchConn) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if b.batching {
+	if b.err != nil {
+		return 0, b.err
+	}
+	if b.batching || b.writing {
 		b.buf = append(b.buf, p...)
+		b.queued += int64(len(p))
 		return len(p), nil
 	}
-	return b.Conn.Write(p)
+	// Not batching and no writer: buf is empty, p goes first.
+	b.writing = true
+	n, err := b.write(p)
+	b.drain()
+	return n, err
 }
 
+// SetWriteDeadline sets the deadline of the next write to the network. In
+// a batch it is ignored: flush gives the batch's deadline.
 func (b *batchConn) SetWriteDeadline(t time.Time) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if b.batching {
-		return nil // flush sets the batch's deadline
+	switch {
+	case b.batching:
+		return nil
+	case b.writing: // for the writer's next write: leave the current one alone
+		b.deadline = t
+		return nil
+	default:
+		b.deadline = t
+		return b.Conn.SetWriteDeadline(t)
 	}
-	return b.Conn.SetWriteDeadline(t)
+}
+
+// drain writes what others appended to buf until nothing is left, a batch
+// has begun (its flush writes it whole) or a write fails. The caller holds
+// mu and the writer role, which drain gives up.
+func (b *batchConn) drain() {
+	for len(b.buf) > 0 && !b.batching && b.err == nil {
+		chunk := b.buf
+		b.buf, b.spare = b.spare[:0], nil
+		_, _ = b.write(chunk)
+		b.written += int64(len(chunk))
+		if cap(chunk) <= maxKeptBuffer {
+			b.spare = chunk[:0]
+		}
+		b.progress.Broadcast()
+	}
+	if b.err != nil {
+		b.buf = nil
+		b.written = b.queued
+	}
+	if cap(b.buf) == 0 {
+		b.buf, b.spare = b.spare, nil
+	}
+	b.writing = false
+	b.progress.Broadcast()
+}
+
+// write writes p to the network with the current deadline, without holding
+// mu, which the caller holds on entry and exit. A failure breaks the stream
+// for good: a frame may be half written.
+func (b *batchConn) write(p []byte) (int, error) {
+	deadline := b.deadline
+	b.mu.Unlock()
+	err := b.Conn.SetWriteDeadline(deadline)
+	n := 0
+	if err == nil {
+		n, err = b.Conn.Write(p)
+	}
+	b.mu.Lock()
+	if err != nil && b.err == nil {
+		b.err = err
+	}
+	return n, err
 }

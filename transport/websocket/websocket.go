@@ -17,6 +17,7 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -42,11 +43,35 @@ func New() *Transport {
 	}}
 }
 
+var _ transport.Acceptor = (*Transport)(nil)
+
 // Name returns "websocket".
 func (*Transport) Name() string { return Name }
 
 // Upgradable returns true: a polling session may upgrade to WebSocket.
 func (*Transport) Upgradable() bool { return true }
+
+// Accept reports whether r is a WebSocket handshake the transport can take:
+// a GET with the Connection and Upgrade headers of an upgrade to
+// "websocket", Sec-WebSocket-Version 13 and a Sec-WebSocket-Key. The
+// [transport.Server] asks before it creates a session, so that a plain
+// request is refused, with HTTP 400 and code 3, without one.
+func (*Transport) Accept(r *http.Request) bool {
+	return r.Method == http.MethodGet &&
+		websocket.IsWebSocketUpgrade(r) &&
+		hasToken(r.Header.Get("Sec-Websocket-Version"), "13") &&
+		r.Header.Get("Sec-Websocket-Key") != ""
+}
+
+// hasToken reports whether the comma-separated list h holds token.
+func hasToken(h, token string) bool {
+	for t := range strings.SplitSeq(h, ",") {
+		if strings.TrimSpace(t) == token {
+			return true
+		}
+	}
+	return false
+}
 
 // Serve upgrades the request to a WebSocket and runs the session on it until
 // it closes.
@@ -55,8 +80,8 @@ func (t *Transport) Serve(w http.ResponseWriter, r *http.Request, c *transport.C
 		transport.WriteError(w, transport.CodeBadRequest, "websocket already open")
 		return
 	}
-	if !websocket.IsWebSocketUpgrade(r) {
-		transport.WriteError(w, transport.CodeBadRequest, "expected a WebSocket upgrade")
+	if !t.Accept(r) { // the server asks first: a caller of Serve's own
+		transport.WriteError(w, transport.CodeBadRequest, "")
 		if mode == transport.ModeOpen {
 			c.Fail(transport.ReasonTransportError)
 		}

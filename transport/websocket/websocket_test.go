@@ -2,6 +2,7 @@ package websocket_test
 
 import (
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -122,13 +123,56 @@ func TestTransport(t *testing.T) {
 	assert.True(t, w.Upgradable())
 }
 
-// A plain HTTP request to the WebSocket transport is refused.
+// A plain HTTP request to the WebSocket transport is refused before a
+// session is created.
 func TestNotAnUpgrade(t *testing.T) {
 	t.Parallel()
-	eng, url, _ := server(t, nil)
+	eng, url, conns := server(t, nil)
 	res, err := http.Get("http" + strings.TrimPrefix(url, "ws"))
 	require.NoError(t, err)
+	body, err := io.ReadAll(res.Body)
 	_ = res.Body.Close()
+	require.NoError(t, err)
 	assert.Equal(t, http.StatusBadRequest, res.StatusCode)
+	assert.JSONEq(t, `{"code":3,"message":"Bad request"}`, string(body))
 	assert.Zero(t, eng.Len())
+	assert.Empty(t, conns, "the Handler is not called")
+}
+
+func TestAccept(t *testing.T) {
+	t.Parallel()
+	upgrade := http.Header{
+		"Connection":            {"keep-alive, Upgrade"},
+		"Upgrade":               {"websocket"},
+		"Sec-Websocket-Version": {"13"},
+		"Sec-Websocket-Key":     {"dGhlIHNhbXBsZSBub25jZQ=="},
+	}
+	without := func(key string) http.Header {
+		h := upgrade.Clone()
+		h.Del(key)
+		return h
+	}
+	tests := []struct {
+		name   string
+		method string
+		header http.Header
+		want   bool
+	}{
+		{"upgrade", http.MethodGet, upgrade, true},
+		{"plain GET", http.MethodGet, http.Header{}, false},
+		{"POST", http.MethodPost, upgrade, false},
+		{"no Connection", http.MethodGet, without("Connection"), false},
+		{"no Upgrade", http.MethodGet, without("Upgrade"), false},
+		{"no version", http.MethodGet, without("Sec-Websocket-Version"), false},
+		{"no key", http.MethodGet, without("Sec-Websocket-Key"), false},
+	}
+	w := wstransport.New()
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			r := httptest.NewRequest(tt.method, "/?EIO=4&transport=websocket", nil)
+			r.Header = tt.header
+			assert.Equal(t, tt.want, w.Accept(r))
+		})
+	}
 }
