@@ -14,6 +14,7 @@ var (
 	ErrNoAck         = errors.New("realtime: the client did not ask for an acknowledgement")
 	ErrAlreadyAcked  = errors.New("realtime: event already acknowledged")
 	ErrServerClosed  = errors.New("realtime: server closed")
+	ErrNoPresence    = errors.New("realtime: socket has no presence (see WithPresence)")
 
 	// ErrInvalidArgument is wrapped by [Args.Bind] errors.
 	ErrInvalidArgument = sio.ErrInvalidArgument

@@ -166,6 +166,13 @@ func (n *Namespace) add(c *client, auth json.RawMessage) bool {
 			}
 		}
 	}
+	if h := n.srv.presence; h != nil {
+		if err := h.identify(s); err != nil {
+			c.sendPacket(&sio.Packet{Type: sio.ConnectError, Namespace: n.name, Data: connectErrorPayload(err)})
+			refuse()
+			return true
+		}
+	}
 	if !c.attach(s) {
 		refuse()
 		return true // the connection closed meanwhile, or the namespace is joined already
@@ -186,6 +193,13 @@ func (n *Namespace) add(c *client, auth json.RawMessage) bool {
 		c.send(false, p.frames)
 	}
 	s.missed = nil
+	if h := n.srv.presence; h != nil && s.presenceKey != "" {
+		s.On(h.cfg.update, h.onUpdate)
+		h.track(s, "")
+		for _, r := range s.Rooms() {
+			h.track(s, r)
+		}
+	}
 	s.log.Info("connect", "recovered", s.recovered)
 	for _, fn := range ons {
 		s.call("connection", func() { fn(s) })

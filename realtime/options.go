@@ -24,6 +24,7 @@ type config struct {
 	eventBurst     int
 	recovery       time.Duration
 	recoverySkipMW bool
+	presence       *presenceConfig
 	logger         *slog.Logger
 }
 
@@ -85,6 +86,7 @@ func (c *config) validate() {
 	if c.logger == nil {
 		panic("realtime: WithLogger: nil logger")
 	}
+	c.presence.validate()
 }
 
 // WithPath sets the URL path the server answers under. Default "/socket.io/",

@@ -16,7 +16,7 @@ import (
 const wait = 5 * time.Second
 
 // serve starts srv on 127.0.0.1 and stops both at cleanup.
-func serve(t *testing.T, srv *realtime.Server) *httptest.Server {
+func serve(t testing.TB, srv *realtime.Server) *httptest.Server {
 	t.Helper()
 	ts := httptest.NewServer(srv)
 	t.Cleanup(func() {
@@ -31,11 +31,11 @@ func serve(t *testing.T, srv *realtime.Server) *httptest.Server {
 // raw speaks Engine.IO and Socket.IO by hand over a WebSocket, to test the
 // server's answers to exact (and malformed) packets.
 type raw struct {
-	t  *testing.T
+	t  testing.TB
 	ws *websocket.Conn
 }
 
-func dialRaw(t *testing.T, ts *httptest.Server) *raw {
+func dialRaw(t testing.TB, ts *httptest.Server) *raw {
 	t.Helper()
 	u := "ws" + strings.TrimPrefix(ts.URL, "http") + "/socket.io/?EIO=4&transport=websocket"
 	ws, _, err := websocket.DefaultDialer.Dial(u, nil)
@@ -115,7 +115,7 @@ func asTimeout(err error, target *interface{ Timeout() bool }) bool {
 }
 
 // recv returns a value from ch or fails after wait.
-func recv[T any](t *testing.T, ch <-chan T) T {
+func recv[T any](t testing.TB, ch <-chan T) T {
 	t.Helper()
 	select {
 	case v := <-ch:

@@ -19,6 +19,7 @@ import (
 type Server struct {
 	cfg        config
 	eng        *transport.Server
+	presence   *presenceHub // nil without WithPresence
 	transports []transport.Transport
 	closed     atomic.Bool
 
@@ -31,6 +32,9 @@ type Server struct {
 // panics if an option is invalid.
 func New(opts ...Option) *Server {
 	s := &Server{cfg: newConfig(opts), nsps: make(map[string]*Namespace)}
+	if p := s.cfg.presence; p != nil {
+		s.presence = &presenceHub{cfg: p, pubs: make(map[string]*publisher)}
+	}
 	var ts []transport.Transport
 	for _, name := range s.cfg.transports {
 		switch name {
@@ -170,6 +174,9 @@ func (s *Server) Close() error {
 }
 
 func (s *Server) closeAdapters() {
+	if s.presence != nil {
+		s.presence.close()
+	}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	for _, n := range s.nsps {

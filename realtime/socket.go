@@ -8,11 +8,13 @@ import (
 	"net/http"
 	"net/url"
 	"runtime/debug"
+	"slices"
 	"sync"
 	"time"
 
 	"github.com/vicinity-go/vicinity/internal/id"
 	"github.com/vicinity-go/vicinity/internal/sio"
+	"github.com/vicinity-go/vicinity/presence"
 	"github.com/vicinity-go/vicinity/transport"
 )
 
@@ -53,6 +55,7 @@ type Socket struct {
 	// set during connection, before the socket is shared
 	missed        []*Packet
 	restoredRooms []string
+	presenceKey   string // "" without presence
 
 	bucket tokenBucket // the event rate limit; used on the read goroutine only
 
@@ -65,6 +68,7 @@ type Socket struct {
 	disconnect   []func(*Socket, string)
 	acks         map[uint64]func(Args)
 	data         any
+	presenceMeta presence.Meta
 }
 
 func newSocket(n *Namespace, c *client, auth json.RawMessage) *Socket {
@@ -229,10 +233,37 @@ func (s *Socket) EmitWithAck(ctx context.Context, event string, args ...any) (Ar
 // Join adds the socket to rooms. Room names share one space with socket ids
 // (each socket is in the room named by its id), so prefix application room
 // names ("room:lobby") if users choose them.
-func (s *Socket) Join(rooms ...string) { s.nsp.adapter.AddAll(s.id, rooms) }
+func (s *Socket) Join(rooms ...string) {
+	h := s.nsp.srv.presence
+	if h == nil || s.presenceKey == "" {
+		s.nsp.adapter.AddAll(s.id, rooms)
+		return
+	}
+	before := s.Rooms()
+	s.nsp.adapter.AddAll(s.id, rooms)
+	if !s.Connected() {
+		return
+	}
+	for _, r := range rooms {
+		if _, was := slices.BinarySearch(before, r); !was {
+			h.track(s, r)
+		}
+	}
+}
 
 // Leave removes the socket from room.
-func (s *Socket) Leave(room string) { s.nsp.adapter.Del(s.id, room) }
+func (s *Socket) Leave(room string) {
+	h := s.nsp.srv.presence
+	if h == nil || s.presenceKey == "" {
+		s.nsp.adapter.Del(s.id, room)
+		return
+	}
+	_, was := slices.BinarySearch(s.Rooms(), room)
+	s.nsp.adapter.Del(s.id, room)
+	if was {
+		h.untrack(s, room)
+	}
+}
 
 // Rooms returns the rooms the socket is in, sorted, including its own.
 func (s *Socket) Rooms() []string { return s.nsp.adapter.SocketRooms(s.id) }
@@ -294,8 +325,9 @@ func (s *Socket) onclose(reason string) {
 	s.mu.Lock()
 	s.connected = false
 	s.mu.Unlock()
+	rooms := s.Rooms()
 	if s.pid != "" && recoverable[reason] {
-		sess := Session{SID: s.id, PID: s.pid, Rooms: s.Rooms()}
+		sess := Session{SID: s.id, PID: s.pid, Rooms: rooms}
 		if d := s.Data(); d != nil {
 			sess.Data, _ = json.Marshal(d)
 		}
@@ -303,6 +335,9 @@ func (s *Socket) onclose(reason string) {
 	}
 	s.nsp.remove(s)
 	s.nsp.adapter.DelAll(s.id)
+	if h := s.nsp.srv.presence; h != nil {
+		h.disconnect(s, rooms)
+	}
 	s.nsp.dropIfEmpty()
 	s.client.detach(s)
 	close(s.done)

@@ -18,6 +18,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
+	"github.com/vicinity-go/vicinity/presence"
 	"github.com/vicinity-go/vicinity/realtime"
 	"github.com/vicinity-go/vicinity/transport"
 )
@@ -39,6 +40,7 @@ const (
 	// Paths of the recovery and restart servers, as in helpers.mjs.
 	recoveryPath = "/recovery/"
 	restartPath  = "/restart/"
+	presencePath = "/presence/"
 )
 
 // modes are the client configurations every scenario runs with; the names
@@ -159,15 +161,28 @@ func startEnv(t *testing.T) *env {
 	restart.cur = restart.newServer()
 	e.restart = restart
 
+	tracker := presence.New(presence.WithLeaveDelay(0))
+	withPresence := realtime.New(
+		realtime.WithPath(presencePath),
+		realtime.WithLogger(logger),
+		realtime.WithPresence(tracker, identifyByAuth),
+		realtime.WithPresenceRooms(func(_, room string) bool { return room != "" }),
+		heartbeat,
+	)
+	withPresence.OnConnection(registerPresence)
+
 	mux := http.NewServeMux()
 	mux.Handle(realtime.DefaultPath, main)
 	mux.Handle(recoveryPath, recovery)
 	mux.Handle(restartPath, restart)
+	mux.Handle(presencePath, withPresence)
 	ts := httptest.NewServer(mux) // listens on 127.0.0.1
 	e.url = ts.URL
 	t.Cleanup(func() {
 		_ = main.Close()
 		_ = recovery.Close()
+		_ = withPresence.Close()
+		_ = tracker.Close()
 		restart.close()
 		e.wg.Wait()
 		ts.Close()

@@ -14,6 +14,7 @@ if (!URL) {
 export const MAIN = "/socket.io/";
 export const RECOVERY = "/recovery/";
 export const RESTART = "/restart/";
+export const PRESENCE = "/presence/";
 
 // TIMEOUT bounds every wait for the server.
 export const TIMEOUT = 5000;

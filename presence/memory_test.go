@@ -1,0 +1,98 @@
+package presence_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/vicinity-go/vicinity/presence"
+)
+
+func TestMemoryStoreHold(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := presence.NewMemoryStore()
+	var got []string
+	cancel := s.Watch("room", func(d presence.Diff) { got = append(got, render(d)) })
+	defer cancel()
+	meta := func(conn string) presence.Meta {
+		return presence.Meta{ConnID: conn, Status: presence.StatusOnline, JoinedAt: t0, Node: "n"}
+	}
+	left := t0.Add(time.Second)
+
+	require.NoError(t, s.Put(ctx, "room", "ann", meta("tab1")))
+	held, err := s.Remove(ctx, "room", "ann", "tab1", left, true)
+	require.NoError(t, err)
+	assert.True(t, held)
+	ms, err := s.Get(ctx, "room", "ann")
+	require.NoError(t, err)
+	assert.Equal(t, "[tab1]", metas(ms), "a held meta is listed")
+	held, err = s.Remove(ctx, "room", "ann", "tab1", left.Add(time.Second), true)
+	require.NoError(t, err)
+	assert.False(t, held, "already held")
+	require.ErrorIs(t, s.Update(ctx, "room", "ann", meta("tab1")), presence.ErrNotTracked)
+	require.NoError(t, s.Release(ctx, "room", "ann", "tab1", left.Add(time.Second)), "not held since then")
+	require.NoError(t, s.Release(ctx, "room", "ann", "tab2", left), "not that connection")
+	n, err := s.Count(ctx, "room")
+	require.NoError(t, err)
+	assert.Equal(t, 1, n)
+	require.NoError(t, s.Release(ctx, "room", "ann", "tab1", left))
+	assert.Equal(t, []string{"join ann [tab1]", "leave ann [tab1] @1s"}, got)
+
+	got = nil
+	require.NoError(t, s.Put(ctx, "room", "bob", meta("tab1")))
+	_, err = s.Remove(ctx, "room", "bob", "tab1", left, true)
+	require.NoError(t, err)
+	require.NoError(t, s.Put(ctx, "room", "bob", meta("tab2")))
+	require.NoError(t, s.Release(ctx, "room", "bob", "tab1", left), "dropped by the Put")
+	assert.Equal(t, []string{"join bob [tab1]", "update bob [tab2]"}, got)
+	_, ok, err := s.LastSeen(ctx, "bob")
+	require.NoError(t, err)
+	assert.False(t, ok)
+}
+
+func TestMemoryStoreWatch(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := presence.NewMemoryStore()
+	m := presence.Meta{ConnID: "c", Status: presence.StatusOnline, JoinedAt: t0}
+	require.NoError(t, s.Put(ctx, "room", "before", m))
+
+	var got []string
+	cancel := s.Watch("room", func(d presence.Diff) { got = append(got, render(d)) })
+	other := 0
+	defer s.Watch("other", func(presence.Diff) { other++ })()
+	require.NoError(t, s.Put(ctx, "room", "ann", m))
+	require.NoError(t, s.Put(ctx, "room", "ann", m), "no change")
+	require.NoError(t, s.Update(ctx, "room", "ann", m), "no change")
+	cancel()
+	cancel()
+	require.NoError(t, s.Put(ctx, "room", "bob", m))
+	assert.Equal(t, []string{"join ann [c]"}, got)
+	assert.Zero(t, other)
+}
+
+func TestMemoryStoreForgetLastSeen(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := presence.NewMemoryStore()
+	m := presence.Meta{ConnID: "c", Status: presence.StatusOnline, JoinedAt: t0}
+	for i, key := range []string{"a", "b", "c"} {
+		require.NoError(t, s.Put(ctx, "room", key, m))
+		_, err := s.Remove(ctx, "room", key, "c", t0.Add(time.Duration(i)*time.Hour), false)
+		require.NoError(t, err)
+	}
+	require.NoError(t, s.ForgetLastSeen(ctx, t0.Add(time.Hour)))
+	for key, want := range map[string]bool{"a": false, "b": true, "c": true} {
+		_, ok, err := s.LastSeen(ctx, key)
+		require.NoError(t, err)
+		assert.Equal(t, want, ok, "last seen of %q", key)
+	}
+	require.NoError(t, s.ForgetLastSeen(ctx, t0.Add(3*time.Hour)))
+	_, ok, err := s.LastSeen(ctx, "c")
+	require.NoError(t, err)
+	assert.False(t, ok)
+}

@@ -1,0 +1,134 @@
+package presence
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Errors returned by the API.
+var (
+	// ErrClosed is returned by every method of a [Tracker] after
+	// [Tracker.Close].
+	ErrClosed = errors.New("presence: tracker closed")
+	// ErrInvalidMeta is wrapped by the errors for bad input: an empty topic,
+	// key or connection id, or a meta over the limits (see the package
+	// documentation, Limits).
+	ErrInvalidMeta = errors.New("presence: invalid meta")
+	// ErrNotTracked is wrapped by the errors of [Tracker.Update] and
+	// [Tracker.UpdateConn] when the connection is not tracked (or has left
+	// and is only held for the leave delay). A [Store] returns it from
+	// [Store.Update] for the same reasons.
+	ErrNotTracked = errors.New("presence: connection not tracked")
+)
+
+// Statuses with a meaning to clients. Any other string of at most
+// [MaxStatusLen] bytes may be used.
+const (
+	StatusOnline = "online" // the default, set by Track when Status is empty
+	StatusAway   = "away"
+	StatusBusy   = "busy"
+)
+
+// Limits on a [Meta], in bytes. A Track or Update past one of them fails
+// with [ErrInvalidMeta].
+const (
+	MaxStatusLen = 32
+	MaxDeviceLen = 64
+	MaxFieldsLen = 4 << 10
+)
+
+// Meta is one connection of a member: a user with two tabs open has two
+// metas. Values handed out by a [Tracker] (in a [Member], a [Diff]) share
+// the bytes of Fields with the tracker and with every other receiver: treat
+// them as read-only.
+type Meta struct {
+	ConnID   string          `json:"connId"`           // the connection (e.g. socket id); unique within a key and topic
+	Status   string          `json:"status"`           // "online" (the default when empty at Track), "away", "busy" or the app's own
+	Device   string          `json:"device,omitempty"` // the app's name for the device, e.g. "ios"
+	Fields   json.RawMessage `json:"fields,omitempty"` // the app's data, a JSON object or nil
+	JoinedAt time.Time       `json:"joinedAt"`         // set by Track when zero
+	Node     string          `json:"node,omitempty"`   // set by the Tracker: the node tracking it
+}
+
+// Member is a user present in a topic, with one [Meta] per connection.
+type Member struct {
+	Key   string `json:"key"`
+	Metas []Meta `json:"metas"` // oldest first: in the order their connections were first tracked
+}
+
+// Leave is a user gone from a topic.
+type Leave struct {
+	Metas    []Meta    `json:"metas"`    // the last metas
+	LastSeen time.Time `json:"lastSeen"` // when the last connection left
+}
+
+// Diff is what changed in a topic. A key appears in at most one of the three maps.
+//
+// Joins and Updates carry the full current metas of each key they name, so
+// a diff applied to a state (set the metas of joins and updates, delete
+// leaves) gives the new state, and applying it twice changes nothing. A
+// Diff is shared by every subscriber of its topic: do not modify it.
+type Diff struct {
+	Topic   string            `json:"topic"`
+	Joins   map[string][]Meta `json:"joins,omitempty"`   // users now present who were not: their metas
+	Updates map[string][]Meta `json:"updates,omitempty"` // users still present whose metas changed (a tab opened or closed, a status change): their current metas
+	Leaves  map[string]Leave  `json:"leaves,omitempty"`  // users gone
+}
+
+// empty reports whether d changes nothing.
+func (d *Diff) empty() bool {
+	return len(d.Joins) == 0 && len(d.Updates) == 0 && len(d.Leaves) == 0
+}
+
+// validKeys checks the names of a topic, key and connection.
+func validKeys(topic, key, connID string) error {
+	switch {
+	case topic == "":
+		return fmt.Errorf("presence: empty topic: %w", ErrInvalidMeta)
+	case key == "":
+		return fmt.Errorf("presence: empty key: %w", ErrInvalidMeta)
+	case connID == "":
+		return fmt.Errorf("presence: empty connection id: %w", ErrInvalidMeta)
+	}
+	return nil
+}
+
+// validMeta checks the limits of m's Status, Device and Fields.
+func validMeta(m *Meta) error {
+	switch {
+	case len(m.Status) > MaxStatusLen:
+		return fmt.Errorf("presence: status of %d bytes, over %d: %w", len(m.Status), MaxStatusLen, ErrInvalidMeta)
+	case len(m.Device) > MaxDeviceLen:
+		return fmt.Errorf("presence: device of %d bytes, over %d: %w", len(m.Device), MaxDeviceLen, ErrInvalidMeta)
+	case len(m.Fields) > MaxFieldsLen:
+		return fmt.Errorf("presence: fields of %d bytes, over %d: %w", len(m.Fields), MaxFieldsLen, ErrInvalidMeta)
+	case len(m.Fields) > 0 && !isObject(m.Fields):
+		return fmt.Errorf("presence: fields not a JSON object: %w", ErrInvalidMeta)
+	}
+	return nil
+}
+
+// isObject reports whether b is one valid JSON object.
+func isObject(b []byte) bool {
+	t := bytes.TrimLeft(b, " \t\r\n")
+	return len(t) > 0 && t[0] == '{' && json.Valid(b)
+}
+
+// metaEqual reports whether a and b are the same meta.
+func metaEqual(a, b *Meta) bool {
+	return a.ConnID == b.ConnID && a.Status == b.Status && a.Device == b.Device &&
+		a.Node == b.Node && a.JoinedAt.Equal(b.JoinedAt) && bytes.Equal(a.Fields, b.Fields)
+}
+
+// indexConn returns the index of connID's meta in metas, or -1.
+func indexConn(metas []Meta, connID string) int {
+	for i := range metas {
+		if metas[i].ConnID == connID {
+			return i
+		}
+	}
+	return -1
+}

@@ -1,0 +1,539 @@
+package presence
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"hash/maphash"
+	"log/slog"
+	"runtime/debug"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Tracker records who is present in which topic, in its [Store], and tells
+// subscribers what changes. Create one with [New]; it is safe for
+// concurrent use. See the package documentation for the semantics.
+type Tracker struct {
+	store    Store
+	node     string
+	delay    time.Duration
+	lastSeen time.Duration
+	interval time.Duration
+	ttl      time.Duration
+	log      *slog.Logger
+	clock    clock
+
+	seed     maphash.Seed
+	shards   [trackerShards]trackerShard
+	closed   atomic.Bool
+	inflight sync.WaitGroup // timer callbacks under way; Add under a shard's mu or beatMu while not closed
+
+	beatMu sync.Mutex
+	beat   stopper // the next heartbeat
+}
+
+const trackerShards = 32
+
+// trackerShard holds the tracker's own state of the topics hashing to it.
+type trackerShard struct {
+	mu   sync.Mutex
+	held map[heldKey]*hold      // leave delays running on this node
+	subs map[*subscription]bool // to cancel at Close
+}
+
+type heldKey struct{ topic, key string }
+
+// hold is a leave delay: connID of key in topic left at leftAt.
+type hold struct {
+	connID string
+	leftAt time.Time
+	timer  stopper
+}
+
+type subscription struct{ cancel func() }
+
+// New returns a tracker, which starts heartbeating at once. Call
+// [Tracker.Close] to stop it.
+func New(opts ...Option) *Tracker {
+	c := newConfig(opts)
+	t := &Tracker{
+		store:    c.store,
+		node:     c.node,
+		delay:    c.leaveDelay,
+		lastSeen: c.lastSeen,
+		interval: c.interval,
+		ttl:      c.ttl,
+		log:      c.logger.With("node", c.node),
+		clock:    c.clock,
+		seed:     maphash.MakeSeed(),
+	}
+	for i := range t.shards {
+		t.shards[i].held = make(map[heldKey]*hold)
+		t.shards[i].subs = make(map[*subscription]bool)
+	}
+	t.heartbeat()
+	t.beatMu.Lock()
+	t.beat = t.clock.AfterFunc(t.interval, t.onBeat)
+	t.beatMu.Unlock()
+	return t
+}
+
+// Node returns the name of this tracker in its store (see [WithNode]).
+func (t *Tracker) Node() string { return t.node }
+
+func (t *Tracker) shard(topic string) *trackerShard {
+	return &t.shards[maphash.String(t.seed, topic)%trackerShards]
+}
+
+// Track adds the connection m.ConnID of the user key to topic: a join if it
+// is the user's first connection there (or an update if the user was held
+// by the leave delay), an update otherwise. Re-tracking the same ConnID
+// replaces its meta, keeping its JoinedAt: an update if anything changed.
+// An empty Status becomes "online", a zero JoinedAt the current time, and
+// Node is set to the tracker's; Fields is copied. Bad input (see Limits)
+// returns an error wrapping [ErrInvalidMeta].
+func (t *Tracker) Track(ctx context.Context, topic, key string, m Meta) error {
+	if t.closed.Load() {
+		return ErrClosed
+	}
+	if err := validKeys(topic, key, m.ConnID); err != nil {
+		return err
+	}
+	if err := t.prepare(&m); err != nil {
+		return err
+	}
+	m.Fields = bytes.Clone(m.Fields) // the caller may reuse its buffer
+	if m.JoinedAt.IsZero() {
+		m.JoinedAt = t.clock.Now()
+	}
+	if err := t.store.Put(ctx, topic, key, m); err != nil {
+		return fmt.Errorf("presence: track %q in %q: %w", key, topic, err)
+	}
+	if t.delay > 0 {
+		t.unhold(topic, key)
+	}
+	return nil
+}
+
+// prepare validates m and sets the fields the tracker owns.
+func (t *Tracker) prepare(m *Meta) error {
+	if err := validMeta(m); err != nil {
+		return err
+	}
+	if m.Status == "" {
+		m.Status = StatusOnline
+	}
+	m.Node = t.node
+	if len(m.Fields) == 0 {
+		m.Fields = nil
+	}
+	return nil
+}
+
+// Untrack removes the connection connID of the user key from topic: an
+// update if the user has other connections there, a leave otherwise (after
+// the leave delay, if any). Untracking a connection that is not tracked
+// does nothing.
+func (t *Tracker) Untrack(ctx context.Context, topic, key, connID string) error {
+	if t.closed.Load() {
+		return ErrClosed
+	}
+	if err := validKeys(topic, key, connID); err != nil {
+		return err
+	}
+	return t.untrack(ctx, topic, key, connID)
+}
+
+func (t *Tracker) untrack(ctx context.Context, topic, key, connID string) error {
+	now := t.clock.Now()
+	held, err := t.store.Remove(ctx, topic, key, connID, now, t.delay > 0)
+	if err != nil {
+		return fmt.Errorf("presence: untrack %q from %q: %w", key, topic, err)
+	}
+	if held {
+		t.startHold(topic, key, connID, now)
+	}
+	return nil
+}
+
+// UntrackConn removes the connection connID of the user key from every
+// topic it is tracked in, as [Tracker.Untrack] does: a disconnect. A Track
+// of the same connection running at the same time may be missed.
+func (t *Tracker) UntrackConn(ctx context.Context, key, connID string) error {
+	if t.closed.Load() {
+		return ErrClosed
+	}
+	if err := validKeys("-", key, connID); err != nil {
+		return err
+	}
+	topics, err := t.store.Topics(ctx, key)
+	if err != nil {
+		return fmt.Errorf("presence: untrack %q: %w", key, err)
+	}
+	var errs []error
+	for _, topic := range topics {
+		if err := t.untrack(ctx, topic, key, connID); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// startHold runs the leave delay of connID, which left at leftAt.
+func (t *Tracker) startHold(topic, key, connID string, leftAt time.Time) {
+	k := heldKey{topic, key}
+	h := &hold{connID: connID, leftAt: leftAt}
+	sh := t.shard(topic)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if t.closed.Load() {
+		return // held until the node expires, as the other holds at Close
+	}
+	if old := sh.held[k]; old != nil {
+		old.timer.Stop()
+	}
+	h.timer = t.clock.AfterFunc(t.delay, func() { t.release(k, h) })
+	sh.held[k] = h
+}
+
+// unhold stops the leave delay of key in topic, if one runs here: a Track
+// dropped the held meta.
+func (t *Tracker) unhold(topic, key string) {
+	k := heldKey{topic, key}
+	sh := t.shard(topic)
+	sh.mu.Lock()
+	if h := sh.held[k]; h != nil {
+		h.timer.Stop()
+		delete(sh.held, k)
+	}
+	sh.mu.Unlock()
+}
+
+// release ends the leave delay h: the user leaves unless they came back.
+// If the store fails, it tries again every heartbeat interval.
+func (t *Tracker) release(k heldKey, h *hold) {
+	sh := t.shard(k.topic)
+	sh.mu.Lock()
+	if t.closed.Load() || sh.held[k] != h {
+		sh.mu.Unlock()
+		return
+	}
+	delete(sh.held, k)
+	t.inflight.Add(1)
+	sh.mu.Unlock()
+	defer t.inflight.Done()
+	ctx, cancel := context.WithTimeout(context.Background(), t.interval)
+	defer cancel()
+	err := t.store.Release(ctx, k.topic, k.key, h.connID, h.leftAt)
+	if err == nil {
+		return
+	}
+	t.log.Error("presence: release", "topic", k.topic, "err", err)
+	// Try again a heartbeat later, unless a Track came meanwhile.
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if !t.closed.Load() && sh.held[k] == nil {
+		h.timer = t.clock.AfterFunc(t.interval, func() { t.release(k, h) })
+		sh.held[k] = h
+	}
+}
+
+// Update changes the meta of the connection connID of the user key in
+// topic: fn edits a copy, whose ConnID, JoinedAt and Node changes are
+// ignored (an empty Status becomes "online"). An update diff follows if the
+// meta changed. It returns an error wrapping [ErrNotTracked] if the
+// connection is not tracked in topic, and one wrapping [ErrInvalidMeta] if
+// the edited meta is over the limits; then nothing changes. fn runs with no
+// lock held. Two updates of one connection at the same time: the last
+// write wins, on the whole meta.
+func (t *Tracker) Update(ctx context.Context, topic, key, connID string, fn func(*Meta)) error {
+	if t.closed.Load() {
+		return ErrClosed
+	}
+	if err := validKeys(topic, key, connID); err != nil {
+		return err
+	}
+	return t.update(ctx, topic, key, connID, fn)
+}
+
+func (t *Tracker) update(ctx context.Context, topic, key, connID string, fn func(*Meta)) error {
+	metas, err := t.store.Get(ctx, topic, key)
+	if err != nil {
+		return fmt.Errorf("presence: update %q in %q: %w", key, topic, err)
+	}
+	i := indexConn(metas, connID)
+	if i < 0 {
+		return fmt.Errorf("presence: update %q of %q in %q: %w", connID, key, topic, ErrNotTracked)
+	}
+	m := metas[i]
+	m.Fields = bytes.Clone(m.Fields) // fn may edit them in place
+	fn(&m)
+	m.Fields = bytes.Clone(m.Fields) // fn may have set a buffer of the caller's
+	m.ConnID, m.JoinedAt = connID, metas[i].JoinedAt
+	if err := t.prepare(&m); err != nil {
+		return err
+	}
+	m.Node = metas[i].Node
+	if err := t.store.Update(ctx, topic, key, m); err != nil {
+		if errors.Is(err, ErrNotTracked) {
+			return err // the store's error names the connection
+		}
+		return fmt.Errorf("presence: update %q in %q: %w", key, topic, err)
+	}
+	return nil
+}
+
+// UpdateConn changes the meta of the connection connID of the user key in
+// every topic it is tracked in, as [Tracker.Update] does, calling fn once
+// per topic. It returns an error wrapping [ErrNotTracked] if the connection
+// is tracked nowhere.
+func (t *Tracker) UpdateConn(ctx context.Context, key, connID string, fn func(*Meta)) error {
+	if t.closed.Load() {
+		return ErrClosed
+	}
+	if err := validKeys("-", key, connID); err != nil {
+		return err
+	}
+	topics, err := t.store.Topics(ctx, key)
+	if err != nil {
+		return fmt.Errorf("presence: update %q: %w", key, err)
+	}
+	var errs []error
+	updated := false
+	for _, topic := range topics {
+		err := t.update(ctx, topic, key, connID, fn)
+		switch {
+		case err == nil:
+			updated = true
+		case errors.Is(err, ErrNotTracked):
+		case errors.Is(err, ErrInvalidMeta):
+			return err // the same in every topic
+		default:
+			errs = append(errs, err)
+		}
+	}
+	if !updated && len(errs) == 0 {
+		return fmt.Errorf("presence: update %q of %q: %w", connID, key, ErrNotTracked)
+	}
+	return errors.Join(errs...)
+}
+
+// List returns the members of topic, sorted by key, with the users held by
+// the leave delay.
+func (t *Tracker) List(ctx context.Context, topic string) ([]Member, error) {
+	if t.closed.Load() {
+		return nil, ErrClosed
+	}
+	if err := validKeys(topic, "-", "-"); err != nil {
+		return nil, err
+	}
+	list, err := t.store.List(ctx, topic)
+	if err != nil {
+		return nil, fmt.Errorf("presence: list %q: %w", topic, err)
+	}
+	return list, nil
+}
+
+// Get returns the user key as a member of topic, and whether they are
+// present.
+func (t *Tracker) Get(ctx context.Context, topic, key string) (Member, bool, error) {
+	if t.closed.Load() {
+		return Member{}, false, ErrClosed
+	}
+	if err := validKeys(topic, key, "-"); err != nil {
+		return Member{}, false, err
+	}
+	metas, err := t.store.Get(ctx, topic, key)
+	if err != nil {
+		return Member{}, false, fmt.Errorf("presence: get %q in %q: %w", key, topic, err)
+	}
+	if len(metas) == 0 {
+		return Member{}, false, nil
+	}
+	return Member{Key: key, Metas: metas}, true, nil
+}
+
+// Topics returns the topics the user key is present in, sorted.
+func (t *Tracker) Topics(ctx context.Context, key string) ([]string, error) {
+	if t.closed.Load() {
+		return nil, ErrClosed
+	}
+	if err := validKeys("-", key, "-"); err != nil {
+		return nil, err
+	}
+	topics, err := t.store.Topics(ctx, key)
+	if err != nil {
+		return nil, fmt.Errorf("presence: topics of %q: %w", key, err)
+	}
+	return topics, nil
+}
+
+// Count returns the number of users (not connections) present in topic.
+func (t *Tracker) Count(ctx context.Context, topic string) (int, error) {
+	if t.closed.Load() {
+		return 0, ErrClosed
+	}
+	if err := validKeys(topic, "-", "-"); err != nil {
+		return 0, err
+	}
+	n, err := t.store.Count(ctx, topic)
+	if err != nil {
+		return 0, fmt.Errorf("presence: count %q: %w", topic, err)
+	}
+	return n, nil
+}
+
+// LastSeen returns when the last connection of the user key left (from
+// every topic, after the leave delay), for [WithLastSeen] after that; false
+// while the user is present, for a user never seen, and once the time is
+// forgotten.
+func (t *Tracker) LastSeen(ctx context.Context, key string) (time.Time, bool, error) {
+	if t.closed.Load() {
+		return time.Time{}, false, ErrClosed
+	}
+	if err := validKeys("-", key, "-"); err != nil {
+		return time.Time{}, false, err
+	}
+	if t.lastSeen == 0 {
+		return time.Time{}, false, nil
+	}
+	at, ok, err := t.store.LastSeen(ctx, key)
+	if err != nil {
+		return time.Time{}, false, fmt.Errorf("presence: last seen of %q: %w", key, err)
+	}
+	if !ok || t.clock.Now().Sub(at) >= t.lastSeen {
+		return time.Time{}, false, nil
+	}
+	return at, true, nil
+}
+
+// Subscribe calls fn with every diff of topic, whichever node caused it,
+// until cancel is called or the tracker is closed. Diffs come in order, one
+// at a time, with no lock of the tracker held, on the goroutine of whoever
+// caused them (a Track, an Untrack, a leave-delay or heartbeat timer): fn
+// must not block, and must not call [Tracker.Close]. It may call the
+// tracker's other methods. A panic in fn is recovered and logged.
+//
+// To follow a topic from its current state, subscribe first and then call
+// [Tracker.List]: every change after Subscribe returned is delivered, and a
+// diff delivered before List returned may already be in its result, which
+// does no harm (see [Diff]).
+//
+// cancel may be called more than once; a diff being delivered when it is
+// called may still reach fn. After Close, Subscribe returns a no-op. It
+// panics if fn is nil.
+func (t *Tracker) Subscribe(topic string, fn func(Diff)) (cancel func()) {
+	if fn == nil {
+		panic("presence: Subscribe: nil func")
+	}
+	if t.closed.Load() {
+		return func() {}
+	}
+	s := &subscription{}
+	s.cancel = t.store.Watch(topic, func(d Diff) { t.deliver(fn, d) })
+	sh := t.shard(topic)
+	sh.mu.Lock()
+	if t.closed.Load() {
+		sh.mu.Unlock()
+		s.cancel()
+		return func() {}
+	}
+	sh.subs[s] = true
+	sh.mu.Unlock()
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			sh.mu.Lock()
+			delete(sh.subs, s)
+			sh.mu.Unlock()
+			s.cancel()
+		})
+	}
+}
+
+// deliver calls fn with d, recovering a panic.
+func (t *Tracker) deliver(fn func(Diff), d Diff) {
+	defer func() {
+		if r := recover(); r != nil {
+			t.log.Error("presence: subscriber panicked", "topic", d.Topic, "panic", r, "stack", string(debug.Stack()))
+		}
+	}()
+	fn(d)
+}
+
+// onBeat runs the heartbeat timer.
+func (t *Tracker) onBeat() {
+	t.beatMu.Lock()
+	if t.closed.Load() {
+		t.beatMu.Unlock()
+		return
+	}
+	t.inflight.Add(1)
+	t.beatMu.Unlock()
+	defer t.inflight.Done()
+	t.heartbeat()
+	t.beatMu.Lock()
+	if !t.closed.Load() {
+		t.beat = t.clock.AfterFunc(t.interval, t.onBeat)
+	}
+	t.beatMu.Unlock()
+}
+
+// heartbeat tells the store this node is alive, expires the nodes that are
+// not, and forgets old last-seen times.
+func (t *Tracker) heartbeat() {
+	ctx, cancel := context.WithTimeout(context.Background(), t.interval)
+	defer cancel()
+	now := t.clock.Now()
+	if err := t.store.Heartbeat(ctx, t.node, now, t.ttl); err != nil {
+		t.log.Error("presence: heartbeat", "err", err)
+	}
+	dead, err := t.store.ExpireNodes(ctx, now)
+	if err != nil {
+		t.log.Error("presence: expire nodes", "err", err)
+	}
+	if len(dead) > 0 {
+		t.log.Info("presence: nodes expired", "nodes", dead)
+	}
+	if err := t.store.ForgetLastSeen(ctx, now.Add(-t.lastSeen)); err != nil {
+		t.log.Error("presence: forget last seen", "err", err)
+	}
+}
+
+// Close stops the tracker: its heartbeat, its leave-delay timers and its
+// subscriptions, waiting for the timer callbacks under way. It does not
+// untrack anything: the metas of this node stay in the store until another
+// tracker sharing the store expires the node (its heartbeat lapses), and the
+// users held by a leave delay stay held until then too. Untrack first for
+// them to leave at once. Close is idempotent and returns nil; other methods
+// return [ErrClosed] afterwards. It must not be called from a subscriber.
+func (t *Tracker) Close() error {
+	if t.closed.Swap(true) {
+		return nil
+	}
+	t.beatMu.Lock()
+	t.beat.Stop()
+	t.beatMu.Unlock()
+	var cancels []func()
+	for i := range t.shards {
+		sh := &t.shards[i]
+		sh.mu.Lock()
+		for _, h := range sh.held {
+			h.timer.Stop()
+		}
+		clear(sh.held)
+		for s := range sh.subs {
+			cancels = append(cancels, s.cancel)
+		}
+		clear(sh.subs)
+		sh.mu.Unlock()
+	}
+	for _, cancel := range cancels {
+		cancel()
+	}
+	t.inflight.Wait()
+	return nil
+}
