@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/vicinity-go/vicinity/presence"
 	"github.com/vicinity-go/vicinity/transport"
 )
 
@@ -16,8 +17,15 @@ import (
 // network, no goroutine per client. It returns their sockets.
 func openPolling(tb testing.TB, srv *Server, n int) []*Socket {
 	tb.Helper()
+	return openPollingAs(tb, srv, n, func(int) string { return "40" })
+}
+
+// openPollingAs is openPolling with connect(i) as the i-th client's CONNECT
+// packet.
+func openPollingAs(tb testing.TB, srv *Server, n int, connect func(i int) string) []*Socket {
+	tb.Helper()
 	socks := make([]*Socket, 0, n)
-	for range n {
+	for i := range n {
 		rec := httptest.NewRecorder()
 		srv.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/socket.io/?EIO=4&transport=polling", nil))
 		var open struct{ SID string }
@@ -25,7 +33,7 @@ func openPolling(tb testing.TB, srv *Server, n int) []*Socket {
 			tb.Fatalf("handshake: %v: %q", err, rec.Body.String())
 		}
 		rec = httptest.NewRecorder()
-		srv.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/socket.io/?EIO=4&transport=polling&sid="+open.SID, strings.NewReader("40")))
+		srv.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/socket.io/?EIO=4&transport=polling&sid="+open.SID, strings.NewReader(connect(i))))
 		if rec.Body.String() != "ok" {
 			tb.Fatalf("connect: %q", rec.Body.String())
 		}
@@ -87,4 +95,41 @@ func BenchmarkBroadcast(b *testing.B) {
 		}
 		_ = srv.Close()
 	}
+}
+
+// BenchmarkPresenceDiffFanout measures a status change in a published room
+// of 1,000 members: the tracker's diff, encoded once and queued for every
+// member, then the queues drained.
+func BenchmarkPresenceDiffFanout(b *testing.B) {
+	const members = 1000
+	tracker := presence.New()
+	defer tracker.Close()
+	srv := New(
+		WithPresence(tracker, func(s *Socket) (string, presence.Meta, error) {
+			var auth struct{ User string }
+			err := Args{s.Handshake().Auth}.Bind(&auth)
+			return auth.User, presence.Meta{}, err
+		}),
+		WithPresenceRooms(func(_, room string) bool { return room == "room" }),
+	)
+	defer srv.Close()
+	socks := openPollingAs(b, srv, members, func(i int) string { return fmt.Sprintf(`40{"user":"u%d"}`, i) })
+	for _, s := range socks {
+		s.Join("room")
+	}
+	drain(b, srv, socks)
+	statuses := []string{"away", "online"}
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		status := statuses[i%2] // a change every time: the first is "away"
+		i++
+		if err := socks[0].UpdatePresence(func(m *presence.Meta) { m.Status = status }); err != nil {
+			b.Fatal(err)
+		}
+		if got := drain(b, srv, socks); got != members {
+			b.Fatalf("drained %d packets, want %d", got, members)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/members, "ns/recipient")
 }
