@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/vicinity-go/vicinity/client"
+	"github.com/vicinity-go/vicinity/presence"
 	"github.com/vicinity-go/vicinity/realtime"
 )
 
@@ -125,4 +126,62 @@ func ExampleBroadcastOperator_EmitWithAck() {
 	answers, err := srv.Of("/").EmitWithAck(ctx, "ready?")
 	fmt.Println(len(answers), "answers, err:", err)
 	// Output: 3 answers, err: <nil>
+}
+
+func ExampleWithPresence() {
+	tracker := presence.New()
+	defer tracker.Close()
+	srv := realtime.New(
+		realtime.WithPresence(tracker, func(s *realtime.Socket) (string, presence.Meta, error) {
+			var auth struct{ User string }
+			err := realtime.Args{s.Handshake().Auth}.Bind(&auth)
+			return auth.User, presence.Meta{Device: "bot"}, err
+		}),
+		realtime.WithPresenceRooms(func(_, room string) bool { return room == "lobby" }),
+	)
+	srv.OnConnection(func(s *realtime.Socket) { s.Join("lobby") })
+	ts := httptest.NewServer(srv)
+	defer ts.Close()
+	defer srv.Close()
+
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	seen := make(chan string, 4)
+	ann := connect(ctx, ts.URL, client.WithSocketOptions(client.WithAuth(map[string]string{"user": "ann"})))
+	defer ann.Manager().Close()
+	ann.On(realtime.DefaultPresenceDiff, func(e *client.Event) {
+		var d struct {
+			Joins  map[string]any `json:"joins"`
+			Leaves map[string]any `json:"leaves"`
+		}
+		_ = e.Bind(&d)
+		for k := range d.Joins {
+			seen <- k + " joined"
+		}
+		for k := range d.Leaves {
+			seen <- k + " left"
+		}
+	})
+	bob := connect(ctx, ts.URL, client.WithSocketOptions(client.WithAuth(map[string]string{"user": "bob"})))
+	fmt.Println("ann sees", waitFor(seen, "bob joined"))
+	_ = bob.Manager().Close() // bob closes the app
+	fmt.Println("ann sees", waitFor(seen, "bob left"))
+	// Output:
+	// ann sees bob joined
+	// ann sees bob left
+}
+
+// waitFor returns want once it comes out of ch (ann's own join may come
+// first), or what timed out.
+func waitFor(ch <-chan string, want string) string {
+	for {
+		select {
+		case got := <-ch:
+			if got == want {
+				return got
+			}
+		case <-time.After(5 * time.Second):
+			return "nothing: timed out"
+		}
+	}
 }
