@@ -180,7 +180,7 @@ func (h *presenceHub) track(s *Socket, room string) {
 	}
 	nsp, topic := s.nsp.name, topicOf(s.nsp.name, room)
 	publish := h.cfg.rooms(nsp, room)
-	if publish {
+	if publish && s.holdTopic(topic) {
 		h.subscribe(s.nsp, room, topic)
 	}
 	ctx, cancel := ctxPresence()
@@ -216,13 +216,13 @@ func (h *presenceHub) untrack(s *Socket, room string) {
 	if err := h.cfg.tracker.Untrack(ctx, topic, s.presenceKey, s.id); err != nil {
 		s.log.Error("presence: untrack", "room", room, "err", err)
 	}
-	if h.cfg.rooms(s.nsp.name, room) {
+	if s.releaseTopic(topic) {
 		h.unsubscribe(topic)
 	}
 }
 
-// disconnect untracks s everywhere at once; rooms are the rooms it was in.
-func (h *presenceHub) disconnect(s *Socket, rooms []string) {
+// disconnect untracks s everywhere at once and releases the topics it held.
+func (h *presenceHub) disconnect(s *Socket) {
 	if s.presenceKey == "" {
 		return
 	}
@@ -231,11 +231,40 @@ func (h *presenceHub) disconnect(s *Socket, rooms []string) {
 	if err := h.cfg.tracker.UntrackConn(ctx, s.presenceKey, s.id); err != nil {
 		s.log.Error("presence: untrack", "err", err)
 	}
-	for _, room := range append(rooms, "") {
-		if room != s.id && h.cfg.rooms(s.nsp.name, room) {
-			h.unsubscribe(topicOf(s.nsp.name, room))
-		}
+	s.mu.Lock()
+	topics := s.presenceTopics
+	s.presenceTopics = nil
+	s.mu.Unlock()
+	for topic := range topics {
+		h.unsubscribe(topic)
 	}
+}
+
+// holdTopic records that s keeps this server subscribed to a published
+// topic; false if it already did. Each socket holds a topic at most once,
+// so subscriptions are released exactly as often as they were taken.
+func (s *Socket) holdTopic(topic string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.presenceTopics[topic] {
+		return false
+	}
+	if s.presenceTopics == nil {
+		s.presenceTopics = make(map[string]bool)
+	}
+	s.presenceTopics[topic] = true
+	return true
+}
+
+// releaseTopic undoes holdTopic; false if s did not hold the topic.
+func (s *Socket) releaseTopic(topic string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.presenceTopics[topic] {
+		return false
+	}
+	delete(s.presenceTopics, topic)
+	return true
 }
 
 // subscribe makes this server relay the topic's diffs to its room.

@@ -59,16 +59,17 @@ type Socket struct {
 
 	bucket tokenBucket // the event rate limit; used on the read goroutine only
 
-	mu           sync.Mutex
-	connected    bool
-	closing      bool
-	handlers     map[string]func(*Event)
-	anyHandlers  []func(*Event)
-	disconnectin []func(*Socket, string)
-	disconnect   []func(*Socket, string)
-	acks         map[uint64]func(Args)
-	data         any
-	presenceMeta presence.Meta
+	mu             sync.Mutex
+	connected      bool
+	closing        bool
+	handlers       map[string]func(*Event)
+	anyHandlers    []func(*Event)
+	disconnectin   []func(*Socket, string)
+	disconnect     []func(*Socket, string)
+	acks           map[uint64]func(Args)
+	data           any
+	presenceMeta   presence.Meta
+	presenceTopics map[string]bool // published topics this socket keeps subscribed
 }
 
 func newSocket(n *Namespace, c *client, auth json.RawMessage) *Socket {
@@ -336,7 +337,7 @@ func (s *Socket) onclose(reason string) {
 	s.nsp.remove(s)
 	s.nsp.adapter.DelAll(s.id)
 	if h := s.nsp.srv.presence; h != nil {
-		h.disconnect(s, rooms)
+		h.disconnect(s)
 	}
 	s.nsp.dropIfEmpty()
 	s.client.detach(s)
