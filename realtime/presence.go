@@ -3,9 +3,11 @@ package realtime
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
+	"unicode"
 
 	"github.com/vicinity-go/vicinity/presence"
 )
@@ -31,12 +33,13 @@ const presenceTimeout = 5 * time.Second
 const maxPresenceUpdate = 2048
 
 type presenceConfig struct {
-	tracker  *presence.Tracker
-	identify Identify
-	rooms    func(nsp, room string) bool
-	state    string
-	diff     string
-	update   string
+	tracker      *presence.Tracker
+	identify     Identify
+	rooms        func(nsp, room string) bool
+	state        string
+	diff         string
+	update       string
+	clientFields bool
 }
 
 // WithPresence tracks who is connected with t, per user: identify names the
@@ -55,13 +58,15 @@ type presenceConfig struct {
 //     {"room", "joins": {key: [meta…]}, "updates": {key: [meta…]},
 //     "leaves": {key: {"metas", "lastSeen"}}} as users come, change and go;
 //   - a client updates its own status by emitting the update event,
-//     "presence:update", with {"status": "away", "fields": {…}} (either
-//     may be left out; status up to 32 bytes, fields a JSON object, 2 KiB
-//     in all) and an acknowledgement callback, answered {"ok": true} or
-//     {"error": "…"}.
+//     "presence:update", with {"status": "away"} (printable, up to 32
+//     bytes) and an acknowledgement callback, answered {"ok": true} or
+//     {"error": "…"}; with [WithPresenceClientFields] it may also replace
+//     its meta's fields, {"fields": {…}} (a JSON object; 2 KiB in all).
 //
 // A meta is {"connId", "status", "device", "fields", "joinedAt"}. Event
-// names can be changed with [WithPresenceEvents].
+// names can be changed with [WithPresenceEvents]. The meta Identify returns
+// must respect the presence package's limits (status, device, fields), or
+// the connection is refused.
 func WithPresence(t *presence.Tracker, identify Identify) Option {
 	return func(c *config) {
 		if t == nil || identify == nil {
@@ -87,6 +92,14 @@ func WithPresenceEvents(state, diff, update string) Option {
 		p := c.presenceConfig()
 		p.state, p.diff, p.update = state, diff, update
 	}
+}
+
+// WithPresenceClientFields lets clients replace their meta's fields with the
+// update event. Default false: fields are the server's (set by Identify and
+// [Socket.UpdatePresence]), so a client cannot claim another name or role
+// to the room.
+func WithPresenceClientFields(allow bool) Option {
+	return func(c *config) { c.presenceConfig().clientFields = allow }
 }
 
 func (c *config) presenceConfig() *presenceConfig {
@@ -128,16 +141,73 @@ func topicOf(nsp, room string) string {
 
 // presenceState is the payload of the state event.
 type presenceState struct {
-	Room    string            `json:"room"`
-	Members []presence.Member `json:"members"`
+	Room    string       `json:"room"`
+	Members []wireMember `json:"members"`
 }
 
 // presenceDiff is the payload of the diff event.
 type presenceDiff struct {
-	Room    string                     `json:"room"`
-	Joins   map[string][]presence.Meta `json:"joins,omitempty"`
-	Updates map[string][]presence.Meta `json:"updates,omitempty"`
-	Leaves  map[string]presence.Leave  `json:"leaves,omitempty"`
+	Room    string                `json:"room"`
+	Joins   map[string][]wireMeta `json:"joins,omitempty"`
+	Updates map[string][]wireMeta `json:"updates,omitempty"`
+	Leaves  map[string]wireLeave  `json:"leaves,omitempty"`
+}
+
+// wireMeta is a meta as clients see it: without the node that tracks it.
+type wireMeta struct {
+	ConnID   string          `json:"connId"`
+	Status   string          `json:"status"`
+	Device   string          `json:"device,omitempty"`
+	Fields   json.RawMessage `json:"fields,omitempty"`
+	JoinedAt time.Time       `json:"joinedAt"`
+}
+
+type wireMember struct {
+	Key   string     `json:"key"`
+	Metas []wireMeta `json:"metas"`
+}
+
+type wireLeave struct {
+	Metas    []wireMeta `json:"metas"`
+	LastSeen time.Time  `json:"lastSeen"`
+}
+
+func toWire(metas []presence.Meta) []wireMeta {
+	out := make([]wireMeta, len(metas))
+	for i, m := range metas {
+		out[i] = wireMeta{ConnID: m.ConnID, Status: m.Status, Device: m.Device, Fields: m.Fields, JoinedAt: m.JoinedAt}
+	}
+	return out
+}
+
+func wireMetaMap(in map[string][]presence.Meta) map[string][]wireMeta {
+	if len(in) == 0 {
+		return nil
+	}
+	out := make(map[string][]wireMeta, len(in))
+	for k, metas := range in {
+		out[k] = toWire(metas)
+	}
+	return out
+}
+
+func wireDiff(room string, d presence.Diff) presenceDiff {
+	w := presenceDiff{Room: room, Joins: wireMetaMap(d.Joins), Updates: wireMetaMap(d.Updates)}
+	if len(d.Leaves) > 0 {
+		w.Leaves = make(map[string]wireLeave, len(d.Leaves))
+		for k, l := range d.Leaves {
+			w.Leaves[k] = wireLeave{Metas: toWire(l.Metas), LastSeen: l.LastSeen}
+		}
+	}
+	return w
+}
+
+func wireState(room string, members []presence.Member) presenceState {
+	w := presenceState{Room: room, Members: make([]wireMember, len(members))}
+	for i, m := range members {
+		w.Members[i] = wireMember{Key: m.Key, Metas: toWire(m.Metas)}
+	}
+	return w
 }
 
 // publisher relays a topic's diffs to this server's sockets in its room,
@@ -167,9 +237,37 @@ func (h *presenceHub) identify(s *Socket) error {
 	if key == "" {
 		return &ConnectError{Message: "no presence key"}
 	}
+	if err := checkMeta(&meta); err != nil {
+		s.log.Error("presence: Identify returned an invalid meta", "err", err)
+		return &ConnectError{Message: "invalid presence"}
+	}
 	meta.ConnID = s.id
 	s.presenceKey, s.presenceMeta = key, meta
 	return nil
+}
+
+// checkMeta checks the parts of a meta a Tracker would refuse.
+func checkMeta(m *presence.Meta) error {
+	switch {
+	case len(m.Status) > presence.MaxStatusLen || !printable(m.Status):
+		return fmt.Errorf("status: printable, at most %d bytes", presence.MaxStatusLen)
+	case len(m.Device) > presence.MaxDeviceLen:
+		return fmt.Errorf("device: at most %d bytes", presence.MaxDeviceLen)
+	case len(m.Fields) > presence.MaxFieldsLen:
+		return fmt.Errorf("fields: at most %d bytes", presence.MaxFieldsLen)
+	case len(m.Fields) > 0 && (m.Fields[0] != '{' || !json.Valid(m.Fields)):
+		return errors.New("fields: a JSON object")
+	}
+	return nil
+}
+
+func printable(s string) bool {
+	for _, r := range s {
+		if !unicode.IsPrint(r) {
+			return false
+		}
+	}
+	return true
 }
 
 // track adds s to the topic of room ("" for the namespace) and, if the
@@ -177,6 +275,14 @@ func (h *presenceHub) identify(s *Socket) error {
 func (h *presenceHub) track(s *Socket, room string) {
 	if s.presenceKey == "" || room == s.id {
 		return
+	}
+	s.presenceMu.Lock()
+	defer s.presenceMu.Unlock()
+	s.mu.Lock()
+	gone := s.presenceGone
+	s.mu.Unlock()
+	if gone {
+		return // a join that raced the disconnect
 	}
 	nsp, topic := s.nsp.name, topicOf(s.nsp.name, room)
 	publish := h.cfg.rooms(nsp, room)
@@ -200,7 +306,7 @@ func (h *presenceHub) track(s *Socket, room string) {
 		s.log.Error("presence: list", "room", room, "err", err)
 		return
 	}
-	if err := s.Emit(h.cfg.state, presenceState{Room: room, Members: members}); err != nil {
+	if err := s.Emit(h.cfg.state, wireState(room, members)); err != nil {
 		s.log.Debug("presence: state", "room", room, "err", err)
 	}
 }
@@ -210,6 +316,8 @@ func (h *presenceHub) untrack(s *Socket, room string) {
 	if s.presenceKey == "" || room == s.id {
 		return
 	}
+	s.presenceMu.Lock()
+	defer s.presenceMu.Unlock()
 	ctx, cancel := ctxPresence()
 	defer cancel()
 	topic := topicOf(s.nsp.name, room)
@@ -226,6 +334,11 @@ func (h *presenceHub) disconnect(s *Socket) {
 	if s.presenceKey == "" {
 		return
 	}
+	s.presenceMu.Lock()
+	defer s.presenceMu.Unlock()
+	s.mu.Lock()
+	s.presenceGone = true
+	s.mu.Unlock()
 	ctx, cancel := ctxPresence()
 	defer cancel()
 	if err := h.cfg.tracker.UntrackConn(ctx, s.presenceKey, s.id); err != nil {
@@ -281,7 +394,7 @@ func (h *presenceHub) subscribe(n *Namespace, room, topic string) {
 	}
 	event := h.cfg.diff
 	cancel := h.cfg.tracker.Subscribe(topic, func(d presence.Diff) {
-		_ = op.Emit(event, presenceDiff{Room: room, Joins: d.Joins, Updates: d.Updates, Leaves: d.Leaves})
+		_ = op.Emit(event, wireDiff(room, d))
 	})
 	h.pubs[topic] = &publisher{cancel: cancel, refs: 1}
 }
@@ -330,6 +443,10 @@ func (h *presenceHub) onUpdate(e *Event) {
 		err = fmt.Errorf("update larger than %d bytes", maxPresenceUpdate)
 	case e.Bind(&u) != nil:
 		err = fmt.Errorf(`expected {"status": string, "fields": object}`)
+	case u.Status != nil && (len(*u.Status) > presence.MaxStatusLen || !printable(*u.Status)):
+		err = fmt.Errorf("status: printable, at most %d bytes", presence.MaxStatusLen)
+	case len(u.Fields) > 0 && string(u.Fields) != "null" && !h.cfg.clientFields:
+		err = errors.New("fields are set by the server")
 	default:
 		err = s.UpdatePresence(func(m *presence.Meta) {
 			if u.Status != nil {
@@ -364,6 +481,8 @@ func (s *Socket) UpdatePresence(fn func(*presence.Meta)) error {
 	if h == nil || s.presenceKey == "" {
 		return ErrNoPresence
 	}
+	s.presenceMu.Lock()
+	defer s.presenceMu.Unlock()
 	s.mu.Lock()
 	meta := s.presenceMeta
 	s.mu.Unlock()

@@ -160,6 +160,10 @@ func TestPresenceInARoom(t *testing.T) {
 	assert.Regexp(t, `^432\[\{"error":".+"\}\]$`, b.reply(), "a status over 32 bytes is refused")
 	b.send(`423["presence:update","away"]`)
 	assert.Regexp(t, `^433\[\{"error":".+"\}\]$`, b.reply(), "not an object")
+	b.send(`425["presence:update",{"fields":{"role":"admin"}}]`)
+	assert.Equal(t, `435[{"error":"fields are set by the server"}]`, b.reply())
+	b.send("426[\"presence:update\",{\"status\":\"a\\u0000b\"}]")
+	assert.Regexp(t, `^436\[\{"error":"status: .+"\}\]$`, b.reply(), "control characters are refused")
 
 	_ = b2.ws.Close() // one tab closes: an update
 	d = a.nextPresence()
@@ -186,6 +190,19 @@ func TestPresenceIdentifyRefuses(t *testing.T) {
 	ts := serve(t, presenceServer(t))
 	r := dialRaw(t, ts)
 	assert.Equal(t, `44{"message":"who are you?"}`, r.connect("/", `{"device":"web"}`))
+	assert.Equal(t, `44{"message":"invalid presence"}`, r.connect("/", `{"user":"ann","device":"`+strings.Repeat("x", 100)+`"}`),
+		"a meta the tracker would refuse is refused at connect")
+}
+
+func TestPresencePayloadsHideTheNode(t *testing.T) {
+	t.Parallel()
+	ts := serve(t, presenceServerWith(t, presence.New(presence.WithNode("db-host-7"))))
+	a := dialRaw(t, ts)
+	a.connect("/", `{"user":"ann"}`)
+	a.send(`429["join","lobby"]`)
+	for range 3 { // the ack, the state and the diff, in some order
+		assert.NotContains(t, a.next(), "db-host-7")
+	}
 }
 
 func TestPresenceUnpublishedRoom(t *testing.T) {

@@ -564,16 +564,20 @@ func TestDisconnectingHandlers(t *testing.T) {
 		emitErr   error
 	}
 	got := make(chan seen, 1)
+	joined := make(chan struct{}, 2)
 	srv.OnConnection(func(s *realtime.Socket) {
 		s.Join("team")
 		s.OnDisconnecting(func(s *realtime.Socket, _ string) {
 			got <- seen{s.Connected(), s.Rooms(), s.To("team").Emit("bye", s.ID())}
 		})
+		joined <- struct{}{}
 	})
 	ts := serve(t, srv)
 	a, b := dialRaw(t, ts), dialRaw(t, ts)
 	a.connect("/", "")
+	recv(t, joined)
 	reply := b.connect("/", "")
+	recv(t, joined)
 	b.send("41")
 	g := recv(t, got)
 	assert.True(t, g.connected, "still connected while disconnecting")

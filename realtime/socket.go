@@ -55,7 +55,8 @@ type Socket struct {
 	// set during connection, before the socket is shared
 	missed        []*Packet
 	restoredRooms []string
-	presenceKey   string // "" without presence
+	presenceKey   string     // "" without presence
+	presenceMu    sync.Mutex // serializes the socket's presence changes; before mu
 
 	bucket tokenBucket // the event rate limit; used on the read goroutine only
 
@@ -70,6 +71,7 @@ type Socket struct {
 	data           any
 	presenceMeta   presence.Meta
 	presenceTopics map[string]bool // published topics this socket keeps subscribed
+	presenceGone   bool            // untracked for good: the socket disconnected
 }
 
 func newSocket(n *Namespace, c *client, auth json.RawMessage) *Socket {
@@ -326,6 +328,11 @@ func (s *Socket) onclose(reason string) {
 	s.mu.Lock()
 	s.connected = false
 	s.mu.Unlock()
+	// Untrack before the session is kept for recovery: a recovered socket
+	// reuses this id, and its new presence must not be untracked by us.
+	if h := s.nsp.srv.presence; h != nil {
+		h.disconnect(s)
+	}
 	rooms := s.Rooms()
 	if s.pid != "" && recoverable[reason] {
 		sess := Session{SID: s.id, PID: s.pid, Rooms: rooms}
@@ -336,9 +343,6 @@ func (s *Socket) onclose(reason string) {
 	}
 	s.nsp.remove(s)
 	s.nsp.adapter.DelAll(s.id)
-	if h := s.nsp.srv.presence; h != nil {
-		h.disconnect(s)
-	}
 	s.nsp.dropIfEmpty()
 	s.client.detach(s)
 	close(s.done)
