@@ -42,7 +42,10 @@
 // A Tracker is safe for concurrent use. Topics are spread over shards with
 // a lock each in the [MemoryStore], so calls on different topics seldom
 // wait for each other, and readers (List, Count, Get) only wait for the
-// writers of their shard, which hold it for a map update.
+// writers of their shard. Track, Untrack and Update hold it to change one
+// key's metas; expiring a dead node holds each shard in turn while it
+// scans the shard's members and removes that node's metas (copying only
+// the metas of the keys it changes), which is longer in a large shard.
 //
 // Subscribers get the diffs of their topic in order, one at a time, and
 // never while a lock of the tracker or of the memory store is held. There
@@ -53,7 +56,9 @@
 // leave-delay timer, or a heartbeat that expired another node. A subscriber
 // must therefore be quick (hand the diff to a non-blocking queue); it may
 // call the tracker, but not Close. A panic in a subscriber is recovered and
-// logged with [WithLogger].
+// logged with [WithLogger]. [Tracker.Sync] runs a function in its turn in a
+// topic's queue, after the diffs queued before it: calling [Tracker.List]
+// there gives a newcomer a state no older than the diffs already delivered.
 //
 // The tracker's only goroutines are its timers ([time.AfterFunc]): one for
 // the heartbeat and one per leave delay running, all stopped by
@@ -67,7 +72,10 @@
 // name, and diffs come from whichever node changed the topic. Each node
 // heartbeats its store every interval of [WithHeartbeat] and expires the
 // nodes whose heartbeat is older than their TTL: the members of a server
-// that died leave, announced to every tracker watching their topics. The
+// that died leave, announced to every tracker watching their topics. A node
+// expired while it was still running (its heartbeats failed) gets
+// [ErrNodeExpired] from Track until its next heartbeat, which logs it: its
+// connections must then be tracked again. The
 // leave delay, too, is kept in the store, so a user who reloads onto
 // another server does not flash offline. See [Store] for the exact
 // contract a store implements. A [MemoryStore] shared by several trackers

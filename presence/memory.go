@@ -27,14 +27,15 @@ type MemoryStore struct {
 	topics [shardCount]topicShard
 	keys   [shardCount]keyShard
 
-	nodesMu sync.Mutex
+	nodesMu sync.RWMutex
 	nodes   map[string]heartbeat
+	expired map[string]bool // expired nodes that have not heartbeated since
 }
 
 var _ Store = (*MemoryStore)(nil)
 
 // topicShard holds the topics whose name hashes to it and their watchers.
-// Lock order: mu, then a keyShard's mu or a queue's mu.
+// Lock order: mu, then a keyShard's mu, a queue's mu or the store's nodesMu.
 type topicShard struct {
 	mu       sync.RWMutex
 	topics   map[string]map[string]*member // topic → key → member
@@ -64,9 +65,12 @@ type watcher struct {
 	canceled atomic.Bool
 }
 
+// delivery is a diff for the watchers to, or a marker: a [Store.Sync]
+// whose fn is called in its turn.
 type delivery struct {
 	diff Diff
 	to   []*watcher
+	sync func()
 }
 
 // keyShard indexes the topics of the keys that hash to it.
@@ -83,7 +87,7 @@ type heartbeat struct {
 
 // NewMemoryStore returns an empty store.
 func NewMemoryStore() *MemoryStore {
-	s := &MemoryStore{seed: maphash.MakeSeed(), nodes: make(map[string]heartbeat)}
+	s := &MemoryStore{seed: maphash.MakeSeed(), nodes: make(map[string]heartbeat), expired: make(map[string]bool)}
 	for i := range s.topics {
 		s.topics[i].topics = make(map[string]map[string]*member)
 		s.topics[i].watchers = make(map[string]*queue)
@@ -110,6 +114,15 @@ func (s *MemoryStore) Put(ctx context.Context, topic, key string, m Meta) error 
 	}
 	sh := s.topicShard(topic)
 	sh.mu.Lock()
+	// Checked under sh.mu: ExpireNodes marks the node before it takes sh.mu
+	// to remove its metas, so a meta added here is either refused or removed.
+	s.nodesMu.RLock()
+	expired := s.expired[m.Node]
+	s.nodesMu.RUnlock()
+	if expired {
+		sh.mu.Unlock()
+		return fmt.Errorf("presence: put %q in %q: node %q: %w", key, topic, m.Node, ErrNodeExpired)
+	}
 	members := sh.topics[topic]
 	if members == nil {
 		members = make(map[string]*member)
@@ -334,6 +347,10 @@ func (q *queue) flush() {
 		q.out, q.spare = q.spare, nil
 		q.mu.Unlock()
 		for i := range batch {
+			if batch[i].sync != nil {
+				batch[i].sync()
+				continue
+			}
 			for _, w := range batch[i].to {
 				if !w.canceled.Load() {
 					w.fn(batch[i].diff)
@@ -347,6 +364,29 @@ func (q *queue) flush() {
 	q.draining = false
 	done = true
 	q.mu.Unlock()
+}
+
+// Sync implements [Store.Sync]: it queues fn as a marker behind the diffs
+// of topic already queued, and delivers the queue unless another goroutine
+// is delivering it. If topic has no watcher, fn runs at once.
+func (s *MemoryStore) Sync(ctx context.Context, topic string, fn func()) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	sh := s.topicShard(topic)
+	sh.mu.Lock()
+	q := sh.watchers[topic]
+	if q == nil {
+		sh.mu.Unlock()
+		fn()
+		return nil
+	}
+	q.mu.Lock()
+	q.out = append(q.out, delivery{sync: fn})
+	q.mu.Unlock()
+	sh.mu.Unlock()
+	q.flush()
+	return nil
 }
 
 // Get implements [Store.Get].
@@ -451,7 +491,12 @@ func (s *MemoryStore) Heartbeat(ctx context.Context, node string, now time.Time,
 	}
 	s.nodesMu.Lock()
 	s.nodes[node] = heartbeat{at: now, until: now.Add(ttl)}
+	expired := s.expired[node]
+	delete(s.expired, node)
 	s.nodesMu.Unlock()
+	if expired {
+		return fmt.Errorf("presence: heartbeat of %q: %w", node, ErrNodeExpired)
+	}
 	return nil
 }
 
@@ -470,6 +515,7 @@ func (s *MemoryStore) ExpireNodes(ctx context.Context, now time.Time) ([]string,
 			}
 			dead[node] = hb.at
 			delete(s.nodes, node)
+			s.expired[node] = true
 		}
 	}
 	s.nodesMu.Unlock()
@@ -494,6 +540,9 @@ func (s *MemoryStore) expire(sh *topicShard, dead map[string]time.Time) {
 	for topic, members := range sh.topics {
 		var d Diff
 		for key, mb := range members {
+			if !slices.ContainsFunc(mb.metas, func(m Meta) bool { _, ok := dead[m.Node]; return ok }) {
+				continue // unaffected: nothing copied
+			}
 			var seen time.Time // the latest heartbeat of the nodes of removed metas
 			after := slices.DeleteFunc(slices.Clone(mb.metas), func(m Meta) bool {
 				at, ok := dead[m.Node]
@@ -503,8 +552,6 @@ func (s *MemoryStore) expire(sh *topicShard, dead map[string]time.Time) {
 				return ok
 			})
 			switch {
-			case len(after) == len(mb.metas):
-				continue
 			case len(after) > 0:
 				mb.metas = after
 				if d.Updates == nil {
@@ -533,8 +580,11 @@ func (s *MemoryStore) expire(sh *topicShard, dead map[string]time.Time) {
 	}
 }
 
-// Watch implements [Store.Watch].
-func (s *MemoryStore) Watch(topic string, fn func(Diff)) (cancel func()) {
+// Watch implements [Store.Watch]. It fails only if ctx is done.
+func (s *MemoryStore) Watch(ctx context.Context, topic string, fn func(Diff)) (cancel func(), err error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	sh := s.topicShard(topic)
 	w := &watcher{fn: fn}
 	sh.mu.Lock()
@@ -557,5 +607,5 @@ func (s *MemoryStore) Watch(topic string, fn func(Diff)) (cancel func()) {
 		if len(q.ws) == 0 && sh.watchers[topic] == q {
 			delete(sh.watchers, topic) // a drainer may still finish its batch
 		}
-	}
+	}, nil
 }

@@ -2,6 +2,8 @@ package presence_test
 
 import (
 	"context"
+	"fmt"
+	"runtime"
 	"testing"
 	"time"
 
@@ -16,7 +18,8 @@ func TestMemoryStoreHold(t *testing.T) {
 	ctx := context.Background()
 	s := presence.NewMemoryStore()
 	var got []string
-	cancel := s.Watch("room", func(d presence.Diff) { got = append(got, render(d)) })
+	cancel, err := s.Watch(ctx, "room", func(d presence.Diff) { got = append(got, render(d)) })
+	require.NoError(t, err)
 	defer cancel()
 	meta := func(conn string) presence.Meta {
 		return presence.Meta{ConnID: conn, Status: presence.StatusOnline, JoinedAt: t0, Node: "n"}
@@ -62,9 +65,16 @@ func TestMemoryStoreWatch(t *testing.T) {
 	require.NoError(t, s.Put(ctx, "room", "before", m))
 
 	var got []string
-	cancel := s.Watch("room", func(d presence.Diff) { got = append(got, render(d)) })
+	cancel, err := s.Watch(ctx, "room", func(d presence.Diff) { got = append(got, render(d)) })
+	require.NoError(t, err)
 	other := 0
-	defer s.Watch("other", func(presence.Diff) { other++ })()
+	cancelOther, err := s.Watch(ctx, "other", func(presence.Diff) { other++ })
+	require.NoError(t, err)
+	defer cancelOther()
+	done, stop := context.WithCancel(ctx)
+	stop()
+	_, err = s.Watch(done, "room", func(presence.Diff) { t.Error("registered") })
+	require.ErrorIs(t, err, context.Canceled)
 	require.NoError(t, s.Put(ctx, "room", "ann", m))
 	require.NoError(t, s.Put(ctx, "room", "ann", m), "no change")
 	require.NoError(t, s.Update(ctx, "room", "ann", m), "no change")
@@ -95,4 +105,50 @@ func TestMemoryStoreForgetLastSeen(t *testing.T) {
 	_, ok, err := s.LastSeen(ctx, "c")
 	require.NoError(t, err)
 	assert.False(t, ok)
+}
+
+// Expiring a node copies only the metas of the keys it changes, not those
+// of every member (under the shard's write lock).
+func TestMemoryStoreExpireCopiesOnlyAffected(t *testing.T) { // not parallel: counts allocations
+	ctx := context.Background()
+	s := presence.NewMemoryStore()
+	meta := func(conn, node string) presence.Meta {
+		return presence.Meta{ConnID: conn, Status: presence.StatusOnline, JoinedAt: t0, Node: node}
+	}
+	for i := range 2000 {
+		require.NoError(t, s.Put(ctx, "room", fmt.Sprintf("k%d", i), meta("c", "live")))
+	}
+	require.NoError(t, s.Put(ctx, "room", "gone", meta("c", "dead")))
+	require.NoError(t, s.Heartbeat(ctx, "dead", t0, time.Second))
+	require.NoError(t, s.Heartbeat(ctx, "live", t0, time.Hour))
+
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	dead, err := s.ExpireNodes(ctx, t0.Add(time.Minute))
+	runtime.ReadMemStats(&after)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"dead"}, dead)
+	assert.Less(t, after.Mallocs-before.Mallocs, uint64(500), "allocations")
+	n, err := s.Count(ctx, "room")
+	require.NoError(t, err)
+	assert.Equal(t, 2000, n)
+}
+
+func TestMemoryStoreExpiredNode(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := presence.NewMemoryStore()
+	m := presence.Meta{ConnID: "c", Status: presence.StatusOnline, JoinedAt: t0, Node: "n"}
+	require.NoError(t, s.Heartbeat(ctx, "n", t0, time.Second))
+	require.NoError(t, s.Put(ctx, "room", "ann", m))
+	dead, err := s.ExpireNodes(ctx, t0.Add(time.Minute))
+	require.NoError(t, err)
+	assert.Equal(t, []string{"n"}, dead)
+	require.ErrorIs(t, s.Put(ctx, "room", "ann", m), presence.ErrNodeExpired)
+	require.ErrorIs(t, s.Heartbeat(ctx, "n", t0.Add(time.Minute), time.Second), presence.ErrNodeExpired)
+	require.NoError(t, s.Heartbeat(ctx, "n", t0.Add(time.Minute), time.Second), "once")
+	require.NoError(t, s.Put(ctx, "room", "ann", m))
+	n, err := s.Count(ctx, "room")
+	require.NoError(t, err)
+	assert.Equal(t, 1, n)
 }

@@ -22,6 +22,12 @@ var (
 	// and is only held for the leave delay). A [Store] returns it from
 	// [Store.Update] for the same reasons.
 	ErrNotTracked = errors.New("presence: connection not tracked")
+	// ErrNodeExpired is returned (or wrapped) by a [Store]'s Put for a meta
+	// of a node that was expired, and by its Heartbeat the first time the
+	// node heartbeats again: the node's metas were removed, so its
+	// connections must be tracked again ([Tracker.Track] returns an error
+	// wrapping it until then; the tracker logs the heartbeat's at Error).
+	ErrNodeExpired = errors.New("presence: node expired")
 )
 
 // Statuses with a meaning to clients. Any other string of at most

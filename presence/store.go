@@ -58,8 +58,12 @@ import (
 // [Store.Heartbeat] every interval of [WithHeartbeat] and then
 // [Store.ExpireNodes]: the metas of a node whose heartbeat is older than its
 // TTL are removed, so the members of a server that died leave (and each
-// tracker watching their topics emits the Leaves). A node that was expired
-// and heartbeats again is alive again, but its removed metas stay removed.
+// tracker watching their topics emits the Leaves). The store remembers
+// the nodes it expired: a Put of a meta of such a node fails with
+// [ErrNodeExpired], and so does the node's next Heartbeat, which makes the
+// node alive again (later Puts succeed) but does not bring back its
+// removed metas: the tracker receiving it should track its connections
+// again.
 //
 // # Last seen
 //
@@ -72,7 +76,8 @@ import (
 type Store interface {
 	// Put adds m as a meta of key in topic, or replaces the meta of the
 	// same m.ConnID in place, keeping its first JoinedAt; it drops the
-	// key's held meta in topic, if any.
+	// key's held meta in topic, if any. It returns [ErrNodeExpired] if
+	// m.Node was expired and has not heartbeated since.
 	Put(ctx context.Context, topic, key string, m Meta) error
 
 	// Update replaces the meta of m.ConnID of key in topic with m, keeping
@@ -110,7 +115,9 @@ type Store interface {
 	// ForgetLastSeen drops the last-seen times older than before.
 	ForgetLastSeen(ctx context.Context, before time.Time) error
 
-	// Heartbeat records that node is alive at now, until now+ttl.
+	// Heartbeat records that node is alive at now, until now+ttl. If node
+	// was expired, it is alive again and Heartbeat returns [ErrNodeExpired]
+	// (see Nodes).
 	Heartbeat(ctx context.Context, node string, now time.Time, ttl time.Duration) error
 
 	// ExpireNodes removes the heartbeats that ended before now and every
@@ -119,7 +126,22 @@ type Store interface {
 	// node is removed (and its diffs delivered) once.
 	ExpireNodes(ctx context.Context, now time.Time) ([]string, error)
 
+	// Sync calls fn once, in order with the diffs of topic delivered to
+	// its watchers: after every diff of topic queued for delivery before
+	// Sync was called has been delivered, and before any diff queued after.
+	// fn is called with no lock of the store held, on whichever goroutine
+	// delivers the topic's diffs (possibly the caller's, before Sync
+	// returns; possibly another's, after). A cluster store must order it
+	// with the diffs it delivers for topic (for instance, by queueing a
+	// marker in the topic's delivery queue). If topic has no watcher, fn may
+	// run at once. If Sync returns an error, fn is not called. fn must not
+	// block for long and must not panic.
+	Sync(ctx context.Context, topic string, fn func()) error
+
 	// Watch calls fn with each diff of topic until cancel is called; see
-	// Diffs. cancel may be called more than once, and from fn.
-	Watch(topic string, fn func(Diff)) (cancel func())
+	// Diffs. cancel may be called more than once, and from fn. If Watch
+	// returns an error (ctx done, the broker unreachable), fn is not
+	// registered and cancel is nil. ctx bounds the registration only, not
+	// the watch.
+	Watch(ctx context.Context, topic string, fn func(Diff)) (cancel func(), err error)
 }

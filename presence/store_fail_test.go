@@ -92,6 +92,41 @@ func (s *failingStore) Heartbeat(ctx context.Context, node string, now time.Time
 	return s.MemoryStore.Heartbeat(ctx, node, now, ttl)
 }
 
+func (s *failingStore) Watch(ctx context.Context, topic string, fn func(presence.Diff)) (func(), error) {
+	if err := s.err(); err != nil {
+		return nil, err
+	}
+	return s.MemoryStore.Watch(ctx, topic, fn)
+}
+
+func TestSubscribeErrors(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	store := &failingStore{MemoryStore: presence.NewMemoryStore()}
+	var logs syncBuffer
+	tr, _ := newTracker(t, presence.WithStore(store),
+		presence.WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
+	store.fail.Store(true)
+	cancel, err := tr.SubscribeContext(ctx, "room", func(presence.Diff) { t.Error("subscribed") })
+	require.ErrorIs(t, err, errStore)
+	cancel()
+	tr.Subscribe("room", func(presence.Diff) { t.Error("subscribed") })()
+	assert.Contains(t, logs.String(), "presence: subscribe")
+	store.fail.Store(false)
+	require.NoError(t, tr.Track(ctx, "room", "ann", presence.Meta{ConnID: "a"}))
+
+	var got []string
+	cancel, err = tr.SubscribeContext(ctx, "room", func(d presence.Diff) { got = append(got, render(d)) })
+	require.NoError(t, err)
+	defer cancel()
+	require.NoError(t, tr.Untrack(ctx, "room", "ann", "a"))
+	assert.Equal(t, []string{"leave ann [a] @0s"}, got)
+
+	require.NoError(t, tr.Close())
+	_, err = tr.SubscribeContext(ctx, "room", func(presence.Diff) {})
+	assert.ErrorIs(t, err, presence.ErrClosed)
+}
+
 func TestStoreErrors(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -130,4 +165,32 @@ func TestStoreErrors(t *testing.T) {
 	assert.Equal(t, "ann [a]", list(t, tr, "room"), "held until the release succeeds")
 	clock.Advance(5 * time.Second)
 	assert.Empty(t, list(t, tr, "room"), "released on the next try")
+}
+
+// A node expired while alive (its heartbeats failed) cannot track until it
+// heartbeats again, which tells it to track its connections again.
+func TestExpiredNodeHeartbeatsAgain(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	store := &failingStore{MemoryStore: presence.NewMemoryStore()}
+	var logs syncBuffer
+	tr, clock := newTracker(t, presence.WithStore(store),
+		presence.WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
+	rec := record(t, tr, "room")
+	require.NoError(t, tr.Track(ctx, "room", "ann", presence.Meta{ConnID: "a"}))
+
+	store.fail.Store(true) // heartbeats fail; ExpireNodes works
+	clock.Advance(presence.DefaultHeartbeatTTL + presence.DefaultHeartbeatInterval)
+	store.fail.Store(false)
+	assert.Equal(t, []string{"join ann [a]", "leave ann [a] @0s"}, rec.take(), "expired")
+	err := tr.Track(ctx, "room", "ann", presence.Meta{ConnID: "a"})
+	require.ErrorIs(t, err, presence.ErrNodeExpired, "until it heartbeats")
+	assert.Empty(t, list(t, tr, "room"))
+
+	clock.Advance(presence.DefaultHeartbeatInterval)
+	assert.Contains(t, logs.String(), "presence: node expired")
+	require.NoError(t, tr.Track(ctx, "room", "ann", presence.Meta{ConnID: "a"}), "tracked again")
+	assert.Equal(t, "ann [a]", list(t, tr, "room"))
+	clock.Advance(presence.DefaultHeartbeatTTL)
+	assert.Equal(t, "ann [a]", list(t, tr, "room"), "alive")
 }

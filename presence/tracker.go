@@ -40,17 +40,20 @@ const trackerShards = 32
 // trackerShard holds the tracker's own state of the topics hashing to it.
 type trackerShard struct {
 	mu   sync.Mutex
-	held map[heldKey]*hold      // leave delays running on this node
+	held map[*hold]bool         // leave delays running on this node, to stop at Close
 	subs map[*subscription]bool // to cancel at Close
 }
 
-type heldKey struct{ topic, key string }
-
-// hold is a leave delay: connID of key in topic left at leftAt.
+// hold is a leave delay: connID of key in topic left at leftAt. Its timer
+// calls [Store.Release], which removes the held meta only if it is still
+// held since leftAt, so no hold ever needs to stop another one: a Track
+// drops the held meta in the store, and the timer's Release then does
+// nothing.
 type hold struct {
-	connID string
-	leftAt time.Time
-	timer  stopper
+	topic, key string
+	connID     string
+	leftAt     time.Time
+	timer      stopper // guarded by the shard's mu
 }
 
 type subscription struct{ cancel func() }
@@ -71,7 +74,7 @@ func New(opts ...Option) *Tracker {
 		seed:     maphash.MakeSeed(),
 	}
 	for i := range t.shards {
-		t.shards[i].held = make(map[heldKey]*hold)
+		t.shards[i].held = make(map[*hold]bool)
 		t.shards[i].subs = make(map[*subscription]bool)
 	}
 	t.heartbeat()
@@ -109,11 +112,10 @@ func (t *Tracker) Track(ctx context.Context, topic, key string, m Meta) error {
 	if m.JoinedAt.IsZero() {
 		m.JoinedAt = t.clock.Now()
 	}
+	// Put drops the key's held meta, if any: the leave delay's timer, here
+	// or on another node, then finds nothing to release.
 	if err := t.store.Put(ctx, topic, key, m); err != nil {
 		return fmt.Errorf("presence: track %q in %q: %w", key, topic, err)
-	}
-	if t.delay > 0 {
-		t.unhold(topic, key)
 	}
 	return nil
 }
@@ -182,62 +184,48 @@ func (t *Tracker) UntrackConn(ctx context.Context, key, connID string) error {
 	return errors.Join(errs...)
 }
 
-// startHold runs the leave delay of connID, which left at leftAt.
+// startHold runs the leave delay of connID, which left at leftAt. It never
+// stops another hold: each one's timer releases only its own held meta.
 func (t *Tracker) startHold(topic, key, connID string, leftAt time.Time) {
-	k := heldKey{topic, key}
-	h := &hold{connID: connID, leftAt: leftAt}
+	h := &hold{topic: topic, key: key, connID: connID, leftAt: leftAt}
 	sh := t.shard(topic)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	if t.closed.Load() {
 		return // held until the node expires, as the other holds at Close
 	}
-	if old := sh.held[k]; old != nil {
-		old.timer.Stop()
-	}
-	h.timer = t.clock.AfterFunc(t.delay, func() { t.release(k, h) })
-	sh.held[k] = h
+	h.timer = t.clock.AfterFunc(t.delay, func() { t.release(h) })
+	sh.held[h] = true
 }
 
-// unhold stops the leave delay of key in topic, if one runs here: a Track
-// dropped the held meta.
-func (t *Tracker) unhold(topic, key string) {
-	k := heldKey{topic, key}
-	sh := t.shard(topic)
+// release ends the leave delay h: the store removes the held meta unless
+// the user came back (or was held again) meanwhile. If the store fails, it
+// tries again every heartbeat interval.
+func (t *Tracker) release(h *hold) {
+	sh := t.shard(h.topic)
 	sh.mu.Lock()
-	if h := sh.held[k]; h != nil {
-		h.timer.Stop()
-		delete(sh.held, k)
-	}
-	sh.mu.Unlock()
-}
-
-// release ends the leave delay h: the user leaves unless they came back.
-// If the store fails, it tries again every heartbeat interval.
-func (t *Tracker) release(k heldKey, h *hold) {
-	sh := t.shard(k.topic)
-	sh.mu.Lock()
-	if t.closed.Load() || sh.held[k] != h {
+	if t.closed.Load() || !sh.held[h] {
 		sh.mu.Unlock()
 		return
 	}
-	delete(sh.held, k)
+	delete(sh.held, h)
 	t.inflight.Add(1)
 	sh.mu.Unlock()
 	defer t.inflight.Done()
 	ctx, cancel := context.WithTimeout(context.Background(), t.interval)
 	defer cancel()
-	err := t.store.Release(ctx, k.topic, k.key, h.connID, h.leftAt)
+	err := t.store.Release(ctx, h.topic, h.key, h.connID, h.leftAt)
 	if err == nil {
 		return
 	}
-	t.log.Error("presence: release", "topic", k.topic, "err", err)
-	// Try again a heartbeat later, unless a Track came meanwhile.
+	t.log.Error("presence: release", "topic", h.topic, "err", err)
+	// Try again a heartbeat later; a Release that comes too late does
+	// nothing.
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	if !t.closed.Load() && sh.held[k] == nil {
-		h.timer = t.clock.AfterFunc(t.interval, func() { t.release(k, h) })
-		sh.held[k] = h
+	if !t.closed.Load() {
+		h.timer = t.clock.AfterFunc(t.interval, func() { t.release(h) })
+		sh.held[h] = true
 	}
 }
 
@@ -422,24 +410,51 @@ func (t *Tracker) LastSeen(ctx context.Context, key string) (time.Time, bool, er
 // diff delivered before List returned may already be in its result, which
 // does no harm (see [Diff]).
 //
+// To send a newcomer the state in order with the diffs, call
+// [Tracker.List] in [Tracker.Sync] instead.
+//
 // cancel may be called more than once; a diff being delivered when it is
-// called may still reach fn. After Close, Subscribe returns a no-op. It
-// panics if fn is nil.
+// called may still reach fn. After Close, Subscribe returns a no-op. If the
+// store fails to watch the topic, the error is logged and Subscribe returns
+// a no-op: use [Tracker.SubscribeContext] to get the error. It panics if fn
+// is nil.
 func (t *Tracker) Subscribe(topic string, fn func(Diff)) (cancel func()) {
 	if fn == nil {
 		panic("presence: Subscribe: nil func")
 	}
-	if t.closed.Load() {
+	cancel, err := t.SubscribeContext(context.Background(), topic, fn)
+	if err != nil {
+		if !errors.Is(err, ErrClosed) {
+			t.log.Error("presence: subscribe", "topic", topic, "err", err)
+		}
 		return func() {}
 	}
+	return cancel
+}
+
+// SubscribeContext is [Tracker.Subscribe] with a ctx bounding the store's
+// registration of the watch (not the subscription, which lasts until
+// cancel is called or the tracker is closed), returning the store's error.
+// On error, cancel is a no-op and fn is never called; after Close, the
+// error is [ErrClosed]. It panics if fn is nil.
+func (t *Tracker) SubscribeContext(ctx context.Context, topic string, fn func(Diff)) (cancel func(), err error) {
+	if fn == nil {
+		panic("presence: Subscribe: nil func")
+	}
+	if t.closed.Load() {
+		return func() {}, ErrClosed
+	}
 	s := &subscription{}
-	s.cancel = t.store.Watch(topic, func(d Diff) { t.deliver(fn, d) })
+	s.cancel, err = t.store.Watch(ctx, topic, func(d Diff) { t.deliver(fn, d) })
+	if err != nil {
+		return func() {}, fmt.Errorf("presence: subscribe to %q: %w", topic, err)
+	}
 	sh := t.shard(topic)
 	sh.mu.Lock()
 	if t.closed.Load() {
 		sh.mu.Unlock()
 		s.cancel()
-		return func() {}
+		return func() {}, ErrClosed
 	}
 	sh.subs[s] = true
 	sh.mu.Unlock()
@@ -451,6 +466,51 @@ func (t *Tracker) Subscribe(topic string, fn func(Diff)) (cancel func()) {
 			sh.mu.Unlock()
 			s.cancel()
 		})
+	}, nil
+}
+
+// Sync calls fn once, in order with the diffs of topic delivered to
+// subscribers: after every diff of topic already queued for delivery has
+// been delivered, and before any diff queued later. fn runs with no lock
+// held, on whichever goroutine delivers the topic's diffs: possibly the
+// caller's, before Sync returns, or another's (a Track's, a timer's) after.
+// Called from a subscriber, fn runs after the diff being delivered.
+//
+// It lets a subscriber send a newcomer the topic's state without ever
+// sending a state older than a diff the newcomer already got:
+//
+//	cancel := t.Subscribe(topic, send)
+//	t.Sync(topic, func() {
+//		members, err := t.List(ctx, topic) // no older than the diffs sent
+//		...                                // send members, then the diffs that follow
+//	})
+//
+// The List in fn may already include changes whose diffs come after fn:
+// replaying them on it is harmless (see [Diff]).
+//
+// fn must not block, and must not call [Tracker.Close]; a panic in fn is
+// recovered and logged. If the topic has no subscriber, the tracker is
+// closed or the store fails (logged), fn is called at once. It panics if
+// fn is nil.
+func (t *Tracker) Sync(topic string, fn func()) {
+	if fn == nil {
+		panic("presence: Sync: nil func")
+	}
+	call := func() {
+		defer func() {
+			if r := recover(); r != nil {
+				t.log.Error("presence: sync func panicked", "topic", topic, "panic", r, "stack", string(debug.Stack()))
+			}
+		}()
+		fn()
+	}
+	if t.closed.Load() {
+		call()
+		return
+	}
+	if err := t.store.Sync(context.Background(), topic, call); err != nil {
+		t.log.Error("presence: sync", "topic", topic, "err", err)
+		call()
 	}
 }
 
@@ -488,7 +548,11 @@ func (t *Tracker) heartbeat() {
 	ctx, cancel := context.WithTimeout(context.Background(), t.interval)
 	defer cancel()
 	now := t.clock.Now()
-	if err := t.store.Heartbeat(ctx, t.node, now, t.ttl); err != nil {
+	if err := t.store.Heartbeat(ctx, t.node, now, t.ttl); errors.Is(err, ErrNodeExpired) {
+		// Its metas were removed: the application must track its
+		// connections again.
+		t.log.Error("presence: node expired: its connections must be tracked again", "err", err)
+	} else if err != nil {
 		t.log.Error("presence: heartbeat", "err", err)
 	}
 	dead, err := t.store.ExpireNodes(ctx, now)
@@ -521,7 +585,7 @@ func (t *Tracker) Close() error {
 	for i := range t.shards {
 		sh := &t.shards[i]
 		sh.mu.Lock()
-		for _, h := range sh.held {
+		for h := range sh.held {
 			h.timer.Stop()
 		}
 		clear(sh.held)

@@ -301,14 +301,21 @@ func (h *presenceHub) track(s *Socket, room string) {
 	if !publish {
 		return
 	}
-	members, err := h.cfg.tracker.List(ctx, topic)
-	if err != nil {
-		s.log.Error("presence: list", "room", room, "err", err)
-		return
-	}
-	if err := s.Emit(h.cfg.state, wireState(room, members)); err != nil {
-		s.log.Debug("presence: state", "room", room, "err", err)
-	}
+	// The state goes out in order with the topic's diffs: the socket is in
+	// the room already, and a diff it got before must not be older than
+	// the state that follows it.
+	h.cfg.tracker.Sync(topic, func() {
+		ctx, cancel := ctxPresence()
+		defer cancel()
+		members, err := h.cfg.tracker.List(ctx, topic)
+		if err != nil {
+			s.log.Error("presence: list", "room", room, "err", err)
+			return
+		}
+		if err := s.Emit(h.cfg.state, wireState(room, members)); err != nil {
+			s.log.Debug("presence: state", "room", room, "err", err)
+		}
+	})
 }
 
 // untrack removes s from the topic of room.

@@ -238,8 +238,15 @@ func TestPresenceReloadDoesNotFlash(t *testing.T) {
 	st := bob.joinLobby() // …and the new one comes
 	assert.Len(t, st.Members, 2)
 
-	d := ann.nextPresence()
-	assert.Empty(t, d.Leaves, "no leave")
-	assert.Empty(t, d.Joins, "no join")
-	require.Len(t, d.Updates["bob"], 1, "bob's new connection replaces the old")
+	// The old connection's close and the new one's join race: ann sees one
+	// or two updates, never a leave or a join, ending with the new
+	// connection alone.
+	for {
+		d := ann.nextPresence()
+		require.Empty(t, d.Leaves, "no leave")
+		require.Empty(t, d.Joins, "no join")
+		if len(d.Updates["bob"]) == 1 {
+			break
+		}
+	}
 }
