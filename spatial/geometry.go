@@ -1,0 +1,427 @@
+package spatial
+
+import (
+	"errors"
+	"fmt"
+	"math"
+)
+
+// EarthRadius is the mean radius of the Earth in meters (IUGG R1), the
+// radius of the sphere on which every distance in this package is measured.
+const EarthRadius = 6_371_008.8
+
+// Sentinel errors. Errors returned by this package wrap one of them with
+// detail; test with [errors.Is].
+var (
+	// ErrInvalidPoint reports a coordinate that is not finite or is out of
+	// range: latitude outside [-90, 90] or longitude outside [-180, 180].
+	ErrInvalidPoint = errors.New("spatial: invalid coordinate")
+	// ErrInvalidAccuracy reports a position accuracy that is negative or not
+	// finite.
+	ErrInvalidAccuracy = errors.New("spatial: invalid accuracy")
+	// ErrInvalidRadius reports a search radius that is negative or not finite.
+	ErrInvalidRadius = errors.New("spatial: invalid radius")
+	// ErrInvalidBounds reports a [Bounds] with an invalid corner or with
+	// South greater than North.
+	ErrInvalidBounds = errors.New("spatial: invalid bounds")
+	// ErrInvalidPolygon reports a [Polygon] with fewer than three vertices,
+	// an invalid vertex, or one that winds around a pole.
+	ErrInvalidPolygon = errors.New("spatial: invalid polygon")
+)
+
+const (
+	degToRad = math.Pi / 180
+	radToDeg = 180 / math.Pi
+)
+
+// Point is a location in degrees on the WGS84 datum: Lat in [-90, 90]
+// (north positive), Lng in [-180, 180] (east positive). The zero Point is
+// valid: the intersection of the equator and the prime meridian.
+type Point struct {
+	Lat, Lng float64
+}
+
+// Validate reports whether p is a usable coordinate. It returns an error
+// wrapping [ErrInvalidPoint] when a component is NaN or infinite, when Lat
+// is outside [-90, 90], or when Lng is outside [-180, 180].
+func (p Point) Validate() error {
+	switch {
+	case math.IsNaN(p.Lat) || math.IsInf(p.Lat, 0):
+		return fmt.Errorf("latitude %v is not finite: %w", p.Lat, ErrInvalidPoint)
+	case math.IsNaN(p.Lng) || math.IsInf(p.Lng, 0):
+		return fmt.Errorf("longitude %v is not finite: %w", p.Lng, ErrInvalidPoint)
+	case p.Lat < -90 || p.Lat > 90:
+		return fmt.Errorf("latitude %v outside [-90, 90]: %w", p.Lat, ErrInvalidPoint)
+	case p.Lng < -180 || p.Lng > 180:
+		return fmt.Errorf("longitude %v outside [-180, 180]: %w", p.Lng, ErrInvalidPoint)
+	}
+	return nil
+}
+
+// Distance returns the great-circle distance between a and b in meters on
+// a sphere of radius [EarthRadius]. It is accurate to about 0.5% against the
+// WGS84 ellipsoid, and to well under a millimeter against the sphere at any
+// distance. Both points should be valid (see [Point.Validate]); the result
+// for invalid points is unspecified but Distance never panics.
+func Distance(a, b Point) float64 {
+	return chord2ToMeters(chord2(unit(a), unit(b)))
+}
+
+// vec3 is a point on the unit sphere in Earth-centered coordinates. Members
+// keep theirs, so that a distance costs no trigonometry: the squared chord
+// between two unit vectors orders points exactly as the great-circle
+// distance does, and converts to it with one asin (the haversine formula in
+// another form).
+type vec3 [3]float64
+
+func unit(p Point) vec3 {
+	sLat, cLat := math.Sincos(p.Lat * degToRad)
+	sLng, cLng := math.Sincos(p.Lng * degToRad)
+	return vec3{cLat * cLng, cLat * sLng, sLat}
+}
+
+// chord2 returns the squared straight-line distance between two unit
+// vectors, in [0, 4].
+func chord2(a, b vec3) float64 {
+	dx, dy, dz := a[0]-b[0], a[1]-b[1], a[2]-b[2]
+	return dx*dx + dy*dy + dz*dz
+}
+
+// chord2ToMeters converts a squared chord to the great-circle distance in
+// meters.
+func chord2ToMeters(c2 float64) float64 {
+	return 2 * EarthRadius * math.Asin(math.Min(1, math.Sqrt(c2)/2))
+}
+
+// metersToChord2 converts a great-circle distance in meters to a squared
+// chord; distances of half the circumference or more give 4.
+func metersToChord2(d float64) float64 {
+	delta := d / EarthRadius
+	if delta >= math.Pi {
+		return 4
+	}
+	c := 2 * math.Sin(delta/2)
+	return c * c
+}
+
+// xy maps a point to the R-tree's plane: x is the longitude, y the latitude,
+// both in degrees. It is the only place that knows the axis order.
+func xy(p Point) [2]float64 { return [2]float64{p.Lng, p.Lat} }
+
+// withAliases adds to bs, boxes that all share one latitude range, a line
+// box on the meridian -180 when they reach 180 but not -180, or the other
+// way around: members stored at either longitude are at the same place.
+// No member is matched by two boxes.
+func withAliases(bs []box) []box {
+	var west, east bool
+	for _, b := range bs {
+		west = west || b.min[0] == -180
+		east = east || b.max[0] == 180
+	}
+	lo, hi := bs[0].min[1], bs[0].max[1]
+	switch {
+	case east && !west:
+		bs = append(bs, box{[2]float64{-180, lo}, [2]float64{-180, hi}})
+	case west && !east:
+		bs = append(bs, box{[2]float64{180, lo}, [2]float64{180, hi}})
+	}
+	return bs
+}
+
+// box is an axis-aligned rectangle in the R-tree's plane (x=lng, y=lat) that
+// never crosses the antimeridian: min[0] <= max[0], both in [-180, 180].
+type box struct{ min, max [2]float64 }
+
+// circleBoxes returns the one or two boxes that together cover every point
+// within radius meters of c. A box that would cross the antimeridian is split
+// in two; a circle that covers a pole gets one box spanning all longitudes
+// from the pole down to its lowest latitude.
+func circleBoxes(c Point, radius float64) []box {
+	delta := radius / EarthRadius // angular radius
+	if delta >= math.Pi {
+		return []box{{[2]float64{-180, -90}, [2]float64{180, 90}}}
+	}
+	// The boxes are padded by a hair (well under a millimeter) so that
+	// rounding never drops a member the exact distance test would keep.
+	d := delta*radToDeg*(1+1e-9) + 1e-9
+	south, north := c.Lat-d, c.Lat+d
+	if north >= 90 || south <= -90 {
+		return []box{{[2]float64{-180, math.Max(south, -90)}, [2]float64{180, math.Min(north, 90)}}}
+	}
+	// The widest longitude reached by the circle, at latitude
+	// asin(sin(lat)/cos(delta)).
+	s := math.Sin(delta) / math.Cos(c.Lat*degToRad)
+	if s >= 1 {
+		return []box{{[2]float64{-180, south}, [2]float64{180, north}}}
+	}
+	dLng := math.Asin(s)*radToDeg*(1+1e-9) + 1e-9
+	west, east := c.Lng-dLng, c.Lng+dLng
+	switch {
+	case east-west >= 360:
+		return []box{{[2]float64{-180, south}, [2]float64{180, north}}}
+	case west < -180:
+		return []box{
+			{[2]float64{-180, south}, [2]float64{east, north}},
+			{[2]float64{west + 360, south}, [2]float64{180, north}},
+		}
+	case east > 180:
+		return []box{
+			{[2]float64{west, south}, [2]float64{180, north}},
+			{[2]float64{-180, south}, [2]float64{east - 360, north}},
+		}
+	}
+	return withAliases([]box{{[2]float64{west, south}, [2]float64{east, north}}})
+}
+
+// rectChord2 returns a lower bound of the squared chord between the center
+// of a query (latitude lat and longitude lng in radians, sinLat and cosLat
+// of lat) and the nearest point of the lat/lng rectangle min..max (degrees,
+// x=lng, y=lat, not crossing the antimeridian). It is exact up to rounding,
+// minus a small margin, so that a best-first nearest-neighbour search that
+// ranks nodes by it and items by their exact squared chord is exact.
+func rectChord2(lat, lng, sinLat, cosLat float64, min, max [2]float64) float64 {
+	var c2 float64
+	if lngDeg := lng * radToDeg; lngDeg >= min[0] && lngDeg <= max[0] {
+		// The nearest point is on our own meridian.
+		var dLat float64
+		if latDeg := lat * radToDeg; latDeg > max[1] {
+			dLat = (latDeg - max[1]) * degToRad
+		} else if latDeg < min[1] {
+			dLat = (min[1] - latDeg) * degToRad
+		}
+		c := 2 * math.Sin(dLat/2)
+		c2 = c * c
+	} else {
+		// The longitude is outside the rectangle: the nearest point is on
+		// one of its two meridian edges (along a parallel the distance
+		// grows with the longitude difference, so the nearest point of a
+		// latitude edge is a corner). The cosine of the angle to the
+		// nearest point is the largest dot product.
+		sLo, cLo := math.Sincos(min[1] * degToRad)
+		sHi, cHi := math.Sincos(max[1] * degToRad)
+		dot := math.Max(
+			meridianDot(sinLat, cosLat, math.Cos(lng-min[0]*degToRad), sLo, cLo, sHi, cHi),
+			meridianDot(sinLat, cosLat, math.Cos(lng-max[0]*degToRad), sLo, cLo, sHi, cHi),
+		)
+		c2 = 2 - 2*dot
+	}
+	// The dot-product form loses about 1e-16 absolutely; the margin keeps
+	// the bound below every item inside the rectangle.
+	return c2*(1-1e-9) - 1e-14
+}
+
+// meridianDot returns the largest dot product between the query center
+// (sinLat, cosLat) and a point of a meridian segment whose longitude
+// differs from the center's by an angle with cosine cosD, between
+// latitudes with sines and cosines (sLo, cLo) and (sHi, cHi).
+func meridianDot(sinLat, cosLat, cosD, sLo, cLo, sHi, cHi float64) float64 {
+	if cosD <= 0 {
+		// The meridian is on the far hemisphere: the dot product along it
+		// has its minimum inside, so the best is an end.
+		return math.Max(sinLat*sLo+cosLat*cLo*cosD, sinLat*sHi+cosLat*cHi*cosD)
+	}
+	// Along the meridian the dot product has one maximum, at
+	// tan(t) = tan(lat)/cos(dLng); clamping it to the segment gives the
+	// segment's best. Sines order latitudes.
+	n := math.Hypot(sinLat, cosLat*cosD)
+	st, ct := sinLat/n, cosLat*cosD/n
+	if n == 0 || st < sLo {
+		st, ct = sLo, cLo
+	} else if st > sHi {
+		st, ct = sHi, cHi
+	}
+	return sinLat*st + cosLat*ct*cosD
+}
+
+// Bounds is a latitude/longitude rectangle in degrees. West > East means the
+// rectangle crosses the antimeridian: it covers longitudes West..180 and
+// -180..East. Edges are inclusive. Bounds{-90, -180, 90, 180} is the whole
+// globe.
+type Bounds struct {
+	South, West, North, East float64
+}
+
+// Validate returns an error wrapping [ErrInvalidBounds] when a corner is not
+// a valid point or South is greater than North.
+func (b Bounds) Validate() error {
+	if err := (Point{b.South, b.West}).Validate(); err != nil {
+		return fmt.Errorf("south-west corner: %w: %w", ErrInvalidBounds, err)
+	}
+	if err := (Point{b.North, b.East}).Validate(); err != nil {
+		return fmt.Errorf("north-east corner: %w: %w", ErrInvalidBounds, err)
+	}
+	if b.South > b.North {
+		return fmt.Errorf("south %v above north %v: %w", b.South, b.North, ErrInvalidBounds)
+	}
+	return nil
+}
+
+// Contains reports whether p lies in b, edges included. It is false when b
+// or p is invalid.
+func (b Bounds) Contains(p Point) bool {
+	if b.Validate() != nil || p.Validate() != nil {
+		return false
+	}
+	return b.contains(p)
+}
+
+func (b Bounds) contains(p Point) bool {
+	if p.Lat < b.South || p.Lat > b.North {
+		return false
+	}
+	in := func(lng float64) bool {
+		if b.West <= b.East {
+			return lng >= b.West && lng <= b.East
+		}
+		return lng >= b.West || lng <= b.East
+	}
+	// Longitudes 180 and -180 are the same meridian.
+	return in(p.Lng) || (p.Lng == -180 && in(180)) || (p.Lng == 180 && in(-180))
+}
+
+// boxes returns the R-tree boxes of a valid b.
+func (b Bounds) boxes() []box {
+	if b.West <= b.East {
+		return withAliases([]box{{[2]float64{b.West, b.South}, [2]float64{b.East, b.North}}})
+	}
+	return []box{
+		{[2]float64{b.West, b.South}, [2]float64{180, b.North}},
+		{[2]float64{-180, b.South}, [2]float64{b.East, b.North}},
+	}
+}
+
+// Polygon is a simple polygon given by its vertices in order (either
+// winding), in degrees; the last vertex connects back to the first, so do
+// not repeat it. Edges are straight lines in the lat/lng plane (not great
+// circles).
+//
+// Each edge takes the short way around in longitude: an edge whose ends
+// differ by more than 180° of longitude crosses the antimeridian. The
+// polygon is unwrapped accordingly, so a polygon spanning the antimeridian
+// (for example Fiji's) works as expected. A polygon that winds around a pole
+// is refused with [ErrInvalidPolygon]; query such areas with
+// [Index.WithinBounds] or [Index.Nearby].
+type Polygon []Point
+
+// Validate returns an error wrapping [ErrInvalidPolygon] when p has fewer
+// than three vertices, a vertex that is not a valid point, or winds around
+// a pole.
+func (poly Polygon) Validate() error {
+	_, err := poly.prepare()
+	return err
+}
+
+// Contains reports whether p lies inside the polygon, by ray casting in the
+// unwrapped lng/lat plane. A point exactly on an edge is decided
+// consistently but arbitrarily: for an axis-aligned rectangle, points on
+// the south and west edges are inside and points on the north and east
+// edges are outside. It is false when poly or p is invalid.
+func (poly Polygon) Contains(p Point) bool {
+	pp, err := poly.prepare()
+	if err != nil || p.Validate() != nil {
+		return false
+	}
+	return pp.contains(p)
+}
+
+// preparedPolygon is a validated polygon with unwrapped longitudes
+// (xs may leave [-180, 180] by less than 360°) and its bounding box.
+type preparedPolygon struct {
+	xs, ys     []float64
+	minX, maxX float64
+	minY, maxY float64
+}
+
+func (poly Polygon) prepare() (*preparedPolygon, error) {
+	if len(poly) < 3 {
+		return nil, fmt.Errorf("%d vertices, need at least 3: %w", len(poly), ErrInvalidPolygon)
+	}
+	pp := &preparedPolygon{
+		xs: make([]float64, len(poly)),
+		ys: make([]float64, len(poly)),
+	}
+	for i, v := range poly {
+		if err := v.Validate(); err != nil {
+			return nil, fmt.Errorf("vertex %d: %w: %w", i, ErrInvalidPolygon, err)
+		}
+		x := v.Lng
+		if i > 0 {
+			prev := pp.xs[i-1]
+			for x-prev > 180 {
+				x -= 360
+			}
+			for x-prev < -180 {
+				x += 360
+			}
+		}
+		pp.xs[i], pp.ys[i] = x, v.Lat
+	}
+	// Closing the ring must bring the longitude back to where it started;
+	// if it is a full turn away, the ring winds around a pole.
+	last, first := pp.xs[len(poly)-1], pp.xs[0]
+	closing := first - last
+	for closing > 180 {
+		closing -= 360
+	}
+	for closing < -180 {
+		closing += 360
+	}
+	if math.Abs(last+closing-first) > 1e-9 {
+		return nil, fmt.Errorf("winds around a pole: %w", ErrInvalidPolygon)
+	}
+	pp.minX, pp.maxX = pp.xs[0], pp.xs[0]
+	pp.minY, pp.maxY = pp.ys[0], pp.ys[0]
+	for i := range pp.xs {
+		pp.minX, pp.maxX = math.Min(pp.minX, pp.xs[i]), math.Max(pp.maxX, pp.xs[i])
+		pp.minY, pp.maxY = math.Min(pp.minY, pp.ys[i]), math.Max(pp.maxY, pp.ys[i])
+	}
+	if pp.maxX-pp.minX >= 360 {
+		return nil, fmt.Errorf("spans %v° of longitude: %w", pp.maxX-pp.minX, ErrInvalidPolygon)
+	}
+	return pp, nil
+}
+
+// boxes returns the one or two R-tree boxes covering the polygon.
+func (pp *preparedPolygon) boxes() []box {
+	switch {
+	case pp.minX < -180:
+		return []box{
+			{[2]float64{pp.minX + 360, pp.minY}, [2]float64{180, pp.maxY}},
+			{[2]float64{-180, pp.minY}, [2]float64{math.Min(pp.maxX, 180), pp.maxY}},
+		}
+	case pp.maxX > 180:
+		return []box{
+			{[2]float64{math.Max(pp.minX, -180), pp.minY}, [2]float64{180, pp.maxY}},
+			{[2]float64{-180, pp.minY}, [2]float64{pp.maxX - 360, pp.maxY}},
+		}
+	}
+	return withAliases([]box{{[2]float64{pp.minX, pp.minY}, [2]float64{pp.maxX, pp.maxY}}})
+}
+
+// contains tests a valid point. The point's longitude is tried at each
+// 360° shift that falls inside the unwrapped bounding box.
+func (pp *preparedPolygon) contains(p Point) bool {
+	if p.Lat < pp.minY || p.Lat > pp.maxY {
+		return false
+	}
+	for _, x := range [3]float64{p.Lng - 360, p.Lng, p.Lng + 360} {
+		if x >= pp.minX && x <= pp.maxX && pp.crossings(x, p.Lat) {
+			return true
+		}
+	}
+	return false
+}
+
+// crossings reports whether a ray from (x, y) towards +x crosses the ring
+// an odd number of times.
+func (pp *preparedPolygon) crossings(x, y float64) bool {
+	in := false
+	n := len(pp.xs)
+	for i, j := 0, n-1; i < n; j, i = i, i+1 {
+		xi, yi, xj, yj := pp.xs[i], pp.ys[i], pp.xs[j], pp.ys[j]
+		if (yi > y) != (yj > y) && x < (xj-xi)*(y-yi)/(yj-yi)+xi {
+			in = !in
+		}
+	}
+	return in
+}

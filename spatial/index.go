@@ -1,0 +1,271 @@
+package spatial
+
+import (
+	"cmp"
+	"fmt"
+	"math"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/tidwall/rtree"
+)
+
+// Position is where a member is: a point, how sure we are of it, and when
+// it was observed.
+type Position struct {
+	Point
+	// Accuracy is the radius of uncertainty in meters, as reported by the
+	// device (for example the Geolocation API's coords.accuracy). Zero
+	// means unknown or exact. It must be finite and not negative.
+	Accuracy float64
+	// Time is when the position was observed. The index stores it as given
+	// and never reads the clock; the zero Time means unknown.
+	Time time.Time
+}
+
+// Validate returns an error wrapping [ErrInvalidPoint] or
+// [ErrInvalidAccuracy] when pos cannot be stored.
+func (pos Position) Validate() error {
+	if err := pos.Point.Validate(); err != nil {
+		return err
+	}
+	if math.IsNaN(pos.Accuracy) || math.IsInf(pos.Accuracy, 0) || pos.Accuracy < 0 {
+		return fmt.Errorf("accuracy %v: %w", pos.Accuracy, ErrInvalidAccuracy)
+	}
+	return nil
+}
+
+// Hit is a member found by a query.
+type Hit[K comparable] struct {
+	ID K
+	Position
+	// Distance is the great-circle distance in meters from the query's
+	// center, for [Index.Nearby] and [Index.Nearest]; it is zero for
+	// [Index.WithinBounds] and [Index.WithinPolygon].
+	Distance float64
+}
+
+// entry is the record of one member. The R-tree stores *entry values, so a
+// delete compares pointers; rect is the rectangle the entry was inserted
+// with, which rtree's Delete needs to find it again.
+type entry[K comparable] struct {
+	id   K
+	pos  Position
+	v    vec3 // unit(pos.Point), for distances without trigonometry
+	rect box
+}
+
+// Index is a spatial index of members keyed by K, each at one [Position].
+// The zero Index is not usable; create one with [New].
+//
+// An Index is safe for concurrent use. Writers ([Index.Set],
+// [Index.Remove]) hold an exclusive lock only while they update the map
+// and the R-tree; queries hold a shared lock while they walk the tree and
+// copy out their hits, so queries run in parallel with each other.
+type Index[K comparable] struct {
+	mu      sync.RWMutex
+	tree    rtree.RTreeG[*entry[K]]
+	members map[K]*entry[K]
+}
+
+// Option configures an [Index]. There are none yet; the type exists so that
+// options can be added without changing [New]'s signature.
+type Option func(*config)
+
+type config struct{}
+
+// New returns an empty index.
+func New[K comparable](opts ...Option) *Index[K] {
+	var c config
+	for _, o := range opts {
+		o(&c)
+	}
+	return &Index[K]{members: make(map[K]*entry[K])}
+}
+
+// Set places member id at pos, inserting it or moving it. It returns an
+// error wrapping [ErrInvalidPoint] or [ErrInvalidAccuracy], and leaves the
+// index unchanged, when pos is invalid.
+func (x *Index[K]) Set(id K, pos Position) error {
+	if err := pos.Validate(); err != nil {
+		return fmt.Errorf("spatial: set: %w", err)
+	}
+	r := box{xy(pos.Point), xy(pos.Point)}
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	e, ok := x.members[id]
+	switch {
+	case !ok:
+		e = &entry[K]{id: id, pos: pos, v: unit(pos.Point), rect: r}
+		x.members[id] = e
+		x.tree.Insert(r.min, r.max, e)
+	case e.rect != r:
+		x.tree.Replace(e.rect.min, e.rect.max, e, r.min, r.max, e)
+		e.pos, e.v, e.rect = pos, unit(pos.Point), r
+	default:
+		e.pos = pos // same place: only accuracy or time changed
+	}
+	return nil
+}
+
+// Remove deletes member id and reports whether it was present.
+func (x *Index[K]) Remove(id K) bool {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	e, ok := x.members[id]
+	if !ok {
+		return false
+	}
+	x.tree.Delete(e.rect.min, e.rect.max, e)
+	delete(x.members, id)
+	return true
+}
+
+// Get returns the position of member id and whether it is present.
+func (x *Index[K]) Get(id K) (Position, bool) {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	e, ok := x.members[id]
+	if !ok {
+		return Position{}, false
+	}
+	return e.pos, true
+}
+
+// Len returns the number of members.
+func (x *Index[K]) Len() int {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	return len(x.members)
+}
+
+// Nearby returns the members within radius meters of center (great-circle
+// distance, edges included), nearest first, at most limit of them; limit
+// <= 0 means all. It returns an error wrapping [ErrInvalidPoint] or
+// [ErrInvalidRadius] for an invalid center or a negative or non-finite
+// radius. Members at equal distances come in no particular order.
+func (x *Index[K]) Nearby(center Point, radius float64, limit int) ([]Hit[K], error) {
+	if err := center.Validate(); err != nil {
+		return nil, fmt.Errorf("spatial: nearby: %w", err)
+	}
+	if math.IsNaN(radius) || math.IsInf(radius, 0) || radius < 0 {
+		return nil, fmt.Errorf("spatial: nearby: radius %v: %w", radius, ErrInvalidRadius)
+	}
+	cv := unit(center)
+	// Candidates are screened by squared chord (no trigonometry), with a
+	// hair of slack, and decided by their distance in meters. Found members
+	// are ranked as small (distance, entry) pairs and copied out once, in
+	// order, before the lock is released.
+	limit2 := metersToChord2(radius)*(1+1e-9) + 1e-18
+	type found struct {
+		d float64
+		e *entry[K]
+	}
+	var fs []found
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	for _, b := range circleBoxes(center, radius) {
+		x.tree.Search(b.min, b.max, func(_, _ [2]float64, e *entry[K]) bool {
+			c2 := chord2(cv, e.v)
+			if c2 > limit2 {
+				return true
+			}
+			if d := chord2ToMeters(c2); d <= radius {
+				fs = append(fs, found{d, e})
+			}
+			return true
+		})
+	}
+	slices.SortFunc(fs, func(a, b found) int { return cmp.Compare(a.d, b.d) })
+	if limit > 0 && len(fs) > limit {
+		fs = fs[:limit]
+	}
+	if len(fs) == 0 {
+		return nil, nil
+	}
+	hits := make([]Hit[K], len(fs))
+	for i, f := range fs {
+		hits[i] = Hit[K]{ID: f.e.id, Position: f.e.pos, Distance: f.d}
+	}
+	return hits, nil
+}
+
+// Nearest returns the k members nearest to center by great-circle
+// distance, nearest first; fewer when the index holds fewer. k <= 0
+// returns none. It returns an error wrapping [ErrInvalidPoint] for an
+// invalid center. It is exact everywhere, including across the
+// antimeridian and near the poles.
+func (x *Index[K]) Nearest(center Point, k int) ([]Hit[K], error) {
+	if err := center.Validate(); err != nil {
+		return nil, fmt.Errorf("spatial: nearest: %w", err)
+	}
+	if k <= 0 {
+		return nil, nil
+	}
+	lat, lng := center.Lat*degToRad, center.Lng*degToRad
+	sinLat, cosLat := math.Sincos(lat)
+	cv := unit(center)
+	hits := make([]Hit[K], 0, min(k, 1024))
+	x.mu.RLock()
+	// Best-first search by squared chord: nodes are ranked by a lower bound
+	// of the distance to their rectangle, items by their exact distance,
+	// so items come out nearest first.
+	x.tree.Nearby(
+		func(min, max [2]float64, e *entry[K], item bool) float64 {
+			if item {
+				return chord2(cv, e.v)
+			}
+			return rectChord2(lat, lng, sinLat, cosLat, min, max)
+		},
+		func(_, _ [2]float64, e *entry[K], c2 float64) bool {
+			hits = append(hits, Hit[K]{ID: e.id, Position: e.pos, Distance: c2})
+			return len(hits) < k
+		},
+	)
+	x.mu.RUnlock()
+	for i := range hits {
+		hits[i].Distance = chord2ToMeters(hits[i].Distance)
+	}
+	return hits, nil
+}
+
+// WithinBounds returns the members inside b, edges included, in no
+// particular order. It returns an error wrapping [ErrInvalidBounds] when b
+// is invalid.
+func (x *Index[K]) WithinBounds(b Bounds) ([]Hit[K], error) {
+	if err := b.Validate(); err != nil {
+		return nil, fmt.Errorf("spatial: within bounds: %w", err)
+	}
+	var hits []Hit[K]
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	for _, bx := range b.boxes() {
+		x.tree.Search(bx.min, bx.max, func(_, _ [2]float64, e *entry[K]) bool {
+			hits = append(hits, Hit[K]{ID: e.id, Position: e.pos})
+			return true
+		})
+	}
+	return hits, nil
+}
+
+// WithinPolygon returns the members inside poly (see [Polygon.Contains] for
+// points on an edge), in no particular order. It returns an error wrapping
+// [ErrInvalidPolygon] when poly is invalid.
+func (x *Index[K]) WithinPolygon(poly Polygon) ([]Hit[K], error) {
+	pp, err := poly.prepare()
+	if err != nil {
+		return nil, fmt.Errorf("spatial: within polygon: %w", err)
+	}
+	var hits []Hit[K]
+	x.mu.RLock()
+	for _, bx := range pp.boxes() {
+		x.tree.Search(bx.min, bx.max, func(_, _ [2]float64, e *entry[K]) bool {
+			hits = append(hits, Hit[K]{ID: e.id, Position: e.pos})
+			return true
+		})
+	}
+	x.mu.RUnlock()
+	// The exact test runs on copies, outside the lock.
+	return slices.DeleteFunc(hits, func(h Hit[K]) bool { return !pp.contains(h.Point) }), nil
+}
