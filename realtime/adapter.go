@@ -20,6 +20,7 @@ type AdapterFactory func(nsp *Namespace) Adapter
 type BroadcastOptions struct {
 	Rooms    []string
 	Except   []string
+	Near     *Circle // with WithSpatial: only sockets located inside
 	Volatile bool
 	Local    bool
 }
@@ -309,7 +310,13 @@ func (a *MemoryAdapter) each(opts BroadcastOptions, fn func(*Socket)) {
 		}
 	}
 	var targets []*Socket
-	if len(opts.Rooms) == 0 {
+	if opts.Near != nil {
+		for _, s := range a.near(opts.Near) {
+			if _, skip := except[s.id]; !skip && (len(opts.Rooms) == 0 || a.inAny(s.id, opts.Rooms)) {
+				targets = append(targets, s)
+			}
+		}
+	} else if len(opts.Rooms) == 0 {
 		for i := range a.sids {
 			sh := &a.sids[i]
 			sh.mu.RLock()
@@ -346,6 +353,23 @@ func (a *MemoryAdapter) each(opts BroadcastOptions, fn func(*Socket)) {
 	for _, s := range targets {
 		fn(s)
 	}
+}
+
+// inAny reports whether socket id is in any of rooms.
+func (a *MemoryAdapter) inAny(id string, rooms []string) bool {
+	sh := &a.sids[shardOf(id)]
+	sh.mu.RLock()
+	defer sh.mu.RUnlock()
+	m := sh.sids[id]
+	if m == nil {
+		return false
+	}
+	for _, r := range rooms {
+		if _, ok := m.rooms[r]; ok {
+			return true
+		}
+	}
+	return false
 }
 
 // FetchSockets implements [Adapter].
@@ -537,6 +561,9 @@ func (l *recoveryLog) restore(pid, offset string) (Session, []*Packet, bool) {
 
 // reaches reports whether a broadcast with opts reaches a socket in rooms.
 func reaches(opts BroadcastOptions, rooms map[string]struct{}) bool {
+	if opts.Near != nil {
+		return false // where the socket was then is not known: not replayed
+	}
 	for _, r := range opts.Except {
 		if _, ok := rooms[r]; ok {
 			return false

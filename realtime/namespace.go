@@ -193,6 +193,10 @@ func (n *Namespace) add(c *client, auth json.RawMessage) bool {
 		c.send(false, p.frames)
 	}
 	s.missed = nil
+	if sc := n.srv.cfg.spatial; sc != nil && sc.event != "" {
+		s.locationBucket = newTokenBucket(sc.rate, sc.burst)
+		s.On(sc.event, sc.onLocation)
+	}
 	if h := n.srv.presence; h != nil && s.presenceKey != "" {
 		s.On(h.cfg.update, h.onUpdate)
 		h.track(s, "")

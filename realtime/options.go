@@ -25,6 +25,7 @@ type config struct {
 	recovery       time.Duration
 	recoverySkipMW bool
 	presence       *presenceConfig
+	spatial        *spatialConfig
 	logger         *slog.Logger
 }
 
@@ -87,6 +88,7 @@ func (c *config) validate() {
 		panic("realtime: WithLogger: nil logger")
 	}
 	c.presence.validate()
+	c.spatial.validate()
 }
 
 // WithPath sets the URL path the server answers under. Default "/socket.io/",

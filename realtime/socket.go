@@ -58,7 +58,8 @@ type Socket struct {
 	presenceKey   string     // "" without presence
 	presenceMu    sync.Mutex // serializes the socket's presence changes; before mu
 
-	bucket tokenBucket // the event rate limit; used on the read goroutine only
+	bucket         tokenBucket // the event rate limit; used on the read goroutine only
+	locationBucket tokenBucket // the location event's rate limit; likewise
 
 	mu             sync.Mutex
 	connected      bool
@@ -328,6 +329,9 @@ func (s *Socket) onclose(reason string) {
 	s.mu.Lock()
 	s.connected = false
 	s.mu.Unlock()
+	if idx := s.index(); idx != nil {
+		idx.Remove(s.id) // before the disconnect handlers: nobody finds it near any more
+	}
 	// Untrack before the session is kept for recovery: a recovered socket
 	// reuses this id, and its new presence must not be untracked by us.
 	if h := s.nsp.srv.presence; h != nil {

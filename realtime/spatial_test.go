@@ -1,0 +1,110 @@
+package realtime_test
+
+import (
+	"encoding/json"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"github.com/vicinity-go/vicinity/realtime"
+	"github.com/vicinity-go/vicinity/spatial"
+)
+
+// spatialServer accepts locations with the "location" event, shouts with
+// "shout" (to everyone within 500 m) and answers "nearby" with the ids and
+// distances of the sockets within 1 km.
+func spatialServer(t *testing.T) (*realtime.Server, *spatial.Index[string]) {
+	t.Helper()
+	idx := spatial.New[string]()
+	srv := realtime.New(realtime.WithSpatial(idx), realtime.WithLocationEvent("location", 0.001, 4))
+	srv.OnConnection(func(s *realtime.Socket) {
+		s.On("shout", func(e *realtime.Event) {
+			var text string
+			_ = e.Bind(&text)
+			_ = e.Ack(s.Near(500).Emit("shout", text) == nil)
+		})
+		s.On("nearby", func(e *realtime.Event) {
+			near, err := s.Nearby(1000, 0)
+			if err != nil {
+				_ = e.Ack(err.Error())
+				return
+			}
+			out := make([]string, len(near))
+			for i, n := range near {
+				out[i] = n.Socket.ID()
+			}
+			_ = e.Ack(out)
+		})
+	})
+	return srv, idx
+}
+
+func sid(t *testing.T, reply string) string {
+	t.Helper()
+	var v struct{ SID string }
+	require.NoError(t, json.Unmarshal([]byte(reply[2:]), &v), "%q", reply)
+	return v.SID
+}
+
+func TestLocationEvent(t *testing.T) {
+	t.Parallel()
+	srv, idx := spatialServer(t)
+	ts := serve(t, srv)
+	r := dialRaw(t, ts)
+	id := sid(t, r.connect("/", ""))
+
+	tests := []struct{ send, want string }{
+		{`421["location",{"lat":52.52,"lng":13.405,"accuracy":15}]`, `^431\[\{"ok":true\}\]$`},
+		{`422["location",{"lat":100,"lng":13.405}]`, `^432\[\{"error":".*invalid coordinate.*"\}\]$`},
+		{`423["location",{"lat":52.52}]`, `^433\[\{"error":"expected .*"\}\]$`},
+		{`424["location","here"]`, `^434\[\{"error":"expected .*"\}\]$`},
+	}
+	for _, tt := range tests {
+		r.send(tt.send)
+		assert.Regexp(t, tt.want, r.next(), tt.send)
+	}
+	pos, ok := idx.Get(id)
+	require.True(t, ok)
+	assert.Equal(t, spatial.Point{Lat: 52.52, Lng: 13.405}, pos.Point, "a refused update changes nothing")
+	assert.Equal(t, 15.0, pos.Accuracy)
+
+	r.send(`425["location",{"lat":1,"lng":1}]`) // the burst of 4 is spent
+	assert.Equal(t, `435[{"error":"too many location updates"}]`, r.next())
+
+	r.send("41")
+	require.Eventually(t, func() bool { _, ok := idx.Get(id); return !ok }, wait, 5*time.Millisecond, "a disconnect removes the socket from the index")
+}
+
+func TestShoutAndNearby(t *testing.T) {
+	t.Parallel()
+	srv, _ := spatialServer(t)
+	ts := serve(t, srv)
+	place := func(r *raw, lat, lng string) {
+		r.send(`420["location",{"lat":` + lat + `,"lng":` + lng + `}]`)
+		require.Equal(t, `430[{"ok":true}]`, r.next())
+	}
+	a, b, c, d := dialRaw(t, ts), dialRaw(t, ts), dialRaw(t, ts), dialRaw(t, ts)
+	a.connect("/", "")
+	idB := sid(t, b.connect("/", ""))
+	c.connect("/", "")
+	d.connect("/", "") // d never says where it is
+	place(a, "52.5200", "13.4050")
+	place(b, "52.5220", "13.4050") // ~220 m north of a
+	place(c, "52.5400", "13.4050") // ~2.2 km north of a
+
+	a.send(`421["shout","hello neighbours"]`)
+	assert.Equal(t, `431[true]`, a.next())
+	assert.Equal(t, `42["shout","hello neighbours"]`, b.next())
+
+	a.send(`422["nearby"]`)
+	assert.Equal(t, `432[["`+idB+`"]]`, a.next())
+	d.send(`423["nearby"]`)
+	assert.Equal(t, `433["realtime: socket has no location"]`, d.next())
+
+	d.send(`424["shout","anyone?"]`) // no location: nobody
+	assert.Equal(t, `434[true]`, d.next())
+	c.send(`425["shout","far away"]`)
+	assert.Equal(t, `435[true]`, c.next())
+	a.closedOrQuiet() // a heard neither c (too far) nor d, nor its own shout
+}
