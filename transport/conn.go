@@ -78,6 +78,7 @@ type Conn struct {
 	reason    string
 	queue     []Packet
 	bytes     int
+	latest    map[string]int // SendLatest's key → its packet's index in queue
 	polling   [2]bool // a GET, a POST in flight
 	abort     func()  // closes the active transport's network connection
 	pingTimer *time.Timer
@@ -164,6 +165,40 @@ func (c *Conn) notify() {
 	}
 }
 
+// SendLatest queues p under key, replacing the packet queued under the
+// same key if the writer has not taken it yet: for state of which only the
+// newest matters, such as a member's position, a slow client gets the
+// latest value instead of a backlog. Like a volatile [Conn.Send], it never
+// closes the connection: a full queue drops p (false). p's data must not be
+// modified afterwards.
+func (c *Conn) SendLatest(key string, p Packet) bool {
+	n := eio.PayloadLen(p)
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return false
+	}
+	if i, ok := c.latest[key]; ok {
+		c.bytes += n - eio.PayloadLen(c.queue[i])
+		c.queue[i] = p
+		c.mu.Unlock()
+		return true
+	}
+	if len(c.queue) > 0 && (len(c.queue)+1 > c.srv.cfg.queueFrames || c.bytes+n > c.srv.cfg.queueBytes) {
+		c.mu.Unlock()
+		return false
+	}
+	if c.latest == nil {
+		c.latest = make(map[string]int)
+	}
+	c.latest[key] = len(c.queue)
+	c.queue = append(c.queue, p)
+	c.bytes += n
+	c.mu.Unlock()
+	c.notify()
+	return true
+}
+
 // Close closes the connection with [ReasonForcedClose]. Packets already
 // queued are still written first. Close is idempotent. It does not wait for
 // the Receiver's OnClose, which runs on a goroutine of the transport's.
@@ -186,6 +221,7 @@ func (c *Conn) close(reason string, graceful bool) {
 	if !graceful {
 		clear(c.queue)
 		c.queue, c.bytes = nil, 0
+		c.latest = nil
 	}
 	abort := c.abort
 	// A session closed gracefully stays reachable until its client has
@@ -273,6 +309,7 @@ func (c *Conn) Next(ctx context.Context, t Transport, dst []Packet) ([]Packet, e
 			dst = append(dst, c.queue...)
 			clear(c.queue)
 			c.queue, c.bytes = c.queue[:0], 0
+			clear(c.latest)
 			c.mu.Unlock()
 			return dst, nil
 		case c.closed:

@@ -193,3 +193,48 @@ func BenchmarkConnSend(b *testing.B) {
 		})
 	}
 }
+
+// SendLatest keeps one packet per key until the writer takes it: a slow
+// client gets the newest value, in the place of the first.
+func TestConnSendLatest(t *testing.T) {
+	t.Parallel()
+	c, a, _ := newTestConn(t, WithSendQueue(4, 1<<20))
+	ctx := context.Background()
+	require.True(t, c.SendLatest("bob", msg("bob@1")))
+	require.True(t, c.Send(false, msg("chat")))
+	require.True(t, c.SendLatest("ann", msg("ann@1")))
+	require.True(t, c.SendLatest("bob", msg("bob@2")))
+	require.True(t, c.SendLatest("bob", msg("bob@3-longer")))
+	got, err := c.Next(ctx, a, nil)
+	require.NoError(t, err)
+	assert.Equal(t, []Packet{msg("bob@3-longer"), msg("chat"), msg("ann@1")}, got)
+
+	// after the writer took them, the key starts afresh
+	require.True(t, c.SendLatest("bob", msg("bob@4")))
+	got, err = c.Next(ctx, a, nil)
+	require.NoError(t, err)
+	assert.Equal(t, []Packet{msg("bob@4")}, got)
+
+	// a full queue drops the update and keeps the connection
+	for i := range 4 {
+		require.True(t, c.Send(false, msg(fmt.Sprint(i))))
+	}
+	assert.False(t, c.SendLatest("carl", msg("carl@1")))
+	assert.Empty(t, c.Reason(), "still open")
+	assert.True(t, c.SendLatest("x", msg("")) == false)
+}
+
+func BenchmarkConnSendLatest(b *testing.B) {
+	c, a, _ := newTestConn(b)
+	keys := []string{"a", "b", "c", "d"}
+	var buf []Packet
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		for range 16 {
+			c.SendLatest(keys[i%len(keys)], msg("pos"))
+			i++
+		}
+		buf, _ = c.Next(context.Background(), a, buf[:0])
+	}
+}
