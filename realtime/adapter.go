@@ -23,6 +23,9 @@ type BroadcastOptions struct {
 	Near     *Circle // with WithSpatial: only sockets located inside
 	Volatile bool
 	Local    bool
+	// Latest, if set, makes each recipient's queue keep only the newest
+	// packet broadcast with this key (see BroadcastOperator.EmitLatest).
+	Latest string
 }
 
 // SocketInfo describes a socket for [Adapter.FetchSockets]: plain data, so
@@ -267,6 +270,11 @@ func (a *MemoryAdapter) SocketRooms(id string) []string {
 // is the order every client receives.
 func (a *MemoryAdapter) Broadcast(_ context.Context, p *Packet, opts BroadcastOptions) error {
 	push := func() { a.each(opts, func(s *Socket) { s.client.send(opts.Volatile, p.frames) }) }
+	if opts.Latest != "" {
+		key := a.nsp.name + "\x00" + opts.Latest
+		a.each(opts, func(s *Socket) { s.client.conn.SendLatest(key, p.frames[0]) })
+		return nil
+	}
 	if a.rec != nil && p.Offset != "" {
 		a.rec.add(p, opts, push)
 		return nil

@@ -3,6 +3,7 @@ package realtime
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"sync"
 
@@ -63,7 +64,7 @@ func (b BroadcastOperator) Emit(event string, args ...any) error {
 
 func (n *Namespace) broadcast(ctx context.Context, opts BroadcastOptions, event string, args []any) error {
 	p := &Packet{}
-	if n.srv.cfg.recovery > 0 && !opts.Volatile {
+	if n.srv.cfg.recovery > 0 && !opts.Volatile && opts.Latest == "" {
 		p.Offset = id.New()
 		args = append(slices.Clip(args), p.Offset)
 	}
@@ -140,6 +141,24 @@ func (b BroadcastOperator) EmitWithAck(ctx context.Context, event string, args .
 		return out, ctx.Err()
 	}
 	return out, nil
+}
+
+// EmitLatest broadcasts an event of which only the newest matters, such as
+// a member's position: in each recipient's send queue it replaces the event
+// broadcast earlier with the same key, if that one is not written yet, so a
+// slow client gets the latest value instead of a backlog. Like a volatile
+// event it is dropped rather than disconnecting a client whose queue is
+// full, and it is not kept for recovery. It cannot carry binary
+// attachments.
+func (b BroadcastOperator) EmitLatest(key, event string, args ...any) error {
+	if key == "" {
+		return fmt.Errorf("%w: EmitLatest with an empty key", ErrInvalidArgument)
+	}
+	if slices.ContainsFunc(args, func(a any) bool { _, bin := a.([]byte); return bin }) {
+		return fmt.Errorf("%w: EmitLatest cannot carry binary attachments", ErrInvalidArgument)
+	}
+	b.opts.Latest = key
+	return b.Emit(event, args...)
 }
 
 // FetchSockets returns the selected sockets.

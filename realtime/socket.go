@@ -204,6 +204,13 @@ func (s *Socket) emit(volatile bool, event string, args []any) error {
 	return nil
 }
 
+// EmitLatest sends an event of which only the newest matters, replacing
+// the one sent earlier with the same key if it is still queued: see
+// [BroadcastOperator.EmitLatest].
+func (s *Socket) EmitLatest(key, event string, args ...any) error {
+	return s.nsp.To(s.id).EmitLatest(key, event, args...)
+}
+
 // EmitWithAck sends an event and waits for the client's acknowledgement,
 // returning its arguments. It returns ctx.Err() if ctx ends first and
 // [ErrNotConnected] if the socket disconnects first.

@@ -108,3 +108,42 @@ func TestShoutAndNearby(t *testing.T) {
 	assert.Equal(t, `435[true]`, c.next())
 	a.closedOrQuiet() // a heard neither c (too far) nor d, nor its own shout
 }
+
+// EmitLatest keeps one event per key in a client's queue: a client that
+// does not read gets the newest position, not the backlog.
+func TestEmitLatest(t *testing.T) {
+	t.Parallel()
+	srv := realtime.New()
+	ready := make(chan *realtime.Socket, 1)
+	srv.OnConnection(func(s *realtime.Socket) { ready <- s })
+	ts := serve(t, srv)
+	r := dialRaw(t, ts)
+	r.connect("/", "")
+	s := recv(t, ready)
+	// The writer may take the first packet at once; whatever it has not
+	// taken is replaced. The client sees an increasing sequence ending
+	// with the last position, bob's and ann's, and the chat message.
+	for i := range 100 {
+		require.NoError(t, s.EmitLatest("bob", "move", "bob", i))
+	}
+	require.NoError(t, s.EmitLatest("ann", "move", "ann", 7))
+	require.NoError(t, s.Emit("chat", "done"))
+	last := map[string]float64{}
+	n := 0
+	for {
+		p := r.next()
+		if p == `42["chat","done"]` {
+			break
+		}
+		var ev []any
+		require.NoError(t, json.Unmarshal([]byte(p[2:]), &ev))
+		who, at := ev[1].(string), ev[2].(float64)
+		assert.Greater(t, at, last[who]-1, "never an older position after a newer one")
+		last[who] = at
+		n++
+	}
+	assert.Equal(t, 99.0, last["bob"])
+	assert.Equal(t, 7.0, last["ann"])
+	assert.LessOrEqual(t, n, 101)
+	assert.ErrorIs(t, s.EmitLatest("bin", "move", []byte{1}), realtime.ErrInvalidArgument)
+}
