@@ -396,8 +396,10 @@ func get[T any](t *testing.T, r *recorder, m map[string][]T, tag string, n int) 
 func (r *recorder) checkServerSide(t *testing.T, mode string) {
 	for _, closeConn := range []string{"false", "true"} {
 		tag := "kick-" + closeConn + "-" + mode
+		// The kicked socket and the one the test connects after it share
+		// the tag, and their records may land in either order.
 		if reasons := get(t, r, r.reasons, tag, 1); len(reasons) > 0 {
-			assert.Equal(t, realtime.ReasonServerNamespaceDisconnect, reasons[0], "disconnect reason of %s", tag)
+			assert.Contains(t, reasons, realtime.ReasonServerNamespaceDisconnect, "disconnect reasons of %s", tag)
 		}
 	}
 
