@@ -171,3 +171,42 @@ func BenchmarkRawRTreeSearch(b *testing.B) {
 		b.ReportMetric(float64(found)/float64(i), "hits/op")
 	})
 }
+
+// BenchmarkIndexSetWatched moves random members, as BenchmarkIndexSet
+// does, while a tenth of them watch 500 m around themselves; a move of a
+// watcher (one in ten) also recomputes its watch. events/op counts the
+// Enter and Leave events delivered.
+func BenchmarkIndexSetWatched(b *testing.B) {
+	const watchers = benchN / 10
+	b.Run(fmt.Sprintf("n=%d/watchers=%d/r=500m", benchN, watchers), func(b *testing.B) {
+		var events int
+		x := spatial.New[int](spatial.WithEvents(func(spatial.Event[int]) { events++ }))
+		for i, p := range benchPoints(benchN, 1) {
+			if err := x.Set(i, spatial.Position{Point: p}); err != nil {
+				b.Fatal(err)
+			}
+		}
+		for i := range watchers {
+			if err := x.Watch(i*10, 500); err != nil {
+				b.Fatal(err)
+			}
+		}
+		moves := benchPoints(1<<16, 2)
+		rng := rand.New(rand.NewPCG(3, 3))
+		ids := make([]int, len(moves))
+		for i := range ids {
+			ids[i] = rng.IntN(benchN)
+		}
+		events = 0
+		b.ReportAllocs()
+		i := 0
+		for b.Loop() {
+			j := i & (len(moves) - 1)
+			if err := x.Set(ids[j], spatial.Position{Point: moves[j]}); err != nil {
+				b.Fatal(err)
+			}
+			i++
+		}
+		b.ReportMetric(float64(events)/float64(b.N), "events/op")
+	})
+}

@@ -6,6 +6,46 @@
 // distance ([Index.Nearby]), k-nearest ([Index.Nearest]), and area searches
 // ([Index.WithinBounds], [Index.WithinPolygon]).
 //
+// # Watches
+//
+// A member can watch the circle around itself ([Index.Watch]): members
+// coming within the radius produce [Enter] events, members going beyond
+// the radius plus an optional margin ([WithMargin], hysteresis against
+// flapping on the boundary) or being removed produce [Leave] events. Events
+// go to the handler set with [WithEvents]. The work is incremental: each
+// watch keeps the set of members inside it, the watch circles are kept in
+// a second R-tree, and a move costs a point query in that tree at the old
+// and the new position (plus a radius query when the member that moves is
+// itself a watcher), never a scan of all watchers. [Index.Watching] and
+// [Index.WatchersOf] read the kept sets: the members a watcher sees, and
+// the watchers a moving member's updates should go to.
+//
+// # Fences
+//
+// A fence is a named circle or polygon ([Index.AddFence]). Members coming
+// inside produce [FenceEnter] events and members going out or being
+// removed produce [FenceLeave] events; [Index.FencesOf] and [Index.InFence]
+// answer "which fences is this member in" and "who is in this fence" from
+// sets kept up to date, without a search. Fences are kept in an R-tree of
+// their boxes, so a move tests only the fences whose box holds the new
+// position and those the member was in.
+//
+// # Staleness
+//
+// With [WithMaxAge], [Index.Expire] removes members whose position is too
+// old, with the same events as [Index.Remove]; [WithExpiryInterval] runs
+// it from a timer that [Index.Close] stops. The index never reads the clock
+// otherwise: ages are measured from [Position.Time].
+//
+// # Privacy
+//
+// A hidden member ([Index.SetHidden]) is left out of queries and of other
+// members' watches, while it can still watch and query. Positions shown to
+// others can be coarsened to a grid ([WithCoarsening], [Coarsen],
+// [Index.Shown]); the index keeps and searches the exact ones. Note that
+// [Hit.Distance] and [Event.Distance] are exact: a layer that shows
+// coarsened positions should not show those distances as they are.
+//
 // # Units
 //
 // Coordinates are degrees of latitude and longitude (WGS84): latitude in
@@ -18,7 +58,8 @@
 // All input is checked. NaN, infinite or out-of-range coordinates, negative
 // radii or accuracies, and malformed bounds or polygons are refused with an
 // error wrapping [ErrInvalidPoint], [ErrInvalidAccuracy], [ErrInvalidRadius],
-// [ErrInvalidBounds] or [ErrInvalidPolygon]; nothing panics.
+// [ErrInvalidBounds], [ErrInvalidPolygon] or [ErrInvalidFence]; nothing
+// panics. Only invalid options to [New] panic, as programmer errors.
 //
 // # Antimeridian and poles
 //
@@ -35,8 +76,13 @@
 //
 // An [Index] is safe for concurrent use by multiple goroutines. It is guarded
 // by one sync.RWMutex: writers hold it exclusively only while they update
-// the member map and the tree (a move is one R-tree replace); queries share
+// the member map and the trees (a move is one R-tree replace, plus the
+// watch and fence updates described above); queries share
 // it while they walk the tree, rank and copy their hits (polygon queries run
 // their exact test after releasing it). Queries never wait on each other,
 // only on a writer's short update. Results are copies that the caller owns.
+//
+// Events are collected under the lock and delivered after it is released,
+// one at a time, in the order the changes were made; see [WithEvents]. A
+// handler may call the index.
 package spatial

@@ -41,3 +41,30 @@ func ExampleIndex_Nearby() {
 	// eiffel tower 3427 m
 	// spatial: set: latitude 91 outside [-90, 90]: spatial: invalid coordinate
 }
+
+func ExampleIndex_Watch() {
+	x := spatial.New[string](spatial.WithEvents(func(ev spatial.Event[string]) {
+		switch ev.Kind {
+		case spatial.Enter, spatial.Leave:
+			fmt.Printf("%s: %s %s (%.0f m)\n", ev.Watcher, ev.Kind, ev.Member, ev.Distance)
+		default:
+			fmt.Printf("%s %s %q\n", ev.Member, ev.Kind, ev.Fence)
+		}
+	}))
+	louvre := spatial.Point{Lat: 48.8606, Lng: 2.3376}
+	_ = x.Set("ann", spatial.Position{Point: louvre})
+	_ = x.AddFence("louvre", spatial.Fence{Circle: &spatial.Circle{Center: louvre, Radius: 300}})
+	// Ann wants to know who comes within 500 m; leaving takes 550 m.
+	_ = x.Watch("ann", 500, spatial.WithMargin(50))
+	_ = x.Set("bob", spatial.Position{Point: spatial.Point{Lat: 48.8530, Lng: 2.3499}}) // Notre-Dame
+	_ = x.Set("bob", spatial.Position{Point: spatial.Point{Lat: 48.8620, Lng: 2.3400}})
+	_ = x.Set("bob", spatial.Position{Point: spatial.Point{Lat: 48.8584, Lng: 2.2945}}) // Eiffel tower
+	x.Remove("ann")
+	// Output:
+	// ann fence enter "louvre"
+	// ann: enter bob (235 m)
+	// bob fence enter "louvre"
+	// ann: leave bob (3163 m)
+	// bob fence leave "louvre"
+	// ann fence leave "louvre"
+}

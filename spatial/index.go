@@ -54,71 +54,123 @@ type entry[K comparable] struct {
 	pos  Position
 	v    vec3 // unit(pos.Point), for distances without trigonometry
 	rect box
+	// watch is this member's own watch, or nil; watchers are the watches
+	// that hold this member inside.
+	watch    *watch[K]
+	watchers map[*watch[K]]struct{}
+	fences   map[*fence[K]]struct{} // the fences this member is inside
+	hidden   bool                   // see Index.SetHidden
 }
 
 // Index is a spatial index of members keyed by K, each at one [Position].
 // The zero Index is not usable; create one with [New].
 //
 // An Index is safe for concurrent use. Writers ([Index.Set],
-// [Index.Remove]) hold an exclusive lock only while they update the map
-// and the R-tree; queries hold a shared lock while they walk the tree and
-// copy out their hits, so queries run in parallel with each other.
+// [Index.Remove], [Index.Watch], [Index.AddFence] and the like) hold an
+// exclusive lock only while they update the maps and the R-trees; queries
+// hold a shared lock while they walk the tree and copy out their hits, so
+// queries run in parallel with each other. Events are delivered after the
+// lock is released (see [WithEvents]).
 type Index[K comparable] struct {
 	mu      sync.RWMutex
 	tree    rtree.RTreeG[*entry[K]]
 	members map[K]*entry[K]
+	wtree   rtree.RTreeG[*watch[K]] // boxes of the watch circles
+	watches int                     // number of watches
+	events  events[K]
+	fences  map[string]*fence[K]
+	ftree   rtree.RTreeG[*fence[K]] // boxes of the fences
+	maxAge  time.Duration
+	expiry  expiry
+	coarsen float64 // meters; see WithCoarsening
 }
 
-// Option configures an [Index]. There are none yet; the type exists so that
-// options can be added without changing [New]'s signature.
+// Option configures an [Index].
 type Option func(*config)
 
-type config struct{}
+type config struct {
+	events         any // func(Event[K])
+	maxAge         time.Duration
+	expiryInterval time.Duration
+	coarsen        float64
+}
 
-// New returns an empty index.
+// New returns an empty index. It panics if an option is invalid, for
+// example a [WithEvents] handler for another key type. With
+// [WithExpiryInterval], call [Index.Close] to stop the timer.
 func New[K comparable](opts ...Option) *Index[K] {
 	var c config
 	for _, o := range opts {
 		o(&c)
 	}
-	return &Index[K]{members: make(map[K]*entry[K])}
+	x := &Index[K]{members: make(map[K]*entry[K])}
+	if c.events != nil {
+		fn, ok := c.events.(func(Event[K]))
+		if !ok {
+			panic(fmt.Sprintf("spatial: WithEvents: handler %T does not match the key type", c.events))
+		}
+		x.events.fn = fn
+	}
+	x.maxAge = c.maxAge
+	x.coarsen = c.coarsen
+	if c.expiryInterval > 0 {
+		if c.maxAge == 0 {
+			panic("spatial: WithExpiryInterval: no maximum age; use WithMaxAge")
+		}
+		x.startExpiry(c.expiryInterval)
+	}
+	return x
 }
 
 // Set places member id at pos, inserting it or moving it. It returns an
 // error wrapping [ErrInvalidPoint] or [ErrInvalidAccuracy], and leaves the
-// index unchanged, when pos is invalid.
+// index unchanged, when pos is invalid. A move produces the [Enter] and
+// [Leave] events of the watches it crosses, and of id's own watch, and the
+// [FenceEnter] and [FenceLeave] events of the fences it crosses.
 func (x *Index[K]) Set(id K, pos Position) error {
 	if err := pos.Validate(); err != nil {
 		return fmt.Errorf("spatial: set: %w", err)
 	}
 	r := box{xy(pos.Point), xy(pos.Point)}
+	var evs []Event[K]
 	x.mu.Lock()
-	defer x.mu.Unlock()
 	e, ok := x.members[id]
 	switch {
 	case !ok:
 		e = &entry[K]{id: id, pos: pos, v: unit(pos.Point), rect: r}
 		x.members[id] = e
 		x.tree.Insert(r.min, r.max, e)
+		x.moved(e, nil, &evs)
+		x.movedFences(e, &evs)
 	case e.rect != r:
+		old := e.rect
 		x.tree.Replace(e.rect.min, e.rect.max, e, r.min, r.max, e)
 		e.pos, e.v, e.rect = pos, unit(pos.Point), r
+		x.moved(e, &old, &evs)
+		x.movedFences(e, &evs)
 	default:
 		e.pos = pos // same place: only accuracy or time changed
 	}
+	x.unlockAndDeliver(evs)
 	return nil
 }
 
-// Remove deletes member id and reports whether it was present.
+// Remove deletes member id and reports whether it was present. Every watch
+// that held id gets a [Leave] event, every fence that held it a
+// [FenceLeave] event; id's own watch, if any, ends without events.
 func (x *Index[K]) Remove(id K) bool {
 	x.mu.Lock()
-	defer x.mu.Unlock()
 	e, ok := x.members[id]
 	if !ok {
+		x.mu.Unlock()
 		return false
 	}
 	x.tree.Delete(e.rect.min, e.rect.max, e)
 	delete(x.members, id)
+	var evs []Event[K]
+	x.removed(e, &evs)
+	x.removedFences(e, &evs)
+	x.unlockAndDeliver(evs)
 	return true
 }
 
@@ -145,6 +197,7 @@ func (x *Index[K]) Len() int {
 // <= 0 means all. It returns an error wrapping [ErrInvalidPoint] or
 // [ErrInvalidRadius] for an invalid center or a negative or non-finite
 // radius. Members at equal distances come in no particular order.
+// Hidden members ([Index.SetHidden]) are not returned.
 func (x *Index[K]) Nearby(center Point, radius float64, limit int) ([]Hit[K], error) {
 	if err := center.Validate(); err != nil {
 		return nil, fmt.Errorf("spatial: nearby: %w", err)
@@ -168,7 +221,7 @@ func (x *Index[K]) Nearby(center Point, radius float64, limit int) ([]Hit[K], er
 	for _, b := range circleBoxes(center, radius) {
 		x.tree.Search(b.min, b.max, func(_, _ [2]float64, e *entry[K]) bool {
 			c2 := chord2(cv, e.v)
-			if c2 > limit2 {
+			if c2 > limit2 || e.hidden {
 				return true
 			}
 			if d := chord2ToMeters(c2); d <= radius {
@@ -196,6 +249,7 @@ func (x *Index[K]) Nearby(center Point, radius float64, limit int) ([]Hit[K], er
 // returns none. It returns an error wrapping [ErrInvalidPoint] for an
 // invalid center. It is exact everywhere, including across the
 // antimeridian and near the poles.
+// Hidden members ([Index.SetHidden]) are not returned.
 func (x *Index[K]) Nearest(center Point, k int) ([]Hit[K], error) {
 	if err := center.Validate(); err != nil {
 		return nil, fmt.Errorf("spatial: nearest: %w", err)
@@ -219,6 +273,9 @@ func (x *Index[K]) Nearest(center Point, k int) ([]Hit[K], error) {
 			return rectChord2(lat, lng, sinLat, cosLat, min, max)
 		},
 		func(_, _ [2]float64, e *entry[K], c2 float64) bool {
+			if e.hidden {
+				return true
+			}
 			hits = append(hits, Hit[K]{ID: e.id, Position: e.pos, Distance: c2})
 			return len(hits) < k
 		},
@@ -233,6 +290,7 @@ func (x *Index[K]) Nearest(center Point, k int) ([]Hit[K], error) {
 // WithinBounds returns the members inside b, edges included, in no
 // particular order. It returns an error wrapping [ErrInvalidBounds] when b
 // is invalid.
+// Hidden members ([Index.SetHidden]) are not returned.
 func (x *Index[K]) WithinBounds(b Bounds) ([]Hit[K], error) {
 	if err := b.Validate(); err != nil {
 		return nil, fmt.Errorf("spatial: within bounds: %w", err)
@@ -242,7 +300,9 @@ func (x *Index[K]) WithinBounds(b Bounds) ([]Hit[K], error) {
 	defer x.mu.RUnlock()
 	for _, bx := range b.boxes() {
 		x.tree.Search(bx.min, bx.max, func(_, _ [2]float64, e *entry[K]) bool {
-			hits = append(hits, Hit[K]{ID: e.id, Position: e.pos})
+			if !e.hidden {
+				hits = append(hits, Hit[K]{ID: e.id, Position: e.pos})
+			}
 			return true
 		})
 	}
@@ -252,6 +312,7 @@ func (x *Index[K]) WithinBounds(b Bounds) ([]Hit[K], error) {
 // WithinPolygon returns the members inside poly (see [Polygon.Contains] for
 // points on an edge), in no particular order. It returns an error wrapping
 // [ErrInvalidPolygon] when poly is invalid.
+// Hidden members ([Index.SetHidden]) are not returned.
 func (x *Index[K]) WithinPolygon(poly Polygon) ([]Hit[K], error) {
 	pp, err := poly.prepare()
 	if err != nil {
@@ -261,7 +322,9 @@ func (x *Index[K]) WithinPolygon(poly Polygon) ([]Hit[K], error) {
 	x.mu.RLock()
 	for _, bx := range pp.boxes() {
 		x.tree.Search(bx.min, bx.max, func(_, _ [2]float64, e *entry[K]) bool {
-			hits = append(hits, Hit[K]{ID: e.id, Position: e.pos})
+			if !e.hidden {
+				hits = append(hits, Hit[K]{ID: e.id, Position: e.pos})
+			}
 			return true
 		})
 	}

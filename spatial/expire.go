@@ -1,0 +1,97 @@
+package spatial
+
+import (
+	"fmt"
+	"sync"
+	"time"
+)
+
+// WithMaxAge sets how old a position may get: [Index.Expire] removes the
+// members whose [Position.Time] is more than d before the time it is
+// given, with the events [Index.Remove] produces. Members whose Time is
+// zero (unknown) never expire. Zero, the default, means positions never
+// expire. New panics if d is negative.
+func WithMaxAge(d time.Duration) Option {
+	return func(c *config) {
+		if d < 0 {
+			panic(fmt.Sprintf("spatial: WithMaxAge: negative age %v", d))
+		}
+		c.maxAge = d
+	}
+}
+
+// WithExpiryInterval makes the index call [Index.Expire] with the current
+// time every d, from a timer (time.AfterFunc) that [Index.Close] stops.
+// Zero, the default, means no timer: call Expire yourself. New panics if d
+// is negative, or positive without [WithMaxAge].
+func WithExpiryInterval(d time.Duration) Option {
+	return func(c *config) {
+		if d < 0 {
+			panic(fmt.Sprintf("spatial: WithExpiryInterval: negative interval %v", d))
+		}
+		c.expiryInterval = d
+	}
+}
+
+// expiry is the timer of [WithExpiryInterval].
+type expiry struct {
+	mu     sync.Mutex
+	timer  *time.Timer
+	closed bool
+}
+
+func (x *Index[K]) startExpiry(interval time.Duration) {
+	x.expiry.mu.Lock() // the callback may run before the assignment
+	defer x.expiry.mu.Unlock()
+	x.expiry.timer = time.AfterFunc(interval, func() {
+		x.Expire(time.Now())
+		x.expiry.mu.Lock()
+		defer x.expiry.mu.Unlock()
+		if !x.expiry.closed {
+			x.expiry.timer.Reset(interval)
+		}
+	})
+}
+
+// Close stops the expiry timer of [WithExpiryInterval], if any; an expiry
+// that is running finishes. The index stays usable: only the timer stops.
+// Close is idempotent and always returns nil.
+func (x *Index[K]) Close() error {
+	x.expiry.mu.Lock()
+	defer x.expiry.mu.Unlock()
+	if !x.expiry.closed {
+		x.expiry.closed = true
+		if x.expiry.timer != nil {
+			x.expiry.timer.Stop()
+		}
+	}
+	return nil
+}
+
+// Expire removes every member whose position was observed more than the
+// maximum age ([WithMaxAge]) before now, and returns how many it removed.
+// Each removal produces the events of [Index.Remove]: [Leave] for the
+// watches that held the member, [FenceLeave] for its fences. Without a
+// maximum age Expire does nothing. It scans all members, under the write
+// lock.
+func (x *Index[K]) Expire(now time.Time) int {
+	if x.maxAge == 0 {
+		return 0
+	}
+	cut := now.Add(-x.maxAge)
+	var evs []Event[K]
+	n := 0
+	x.mu.Lock()
+	for id, e := range x.members {
+		if e.pos.Time.IsZero() || !e.pos.Time.Before(cut) {
+			continue
+		}
+		x.tree.Delete(e.rect.min, e.rect.max, e)
+		delete(x.members, id)
+		x.removed(e, &evs)
+		x.removedFences(e, &evs)
+		n++
+	}
+	x.unlockAndDeliver(evs)
+	return n
+}

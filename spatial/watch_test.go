@@ -1,0 +1,450 @@
+package spatial_test
+
+import (
+	"math"
+	"math/rand/v2"
+	"slices"
+	"sync"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/vicinity-go/vicinity/spatial"
+)
+
+// metersPerDegree is the length of a degree of latitude on the sphere.
+const metersPerDegree = spatial.EarthRadius * math.Pi / 180
+
+// north returns the position m meters north of the point (0, lng).
+func north(m, lng float64) spatial.Position {
+	return at(m/metersPerDegree, lng)
+}
+
+// recorder collects an index's events.
+type recorder[K comparable] struct {
+	mu  sync.Mutex
+	evs []spatial.Event[K]
+}
+
+func (r *recorder[K]) handle(ev spatial.Event[K]) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.evs = append(r.evs, ev)
+}
+
+// take returns the events recorded since the last take, as kind, watcher
+// and member, ignoring distances.
+func (r *recorder[K]) take() []spatial.Event[K] {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := r.evs
+	for i := range out {
+		out[i].Distance = 0
+	}
+	r.evs = nil
+	return out
+}
+
+func enter[K comparable](w, m K) spatial.Event[K] {
+	return spatial.Event[K]{Kind: spatial.Enter, Watcher: w, Member: m}
+}
+
+func leave[K comparable](w, m K) spatial.Event[K] {
+	return spatial.Event[K]{Kind: spatial.Leave, Watcher: w, Member: m}
+}
+
+func sortedWatching[K comparable](t *testing.T, x *spatial.Index[K], id K, less func(a, b K) int) []K {
+	t.Helper()
+	in, ok := x.Watching(id)
+	require.True(t, ok, "Watching(%v)", id)
+	slices.SortFunc(in, less)
+	return in
+}
+
+func TestWatchEnterLeave(t *testing.T) {
+	t.Parallel()
+	var rec recorder[string]
+	x := spatial.New[string](spatial.WithEvents(rec.handle))
+	require.NoError(t, x.Set("w", north(0, 0)))
+	require.NoError(t, x.Set("near", north(50, 0)))
+	require.NoError(t, x.Set("far", north(500, 0)))
+
+	require.NoError(t, x.Watch("w", 100))
+	assert.Equal(t, []spatial.Event[string]{enter("w", "near")}, rec.take(), "members inside enter at Watch")
+
+	require.NoError(t, x.Set("far", north(99, 0)))
+	assert.Equal(t, []spatial.Event[string]{enter("w", "far")}, rec.take())
+	require.NoError(t, x.Set("far", north(-80, 0)))
+	assert.Empty(t, rec.take(), "a move inside the circle is silent")
+	require.NoError(t, x.Set("near", north(101, 0)))
+	assert.Equal(t, []spatial.Event[string]{leave("w", "near")}, rec.take())
+	require.NoError(t, x.Set("new", north(10, 0)))
+	assert.Equal(t, []spatial.Event[string]{enter("w", "new")}, rec.take(), "a new member enters")
+	assert.Equal(t, []string{"far", "new"}, sortedWatching(t, x, "w", cmpString))
+
+	// The watcher does not see itself, and Remove of a member inside is a
+	// Leave.
+	assert.True(t, x.Remove("new"))
+	assert.Equal(t, []spatial.Event[string]{leave("w", "new")}, rec.take())
+
+	// Unwatch: Leave for everyone inside.
+	assert.True(t, x.Unwatch("w"))
+	assert.False(t, x.Unwatch("w"))
+	assert.Equal(t, []spatial.Event[string]{leave("w", "far")}, rec.take())
+	_, ok := x.Watching("w")
+	assert.False(t, ok)
+	require.NoError(t, x.Set("near", north(1, 0)))
+	assert.Empty(t, rec.take(), "no events after Unwatch")
+}
+
+func cmpString(a, b string) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+func TestWatchDistance(t *testing.T) {
+	t.Parallel()
+	var rec recorder[string]
+	x := spatial.New[string](spatial.WithEvents(rec.handle))
+	require.NoError(t, x.Set("w", north(0, 0)))
+	require.NoError(t, x.Watch("w", 100))
+	require.NoError(t, x.Set("m", north(40, 0)))
+	rec.mu.Lock()
+	require.Len(t, rec.evs, 1)
+	assert.InDelta(t, 40, rec.evs[0].Distance, 1e-6)
+	rec.mu.Unlock()
+}
+
+func TestWatchMargin(t *testing.T) {
+	t.Parallel()
+	var rec recorder[string]
+	x := spatial.New[string](spatial.WithEvents(rec.handle))
+	require.NoError(t, x.Set("w", north(0, 0)))
+	require.NoError(t, x.Watch("w", 100, spatial.WithMargin(20)))
+	// Jitter around the radius: one Enter, no Leave.
+	for _, m := range []float64{99, 101, 99.5, 110, 119, 98} {
+		require.NoError(t, x.Set("m", north(m, 0)))
+	}
+	assert.Equal(t, []spatial.Event[string]{enter("w", "m")}, rec.take())
+	require.NoError(t, x.Set("m", north(121, 0)))
+	assert.Equal(t, []spatial.Event[string]{leave("w", "m")}, rec.take())
+	// Between radius and radius+margin, an outsider does not enter.
+	require.NoError(t, x.Set("m", north(110, 0)))
+	assert.Empty(t, rec.take())
+
+	// The watcher moving keeps the margin too.
+	require.NoError(t, x.Set("m", north(50, 0)))
+	assert.Equal(t, []spatial.Event[string]{enter("w", "m")}, rec.take())
+	require.NoError(t, x.Set("w", north(-60, 0))) // 110 m away
+	assert.Empty(t, rec.take())
+	require.NoError(t, x.Set("w", north(-75, 0))) // 125 m away
+	assert.Equal(t, []spatial.Event[string]{leave("w", "m")}, rec.take())
+}
+
+func TestWatchWatcherMoves(t *testing.T) {
+	t.Parallel()
+	var rec recorder[string]
+	x := spatial.New[string](spatial.WithEvents(rec.handle))
+	require.NoError(t, x.Set("a", north(0, 0)))
+	require.NoError(t, x.Set("b", north(1000, 0)))
+	require.NoError(t, x.Set("w", north(-500, 0)))
+	require.NoError(t, x.Watch("w", 100))
+	assert.Empty(t, rec.take())
+	require.NoError(t, x.Set("w", north(50, 0)))
+	assert.Equal(t, []spatial.Event[string]{enter("w", "a")}, rec.take())
+	require.NoError(t, x.Set("w", north(950, 0)))
+	assert.ElementsMatch(t, []spatial.Event[string]{leave("w", "a"), enter("w", "b")}, rec.take())
+	assert.Equal(t, []string{"b"}, sortedWatching(t, x, "w", cmpString))
+
+	// Now b moves and is found in w's moved circle.
+	require.NoError(t, x.Set("b", north(2000, 0)))
+	assert.Equal(t, []spatial.Event[string]{leave("w", "b")}, rec.take())
+}
+
+func TestWatchRemove(t *testing.T) {
+	t.Parallel()
+	var rec recorder[string]
+	x := spatial.New[string](spatial.WithEvents(rec.handle))
+	for _, id := range []string{"w1", "w2", "w3"} {
+		require.NoError(t, x.Set(id, north(0, 0)))
+		require.NoError(t, x.Watch(id, 100))
+	}
+	rec.take() // the watchers see each other
+	require.NoError(t, x.Set("m", north(10, 0)))
+	assert.ElementsMatch(t, []spatial.Event[string]{enter("w1", "m"), enter("w2", "m"), enter("w3", "m")}, rec.take())
+	assert.ElementsMatch(t, []string{"w1", "w2", "w3"}, x.WatchersOf("m"))
+	assert.Empty(t, x.WatchersOf("nobody"))
+	require.True(t, x.Remove("m"))
+	assert.ElementsMatch(t, []spatial.Event[string]{leave("w1", "m"), leave("w2", "m"), leave("w3", "m")}, rec.take())
+
+	// Removing a watcher: the others see it leave; its own watch ends
+	// without events, and a new Set of the same id has no watch.
+	require.True(t, x.Remove("w1"))
+	assert.ElementsMatch(t, []spatial.Event[string]{leave("w2", "w1"), leave("w3", "w1")}, rec.take())
+	require.NoError(t, x.Set("w1", north(0, 0)))
+	assert.ElementsMatch(t, []spatial.Event[string]{enter("w2", "w1"), enter("w3", "w1")}, rec.take())
+	_, ok := x.Watching("w1")
+	assert.False(t, ok)
+}
+
+func TestWatchInvalid(t *testing.T) {
+	t.Parallel()
+	x := spatial.New[string]()
+	require.ErrorIs(t, x.Watch("nobody", 10), spatial.ErrNotFound)
+	require.NoError(t, x.Set("w", north(0, 0)))
+	for _, r := range []float64{0, -1, math.NaN(), math.Inf(1)} {
+		require.ErrorIs(t, x.Watch("w", r), spatial.ErrInvalidRadius, "radius %v", r)
+	}
+	for _, m := range []float64{-1, math.NaN(), math.Inf(1)} {
+		require.ErrorIs(t, x.Watch("w", 10, spatial.WithMargin(m)), spatial.ErrInvalidRadius, "margin %v", m)
+	}
+	_, ok := x.Watching("w")
+	assert.False(t, ok, "a refused watch is not kept")
+	assert.Panics(t, func() { spatial.New[string](spatial.WithEvents[int](func(spatial.Event[int]) {})) })
+	assert.Panics(t, func() { spatial.New[string](spatial.WithEvents[string](nil)) })
+}
+
+func TestWatchRewatch(t *testing.T) {
+	t.Parallel()
+	var rec recorder[string]
+	x := spatial.New[string](spatial.WithEvents(rec.handle))
+	require.NoError(t, x.Set("w", north(0, 0)))
+	require.NoError(t, x.Set("a", north(50, 0)))
+	require.NoError(t, x.Set("b", north(150, 0)))
+	require.NoError(t, x.Watch("w", 100))
+	assert.Equal(t, []spatial.Event[string]{enter("w", "a")}, rec.take())
+	require.NoError(t, x.Watch("w", 200))
+	assert.Equal(t, []spatial.Event[string]{enter("w", "b")}, rec.take())
+	require.NoError(t, x.Watch("w", 10))
+	assert.ElementsMatch(t, []spatial.Event[string]{leave("w", "a"), leave("w", "b")}, rec.take())
+}
+
+// TestWatchAntimeridian watches across longitude ±180.
+func TestWatchAntimeridian(t *testing.T) {
+	t.Parallel()
+	var rec recorder[string]
+	x := spatial.New[string](spatial.WithEvents(rec.handle))
+	require.NoError(t, x.Set("w", at(0, 179.9995)))
+	require.NoError(t, x.Watch("w", 200))
+	require.NoError(t, x.Set("m", at(0, -179.9995))) // about 111 m away
+	assert.Equal(t, []spatial.Event[string]{enter("w", "m")}, rec.take())
+	require.NoError(t, x.Set("m", at(0, -179.99)))
+	assert.Equal(t, []spatial.Event[string]{leave("w", "m")}, rec.take())
+}
+
+// TestWatchHandlerReenters calls the index from the handler: it must not
+// deadlock, and events of the nested call come after the current ones.
+func TestWatchHandlerReenters(t *testing.T) {
+	t.Parallel()
+	var x *spatial.Index[string]
+	var got []spatial.Event[string]
+	x = spatial.New[string](spatial.WithEvents(func(ev spatial.Event[string]) {
+		ev.Distance = 0
+		got = append(got, ev)
+		_, err := x.Nearby(spatial.Point{}, 10, 0)
+		assert.NoError(t, err)
+		if ev.Kind == spatial.Enter && ev.Member == "m" {
+			assert.NoError(t, x.Set("m", north(500, 0))) // bounce it out
+		}
+	}))
+	require.NoError(t, x.Set("w", north(0, 0)))
+	require.NoError(t, x.Watch("w", 100))
+	require.NoError(t, x.Set("m", north(5, 0)))
+	assert.Equal(t, []spatial.Event[string]{enter("w", "m"), leave("w", "m")}, got)
+}
+
+// TestPropertyWatch moves, adds and removes members at random, some of
+// them watchers with random radii and margins, and checks after each step
+// that every watch holds what hysteresis allows (exactly the members within
+// the radius when the margin is zero) and that replaying the events gives
+// the same sets.
+func TestPropertyWatch(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		name  string
+		point func(*rand.Rand) spatial.Point
+		scale float64
+	}{
+		{"city", cityPoint, 1},
+		{"globe", globePoint, 2000},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			rng := rand.New(rand.NewPCG(11, 11))
+			type pair struct{ w, m int }
+			replay := map[pair]bool{}
+			x := spatial.New[int](spatial.WithEvents(func(ev spatial.Event[int]) {
+				p := pair{ev.Watcher, ev.Member}
+				switch ev.Kind {
+				case spatial.Enter:
+					require.False(t, replay[p], "enter twice %v", p)
+					replay[p] = true
+				case spatial.Leave:
+					require.True(t, replay[p], "leave without enter %v", p)
+					delete(replay, p)
+				}
+			}))
+			const n = 300
+			pos := map[int]spatial.Point{}
+			type wt struct{ r, m float64 }
+			watches := map[int]wt{}
+			set := func(id int) {
+				p := tt.point(rng)
+				if q, ok := pos[id]; ok && rng.IntN(2) == 0 {
+					// A small step, so members cross boundaries often.
+					p = spatial.Point{Lat: math.Max(-90, math.Min(90, q.Lat+rng.NormFloat64()*0.002*tt.scale)), Lng: wrapLng(q.Lng + rng.NormFloat64()*0.003*tt.scale)}
+				}
+				require.NoError(t, x.Set(id, spatial.Position{Point: p}))
+				pos[id] = p
+			}
+			for id := range n {
+				set(id)
+			}
+			maxPairs := 0
+			for step := range 3000 {
+				id := rng.IntN(n)
+				switch r := rng.IntN(20); {
+				case r == 0:
+					x.Remove(id)
+					delete(pos, id)
+					if _, ok := watches[id]; ok {
+						delete(watches, id)
+						for p := range replay { // silent end
+							if p.w == id {
+								delete(replay, p)
+							}
+						}
+					}
+				case r <= 2:
+					if _, ok := pos[id]; !ok {
+						continue
+					}
+					w := wt{r: (50 + rng.Float64()*1000) * tt.scale}
+					if rng.IntN(2) == 0 {
+						w.m = rng.Float64() * 200 * tt.scale
+					}
+					require.NoError(t, x.Watch(id, w.r, spatial.WithMargin(w.m)))
+					watches[id] = w
+				case r == 3:
+					_, had := watches[id]
+					assert.Equal(t, had, x.Unwatch(id))
+					delete(watches, id)
+				default:
+					set(id)
+				}
+				if step%100 != 99 {
+					continue
+				}
+				for wid, w := range watches {
+					in, ok := x.Watching(wid)
+					require.True(t, ok)
+					inside := map[int]bool{}
+					for _, m := range in {
+						inside[m] = true
+						require.True(t, replay[pair{wid, m}], "replayed events agree")
+					}
+					for mid, p := range pos {
+						if mid == wid {
+							require.False(t, inside[mid], "a watcher is not in its own watch")
+							continue
+						}
+						d := spatial.Distance(pos[wid], p)
+						switch {
+						case d <= w.r:
+							require.True(t, inside[mid], "member %d at %v m must be inside watch %d (r=%v)", mid, d, wid, w.r)
+						case d > w.r+w.m:
+							require.False(t, inside[mid], "member %d at %v m must be outside watch %d (r=%v m=%v)", mid, d, wid, w.r, w.m)
+						}
+					}
+				}
+				watchersOf := map[int][]int{}
+				for p := range replay {
+					_, ok := watches[p.w]
+					require.True(t, ok, "replayed pair %v has a watch", p)
+					watchersOf[p.m] = append(watchersOf[p.m], p.w)
+				}
+				for mid := range pos {
+					assert.ElementsMatch(t, watchersOf[mid], x.WatchersOf(mid), "WatchersOf(%d)", mid)
+				}
+				maxPairs = max(maxPairs, len(replay))
+			}
+			t.Logf("up to %d pairs inside watches", maxPairs)
+			assert.Greater(t, maxPairs, 20, "the watches hold members")
+		})
+	}
+}
+
+func TestWatchConcurrent(t *testing.T) {
+	t.Parallel()
+	var mu sync.Mutex
+	inside := map[[2]int]bool{}
+	x := spatial.New[int](spatial.WithEvents(func(ev spatial.Event[int]) {
+		mu.Lock()
+		defer mu.Unlock()
+		p := [2]int{ev.Watcher, ev.Member}
+		inside[p] = ev.Kind == spatial.Enter
+	}))
+	const n = 200
+	for i := range n {
+		require.NoError(t, x.Set(i, spatial.Position{Point: cityPoint(rand.New(rand.NewPCG(uint64(i), 1)))}))
+		if i%10 == 0 {
+			require.NoError(t, x.Watch(i, 2000))
+		}
+	}
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Go(func() {
+			rng := rand.New(rand.NewPCG(uint64(g), 2))
+			for range 500 {
+				id := rng.IntN(n)
+				assert.NoError(t, x.Set(id, spatial.Position{Point: cityPoint(rng)}))
+				_, err := x.Nearby(cityPoint(rng), 500, 0)
+				assert.NoError(t, err)
+				_, _ = x.Watching(id - id%10)
+			}
+		})
+	}
+	wg.Wait()
+	// Events were delivered in order: the last event of each pair agrees
+	// with the watches.
+	mu.Lock()
+	defer mu.Unlock()
+	for w := 0; w < n; w += 10 {
+		in, ok := x.Watching(w)
+		require.True(t, ok)
+		got := map[int]bool{}
+		for _, m := range in {
+			got[m] = true
+		}
+		for m := range n {
+			assert.Equal(t, got[m], inside[[2]int{w, m}], "watch %d member %d", w, m)
+		}
+	}
+}
+
+// TestWatchHandlerPanics: a panic in the handler reaches the caller, and
+// later events are still delivered.
+func TestWatchHandlerPanics(t *testing.T) {
+	t.Parallel()
+	var got []spatial.Event[string]
+	x := spatial.New[string](spatial.WithEvents(func(ev spatial.Event[string]) {
+		if ev.Member == "boom" {
+			panic("boom")
+		}
+		ev.Distance = 0
+		got = append(got, ev)
+	}))
+	require.NoError(t, x.Set("w", north(0, 0)))
+	require.NoError(t, x.Watch("w", 100))
+	assert.Panics(t, func() { _ = x.Set("boom", north(1, 0)) })
+	require.NoError(t, x.Set("m", north(2, 0)))
+	assert.Equal(t, []spatial.Event[string]{enter("w", "m")}, got)
+	in, _ := x.Watching("w")
+	assert.ElementsMatch(t, []string{"boom", "m"}, in, "the index changed before the handler ran")
+}
