@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/vicinity-go/vicinity/spatial"
 	"github.com/vicinity-go/vicinity/transport"
 )
 
@@ -20,7 +21,7 @@ type AdapterFactory func(nsp *Namespace) Adapter
 type BroadcastOptions struct {
 	Rooms    []string
 	Except   []string
-	Near     *Circle // with WithSpatial: only sockets located inside
+	Near     *spatial.Circle // with WithSpatial: only sockets located inside
 	Volatile bool
 	Local    bool
 	// Latest, if set, makes each recipient's queue keep only the newest

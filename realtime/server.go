@@ -9,6 +9,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/vicinity-go/vicinity/spatial"
 	"github.com/vicinity-go/vicinity/transport"
 	"github.com/vicinity-go/vicinity/transport/polling"
 	"github.com/vicinity-go/vicinity/transport/websocket"
@@ -32,6 +33,9 @@ type Server struct {
 // panics if an option is invalid.
 func New(opts ...Option) *Server {
 	s := &Server{cfg: newConfig(opts), nsps: make(map[string]*Namespace)}
+	if sc := s.cfg.spatial; sc != nil && sc.on {
+		sc.index = spatial.New[string](append(sc.opts, spatial.WithEvents(s.onSpatial))...)
+	}
 	if p := s.cfg.presence; p != nil {
 		s.presence = &presenceHub{cfg: p, pubs: make(map[string]*publisher)}
 	}
@@ -174,6 +178,9 @@ func (s *Server) Close() error {
 }
 
 func (s *Server) closeAdapters() {
+	if idx := s.Spatial(); idx != nil {
+		_ = idx.Close()
+	}
 	if s.presence != nil {
 		s.presence.close()
 	}

@@ -3,34 +3,40 @@ package realtime
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/vicinity-go/vicinity/spatial"
 )
 
-// Circle is an area of the sphere: a center and a radius in meters.
-type Circle struct {
-	Center spatial.Point `json:"center"`
-	Radius float64       `json:"radius"`
-}
-
 type spatialConfig struct {
-	index *spatial.Index[string]
-	event string // the built-in location event; "" when off
+	on    bool
+	opts  []spatial.Option
+	index *spatial.Index[string] // made by New
+	event string                 // the built-in location event; "" when off
 	rate  float64
 	burst int
 }
 
-// WithSpatial makes the server location-aware with idx, an index keyed by
-// socket id that the server owns from then on: [Socket.SetLocation] places
-// a socket in it, a disconnect removes it at once, [Socket.Nearby] and the
-// Near broadcast operators query it. One index serves every namespace.
-func WithSpatial(idx *spatial.Index[string]) Option {
+// Events sent to clients by location-aware servers (see [Socket.Watch]).
+const (
+	NearbyEnter = "nearby:enter" // {"id", "lat", "lng", "accuracy", "distance"}: a socket came within the watch radius
+	NearbyLeave = "nearby:leave" // {"id"}: it went beyond the radius (plus margin), hid, or disconnected
+	NearbyMove  = "nearby:move"  // {"id", "lat", "lng", "accuracy"}: a socket inside moved; conflated per socket
+)
+
+// WithSpatial makes the server location-aware, with a spatial index keyed
+// by socket id made with opts (expiry, coarsening…; see package spatial):
+// [Socket.SetLocation] places a socket in it, a disconnect removes it at
+// once, [Socket.Nearby] and the Near broadcast operators query it,
+// [Socket.Watch] reports who comes and goes, and [Server.AddArea] makes
+// area rooms that sockets join and leave as they move. One index serves
+// every namespace; [Server.Spatial] returns it.
+func WithSpatial(opts ...spatial.Option) Option {
 	return func(c *config) {
-		if idx == nil {
-			panic("realtime: WithSpatial: nil index")
-		}
-		c.spatialConfig().index = idx
+		sc := c.spatialConfig()
+		sc.on = true
+		sc.opts = append(sc.opts, opts...)
 	}
 }
 
@@ -59,7 +65,7 @@ func (sc *spatialConfig) validate() {
 	if sc == nil {
 		return
 	}
-	if sc.index == nil {
+	if !sc.on {
 		panic("realtime: WithLocationEvent without WithSpatial")
 	}
 	if sc.event != "" && (sc.rate <= 0 || sc.burst < 1) {
@@ -95,7 +101,135 @@ func (s *Socket) SetLocation(p spatial.Point, accuracy float64) error {
 	if !s.Connected() {
 		return ErrNotConnected
 	}
-	return idx.Set(s.id, spatial.Position{Point: p, Accuracy: accuracy, Time: time.Now()})
+	before := idx.WatchersOf(s.id)
+	if err := idx.Set(s.id, spatial.Position{Point: p, Accuracy: accuracy, Time: time.Now()}); err != nil {
+		return err
+	}
+	// Those who watched the socket and still do get its new position (those
+	// it entered got it with the enter event); a slow client gets only the
+	// newest one.
+	if len(before) == 0 {
+		return nil
+	}
+	after := idx.WatchersOf(s.id)
+	still := slices.DeleteFunc(before, func(w string) bool { return !slices.Contains(after, w) })
+	if shown, ok := idx.Shown(s.id); ok && len(still) > 0 {
+		_ = s.nsp.To(still...).EmitLatest("move:"+s.id, NearbyMove, nearbyPayload(s.id, shown, -1))
+	}
+	return nil
+}
+
+// nearbyPayload is the payload of the nearby events; a negative distance
+// is left out.
+func nearbyPayload(id string, pos spatial.Position, distance float64) map[string]any {
+	m := map[string]any{"id": id, "lat": pos.Lat, "lng": pos.Lng, "accuracy": pos.Accuracy}
+	if distance >= 0 {
+		m["distance"] = distance
+	}
+	return m
+}
+
+// Watch makes the socket watch the circle of radius meters around itself
+// (it must have a location): the client gets [NearbyEnter] for every other
+// socket that comes within it, with its position as others may see it
+// (coarsened with spatial.WithCoarsening), [NearbyMove] as it moves, and
+// [NearbyLeave] when it goes beyond radius plus the margin
+// (spatial.WithMargin), hides, or disconnects. Watching again replaces the
+// watch; it ends with [Socket.Unwatch], a [Socket.ClearLocation] or the
+// disconnect.
+func (s *Socket) Watch(radius float64, opts ...spatial.WatchOption) error {
+	idx := s.index()
+	if idx == nil {
+		return ErrNoSpatial
+	}
+	if _, ok := idx.Get(s.id); !ok {
+		return ErrNoLocation
+	}
+	return idx.Watch(s.id, radius, opts...)
+}
+
+// Unwatch ends the socket's watch; the client gets [NearbyLeave] for every
+// socket inside.
+func (s *Socket) Unwatch() {
+	if idx := s.index(); idx != nil {
+		idx.Unwatch(s.id)
+	}
+}
+
+// Spatial returns the server's spatial index (nil without [WithSpatial]),
+// keyed by socket id, for queries of its own.
+func (s *Server) Spatial() *spatial.Index[string] {
+	if sc := s.cfg.spatial; sc != nil {
+		return sc.index
+	}
+	return nil
+}
+
+// AreaRoom returns the name of the room of area name: "area:" + name.
+func AreaRoom(name string) string { return "area:" + name }
+
+// AddArea defines an area, a named circle or polygon: sockets whose
+// location is inside are in its room, [AreaRoom](name), in their namespace,
+// joining and leaving it as they move. It is a normal room for
+// broadcasting, presence and FetchSockets. Defining a name again replaces
+// the area.
+func (s *Server) AddArea(name string, f spatial.Fence) error {
+	idx := s.Spatial()
+	if idx == nil {
+		return ErrNoSpatial
+	}
+	return idx.AddFence(name, f)
+}
+
+// RemoveArea removes an area; its sockets leave its room.
+func (s *Server) RemoveArea(name string) bool {
+	idx := s.Spatial()
+	return idx != nil && idx.RemoveFence(name)
+}
+
+// socketByID finds a socket of this server in any namespace.
+func (s *Server) socketByID(id string) *Socket {
+	s.mu.RLock()
+	nsps := make([]*Namespace, 0, len(s.nsps))
+	for _, n := range s.nsps {
+		nsps = append(nsps, n)
+	}
+	s.mu.RUnlock()
+	for _, n := range nsps {
+		if sock := n.socket(id); sock != nil {
+			return sock
+		}
+	}
+	return nil
+}
+
+// onSpatial turns the index's events into client events and area rooms.
+func (s *Server) onSpatial(ev spatial.Event[string]) {
+	defer func() {
+		if v := recover(); v != nil {
+			s.cfg.logger.Error("spatial event handler panicked", "panic", fmt.Sprint(v))
+		}
+	}()
+	switch ev.Kind {
+	case spatial.Enter:
+		if w := s.socketByID(ev.Watcher); w != nil {
+			if pos, ok := s.Spatial().Shown(ev.Member); ok {
+				_ = w.Emit(NearbyEnter, nearbyPayload(ev.Member, pos, ev.Distance))
+			}
+		}
+	case spatial.Leave:
+		if w := s.socketByID(ev.Watcher); w != nil {
+			_ = w.Emit(NearbyLeave, map[string]string{"id": ev.Member})
+		}
+	case spatial.FenceEnter:
+		if m := s.socketByID(ev.Member); m != nil {
+			m.Join(AreaRoom(ev.Fence))
+		}
+	case spatial.FenceLeave:
+		if m := s.socketByID(ev.Member); m != nil {
+			m.Leave(AreaRoom(ev.Fence))
+		}
+	}
 }
 
 // Location returns where the socket is, if it has set a location.
@@ -172,7 +306,7 @@ func (n *Namespace) nearby(center spatial.Point, radius float64, limit int, exce
 // [BroadcastOperator.Except] and [BroadcastOperator.Volatile]. A bad
 // center or radius selects nobody.
 func (b BroadcastOperator) Near(center spatial.Point, radius float64) BroadcastOperator {
-	b.opts.Near = &Circle{Center: center, Radius: radius}
+	b.opts.Near = &spatial.Circle{Center: center, Radius: radius}
 	return b
 }
 
@@ -182,14 +316,14 @@ func (s *Socket) Near(radius float64) BroadcastOperator {
 	op := s.Broadcast()
 	pos, ok := s.Location()
 	if !ok {
-		op.opts.Near = &Circle{Radius: -1} // matches nothing
+		op.opts.Near = &spatial.Circle{Radius: -1} // matches nothing
 		return op
 	}
 	return op.Near(pos.Point, radius)
 }
 
 // near returns the local sockets of the adapter's namespace inside c.
-func (a *MemoryAdapter) near(c *Circle) []*Socket {
+func (a *MemoryAdapter) near(c *spatial.Circle) []*Socket {
 	sc := a.nsp.srv.cfg.spatial
 	if sc == nil {
 		return nil

@@ -14,15 +14,24 @@ import (
 // spatialServer accepts locations with the "location" event, shouts with
 // "shout" (to everyone within 500 m) and answers "nearby" with the ids and
 // distances of the sockets within 1 km.
-func spatialServer(t *testing.T) (*realtime.Server, *spatial.Index[string]) {
+func spatialServer(t *testing.T, burst int) (*realtime.Server, *spatial.Index[string]) {
 	t.Helper()
-	idx := spatial.New[string]()
-	srv := realtime.New(realtime.WithSpatial(idx), realtime.WithLocationEvent("location", 0.001, 4))
+	srv := realtime.New(realtime.WithSpatial(), realtime.WithLocationEvent("location", 0.001, burst))
+	idx := srv.Spatial()
 	srv.OnConnection(func(s *realtime.Socket) {
 		s.On("shout", func(e *realtime.Event) {
 			var text string
 			_ = e.Bind(&text)
 			_ = e.Ack(s.Near(500).Emit("shout", text) == nil)
+		})
+		s.On("watch", func(e *realtime.Event) {
+			var radius float64
+			_ = e.Bind(&radius)
+			if err := s.Watch(radius); err != nil {
+				_ = e.Ack(err.Error())
+				return
+			}
+			_ = e.Ack("ok")
 		})
 		s.On("nearby", func(e *realtime.Event) {
 			near, err := s.Nearby(1000, 0)
@@ -49,7 +58,7 @@ func sid(t *testing.T, reply string) string {
 
 func TestLocationEvent(t *testing.T) {
 	t.Parallel()
-	srv, idx := spatialServer(t)
+	srv, idx := spatialServer(t, 4)
 	ts := serve(t, srv)
 	r := dialRaw(t, ts)
 	id := sid(t, r.connect("/", ""))
@@ -78,7 +87,7 @@ func TestLocationEvent(t *testing.T) {
 
 func TestShoutAndNearby(t *testing.T) {
 	t.Parallel()
-	srv, _ := spatialServer(t)
+	srv, _ := spatialServer(t, 100)
 	ts := serve(t, srv)
 	place := func(r *raw, lat, lng string) {
 		r.send(`420["location",{"lat":` + lat + `,"lng":` + lng + `}]`)
@@ -146,4 +155,91 @@ func TestEmitLatest(t *testing.T) {
 	assert.Equal(t, 7.0, last["ann"])
 	assert.LessOrEqual(t, n, 101)
 	assert.ErrorIs(t, s.EmitLatest("bin", "move", []byte{1}), realtime.ErrInvalidArgument)
+}
+
+// decodeEvent splits an event packet into its name and its one object
+// argument.
+func decodeEvent(t *testing.T, p string) (string, map[string]any) {
+	t.Helper()
+	var ev []json.RawMessage
+	require.NoError(t, json.Unmarshal([]byte(p[2:]), &ev), "%q", p)
+	require.Len(t, ev, 2, "%q", p)
+	var name string
+	var arg map[string]any
+	require.NoError(t, json.Unmarshal(ev[0], &name))
+	require.NoError(t, json.Unmarshal(ev[1], &arg))
+	return name, arg
+}
+
+// Two sockets move towards each other: the watcher gets enter, moves, then
+// leave as the other goes away and when it disconnects.
+func TestWatch(t *testing.T) {
+	t.Parallel()
+	srv, _ := spatialServer(t, 100)
+	ts := serve(t, srv)
+	place := func(r *raw, lat, lng string) {
+		t.Helper()
+		r.send(`420["location",{"lat":` + lat + `,"lng":` + lng + `}]`)
+		require.Equal(t, `430[{"ok":true}]`, r.reply())
+	}
+	a, b := dialRaw(t, ts), dialRaw(t, ts)
+	a.connect("/", "")
+	idB := sid(t, b.connect("/", ""))
+	a.send(`421["watch",500]`)
+	assert.Equal(t, `431["realtime: socket has no location"]`, a.next())
+	place(a, "52.5200", "13.4050")
+	place(b, "52.5400", "13.4050") // 2.2 km away
+	a.send(`422["watch",500]`)
+	assert.Equal(t, `432["ok"]`, a.next())
+
+	place(b, "52.5220", "13.4050") // 220 m: in
+	name, arg := decodeEvent(t, a.next())
+	assert.Equal(t, realtime.NearbyEnter, name)
+	assert.Equal(t, idB, arg["id"])
+	assert.InDelta(t, 222, arg["distance"], 5)
+
+	place(b, "52.5210", "13.4050") // moves inside
+	name, arg = decodeEvent(t, a.next())
+	assert.Equal(t, realtime.NearbyMove, name)
+	assert.Equal(t, 52.521, arg["lat"])
+
+	place(b, "52.5400", "13.4050") // out
+	name, arg = decodeEvent(t, a.next())
+	assert.Equal(t, realtime.NearbyLeave, name)
+	assert.Equal(t, idB, arg["id"])
+
+	place(b, "52.5201", "13.4050") // in again, then gone
+	name, _ = decodeEvent(t, a.next())
+	assert.Equal(t, realtime.NearbyEnter, name)
+	_ = b.ws.Close()
+	name, arg = decodeEvent(t, a.next())
+	assert.Equal(t, realtime.NearbyLeave, name, "a disconnect is a leave at once")
+	assert.Equal(t, idB, arg["id"])
+}
+
+// A socket that moves into an area joins its room, and leaves it as it
+// moves out.
+func TestAreaRooms(t *testing.T) {
+	t.Parallel()
+	srv, _ := spatialServer(t, 100)
+	srv.OnConnection(func(s *realtime.Socket) {
+		s.On("rooms", func(e *realtime.Event) { _ = e.Ack(s.Rooms()) })
+	})
+	require.NoError(t, srv.AddArea("park", spatial.Fence{Circle: &spatial.Circle{Center: spatial.Point{Lat: 52.5145, Lng: 13.3501}, Radius: 300}}))
+	ts := serve(t, srv)
+	r := dialRaw(t, ts)
+	id := sid(t, r.connect("/", ""))
+	rooms := func() string {
+		r.send(`429["rooms"]`)
+		return r.reply()
+	}
+	r.send(`420["location",{"lat":52.5145,"lng":13.3510}]`)
+	require.Equal(t, `430[{"ok":true}]`, r.next())
+	assert.Contains(t, rooms(), realtime.AreaRoom("park"))
+	require.NoError(t, srv.In(realtime.AreaRoom("park")).Emit("park news", 1))
+	assert.Equal(t, `42["park news",1]`, r.next())
+
+	r.send(`421["location",{"lat":52.5300,"lng":13.3510}]`)
+	require.Equal(t, `431[{"ok":true}]`, r.next())
+	assert.Equal(t, `439[["`+id+`"]]`, rooms(), "left the area's room")
 }
