@@ -41,6 +41,7 @@ const (
 	recoveryPath = "/recovery/"
 	restartPath  = "/restart/"
 	presencePath = "/presence/"
+	spatialPath  = "/spatial/"
 )
 
 // modes are the client configurations every scenario runs with; the names
@@ -171,17 +172,28 @@ func startEnv(t *testing.T) *env {
 	)
 	withPresence.OnConnection(registerPresence)
 
+	located := realtime.New(
+		realtime.WithPath(spatialPath),
+		realtime.WithLogger(logger),
+		realtime.WithSpatial(),
+		realtime.WithLocationEvent("location", 100, 100),
+		heartbeat,
+	)
+	located.OnConnection(registerSpatial)
+
 	mux := http.NewServeMux()
 	mux.Handle(realtime.DefaultPath, main)
 	mux.Handle(recoveryPath, recovery)
 	mux.Handle(restartPath, restart)
 	mux.Handle(presencePath, withPresence)
+	mux.Handle(spatialPath, located)
 	ts := httptest.NewServer(mux) // listens on 127.0.0.1
 	e.url = ts.URL
 	t.Cleanup(func() {
 		_ = main.Close()
 		_ = recovery.Close()
 		_ = withPresence.Close()
+		_ = located.Close()
 		_ = tracker.Close()
 		restart.close()
 		e.wg.Wait()

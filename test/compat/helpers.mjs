@@ -15,6 +15,7 @@ export const MAIN = "/socket.io/";
 export const RECOVERY = "/recovery/";
 export const RESTART = "/restart/";
 export const PRESENCE = "/presence/";
+export const SPATIAL = "/spatial/";
 
 // TIMEOUT bounds every wait for the server.
 export const TIMEOUT = 5000;
