@@ -79,8 +79,8 @@ type Conn struct {
 	queue     []Packet
 	bytes     int
 	latest    map[string]int // SendLatest's key → its packet's index in queue
-	polling   [2]bool // a GET, a POST in flight
-	abort     func()  // closes the active transport's network connection
+	polling   [2]bool        // a GET, a POST in flight
+	abort     func()         // closes the active transport's network connection
 	pingTimer *time.Timer
 	pongTimer *time.Timer
 }
