@@ -49,17 +49,20 @@ type Hit[K comparable] struct {
 // entry is the record of one member. The R-tree stores *entry values, so a
 // delete compares pointers; rect is the rectangle the entry was inserted
 // with, which rtree's Delete needs to find it again.
+//
+// The fields a query reads (v and hidden to decide, id and pos to copy
+// out) come first, so that a candidate costs as few cache lines as possible.
 type entry[K comparable] struct {
-	id   K
-	pos  Position
-	v    vec3 // unit(pos.Point), for distances without trigonometry
-	rect box
+	v      vec3 // unit(pos.Point), for distances without trigonometry
+	hidden bool // see Index.SetHidden
+	id     K
+	pos    Position
+	rect   box
 	// watch is this member's own watch, or nil; watchers are the watches
 	// that hold this member inside.
 	watch    *watch[K]
 	watchers map[*watch[K]]struct{}
 	fences   map[*fence[K]]struct{} // the fences this member is inside
-	hidden   bool                   // see Index.SetHidden
 }
 
 // Index is a spatial index of members keyed by K, each at one [Position].
@@ -82,7 +85,8 @@ type Index[K comparable] struct {
 	ftree   rtree.RTreeG[*fence[K]] // boxes of the fences
 	maxAge  time.Duration
 	expiry  expiry
-	coarsen float64 // meters; see WithCoarsening
+	coarsen float64   // meters; see WithCoarsening
+	scratch sync.Pool // *nearbyBuf[K], reused by Nearby
 }
 
 // Option configures an [Index].
@@ -207,41 +211,138 @@ func (x *Index[K]) Nearby(center Point, radius float64, limit int) ([]Hit[K], er
 	}
 	cv := unit(center)
 	// Candidates are screened by squared chord (no trigonometry), with a
-	// hair of slack, and decided by their distance in meters. Found members
-	// are ranked as small (distance, entry) pairs and copied out once, in
-	// order, before the lock is released.
+	// hair of slack, and decided by their distance in meters. The tree walk
+	// only collects pointers; the entries are read afterwards, first in a
+	// tight loop whose independent loads overlap. Found members are copied
+	// out under the lock, then ranked and put in order outside it.
 	limit2 := metersToChord2(radius)*(1+1e-9) + 1e-18
-	type found struct {
-		d float64
-		e *entry[K]
+	sc := x.nearbyScratch()
+	defer x.putNearbyScratch(sc)
+	ents := sc.ents[:0]
+	collect := func(_, _ [2]float64, e *entry[K]) bool {
+		ents = append(ents, e)
+		return true
 	}
-	var fs []found
 	x.mu.RLock()
-	defer x.mu.RUnlock()
 	for _, b := range circleBoxes(center, radius) {
-		x.tree.Search(b.min, b.max, func(_, _ [2]float64, e *entry[K]) bool {
-			c2 := chord2(cv, e.v)
-			if c2 > limit2 || e.hidden {
-				return true
-			}
-			if d := chord2ToMeters(c2); d <= radius {
-				fs = append(fs, found{d, e})
-			}
-			return true
-		})
+		x.tree.Search(b.min, b.max, collect)
 	}
-	slices.SortFunc(fs, func(a, b found) int { return cmp.Compare(a.d, b.d) })
-	if limit > 0 && len(fs) > limit {
-		fs = fs[:limit]
+	// Touch every candidate first: these loads do not depend on each
+	// other, so their cache misses overlap, and the filter below finds
+	// the entries in cache.
+	var touch float64
+	for _, e := range ents {
+		touch += e.v[0] + e.pos.Accuracy
 	}
-	if len(fs) == 0 {
+	sc.touch = touch
+	n := 0
+	ds, tmp := sc.ds[:0], sc.hits[:0]
+	for _, e := range ents {
+		c2 := chord2(cv, e.v)
+		if c2 > limit2 || e.hidden {
+			continue
+		}
+		if d := chord2ToMeters(c2); d <= radius {
+			// Copying now, while e's cache lines are being fetched
+			// anyway, beats a second pass over scattered entries.
+			tmp = append(tmp, Hit[K]{ID: e.id, Position: e.pos, Distance: d})
+			ds = append(ds, d)
+			n++
+		}
+	}
+	x.mu.RUnlock()
+	sc.ents, sc.ds, sc.hits = ents, ds, tmp
+	if n == 0 {
 		return nil, nil
 	}
-	hits := make([]Hit[K], len(fs))
-	for i, f := range fs {
-		hits[i] = Hit[K]{ID: f.e.id, Position: f.e.pos, Distance: f.d}
+	sc.order, sc.counts = sortByDistance(ds, radius, sc.order, sc.counts)
+	order := sc.order
+	if limit > 0 && len(order) > limit {
+		order = order[:limit]
+	}
+	hits := make([]Hit[K], len(order))
+	for i, j := range order {
+		hits[i] = tmp[j]
 	}
 	return hits, nil
+}
+
+// nearbyBuf is the scratch space of one Nearby call.
+type nearbyBuf[K comparable] struct {
+	ents   []*entry[K]
+	hits   []Hit[K] // the found members, unsorted
+	ds     []float64
+	order  []int32
+	counts []int32
+	touch  float64 // keeps the touching loop in Nearby
+}
+
+func (x *Index[K]) nearbyScratch() *nearbyBuf[K] {
+	if sc, ok := x.scratch.Get().(*nearbyBuf[K]); ok {
+		return sc
+	}
+	return new(nearbyBuf[K])
+}
+
+func (x *Index[K]) putNearbyScratch(sc *nearbyBuf[K]) {
+	clear(sc.ents) // do not keep removed members alive
+	clear(sc.hits)
+	sc.ents, sc.hits = sc.ents[:0], sc.hits[:0]
+	if cap(sc.ents) > 1<<16 {
+		return // a rare huge query: let its buffers go
+	}
+	x.scratch.Put(sc)
+}
+
+// sortByDistance returns the indices of ds, distances in [0, radius],
+// ordered by distance, nearest first. It is a bucket sort on the squared
+// distance, which is about uniform for members spread over the disc, with
+// an exact sort inside each bucket; order and counts are reused storage.
+func sortByDistance(ds []float64, radius float64, order, counts []int32) (_, _ []int32) {
+	n := len(ds)
+	order = slices.Grow(order, n)[:n]
+	counts = slices.Grow(counts, n+1)[:n+1]
+	clear(counts)
+	nb := float64(n)
+	bucket := func(d float64) int {
+		if !(radius > 0) {
+			return 0
+		}
+		r := d / radius
+		return min(n-1, max(0, int(r*r*nb)))
+	}
+	for _, d := range ds {
+		counts[bucket(d)+1]++
+	}
+	for i := 1; i <= n; i++ {
+		counts[i] += counts[i-1]
+	}
+	// counts[b] is now where bucket b starts; filling it moves it to
+	// where bucket b ends, the start of b+1.
+	for i, d := range ds {
+		b := bucket(d)
+		order[counts[b]] = int32(i)
+		counts[b]++
+	}
+	lo := 0
+	for b := range n {
+		hi := int(counts[b])
+		if part := order[lo:hi]; len(part) > 24 {
+			slices.SortFunc(part, func(i, j int32) int { return cmp.Compare(ds[i], ds[j]) })
+		} else {
+			for i := 1; i < len(part); i++ {
+				k := part[i]
+				d := ds[k]
+				j := i
+				for ; j > 0 && ds[part[j-1]] > d; j-- {
+					part[j] = part[j-1]
+				}
+				part[j] = k
+			}
+		}
+		lo = hi
+	}
+	return order, counts
 }
 
 // Nearest returns the k members nearest to center by great-circle
