@@ -119,14 +119,23 @@ func (s *Socket) SetLocation(p spatial.Point, accuracy float64) error {
 	return nil
 }
 
+// nearbyEvent is the payload of the nearby events.
+type nearbyEvent struct {
+	ID       string   `json:"id"`
+	Lat      float64  `json:"lat"`
+	Lng      float64  `json:"lng"`
+	Accuracy float64  `json:"accuracy"`
+	Distance *float64 `json:"distance,omitempty"`
+}
+
 // nearbyPayload is the payload of the nearby events; a negative distance
 // is left out.
-func nearbyPayload(id string, pos spatial.Position, distance float64) map[string]any {
-	m := map[string]any{"id": id, "lat": pos.Lat, "lng": pos.Lng, "accuracy": pos.Accuracy}
+func nearbyPayload(id string, pos spatial.Position, distance float64) nearbyEvent {
+	e := nearbyEvent{ID: id, Lat: pos.Lat, Lng: pos.Lng, Accuracy: pos.Accuracy}
 	if distance >= 0 {
-		m["distance"] = distance
+		e.Distance = &distance
 	}
-	return m
+	return e
 }
 
 // Watch makes the socket watch the circle of radius meters around itself
@@ -189,13 +198,9 @@ func (s *Server) RemoveArea(name string) bool {
 
 // socketByID finds a socket of this server in any namespace.
 func (s *Server) socketByID(id string) *Socket {
-	s.mu.RLock()
-	nsps := make([]*Namespace, 0, len(s.nsps))
+	s.mu.RLock() // lock order: the server's, then a namespace's
+	defer s.mu.RUnlock()
 	for _, n := range s.nsps {
-		nsps = append(nsps, n)
-	}
-	s.mu.RUnlock()
-	for _, n := range nsps {
 		if sock := n.socket(id); sock != nil {
 			return sock
 		}
@@ -219,7 +224,9 @@ func (s *Server) onSpatial(ev spatial.Event[string]) {
 		}
 	case spatial.Leave:
 		if w := s.socketByID(ev.Watcher); w != nil {
-			_ = w.Emit(NearbyLeave, map[string]string{"id": ev.Member})
+			_ = w.Emit(NearbyLeave, struct {
+				ID string `json:"id"`
+			}{ev.Member})
 		}
 	case spatial.FenceEnter:
 		if m := s.socketByID(ev.Member); m != nil {
