@@ -620,7 +620,9 @@ func TestRecovery(t *testing.T) {
 		realtime.WithTransportOptions(transport.WithSendQueue(8, 1<<20)),
 	)
 	gone := make(chan string, 4)
+	joined := make(chan struct{}, 8)
 	srv.OnConnection(func(s *realtime.Socket) {
+		defer func() { joined <- struct{}{} }() // the test waits: "room" is joined
 		s.Join("room")
 		s.On("say", func(e *realtime.Event) {
 			var text string
@@ -643,7 +645,9 @@ func TestRecovery(t *testing.T) {
 	m := sidPid.FindStringSubmatch(a.connect("/", ""))
 	require.Len(t, m, 3, "CONNECT carries a pid")
 	pid, sid := m[1], m[2]
+	recv(t, joined)
 	b.connect("/", "")
+	recv(t, joined)
 	say(b, "m0")
 	mm := msg.FindStringSubmatch(a.next())
 	require.Len(t, mm, 3, "a broadcast carries its offset last")
