@@ -1,7 +1,6 @@
 package realtime
 
 import (
-	"encoding/json"
 	"log/slog"
 	"sync"
 	"time"
@@ -108,7 +107,7 @@ func (c *client) fail(err error) {
 func (c *client) connect(name string, auth []byte) {
 	n := c.srv.lookup(name, auth)
 	if n == nil {
-		c.refuse(name, "Invalid namespace")
+		c.refuse(name, errInvalidNamespace)
 		return
 	}
 	c.mu.Lock()
@@ -120,10 +119,10 @@ func (c *client) connect(name string, auth []byte) {
 		c.log.Warn("namespace joined twice, ignored", "nsp", name)
 		return
 	case full:
-		c.refuse(name, "Too many namespaces")
+		c.refuse(name, &ConnectError{Message: "Too many namespaces"})
 		return
 	case !c.connects.allow(time.Now()):
-		c.refuse(name, "Too many connection attempts")
+		c.refuse(name, &ConnectError{Message: "Too many connection attempts"})
 		return
 	}
 	for range 3 { // a dynamic namespace dropped between lookup and add is looked up again
@@ -134,18 +133,19 @@ func (c *client) connect(name string, auth []byte) {
 			break
 		}
 	}
-	c.refuse(name, "Invalid namespace")
+	c.refuse(name, errInvalidNamespace)
 }
+
+// errInvalidNamespace answers a CONNECT to a namespace that does not exist.
+var errInvalidNamespace = &ConnectError{Message: "Invalid namespace"}
 
 // maxNamespaces bounds the namespaces one connection may join.
 const maxNamespaces = 64
 
-// refuse answers a CONNECT to name with connect_error message.
-func (c *client) refuse(name, message string) {
-	data, _ := json.Marshal(struct {
-		Message string `json:"message"`
-	}{message})
-	c.sendPacket(&sio.Packet{Type: sio.ConnectError, Namespace: name, Data: data})
+// refuse answers a CONNECT to name with connect_error: err's text, and its
+// data for a *ConnectError.
+func (c *client) refuse(name string, err error) {
+	c.sendPacket(&sio.Packet{Type: sio.ConnectError, Namespace: name, Data: connectErrorPayload(err)})
 }
 
 // attach registers a socket that passed the middleware; false if the

@@ -32,7 +32,7 @@ type ConnectError struct {
 func (e *ConnectError) Error() string { return "realtime: connection refused: " + e.Message }
 
 func connectErrorPayload(err error) json.RawMessage {
-	ce := &ConnectError{Message: err.Error()}
+	var ce *ConnectError
 	if !errors.As(err, &ce) {
 		ce = &ConnectError{Message: err.Error()}
 	}

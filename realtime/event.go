@@ -44,6 +44,19 @@ func (e *Event) Ack(args ...any) error {
 	return nil
 }
 
+// ackResult answers a built-in event, if the client asked: {"ok": true}, or
+// {"error": "…"} with err's text.
+func (e *Event) ackResult(err error) {
+	if !e.WantsAck() {
+		return
+	}
+	if err != nil {
+		_ = e.Ack(map[string]string{"error": err.Error()})
+		return
+	}
+	_ = e.Ack(map[string]bool{"ok": true})
+}
+
 // encode builds the Engine.IO packets of an event (event != "") or an
 // acknowledgement: the text packet, then one binary packet per attachment.
 func encode(typ sio.Type, nsp string, ackID uint64, hasID bool, event string, args []any) ([]transport.Packet, error) {

@@ -150,7 +150,10 @@ func (n *Namespace) add(c *client, auth json.RawMessage) bool {
 			s.pid = id.New()
 		}
 	}
-	refuse := func() {
+	refuse := func(err error) {
+		if err != nil {
+			c.refuse(n.name, err)
+		}
 		s.cancel()
 		if restored != nil {
 			n.adapter.PersistSession(*restored) // for a later attempt
@@ -160,21 +163,19 @@ func (n *Namespace) add(c *client, auth json.RawMessage) bool {
 	if !skipMW {
 		for _, mw := range mws {
 			if err := s.runMiddleware(mw); err != nil {
-				c.sendPacket(&sio.Packet{Type: sio.ConnectError, Namespace: n.name, Data: connectErrorPayload(err)})
-				refuse()
+				refuse(err)
 				return true
 			}
 		}
 	}
 	if h := n.srv.presence; h != nil {
 		if err := h.identify(s); err != nil {
-			c.sendPacket(&sio.Packet{Type: sio.ConnectError, Namespace: n.name, Data: connectErrorPayload(err)})
-			refuse()
+			refuse(err)
 			return true
 		}
 	}
 	if !c.attach(s) {
-		refuse()
+		refuse(nil)
 		return true // the connection closed meanwhile, or the namespace is joined already
 	}
 	n.mu.Lock()

@@ -464,14 +464,7 @@ func (h *presenceHub) onUpdate(e *Event) {
 			}
 		})
 	}
-	if !e.WantsAck() {
-		return
-	}
-	if err != nil {
-		_ = e.Ack(map[string]string{"error": err.Error()})
-		return
-	}
-	_ = e.Ack(map[string]bool{"ok": true})
+	e.ackResult(err)
 }
 
 // PresenceKey returns the user key [WithPresence]'s Identify gave the

@@ -364,12 +364,5 @@ func (sc *spatialConfig) onLocation(e *Event) {
 	default:
 		err = s.SetLocation(spatial.Point{Lat: *loc.Lat, Lng: *loc.Lng}, loc.Accuracy)
 	}
-	if !e.WantsAck() {
-		return
-	}
-	if err != nil {
-		_ = e.Ack(map[string]string{"error": err.Error()})
-		return
-	}
-	_ = e.Ack(map[string]bool{"ok": true})
+	e.ackResult(err)
 }
