@@ -10,14 +10,18 @@
 //
 // A member can watch the circle around itself ([Index.Watch]): members
 // coming within the radius produce [Enter] events, members going beyond
-// the radius plus an optional margin ([WithMargin], hysteresis against
-// flapping on the boundary) or being removed produce [Leave] events. Events
-// go to the handler set with [WithEvents]. The work is incremental: each
-// watch keeps the set of members inside it, the watch circles are kept in
-// a second R-tree, and a move costs a point query in that tree at the old
-// and the new position (plus a radius query when the member that moves is
-// itself a watcher), never a scan of all watchers. [Index.Watching] and
-// [Index.WatchersOf] read the kept sets: the members a watcher sees, and
+// the radius plus an optional margin or being removed produce [Leave]
+// events. The margin ([WithMargin]) and a dwell time ([WithDwell], a delay
+// before leaving) keep members on the boundary from flapping. A symmetric
+// watch ([WithSymmetric]) is mutual: the members inside it see the watcher
+// too, so "A near B" and "B near A" hold together; a member sees another
+// once, however many watches say so. Events go to the handler set with
+// [WithEvents]. The work is incremental: each watch keeps the set of
+// members inside it, the watch circles are kept in a second R-tree, and a
+// move costs a point query in that tree at the old and the new position
+// (plus a radius query when the member that moves is itself a watcher),
+// never a scan of all watchers. [Index.Watching] and [Index.WatchersOf]
+// read the kept sets: the members a watcher sees, and
 // the watchers a moving member's updates should go to.
 //
 // # Fences
@@ -34,13 +38,14 @@
 //
 // With [WithMaxAge], [Index.Expire] removes members whose position is too
 // old, with the same events as [Index.Remove]; [WithExpiryInterval] runs
-// it from a timer that [Index.Close] stops. The index never reads the clock
-// otherwise: ages are measured from [Position.Time].
+// it from a timer that [Index.Close] stops. Ages are measured from
+// [Position.Time]; only dwells ([WithDwell]) are measured on the clock.
 //
 // # Privacy
 //
 // A hidden member ([Index.SetHidden]) is left out of queries and of other
-// members' watches, while it can still watch and query. Positions shown to
+// members' watches, while it can still watch and query (it sees others
+// through its own watch, not through theirs). Positions shown to
 // others can be coarsened to a grid ([WithCoarsening], [Coarsen],
 // [Index.Shown]); the index keeps and searches the exact ones. Note that
 // [Hit.Distance] and [Event.Distance] are exact: a layer that shows

@@ -53,45 +53,50 @@ func (x *Index[K]) startExpiry(interval time.Duration) {
 	})
 }
 
-// Close stops the expiry timer of [WithExpiryInterval], if any; an expiry
-// that is running finishes. The index stays usable: only the timer stops.
-// Close is idempotent and always returns nil.
+// Close stops the timers of the index: the expiry timer of
+// [WithExpiryInterval] and the timer that ends dwells ([WithDwell]); an
+// expiry that is running finishes. The index stays usable: only the timers
+// stop, and dwells then end only through [Index.Expire] or when the
+// watcher moves. Close is idempotent and always returns nil.
 func (x *Index[K]) Close() error {
 	x.expiry.mu.Lock()
-	defer x.expiry.mu.Unlock()
 	if !x.expiry.closed {
 		x.expiry.closed = true
 		if x.expiry.timer != nil {
 			x.expiry.timer.Stop()
 		}
 	}
+	x.expiry.mu.Unlock()
+	x.mu.Lock()
+	x.dwell.stop()
+	x.mu.Unlock()
 	return nil
 }
 
 // Expire removes every member whose position was observed more than the
 // maximum age ([WithMaxAge]) before now, and returns how many it removed.
 // Each removal produces the events of [Index.Remove]: [Leave] for the
-// watches that held the member, [FenceLeave] for its fences. Without a
-// maximum age Expire does nothing. It scans all members, under the write
-// lock.
+// members that saw it, [FenceLeave] for its fences. It also ends the dwells
+// ([WithDwell]) that are up by now, with their Leave events. It scans all
+// members, under the write lock, when there is a maximum age.
 func (x *Index[K]) Expire(now time.Time) int {
-	if x.maxAge == 0 {
-		return 0
-	}
-	cut := now.Add(-x.maxAge)
 	var evs []Event[K]
 	n := 0
 	x.mu.Lock()
-	for id, e := range x.members {
-		if e.pos.Time.IsZero() || !e.pos.Time.Before(cut) {
-			continue
+	if x.maxAge > 0 {
+		cut := now.Add(-x.maxAge)
+		for id, e := range x.members {
+			if e.pos.Time.IsZero() || !e.pos.Time.Before(cut) {
+				continue
+			}
+			x.tree.Delete(e.rect.min, e.rect.max, e)
+			delete(x.members, id)
+			x.removed(e, &evs)
+			x.removedFences(e, &evs)
+			n++
 		}
-		x.tree.Delete(e.rect.min, e.rect.max, e)
-		delete(x.members, id)
-		x.removed(e, &evs)
-		x.removedFences(e, &evs)
-		n++
 	}
+	x.expireDwells(now, &evs)
 	x.unlockAndDeliver(evs)
 	return n
 }

@@ -85,6 +85,7 @@ type Index[K comparable] struct {
 	ftree   rtree.RTreeG[*fence[K]] // boxes of the fences
 	maxAge  time.Duration
 	expiry  expiry
+	dwell   dwellTimer[K]
 	coarsen float64   // meters; see WithCoarsening
 	scratch sync.Pool // *nearbyBuf[K], reused by Nearby
 }

@@ -70,16 +70,17 @@ func (x *Index[K]) SetHidden(id K, hidden bool) bool {
 		return ok
 	}
 	var evs []Event[K]
+	before, seen := x.viewers(e), x.seen(e)
 	e.hidden = hidden
 	if hidden {
 		for w := range e.watchers {
-			delete(w.inside, e)
-			evs = append(evs, Event[K]{Kind: Leave, Watcher: w.owner.id, Member: e.id, Distance: chord2ToMeters(chord2(w.owner.v, e.v))})
+			x.unlink(w, e, nil)
 		}
-		e.watchers = nil
 	} else {
-		x.moved(e, nil, &evs)
+		x.placeInWatches(e, nil, nil)
 	}
+	x.diffViewers(e, before, &evs)
+	x.diffSeen(e, seen, &evs)
 	x.unlockAndDeliver(evs)
 	return true
 }

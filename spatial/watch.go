@@ -4,7 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"sync"
+	"time"
 )
 
 // ErrNotFound reports an operation on a member that is not in the index.
@@ -82,7 +84,9 @@ func WithEvents[K comparable](fn func(Event[K])) Option {
 type WatchOption func(*watchConfig)
 
 type watchConfig struct {
-	margin float64
+	margin    float64
+	dwell     time.Duration
+	symmetric bool
 }
 
 // WithMargin sets the hysteresis of a watch, in meters: a member enters at
@@ -92,30 +96,60 @@ func WithMargin(m float64) WatchOption {
 	return func(c *watchConfig) { c.margin = m }
 }
 
+// WithDwell delays leaving: a member that goes beyond the radius plus the
+// margin leaves only once it has stayed beyond for d, so a position that
+// jumps out and back (a GPS glitch, a tunnel) produces no Leave and Enter.
+// Coming back within radius plus margin before d is up cancels the leave.
+// The dwell is measured on the clock: a timer delivers the Leave events that
+// fall due ([Index.Close] stops it), and [Index.Expire] delivers those due
+// by the time it is given. The default is zero, leaving at once; d must
+// not be negative.
+func WithDwell(d time.Duration) WatchOption {
+	return func(c *watchConfig) { c.dwell = d }
+}
+
+// WithSymmetric makes the watch mutual: every member inside the watch also
+// sees the watcher, as if it watched the watcher back, whether or not it
+// has a watch of its own. A member sees another once, however many watches
+// say so: it gets one [Enter] when the first of them holds the other and
+// one [Leave] when the last lets go. A hidden watcher is not seen through
+// its symmetric watch (see [Index.SetHidden]).
+func WithSymmetric() WatchOption {
+	return func(c *watchConfig) { c.symmetric = true }
+}
+
 // watch is member owner's interest in the members around it. Its circle of
 // radius+margin is kept in the index's watch tree, as one or two boxes.
 type watch[K comparable] struct {
 	owner          *entry[K]
 	radius, margin float64
+	dwell          time.Duration
+	symmetric      bool
 	boxes          []box
 	// inside maps each member inside to the epoch of the refresh that
 	// last confirmed it, so a refresh updates the map in place.
 	inside map[*entry[K]]uint32
 	epoch  uint32
+	// leaving maps the members inside but beyond radius+margin to the
+	// time they leave, with a dwell.
+	leaving map[*entry[K]]time.Time
 }
 
 // Watch makes member id watch the circle of radius meters around itself:
 // from now on, every member coming within radius of id produces an [Enter]
 // event, and every member inside going further than radius plus the margin
-// (see [WithMargin]) or being removed produces a [Leave] event. Members
-// already inside get Enter events now. The circle moves with id.
+// (see [WithMargin], [WithDwell]) or being removed produces a [Leave]
+// event. Members already inside get Enter events now. The circle moves
+// with id. With [WithSymmetric] the members inside see id too.
 //
 // Watch returns an error wrapping [ErrNotFound] if id is not in the index,
 // and one wrapping [ErrInvalidRadius] if radius is not positive and finite
-// or the margin is negative or not finite. Watching again replaces the
-// watch: members inside that are outside the new circle leave, members
-// newly within the radius enter. Removing id ([Index.Remove]) ends its watch
-// without events; set it and watch again after a reconnect.
+// or the margin is negative or not finite, or the dwell is negative.
+// Watching again replaces the watch: members inside that are outside the
+// new circle leave, members newly within the radius enter, and the others
+// stay without events. Removing id ([Index.Remove]) ends its watch, with
+// Leave events only for those who saw id through a symmetric watch; set it
+// and watch again after a reconnect.
 //
 // Cost: Watch and each move of id are a radius query around id; a move of
 // another member is a point query in a tree of watch circles at its old and
@@ -130,6 +164,9 @@ func (x *Index[K]) Watch(id K, radius float64, opts ...WatchOption) error {
 	}
 	if math.IsNaN(wc.margin) || math.IsInf(wc.margin, 0) || wc.margin < 0 {
 		return fmt.Errorf("spatial: watch: margin %v: %w", wc.margin, ErrInvalidRadius)
+	}
+	if wc.dwell < 0 {
+		return fmt.Errorf("spatial: watch: dwell %v: %w", wc.dwell, ErrInvalidRadius)
 	}
 	x.mu.Lock()
 	e, ok := x.members[id]
@@ -146,7 +183,18 @@ func (x *Index[K]) Watch(id K, radius float64, opts ...WatchOption) error {
 	} else {
 		x.unindexWatch(w)
 	}
-	w.radius, w.margin = radius, wc.margin
+	if w.symmetric != wc.symmetric {
+		// The members inside start or stop seeing e through this watch.
+		before := x.viewers(e)
+		w.symmetric = wc.symmetric
+		x.diffViewers(e, before, &evs)
+	}
+	w.radius, w.margin, w.dwell = radius, wc.margin, wc.dwell
+	if w.dwell == 0 {
+		for m := range w.leaving {
+			x.unlink(w, m, &evs)
+		}
+	}
 	x.indexWatch(w)
 	x.refreshWatch(w, &evs)
 	x.unlockAndDeliver(evs)
@@ -154,7 +202,8 @@ func (x *Index[K]) Watch(id K, radius float64, opts ...WatchOption) error {
 }
 
 // Unwatch ends member id's watch, with a [Leave] event for every member
-// that was inside it. It reports whether id had a watch.
+// that id no longer sees and, for a symmetric watch, for every member that
+// no longer sees id. It reports whether id had a watch.
 func (x *Index[K]) Unwatch(id K) bool {
 	x.mu.Lock()
 	e, ok := x.members[id]
@@ -168,38 +217,187 @@ func (x *Index[K]) Unwatch(id K) bool {
 	return true
 }
 
-// Watching returns the members inside member id's watch, in no particular
-// order, and whether id has a watch.
+// Watching returns the members that member id sees, in no particular
+// order: those inside its watch and those whose symmetric watch holds it
+// ([WithSymmetric]); and whether id has a watch of its own.
 func (x *Index[K]) Watching(id K) ([]K, bool) {
 	x.mu.RLock()
 	defer x.mu.RUnlock()
 	e, ok := x.members[id]
-	if !ok || e.watch == nil {
+	if !ok {
 		return nil, false
 	}
-	out := make([]K, 0, len(e.watch.inside))
-	for m := range e.watch.inside {
-		out = append(out, m.id)
+	seen := x.seen(e)
+	out := make([]K, len(seen))
+	for i, m := range seen {
+		out[i] = m.id
 	}
-	return out, true
+	return out, e.watch != nil
 }
 
-// WatchersOf returns the members whose watch holds member id, in no
-// particular order: those who should get id's location updates. It is
-// answered from a set kept with the watches, without a search; none when
-// id is not in the index or is hidden.
+// WatchersOf returns the members that see member id, in no particular
+// order: those who should get id's location updates. They are the owners
+// of the watches that hold id and, if id's own watch is symmetric, the
+// members inside it. The answer comes from sets kept with the watches,
+// without a search; none when id is not in the index or is hidden.
 func (x *Index[K]) WatchersOf(id K) []K {
 	x.mu.RLock()
 	defer x.mu.RUnlock()
 	e, ok := x.members[id]
-	if !ok || len(e.watchers) == 0 {
+	if !ok {
 		return nil
 	}
-	out := make([]K, 0, len(e.watchers))
-	for w := range e.watchers {
-		out = append(out, w.owner.id)
+	vs := x.viewers(e)
+	if len(vs) == 0 {
+		return nil
+	}
+	out := make([]K, len(vs))
+	for i, v := range vs {
+		out[i] = v.id
 	}
 	return out
+}
+
+// inWatch reports whether w is a watch that holds m.
+func inWatch[K comparable](w *watch[K], m *entry[K]) bool {
+	if w == nil {
+		return false
+	}
+	_, ok := w.inside[m]
+	return ok
+}
+
+// sees reports whether v sees m: m is inside v's watch, or v is inside m's
+// symmetric watch and m is not hidden.
+func sees[K comparable](v, m *entry[K]) bool {
+	return inWatch(v.watch, m) || (m.watch != nil && m.watch.symmetric && !m.hidden && inWatch(m.watch, v))
+}
+
+// viewers returns the members that see e, each once.
+func (x *Index[K]) viewers(e *entry[K]) []*entry[K] {
+	var out []*entry[K]
+	for w := range e.watchers {
+		out = append(out, w.owner)
+	}
+	if w := e.watch; w != nil && w.symmetric && !e.hidden {
+		for m := range w.inside {
+			if !inWatch(m.watch, e) { // else counted above
+				out = append(out, m)
+			}
+		}
+	}
+	return out
+}
+
+// seen returns the members that e sees, each once.
+func (x *Index[K]) seen(e *entry[K]) []*entry[K] {
+	var out []*entry[K]
+	if e.watch != nil {
+		for m := range e.watch.inside {
+			out = append(out, m)
+		}
+	}
+	for w := range e.watchers {
+		if w.symmetric && !w.owner.hidden && !inWatch(e.watch, w.owner) {
+			out = append(out, w.owner)
+		}
+	}
+	return out
+}
+
+// diffSeen appends the events of the change in what e sees, from before.
+func (x *Index[K]) diffSeen(e *entry[K], before []*entry[K], evs *[]Event[K]) {
+	diffPairs(e, before, x.seen(e), func(m *entry[K]) (w, mem *entry[K]) { return e, m }, evs)
+}
+
+// diffViewers appends the events of the change in who sees e, from before.
+func (x *Index[K]) diffViewers(e *entry[K], before []*entry[K], evs *[]Event[K]) {
+	diffPairs(e, before, x.viewers(e), func(v *entry[K]) (w, mem *entry[K]) { return v, e }, evs)
+}
+
+// diffPairs appends a Leave for each pair of e with a member of before
+// that is not in after, and an Enter for each pair with a member of after
+// that is not in before; pair says which is the watcher.
+func diffPairs[K comparable](e *entry[K], before, after []*entry[K], pair func(*entry[K]) (w, m *entry[K]), evs *[]Event[K]) {
+	add := func(kind EventKind, o *entry[K]) {
+		w, m := pair(o)
+		*evs = append(*evs, Event[K]{Kind: kind, Watcher: w.id, Member: m.id, Distance: chord2ToMeters(chord2(w.v, m.v))})
+	}
+	for _, o := range before {
+		if !slices.Contains(after, o) {
+			add(Leave, o)
+		}
+	}
+	for _, o := range after {
+		if !slices.Contains(before, o) {
+			add(Enter, o)
+		}
+	}
+}
+
+// link puts m inside w, at distance d from w's owner, with the Enter
+// events of whoever starts seeing whom; evs nil means no events.
+func (x *Index[K]) link(w *watch[K], m *entry[K], d float64, evs *[]Event[K]) {
+	o := w.owner
+	seen := sees(o, m)
+	mirror := w.symmetric && !o.hidden
+	seenBack := mirror && sees(m, o)
+	w.inside[m] = w.epoch
+	m.addWatcher(w)
+	if evs == nil {
+		return
+	}
+	if !seen {
+		*evs = append(*evs, Event[K]{Kind: Enter, Watcher: o.id, Member: m.id, Distance: d})
+	}
+	if mirror && !seenBack {
+		*evs = append(*evs, Event[K]{Kind: Enter, Watcher: m.id, Member: o.id, Distance: d})
+	}
+}
+
+// unlink takes m out of w, with the Leave events of whoever stops seeing
+// whom; evs nil means no events.
+func (x *Index[K]) unlink(w *watch[K], m *entry[K], evs *[]Event[K]) {
+	o := w.owner
+	delete(w.inside, m)
+	delete(m.watchers, w)
+	delete(w.leaving, m)
+	if evs == nil {
+		return
+	}
+	d := chord2ToMeters(chord2(o.v, m.v))
+	if !sees(o, m) {
+		*evs = append(*evs, Event[K]{Kind: Leave, Watcher: o.id, Member: m.id, Distance: d})
+	}
+	if w.symmetric && !o.hidden && !sees(m, o) {
+		*evs = append(*evs, Event[K]{Kind: Leave, Watcher: m.id, Member: o.id, Distance: d})
+	}
+}
+
+// beyond handles member m of w found beyond radius+margin: it leaves now,
+// or with a dwell, once the dwell is up.
+func (x *Index[K]) beyond(w *watch[K], m *entry[K], evs *[]Event[K]) {
+	if w.dwell == 0 {
+		x.unlink(w, m, evs)
+		return
+	}
+	if _, ok := w.leaving[m]; ok {
+		return
+	}
+	if w.leaving == nil {
+		w.leaving = make(map[*entry[K]]time.Time)
+	}
+	at := time.Now().Add(w.dwell)
+	w.leaving[m] = at
+	x.dwell.add(x, w, at)
+}
+
+// within handles member m of w found within radius+margin: a pending
+// leave is cancelled.
+func within[K comparable](w *watch[K], m *entry[K]) {
+	if w.leaving != nil {
+		delete(w.leaving, m)
+	}
 }
 
 // events is the delivery queue of an index's events. Lock order: Index.mu,
@@ -275,16 +473,13 @@ func (x *Index[K]) unindexWatch(w *watch[K]) {
 	w.boxes = nil
 }
 
-// dropWatch ends e's watch, appending a Leave for each member inside to evs
-// when evs is not nil.
+// dropWatch ends e's watch, with the Leave events of unlink; evs nil
+// means no events.
 func (x *Index[K]) dropWatch(e *entry[K], evs *[]Event[K]) {
 	w := e.watch
 	x.unindexWatch(w)
 	for m := range w.inside {
-		delete(m.watchers, w)
-		if evs != nil {
-			*evs = append(*evs, Event[K]{Kind: Leave, Watcher: e.id, Member: m.id, Distance: chord2ToMeters(chord2(e.v, m.v))})
-		}
+		x.unlink(w, m, evs)
 	}
 	e.watch = nil
 	x.watches--
@@ -310,19 +505,16 @@ func (x *Index[K]) refreshWatch(w *watch[K], evs *[]Event[K]) {
 			d := chord2ToMeters(c2)
 			if _, was := w.inside[m]; was && d <= keep {
 				w.inside[m] = epoch
+				within(w, m)
 			} else if !was && d <= w.radius {
-				w.inside[m] = epoch
-				m.addWatcher(w)
-				*evs = append(*evs, Event[K]{Kind: Enter, Watcher: o.id, Member: m.id, Distance: d})
+				x.link(w, m, d, evs)
 			}
 			return true
 		})
 	}
 	for m, e := range w.inside {
 		if e != epoch {
-			delete(w.inside, m)
-			delete(m.watchers, w)
-			*evs = append(*evs, Event[K]{Kind: Leave, Watcher: o.id, Member: m.id, Distance: chord2ToMeters(chord2(o.v, m.v))})
+			x.beyond(w, m, evs)
 		}
 	}
 }
@@ -341,6 +533,18 @@ func (x *Index[K]) moved(e *entry[K], old *box, evs *[]Event[K]) {
 	if x.watches == 0 {
 		return
 	}
+	x.placeInWatches(e, old, evs)
+	if w := e.watch; w != nil {
+		x.unindexWatch(w)
+		x.indexWatch(w)
+		x.refreshWatch(w, evs)
+	}
+}
+
+// placeInWatches decides, for every watch whose circle holds e's old
+// position (when old is not nil) or its new one, whether e enters or
+// leaves it.
+func (x *Index[K]) placeInWatches(e *entry[K], old *box, evs *[]Event[K]) {
 	check := func(_, _ [2]float64, w *watch[K]) bool {
 		if w.owner == e || e.hidden {
 			return true
@@ -349,13 +553,11 @@ func (x *Index[K]) moved(e *entry[K], old *box, evs *[]Event[K]) {
 		_, in := w.inside[e]
 		switch {
 		case !in && d <= w.radius:
-			w.inside[e] = w.epoch
-			e.addWatcher(w)
-			*evs = append(*evs, Event[K]{Kind: Enter, Watcher: w.owner.id, Member: e.id, Distance: d})
+			x.link(w, e, d, evs)
 		case in && d > w.radius+w.margin:
-			delete(w.inside, e)
-			delete(e.watchers, w)
-			*evs = append(*evs, Event[K]{Kind: Leave, Watcher: w.owner.id, Member: e.id, Distance: d})
+			x.beyond(w, e, evs)
+		case in:
+			within(w, e)
 		}
 		return true
 	}
@@ -365,22 +567,19 @@ func (x *Index[K]) moved(e *entry[K], old *box, evs *[]Event[K]) {
 		x.wtree.Search(old.min, old.max, check)
 	}
 	x.wtree.Search(e.rect.min, e.rect.max, check)
-	if w := e.watch; w != nil {
-		x.unindexWatch(w)
-		x.indexWatch(w)
-		x.refreshWatch(w, evs)
-	}
 }
 
-// removed drops e from every watch that holds it, with Leave events, and
-// ends e's own watch silently.
+// removed drops e from every watch, with a Leave event for every member
+// that saw it, and ends e's own watch.
 func (x *Index[K]) removed(e *entry[K], evs *[]Event[K]) {
+	before := x.viewers(e)
 	for w := range e.watchers {
-		delete(w.inside, e)
-		*evs = append(*evs, Event[K]{Kind: Leave, Watcher: w.owner.id, Member: e.id, Distance: chord2ToMeters(chord2(w.owner.v, e.v))})
+		x.unlink(w, e, nil)
 	}
-	e.watchers = nil
 	if e.watch != nil {
 		x.dropWatch(e, nil)
+	}
+	for _, v := range before {
+		*evs = append(*evs, Event[K]{Kind: Leave, Watcher: v.id, Member: e.id, Distance: chord2ToMeters(chord2(v.v, e.v))})
 	}
 }

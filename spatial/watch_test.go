@@ -3,9 +3,12 @@ package spatial_test
 import (
 	"math"
 	"math/rand/v2"
+	"os"
 	"slices"
+	"strconv"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -276,7 +279,7 @@ func TestPropertyWatch(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			rng := rand.New(rand.NewPCG(11, 11))
+			rng := rand.New(rand.NewPCG(propertySeed(11), 11))
 			type pair struct{ w, m int }
 			replay := map[pair]bool{}
 			x := spatial.New[int](spatial.WithEvents(func(ev spatial.Event[int]) {
@@ -292,8 +295,12 @@ func TestPropertyWatch(t *testing.T) {
 			}))
 			const n = 300
 			pos := map[int]spatial.Point{}
-			type wt struct{ r, m float64 }
+			type wt struct {
+				r, m      float64
+				symmetric bool
+			}
 			watches := map[int]wt{}
+			hidden := map[int]bool{}
 			set := func(id int) {
 				p := tt.point(rng)
 				if q, ok := pos[id]; ok && rng.IntN(2) == 0 {
@@ -306,74 +313,103 @@ func TestPropertyWatch(t *testing.T) {
 			for id := range n {
 				set(id)
 			}
-			maxPairs := 0
+			maxPairs, mirrored := 0, 0
 			for step := range 3000 {
 				id := rng.IntN(n)
-				switch r := rng.IntN(20); {
+				switch r := rng.IntN(24); {
 				case r == 0:
 					x.Remove(id)
 					delete(pos, id)
+					delete(hidden, id)
 					if _, ok := watches[id]; ok {
 						delete(watches, id)
-						for p := range replay { // silent end
-							if p.w == id {
-								delete(replay, p)
-							}
+					}
+					for p := range replay { // what id saw ends silently
+						if p.w == id {
+							delete(replay, p)
 						}
 					}
 				case r <= 2:
 					if _, ok := pos[id]; !ok {
 						continue
 					}
-					w := wt{r: (50 + rng.Float64()*1000) * tt.scale}
+					w := wt{r: (50 + rng.Float64()*1000) * tt.scale, symmetric: rng.IntN(2) == 0}
 					if rng.IntN(2) == 0 {
 						w.m = rng.Float64() * 200 * tt.scale
 					}
-					require.NoError(t, x.Watch(id, w.r, spatial.WithMargin(w.m)))
+					opts := []spatial.WatchOption{spatial.WithMargin(w.m)}
+					if w.symmetric {
+						opts = append(opts, spatial.WithSymmetric())
+					}
+					require.NoError(t, x.Watch(id, w.r, opts...))
 					watches[id] = w
 				case r == 3:
 					_, had := watches[id]
 					assert.Equal(t, had, x.Unwatch(id))
 					delete(watches, id)
+				case r == 4:
+					if _, ok := pos[id]; !ok {
+						continue
+					}
+					hidden[id] = !hidden[id]
+					require.True(t, x.SetHidden(id, hidden[id]))
 				default:
 					set(id)
 				}
 				if step%100 != 99 {
 					continue
 				}
-				for wid, w := range watches {
-					in, ok := x.Watching(wid)
-					require.True(t, ok)
-					inside := map[int]bool{}
+				for vid := range pos {
+					in, ok := x.Watching(vid)
+					require.True(t, ok || len(watches) > 0 || len(in) == 0)
+					seen := map[int]bool{}
 					for _, m := range in {
-						inside[m] = true
-						require.True(t, replay[pair{wid, m}], "replayed events agree")
+						require.False(t, seen[m], "Watching(%d) lists %d once", vid, m)
+						seen[m] = true
+						require.True(t, replay[pair{vid, m}], "replayed events agree: %d sees %d", vid, m)
 					}
 					for mid, p := range pos {
-						if mid == wid {
-							require.False(t, inside[mid], "a watcher is not in its own watch")
+						if mid == vid {
+							require.False(t, seen[mid], "a member does not see itself")
 							continue
 						}
-						d := spatial.Distance(pos[wid], p)
-						switch {
-						case d <= w.r:
-							require.True(t, inside[mid], "member %d at %v m must be inside watch %d (r=%v)", mid, d, wid, w.r)
-						case d > w.r+w.m:
-							require.False(t, inside[mid], "member %d at %v m must be outside watch %d (r=%v m=%v)", mid, d, wid, w.r, w.m)
+						d := spatial.Distance(pos[vid], p)
+						own, hasOwn := watches[vid]
+						back, hasBack := watches[mid]
+						// A hidden member is in no watch, so it sees others
+						// only through its own.
+						hasBack = hasBack && back.symmetric && !hidden[vid]
+						if hidden[mid] {
+							require.False(t, seen[mid], "hidden %d is seen by %d", mid, vid)
+							continue
+						}
+						if (hasOwn && d <= own.r) || (hasBack && d <= back.r) {
+							require.True(t, seen[mid], "%d must see %d at %v m (own %+v %v, back %+v %v)", vid, mid, d, own, hasOwn, back, hasBack)
+						}
+						if (!hasOwn || d > own.r+own.m) && (!hasBack || d > back.r+back.m) {
+							require.False(t, seen[mid], "%d must not see %d at %v m", vid, mid, d)
+						}
+						if seen[mid] && !(hasOwn && d <= own.r+own.m) {
+							mirrored++
 						}
 					}
 				}
 				watchersOf := map[int][]int{}
 				for p := range replay {
-					_, ok := watches[p.w]
-					require.True(t, ok, "replayed pair %v has a watch", p)
 					watchersOf[p.m] = append(watchersOf[p.m], p.w)
 				}
 				for mid := range pos {
-					assert.ElementsMatch(t, watchersOf[mid], x.WatchersOf(mid), "WatchersOf(%d)", mid)
+					if !assert.ElementsMatch(t, watchersOf[mid], x.WatchersOf(mid), "WatchersOf(%d)", mid) {
+						for _, v := range watchersOf[mid] {
+							wv, _ := x.Watching(v)
+							t.Logf("step %d m=%d v=%d hidden m %v v %v watch v %+v watch m %+v d=%v watching(v)=%v", step, mid, v, hidden[mid], hidden[v], watches[v], watches[mid], spatial.Distance(pos[v], pos[mid]), wv)
+						}
+						t.FailNow()
+					}
 				}
 				maxPairs = max(maxPairs, len(replay))
 			}
+			assert.Positive(t, mirrored, "some members are seen only through symmetric watches")
 			t.Logf("up to %d pairs inside watches", maxPairs)
 			assert.Greater(t, maxPairs, 20, "the watches hold members")
 		})
@@ -447,4 +483,157 @@ func TestWatchHandlerPanics(t *testing.T) {
 	assert.Equal(t, []spatial.Event[string]{enter("w", "m")}, got)
 	in, _ := x.Watching("w")
 	assert.ElementsMatch(t, []string{"boom", "m"}, in, "the index changed before the handler ran")
+}
+
+// propertySeed returns the seed of a property test: def, or the value of
+// VICINITY_SEED to explore others.
+func propertySeed(def uint64) uint64 {
+	if v, err := strconv.ParseUint(os.Getenv("VICINITY_SEED"), 10, 64); err == nil {
+		return v
+	}
+	return def
+}
+
+func TestWatchSymmetric(t *testing.T) {
+	t.Parallel()
+	var rec recorder[string]
+	x := spatial.New[string](spatial.WithEvents(rec.handle))
+	require.NoError(t, x.Set("a", north(0, 0)))
+	require.NoError(t, x.Set("b", north(500, 0)))
+	require.NoError(t, x.Watch("a", 1000, spatial.WithSymmetric()))
+	assert.Equal(t, []spatial.Event[string]{enter("a", "b"), enter("b", "a")}, rec.take(),
+		"b sees a without a watch of its own")
+	assert.Equal(t, []string{"b"}, sortedWatching(t, x, "a", cmpString))
+	in, own := x.Watching("b")
+	assert.Equal(t, []string{"a"}, in)
+	assert.False(t, own, "b has no watch of its own")
+	assert.Equal(t, []string{"b"}, x.WatchersOf("a"), "b gets a's moves")
+
+	// b's own smaller watch adds nothing b did not see; a farther member
+	// entering a's watch sees a too.
+	require.NoError(t, x.Watch("b", 800))
+	assert.Empty(t, rec.take(), "b already sees a")
+	require.NoError(t, x.Set("c", north(-900, 0)))
+	assert.Equal(t, []spatial.Event[string]{enter("a", "c"), enter("c", "a")}, rec.take())
+
+	// b goes beyond a's radius but stays within its own: a stops seeing b,
+	// b still sees a through its own watch... but a is beyond b's 800 m.
+	require.NoError(t, x.Set("b", north(1200, 0)))
+	assert.ElementsMatch(t, []spatial.Event[string]{leave("a", "b"), leave("b", "a")}, rec.take())
+	require.NoError(t, x.Set("b", north(700, 0)))
+	assert.ElementsMatch(t, []spatial.Event[string]{enter("a", "b"), enter("b", "a")}, rec.take(),
+		"one Enter each, though two watches hold the pair")
+
+	// Turning symmetry off: those who saw a only through it stop seeing it.
+	require.NoError(t, x.Watch("a", 1000))
+	assert.Equal(t, []spatial.Event[string]{leave("c", "a")}, rec.take(), "c has no watch; b sees a with its own")
+	require.NoError(t, x.Watch("a", 1000, spatial.WithSymmetric()))
+	assert.Equal(t, []spatial.Event[string]{enter("c", "a")}, rec.take())
+
+	// Hiding a: nobody sees a, a still sees everyone.
+	require.True(t, x.SetHidden("a", true))
+	assert.ElementsMatch(t, []spatial.Event[string]{leave("b", "a"), leave("c", "a")}, rec.take())
+	assert.Equal(t, []string{"b", "c"}, sortedWatching(t, x, "a", cmpString))
+	assert.Empty(t, x.WatchersOf("a"))
+	require.True(t, x.SetHidden("a", false))
+	assert.ElementsMatch(t, []spatial.Event[string]{enter("b", "a"), enter("c", "a")}, rec.take())
+
+	// Hiding c, which has no watch: c leaves a's watch, so it no longer
+	// sees a either.
+	require.True(t, x.SetHidden("c", true))
+	assert.ElementsMatch(t, []spatial.Event[string]{leave("a", "c"), leave("c", "a")}, rec.take())
+	require.True(t, x.SetHidden("c", false))
+	assert.ElementsMatch(t, []spatial.Event[string]{enter("a", "c"), enter("c", "a")}, rec.take())
+
+	// Removing a: everyone who saw it gets a Leave, what a saw ends
+	// silently.
+	assert.True(t, x.Remove("a"))
+	assert.ElementsMatch(t, []spatial.Event[string]{leave("b", "a"), leave("c", "a")}, rec.take())
+	in, _ = x.Watching("c")
+	assert.Empty(t, in)
+
+	// Unwatch of a symmetric watch: Leave both ways.
+	require.NoError(t, x.Set("a", north(0, 0)))
+	assert.Equal(t, []spatial.Event[string]{enter("b", "a")}, rec.take(), "a is within b's own watch")
+	require.NoError(t, x.Watch("a", 1000, spatial.WithSymmetric()))
+	assert.ElementsMatch(t, []spatial.Event[string]{enter("a", "b"), enter("a", "c"), enter("c", "a")}, rec.take())
+	assert.True(t, x.Unwatch("a"))
+	assert.ElementsMatch(t, []spatial.Event[string]{leave("a", "b"), leave("a", "c"), leave("c", "a")}, rec.take(),
+		"b keeps seeing a with its own watch")
+}
+
+func TestWatchDwell(t *testing.T) {
+	t.Parallel()
+	var rec recorder[string]
+	x := spatial.New[string](spatial.WithEvents(rec.handle))
+	defer x.Close()
+	require.NoError(t, x.Set("w", north(0, 0)))
+	require.NoError(t, x.Set("m", north(50, 0)))
+	require.NoError(t, x.Watch("w", 100, spatial.WithMargin(20), spatial.WithDwell(time.Hour)))
+	assert.Equal(t, []spatial.Event[string]{enter("w", "m")}, rec.take())
+
+	// A jump out and back within the dwell: no events.
+	require.NoError(t, x.Set("m", north(5000, 0)))
+	require.NoError(t, x.Set("m", north(110, 0)))
+	assert.Empty(t, rec.take(), "back within radius+margin before the dwell is up")
+	assert.Zero(t, x.Expire(time.Now().Add(2*time.Hour)))
+	assert.Empty(t, rec.take(), "the cancelled leave does not fall due")
+
+	// Out for good: the leave falls due after the dwell.
+	require.NoError(t, x.Set("m", north(5000, 0)))
+	x.Expire(time.Now().Add(30 * time.Minute))
+	assert.Empty(t, rec.take(), "not yet")
+	assert.Equal(t, []string{"m"}, sortedWatching(t, x, "w", cmpString), "still inside while dwelling")
+	x.Expire(time.Now().Add(61 * time.Minute))
+	assert.Equal(t, []spatial.Event[string]{leave("w", "m")}, rec.take())
+
+	// The watcher moving away dwells too.
+	require.NoError(t, x.Set("m", north(10, 0)))
+	assert.Equal(t, []spatial.Event[string]{enter("w", "m")}, rec.take())
+	require.NoError(t, x.Set("w", north(3000, 0)))
+	assert.Empty(t, rec.take())
+	x.Expire(time.Now().Add(61 * time.Minute))
+	assert.Equal(t, []spatial.Event[string]{leave("w", "m")}, rec.take())
+
+	// Removing a dwelling member is an immediate Leave, and watching again
+	// without a dwell ends the dwells at once.
+	require.NoError(t, x.Set("m", north(3010, 0)))
+	require.NoError(t, x.Set("n", north(3020, 0)))
+	assert.ElementsMatch(t, []spatial.Event[string]{enter("w", "m"), enter("w", "n")}, rec.take())
+	require.NoError(t, x.Set("m", north(9000, 0)))
+	require.NoError(t, x.Set("n", north(9000, 0)))
+	assert.Empty(t, rec.take())
+	assert.True(t, x.Remove("m"))
+	assert.Equal(t, []spatial.Event[string]{leave("w", "m")}, rec.take())
+	require.NoError(t, x.Watch("w", 100))
+	assert.Equal(t, []spatial.Event[string]{leave("w", "n")}, rec.take())
+
+	require.ErrorIs(t, x.Watch("w", 100, spatial.WithDwell(-time.Second)), spatial.ErrInvalidRadius)
+}
+
+func TestWatchDwellTimer(t *testing.T) {
+	t.Parallel()
+	var rec recorder[string]
+	x := spatial.New[string](spatial.WithEvents(rec.handle))
+	defer x.Close()
+	require.NoError(t, x.Set("w", north(0, 0)))
+	require.NoError(t, x.Set("m", north(50, 0)))
+	require.NoError(t, x.Watch("w", 100, spatial.WithDwell(20*time.Millisecond)))
+	assert.Equal(t, []spatial.Event[string]{enter("w", "m")}, rec.take())
+	require.NoError(t, x.Set("m", north(500, 0)))
+	// The timer delivers the leave without another call into the index.
+	var got []spatial.Event[string]
+	require.Eventually(t, func() bool {
+		got = append(got, rec.take()...)
+		return len(got) > 0
+	}, 5*time.Second, 5*time.Millisecond)
+	assert.Equal(t, []spatial.Event[string]{leave("w", "m")}, got)
+
+	// After Close, dwells end only through Expire.
+	require.NoError(t, x.Set("m", north(50, 0)))
+	assert.Equal(t, []spatial.Event[string]{enter("w", "m")}, rec.take())
+	require.NoError(t, x.Close())
+	require.NoError(t, x.Set("m", north(500, 0)))
+	x.Expire(time.Now().Add(time.Second))
+	assert.Equal(t, []spatial.Event[string]{leave("w", "m")}, rec.take())
 }
