@@ -58,6 +58,12 @@ type Socket struct {
 	presenceKey   string     // "" without presence
 	presenceMu    sync.Mutex // serializes the socket's presence changes; before mu
 
+	// locMu serializes the socket's location changes (SetLocation,
+	// SetHidden, Watch, Unwatch, ClearLocation); before mu.
+	locMu  sync.Mutex
+	hidden bool       // see SetHidden; under locMu
+	watch  *watchSpec // the socket's watch, kept while it has no location; under locMu
+
 	bucket         tokenBucket // the event rate limit; used on the read goroutine only
 	locationBucket tokenBucket // the location event's rate limit; likewise
 

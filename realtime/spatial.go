@@ -92,7 +92,10 @@ func (s *Socket) index() *spatial.Index[string] {
 // uncertainty in meters (0 for unknown). Coordinates out of range, NaN or
 // infinite, or a negative accuracy, are refused with an error wrapping
 // spatial.ErrInvalidPoint or spatial.ErrInvalidAccuracy, and change
-// nothing.
+// nothing. The sockets that see this one get [NearbyMove] with its new
+// position as they may see it (coarsened with spatial.WithCoarsening: a
+// move within the same grid cell sends nothing); a slow client gets only
+// the newest.
 func (s *Socket) SetLocation(p spatial.Point, accuracy float64) error {
 	idx := s.index()
 	if idx == nil {
@@ -101,22 +104,62 @@ func (s *Socket) SetLocation(p spatial.Point, accuracy float64) error {
 	if !s.Connected() {
 		return ErrNotConnected
 	}
+	s.locMu.Lock()
+	defer s.locMu.Unlock()
 	before := idx.WatchersOf(s.id)
-	if err := idx.Set(s.id, spatial.Position{Point: p, Accuracy: accuracy, Time: time.Now()}); err != nil {
+	shownBefore, _ := idx.Shown(s.id)
+	added, err := idx.Place(s.id, spatial.Position{Point: p, Accuracy: accuracy, Time: time.Now()}, s.hidden)
+	if err != nil {
 		return err
 	}
-	// Those who watched the socket and still do get its new position (those
-	// it entered got it with the enter event); a slow client gets only the
-	// newest one.
+	if !s.Connected() { // the disconnect removed the socket before we placed it
+		idx.Remove(s.id)
+		return ErrNotConnected
+	}
+	if added && s.watch != nil { // a location cleared or expired: the watch resumes
+		_ = idx.Watch(s.id, s.watch.radius, s.watch.opts...)
+	}
+	// Those who saw the socket and still do get its new position (those
+	// it entered got it with the enter event).
 	if len(before) == 0 {
+		return nil
+	}
+	shown, ok := idx.Shown(s.id)
+	if !ok || (shown.Point == shownBefore.Point && shown.Accuracy == shownBefore.Accuracy) {
 		return nil
 	}
 	after := idx.WatchersOf(s.id)
 	still := slices.DeleteFunc(before, func(w string) bool { return !slices.Contains(after, w) })
-	if shown, ok := idx.Shown(s.id); ok && len(still) > 0 {
+	if len(still) > 0 {
 		_ = s.nsp.To(still...).EmitLatest("move:"+s.id, NearbyMove, nearbyPayload(s.id, shown, -1))
 	}
 	return nil
+}
+
+// SetHidden hides the socket from the others, or shows it again: while
+// hidden it is not found by [Socket.Nearby] and the Near operators, and
+// the sockets that saw it get [NearbyLeave] (and [NearbyEnter] when it
+// shows again). It still sees the others through its own watch, and stays
+// in its area rooms. The flag holds for the socket's life, across
+// [Socket.ClearLocation] and the expiry of its location, and may be set
+// before it has a location.
+func (s *Socket) SetHidden(hidden bool) error {
+	idx := s.index()
+	if idx == nil {
+		return ErrNoSpatial
+	}
+	s.locMu.Lock()
+	defer s.locMu.Unlock()
+	s.hidden = hidden
+	idx.SetHidden(s.id, hidden)
+	return nil
+}
+
+// Hidden reports whether the socket is hidden; see [Socket.SetHidden].
+func (s *Socket) Hidden() bool {
+	s.locMu.Lock()
+	defer s.locMu.Unlock()
+	return s.hidden
 }
 
 // nearbyEvent is the payload of the nearby events.
@@ -138,31 +181,53 @@ func nearbyPayload(id string, pos spatial.Position, distance float64) nearbyEven
 	return e
 }
 
-// Watch makes the socket watch the circle of radius meters around itself
-// (it must have a location): the client gets [NearbyEnter] for every other
-// socket that comes within it, with its position as others may see it
-// (coarsened with spatial.WithCoarsening), [NearbyMove] as it moves, and
-// [NearbyLeave] when it goes beyond radius plus the margin
-// (spatial.WithMargin), hides, or disconnects. Watching again replaces the
-// watch; it ends with [Socket.Unwatch], a [Socket.ClearLocation] or the
-// disconnect.
+// watchSpec is a socket's watch, to start it again when the socket gets a
+// location back.
+type watchSpec struct {
+	radius float64
+	opts   []spatial.WatchOption
+}
+
+// Watch makes the socket watch the circle of radius meters around itself:
+// the client gets [NearbyEnter] for every other socket that comes within
+// it, with its position as others may see it (coarsened with
+// spatial.WithCoarsening) and the distance to that position, [NearbyMove]
+// as it moves, and [NearbyLeave] when it goes beyond radius plus the
+// margin (spatial.WithMargin, spatial.WithDwell), hides, or disconnects.
+// With spatial.WithSymmetric the sockets inside see this one too, and get
+// the same events about it.
+//
+// The watch lasts until [Socket.Unwatch] or the disconnect: a socket
+// without a location (not yet set, cleared, or expired) watches from the
+// moment it sets one. Watching again replaces the watch. An invalid radius
+// or option is refused with an error wrapping spatial.ErrInvalidRadius.
 func (s *Socket) Watch(radius float64, opts ...spatial.WatchOption) error {
 	idx := s.index()
 	if idx == nil {
 		return ErrNoSpatial
 	}
-	if _, ok := idx.Get(s.id); !ok {
-		return ErrNoLocation
+	s.locMu.Lock()
+	defer s.locMu.Unlock()
+	// A socket not in the index is refused only after the arguments were
+	// checked.
+	if err := idx.Watch(s.id, radius, opts...); err != nil && !errors.Is(err, spatial.ErrNotFound) {
+		return err
 	}
-	return idx.Watch(s.id, radius, opts...)
+	s.watch = &watchSpec{radius: radius, opts: slices.Clone(opts)}
+	return nil
 }
 
 // Unwatch ends the socket's watch; the client gets [NearbyLeave] for every
-// socket inside.
+// socket it no longer sees.
 func (s *Socket) Unwatch() {
-	if idx := s.index(); idx != nil {
-		idx.Unwatch(s.id)
+	idx := s.index()
+	if idx == nil {
+		return
 	}
+	s.locMu.Lock()
+	defer s.locMu.Unlock()
+	s.watch = nil
+	idx.Unwatch(s.id)
 }
 
 // Spatial returns the server's spatial index (nil without [WithSpatial]),
@@ -218,8 +283,13 @@ func (s *Server) onSpatial(ev spatial.Event[string]) {
 	switch ev.Kind {
 	case spatial.Enter:
 		if w := s.socketByID(ev.Watcher); w != nil {
-			if pos, ok := s.Spatial().Shown(ev.Member); ok {
-				_ = w.Emit(NearbyEnter, nearbyPayload(ev.Member, pos, ev.Distance))
+			idx := s.Spatial()
+			if pos, ok := idx.Shown(ev.Member); ok {
+				d := ev.Distance
+				if at, ok := idx.Get(ev.Watcher); ok {
+					d = spatial.Distance(at.Point, pos.Point) // to what the client is shown
+				}
+				_ = w.Emit(NearbyEnter, nearbyPayload(ev.Member, pos, d))
 			}
 		}
 	case spatial.Leave:
@@ -248,15 +318,23 @@ func (s *Socket) Location() (spatial.Position, bool) {
 	return idx.Get(s.id)
 }
 
-// ClearLocation removes the socket from the index.
+// ClearLocation removes the socket from the index: the sockets that saw it
+// get [NearbyLeave], and it leaves its area rooms. Its watch and hidden
+// flag are kept for when it sets a location again.
 func (s *Socket) ClearLocation() {
-	if idx := s.index(); idx != nil {
-		idx.Remove(s.id)
+	idx := s.index()
+	if idx == nil {
+		return
 	}
+	s.locMu.Lock()
+	defer s.locMu.Unlock()
+	idx.Remove(s.id)
 }
 
-// NearbySocket is a socket found near a point, with its position and its
-// distance in meters.
+// NearbySocket is a socket found near a point, with its position as
+// others may see it (coarsened with spatial.WithCoarsening) and the
+// distance in meters to that position: values fit to send to clients.
+// The exact position is [Socket.Location].
 type NearbySocket struct {
 	Socket   *Socket
 	Position spatial.Position
@@ -299,7 +377,11 @@ func (n *Namespace) nearby(center spatial.Point, radius float64, limit int, exce
 			continue
 		}
 		if s := n.socket(h.ID); s != nil {
-			out = append(out, NearbySocket{Socket: s, Position: h.Position, Distance: h.Distance})
+			ns := NearbySocket{Socket: s, Position: sc.index.Show(h.Position), Distance: h.Distance}
+			if ns.Position.Point != h.Point {
+				ns.Distance = spatial.Distance(center, ns.Position.Point)
+			}
+			out = append(out, ns)
 			if limit > 0 && len(out) == limit {
 				break
 			}

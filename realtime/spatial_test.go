@@ -12,11 +12,13 @@ import (
 )
 
 // spatialServer accepts locations with the "location" event, shouts with
-// "shout" (to everyone within 500 m) and answers "nearby" with the ids and
-// distances of the sockets within 1 km.
-func spatialServer(t *testing.T, burst int) (*realtime.Server, *spatial.Index[string]) {
+// "shout" (to everyone within 500 m), answers "nearby" with the ids of the
+// sockets within 1 km, watches with "watch" (a radius) and "watchsym" (a
+// symmetric watch), hides with "hide" (a bool) and forgets the location
+// with "clear".
+func spatialServer(t *testing.T, burst int, opts ...spatial.Option) (*realtime.Server, *spatial.Index[string]) {
 	t.Helper()
-	srv := realtime.New(realtime.WithSpatial(), realtime.WithLocationEvent("location", 0.001, burst))
+	srv := realtime.New(realtime.WithSpatial(opts...), realtime.WithLocationEvent("location", 0.001, burst))
 	idx := srv.Spatial()
 	srv.OnConnection(func(s *realtime.Socket) {
 		s.On("shout", func(e *realtime.Event) {
@@ -32,6 +34,20 @@ func spatialServer(t *testing.T, burst int) (*realtime.Server, *spatial.Index[st
 				return
 			}
 			_ = e.Ack("ok")
+		})
+		s.On("watchsym", func(e *realtime.Event) {
+			var radius float64
+			_ = e.Bind(&radius)
+			_ = e.Ack(s.Watch(radius, spatial.WithSymmetric()) == nil)
+		})
+		s.On("hide", func(e *realtime.Event) {
+			var hide bool
+			_ = e.Bind(&hide)
+			_ = e.Ack(s.SetHidden(hide) == nil && s.Hidden() == hide)
+		})
+		s.On("clear", func(e *realtime.Event) {
+			s.ClearLocation()
+			_ = e.Ack(true)
 		})
 		s.On("nearby", func(e *realtime.Event) {
 			near, err := s.Nearby(1000, 0)
@@ -185,12 +201,14 @@ func TestWatch(t *testing.T) {
 	a, b := dialRaw(t, ts), dialRaw(t, ts)
 	a.connect("/", "")
 	idB := sid(t, b.connect("/", ""))
-	a.send(`421["watch",500]`)
-	assert.Equal(t, `431["realtime: socket has no location"]`, a.next())
-	place(a, "52.5200", "13.4050")
-	place(b, "52.5400", "13.4050") // 2.2 km away
+	a.send(`421["watch",-5]`)
+	assert.Regexp(t, `^431\["spatial: watch: radius -5: .*"\]$`, a.next())
+	// A socket may watch before it has a location: the watch starts when
+	// it sets one.
 	a.send(`422["watch",500]`)
 	assert.Equal(t, `432["ok"]`, a.next())
+	place(a, "52.5200", "13.4050")
+	place(b, "52.5400", "13.4050") // 2.2 km away
 
 	place(b, "52.5220", "13.4050") // 220 m: in
 	name, arg := decodeEvent(t, a.next())

@@ -75,8 +75,9 @@ func (x *Index[K]) Close() error {
 
 // Expire removes every member whose position was observed more than the
 // maximum age ([WithMaxAge]) before now, and returns how many it removed.
-// Each removal produces the events of [Index.Remove]: [Leave] for the
-// members that saw it, [FenceLeave] for its fences. It also ends the dwells
+// Each removal produces the events of [Index.Remove]: [Leave] both ways
+// between it and the members it saw or that saw it, [FenceLeave] for its
+// fences. It also ends the dwells
 // ([WithDwell]) that are up by now, with their Leave events. It scans all
 // members, under the write lock, when there is a maximum age.
 func (x *Index[K]) Expire(now time.Time) int {

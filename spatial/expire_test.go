@@ -41,9 +41,10 @@ func TestExpire(t *testing.T) {
 	assert.Equal(t, 1, x.Expire(t0.Add(time.Hour)), "newer")
 	assert.ElementsMatch(t, []spatial.Event[string]{leave("w", "newer"), fenceLeave("newer", "f")}, rec.take())
 
-	// The watcher itself expires: its watch ends silently.
+	// The watcher itself expires: its watch ends, with a Leave for each
+	// member inside.
 	assert.Equal(t, 1, x.Expire(t0.Add(2*time.Hour)))
-	assert.Equal(t, []spatial.Event[string]{fenceLeave("w", "f")}, rec.take())
+	assert.Equal(t, []spatial.Event[string]{leave("w", "timeless"), fenceLeave("w", "f")}, rec.take())
 	assert.Equal(t, 1, x.Len(), "timeless stays")
 	require.NoError(t, x.Close())
 }

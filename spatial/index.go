@@ -131,18 +131,34 @@ func New[K comparable](opts ...Option) *Index[K] {
 // error wrapping [ErrInvalidPoint] or [ErrInvalidAccuracy], and leaves the
 // index unchanged, when pos is invalid. A move produces the [Enter] and
 // [Leave] events of the watches it crosses, and of id's own watch, and the
-// [FenceEnter] and [FenceLeave] events of the fences it crosses.
+// [FenceEnter] and [FenceLeave] events of the fences it crosses. A member
+// keeps its hidden flag ([Index.SetHidden]); a new one is shown.
 func (x *Index[K]) Set(id K, pos Position) error {
+	_, err := x.place(id, pos, nil)
+	return err
+}
+
+// Place is [Index.Set] and [Index.SetHidden] in one step: it places member
+// id at pos, hidden or not, so that a member inserted hidden is never seen,
+// not even between two calls. It reports whether id was new to the index.
+func (x *Index[K]) Place(id K, pos Position, hidden bool) (added bool, err error) {
+	return x.place(id, pos, &hidden)
+}
+
+func (x *Index[K]) place(id K, pos Position, hidden *bool) (bool, error) {
 	if err := pos.Validate(); err != nil {
-		return fmt.Errorf("spatial: set: %w", err)
+		return false, fmt.Errorf("spatial: set: %w", err)
 	}
 	r := box{xy(pos.Point), xy(pos.Point)}
 	var evs []Event[K]
 	x.mu.Lock()
 	e, ok := x.members[id]
+	if ok && hidden != nil && e.hidden != *hidden {
+		x.setHidden(e, *hidden, &evs)
+	}
 	switch {
 	case !ok:
-		e = &entry[K]{id: id, pos: pos, v: unit(pos.Point), rect: r}
+		e = &entry[K]{id: id, pos: pos, v: unit(pos.Point), rect: r, hidden: hidden != nil && *hidden}
 		x.members[id] = e
 		x.tree.Insert(r.min, r.max, e)
 		x.moved(e, nil, &evs)
@@ -157,12 +173,13 @@ func (x *Index[K]) Set(id K, pos Position) error {
 		e.pos = pos // same place: only accuracy or time changed
 	}
 	x.unlockAndDeliver(evs)
-	return nil
+	return !ok, nil
 }
 
-// Remove deletes member id and reports whether it was present. Every watch
-// that held id gets a [Leave] event, every fence that held it a
-// [FenceLeave] event; id's own watch, if any, ends without events.
+// Remove deletes member id and reports whether it was present. Every
+// member that saw id gets a [Leave] event, and so does id for every member
+// it saw (its watch ends); every fence that held id gets a [FenceLeave]
+// event.
 func (x *Index[K]) Remove(id K) bool {
 	x.mu.Lock()
 	e, ok := x.members[id]

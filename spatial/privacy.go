@@ -56,12 +56,14 @@ func Coarsen(p Point, meters float64) Point {
 // whether id is in the index. A hidden member is not returned by queries
 // ([Index.Nearby], [Index.Nearest], [Index.WithinBounds],
 // [Index.WithinPolygon]) nor by [Index.Shown], and is in no other member's
-// watch: hiding produces a [Leave] event for every watch that held it,
-// showing again an [Enter] for every watch it is within. A hidden member
-// still sees others: its own watch and its queries work as before. It
-// stays in its fences (fence events concern the member itself); [Index.Get],
-// [Index.FencesOf] and [Index.InFence] still report it, for the
-// application's own use. Set keeps the flag; Remove forgets it.
+// watch: hiding produces a [Leave] event for every member that saw it,
+// showing again an [Enter] for every member that sees it then. A hidden
+// member still sees others through its own watch, and its queries work as
+// before; it no longer sees the owners of symmetric watches that held it.
+// It stays in its fences (fence events concern the member itself);
+// [Index.Get], [Index.FencesOf] and [Index.InFence] still report it, for
+// the application's own use. Set keeps the flag; Remove forgets it; use
+// [Index.Place] to insert a member hidden.
 func (x *Index[K]) SetHidden(id K, hidden bool) bool {
 	x.mu.Lock()
 	e, ok := x.members[id]
@@ -70,6 +72,14 @@ func (x *Index[K]) SetHidden(id K, hidden bool) bool {
 		return ok
 	}
 	var evs []Event[K]
+	x.setHidden(e, hidden, &evs)
+	x.unlockAndDeliver(evs)
+	return true
+}
+
+// setHidden changes e's flag, with the events of who stops or starts
+// seeing whom. x.mu is held.
+func (x *Index[K]) setHidden(e *entry[K], hidden bool, evs *[]Event[K]) {
 	before, seen := x.viewers(e), x.seen(e)
 	e.hidden = hidden
 	if hidden {
@@ -79,10 +89,8 @@ func (x *Index[K]) SetHidden(id K, hidden bool) bool {
 	} else {
 		x.placeInWatches(e, nil, nil)
 	}
-	x.diffViewers(e, before, &evs)
-	x.diffSeen(e, seen, &evs)
-	x.unlockAndDeliver(evs)
-	return true
+	x.diffViewers(e, before, evs)
+	x.diffSeen(e, seen, evs)
 }
 
 // Hidden reports whether member id is hidden; false when it is not in the
@@ -107,9 +115,16 @@ func (x *Index[K]) Shown(id K) (Position, bool) {
 	}
 	pos := e.pos
 	x.mu.RUnlock()
+	return x.Show(pos), true
+}
+
+// Show returns pos as others should see it: with [WithCoarsening], the
+// point coarsened with [Coarsen] and the accuracy raised to at least the
+// grid size; unchanged otherwise. The time is kept.
+func (x *Index[K]) Show(pos Position) Position {
 	if x.coarsen > 0 {
 		pos.Point = Coarsen(pos.Point, x.coarsen)
 		pos.Accuracy = math.Max(pos.Accuracy, x.coarsen)
 	}
-	return pos, true
+	return pos
 }

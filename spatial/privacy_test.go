@@ -148,3 +148,31 @@ func TestPropertyCoarsen(t *testing.T) {
 		}
 	}
 }
+
+// Place inserts a member hidden in one step: no watcher ever sees it.
+func TestPlaceHidden(t *testing.T) {
+	t.Parallel()
+	var rec recorder[string]
+	x := spatial.New[string](spatial.WithEvents(rec.handle))
+	require.NoError(t, x.Set("w", north(0, 0)))
+	require.NoError(t, x.Watch("w", 100, spatial.WithSymmetric()))
+	added, err := x.Place("ghost", north(10, 0), true)
+	require.NoError(t, err)
+	assert.True(t, added)
+	assert.Empty(t, rec.take(), "a member placed hidden is never seen")
+	assert.True(t, x.Hidden("ghost"))
+
+	// Placing again shown and moved: one Enter each way, at the new place.
+	added, err = x.Place("ghost", north(20, 0), false)
+	require.NoError(t, err)
+	assert.False(t, added)
+	assert.ElementsMatch(t, []spatial.Event[string]{enter("w", "ghost"), enter("ghost", "w")}, rec.take())
+	// Placing hidden and out of reach: one Leave each way.
+	_, err = x.Place("ghost", north(500, 0), true)
+	require.NoError(t, err)
+	assert.ElementsMatch(t, []spatial.Event[string]{leave("w", "ghost"), leave("ghost", "w")}, rec.take())
+
+	_, err = x.Place("bad", spatial.Position{Point: spatial.Point{Lat: 91}}, true)
+	require.ErrorIs(t, err, spatial.ErrInvalidPoint)
+	assert.Equal(t, 2, x.Len())
+}

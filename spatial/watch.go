@@ -148,8 +148,7 @@ type watch[K comparable] struct {
 // Watching again replaces the watch: members inside that are outside the
 // new circle leave, members newly within the radius enter, and the others
 // stay without events. Removing id ([Index.Remove]) ends its watch, with
-// Leave events only for those who saw id through a symmetric watch; set it
-// and watch again after a reconnect.
+// Leave events both ways; set it and watch again to start over.
 //
 // Cost: Watch and each move of id are a radius query around id; a move of
 // another member is a point query in a tree of watch circles at its old and
@@ -569,10 +568,10 @@ func (x *Index[K]) placeInWatches(e *entry[K], old *box, evs *[]Event[K]) {
 	x.wtree.Search(e.rect.min, e.rect.max, check)
 }
 
-// removed drops e from every watch, with a Leave event for every member
-// that saw it, and ends e's own watch.
+// removed drops e from every watch and ends its own, with a Leave event for
+// every member that saw it and for every member it saw.
 func (x *Index[K]) removed(e *entry[K], evs *[]Event[K]) {
-	before := x.viewers(e)
+	before, seen := x.viewers(e), x.seen(e)
 	for w := range e.watchers {
 		x.unlink(w, e, nil)
 	}
@@ -581,5 +580,8 @@ func (x *Index[K]) removed(e *entry[K], evs *[]Event[K]) {
 	}
 	for _, v := range before {
 		*evs = append(*evs, Event[K]{Kind: Leave, Watcher: v.id, Member: e.id, Distance: chord2ToMeters(chord2(v.v, e.v))})
+	}
+	for _, m := range seen {
+		*evs = append(*evs, Event[K]{Kind: Leave, Watcher: e.id, Member: m.id, Distance: chord2ToMeters(chord2(e.v, m.v))})
 	}
 }

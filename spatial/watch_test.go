@@ -186,10 +186,10 @@ func TestWatchRemove(t *testing.T) {
 	require.True(t, x.Remove("m"))
 	assert.ElementsMatch(t, []spatial.Event[string]{leave("w1", "m"), leave("w2", "m"), leave("w3", "m")}, rec.take())
 
-	// Removing a watcher: the others see it leave; its own watch ends
-	// without events, and a new Set of the same id has no watch.
+	// Removing a watcher: the others see it leave, it sees them leave (its
+	// watch ends), and a new Set of the same id has no watch.
 	require.True(t, x.Remove("w1"))
-	assert.ElementsMatch(t, []spatial.Event[string]{leave("w2", "w1"), leave("w3", "w1")}, rec.take())
+	assert.ElementsMatch(t, []spatial.Event[string]{leave("w2", "w1"), leave("w3", "w1"), leave("w1", "w2"), leave("w1", "w3")}, rec.take())
 	require.NoError(t, x.Set("w1", north(0, 0)))
 	assert.ElementsMatch(t, []spatial.Event[string]{enter("w2", "w1"), enter("w3", "w1")}, rec.take())
 	_, ok := x.Watching("w1")
@@ -324,10 +324,8 @@ func TestPropertyWatch(t *testing.T) {
 					if _, ok := watches[id]; ok {
 						delete(watches, id)
 					}
-					for p := range replay { // what id saw ends silently
-						if p.w == id {
-							delete(replay, p)
-						}
+					for p := range replay {
+						require.False(t, p.w == id || p.m == id, "pair %v outlives the removal", p)
 					}
 				case r <= 2:
 					if _, ok := pos[id]; !ok {
@@ -545,10 +543,9 @@ func TestWatchSymmetric(t *testing.T) {
 	require.True(t, x.SetHidden("c", false))
 	assert.ElementsMatch(t, []spatial.Event[string]{enter("a", "c"), enter("c", "a")}, rec.take())
 
-	// Removing a: everyone who saw it gets a Leave, what a saw ends
-	// silently.
+	// Removing a: Leave both ways.
 	assert.True(t, x.Remove("a"))
-	assert.ElementsMatch(t, []spatial.Event[string]{leave("b", "a"), leave("c", "a")}, rec.take())
+	assert.ElementsMatch(t, []spatial.Event[string]{leave("b", "a"), leave("c", "a"), leave("a", "b"), leave("a", "c")}, rec.take())
 	in, _ = x.Watching("c")
 	assert.Empty(t, in)
 

@@ -1,0 +1,224 @@
+package realtime_test
+
+import (
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/vicinity-go/vicinity/realtime"
+	"github.com/vicinity-go/vicinity/spatial"
+)
+
+// peer is a raw client whose events may come before the acknowledgement
+// of the call that caused them: they are held for nextNearby.
+type peer struct {
+	*raw
+	held []string
+}
+
+func newPeer(t *testing.T, ts *httptest.Server) (*peer, string) {
+	r := dialRaw(t, ts)
+	return &peer{raw: r}, sid(t, r.connect("/", ""))
+}
+
+// ack returns the next acknowledgement, holding the events before it.
+func (p *peer) ack() string {
+	for {
+		m := p.next()
+		if strings.HasPrefix(m, "43") {
+			return m
+		}
+		p.held = append(p.held, m)
+	}
+}
+
+// place sends p's location and waits for the acknowledgement.
+func place(t *testing.T, p *peer, at spatial.Point) {
+	t.Helper()
+	p.send(`420["location",{"lat":` + strconv.FormatFloat(at.Lat, 'g', -1, 64) + `,"lng":` + strconv.FormatFloat(at.Lng, 'g', -1, 64) + `}]`)
+	require.Equal(t, `430[{"ok":true}]`, p.ack())
+}
+
+// call sends event name with arg (JSON) and returns the acknowledgement.
+func call(t *testing.T, p *peer, name, arg string) string {
+	t.Helper()
+	p.send(`429["` + name + `",` + arg + `]`)
+	return p.ack()
+}
+
+// expectNearby reads p's next event, which must be event name about
+// socket id, and returns its payload.
+func expectNearby(t *testing.T, p *peer, name, id string, msg ...any) map[string]any {
+	t.Helper()
+	got, ev := nextNearby(t, p)
+	require.Equal(t, name, got, msg...)
+	require.Equal(t, id, ev["id"], msg...)
+	return ev
+}
+
+// nextNearby returns p's next event, which must be a nearby event: its
+// name and payload.
+func nextNearby(t *testing.T, p *peer) (string, map[string]any) {
+	t.Helper()
+	if len(p.held) > 0 {
+		m := p.held[0]
+		p.held = p.held[1:]
+		return decodeEvent(t, m)
+	}
+	return decodeEvent(t, p.next())
+}
+
+var (
+	berlin = spatial.Point{Lat: 52.5200, Lng: 13.4050}
+	north  = func(p spatial.Point, m float64) spatial.Point {
+		return spatial.Point{Lat: p.Lat + m/(spatial.EarthRadius*3.141592653589793/180), Lng: p.Lng}
+	}
+)
+
+// A hidden socket is seen by nobody, hears no shouts, still sees the
+// others through its own watch, and stays hidden across a cleared
+// location.
+func TestHiddenSocket(t *testing.T) {
+	t.Parallel()
+	srv, idx := spatialServer(t, 100)
+	ts := serve(t, srv)
+	a, idA := newPeer(t, ts)
+	b, idB := newPeer(t, ts)
+	place(t, a, berlin)
+	require.Equal(t, `439["ok"]`, call(t, a, "watch", "500"))
+	place(t, b, north(berlin, 200))
+	expectNearby(t, a, realtime.NearbyEnter, idB)
+
+	require.Equal(t, `439[true]`, call(t, b, "hide", "true"))
+	expectNearby(t, a, realtime.NearbyLeave, idB, "hiding is a leave for those who saw it")
+	assert.Equal(t, `439[[]]`, call(t, a, "nearby", "null"), "Nearby does not find it")
+	assert.Equal(t, `439[true]`, call(t, a, "shout", `"anyone?"`))
+
+	// It still sees a through its own watch.
+	require.Equal(t, `439["ok"]`, call(t, b, "watch", "500"))
+	expectNearby(t, b, realtime.NearbyEnter, idA)
+
+	// Moving, clearing and setting its location again: still hidden, so
+	// a hears nothing of it. The next thing a gets is the enter when b
+	// shows itself again.
+	place(t, b, north(berlin, 100))
+	require.Equal(t, `439[true]`, call(t, b, "clear", "null"))
+	expectNearby(t, b, realtime.NearbyLeave, idA, "a cleared location ends what b saw")
+	place(t, b, north(berlin, 50))
+	expectNearby(t, b, realtime.NearbyEnter, idA, "b's watch resumes with its location")
+	assert.True(t, idx.Hidden(idB))
+	require.Equal(t, `439[true]`, call(t, b, "hide", "false"))
+	ev := expectNearby(t, a, realtime.NearbyEnter, idB)
+	assert.InDelta(t, 50, ev["distance"], 1)
+}
+
+// With coarsening, clients are shown grid cells: positions and distances
+// in events and Nearby answers come from the cell, and a move within a
+// cell sends nothing.
+func TestCoarsenedPositions(t *testing.T) {
+	t.Parallel()
+	const cell = 1000.0
+	srv, idx := spatialServer(t, 100, spatial.WithCoarsening(cell))
+	ts := serve(t, srv)
+	a, _ := newPeer(t, ts)
+	b, idB := newPeer(t, ts)
+	place(t, a, berlin)
+	require.Equal(t, `439["ok"]`, call(t, a, "watch", "5000"))
+
+	pb := north(berlin, 220)
+	place(t, b, pb)
+	shown := spatial.Coarsen(pb, cell)
+	require.NotEqual(t, pb, shown)
+	ev := expectNearby(t, a, realtime.NearbyEnter, idB)
+	assert.Equal(t, shown.Lat, ev["lat"])
+	assert.Equal(t, shown.Lng, ev["lng"])
+	assert.Equal(t, cell, ev["accuracy"], "the accuracy is at least the cell")
+	assert.InDelta(t, spatial.Distance(berlin, shown), ev["distance"], 1e-6, "the distance to the shown point")
+
+	exact, ok := idx.Get(idB)
+	require.True(t, ok)
+	assert.Equal(t, pb, exact.Point, "the index keeps the exact position")
+	near, err := srv.Of("/").Nearby(berlin, 5000, 0)
+	require.NoError(t, err)
+	require.Len(t, near, 2)
+	for _, n := range near {
+		assert.Equal(t, spatial.Coarsen(n.Position.Point, cell), n.Position.Point, "Nearby shows cells")
+		if n.Socket.ID() == idB {
+			assert.InDelta(t, spatial.Distance(berlin, shown), n.Distance, 1e-6)
+		}
+	}
+
+	// A step within the cell is not news; a step into another cell is.
+	var inCell spatial.Point
+	for m := 221.0; ; m++ {
+		if inCell = north(berlin, m); spatial.Coarsen(inCell, cell) == shown && inCell != pb {
+			break
+		}
+	}
+	place(t, b, inCell)
+	far := north(berlin, 3000)
+	place(t, b, far)
+	ev = expectNearby(t, a, realtime.NearbyMove, idB, "the first news is the move to another cell")
+	assert.Equal(t, spatial.Coarsen(far, cell).Lat, ev["lat"])
+}
+
+// When a location expires, those who saw the socket get nearby:leave, the
+// socket leaves its area rooms and gets nearby:leave for those it saw; its
+// watch resumes when it sets a location again.
+func TestLocationExpiry(t *testing.T) {
+	t.Parallel()
+	srv, idx := spatialServer(t, 100, spatial.WithMaxAge(time.Minute))
+	srv.OnConnection(func(s *realtime.Socket) {
+		s.On("rooms", func(e *realtime.Event) { _ = e.Ack(s.Rooms()) })
+	})
+	require.NoError(t, srv.AddArea("park", spatial.Fence{Circle: &spatial.Circle{Center: berlin, Radius: 1000}}))
+	ts := serve(t, srv)
+	a, idA := newPeer(t, ts)
+	b, idB := newPeer(t, ts)
+	place(t, a, berlin)
+	require.Equal(t, `439["ok"]`, call(t, a, "watch", "500"))
+	require.Equal(t, `439[true]`, call(t, b, "watchsym", "300"))
+	place(t, b, north(berlin, 100))
+	expectNearby(t, a, realtime.NearbyEnter, idB)
+	expectNearby(t, b, realtime.NearbyEnter, idA, "b's watch sees a")
+	assert.Contains(t, call(t, b, "rooms", "null"), realtime.AreaRoom("park"))
+
+	// Both positions are too old.
+	assert.Equal(t, 2, idx.Expire(time.Now().Add(2*time.Minute)))
+	expectNearby(t, a, realtime.NearbyLeave, idB)
+	expectNearby(t, b, realtime.NearbyLeave, idA)
+	assert.Equal(t, `439[["`+idB+`"]]`, call(t, b, "rooms", "null"), "out of the area's room")
+	assert.Zero(t, idx.Len())
+
+	// New positions: the watches resume.
+	place(t, a, berlin)
+	place(t, b, north(berlin, 120))
+	expectNearby(t, a, realtime.NearbyEnter, idB)
+	expectNearby(t, b, realtime.NearbyEnter, idA)
+}
+
+// A symmetric watch: the sockets inside see the watcher without a watch of
+// their own, with its moves.
+func TestSymmetricWatch(t *testing.T) {
+	t.Parallel()
+	srv, _ := spatialServer(t, 100)
+	ts := serve(t, srv)
+	a, idA := newPeer(t, ts)
+	b, idB := newPeer(t, ts)
+	place(t, a, berlin)
+	require.Equal(t, `439[true]`, call(t, a, "watchsym", "500"))
+	place(t, b, north(berlin, 300))
+	expectNearby(t, a, realtime.NearbyEnter, idB)
+	expectNearby(t, b, realtime.NearbyEnter, idA, "b sees a without watching")
+
+	place(t, a, north(berlin, 10))
+	expectNearby(t, b, realtime.NearbyMove, idA)
+	place(t, b, north(berlin, 2000))
+	expectNearby(t, b, realtime.NearbyLeave, idA)
+	expectNearby(t, a, realtime.NearbyLeave, idB)
+}
