@@ -9,6 +9,7 @@ import (
 	"github.com/vicinity-go/vicinity/client"
 	"github.com/vicinity-go/vicinity/presence"
 	"github.com/vicinity-go/vicinity/realtime"
+	"github.com/vicinity-go/vicinity/spatial"
 )
 
 // connect joins the main namespace of ts with the Go client.
@@ -171,6 +172,16 @@ func ExampleWithPresence() {
 	// ann sees bob left
 }
 
+// next returns what comes out of ch, or what timed out.
+func next(ch <-chan string) string {
+	select {
+	case got := <-ch:
+		return got
+	case <-time.After(5 * time.Second):
+		return "nothing: timed out"
+	}
+}
+
 // waitFor returns want once it comes out of ch (ann's own join may come
 // first), or what timed out.
 func waitFor(ch <-chan string, want string) string {
@@ -184,4 +195,43 @@ func waitFor(ch <-chan string, want string) string {
 			return "nothing: timed out"
 		}
 	}
+}
+
+func ExampleWithSpatial() {
+	srv := realtime.New(
+		// Positions older than 10 minutes are dropped; others are shown to
+		// the nearest 100 m.
+		realtime.WithSpatial(spatial.WithMaxAge(10*time.Minute), spatial.WithExpiryInterval(time.Minute), spatial.WithCoarsening(100)),
+		// Clients report {"lat", "lng", "accuracy"} with "location", up to
+		// once a second on average.
+		realtime.WithLocationEvent("location", 1, 5),
+	)
+	srv.OnConnection(func(s *realtime.Socket) {
+		// Everyone sees who is within 2 km, and is seen by them.
+		_ = s.Watch(2000, spatial.WithSymmetric(), spatial.WithMargin(100))
+	})
+	ts := httptest.NewServer(srv)
+	defer ts.Close()
+	defer srv.Close()
+
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	seen := make(chan string, 4)
+	ann := connect(ctx, ts.URL)
+	defer ann.Manager().Close()
+	ann.On(realtime.NearbyEnter, func(e *client.Event) {
+		var near struct{ Distance float64 }
+		_ = e.Bind(&near)
+		seen <- fmt.Sprintf("someone %.1f km away", near.Distance/1000)
+	})
+	ann.On(realtime.NearbyLeave, func(*client.Event) { seen <- "someone left" })
+	_, _ = ann.EmitWithAck(ctx, "location", map[string]float64{"lat": 48.8606, "lng": 2.3376}) // the Louvre
+	bob := connect(ctx, ts.URL)
+	_, _ = bob.EmitWithAck(ctx, "location", map[string]float64{"lat": 48.8530, "lng": 2.3499}) // Notre-Dame
+	fmt.Println("ann sees", next(seen))
+	_ = bob.Manager().Close()
+	fmt.Println("ann sees", next(seen))
+	// Output:
+	// ann sees someone 1.3 km away
+	// ann sees someone left
 }
