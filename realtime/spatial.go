@@ -18,11 +18,24 @@ type spatialConfig struct {
 	burst int
 }
 
-// Events sent to clients by location-aware servers (see [Socket.Watch]).
+// Events sent to clients by location-aware servers: the nearby events to
+// a watching socket (see [Socket.Watch]), the area events to a socket
+// entering or leaving an area (see [Server.AddArea]).
 const (
 	NearbyEnter = "nearby:enter" // {"id", "lat", "lng", "accuracy", "distance"}: a socket came within the watch radius
-	NearbyLeave = "nearby:leave" // {"id"}: it went beyond the radius (plus margin), hid, or disconnected
+	NearbyLeave = "nearby:leave" // {"id", "reason"}: it is no longer seen; reason is one of the LeaveReason constants
 	NearbyMove  = "nearby:move"  // {"id", "lat", "lng", "accuracy"}: a socket inside moved; conflated per socket
+	AreaEnter   = "area:enter"   // {"area", "room"}: the socket came inside an area and joined its room
+	AreaLeave   = "area:leave"   // {"area", "room"}: the socket left the area and its room
+)
+
+// Reasons of [NearbyLeave], as seen from the server when it sends the
+// event.
+const (
+	LeaveFar          = "far"          // beyond the radius (plus margin), or the watcher moved or ended its watch
+	LeaveHidden       = "hidden"       // it hid (Socket.SetHidden)
+	LeaveUnlocated    = "unlocated"    // its location was cleared or expired
+	LeaveDisconnected = "disconnected" // it disconnected
 )
 
 // WithSpatial makes the server location-aware, with a spatial index keyed
@@ -244,9 +257,9 @@ func AreaRoom(name string) string { return "area:" + name }
 
 // AddArea defines an area, a named circle or polygon: sockets whose
 // location is inside are in its room, [AreaRoom](name), in their namespace,
-// joining and leaving it as they move. It is a normal room for
-// broadcasting, presence and FetchSockets. Defining a name again replaces
-// the area.
+// joining and leaving it as they move, and their clients get [AreaEnter]
+// and [AreaLeave]. It is a normal room for broadcasting, presence and
+// FetchSockets. Defining a name again replaces the area.
 func (s *Server) AddArea(name string, f spatial.Fence) error {
 	idx := s.Spatial()
 	if idx == nil {
@@ -295,17 +308,44 @@ func (s *Server) onSpatial(ev spatial.Event[string]) {
 	case spatial.Leave:
 		if w := s.socketByID(ev.Watcher); w != nil {
 			_ = w.Emit(NearbyLeave, struct {
-				ID string `json:"id"`
-			}{ev.Member})
+				ID     string `json:"id"`
+				Reason string `json:"reason"`
+			}{ev.Member, s.leaveReason(ev.Member)})
 		}
-	case spatial.FenceEnter:
-		if m := s.socketByID(ev.Member); m != nil {
-			m.Join(AreaRoom(ev.Fence))
+	case spatial.FenceEnter, spatial.FenceLeave:
+		m := s.socketByID(ev.Member)
+		if m == nil {
+			return
 		}
-	case spatial.FenceLeave:
-		if m := s.socketByID(ev.Member); m != nil {
-			m.Leave(AreaRoom(ev.Fence))
+		room, name := AreaRoom(ev.Fence), AreaEnter
+		if ev.Kind == spatial.FenceEnter {
+			m.Join(room)
+		} else {
+			m.Leave(room)
+			name = AreaLeave
 		}
+		if m.Connected() {
+			_ = m.Emit(name, struct {
+				Area string `json:"area"`
+				Room string `json:"room"`
+			}{ev.Fence, room})
+		}
+	}
+}
+
+// leaveReason says why member is no longer seen.
+func (s *Server) leaveReason(member string) string {
+	m := s.socketByID(member)
+	switch idx := s.Spatial(); {
+	case m == nil || !m.Connected():
+		return LeaveDisconnected
+	case idx.Hidden(member):
+		return LeaveHidden
+	default:
+		if _, ok := idx.Get(member); !ok {
+			return LeaveUnlocated
+		}
+		return LeaveFar
 	}
 }
 

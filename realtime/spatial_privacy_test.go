@@ -61,6 +61,22 @@ func expectNearby(t *testing.T, p *peer, name, id string, msg ...any) map[string
 	return ev
 }
 
+// events reads p's next n events and returns each as its name and the id
+// or area it is about.
+func events(t *testing.T, p *peer, n int) []string {
+	t.Helper()
+	out := make([]string, n)
+	for i := range out {
+		name, ev := nextNearby(t, p)
+		about, _ := ev["id"].(string)
+		if area, ok := ev["area"].(string); ok {
+			about = area
+		}
+		out[i] = name + " " + about
+	}
+	return out
+}
+
 // nextNearby returns p's next event, which must be a nearby event: its
 // name and payload.
 func nextNearby(t *testing.T, p *peer) (string, map[string]any) {
@@ -95,7 +111,8 @@ func TestHiddenSocket(t *testing.T) {
 	expectNearby(t, a, realtime.NearbyEnter, idB)
 
 	require.Equal(t, `439[true]`, call(t, b, "hide", "true"))
-	expectNearby(t, a, realtime.NearbyLeave, idB, "hiding is a leave for those who saw it")
+	ev := expectNearby(t, a, realtime.NearbyLeave, idB, "hiding is a leave for those who saw it")
+	assert.Equal(t, realtime.LeaveHidden, ev["reason"])
 	assert.Equal(t, `439[[]]`, call(t, a, "nearby", "null"), "Nearby does not find it")
 	assert.Equal(t, `439[true]`, call(t, a, "shout", `"anyone?"`))
 
@@ -113,7 +130,7 @@ func TestHiddenSocket(t *testing.T) {
 	expectNearby(t, b, realtime.NearbyEnter, idA, "b's watch resumes with its location")
 	assert.True(t, idx.Hidden(idB))
 	require.Equal(t, `439[true]`, call(t, b, "hide", "false"))
-	ev := expectNearby(t, a, realtime.NearbyEnter, idB)
+	ev = expectNearby(t, a, realtime.NearbyEnter, idB)
 	assert.InDelta(t, 50, ev["distance"], 1)
 }
 
@@ -176,7 +193,8 @@ func TestLocationExpiry(t *testing.T) {
 	srv.OnConnection(func(s *realtime.Socket) {
 		s.On("rooms", func(e *realtime.Event) { _ = e.Ack(s.Rooms()) })
 	})
-	require.NoError(t, srv.AddArea("park", spatial.Fence{Circle: &spatial.Circle{Center: berlin, Radius: 1000}}))
+	// Only b is in the park.
+	require.NoError(t, srv.AddArea("park", spatial.Fence{Circle: &spatial.Circle{Center: north(berlin, 100), Radius: 50}}))
 	ts := serve(t, srv)
 	a, idA := newPeer(t, ts)
 	b, idB := newPeer(t, ts)
@@ -185,13 +203,14 @@ func TestLocationExpiry(t *testing.T) {
 	require.Equal(t, `439[true]`, call(t, b, "watchsym", "300"))
 	place(t, b, north(berlin, 100))
 	expectNearby(t, a, realtime.NearbyEnter, idB)
-	expectNearby(t, b, realtime.NearbyEnter, idA, "b's watch sees a")
+	assert.ElementsMatch(t, []string{"area:enter park", "nearby:enter " + idA}, events(t, b, 2), "b's watch sees a")
 	assert.Contains(t, call(t, b, "rooms", "null"), realtime.AreaRoom("park"))
 
 	// Both positions are too old.
 	assert.Equal(t, 2, idx.Expire(time.Now().Add(2*time.Minute)))
-	expectNearby(t, a, realtime.NearbyLeave, idB)
-	expectNearby(t, b, realtime.NearbyLeave, idA)
+	ev := expectNearby(t, a, realtime.NearbyLeave, idB)
+	assert.Equal(t, realtime.LeaveUnlocated, ev["reason"])
+	assert.ElementsMatch(t, []string{"area:leave park", "nearby:leave " + idA}, events(t, b, 2))
 	assert.Equal(t, `439[["`+idB+`"]]`, call(t, b, "rooms", "null"), "out of the area's room")
 	assert.Zero(t, idx.Len())
 
@@ -199,7 +218,7 @@ func TestLocationExpiry(t *testing.T) {
 	place(t, a, berlin)
 	place(t, b, north(berlin, 120))
 	expectNearby(t, a, realtime.NearbyEnter, idB)
-	expectNearby(t, b, realtime.NearbyEnter, idA)
+	assert.ElementsMatch(t, []string{"area:enter park", "nearby:enter " + idA}, events(t, b, 2))
 }
 
 // A symmetric watch: the sockets inside see the watcher without a watch of
@@ -219,6 +238,7 @@ func TestSymmetricWatch(t *testing.T) {
 	place(t, a, north(berlin, 10))
 	expectNearby(t, b, realtime.NearbyMove, idA)
 	place(t, b, north(berlin, 2000))
-	expectNearby(t, b, realtime.NearbyLeave, idA)
+	ev := expectNearby(t, b, realtime.NearbyLeave, idA)
+	assert.Equal(t, realtime.LeaveFar, ev["reason"], "b went far")
 	expectNearby(t, a, realtime.NearbyLeave, idB)
 }

@@ -232,32 +232,37 @@ func TestWatch(t *testing.T) {
 	_ = b.ws.Close()
 	name, arg = decodeEvent(t, a.next())
 	assert.Equal(t, realtime.NearbyLeave, name, "a disconnect is a leave at once")
+	assert.Equal(t, realtime.LeaveDisconnected, arg["reason"])
 	assert.Equal(t, idB, arg["id"])
 }
 
-// A socket that moves into an area joins its room, and leaves it as it
-// moves out.
+// A socket that moves into an area joins its room and is told so, and
+// leaves it as it moves out.
 func TestAreaRooms(t *testing.T) {
 	t.Parallel()
 	srv, _ := spatialServer(t, 100)
 	srv.OnConnection(func(s *realtime.Socket) {
 		s.On("rooms", func(e *realtime.Event) { _ = e.Ack(s.Rooms()) })
 	})
-	require.NoError(t, srv.AddArea("park", spatial.Fence{Circle: &spatial.Circle{Center: spatial.Point{Lat: 52.5145, Lng: 13.3501}, Radius: 300}}))
+	park := spatial.Point{Lat: 52.5145, Lng: 13.3501}
+	require.NoError(t, srv.AddArea("park", spatial.Fence{Circle: &spatial.Circle{Center: park, Radius: 300}}))
 	ts := serve(t, srv)
-	r := dialRaw(t, ts)
-	id := sid(t, r.connect("/", ""))
-	rooms := func() string {
-		r.send(`429["rooms"]`)
-		return r.reply()
-	}
-	r.send(`420["location",{"lat":52.5145,"lng":13.3510}]`)
-	require.Equal(t, `430[{"ok":true}]`, r.next())
-	assert.Contains(t, rooms(), realtime.AreaRoom("park"))
+	p, id := newPeer(t, ts)
+	place(t, p, spatial.Point{Lat: 52.5145, Lng: 13.3510})
+	assert.Equal(t, `42["area:enter",{"area":"park","room":"area:park"}]`, p.held[0])
+	p.held = nil
+	assert.Contains(t, call(t, p, "rooms", "null"), realtime.AreaRoom("park"))
 	require.NoError(t, srv.In(realtime.AreaRoom("park")).Emit("park news", 1))
-	assert.Equal(t, `42["park news",1]`, r.next())
+	assert.Equal(t, `42["park news",1]`, p.next())
 
-	r.send(`421["location",{"lat":52.5300,"lng":13.3510}]`)
-	require.Equal(t, `431[{"ok":true}]`, r.next())
-	assert.Equal(t, `439[["`+id+`"]]`, rooms(), "left the area's room")
+	place(t, p, spatial.Point{Lat: 52.5300, Lng: 13.3510})
+	assert.Equal(t, []string{`42["area:leave",{"area":"park","room":"area:park"}]`}, p.held)
+	p.held = nil
+	assert.Equal(t, `439[["`+id+`"]]`, call(t, p, "rooms", "null"), "left the area's room")
+
+	// Removing the area takes its members out.
+	place(t, p, park)
+	p.held = nil
+	assert.True(t, srv.RemoveArea("park"))
+	assert.Equal(t, `42["area:leave",{"area":"park","room":"area:park"}]`, p.next())
 }
