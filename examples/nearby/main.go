@@ -1,0 +1,357 @@
+// Command nearby is vicinity's flagship example: a location-based social
+// app. You see the people around you on a drawn map, live, with their
+// status (online, away, offline and last seen); you shout to everyone
+// within your radius, message a person directly, and talk in the chat of
+// the area you are in. Run it from the repository root with `make run`,
+// then open http://127.0.0.1:8080 in two tabs.
+//
+// This file is the whole server (bots.go adds simulated walkers). The
+// library does the work: the spatial index and its watches say who is
+// near whom, presence says who is online, area rooms are joined and left
+// as people move. Read newServer, then onConnection.
+package main
+
+import (
+	"context"
+	"embed"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"syscall"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/vicinity-go/vicinity/presence"
+	"github.com/vicinity-go/vicinity/realtime"
+	"github.com/vicinity-go/vicinity/spatial"
+)
+
+const (
+	maxName = 24  // characters
+	maxText = 280 // characters
+)
+
+// options are the server's settings; main sets them from flags.
+type options struct {
+	Bots       int           // simulated walkers (bots.go)
+	Precision  float64       // meters: others see your position on a grid this fine
+	LeaveDelay time.Duration // a user offline for less (a reload) does not flash offline
+	BotStep    time.Duration // how often a bot moves
+}
+
+func defaultOptions() options {
+	return options{Bots: 8, Precision: 50, LeaveDelay: 2 * time.Second, BotStep: time.Second}
+}
+
+// The city: a 5 km box around Berlin-Mitte, with a few named areas whose
+// chats people join by walking in.
+var (
+	center = spatial.Point{Lat: 52.5200, Lng: 13.4050}
+	radii  = []float64{250, 500, 1000, 2000}
+	areas  = []area{
+		{Name: "Alexanderplatz", Circle: &spatial.Circle{Center: spatial.Point{Lat: 52.5219, Lng: 13.4132}, Radius: 200}},
+		{Name: "Hackescher Markt", Circle: &spatial.Circle{Center: spatial.Point{Lat: 52.5233, Lng: 13.4021}, Radius: 150}},
+		{Name: "Gendarmenmarkt", Circle: &spatial.Circle{Center: spatial.Point{Lat: 52.5136, Lng: 13.3927}, Radius: 150}},
+		{Name: "Museum Island", Polygon: spatial.Polygon{
+			{Lat: 52.5226, Lng: 13.3955}, {Lat: 52.5205, Lng: 13.4037}, {Lat: 52.5160, Lng: 13.4075},
+			{Lat: 52.5143, Lng: 13.4050}, {Lat: 52.5185, Lng: 13.3980},
+		}},
+	}
+)
+
+const defaultRadius = 1000
+
+type area struct {
+	Name    string          `json:"name"`
+	Circle  *spatial.Circle `json:"circle,omitempty"`
+	Polygon spatial.Polygon `json:"polygon,omitempty"`
+}
+
+//go:embed index.html app.js style.css
+var page embed.FS
+
+func main() {
+	o := defaultOptions()
+	addr := flag.String("addr", "127.0.0.1:8080", "address to listen on")
+	flag.IntVar(&o.Bots, "bots", o.Bots, "simulated walkers, so the map is lively at once (0 for none)")
+	flag.Float64Var(&o.Precision, "precision", o.Precision, "meters: others see positions coarsened to this grid (0 for exact)")
+	flag.Parse()
+	logger := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	if err := run(*addr, o, logger); err != nil {
+		logger.Error("nearby", "err", err)
+		os.Exit(1)
+	}
+}
+
+func run(addr string, o options, logger *slog.Logger) error {
+	rt, handler := newServer(logger, o)
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	hs := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		if err := hs.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			logger.Error("serve", "err", err)
+		}
+	}()
+	url := "http://" + ln.Addr().String()
+	logger.Info("nearby is running: open it in two tabs", "url", url, "bots", o.Bots)
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	botsDone := startBots(ctx, url, o, logger)
+	<-ctx.Done()
+	stop() // a second Ctrl-C kills the program
+	logger.Info("shutting down")
+	botsDone()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	// Ours first: it says goodbye to every client, ending their WebSockets
+	// (which http.Server.Shutdown ignores) and long-polling requests.
+	if err := rt.Shutdown(ctx); err != nil {
+		logger.Warn("some clients were closed before saying goodbye", "err", err)
+	}
+	return hs.Shutdown(ctx)
+}
+
+// newServer returns the Socket.IO server (for Shutdown) and the handler
+// serving everything: the page, the client bundle, the map and the
+// Socket.IO path.
+func newServer(logger *slog.Logger, o options) (*realtime.Server, http.Handler) {
+	tracker := presence.New(presence.WithLeaveDelay(o.LeaveDelay))
+	rt := realtime.New(
+		realtime.WithLogger(logger),
+		// Presence: who is online, per name. The namespace "/" is one
+		// published topic: every page gets the state, then the diffs.
+		realtime.WithPresence(tracker, func(s *realtime.Socket) (string, presence.Meta, error) {
+			return userOf(s).Name, presence.Meta{Device: "web"}, nil
+		}),
+		realtime.WithPresenceRooms(func(nsp, room string) bool { return room == "" }),
+		// The spatial index: others see a coarsened position, and a
+		// position not refreshed for 10 minutes expires.
+		realtime.WithSpatial(
+			spatial.WithCoarsening(o.Precision),
+			spatial.WithMaxAge(10*time.Minute),
+			spatial.WithExpiryInterval(time.Minute),
+		),
+		// Pages send {"lat", "lng", "accuracy"} as "location", up to 10
+		// times a second.
+		realtime.WithLocationEvent("location", 10, 20),
+	)
+	for _, a := range areas {
+		if err := rt.AddArea(a.Name, spatial.Fence{Circle: a.Circle, Polygon: a.Polygon}); err != nil {
+			panic(err) // the areas above are valid
+		}
+	}
+	rt.Use(authenticate)
+	rt.OnConnection(onConnection(rt))
+
+	world, _ := json.Marshal(map[string]any{
+		"center": center, "size": 5000, "precision": o.Precision,
+		"radii": radii, "radius": defaultRadius, "areas": areas,
+	})
+	mux := http.NewServeMux()
+	mux.Handle("/socket.io/", rt)
+	mux.Handle("/", http.FileServerFS(page))
+	mux.HandleFunc("/world.json", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(world)
+	})
+	const missing = "socket.io-client is not installed: run `npm ci` in examples/nearby (make run does it)"
+	if findBundle() == "" {
+		logger.Error(missing)
+	}
+	mux.HandleFunc("/socket.io.min.js", func(w http.ResponseWriter, r *http.Request) {
+		if p := findBundle(); p != "" {
+			http.ServeFile(w, r, p)
+		} else {
+			http.Error(w, missing, http.StatusInternalServerError)
+		}
+	})
+	return rt, mux
+}
+
+// user is what each socket carries in its Data. It is replaced, never
+// changed in place.
+type user struct {
+	Name   string
+	Radius float64 // of the socket's watch and its shouts
+}
+
+func userOf(s *realtime.Socket) user { u, _ := s.Data().(user); return u }
+
+// authenticate is middleware: the client's auth payload ({name} in
+// io({auth})) must hold a valid name. An error refuses the connection; the
+// page shows a *realtime.ConnectError's Message (err.message in its
+// connect_error handler).
+func authenticate(s *realtime.Socket) error {
+	var auth struct{ Name string }
+	if raw := s.Handshake().Auth; len(raw) > 0 && json.Unmarshal(raw, &auth) != nil {
+		return &realtime.ConnectError{Message: "auth must be {name: string}"}
+	}
+	name, err := clean("name", auth.Name, maxName)
+	if err != nil {
+		return &realtime.ConnectError{Message: err.Error()}
+	}
+	s.SetData(user{Name: name, Radius: defaultRadius})
+	return nil
+}
+
+// watch makes s see who is within radius (and leave only 10% beyond it,
+// so nobody flickers on the edge): the client gets nearby:enter, move and
+// leave from here on, even before it has a location.
+func watch(s *realtime.Socket, radius float64) error {
+	return s.Watch(radius, spatial.WithMargin(radius/10))
+}
+
+// onConnection sets up one socket. Its handlers run one at a time, in
+// order, and must not block: emitting never waits for a client.
+func onConnection(rt *realtime.Server) func(*realtime.Socket) {
+	return func(s *realtime.Socket) {
+		u := userOf(s)
+		_ = watch(s, u.Radius)
+		_ = s.Emit("welcome", map[string]string{"id": s.ID(), "name": u.Name})
+
+		// "radius" (meters, one of radii) → a new watch.
+		s.On("radius", func(e *realtime.Event) {
+			var r float64
+			if e.Bind(&r) != nil || !slices.Contains(radii, r) {
+				reply(e, fmt.Errorf("radius must be one of %v", radii))
+				return
+			}
+			s.SetData(user{Name: userOf(s).Name, Radius: r})
+			reply(e, watch(s, r))
+		})
+
+		// "shout" (text) → everyone within the shouter's radius.
+		s.On("shout", func(e *realtime.Event) {
+			text, err := textArg(e)
+			if err == nil {
+				u := userOf(s)
+				err = s.Near(u.Radius).Emit("shout", message(s, text, ""))
+			}
+			reply(e, err)
+		})
+
+		// "dm" ({to, text}) → one person, by socket id.
+		s.On("dm", func(e *realtime.Event) {
+			var dm struct{ To, Text string }
+			if e.Bind(&dm) != nil {
+				reply(e, errors.New(`expected {"to": id, "text": text}`))
+				return
+			}
+			text, err := clean("text", dm.Text, maxText)
+			if err == nil && (dm.To == s.ID() || rt.Of("/").Socket(dm.To) == nil) {
+				err = errors.New("no such person")
+			}
+			if err == nil {
+				// Every socket is in a room named by its id.
+				err = rt.To(dm.To).Emit("dm", message(s, text, ""))
+			}
+			reply(e, err)
+		})
+
+		// "area-chat" ({area, text}) → everyone in the area, the sender
+		// included. Area rooms are joined and left by vicinity as people
+		// move; the client hears of it with area:enter and area:leave.
+		s.On("area-chat", func(e *realtime.Event) {
+			var msg struct{ Area, Text string }
+			if e.Bind(&msg) != nil {
+				reply(e, errors.New(`expected {"area": name, "text": text}`))
+				return
+			}
+			text, err := clean("text", msg.Text, maxText)
+			room := realtime.AreaRoom(msg.Area)
+			if err == nil && !slices.Contains(s.Rooms(), room) {
+				err = fmt.Errorf("you are not in %s", msg.Area)
+			}
+			if err == nil {
+				err = rt.To(room).Emit("area-chat", message(s, text, msg.Area))
+			}
+			reply(e, err)
+		})
+
+		// "hide" (bool) → nobody sees you; you still see them.
+		s.On("hide", func(e *realtime.Event) {
+			var hide bool
+			if e.Bind(&hide) != nil {
+				reply(e, errors.New("hide must be true or false"))
+				return
+			}
+			reply(e, s.SetHidden(hide))
+		})
+	}
+}
+
+// message is the payload of shout, dm and area-chat.
+func message(from *realtime.Socket, text, area string) map[string]any {
+	m := map[string]any{"from": from.ID(), "name": userOf(from).Name, "text": text, "time": time.Now().UnixMilli()}
+	if area != "" {
+		m["area"] = area
+	}
+	return m
+}
+
+// reply answers the client's acknowledgement callback with {ok: true} or
+// {error: "..."}. Ack returns ErrNoAck if the client asked for none.
+func reply(e *realtime.Event, err error) {
+	res := map[string]any{"ok": true}
+	if err != nil {
+		res = map[string]any{"error": err.Error()}
+	}
+	_ = e.Ack(res)
+}
+
+// textArg decodes the event's first argument as a message text.
+func textArg(e *realtime.Event) (string, error) {
+	var s string
+	if e.Bind(&s) != nil { // Bind decodes arguments like json.Unmarshal
+		return "", errors.New("text must be a string")
+	}
+	return clean("text", s, maxText)
+}
+
+// clean trims s and checks it is 1 to max characters with no control
+// characters.
+func clean(what, s string, max int) (string, error) {
+	s = strings.TrimSpace(s)
+	switch n := utf8.RuneCountInString(s); {
+	case n == 0:
+		return "", fmt.Errorf("%s is empty", what)
+	case n > max:
+		return "", fmt.Errorf("%s is longer than %d characters", what, max)
+	}
+	if strings.ContainsFunc(s, unicode.IsControl) {
+		return "", fmt.Errorf("%s must not contain control characters", what)
+	}
+	return s, nil
+}
+
+// bundle is the official client's browser build, which `npm ci` installs.
+const bundle = "node_modules/socket.io-client/dist/socket.io.min.js"
+
+// findBundle looks for bundle next to this source file (`go run` and `go
+// test` compile it in place), then under the working directory. It returns
+// "" if `npm ci` has not been run.
+func findBundle() string {
+	_, src, _, _ := runtime.Caller(0)
+	wd, _ := os.Getwd()
+	for _, dir := range []string{filepath.Dir(src), wd, filepath.Join(wd, "examples", "nearby")} {
+		if _, err := os.Stat(filepath.Join(dir, bundle)); err == nil {
+			return filepath.Join(dir, bundle)
+		}
+	}
+	return ""
+}

@@ -1,0 +1,256 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/vicinity-go/vicinity/client"
+	"github.com/vicinity-go/vicinity/realtime"
+	"github.com/vicinity-go/vicinity/spatial"
+)
+
+// wait bounds every wait for the server; nothing should come near it.
+const wait = 5 * time.Second
+
+// serve runs the app with options o on 127.0.0.1 until the test ends.
+func serve(t *testing.T, o options) *httptest.Server {
+	t.Helper()
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	rt, handler := newServer(logger, o)
+	ts := httptest.NewServer(handler)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), wait)
+		defer cancel()
+		assert.NoError(t, rt.Shutdown(ctx))
+		ts.Close()
+	})
+	return ts
+}
+
+func testOptions() options {
+	o := defaultOptions()
+	o.Bots, o.LeaveDelay = 0, 0
+	return o
+}
+
+// person is a Go client of the app that records every event it gets.
+type person struct {
+	t      *testing.T
+	s      *client.Socket
+	events chan *client.Event
+}
+
+func join(t *testing.T, ts *httptest.Server, name string) *person {
+	t.Helper()
+	m := client.New(ts.URL)
+	t.Cleanup(func() { _ = m.Close() })
+	p := &person{t: t, s: m.Socket("/", client.WithAuth(map[string]string{"name": name})), events: make(chan *client.Event, 1024)}
+	p.s.OnAny(func(e *client.Event) { p.events <- e })
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	require.NoError(t, p.s.Connect(ctx))
+	p.next("welcome", nil)
+	return p
+}
+
+// next returns the next event called name for which match (if not nil)
+// is true, skipping others.
+func (p *person) next(name string, match func(map[string]any) bool) map[string]any {
+	p.t.Helper()
+	deadline := time.After(wait)
+	var skipped []string
+	for {
+		select {
+		case e := <-p.events:
+			var v map[string]any
+			if e.Name == name && (len(e.Args) == 0 || json.Unmarshal(e.Args[0], &v) == nil) && (match == nil || match(v)) {
+				return v
+			}
+			skipped = append(skipped, e.Name)
+		case <-deadline:
+			p.t.Fatalf("no %s event; skipped %v", name, skipped)
+		}
+	}
+}
+
+// about matches events about socket id.
+func about(id string) func(map[string]any) bool {
+	return func(v map[string]any) bool { return v["id"] == id || v["from"] == id }
+}
+
+// call emits name with arg and returns the acknowledgement's error, if any.
+func (p *person) call(name string, arg any) string {
+	p.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	ack, err := p.s.EmitWithAck(ctx, name, arg)
+	require.NoError(p.t, err)
+	var res struct{ Error string }
+	require.NoError(p.t, ack.Bind(&res))
+	return res.Error
+}
+
+func (p *person) moveTo(at spatial.Point) {
+	p.t.Helper()
+	require.Empty(p.t, p.call("location", map[string]float64{"lat": at.Lat, "lng": at.Lng}))
+}
+
+func TestRefusedNames(t *testing.T) {
+	t.Parallel()
+	ts := serve(t, testOptions())
+	for _, tt := range []struct {
+		auth any
+		want string
+	}{
+		{map[string]string{"name": "   "}, "name is empty"},
+		{nil, "name is empty"},
+		{map[string]string{"name": strings.Repeat("x", 25)}, "name is longer than 24 characters"},
+		{map[string]string{"name": "a\nb"}, "name must not contain control characters"},
+		{map[string]int{"name": 5}, "auth must be {name: string}"},
+	} {
+		ctx, cancel := context.WithTimeout(context.Background(), wait)
+		opts := []client.Option{}
+		if tt.auth != nil {
+			opts = append(opts, client.WithSocketOptions(client.WithAuth(tt.auth)))
+		}
+		s, err := client.Connect(ctx, ts.URL, opts...)
+		cancel()
+		var ce *client.ConnectError
+		require.True(t, errors.As(err, &ce), "%v: %v", tt.auth, err)
+		assert.Equal(t, tt.want, ce.Message)
+		if s != nil {
+			_ = s.Manager().Close()
+		}
+	}
+}
+
+// Two people meet, talk, walk into an area, hide and leave, as the page
+// would do it.
+func TestNearbyFlow(t *testing.T) {
+	t.Parallel()
+	ts := serve(t, testOptions())
+	alice, bob, carol := join(t, ts, "alice"), join(t, ts, "bob"), join(t, ts, "carol")
+	alice.moveTo(center)
+	bob.moveTo(offset(center, 300, 0))
+	enter := alice.next(realtime.NearbyEnter, about(bob.s.ID()))
+	assert.InDelta(t, 300, enter["distance"], 60, "coarsened to 50 m")
+	carol.moveTo(offset(center, 0, 3000)) // beyond everyone's kilometer
+
+	// A shout reaches the shouter's radius; carol's does not reach alice.
+	require.Empty(t, alice.call("shout", "hello, neighbours"))
+	got := bob.next("shout", about(alice.s.ID()))
+	assert.Equal(t, "hello, neighbours", got["text"])
+	assert.Equal(t, "alice", got["name"])
+	require.Empty(t, carol.call("shout", "anyone?"))
+	require.Empty(t, alice.call("shout", "marker"))
+	assert.Equal(t, "marker", bob.next("shout", nil)["text"], "carol's shout never came")
+	assert.Equal(t, "text is empty", alice.call("shout", " "))
+
+	// A direct message, and one to nobody.
+	require.Empty(t, bob.call("dm", map[string]string{"to": alice.s.ID(), "text": "hi alice"}))
+	assert.Equal(t, "hi alice", alice.next("dm", about(bob.s.ID()))["text"])
+	assert.Equal(t, "no such person", bob.call("dm", map[string]string{"to": "nobody", "text": "hi"}))
+
+	// The area chat is for those inside.
+	museum := areas[len(areas)-1]
+	assert.Equal(t, "you are not in Museum Island", alice.call("area-chat", map[string]string{"area": museum.Name, "text": "hi"}))
+	inside := spatial.Point{Lat: 52.5180, Lng: 13.4020}
+	require.True(t, museum.Polygon.Contains(inside))
+	alice.moveTo(inside)
+	assert.Equal(t, museum.Name, alice.next(realtime.AreaEnter, nil)["area"])
+	require.Empty(t, alice.call("area-chat", map[string]string{"area": museum.Name, "text": "lovely here"}))
+	assert.Equal(t, "lovely here", alice.next("area-chat", nil)["text"], "the sender hears it too")
+
+	// Radius changes; hiding takes bob out of alice's list.
+	assert.Equal(t, "radius must be one of [250 500 1000 2000]", alice.call("radius", 300))
+	require.Empty(t, alice.call("radius", 2000))
+	require.Empty(t, bob.call("hide", true))
+	assert.Equal(t, realtime.LeaveHidden, alice.next(realtime.NearbyLeave, about(bob.s.ID()))["reason"])
+	require.Empty(t, bob.call("hide", false))
+	alice.next(realtime.NearbyEnter, about(bob.s.ID()))
+
+	// Bob closes the app: he leaves alice's list as disconnected, and
+	// presence says when he was last seen.
+	bobID := bob.s.ID()
+	require.NoError(t, bob.s.Manager().Close())
+	assert.Equal(t, realtime.LeaveDisconnected, alice.next(realtime.NearbyLeave, about(bobID))["reason"])
+	diff := alice.next(realtime.DefaultPresenceDiff, func(v map[string]any) bool {
+		leaves, _ := v["leaves"].(map[string]any)
+		return leaves["bob"] != nil
+	})
+	assert.NotEmpty(t, diff["leaves"].(map[string]any)["bob"].(map[string]any)["lastSeen"])
+}
+
+// The page and the map it draws.
+func TestPageAndWorld(t *testing.T) {
+	t.Parallel()
+	ts := serve(t, testOptions())
+	res, err := http.Get(ts.URL + "/world.json")
+	require.NoError(t, err)
+	defer res.Body.Close()
+	var w struct {
+		Center spatial.Point
+		Radius float64
+		Radii  []float64
+		Areas  []area
+	}
+	require.NoError(t, json.NewDecoder(res.Body).Decode(&w))
+	assert.Equal(t, center, w.Center)
+	assert.Contains(t, w.Radii, w.Radius)
+	require.Len(t, w.Areas, len(areas))
+	for _, a := range w.Areas {
+		require.NoError(t, spatial.Fence{Circle: a.Circle, Polygon: a.Polygon}.Validate(), a.Name)
+	}
+	res, err = http.Get(ts.URL + "/")
+	require.NoError(t, err)
+	defer res.Body.Close()
+	assert.Equal(t, http.StatusOK, res.StatusCode)
+}
+
+// Bots walk in through the Go client and are seen like anyone else, and
+// they stop with their context.
+func TestBots(t *testing.T) {
+	t.Parallel()
+	o := testOptions()
+	ts := serve(t, o)
+	watcher := join(t, ts, "watcher")
+	require.Empty(t, watcher.call("radius", 2000))
+	watcher.moveTo(center)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	o.Bots, o.BotStep = 3, 10*time.Millisecond
+	done := startBots(ctx, ts.URL, o, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	defer func() { cancel(); done() }()
+	state := watcher.next(realtime.DefaultPresenceDiff, func(v map[string]any) bool {
+		joins, _ := v["joins"].(map[string]any)
+		return joins["Ada (bot)"] != nil
+	})
+	assert.NotNil(t, state)
+	// Some bot comes within 2 km and moves there.
+	enter := watcher.next(realtime.NearbyEnter, nil)
+	watcher.next(realtime.NearbyMove, about(enter["id"].(string)))
+	cancel()
+	done()
+	watcher.next(realtime.NearbyLeave, func(v map[string]any) bool { return v["reason"] == realtime.LeaveDisconnected })
+}
+
+func TestBotStepStaysInTheCity(t *testing.T) {
+	t.Parallel()
+	b := &bot{rng: rand.New(rand.NewPCG(1, 2)), at: center}
+	for range 10_000 {
+		b.step(15)
+		require.LessOrEqual(t, spatial.Distance(center, b.at), 2400.0)
+	}
+}
