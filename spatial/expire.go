@@ -86,7 +86,8 @@ func (x *Index[K]) Expire(now time.Time) int {
 	x.mu.Lock()
 	if x.maxAge > 0 {
 		cut := now.Add(-x.maxAge)
-		for id, e := range x.members {
+		for id, sl := range x.members {
+		e := sl.e
 			if e.pos.Time.IsZero() || !e.pos.Time.Before(cut) {
 				continue
 			}

@@ -157,7 +157,7 @@ func (x *Index[K]) RemoveFence(name string) bool {
 // none when id is not in the index.
 func (x *Index[K]) FencesOf(id K) []string {
 	x.mu.RLock()
-	e, ok := x.members[id]
+	e, ok := x.member(id)
 	if !ok || len(e.fences) == 0 {
 		x.mu.RUnlock()
 		return nil
@@ -199,15 +199,15 @@ func (e *entry[K]) addFence(f *fence[K]) {
 // was in and no longer is produce FenceLeave, then fences found at its new
 // position that it was not in produce FenceEnter.
 func (x *Index[K]) movedFences(e *entry[K], evs *[]Event[K]) {
+	if len(x.fences) == 0 { // then e is in none: leave its entry alone
+		return
+	}
 	for f := range e.fences {
 		if !f.contains(e) {
 			delete(e.fences, f)
 			delete(f.members, e)
 			*evs = append(*evs, Event[K]{Kind: FenceLeave, Member: e.id, Fence: f.name})
 		}
-	}
-	if len(x.fences) == 0 {
-		return
 	}
 	x.ftree.Search(e.rect.min, e.rect.max, func(_, _ [2]float64, f *fence[K]) bool {
 		if _, in := e.fences[f]; in || !f.contains(e) {

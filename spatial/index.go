@@ -65,6 +65,19 @@ type entry[K comparable] struct {
 	fences   map[*fence[K]]struct{} // the fences this member is inside
 }
 
+// slot is a member's value in the index's map: its entry, and the
+// rectangle it is stored with in the tree (also in the entry).
+type slot[K comparable] struct {
+	e    *entry[K]
+	rect box
+}
+
+// member returns the entry of id.
+func (x *Index[K]) member(id K) (*entry[K], bool) {
+	sl, ok := x.members[id]
+	return sl.e, ok
+}
+
 // Index is a spatial index of members keyed by K, each at one [Position].
 // The zero Index is not usable; create one with [New].
 //
@@ -77,7 +90,7 @@ type entry[K comparable] struct {
 type Index[K comparable] struct {
 	mu      sync.RWMutex
 	tree    rtree.RTreeG[*entry[K]]
-	members map[K]*entry[K]
+	members map[K]slot[K]
 	wtree   rtree.RTreeG[*watch[K]] // boxes of the watch circles
 	watches int                     // number of watches
 	events  events[K]
@@ -108,7 +121,7 @@ func New[K comparable](opts ...Option) *Index[K] {
 	for _, o := range opts {
 		o(&c)
 	}
-	x := &Index[K]{members: make(map[K]*entry[K])}
+	x := &Index[K]{members: make(map[K]slot[K])}
 	if c.events != nil {
 		fn, ok := c.events.(func(Event[K]))
 		if !ok {
@@ -152,22 +165,26 @@ func (x *Index[K]) place(id K, pos Position, hidden *bool) (bool, error) {
 	r := box{xy(pos.Point), xy(pos.Point)}
 	var evs []Event[K]
 	x.mu.Lock()
-	e, ok := x.members[id]
+	sl, ok := x.members[id]
+	e := sl.e
 	if ok && hidden != nil && e.hidden != *hidden {
 		x.setHidden(e, *hidden, &evs)
 	}
 	switch {
 	case !ok:
 		e = &entry[K]{id: id, pos: pos, v: unit(pos.Point), rect: r, hidden: hidden != nil && *hidden}
-		x.members[id] = e
+		x.members[id] = slot[K]{e, r}
 		x.tree.Insert(r.min, r.max, e)
 		x.moved(e, nil, &evs)
 		x.movedFences(e, &evs)
-	case e.rect != r:
-		old := e.rect
-		x.tree.Replace(e.rect.min, e.rect.max, e, r.min, r.max, e)
+	case sl.rect != r:
+		// The old rectangle comes from the map's slot, so that a move
+		// of a member that nothing watches and no fence holds reads
+		// nothing from its entry, only writes it.
+		x.members[id] = slot[K]{e, r}
+		x.tree.Replace(sl.rect.min, sl.rect.max, e, r.min, r.max, e)
 		e.pos, e.v, e.rect = pos, unit(pos.Point), r
-		x.moved(e, &old, &evs)
+		x.moved(e, &sl.rect, &evs)
 		x.movedFences(e, &evs)
 	default:
 		e.pos = pos // same place: only accuracy or time changed
@@ -182,7 +199,7 @@ func (x *Index[K]) place(id K, pos Position, hidden *bool) (bool, error) {
 // event.
 func (x *Index[K]) Remove(id K) bool {
 	x.mu.Lock()
-	e, ok := x.members[id]
+	e, ok := x.member(id)
 	if !ok {
 		x.mu.Unlock()
 		return false
@@ -200,7 +217,7 @@ func (x *Index[K]) Remove(id K) bool {
 func (x *Index[K]) Get(id K) (Position, bool) {
 	x.mu.RLock()
 	defer x.mu.RUnlock()
-	e, ok := x.members[id]
+	e, ok := x.member(id)
 	if !ok {
 		return Position{}, false
 	}

@@ -66,7 +66,7 @@ func Coarsen(p Point, meters float64) Point {
 // [Index.Place] to insert a member hidden.
 func (x *Index[K]) SetHidden(id K, hidden bool) bool {
 	x.mu.Lock()
-	e, ok := x.members[id]
+	e, ok := x.member(id)
 	if !ok || e.hidden == hidden {
 		x.mu.Unlock()
 		return ok
@@ -98,7 +98,7 @@ func (x *Index[K]) setHidden(e *entry[K], hidden bool, evs *[]Event[K]) {
 func (x *Index[K]) Hidden(id K) bool {
 	x.mu.RLock()
 	defer x.mu.RUnlock()
-	e, ok := x.members[id]
+	e, ok := x.member(id)
 	return ok && e.hidden
 }
 
@@ -108,7 +108,7 @@ func (x *Index[K]) Hidden(id K) bool {
 // raised to at least the grid size; the time is kept.
 func (x *Index[K]) Shown(id K) (Position, bool) {
 	x.mu.RLock()
-	e, ok := x.members[id]
+	e, ok := x.member(id)
 	if !ok || e.hidden {
 		x.mu.RUnlock()
 		return Position{}, false

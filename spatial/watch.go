@@ -168,7 +168,7 @@ func (x *Index[K]) Watch(id K, radius float64, opts ...WatchOption) error {
 		return fmt.Errorf("spatial: watch: dwell %v: %w", wc.dwell, ErrInvalidRadius)
 	}
 	x.mu.Lock()
-	e, ok := x.members[id]
+	e, ok := x.member(id)
 	if !ok {
 		x.mu.Unlock()
 		return fmt.Errorf("spatial: watch: %w", ErrNotFound)
@@ -205,7 +205,7 @@ func (x *Index[K]) Watch(id K, radius float64, opts ...WatchOption) error {
 // no longer sees id. It reports whether id had a watch.
 func (x *Index[K]) Unwatch(id K) bool {
 	x.mu.Lock()
-	e, ok := x.members[id]
+	e, ok := x.member(id)
 	if !ok || e.watch == nil {
 		x.mu.Unlock()
 		return false
@@ -222,7 +222,7 @@ func (x *Index[K]) Unwatch(id K) bool {
 func (x *Index[K]) Watching(id K) ([]K, bool) {
 	x.mu.RLock()
 	defer x.mu.RUnlock()
-	e, ok := x.members[id]
+	e, ok := x.member(id)
 	if !ok {
 		return nil, false
 	}
@@ -242,7 +242,7 @@ func (x *Index[K]) Watching(id K) ([]K, bool) {
 func (x *Index[K]) WatchersOf(id K) []K {
 	x.mu.RLock()
 	defer x.mu.RUnlock()
-	e, ok := x.members[id]
+	e, ok := x.member(id)
 	if !ok {
 		return nil
 	}
