@@ -87,7 +87,7 @@ func (x *Index[K]) Expire(now time.Time) int {
 	if x.maxAge > 0 {
 		cut := now.Add(-x.maxAge)
 		for id, sl := range x.members {
-		e := sl.e
+			e := sl.e
 			if e.pos.Time.IsZero() || !e.pos.Time.Before(cut) {
 				continue
 			}
