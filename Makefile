@@ -4,10 +4,10 @@ FUZZTIME ?= 5s
 
 .PHONY: run test deps vet fuzz bench
 
-## run: serve the example app on http://127.0.0.1:8080
+## run: serve the flagship example, examples/nearby, on http://127.0.0.1:8080
 run:
 	scripts/deps.sh run
-	$(GO) run ./examples/chat
+	$(GO) run ./examples/nearby
 
 ## test: install what the tests need, then vet, race-test and fuzz briefly
 test: deps vet

@@ -17,16 +17,16 @@ var ErrInvalidFence = errors.New("spatial: invalid fence")
 // Circle is the area within Radius meters (great-circle distance, edge
 // included) of Center.
 type Circle struct {
-	Center Point
-	Radius float64
+	Center Point   `json:"center"`
+	Radius float64 `json:"radius"` // meters
 }
 
 // Fence is a named area of an [Index]: exactly one of Circle and Polygon
 // is set. A circle may cross the antimeridian or cover a pole; a polygon
 // follows the rules of [Polygon].
 type Fence struct {
-	Circle  *Circle
-	Polygon Polygon
+	Circle  *Circle `json:"circle,omitempty"`
+	Polygon Polygon `json:"polygon,omitempty"`
 }
 
 // Validate returns an error wrapping [ErrInvalidFence] when f is not

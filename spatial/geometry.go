@@ -38,7 +38,8 @@ const (
 // (north positive), Lng in [-180, 180] (east positive). The zero Point is
 // valid: the intersection of the equator and the prime meridian.
 type Point struct {
-	Lat, Lng float64
+	Lat float64 `json:"lat"`
+	Lng float64 `json:"lng"`
 }
 
 // Validate reports whether p is a usable coordinate. It returns an error
@@ -238,7 +239,10 @@ func meridianDot(sinLat, cosLat, cosD, sLo, cLo, sHi, cHi float64) float64 {
 // -180..East. Edges are inclusive. Bounds{-90, -180, 90, 180} is the whole
 // globe.
 type Bounds struct {
-	South, West, North, East float64
+	South float64 `json:"south"`
+	West  float64 `json:"west"`
+	North float64 `json:"north"`
+	East  float64 `json:"east"`
 }
 
 // Validate returns an error wrapping [ErrInvalidBounds] when a corner is not

@@ -18,10 +18,10 @@ type Position struct {
 	// Accuracy is the radius of uncertainty in meters, as reported by the
 	// device (for example the Geolocation API's coords.accuracy). Zero
 	// means unknown or exact. It must be finite and not negative.
-	Accuracy float64
+	Accuracy float64 `json:"accuracy"`
 	// Time is when the position was observed. The index stores it as given
 	// and never reads the clock; the zero Time means unknown.
-	Time time.Time
+	Time time.Time `json:"time"`
 }
 
 // Validate returns an error wrapping [ErrInvalidPoint] or
