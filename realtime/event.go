@@ -44,17 +44,18 @@ func (e *Event) Ack(args ...any) error {
 	return nil
 }
 
-// ackResult answers a built-in event, if the client asked: {"ok": true}, or
-// {"error": "…"} with err's text.
-func (e *Event) ackResult(err error) {
+// AckResult answers the event with the outcome of handling it, the
+// convention of vicinity's built-in events: {"ok": true} when err is nil,
+// {"error": "…"} with err's text otherwise. It does nothing when the client
+// asked for no acknowledgement, and returns what [Event.Ack] returns.
+func (e *Event) AckResult(err error) error {
 	if !e.WantsAck() {
-		return
+		return nil
 	}
 	if err != nil {
-		_ = e.Ack(map[string]string{"error": err.Error()})
-		return
+		return e.Ack(map[string]string{"error": err.Error()})
 	}
-	_ = e.Ack(map[string]bool{"ok": true})
+	return e.Ack(map[string]bool{"ok": true})
 }
 
 // encode builds the Engine.IO packets of an event (event != "") or an

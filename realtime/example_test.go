@@ -2,6 +2,7 @@ package realtime_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http/httptest"
 	"time"
@@ -234,4 +235,33 @@ func ExampleWithSpatial() {
 	// Output:
 	// ann sees someone 1.3 km away
 	// ann sees someone left
+}
+
+func ExampleEvent_AckResult() {
+	srv := realtime.New()
+	srv.OnConnection(func(s *realtime.Socket) {
+		s.On("rename", func(e *realtime.Event) {
+			var name string
+			err := e.Bind(&name)
+			if err == nil && name == "" {
+				err = errors.New("name is empty")
+			}
+			_ = e.AckResult(err) // {"ok": true} or {"error": "…"}
+		})
+	})
+	ts := httptest.NewServer(srv)
+	defer ts.Close()
+	defer srv.Close()
+
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	s := connect(ctx, ts.URL)
+	defer s.Manager().Close()
+	for _, name := range []string{"gopher", ""} {
+		answer, _ := s.EmitWithAck(ctx, "rename", name)
+		fmt.Println(string(answer[0]))
+	}
+	// Output:
+	// {"ok":true}
+	// {"error":"name is empty"}
 }

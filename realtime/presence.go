@@ -464,7 +464,7 @@ func (h *presenceHub) onUpdate(e *Event) {
 			}
 		})
 	}
-	e.ackResult(err)
+	_ = e.AckResult(err)
 }
 
 // PresenceKey returns the user key [WithPresence]'s Identify gave the

@@ -486,5 +486,5 @@ func (sc *spatialConfig) onLocation(e *Event) {
 	default:
 		err = s.SetLocation(spatial.Point{Lat: *loc.Lat, Lng: *loc.Lng}, loc.Accuracy)
 	}
-	e.ackResult(err)
+	_ = e.AckResult(err)
 }
