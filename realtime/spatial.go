@@ -126,7 +126,9 @@ func (s *Socket) SetLocation(p spatial.Point, accuracy float64) error {
 		return err
 	}
 	if !s.Connected() { // the disconnect removed the socket before we placed it
-		idx.Remove(s.id)
+		if cur := s.nsp.srv.socketByID(s.id); cur == nil || cur == s { // not recovered under the same id
+			idx.Remove(s.id)
+		}
 		return ErrNotConnected
 	}
 	if added && s.watch != nil { // a location cleared or expired: the watch resumes
@@ -141,12 +143,31 @@ func (s *Socket) SetLocation(p spatial.Point, accuracy float64) error {
 	if !ok || (shown.Point == shownBefore.Point && shown.Accuracy == shownBefore.Accuracy) {
 		return nil
 	}
-	after := idx.WatchersOf(s.id)
-	still := slices.DeleteFunc(before, func(w string) bool { return !slices.Contains(after, w) })
-	if len(still) > 0 {
-		_ = s.nsp.To(still...).EmitLatest("move:"+s.id, NearbyMove, nearbyPayload(s.id, shown, -1))
+	after := make(map[string]bool)
+	for _, w := range idx.WatchersOf(s.id) {
+		after[w] = true
 	}
+	still := slices.DeleteFunc(before, func(w string) bool { return !after[w] })
+	s.nsp.srv.emitLatestTo(still, "move:"+s.id, NearbyMove, nearbyPayload(s.id, shown, -1))
 	return nil
+}
+
+// emitLatestTo sends event to the sockets ids, in whichever namespace
+// each is, keeping only the newest under key in each client's queue. The
+// payload is encoded once per namespace.
+func (s *Server) emitLatestTo(ids []string, key, event string, payload any) {
+	if len(ids) == 0 {
+		return
+	}
+	byNsp := make(map[*Namespace][]string, 1)
+	for _, id := range ids {
+		if w := s.socketByID(id); w != nil {
+			byNsp[w.nsp] = append(byNsp[w.nsp], id)
+		}
+	}
+	for n, ids := range byNsp {
+		_ = n.To(ids...).EmitLatest(key, event, payload)
+	}
 }
 
 // SetHidden hides the socket from the others, or shows it again: while
@@ -298,7 +319,7 @@ func (s *Server) onSpatial(ev spatial.Event[string]) {
 		if w := s.socketByID(ev.Watcher); w != nil {
 			idx := s.Spatial()
 			if pos, ok := idx.Shown(ev.Member); ok {
-				d := ev.Distance
+				d := -1.0 // left out: the exact distance would undo coarsening
 				if at, ok := idx.Get(ev.Watcher); ok {
 					d = spatial.Distance(at.Point, pos.Point) // to what the client is shown
 				}
@@ -320,6 +341,10 @@ func (s *Server) onSpatial(ev spatial.Event[string]) {
 		room, name := AreaRoom(ev.Fence), AreaEnter
 		if ev.Kind == spatial.FenceEnter {
 			m.Join(room)
+			if !m.Connected() { // it left all its rooms meanwhile
+				m.Leave(room)
+				return
+			}
 		} else {
 			m.Leave(room)
 			name = AreaLeave

@@ -1,6 +1,7 @@
 package realtime_test
 
 import (
+	"encoding/json"
 	"net/http/httptest"
 	"strconv"
 	"strings"
@@ -241,4 +242,32 @@ func TestSymmetricWatch(t *testing.T) {
 	ev := expectNearby(t, b, realtime.NearbyLeave, idA)
 	assert.Equal(t, realtime.LeaveFar, ev["reason"], "b went far")
 	expectNearby(t, a, realtime.NearbyLeave, idB)
+}
+
+// One index serves every namespace: a socket watching in "/" sees a
+// socket of "/other" come, move and go.
+func TestWatchAcrossNamespaces(t *testing.T) {
+	t.Parallel()
+	srv, _ := spatialServer(t, 100)
+	srv.Of("/other")
+	ts := serve(t, srv)
+	a, _ := newPeer(t, ts)
+	r := dialRaw(t, ts)
+	reply := r.connect("/other", "")
+	require.True(t, strings.HasPrefix(reply, "40/other,"), reply)
+	var v struct{ SID string }
+	require.NoError(t, json.Unmarshal([]byte(strings.TrimPrefix(reply, "40/other,")), &v))
+	b := &peer{raw: r}
+	placeIn := func(at spatial.Point) {
+		b.send(`42/other,0["location",{"lat":` + strconv.FormatFloat(at.Lat, 'g', -1, 64) + `,"lng":` + strconv.FormatFloat(at.Lng, 'g', -1, 64) + `}]`)
+		require.Equal(t, `43/other,0[{"ok":true}]`, b.next())
+	}
+	place(t, a, berlin)
+	require.Equal(t, `439["ok"]`, call(t, a, "watch", "500"))
+	placeIn(north(berlin, 100))
+	expectNearby(t, a, realtime.NearbyEnter, v.SID)
+	placeIn(north(berlin, 200))
+	expectNearby(t, a, realtime.NearbyMove, v.SID)
+	placeIn(north(berlin, 2000))
+	expectNearby(t, a, realtime.NearbyLeave, v.SID)
 }

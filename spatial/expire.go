@@ -56,8 +56,9 @@ func (x *Index[K]) startExpiry(interval time.Duration) {
 // Close stops the timers of the index: the expiry timer of
 // [WithExpiryInterval] and the timer that ends dwells ([WithDwell]); an
 // expiry that is running finishes. The index stays usable: only the timers
-// stop, and dwells then end only through [Index.Expire] or when the
-// watcher moves. Close is idempotent and always returns nil.
+// stop, and a dwell then ends only through [Index.Expire], or when the
+// member comes back, is removed or hidden, or the watch ends or is watched
+// again without a dwell. Close is idempotent and always returns nil.
 func (x *Index[K]) Close() error {
 	x.expiry.mu.Lock()
 	if !x.expiry.closed {

@@ -167,8 +167,18 @@ func (x *Index[K]) place(id K, pos Position, hidden *bool) (bool, error) {
 	x.mu.Lock()
 	sl, ok := x.members[id]
 	e := sl.e
-	if ok && hidden != nil && e.hidden != *hidden {
-		x.setHidden(e, *hidden, &evs)
+	// A change of the hidden flag with a move: every pair it changes
+	// involves e, so the watches are updated silently and the events are
+	// the difference in who sees e and whom e sees. Hiding comes before
+	// the move and showing after it, so e is never seen where it was.
+	wevs := &evs
+	var viewers, seen []*entry[K]
+	flip := ok && hidden != nil && e.hidden != *hidden
+	if flip {
+		viewers, seen, wevs = x.viewers(e), x.seen(e), nil
+		if *hidden {
+			x.flagHidden(e, true)
+		}
 	}
 	switch {
 	case !ok:
@@ -184,10 +194,17 @@ func (x *Index[K]) place(id K, pos Position, hidden *bool) (bool, error) {
 		x.members[id] = slot[K]{e, r}
 		x.tree.Replace(sl.rect.min, sl.rect.max, e, r.min, r.max, e)
 		e.pos, e.v, e.rect = pos, unit(pos.Point), r
-		x.moved(e, &sl.rect, &evs)
+		x.moved(e, &sl.rect, wevs)
 		x.movedFences(e, &evs)
 	default:
 		e.pos = pos // same place: only accuracy or time changed
+	}
+	if flip {
+		if !*hidden {
+			x.flagHidden(e, false)
+		}
+		x.diffViewers(e, viewers, &evs)
+		x.diffSeen(e, seen, &evs)
 	}
 	x.unlockAndDeliver(evs)
 	return !ok, nil

@@ -81,6 +81,14 @@ func (x *Index[K]) SetHidden(id K, hidden bool) bool {
 // seeing whom. x.mu is held.
 func (x *Index[K]) setHidden(e *entry[K], hidden bool, evs *[]Event[K]) {
 	before, seen := x.viewers(e), x.seen(e)
+	x.flagHidden(e, hidden)
+	x.diffViewers(e, before, evs)
+	x.diffSeen(e, seen, evs)
+}
+
+// flagHidden changes e's flag and the watches that hold it, without
+// events. x.mu is held.
+func (x *Index[K]) flagHidden(e *entry[K], hidden bool) {
 	e.hidden = hidden
 	if hidden {
 		for w := range e.watchers {
@@ -89,8 +97,6 @@ func (x *Index[K]) setHidden(e *entry[K], hidden bool, evs *[]Event[K]) {
 	} else {
 		x.placeInWatches(e, nil, nil)
 	}
-	x.diffViewers(e, before, evs)
-	x.diffSeen(e, seen, evs)
 }
 
 // Hidden reports whether member id is hidden; false when it is not in the

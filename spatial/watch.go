@@ -182,20 +182,29 @@ func (x *Index[K]) Watch(id K, radius float64, opts ...WatchOption) error {
 	} else {
 		x.unindexWatch(w)
 	}
-	if w.symmetric != wc.symmetric {
-		// The members inside start or stop seeing e through this watch.
+	// The members inside stop seeing e through this watch before the
+	// circle changes, and start after, so that no pair enters and leaves
+	// in one call.
+	if w.symmetric && !wc.symmetric {
 		before := x.viewers(e)
-		w.symmetric = wc.symmetric
+		w.symmetric = false
 		x.diffViewers(e, before, &evs)
 	}
-	w.radius, w.margin, w.dwell = radius, wc.margin, wc.dwell
-	if w.dwell == 0 {
-		for m := range w.leaving {
-			x.unlink(w, m, &evs)
+	if wc.dwell != w.dwell { // pending leaves keep when they started
+		for m, at := range w.leaving {
+			at = at.Add(wc.dwell - w.dwell)
+			w.leaving[m] = at
+			x.dwell.add(x, w, at)
 		}
 	}
+	w.radius, w.margin, w.dwell = radius, wc.margin, wc.dwell
 	x.indexWatch(w)
-	x.refreshWatch(w, &evs)
+	x.refreshWatch(w, &evs) // with no dwell, those leaving leave now
+	if !w.symmetric && wc.symmetric {
+		before := x.viewers(e)
+		w.symmetric = true
+		x.diffViewers(e, before, &evs)
+	}
 	x.unlockAndDeliver(evs)
 	return nil
 }

@@ -634,3 +634,52 @@ func TestWatchDwellTimer(t *testing.T) {
 	x.Expire(time.Now().Add(time.Second))
 	assert.Equal(t, []spatial.Event[string]{leave("w", "m")}, rec.take())
 }
+
+// Showing a hidden member somewhere else never shows it where it hid.
+func TestPlaceShowsAfterMoving(t *testing.T) {
+	t.Parallel()
+	var rec recorder[string]
+	x := spatial.New[string](spatial.WithEvents(rec.handle))
+	defer x.Close()
+	require.NoError(t, x.Set("w", north(0, 0)))
+	require.NoError(t, x.Watch("w", 100, spatial.WithDwell(time.Hour)))
+	_, err := x.Place("m", north(50, 0), true)
+	require.NoError(t, err)
+	assert.Empty(t, rec.take())
+	_, err = x.Place("m", north(5000, 0), false)
+	require.NoError(t, err)
+	assert.Empty(t, rec.take(), "no events at the old position")
+	in, _ := x.Watching("w")
+	assert.Empty(t, in)
+}
+
+// Watching again changes what must change and nothing else.
+func TestRewatchWithoutFlaps(t *testing.T) {
+	t.Parallel()
+	var rec recorder[string]
+	x := spatial.New[string](spatial.WithEvents(rec.handle))
+	defer x.Close()
+	require.NoError(t, x.Set("w", north(0, 0)))
+	require.NoError(t, x.Set("m", north(50, 0)))
+	require.NoError(t, x.Watch("w", 100, spatial.WithDwell(time.Hour)))
+	assert.Equal(t, []spatial.Event[string]{enter("w", "m")}, rec.take())
+
+	// m dwells beyond 100 m; a wider watch without a dwell keeps it.
+	require.NoError(t, x.Set("m", north(150, 0)))
+	require.NoError(t, x.Watch("w", 200))
+	assert.Empty(t, rec.take(), "m stays inside")
+
+	// Symmetric and smaller: m leaves, and never sees w.
+	require.NoError(t, x.Watch("w", 100, spatial.WithSymmetric()))
+	assert.Equal(t, []spatial.Event[string]{leave("w", "m")}, rec.take())
+
+	// A shorter dwell shortens the pending leaves.
+	require.NoError(t, x.Watch("w", 100, spatial.WithDwell(time.Hour)))
+	require.NoError(t, x.Set("m", north(90, 0)))
+	assert.Equal(t, []spatial.Event[string]{enter("w", "m")}, rec.take())
+	require.NoError(t, x.Set("m", north(500, 0)))
+	require.NoError(t, x.Watch("w", 100, spatial.WithDwell(time.Second)))
+	assert.Empty(t, rec.take())
+	x.Expire(time.Now().Add(2 * time.Second))
+	assert.Equal(t, []spatial.Event[string]{leave("w", "m")}, rec.take(), "the 1 s dwell is up")
+}
