@@ -31,8 +31,8 @@ for (const mode of MODES) {
       const annLeave = waitFor(ann, "nearby:leave", { filter: (e) => e.id === bob.id });
       const bobLeave = waitFor(bob, "nearby:leave", { filter: (e) => e.id === ann.id });
       assert.deepEqual(await ack(bob, "location", { lat: 48.8766, lng: 2.3522 }), [{ ok: true }]);
-      await annLeave;
-      await bobLeave;
+      assert.equal((await annLeave)[0].reason, "far");
+      assert.equal((await bobLeave)[0].reason, "far");
 
       // back in range, then bob closes the app: ann sees him leave at once
       const again = waitFor(ann, "nearby:enter", { filter: (e) => e.id === bob.id });
@@ -43,6 +43,7 @@ for (const mode of MODES) {
       bob.disconnect();
       const [left] = await gone;
       assert.equal(left.id, bobID);
+      assert.equal(left.reason, "disconnected");
     });
   });
 }
