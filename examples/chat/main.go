@@ -19,15 +19,12 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
-	"path/filepath"
-	"runtime"
 	"slices"
 	"strings"
 	"syscall"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
+	"github.com/vicinity-go/vicinity/examples/internal/web"
 	"github.com/vicinity-go/vicinity/realtime"
 )
 
@@ -85,17 +82,10 @@ func newServer(logger *slog.Logger) (*realtime.Server, http.Handler) {
 	mux := http.NewServeMux()
 	mux.Handle("/socket.io/", rt)
 	mux.Handle("/", http.FileServerFS(page))
-	const missing = "socket.io-client is not installed: run `npm ci` in examples/chat (make run does it)"
-	if findBundle() == "" {
-		logger.Error(missing)
+	if err := web.CheckBundle("chat"); err != nil {
+		logger.Error(err.Error()) // and /socket.io.min.js answers it
 	}
-	mux.HandleFunc("/socket.io.min.js", func(w http.ResponseWriter, r *http.Request) {
-		if p := findBundle(); p != "" {
-			http.ServeFile(w, r, p)
-		} else {
-			http.Error(w, missing, http.StatusInternalServerError)
-		}
-	})
+	mux.HandleFunc("/socket.io.min.js", web.ClientBundle("chat"))
 	return rt, mux
 }
 
@@ -117,13 +107,13 @@ func authenticate(s *realtime.Socket) error {
 	if raw := s.Handshake().Auth; len(raw) > 0 && json.Unmarshal(raw, &auth) != nil {
 		return &realtime.ConnectError{Message: "auth must be {name: string, room?: string}"}
 	}
-	name, err := clean("name", auth.Name, maxName)
+	name, err := web.Clean("name", auth.Name, maxName)
 	if err != nil {
 		return &realtime.ConnectError{Message: err.Error()}
 	}
 	room := lobby // a reconnecting page asks for the room it was in
 	if auth.Room != "" {
-		if room, err = clean("room", auth.Room, maxRoom); err != nil {
+		if room, err = web.Clean("room", auth.Room, maxRoom); err != nil {
 			return &realtime.ConnectError{Message: err.Error()}
 		}
 	}
@@ -155,7 +145,7 @@ func (c *chat) onConnection(s *realtime.Socket) {
 				"id": s.ID(), "name": u.Name, "text": text, "time": time.Now().UnixMilli(),
 			})
 		}
-		reply(e, err)
+		_ = e.AckResult(err)
 	})
 
 	// "typing" (bool) → the others in the room. Volatile: a client too
@@ -163,7 +153,7 @@ func (c *chat) onConnection(s *realtime.Socket) {
 	s.On("typing", func(e *realtime.Event) {
 		var typing bool
 		if e.Bind(&typing) != nil {
-			reply(e, errors.New("typing must be true or false"))
+			_ = e.AckResult(errors.New("typing must be true or false"))
 			return
 		}
 		u := userOf(s)
@@ -181,7 +171,7 @@ func (c *chat) onConnection(s *realtime.Socket) {
 			c.sendMembers(u.Room)
 			c.sendMembers(room)
 		}
-		reply(e, err)
+		_ = e.AckResult(err)
 	})
 
 	// By the time OnDisconnect runs, the socket has left its rooms.
@@ -220,54 +210,11 @@ func (c *chat) sendMembers(room string) {
 // named by its id: the prefix keeps a chat room from ever being one.
 func roomKey(name string) string { return "room:" + name }
 
-// reply answers the client's acknowledgement callback with {ok: true} or
-// {error: "..."}. Ack returns ErrNoAck if the client asked for none.
-func reply(e *realtime.Event, err error) {
-	res := map[string]any{"ok": true}
-	if err != nil {
-		res = map[string]any{"error": err.Error()}
-	}
-	_ = e.Ack(res)
-}
-
 // stringArg decodes the event's first argument as a string and cleans it.
 func stringArg(e *realtime.Event, what string, max int) (string, error) {
 	var s string
 	if e.Bind(&s) != nil { // Bind decodes arguments like json.Unmarshal
 		return "", fmt.Errorf("%s must be a string", what)
 	}
-	return clean(what, s, max)
-}
-
-// clean trims s and checks it is 1 to max characters with no control
-// characters.
-func clean(what, s string, max int) (string, error) {
-	s = strings.TrimSpace(s)
-	switch n := utf8.RuneCountInString(s); {
-	case n == 0:
-		return "", fmt.Errorf("%s is empty", what)
-	case n > max:
-		return "", fmt.Errorf("%s is longer than %d characters", what, max)
-	}
-	if strings.ContainsFunc(s, unicode.IsControl) {
-		return "", fmt.Errorf("%s must not contain control characters", what)
-	}
-	return s, nil
-}
-
-// bundle is the official client's browser build, which `npm ci` installs.
-const bundle = "node_modules/socket.io-client/dist/socket.io.min.js"
-
-// findBundle looks for bundle next to this source file (`go run` and `go
-// test` compile it in place), then under the working directory. It returns
-// "" if `npm ci` has not been run.
-func findBundle() string {
-	_, src, _, _ := runtime.Caller(0)
-	wd, _ := os.Getwd()
-	for _, dir := range []string{filepath.Dir(src), wd, filepath.Join(wd, "examples", "chat")} {
-		if _, err := os.Stat(filepath.Join(dir, bundle)); err == nil {
-			return filepath.Join(dir, bundle)
-		}
-	}
-	return ""
+	return web.Clean(what, s, max)
 }

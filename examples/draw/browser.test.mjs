@@ -12,41 +12,25 @@
 // Screenshots go to DRAW_ARTIFACTS (default <repo>/test-artifacts/draw).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync } from 'node:fs';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
+import { Problems, artifactsDir, launchChromium, openPage, screenshots } from '../internal/browser.mjs';
 
 const url = process.env.DRAW_URL;
-const here = path.dirname(fileURLToPath(import.meta.url));
-const artifacts = process.env.DRAW_ARTIFACTS || path.resolve(here, '../../test-artifacts/draw');
+const artifacts = process.env.DRAW_ARTIFACTS || artifactsDir('draw');
 
 const RED = '#e03131';
 const BLUE = '#1971c2';
 
 test('drawing together in browser pages', { skip: !url && 'DRAW_URL is not set' }, async (t) => {
-  mkdirSync(artifacts, { recursive: true });
-  const browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
-  });
-  t.after(() => browser.close());
+  const shot = screenshots(artifacts);
+  const browser = await launchChromium(chromium, t);
   const context = await browser.newContext({ viewport: { width: 900, height: 700 } });
 
-  // Every page's console errors, uncaught exceptions and failed polling
-  // requests, asserted empty at the end.
-  const problems = [];
+  // Every page's console errors, uncaught exceptions and failed Socket.IO
+  // requests, asserted none at the end (see Problems).
+  const problems = new Problems();
   const open = async (label, room) => {
-    const page = await context.newPage();
-    page.setDefaultTimeout(10_000);
-    page.on('console', (m) => {
-      if (m.type() === 'error') problems.push(`${label} console: ${m.text()}`);
-    });
-    page.on('pageerror', (e) => problems.push(`${label} pageerror: ${e.message}`));
-    page.on('response', (r) => {
-      if (r.url().includes('/socket.io/') && r.status() >= 400) problems.push(`${label} ${r.request().method()} ${r.url()}: ${r.status()}`);
-    });
-    await page.goto(`${url}/#${room}`);
+    const page = await openPage(context, problems, label, `${url}/#${room}`);
     await inRoom(page, room);
     return page;
   };
@@ -61,7 +45,6 @@ test('drawing together in browser pages', { skip: !url && 'DRAW_URL is not set' 
     await page.bringToFront();
     await page.click(selector);
   };
-  const shot = (page, name) => page.screenshot({ path: path.join(artifacts, `${name}.png`) });
 
   // pixel returns [r, g, b, a] of a canvas at x, y (fractions of its size).
   const pixel = (page, canvas, x, y) => page.evaluate(([canvas, x, y]) => {
@@ -169,7 +152,5 @@ test('drawing together in browser pages', { skip: !url && 'DRAW_URL is not set' 
     await shot(alice, '4-cleared');
   });
 
-  await t.test('no console errors', () => {
-    assert.deepEqual(problems, []);
-  });
+  await t.test('no console errors', (t) => problems.assertNone(t));
 });

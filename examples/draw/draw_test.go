@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -10,13 +9,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"runtime"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -24,6 +17,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/vicinity-go/vicinity/client"
+	"github.com/vicinity-go/vicinity/examples/internal/browsertest"
+	"github.com/vicinity-go/vicinity/examples/internal/web"
 )
 
 // wait bounds every wait on the server; nothing should come near it.
@@ -35,7 +30,7 @@ var small = limits{Rooms: 2, Strokes: 3, RoomPoints: 10, Points: 4}
 // start serves the board on 127.0.0.1 until the test ends.
 func start(t *testing.T, lim limits) *httptest.Server {
 	t.Helper()
-	logger := slog.New(slog.NewTextHandler(&logWriter{t: t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	logger := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
 	rt, handler := newServer(logger, lim)
 	ts := httptest.NewServer(handler)
 	t.Cleanup(func() {
@@ -470,84 +465,14 @@ func TestDrawLateJoiners(t *testing.T) {
 
 // TestBrowser runs browser.test.mjs: Chromium pages drawing together.
 func TestBrowser(t *testing.T) {
-	dir := sourceDir(t)
-	var missing []string
-	if _, err := exec.LookPath("node"); err != nil {
-		missing = append(missing, "node (apt-get install nodejs npm)")
-	}
-	if _, err := os.Stat("/usr/bin/chromium"); err != nil {
-		missing = append(missing, "/usr/bin/chromium (apt-get install chromium)")
-	}
-	if _, err := os.Stat(filepath.Join(dir, "node_modules", "playwright-core")); err != nil {
-		missing = append(missing, "examples/draw/node_modules (npm ci --prefix examples/draw)")
-	}
-	if len(missing) > 0 {
-		msg := "browser test needs " + strings.Join(missing, ", ") + "; `make test` installs them"
-		if os.Getenv("VICINITY_REQUIRE_NODE") == "1" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	}
-
-	ts := start(t, defaultLimits)
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, "node", "--test", "--test-reporter=spec", "browser.test.mjs")
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "DRAW_URL="+ts.URL)
-	out := &logWriter{t: t}
-	cmd.Stdout, cmd.Stderr = out, out // the same writer: written by one goroutine
-	// On timeout, SIGTERM lets Playwright close Chromium; SIGKILL 5s later.
-	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
-	cmd.WaitDelay = 5 * time.Second
-	err := cmd.Run()
-	out.flush()
-	require.NoError(t, err, "node --test browser.test.mjs")
-}
-
-// logWriter streams output to t.Log, a line at a time.
-type logWriter struct {
-	t    *testing.T
-	mu   sync.Mutex
-	line []byte
-}
-
-func (w *logWriter) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.line = append(w.line, p...)
-	for {
-		i := bytes.IndexByte(w.line, '\n')
-		if i < 0 {
-			return len(p), nil
-		}
-		w.t.Log(string(w.line[:i]))
-		w.line = w.line[i+1:]
-	}
-}
-
-func (w *logWriter) flush() {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if len(w.line) > 0 {
-		w.t.Log(string(w.line))
-		w.line = nil
-	}
-}
-
-func sourceDir(t *testing.T) string {
-	t.Helper()
-	_, file, _, ok := runtime.Caller(0)
-	require.True(t, ok, "runtime.Caller")
-	return filepath.Dir(file)
+	browsertest.Run(t, "draw", "DRAW_URL", func() string { return start(t, defaultLimits).URL })
 }
 
 func TestBundle(t *testing.T) {
 	t.Parallel()
-	if _, err := os.Stat(filepath.Join(sourceDir(t), bundle)); err != nil {
-		t.Skip("socket.io-client is not installed: npm ci --prefix examples/draw")
+	if err := web.CheckBundle("draw"); err != nil {
+		t.Skip(err)
 	}
-	assert.Equal(t, filepath.Join(sourceDir(t), bundle), findBundle(), "found next to main.go")
 	res, err := http.Get(start(t, small).URL + "/socket.io.min.js")
 	require.NoError(t, err)
 	body, _ := io.ReadAll(res.Body)

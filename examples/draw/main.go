@@ -22,8 +22,6 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
-	"path/filepath"
-	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -33,6 +31,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/vicinity-go/vicinity/examples/internal/web"
 	"github.com/vicinity-go/vicinity/realtime"
 )
 
@@ -102,17 +101,10 @@ func newServer(logger *slog.Logger, lim limits) (*realtime.Server, http.Handler)
 	mux := http.NewServeMux()
 	mux.Handle("/socket.io/", rt)
 	mux.Handle("/", http.FileServerFS(page))
-	const missing = "socket.io-client is not installed: run `npm ci` in examples/draw"
-	if findBundle() == "" {
-		logger.Error(missing)
+	if err := web.CheckBundle("draw"); err != nil {
+		logger.Error(err.Error()) // and /socket.io.min.js answers it
 	}
-	mux.HandleFunc("/socket.io.min.js", func(w http.ResponseWriter, r *http.Request) {
-		if p := findBundle(); p != "" {
-			http.ServeFile(w, r, p)
-		} else {
-			http.Error(w, missing, http.StatusInternalServerError)
-		}
-	})
+	mux.HandleFunc("/socket.io.min.js", web.ClientBundle("draw"))
 	return rt, mux
 }
 
@@ -214,7 +206,7 @@ func (b *board) onConnection(s *realtime.Socket) {
 		if err == nil {
 			err = b.draw(r, s.ID(), &pen, in)
 		}
-		reply(e, err)
+		_ = e.AckResult(err)
 	})
 
 	s.On("clear", func(e *realtime.Event) {
@@ -224,7 +216,7 @@ func (b *board) onConnection(s *realtime.Socket) {
 			r.strokes, r.points = []*stroke{}, 0
 			_ = b.rt.To(roomKey(r.name)).Emit("clear")
 		}
-		reply(e, nil)
+		_ = e.AckResult(nil)
 	})
 }
 
@@ -329,30 +321,3 @@ func (p *point) UnmarshalJSON(data []byte) error {
 // roomKey names a drawing room in vicinity. Each socket is also in a room
 // named by its id: the prefix keeps a drawing room from ever being one.
 func roomKey(name string) string { return "room:" + name }
-
-// reply answers the client's acknowledgement callback with {ok: true} or
-// {error: "..."}. Ack returns ErrNoAck if the client asked for none.
-func reply(e *realtime.Event, err error) {
-	res := map[string]any{"ok": true}
-	if err != nil {
-		res = map[string]any{"error": err.Error()}
-	}
-	_ = e.Ack(res)
-}
-
-// bundle is the official client's browser build, which `npm ci` installs.
-const bundle = "node_modules/socket.io-client/dist/socket.io.min.js"
-
-// findBundle looks for bundle next to this source file (`go run` and `go
-// test` compile it in place), then under the working directory. It returns
-// "" if `npm ci` has not been run.
-func findBundle() string {
-	_, src, _, _ := runtime.Caller(0)
-	wd, _ := os.Getwd()
-	for _, dir := range []string{filepath.Dir(src), wd, filepath.Join(wd, "examples", "draw")} {
-		if _, err := os.Stat(filepath.Join(dir, bundle)); err == nil {
-			return filepath.Join(dir, bundle)
-		}
-	}
-	return ""
-}

@@ -15,14 +15,11 @@
 // Screenshots go to NEARBY_ARTIFACTS (default <repo>/test-artifacts/nearby).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync } from 'node:fs';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
+import { Problems, artifactsDir, launchChromium, openPage, screenshots } from '../internal/browser.mjs';
 
 const url = process.env.NEARBY_URL;
-const here = path.dirname(fileURLToPath(import.meta.url));
-const artifacts = process.env.NEARBY_ARTIFACTS || path.resolve(here, '../../test-artifacts/nearby');
+const artifacts = process.env.NEARBY_ARTIFACTS || artifactsDir('nearby');
 
 // Geometry in meters, as the page does it.
 const perDegree = 6371008.8 * Math.PI / 180;
@@ -53,44 +50,19 @@ const clear = (areas, p) => [0, 45, 90, 135, 180, 225, 270, 315].every((deg) => 
 });
 
 test('nearby in two browser pages', { skip: !url && 'NEARBY_URL is not set' }, async (t) => {
-  mkdirSync(artifacts, { recursive: true });
-  const browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
-  });
-  t.after(() => browser.close());
+  const shot = screenshots(artifacts);
+  const browser = await launchChromium(chromium, t);
   // No geolocation permission: the page starts unplaced, as in a browser
   // that said no.
   const context = await browser.newContext({ viewport: { width: 1000, height: 650 } });
 
-  // Every page's console errors and uncaught exceptions, asserted empty at
-  // the end, but for one the official client causes with any server: when
-  // the server refuses a connection over long-polling, the client closes the
-  // session while its next GET is in flight; a GET that arrives after the
-  // close gets 400 "Session ID unknown" (the Node.js server answers so too).
-  // Those sessions are known by the connect_error ("44") they carried.
-  const problems = [];
-  const refused = new Set(); // Engine.IO session ids
-  const sid = (u) => new URL(u).searchParams.get('sid');
-  const open = async (label) => {
-    const page = await context.newPage();
-    page.setDefaultTimeout(10_000);
-    page.on('console', (m) => {
-      if (m.type() === 'error') problems.push({ text: `${label} console: ${m.text()}`, url: m.location().url });
-    });
-    page.on('pageerror', (e) => problems.push({ text: `${label} pageerror: ${e.message}` }));
-    page.on('response', async (r) => {
-      if (!r.url().includes('transport=polling')) return;
-      if (r.status() >= 400) problems.push({ text: `${label} ${r.request().method()} ${r.url()}: ${r.status()}`, url: r.url() });
-      else if (r.request().method() === 'GET' && (await r.text().catch(() => '')).match(/(^|\x1e)44\{/)) refused.add(sid(r.url()));
-    });
-    await page.goto(url);
-    return page;
-  };
+  // Every page's console errors, uncaught exceptions and failed Socket.IO
+  // requests, asserted none at the end (see Problems).
+  const problems = new Problems();
+  const open = (label) => openPage(context, problems, label, url);
   // Each action brings its page to the front first: Chromium slows down
   // animation frames, which Playwright's clicks wait for, in the others.
   const front = (page) => page.bringToFront();
-  const shot = (page, name) => page.screenshot({ path: path.join(artifacts, `${name}.png`) });
   const login = async (page, name) => {
     await front(page);
     await page.fill('#name', name);
@@ -258,9 +230,5 @@ test('nearby in two browser pages', { skip: !url && 'NEARBY_URL is not set' }, a
     await shot(alice, '8-bob-offline');
   });
 
-  await t.test('no console errors', (t) => {
-    const late = (p) => p.url?.includes('/socket.io/?') && refused.has(sid(p.url));
-    t.diagnostic(`${problems.filter(late).length} late polling GETs of refused sessions ignored`);
-    assert.deepEqual(problems.filter((p) => !late(p)).map((p) => p.text), []);
-  });
+  await t.test('no console errors', (t) => problems.assertNone(t));
 });

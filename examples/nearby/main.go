@@ -23,15 +23,11 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
-	"path/filepath"
-	"runtime"
 	"slices"
-	"strings"
 	"syscall"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
+	"github.com/vicinity-go/vicinity/examples/internal/web"
 	"github.com/vicinity-go/vicinity/presence"
 	"github.com/vicinity-go/vicinity/realtime"
 	"github.com/vicinity-go/vicinity/spatial"
@@ -169,17 +165,10 @@ func newServer(logger *slog.Logger, o options) (*realtime.Server, http.Handler) 
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write(world)
 	})
-	const missing = "socket.io-client is not installed: run `npm ci` in examples/nearby (make run does it)"
-	if findBundle() == "" {
-		logger.Error(missing)
+	if err := web.CheckBundle("nearby"); err != nil {
+		logger.Error(err.Error()) // and /socket.io.min.js answers it
 	}
-	mux.HandleFunc("/socket.io.min.js", func(w http.ResponseWriter, r *http.Request) {
-		if p := findBundle(); p != "" {
-			http.ServeFile(w, r, p)
-		} else {
-			http.Error(w, missing, http.StatusInternalServerError)
-		}
-	})
+	mux.HandleFunc("/socket.io.min.js", web.ClientBundle("nearby"))
 	return rt, mux
 }
 
@@ -201,7 +190,7 @@ func authenticate(s *realtime.Socket) error {
 	if raw := s.Handshake().Auth; len(raw) > 0 && json.Unmarshal(raw, &auth) != nil {
 		return &realtime.ConnectError{Message: "auth must be {name: string}"}
 	}
-	name, err := clean("name", auth.Name, maxName)
+	name, err := web.Clean("name", auth.Name, maxName)
 	if err != nil {
 		return &realtime.ConnectError{Message: err.Error()}
 	}
@@ -228,11 +217,11 @@ func onConnection(rt *realtime.Server) func(*realtime.Socket) {
 		s.On("radius", func(e *realtime.Event) {
 			var r float64
 			if e.Bind(&r) != nil || !slices.Contains(radii, r) {
-				reply(e, fmt.Errorf("radius must be one of %v", radii))
+				_ = e.AckResult(fmt.Errorf("radius must be one of %v", radii))
 				return
 			}
 			s.SetData(user{Name: userOf(s).Name, Radius: r})
-			reply(e, watch(s, r))
+			_ = e.AckResult(watch(s, r))
 		})
 
 		// "shout" (text) → everyone within the shouter's radius.
@@ -242,17 +231,17 @@ func onConnection(rt *realtime.Server) func(*realtime.Socket) {
 				u := userOf(s)
 				err = s.Near(u.Radius).Emit("shout", message(s, text, ""))
 			}
-			reply(e, err)
+			_ = e.AckResult(err)
 		})
 
 		// "dm" ({to, text}) → one person, by socket id.
 		s.On("dm", func(e *realtime.Event) {
 			var dm struct{ To, Text string }
 			if e.Bind(&dm) != nil {
-				reply(e, errors.New(`expected {"to": id, "text": text}`))
+				_ = e.AckResult(errors.New(`expected {"to": id, "text": text}`))
 				return
 			}
-			text, err := clean("text", dm.Text, maxText)
+			text, err := web.Clean("text", dm.Text, maxText)
 			if err == nil && (dm.To == s.ID() || rt.Of("/").Socket(dm.To) == nil) {
 				err = errors.New("no such person")
 			}
@@ -260,7 +249,7 @@ func onConnection(rt *realtime.Server) func(*realtime.Socket) {
 				// Every socket is in a room named by its id.
 				err = rt.To(dm.To).Emit("dm", message(s, text, ""))
 			}
-			reply(e, err)
+			_ = e.AckResult(err)
 		})
 
 		// "area-chat" ({area, text}) → everyone in the area, the sender
@@ -269,10 +258,10 @@ func onConnection(rt *realtime.Server) func(*realtime.Socket) {
 		s.On("area-chat", func(e *realtime.Event) {
 			var msg struct{ Area, Text string }
 			if e.Bind(&msg) != nil {
-				reply(e, errors.New(`expected {"area": name, "text": text}`))
+				_ = e.AckResult(errors.New(`expected {"area": name, "text": text}`))
 				return
 			}
-			text, err := clean("text", msg.Text, maxText)
+			text, err := web.Clean("text", msg.Text, maxText)
 			room := realtime.AreaRoom(msg.Area)
 			if err == nil && !slices.Contains(s.Rooms(), room) {
 				err = fmt.Errorf("you are not in %s", msg.Area)
@@ -280,17 +269,17 @@ func onConnection(rt *realtime.Server) func(*realtime.Socket) {
 			if err == nil {
 				err = rt.To(room).Emit("area-chat", message(s, text, msg.Area))
 			}
-			reply(e, err)
+			_ = e.AckResult(err)
 		})
 
 		// "hide" (bool) → nobody sees you; you still see them.
 		s.On("hide", func(e *realtime.Event) {
 			var hide bool
 			if e.Bind(&hide) != nil {
-				reply(e, errors.New("hide must be true or false"))
+				_ = e.AckResult(errors.New("hide must be true or false"))
 				return
 			}
-			reply(e, s.SetHidden(hide))
+			_ = e.AckResult(s.SetHidden(hide))
 		})
 	}
 }
@@ -304,54 +293,11 @@ func message(from *realtime.Socket, text, area string) map[string]any {
 	return m
 }
 
-// reply answers the client's acknowledgement callback with {ok: true} or
-// {error: "..."}. Ack returns ErrNoAck if the client asked for none.
-func reply(e *realtime.Event, err error) {
-	res := map[string]any{"ok": true}
-	if err != nil {
-		res = map[string]any{"error": err.Error()}
-	}
-	_ = e.Ack(res)
-}
-
 // textArg decodes the event's first argument as a message text.
 func textArg(e *realtime.Event) (string, error) {
 	var s string
 	if e.Bind(&s) != nil { // Bind decodes arguments like json.Unmarshal
 		return "", errors.New("text must be a string")
 	}
-	return clean("text", s, maxText)
-}
-
-// clean trims s and checks it is 1 to max characters with no control
-// characters.
-func clean(what, s string, max int) (string, error) {
-	s = strings.TrimSpace(s)
-	switch n := utf8.RuneCountInString(s); {
-	case n == 0:
-		return "", fmt.Errorf("%s is empty", what)
-	case n > max:
-		return "", fmt.Errorf("%s is longer than %d characters", what, max)
-	}
-	if strings.ContainsFunc(s, unicode.IsControl) {
-		return "", fmt.Errorf("%s must not contain control characters", what)
-	}
-	return s, nil
-}
-
-// bundle is the official client's browser build, which `npm ci` installs.
-const bundle = "node_modules/socket.io-client/dist/socket.io.min.js"
-
-// findBundle looks for bundle next to this source file (`go run` and `go
-// test` compile it in place), then under the working directory. It returns
-// "" if `npm ci` has not been run.
-func findBundle() string {
-	_, src, _, _ := runtime.Caller(0)
-	wd, _ := os.Getwd()
-	for _, dir := range []string{filepath.Dir(src), wd, filepath.Join(wd, "examples", "nearby")} {
-		if _, err := os.Stat(filepath.Join(dir, bundle)); err == nil {
-			return filepath.Join(dir, bundle)
-		}
-	}
-	return ""
+	return web.Clean("text", s, maxText)
 }

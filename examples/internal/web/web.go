@@ -1,0 +1,81 @@
+// Package web holds what the examples share that is not about vicinity:
+// serving the official Socket.IO client's browser build, which npm
+// installs, and checking the text people type.
+package web
+
+import (
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+)
+
+// bundle is the official client's browser build, which `npm ci` installs
+// in each example's directory.
+const bundle = "node_modules/socket.io-client/dist/socket.io.min.js"
+
+// findBundle looks for examples/<example>/<bundle> relative to this
+// source file (`go run` and `go test` compile it in place), then under the
+// working directory. It returns "" if `npm ci` has not been run.
+func findBundle(example string) string {
+	_, src, _, _ := runtime.Caller(0) // examples/internal/web/web.go
+	wd, _ := os.Getwd()
+	for _, dir := range []string{
+		filepath.Join(filepath.Dir(src), "..", "..", example),
+		wd,
+		filepath.Join(wd, "examples", example),
+	} {
+		if _, err := os.Stat(filepath.Join(dir, bundle)); err == nil {
+			return filepath.Join(dir, bundle)
+		}
+	}
+	return ""
+}
+
+// CheckBundle returns an error, telling how to install it, if the
+// example's copy of the Socket.IO client is not installed. The example
+// names a directory of examples/: "chat", "nearby"…
+func CheckBundle(example string) error {
+	if findBundle(example) == "" {
+		return errMissing(example)
+	}
+	return nil
+}
+
+func errMissing(example string) error {
+	return fmt.Errorf("socket.io-client is not installed: run `npm ci` in examples/%s (make run does it)", example)
+}
+
+// ClientBundle serves the example's copy of the Socket.IO client
+// (examples/<example>/node_modules/socket.io-client/dist/socket.io.min.js),
+// or answers 500 with CheckBundle's error if it is not installed. It looks
+// for it on each request, so an `npm ci` run meanwhile is seen.
+func ClientBundle(example string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if p := findBundle(example); p != "" {
+			http.ServeFile(w, r, p)
+		} else {
+			http.Error(w, errMissing(example).Error(), http.StatusInternalServerError)
+		}
+	}
+}
+
+// Clean trims s and checks it is 1 to max characters with no control
+// characters. Its errors name the value what: "name is empty".
+func Clean(what, s string, max int) (string, error) {
+	s = strings.TrimSpace(s)
+	switch n := utf8.RuneCountInString(s); {
+	case n == 0:
+		return "", fmt.Errorf("%s is empty", what)
+	case n > max:
+		return "", fmt.Errorf("%s is longer than %d characters", what, max)
+	}
+	if strings.ContainsFunc(s, unicode.IsControl) {
+		return "", fmt.Errorf("%s must not contain control characters", what)
+	}
+	return s, nil
+}

@@ -1,0 +1,72 @@
+package web
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// examplesDir is examples/, from this file's directory.
+func examplesDir(t *testing.T) string {
+	t.Helper()
+	_, file, _, ok := runtime.Caller(0)
+	require.True(t, ok, "runtime.Caller")
+	return filepath.Join(filepath.Dir(file), "..", "..")
+}
+
+// get answers GET / with h.
+func get(h http.Handler) *httptest.ResponseRecorder {
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/", nil))
+	return rec
+}
+
+func TestClientBundle(t *testing.T) {
+	t.Parallel()
+	if CheckBundle("chat") != nil {
+		t.Skip("socket.io-client is not installed: npm ci --prefix examples/chat")
+	}
+	assert.Equal(t, filepath.Join(examplesDir(t), "chat", bundle), findBundle("chat"), "found in examples/chat")
+	rec := get(ClientBundle("chat"))
+	assert.Equal(t, http.StatusOK, rec.Code)
+	assert.Contains(t, rec.Body.String(), "socket.io")
+}
+
+func TestClientBundleMissing(t *testing.T) {
+	t.Parallel()
+	const msg = "socket.io-client is not installed: run `npm ci` in examples/none (make run does it)"
+	assert.EqualError(t, CheckBundle("none"), msg)
+	rec := get(ClientBundle("none"))
+	assert.Equal(t, http.StatusInternalServerError, rec.Code)
+	assert.Equal(t, msg+"\n", rec.Body.String())
+}
+
+func TestClean(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		in, want, err string
+	}{
+		{" ada ", "ada", ""},
+		{"", "", "name is empty"},
+		{" \t ", "", "name is empty"},
+		{strings.Repeat("é", 5), strings.Repeat("é", 5), ""}, // characters, not bytes
+		{strings.Repeat("é", 6), "", "name is longer than 5 characters"},
+		{"a\u0007b", "", "name must not contain control characters"},
+		{"a\nb", "", "name must not contain control characters"},
+	}
+	for _, tt := range tests {
+		got, err := Clean("name", tt.in, 5)
+		if tt.err != "" {
+			assert.EqualError(t, err, tt.err, "Clean(%q)", tt.in)
+		} else {
+			assert.NoError(t, err, "Clean(%q)", tt.in)
+		}
+		assert.Equal(t, tt.want, got, "Clean(%q)", tt.in)
+	}
+}
