@@ -162,7 +162,7 @@ func (x *Index[K]) place(id K, pos Position, hidden *bool) (bool, error) {
 	if err := pos.Validate(); err != nil {
 		return false, fmt.Errorf("spatial: set: %w", err)
 	}
-	r := box{xy(pos.Point), xy(pos.Point)}
+	r, v := box{xy(pos.Point), xy(pos.Point)}, unit(pos.Point) // before locking
 	var evs []Event[K]
 	x.mu.Lock()
 	sl, ok := x.members[id]
@@ -182,7 +182,7 @@ func (x *Index[K]) place(id K, pos Position, hidden *bool) (bool, error) {
 	}
 	switch {
 	case !ok:
-		e = &entry[K]{id: id, pos: pos, v: unit(pos.Point), rect: r, hidden: hidden != nil && *hidden}
+		e = &entry[K]{id: id, pos: pos, v: v, rect: r, hidden: hidden != nil && *hidden}
 		x.members[id] = slot[K]{e, r}
 		x.tree.Insert(r.min, r.max, e)
 		x.moved(e, nil, &evs)
@@ -193,7 +193,7 @@ func (x *Index[K]) place(id K, pos Position, hidden *bool) (bool, error) {
 		// nothing from its entry, only writes it.
 		x.members[id] = slot[K]{e, r}
 		x.tree.Replace(sl.rect.min, sl.rect.max, e, r.min, r.max, e)
-		e.pos, e.v, e.rect = pos, unit(pos.Point), r
+		e.pos, e.v, e.rect = pos, v, r
 		x.moved(e, &sl.rect, wevs)
 		x.movedFences(e, &evs)
 	default:
