@@ -224,10 +224,29 @@ test('nearby in two browser pages', { skip: !url && 'NEARBY_URL is not set' }, a
     await alice.locator('#people li.online[data-name="bob"]', { hasText: 'online' }).waitFor();
   });
 
+  await t.test('geolocation places a page without a click', async () => {
+    const at = offset(a, 0, -150);
+    const geo = await browser.newContext({
+      viewport: { width: 1000, height: 650 },
+      permissions: ['geolocation'],
+      geolocation: { latitude: at.lat, longitude: at.lng, accuracy: 20 },
+    });
+    t.after(() => geo.close());
+    const carol = await openPage(geo, problems, 'carol', url);
+    await login(carol, 'carol');
+    await carol.locator('#me-pos', { hasText: /\d+\.\d+, \d+\.\d+/ }).waitFor();
+    await person(alice, 'carol').filter({ hasText: /\d+ m/ }).waitFor();
+    await person(carol, 'alice').waitFor();
+    await shot(carol, '8-geolocated');
+    // (Chromium does not call watchPosition back when Playwright changes
+    // the emulated position, so moving the device is not tested here.)
+    await carol.close();
+  });
+
   await t.test('a closed page shows offline with last seen', async () => {
     await bob.close();
     await alice.locator('#people li.offline[data-name="bob"]', { hasText: /offline · last seen \d\d:\d\d:\d\d/ }).waitFor();
-    await shot(alice, '8-bob-offline');
+    await shot(alice, '9-bob-offline');
   });
 
   await t.test('no console errors', (t) => problems.assertNone(t));
