@@ -271,3 +271,45 @@ func TestWatchAcrossNamespaces(t *testing.T) {
 	placeIn(north(berlin, 2000))
 	expectNearby(t, a, realtime.NearbyLeave, v.SID)
 }
+
+// With connection-state recovery, nearby events take the general path (to
+// be logged for replay) and read the same.
+func TestNearbyWithRecovery(t *testing.T) {
+	t.Parallel()
+	srv := realtime.New(realtime.WithSpatial(), realtime.WithLocationEvent("location", 100, 100), realtime.WithRecovery(time.Minute, false))
+	srv.OnConnection(func(s *realtime.Socket) {
+		s.On("watch", func(e *realtime.Event) {
+			var radius float64
+			_ = e.Bind(&radius)
+			_ = e.AckResult(s.Watch(radius))
+		})
+	})
+	ts := serve(t, srv)
+	a, _ := newPeer(t, ts)
+	b, idB := newPeer(t, ts)
+	place(t, a, berlin)
+	require.Equal(t, `439[{"ok":true}]`, call(t, a, "watch", "500"))
+	place(t, b, north(berlin, 100))
+	// name, payload, and the offset recovery appends
+	next := func() (string, map[string]any, string) {
+		var args []json.RawMessage
+		require.NoError(t, json.Unmarshal([]byte(a.next()[2:]), &args))
+		require.Len(t, args, 3)
+		var name, offset string
+		var payload map[string]any
+		require.NoError(t, json.Unmarshal(args[0], &name))
+		require.NoError(t, json.Unmarshal(args[1], &payload))
+		require.NoError(t, json.Unmarshal(args[2], &offset))
+		return name, payload, offset
+	}
+	name, ev, offset := next()
+	assert.Equal(t, realtime.NearbyEnter, name)
+	assert.Equal(t, idB, ev["id"])
+	assert.InDelta(t, 100, ev["distance"], 1)
+	assert.Equal(t, berlin.Lng, ev["lng"])
+	assert.NotEmpty(t, offset)
+	b.send("41")
+	name, ev, _ = next()
+	assert.Equal(t, realtime.NearbyLeave, name)
+	assert.Equal(t, realtime.LeaveDisconnected, ev["reason"])
+}
