@@ -190,10 +190,12 @@ func (x *Index[K]) place(id K, pos Position, hidden *bool) (bool, error) {
 	case sl.rect != r:
 		// The old rectangle comes from the map's slot, so that a move
 		// of a member that nothing watches and no fence holds reads
-		// nothing from its entry, only writes it.
+		// nothing from its entry, only writes it; and it writes it
+		// first, so that the entry's cache lines arrive while the tree
+		// is updated instead of stalling the unlock.
+		e.pos, e.v, e.rect = pos, v, r
 		x.members[id] = slot[K]{e, r}
 		x.tree.Replace(sl.rect.min, sl.rect.max, e, r.min, r.max, e)
-		e.pos, e.v, e.rect = pos, v, r
 		x.moved(e, &sl.rect, wevs)
 		x.movedFences(e, &evs)
 	default:
