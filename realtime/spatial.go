@@ -5,9 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strconv"
 	"time"
 
+	"github.com/vicinity-go/vicinity/internal/sio"
 	"github.com/vicinity-go/vicinity/spatial"
 	"github.com/vicinity-go/vicinity/transport"
 )
@@ -215,9 +215,8 @@ func (s *Socket) eventHead(event string, size int) (b []byte, at int) {
 		b = append(b, nsp...)
 		b = append(b, ',')
 	}
-	b = append(b, `["`...)
-	b = append(b, event...)
-	b = append(b, `",`...)
+	b = sio.AppendString(append(b, '['), event)
+	b = append(b, ',')
 	return b, len(b)
 }
 
@@ -237,33 +236,16 @@ func (s *Socket) emitBuilt(event string, b []byte, at int) error {
 
 // appendNearby appends the payload of nearby:enter and nearby:move,
 // {"id", "lat", "lng", "accuracy", "distance"}; a negative distance is left
-// out.
+// out. The numbers are finite: the index holds only valid positions.
 func appendNearby(b []byte, id string, pos spatial.Position, distance float64) []byte {
-	b = appendJSONString(append(b, `{"id":`...), id)
-	b = strconv.AppendFloat(append(b, `,"lat":`...), pos.Lat, 'g', -1, 64)
-	b = strconv.AppendFloat(append(b, `,"lng":`...), pos.Lng, 'g', -1, 64)
-	b = strconv.AppendFloat(append(b, `,"accuracy":`...), pos.Accuracy, 'g', -1, 64)
+	b = sio.AppendString(append(b, `{"id":`...), id)
+	b, _ = sio.AppendFloat(append(b, `,"lat":`...), pos.Lat, 64)
+	b, _ = sio.AppendFloat(append(b, `,"lng":`...), pos.Lng, 64)
+	b, _ = sio.AppendFloat(append(b, `,"accuracy":`...), pos.Accuracy, 64)
 	if distance >= 0 {
-		b = strconv.AppendFloat(append(b, `,"distance":`...), distance, 'g', -1, 64)
+		b, _ = sio.AppendFloat(append(b, `,"distance":`...), distance, 64)
 	}
 	return append(b, '}')
-}
-
-// appendJSONString appends s as a JSON string.
-func appendJSONString(b []byte, s string) []byte {
-	const hex = "0123456789abcdef"
-	b = append(b, '"')
-	for i := 0; i < len(s); i++ {
-		switch c := s[i]; {
-		case c == '"' || c == '\\':
-			b = append(b, '\\', c)
-		case c < 0x20:
-			b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
-		default:
-			b = append(b, c)
-		}
-	}
-	return append(b, '"')
 }
 
 // watchSpec is a socket's watch, to start it again when the socket gets a
@@ -382,8 +364,8 @@ func (s *Server) onSpatial(ev spatial.Event[string]) {
 	case spatial.Leave:
 		if w := s.socketByID(ev.Watcher); w != nil {
 			b, at := w.eventHead(NearbyLeave, 64)
-			b = appendJSONString(append(b, `{"id":`...), ev.Member)
-			b = appendJSONString(append(b, `,"reason":`...), s.leaveReason(ev.Member))
+			b = sio.AppendString(append(b, `{"id":`...), ev.Member)
+			b = sio.AppendString(append(b, `,"reason":`...), s.leaveReason(ev.Member))
 			_ = w.emitBuilt(NearbyLeave, append(b, '}'), at)
 		}
 	case spatial.FenceEnter, spatial.FenceLeave:

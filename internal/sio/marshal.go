@@ -23,7 +23,7 @@ func MarshalArgs(event string, args []any) (data json.RawMessage, attachments []
 	b := make([]byte, 0, 32+len(event)+16*len(args))
 	b = append(b, '[')
 	if event != "" {
-		b = appendString(b, event)
+		b = AppendString(b, event)
 	}
 	for i, arg := range args {
 		if i > 0 || event != "" {
@@ -46,7 +46,7 @@ func MarshalArgs(event string, args []any) (data json.RawMessage, attachments []
 			}
 			b = append(b, v...)
 		case string:
-			b = appendString(b, v)
+			b = AppendString(b, v)
 		case nil:
 			b = append(b, "null"...)
 		case bool:
@@ -72,11 +72,11 @@ func MarshalArgs(event string, args []any) (data json.RawMessage, attachments []
 		case uint64:
 			b = strconv.AppendUint(b, v, 10)
 		case float64:
-			if b, err = appendFloat(b, v, 64); err != nil {
+			if b, err = AppendFloat(b, v, 64); err != nil {
 				return nil, nil, fmt.Errorf("sio: arg %d: %w", i, err)
 			}
 		case float32:
-			if b, err = appendFloat(b, float64(v), 32); err != nil {
+			if b, err = AppendFloat(b, float64(v), 32); err != nil {
 				return nil, nil, fmt.Errorf("sio: arg %d: %w", i, err)
 			}
 		default:
@@ -88,8 +88,9 @@ func MarshalArgs(event string, args []any) (data json.RawMessage, attachments []
 	return append(b, ']'), attachments, nil
 }
 
-// appendFloat writes f as encoding/json does; NaN and infinities are errors.
-func appendFloat(b []byte, f float64, bits int) ([]byte, error) {
+// AppendFloat appends f as encoding/json writes it (bits is 32 or 64);
+// NaN and infinities are errors.
+func AppendFloat(b []byte, f float64, bits int) ([]byte, error) {
 	if math.IsInf(f, 0) || math.IsNaN(f) {
 		return b, fmt.Errorf("unsupported value %v", f)
 	}
@@ -144,10 +145,10 @@ func appendJSON(b []byte, v any) ([]byte, error) {
 
 const hexDigits = "0123456789abcdef"
 
-// appendString appends s as a JSON string the way encoding/json does, minus
+// AppendString appends s as a JSON string the way encoding/json does, minus
 // HTML escaping: invalid UTF-8 becomes U+FFFD, and U+2028 and U+2029 are
 // escaped for JavaScript.
-func appendString(b []byte, s string) []byte {
+func AppendString(b []byte, s string) []byte {
 	b = append(b, '"')
 	start := 0
 	for i := 0; i < len(s); {
