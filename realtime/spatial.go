@@ -499,6 +499,12 @@ func (b BroadcastOperator) Near(center spatial.Point, radius float64) BroadcastO
 	return b
 }
 
+// Near selects the sockets of the namespace within radius meters of
+// center; see [BroadcastOperator.Near].
+func (n *Namespace) Near(center spatial.Point, radius float64) BroadcastOperator {
+	return n.op().Near(center, radius)
+}
+
 // Near selects the other sockets of the namespace within radius meters of
 // this socket: a shout. A socket without a location selects nobody.
 func (s *Socket) Near(radius float64) BroadcastOperator {

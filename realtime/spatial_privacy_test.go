@@ -313,3 +313,24 @@ func TestNearbyWithRecovery(t *testing.T) {
 	assert.Equal(t, realtime.NearbyLeave, name)
 	assert.Equal(t, realtime.LeaveDisconnected, ev["reason"])
 }
+
+// The namespace's Near operator reaches the sockets within the circle,
+// and composes with Except.
+func TestNamespaceNear(t *testing.T) {
+	t.Parallel()
+	srv, _ := spatialServer(t, 100)
+	ts := serve(t, srv)
+	a, idA := newPeer(t, ts)
+	b, _ := newPeer(t, ts)
+	c, _ := newPeer(t, ts)
+	place(t, a, berlin)
+	place(t, b, north(berlin, 300))
+	place(t, c, north(berlin, 3000))
+	require.NoError(t, srv.Of("/").Near(berlin, 500).Except(idA).Emit("news", 1))
+	require.NoError(t, srv.Of("/").Near(berlin, 500).Emit("news", 2))
+	assert.Equal(t, `42["news",1]`, b.next())
+	assert.Equal(t, `42["news",2]`, b.next())
+	assert.Equal(t, `42["news",2]`, a.next(), "a is excepted from the first only")
+	require.NoError(t, srv.Of("/").Near(north(berlin, 3000), 10).Emit("news", 3))
+	assert.Equal(t, `42["news",3]`, c.next(), "c heard nothing before")
+}
