@@ -3,7 +3,6 @@ package realtime
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -336,6 +335,3 @@ func (n *Namespace) SocketsLeave(ctx context.Context, rooms ...string) error {
 func (n *Namespace) DisconnectSockets(ctx context.Context, close bool) error {
 	return n.op().DisconnectSockets(ctx, close)
 }
-
-// errDynamicParent is returned by operations that need a concrete namespace.
-var errDynamicParent = errors.New("realtime: operation on a dynamic parent namespace")

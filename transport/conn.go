@@ -142,8 +142,7 @@ func (c *Conn) Send(volatile bool, pkts ...Packet) bool {
 		c.mu.Unlock()
 		return false
 	}
-	full := len(c.queue)+len(pkts) > c.srv.cfg.queueFrames || c.bytes+n > c.srv.cfg.queueBytes
-	if full && len(c.queue) > 0 {
+	if !c.fits(len(pkts), n) {
 		c.mu.Unlock()
 		if !volatile {
 			c.log.Warn("send queue full, closing")
@@ -156,6 +155,12 @@ func (c *Conn) Send(volatile bool, pkts ...Packet) bool {
 	c.mu.Unlock()
 	c.notify()
 	return true
+}
+
+// fits reports whether frames packets of n bytes fit behind what is
+// queued; anything fits in an empty queue. c.mu is held.
+func (c *Conn) fits(frames, n int) bool {
+	return len(c.queue) == 0 || len(c.queue)+frames <= c.srv.cfg.queueFrames && c.bytes+n <= c.srv.cfg.queueBytes
 }
 
 func (c *Conn) notify() {
@@ -184,7 +189,7 @@ func (c *Conn) SendLatest(key string, p Packet) bool {
 		c.mu.Unlock()
 		return true
 	}
-	if len(c.queue) > 0 && (len(c.queue)+1 > c.srv.cfg.queueFrames || c.bytes+n > c.srv.cfg.queueBytes) {
+	if !c.fits(1, n) {
 		c.mu.Unlock()
 		return false
 	}
@@ -224,9 +229,6 @@ func (c *Conn) close(reason string, graceful bool) {
 		c.latest = nil
 	}
 	abort := c.abort
-	// A session closed gracefully stays reachable until its client has
-	// taken its last packets and the close packet.
-	lingering := graceful
 	if c.pingTimer != nil {
 		c.pingTimer.Stop()
 	}
@@ -245,13 +247,14 @@ func (c *Conn) close(reason string, graceful bool) {
 		c.srv.enter(nil)
 		c.srv.mu.Unlock()
 	}
-	if lingering {
-		// Keep the session reachable until a writer takes its last packets,
-		// or until a polling client fails to come back for them.
+	if graceful {
+		// A session closed gracefully stays reachable until a writer takes
+		// its last packets and the close packet, or until a polling client
+		// fails to come back for them.
 		time.AfterFunc(c.srv.cfg.pingTimeout, func() { c.srv.remove(c) })
 	} else {
 		c.srv.remove(c)
-		if abort != nil && !graceful {
+		if abort != nil {
 			abort()
 		}
 	}
@@ -407,7 +410,7 @@ func (c *Conn) EndPoll(post bool) {
 func (c *Conn) SetAbort(fn func()) {
 	c.mu.Lock()
 	c.abort = fn
-	hard := c.closed && !c.graceful
+	hard := c.abandoned()
 	c.mu.Unlock()
 	if hard {
 		fn()
@@ -419,8 +422,11 @@ func (c *Conn) SetAbort(fn func()) {
 func (c *Conn) Abandoned() bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.closed && !c.graceful
+	return c.abandoned()
 }
+
+// abandoned is [Conn.Abandoned] with c.mu held.
+func (c *Conn) abandoned() bool { return c.closed && !c.graceful }
 
 // BeginUpgrade marks the connection as moving to transport t after a
 // successful probe: the current transport's pending poll is answered with a
@@ -443,7 +449,7 @@ func (c *Conn) BeginUpgrade(t Transport) bool {
 // connection was closed at once.
 func (c *Conn) CompleteUpgrade(t Transport, abort func()) bool {
 	c.mu.Lock()
-	if (c.closed && !c.graceful) || !c.upgrading {
+	if c.abandoned() || !c.upgrading {
 		c.mu.Unlock()
 		return false
 	}

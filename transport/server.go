@@ -165,7 +165,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			// with the close packet, as the session would have, rather than
 			// an error the browser logs.
 			w.Header().Set("Content-Type", "text/plain; charset=UTF-8")
-			_, _ = w.Write([]byte{'0' + byte(eio.Close)})
+			_, _ = w.Write(eio.AppendText(nil, eio.Close, nil))
 			return
 		}
 		WriteError(w, CodeUnknownSID, "")
