@@ -92,7 +92,7 @@ func (x *Index[K]) Expire(now time.Time) int {
 			if e.pos.Time.IsZero() || !e.pos.Time.Before(cut) {
 				continue
 			}
-			x.tree.Delete(e.rect.min, e.rect.max, e)
+			x.tree.Delete(sl.at, sl.at, e)
 			delete(x.members, id)
 			x.removed(e, &evs)
 			x.removedFences(e, &evs)

@@ -3,7 +3,6 @@ package spatial
 import (
 	"errors"
 	"fmt"
-	"math"
 	"slices"
 )
 
@@ -32,7 +31,7 @@ type Fence struct {
 // Validate returns an error wrapping [ErrInvalidFence] when f is not
 // exactly one valid circle (positive, finite radius) or polygon.
 func (f Fence) Validate() error {
-	_, err := f.prepare()
+	_, err := prepareFence[struct{}]("", f)
 	return err
 }
 
@@ -47,7 +46,9 @@ type fence[K comparable] struct {
 	members map[*entry[K]]struct{}
 }
 
-func (f Fence) prepare() (*fence[struct{}], error) {
+// prepareFence checks f and returns it, named name, ready for an index
+// keyed by K.
+func prepareFence[K comparable](name string, f Fence) (*fence[K], error) {
 	switch {
 	case f.Circle != nil && f.Polygon != nil:
 		return nil, fmt.Errorf("both a circle and a polygon: %w", ErrInvalidFence)
@@ -56,18 +57,25 @@ func (f Fence) prepare() (*fence[struct{}], error) {
 		if err := c.Center.Validate(); err != nil {
 			return nil, fmt.Errorf("center: %w: %w", ErrInvalidFence, err)
 		}
-		if math.IsNaN(c.Radius) || math.IsInf(c.Radius, 0) || c.Radius <= 0 {
+		if !finite(c.Radius) || c.Radius <= 0 {
 			return nil, fmt.Errorf("radius %v: %w: %w", c.Radius, ErrInvalidFence, ErrInvalidRadius)
 		}
-		return &fence[struct{}]{circle: true, center: unit(c.Center), radius: c.Radius, boxes: circleBoxes(c.Center, c.Radius)}, nil
+		return &fence[K]{name: name, circle: true, center: unit(c.Center), radius: c.Radius, boxes: circleBoxes(c.Center, c.Radius), members: make(map[*entry[K]]struct{})}, nil
 	case f.Polygon != nil:
 		pp, err := f.Polygon.prepare()
 		if err != nil {
 			return nil, fmt.Errorf("%w: %w", ErrInvalidFence, err)
 		}
-		return &fence[struct{}]{poly: pp, boxes: pp.boxes()}, nil
+		return &fence[K]{name: name, poly: pp, boxes: pp.boxes(), members: make(map[*entry[K]]struct{})}, nil
 	}
 	return nil, fmt.Errorf("neither a circle nor a polygon: %w", ErrInvalidFence)
+}
+
+// unindexFence takes f's boxes out of the fence tree.
+func (x *Index[K]) unindexFence(f *fence[K]) {
+	for _, b := range f.boxes {
+		x.ftree.Delete(b.min, b.max, f)
+	}
 }
 
 // contains reports whether e is inside f.
@@ -84,18 +92,15 @@ func (f *fence[K]) contains(e *entry[K]) bool {
 // produce none. It returns an error wrapping [ErrInvalidFence] when f is
 // invalid, and then leaves the index unchanged.
 func (x *Index[K]) AddFence(name string, f Fence) error {
-	pf, err := f.prepare()
+	nf, err := prepareFence[K](name, f)
 	if err != nil {
 		return fmt.Errorf("spatial: add fence %q: %w", name, err)
 	}
-	nf := &fence[K]{name: name, circle: pf.circle, center: pf.center, radius: pf.radius, poly: pf.poly, boxes: pf.boxes, members: make(map[*entry[K]]struct{})}
 	var evs []Event[K]
 	x.mu.Lock()
 	old := x.fences[name]
 	if old != nil {
-		for _, b := range old.boxes {
-			x.ftree.Delete(b.min, b.max, old)
-		}
+		x.unindexFence(old)
 	}
 	if x.fences == nil {
 		x.fences = make(map[string]*fence[K])
@@ -141,9 +146,7 @@ func (x *Index[K]) RemoveFence(name string) bool {
 		return false
 	}
 	delete(x.fences, name)
-	for _, b := range f.boxes {
-		x.ftree.Delete(b.min, b.max, f)
-	}
+	x.unindexFence(f)
 	var evs []Event[K]
 	for e := range f.members {
 		delete(e.fences, f)
@@ -209,7 +212,8 @@ func (x *Index[K]) movedFences(e *entry[K], evs *[]Event[K]) {
 			*evs = append(*evs, Event[K]{Kind: FenceLeave, Member: e.id, Fence: f.name})
 		}
 	}
-	x.ftree.Search(e.rect.min, e.rect.max, func(_, _ [2]float64, f *fence[K]) bool {
+	at := xy(e.pos.Point)
+	x.ftree.Search(at, at, func(_, _ [2]float64, f *fence[K]) bool {
 		if _, in := e.fences[f]; in || !f.contains(e) {
 			return true
 		}

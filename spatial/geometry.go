@@ -105,6 +105,16 @@ func metersToChord2(d float64) float64 {
 	return c * c
 }
 
+// screenChord2 is the squared chord a candidate is screened with for a
+// radius of meters: a hair more than the radius's, so that rounding never
+// drops a member exactly on the edge before its distance decides.
+func screenChord2(meters float64) float64 {
+	return metersToChord2(meters)*(1+1e-9) + 1e-18
+}
+
+// finite reports whether v is neither NaN nor infinite.
+func finite(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
+
 // xy maps a point to the R-tree's plane: x is the longitude, y the latitude,
 // both in degrees. It is the only place that knows the axis order.
 func xy(p Point) [2]float64 { return [2]float64{p.Lng, p.Lat} }

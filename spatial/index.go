@@ -30,7 +30,7 @@ func (pos Position) Validate() error {
 	if err := pos.Point.Validate(); err != nil {
 		return err
 	}
-	if math.IsNaN(pos.Accuracy) || math.IsInf(pos.Accuracy, 0) || pos.Accuracy < 0 {
+	if !finite(pos.Accuracy) || pos.Accuracy < 0 {
 		return fmt.Errorf("accuracy %v: %w", pos.Accuracy, ErrInvalidAccuracy)
 	}
 	return nil
@@ -47,8 +47,8 @@ type Hit[K comparable] struct {
 }
 
 // entry is the record of one member. The R-tree stores *entry values, so a
-// delete compares pointers; rect is the rectangle the entry was inserted
-// with, which rtree's Delete needs to find it again.
+// delete compares pointers. The point the entry was inserted at, which
+// rtree's Delete needs to find it again, is kept in the member map's slot.
 //
 // The fields a query reads (v and hidden to decide, id and pos to copy
 // out) come first, so that a candidate costs as few cache lines as possible.
@@ -57,7 +57,6 @@ type entry[K comparable] struct {
 	hidden bool // see Index.SetHidden
 	id     K
 	pos    Position
-	rect   box
 	// watch is this member's own watch, or nil; watchers are the watches
 	// that hold this member inside.
 	watch    *watch[K]
@@ -65,11 +64,11 @@ type entry[K comparable] struct {
 	fences   map[*fence[K]]struct{} // the fences this member is inside
 }
 
-// slot is a member's value in the index's map: its entry, and the
-// rectangle it is stored with in the tree (also in the entry).
+// slot is a member's value in the index's map: its entry, and the point
+// (x = lng, y = lat) it is stored at in the tree.
 type slot[K comparable] struct {
-	e    *entry[K]
-	rect box
+	e  *entry[K]
+	at [2]float64
 }
 
 // member returns the entry of id.
@@ -162,7 +161,7 @@ func (x *Index[K]) place(id K, pos Position, hidden *bool) (bool, error) {
 	if err := pos.Validate(); err != nil {
 		return false, fmt.Errorf("spatial: set: %w", err)
 	}
-	r, v := box{xy(pos.Point), xy(pos.Point)}, unit(pos.Point) // before locking
+	at, v := xy(pos.Point), unit(pos.Point) // before locking
 	var evs []Event[K]
 	x.mu.Lock()
 	sl, ok := x.members[id]
@@ -182,21 +181,21 @@ func (x *Index[K]) place(id K, pos Position, hidden *bool) (bool, error) {
 	}
 	switch {
 	case !ok:
-		e = &entry[K]{id: id, pos: pos, v: v, rect: r, hidden: hidden != nil && *hidden}
-		x.members[id] = slot[K]{e, r}
-		x.tree.Insert(r.min, r.max, e)
-		x.moved(e, nil, &evs)
+		e = &entry[K]{id: id, pos: pos, v: v, hidden: hidden != nil && *hidden}
+		x.members[id] = slot[K]{e, at}
+		x.tree.Insert(at, at, e)
+		x.moved(e, &evs)
 		x.movedFences(e, &evs)
-	case sl.rect != r:
-		// The old rectangle comes from the map's slot, so that a move
-		// of a member that nothing watches and no fence holds reads
-		// nothing from its entry, only writes it; and it writes it
-		// first, so that the entry's cache lines arrive while the tree
-		// is updated instead of stalling the unlock.
-		e.pos, e.v, e.rect = pos, v, r
-		x.members[id] = slot[K]{e, r}
-		x.tree.Replace(sl.rect.min, sl.rect.max, e, r.min, r.max, e)
-		x.moved(e, &sl.rect, wevs)
+	case sl.at != at:
+		// The old point comes from the map's slot, so that Set of a
+		// member that nothing watches and no fence holds reads nothing
+		// from its entry, only writes it; and it writes it first, so
+		// that the entry's cache lines arrive while the tree is updated
+		// instead of stalling the unlock.
+		e.pos, e.v = pos, v
+		x.members[id] = slot[K]{e, at}
+		x.tree.Replace(sl.at, sl.at, e, at, at, e)
+		x.moved(e, wevs)
 		x.movedFences(e, &evs)
 	default:
 		e.pos = pos // same place: only accuracy or time changed
@@ -218,12 +217,13 @@ func (x *Index[K]) place(id K, pos Position, hidden *bool) (bool, error) {
 // event.
 func (x *Index[K]) Remove(id K) bool {
 	x.mu.Lock()
-	e, ok := x.member(id)
+	sl, ok := x.members[id]
 	if !ok {
 		x.mu.Unlock()
 		return false
 	}
-	x.tree.Delete(e.rect.min, e.rect.max, e)
+	e := sl.e
+	x.tree.Delete(sl.at, sl.at, e)
 	delete(x.members, id)
 	var evs []Event[K]
 	x.removed(e, &evs)
@@ -260,7 +260,7 @@ func (x *Index[K]) Nearby(center Point, radius float64, limit int) ([]Hit[K], er
 	if err := center.Validate(); err != nil {
 		return nil, fmt.Errorf("spatial: nearby: %w", err)
 	}
-	if math.IsNaN(radius) || math.IsInf(radius, 0) || radius < 0 {
+	if !finite(radius) || radius < 0 {
 		return nil, fmt.Errorf("spatial: nearby: radius %v: %w", radius, ErrInvalidRadius)
 	}
 	cv := unit(center)
@@ -269,7 +269,7 @@ func (x *Index[K]) Nearby(center Point, radius float64, limit int) ([]Hit[K], er
 	// only collects pointers; the entries are read afterwards, first in a
 	// tight loop whose independent loads overlap. Found members are copied
 	// out under the lock, then ranked and put in order outside it.
-	limit2 := metersToChord2(radius)*(1+1e-9) + 1e-18
+	limit2 := screenChord2(radius)
 	sc := x.nearbyScratch()
 	defer x.putNearbyScratch(sc)
 	ents := sc.ents[:0]

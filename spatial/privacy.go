@@ -15,7 +15,7 @@ const metersPerDegree = EarthRadius * degToRad
 // finite.
 func WithCoarsening(meters float64) Option {
 	return func(c *config) {
-		if math.IsNaN(meters) || math.IsInf(meters, 0) || meters < 0 {
+		if !finite(meters) || meters < 0 {
 			panic(fmt.Sprintf("spatial: WithCoarsening: invalid precision %v", meters))
 		}
 		c.coarsen = meters
@@ -36,7 +36,7 @@ func WithCoarsening(meters float64) Option {
 // the same cell. Coarsen returns p unchanged when meters is not positive
 // and finite or p is invalid.
 func Coarsen(p Point, meters float64) Point {
-	if math.IsNaN(meters) || math.IsInf(meters, 0) || meters <= 0 || p.Validate() != nil {
+	if !finite(meters) || meters <= 0 || p.Validate() != nil {
 		return p
 	}
 	rows := math.Max(1, math.Floor(180*metersPerDegree/meters))
@@ -95,7 +95,7 @@ func (x *Index[K]) flagHidden(e *entry[K], hidden bool) {
 			x.unlink(w, e, nil)
 		}
 	} else {
-		x.placeInWatches(e, nil, nil)
+		x.placeInWatches(e, nil)
 	}
 }
 

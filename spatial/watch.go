@@ -3,7 +3,6 @@ package spatial
 import (
 	"errors"
 	"fmt"
-	"math"
 	"slices"
 	"sync"
 	"time"
@@ -158,10 +157,10 @@ func (x *Index[K]) Watch(id K, radius float64, opts ...WatchOption) error {
 	for _, o := range opts {
 		o(&wc)
 	}
-	if math.IsNaN(radius) || math.IsInf(radius, 0) || radius <= 0 {
+	if !finite(radius) || radius <= 0 {
 		return fmt.Errorf("spatial: watch: radius %v: %w", radius, ErrInvalidRadius)
 	}
-	if math.IsNaN(wc.margin) || math.IsInf(wc.margin, 0) || wc.margin < 0 {
+	if !finite(wc.margin) || wc.margin < 0 {
 		return fmt.Errorf("spatial: watch: margin %v: %w", wc.margin, ErrInvalidRadius)
 	}
 	if wc.dwell < 0 {
@@ -329,7 +328,7 @@ func (x *Index[K]) diffViewers(e *entry[K], before []*entry[K], evs *[]Event[K])
 func diffPairs[K comparable](e *entry[K], before, after []*entry[K], pair func(*entry[K]) (w, m *entry[K]), evs *[]Event[K]) {
 	add := func(kind EventKind, o *entry[K]) {
 		w, m := pair(o)
-		*evs = append(*evs, Event[K]{Kind: kind, Watcher: w.id, Member: m.id, Distance: chord2ToMeters(chord2(w.v, m.v))})
+		*evs = append(*evs, pairEvent(kind, w, m, dist(w, m)))
 	}
 	for _, o := range before {
 		if !slices.Contains(after, o) {
@@ -356,10 +355,10 @@ func (x *Index[K]) link(w *watch[K], m *entry[K], d float64, evs *[]Event[K]) {
 		return
 	}
 	if !seen {
-		*evs = append(*evs, Event[K]{Kind: Enter, Watcher: o.id, Member: m.id, Distance: d})
+		*evs = append(*evs, pairEvent(Enter, o, m, d))
 	}
 	if mirror && !seenBack {
-		*evs = append(*evs, Event[K]{Kind: Enter, Watcher: m.id, Member: o.id, Distance: d})
+		*evs = append(*evs, pairEvent(Enter, m, o, d))
 	}
 }
 
@@ -373,12 +372,12 @@ func (x *Index[K]) unlink(w *watch[K], m *entry[K], evs *[]Event[K]) {
 	if evs == nil {
 		return
 	}
-	d := chord2ToMeters(chord2(o.v, m.v))
+	d := dist(o, m)
 	if !sees(o, m) {
-		*evs = append(*evs, Event[K]{Kind: Leave, Watcher: o.id, Member: m.id, Distance: d})
+		*evs = append(*evs, pairEvent(Leave, o, m, d))
 	}
 	if w.symmetric && !o.hidden && !sees(m, o) {
-		*evs = append(*evs, Event[K]{Kind: Leave, Watcher: m.id, Member: o.id, Distance: d})
+		*evs = append(*evs, pairEvent(Leave, m, o, d))
 	}
 }
 
@@ -403,9 +402,7 @@ func (x *Index[K]) beyond(w *watch[K], m *entry[K], evs *[]Event[K]) {
 // within handles member m of w found within radius+margin: a pending
 // leave is cancelled.
 func within[K comparable](w *watch[K], m *entry[K]) {
-	if w.leaving != nil {
-		delete(w.leaving, m)
-	}
+	delete(w.leaving, m)
 }
 
 // events is the delivery queue of an index's events. Lock order: Index.mu,
@@ -498,7 +495,7 @@ func (x *Index[K]) dropWatch(e *entry[K], evs *[]Event[K]) {
 func (x *Index[K]) refreshWatch(w *watch[K], evs *[]Event[K]) {
 	o := w.owner
 	keep := w.radius + w.margin
-	limit2 := metersToChord2(keep)*(1+1e-9) + 1e-18
+	limit2 := screenChord2(keep)
 	w.epoch++
 	epoch := w.epoch
 	for _, b := range w.boxes {
@@ -534,14 +531,14 @@ func (e *entry[K]) addWatcher(w *watch[K]) {
 	e.watchers[w] = struct{}{}
 }
 
-// moved updates the watches after e was inserted (old is nil) or moved
-// from old: watches whose circle holds the old or the new position decide
-// whether e enters or leaves them, and e's own watch follows it.
-func (x *Index[K]) moved(e *entry[K], old *box, evs *[]Event[K]) {
+// moved updates the watches after e was inserted or moved: the watches
+// that hold e and those whose circle holds its new position decide whether
+// it enters or leaves them, and e's own watch follows it.
+func (x *Index[K]) moved(e *entry[K], evs *[]Event[K]) {
 	if x.watches == 0 {
 		return
 	}
-	x.placeInWatches(e, old, evs)
+	x.placeInWatches(e, evs)
 	if w := e.watch; w != nil {
 		x.unindexWatch(w)
 		x.indexWatch(w)
@@ -549,15 +546,14 @@ func (x *Index[K]) moved(e *entry[K], old *box, evs *[]Event[K]) {
 	}
 }
 
-// placeInWatches decides, for every watch whose circle holds e's old
-// position (when old is not nil) or its new one, whether e enters or
-// leaves it.
-func (x *Index[K]) placeInWatches(e *entry[K], old *box, evs *[]Event[K]) {
+// placeInWatches decides, for every watch that holds e or whose circle
+// holds e's position, whether e enters or leaves it.
+func (x *Index[K]) placeInWatches(e *entry[K], evs *[]Event[K]) {
 	check := func(_, _ [2]float64, w *watch[K]) bool {
 		if w.owner == e || e.hidden {
 			return true
 		}
-		d := chord2ToMeters(chord2(w.owner.v, e.v))
+		d := dist(w.owner, e)
 		_, in := w.inside[e]
 		switch {
 		case !in && d <= w.radius:
@@ -569,12 +565,13 @@ func (x *Index[K]) placeInWatches(e *entry[K], old *box, evs *[]Event[K]) {
 		}
 		return true
 	}
-	// A watch holding both positions is checked twice; the second check
-	// finds nothing to change.
-	if old != nil {
-		x.wtree.Search(old.min, old.max, check)
+	// A watch that holds e and whose circle holds its position is checked
+	// twice; the second check finds nothing to change.
+	at := xy(e.pos.Point)
+	for w := range e.watchers {
+		check(at, at, w)
 	}
-	x.wtree.Search(e.rect.min, e.rect.max, check)
+	x.wtree.Search(at, at, check)
 }
 
 // removed drops e from every watch and ends its own, with a Leave event for
@@ -587,10 +584,14 @@ func (x *Index[K]) removed(e *entry[K], evs *[]Event[K]) {
 	if e.watch != nil {
 		x.dropWatch(e, nil)
 	}
-	for _, v := range before {
-		*evs = append(*evs, Event[K]{Kind: Leave, Watcher: v.id, Member: e.id, Distance: chord2ToMeters(chord2(v.v, e.v))})
-	}
-	for _, m := range seen {
-		*evs = append(*evs, Event[K]{Kind: Leave, Watcher: e.id, Member: m.id, Distance: chord2ToMeters(chord2(e.v, m.v))})
-	}
+	x.diffViewers(e, before, evs)
+	x.diffSeen(e, seen, evs)
+}
+
+// dist is the distance in meters between a and b.
+func dist[K comparable](a, b *entry[K]) float64 { return chord2ToMeters(chord2(a.v, b.v)) }
+
+// pairEvent is the Enter or Leave of member m in watcher w's view.
+func pairEvent[K comparable](kind EventKind, w, m *entry[K], d float64) Event[K] {
+	return Event[K]{Kind: kind, Watcher: w.id, Member: m.id, Distance: d}
 }
