@@ -97,12 +97,7 @@ var ErrNoSpatial = errors.New("realtime: server has no spatial index (see WithSp
 // set its location.
 var ErrNoLocation = errors.New("realtime: socket has no location")
 
-func (s *Socket) index() *spatial.Index[string] {
-	if sc := s.nsp.srv.cfg.spatial; sc != nil {
-		return sc.index
-	}
-	return nil
-}
+func (s *Socket) index() *spatial.Index[string] { return s.nsp.srv.Spatial() }
 
 // SetLocation places the socket at p, with accuracy the radius of
 // uncertainty in meters (0 for unknown). Coordinates out of range, NaN or
@@ -123,8 +118,12 @@ func (s *Socket) SetLocation(p spatial.Point, accuracy float64) error {
 	s.locMu.Lock()
 	defer s.locMu.Unlock()
 	before := idx.WatchersOf(s.id)
-	shownBefore, _ := idx.Shown(s.id)
-	added, err := idx.Place(s.id, spatial.Position{Point: p, Accuracy: accuracy, Time: time.Now()}, s.hidden)
+	var shownBefore spatial.Position
+	if len(before) > 0 {
+		shownBefore, _ = idx.Shown(s.id)
+	}
+	pos := spatial.Position{Point: p, Accuracy: accuracy, Time: time.Now()}
+	added, err := idx.Place(s.id, pos, s.hidden)
 	if err != nil {
 		return err
 	}
@@ -142,11 +141,13 @@ func (s *Socket) SetLocation(p spatial.Point, accuracy float64) error {
 	if len(before) == 0 {
 		return nil
 	}
-	shown, ok := idx.Shown(s.id)
-	if !ok || (shown.Point == shownBefore.Point && shown.Accuracy == shownBefore.Accuracy) {
+	// Not hidden, or nobody would have seen it; placed by this goroutine
+	// alone (locMu).
+	shown := idx.Show(pos)
+	if shown.Point == shownBefore.Point && shown.Accuracy == shownBefore.Accuracy {
 		return nil
 	}
-	after := make(map[string]bool)
+	after := make(map[string]bool, len(before))
 	for _, w := range idx.WatchersOf(s.id) {
 		after[w] = true
 	}
@@ -351,11 +352,15 @@ func (s *Server) onSpatial(ev spatial.Event[string]) {
 	case spatial.Enter:
 		if w := s.socketByID(ev.Watcher); w != nil {
 			idx := s.Spatial()
-			if pos, ok := idx.Shown(ev.Member); ok {
-				d := -1.0 // left out: the exact distance would undo coarsening
-				if at, ok := idx.Get(ev.Watcher); ok {
-					d = spatial.Distance(at.Point, pos.Point) // to what the client is shown
-				}
+			// The distance is to what the client is shown; without the
+			// watcher's location it is left out, as the exact one would
+			// undo coarsening.
+			pos, d, ok := idx.ShownTo(ev.Member, ev.Watcher)
+			if !ok {
+				pos, ok = idx.Shown(ev.Member)
+				d = -1
+			}
+			if ok {
 				b, at := w.eventHead(NearbyEnter, 112)
 				b = appendNearby(b, ev.Member, pos, d)
 				_ = w.emitBuilt(NearbyEnter, b, at)
@@ -463,31 +468,38 @@ func (n *Namespace) Nearby(center spatial.Point, radius float64, limit int) ([]N
 }
 
 func (n *Namespace) nearby(center spatial.Point, radius float64, limit int, except string) ([]NearbySocket, error) {
-	sc := n.srv.cfg.spatial
-	if sc == nil {
-		return nil, ErrNoSpatial
-	}
-	hits, err := sc.index.Nearby(center, radius, 0)
-	if err != nil {
-		return nil, err
-	}
 	var out []NearbySocket
-	for _, h := range hits {
+	err := n.eachNear(center, radius, func(s *Socket, h spatial.Hit[string]) bool {
 		if h.ID == except {
-			continue
+			return true
 		}
-		if s := n.socket(h.ID); s != nil {
-			ns := NearbySocket{Socket: s, Position: sc.index.Show(h.Position), Distance: h.Distance}
-			if ns.Position.Point != h.Point {
-				ns.Distance = spatial.Distance(center, ns.Position.Point)
-			}
-			out = append(out, ns)
-			if limit > 0 && len(out) == limit {
-				break
-			}
+		ns := NearbySocket{Socket: s, Position: n.srv.Spatial().Show(h.Position), Distance: h.Distance}
+		if ns.Position.Point != h.Point {
+			ns.Distance = spatial.Distance(center, ns.Position.Point)
+		}
+		out = append(out, ns)
+		return limit <= 0 || len(out) < limit
+	})
+	return out, err
+}
+
+// eachNear calls fn, nearest first, with each socket of the namespace on
+// this server within radius meters of center, until fn returns false.
+func (n *Namespace) eachNear(center spatial.Point, radius float64, fn func(*Socket, spatial.Hit[string]) bool) error {
+	idx := n.srv.Spatial()
+	if idx == nil {
+		return ErrNoSpatial
+	}
+	hits, err := idx.Nearby(center, radius, 0)
+	if err != nil {
+		return err
+	}
+	for _, h := range hits {
+		if s := n.socket(h.ID); s != nil && !fn(s, h) {
+			break
 		}
 	}
-	return out, nil
+	return nil
 }
 
 // Near keeps to the sockets within radius meters of center (as well as in
@@ -519,20 +531,11 @@ func (s *Socket) Near(radius float64) BroadcastOperator {
 
 // near returns the local sockets of the adapter's namespace inside c.
 func (a *MemoryAdapter) near(c *spatial.Circle) []*Socket {
-	sc := a.nsp.srv.cfg.spatial
-	if sc == nil {
-		return nil
-	}
-	hits, err := sc.index.Nearby(c.Center, c.Radius, 0)
-	if err != nil {
-		return nil
-	}
-	out := make([]*Socket, 0, len(hits))
-	for _, h := range hits {
-		if s := a.nsp.socket(h.ID); s != nil {
-			out = append(out, s)
-		}
-	}
+	var out []*Socket
+	_ = a.nsp.eachNear(c.Center, c.Radius, func(s *Socket, _ spatial.Hit[string]) bool {
+		out = append(out, s)
+		return true
+	})
 	return out
 }
 

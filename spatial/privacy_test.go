@@ -176,3 +176,23 @@ func TestPlaceHidden(t *testing.T) {
 	require.ErrorIs(t, err, spatial.ErrInvalidPoint)
 	assert.Equal(t, 2, x.Len())
 }
+
+func TestShownTo(t *testing.T) {
+	t.Parallel()
+	for _, cell := range []float64{0, 500} {
+		x := spatial.New[string](spatial.WithCoarsening(cell))
+		require.NoError(t, x.Set("v", north(0, 0)))
+		require.NoError(t, x.Set("m", north(320, 0)))
+		want, ok := x.Shown("m")
+		require.True(t, ok)
+		pos, d, ok := x.ShownTo("m", "v")
+		require.True(t, ok)
+		assert.Equal(t, want, pos)
+		assert.InDelta(t, spatial.Distance(north(0, 0).Point, want.Point), d, 1e-6, "cell %v", cell)
+		_, _, ok = x.ShownTo("m", "nobody")
+		assert.False(t, ok)
+		x.SetHidden("m", true)
+		_, _, ok = x.ShownTo("m", "v")
+		assert.False(t, ok, "hidden")
+	}
+}

@@ -254,14 +254,8 @@ func (x *Index[K]) WatchersOf(id K) []K {
 	if !ok {
 		return nil
 	}
-	vs := x.viewers(e)
-	if len(vs) == 0 {
-		return nil
-	}
-	out := make([]K, len(vs))
-	for i, v := range vs {
-		out[i] = v.id
-	}
+	var out []K
+	eachViewer(e, func(v *entry[K]) { out = append(out, v.id) })
 	return out
 }
 
@@ -283,17 +277,22 @@ func sees[K comparable](v, m *entry[K]) bool {
 // viewers returns the members that see e, each once.
 func (x *Index[K]) viewers(e *entry[K]) []*entry[K] {
 	var out []*entry[K]
+	eachViewer(e, func(v *entry[K]) { out = append(out, v) })
+	return out
+}
+
+// eachViewer calls fn with each member that sees e, once.
+func eachViewer[K comparable](e *entry[K], fn func(*entry[K])) {
 	for w := range e.watchers {
-		out = append(out, w.owner)
+		fn(w.owner)
 	}
 	if w := e.watch; w != nil && w.symmetric && !e.hidden {
 		for m := range w.inside {
 			if !inWatch(m.watch, e) { // else counted above
-				out = append(out, m)
+				fn(m)
 			}
 		}
 	}
-	return out
 }
 
 // seen returns the members that e sees, each once.
