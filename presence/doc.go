@@ -94,5 +94,5 @@
 // most [MaxStatusLen] (32) bytes, Device at most [MaxDeviceLen] (64) and
 // Fields, a JSON object or empty, at most [MaxFieldsLen] (4 KiB). Input
 // that breaks these is refused with an error wrapping [ErrInvalidMeta],
-// and nothing changes.
+// and nothing changes; [Meta.Validate] checks a meta beforehand.
 package presence

@@ -129,9 +129,10 @@ func (s *MemoryStore) Put(ctx context.Context, topic, key string, m Meta) error 
 		sh.topics[topic] = members
 	}
 	mb := members[key]
-	joined := mb == nil
+	change := diffUpdate
 	switch {
-	case joined:
+	case mb == nil:
+		change = diffJoin
 		mb = &member{metas: []Meta{m}}
 		members[key] = mb
 		s.joined(key, topic)
@@ -151,15 +152,7 @@ func (s *MemoryStore) Put(ctx context.Context, topic, key string, m Meta) error 
 			mb.metas[i] = m
 		}
 	}
-	if !sh.watched(topic) {
-		sh.mu.Unlock()
-		return nil
-	}
-	if joined {
-		s.emit(sh, topic, Diff{Joins: map[string][]Meta{key: mb.metas}})
-	} else {
-		s.emit(sh, topic, Diff{Updates: map[string][]Meta{key: mb.metas}})
-	}
+	sh.emitKey(topic, key, change, mb.metas, time.Time{})
 	return nil
 }
 
@@ -186,11 +179,7 @@ func (s *MemoryStore) Update(ctx context.Context, topic, key string, m Meta) err
 	}
 	mb.metas = slices.Clone(mb.metas)
 	mb.metas[i] = m
-	if !sh.watched(topic) {
-		sh.mu.Unlock()
-		return nil
-	}
-	s.emit(sh, topic, Diff{Updates: map[string][]Meta{key: mb.metas}})
+	sh.emitKey(topic, key, diffUpdate, mb.metas, time.Time{})
 	return nil
 }
 
@@ -212,11 +201,7 @@ func (s *MemoryStore) Remove(ctx context.Context, topic, key, connID string, at 
 		return false, nil
 	case len(mb.metas) > 1:
 		mb.metas = slices.Delete(slices.Clone(mb.metas), i, i+1)
-		if !sh.watched(topic) {
-			sh.mu.Unlock()
-			return false, nil
-		}
-		s.emit(sh, topic, Diff{Updates: map[string][]Meta{key: mb.metas}})
+		sh.emitKey(topic, key, diffUpdate, mb.metas, time.Time{})
 		return false, nil
 	case hold:
 		mb.leftAt = at
@@ -224,11 +209,7 @@ func (s *MemoryStore) Remove(ctx context.Context, topic, key, connID string, at 
 		return true, nil
 	default:
 		s.drop(sh, topic, key, at)
-		if !sh.watched(topic) {
-			sh.mu.Unlock()
-			return false, nil
-		}
-		s.emit(sh, topic, Diff{Leaves: map[string]Leave{key: {Metas: mb.metas, LastSeen: at}}})
+		sh.emitKey(topic, key, diffLeave, mb.metas, at)
 		return false, nil
 	}
 }
@@ -246,11 +227,7 @@ func (s *MemoryStore) Release(ctx context.Context, topic, key, connID string, le
 		return nil
 	}
 	s.drop(sh, topic, key, leftAt)
-	if !sh.watched(topic) {
-		sh.mu.Unlock()
-		return nil
-	}
-	s.emit(sh, topic, Diff{Leaves: map[string]Leave{key: {Metas: mb.metas, LastSeen: leftAt}}})
+	sh.emitKey(topic, key, diffLeave, mb.metas, leftAt)
 	return nil
 }
 
@@ -299,18 +276,35 @@ func (s *MemoryStore) left(key, topic string, at time.Time) {
 	ks.mu.Unlock()
 }
 
-// watched reports whether topic has watchers. sh.mu is held.
-func (sh *topicShard) watched(topic string) bool { return sh.watchers[topic] != nil }
+// diffKind is the part of a [Diff] a key of a change goes in.
+type diffKind int
 
-// emit queues d for the watchers of topic, releases sh.mu, and delivers
-// the queue unless another goroutine is delivering it. sh.mu is held.
-func (s *MemoryStore) emit(sh *topicShard, topic string, d Diff) {
+const (
+	diffJoin   diffKind = iota // Joins
+	diffUpdate                 // Updates
+	diffLeave                  // Leaves
+)
+
+// emitKey releases sh.mu and, if topic has watchers, delivers them the
+// change of one key: its metas now (a join or an update), or the metas it
+// had and its last-seen time at (a leave). The diff is queued, and built,
+// only if there are watchers; it is delivered after sh.mu is released,
+// unless another goroutine is delivering the queue. sh.mu is held.
+func (sh *topicShard) emitKey(topic, key string, kind diffKind, metas []Meta, at time.Time) {
 	q := sh.watchers[topic]
-	if q == nil || d.empty() {
+	if q == nil {
 		sh.mu.Unlock()
 		return
 	}
-	d.Topic = topic
+	d := Diff{Topic: topic}
+	switch kind {
+	case diffJoin:
+		d.Joins = map[string][]Meta{key: metas}
+	case diffUpdate:
+		d.Updates = map[string][]Meta{key: metas}
+	case diffLeave:
+		d.Leaves = map[string]Leave{key: {Metas: metas, LastSeen: at}}
+	}
 	q.push(d)
 	sh.mu.Unlock()
 	q.flush()

@@ -89,29 +89,46 @@ func (d *Diff) empty() bool {
 	return len(d.Joins) == 0 && len(d.Updates) == 0 && len(d.Leaves) == 0
 }
 
-// validKeys checks the names of a topic, key and connection.
-func validKeys(topic, key, connID string) error {
-	switch {
-	case topic == "":
-		return fmt.Errorf("presence: empty topic: %w", ErrInvalidMeta)
-	case key == "":
-		return fmt.Errorf("presence: empty key: %w", ErrInvalidMeta)
-	case connID == "":
-		return fmt.Errorf("presence: empty connection id: %w", ErrInvalidMeta)
+// checkName returns an error wrapping [ErrInvalidMeta] if s, the name of a
+// what ("topic", "key", "connection id"), is empty.
+func checkName(what, s string) error {
+	if s == "" {
+		return fmt.Errorf("presence: empty %s: %w", what, ErrInvalidMeta)
 	}
 	return nil
 }
 
-// validMeta checks the limits of m's Status, Device and Fields.
-func validMeta(m *Meta) error {
+// Validate reports whether m is within the limits a [Tracker] accepts (see
+// the package documentation, Limits): Status of at most [MaxStatusLen]
+// bytes, Device of at most [MaxDeviceLen], and Fields empty or one JSON
+// object (surrounding whitespace allowed) of at most [MaxFieldsLen]. The
+// error wraps [ErrInvalidMeta]. It checks neither ConnID nor the fields the
+// tracker sets (JoinedAt, Node), and an empty Status is valid: Track makes
+// it "online".
+func (m Meta) Validate() error {
+	if err := m.validText(); err != nil {
+		return err
+	}
+	return validFields(m.Fields)
+}
+
+// validText checks the limits of m's Status and Device.
+func (m Meta) validText() error {
 	switch {
 	case len(m.Status) > MaxStatusLen:
 		return fmt.Errorf("presence: status of %d bytes, over %d: %w", len(m.Status), MaxStatusLen, ErrInvalidMeta)
 	case len(m.Device) > MaxDeviceLen:
 		return fmt.Errorf("presence: device of %d bytes, over %d: %w", len(m.Device), MaxDeviceLen, ErrInvalidMeta)
-	case len(m.Fields) > MaxFieldsLen:
-		return fmt.Errorf("presence: fields of %d bytes, over %d: %w", len(m.Fields), MaxFieldsLen, ErrInvalidMeta)
-	case len(m.Fields) > 0 && !isObject(m.Fields):
+	}
+	return nil
+}
+
+// validFields checks the limits of a meta's Fields.
+func validFields(b []byte) error {
+	switch {
+	case len(b) > MaxFieldsLen:
+		return fmt.Errorf("presence: fields of %d bytes, over %d: %w", len(b), MaxFieldsLen, ErrInvalidMeta)
+	case len(b) > 0 && !isObject(b):
 		return fmt.Errorf("presence: fields not a JSON object: %w", ErrInvalidMeta)
 	}
 	return nil

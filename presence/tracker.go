@@ -2,11 +2,11 @@ package presence
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"hash/maphash"
-	"log/slog"
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
@@ -17,14 +17,7 @@ import (
 // subscribers what changes. Create one with [New]; it is safe for
 // concurrent use. See the package documentation for the semantics.
 type Tracker struct {
-	store    Store
-	node     string
-	delay    time.Duration
-	lastSeen time.Duration
-	interval time.Duration
-	ttl      time.Duration
-	log      *slog.Logger
-	clock    clock
+	config // the options, fixed at New; logger names the node
 
 	seed     maphash.Seed
 	shards   [trackerShards]trackerShard
@@ -62,17 +55,8 @@ type subscription struct{ cancel func() }
 // [Tracker.Close] to stop it.
 func New(opts ...Option) *Tracker {
 	c := newConfig(opts)
-	t := &Tracker{
-		store:    c.store,
-		node:     c.node,
-		delay:    c.leaveDelay,
-		lastSeen: c.lastSeen,
-		interval: c.interval,
-		ttl:      c.ttl,
-		log:      c.logger.With("node", c.node),
-		clock:    c.clock,
-		seed:     maphash.MakeSeed(),
-	}
+	c.logger = c.logger.With("node", c.node)
+	t := &Tracker{config: c, seed: maphash.MakeSeed()}
 	for i := range t.shards {
 		t.shards[i].held = make(map[*hold]bool)
 		t.shards[i].subs = make(map[*subscription]bool)
@@ -102,13 +86,14 @@ func (t *Tracker) Track(ctx context.Context, topic, key string, m Meta) error {
 	if t.closed.Load() {
 		return ErrClosed
 	}
-	if err := validKeys(topic, key, m.ConnID); err != nil {
+	if err := cmp.Or(checkName("topic", topic), checkName("key", key), checkName("connection id", m.ConnID)); err != nil {
 		return err
 	}
-	if err := t.prepare(&m); err != nil {
+	if err := m.Validate(); err != nil {
 		return err
 	}
 	m.Fields = bytes.Clone(m.Fields) // the caller may reuse its buffer
+	t.prepare(&m)
 	if m.JoinedAt.IsZero() {
 		m.JoinedAt = t.clock.Now()
 	}
@@ -120,11 +105,8 @@ func (t *Tracker) Track(ctx context.Context, topic, key string, m Meta) error {
 	return nil
 }
 
-// prepare validates m and sets the fields the tracker owns.
-func (t *Tracker) prepare(m *Meta) error {
-	if err := validMeta(m); err != nil {
-		return err
-	}
+// prepare sets the fields of a valid m that the tracker owns.
+func (t *Tracker) prepare(m *Meta) {
 	if m.Status == "" {
 		m.Status = StatusOnline
 	}
@@ -132,7 +114,6 @@ func (t *Tracker) prepare(m *Meta) error {
 	if len(m.Fields) == 0 {
 		m.Fields = nil
 	}
-	return nil
 }
 
 // Untrack removes the connection connID of the user key from topic: an
@@ -143,7 +124,7 @@ func (t *Tracker) Untrack(ctx context.Context, topic, key, connID string) error 
 	if t.closed.Load() {
 		return ErrClosed
 	}
-	if err := validKeys(topic, key, connID); err != nil {
+	if err := cmp.Or(checkName("topic", topic), checkName("key", key), checkName("connection id", connID)); err != nil {
 		return err
 	}
 	return t.untrack(ctx, topic, key, connID)
@@ -151,7 +132,7 @@ func (t *Tracker) Untrack(ctx context.Context, topic, key, connID string) error 
 
 func (t *Tracker) untrack(ctx context.Context, topic, key, connID string) error {
 	now := t.clock.Now()
-	held, err := t.store.Remove(ctx, topic, key, connID, now, t.delay > 0)
+	held, err := t.store.Remove(ctx, topic, key, connID, now, t.leaveDelay > 0)
 	if err != nil {
 		return fmt.Errorf("presence: untrack %q from %q: %w", key, topic, err)
 	}
@@ -168,7 +149,7 @@ func (t *Tracker) UntrackConn(ctx context.Context, key, connID string) error {
 	if t.closed.Load() {
 		return ErrClosed
 	}
-	if err := validKeys("-", key, connID); err != nil {
+	if err := cmp.Or(checkName("key", key), checkName("connection id", connID)); err != nil {
 		return err
 	}
 	topics, err := t.store.Topics(ctx, key)
@@ -194,7 +175,7 @@ func (t *Tracker) startHold(topic, key, connID string, leftAt time.Time) {
 	if t.closed.Load() {
 		return // held until the node expires, as the other holds at Close
 	}
-	h.timer = t.clock.AfterFunc(t.delay, func() { t.release(h) })
+	h.timer = t.clock.AfterFunc(t.leaveDelay, func() { t.release(h) })
 	sh.held[h] = true
 }
 
@@ -218,7 +199,7 @@ func (t *Tracker) release(h *hold) {
 	if err == nil {
 		return
 	}
-	t.log.Error("presence: release", "topic", h.topic, "err", err)
+	t.logger.Error("presence: release", "topic", h.topic, "err", err)
 	// Try again a heartbeat later; a Release that comes too late does
 	// nothing.
 	sh.mu.Lock()
@@ -241,7 +222,7 @@ func (t *Tracker) Update(ctx context.Context, topic, key, connID string, fn func
 	if t.closed.Load() {
 		return ErrClosed
 	}
-	if err := validKeys(topic, key, connID); err != nil {
+	if err := cmp.Or(checkName("topic", topic), checkName("key", key), checkName("connection id", connID)); err != nil {
 		return err
 	}
 	return t.update(ctx, topic, key, connID, fn)
@@ -256,15 +237,22 @@ func (t *Tracker) update(ctx context.Context, topic, key, connID string, fn func
 	if i < 0 {
 		return fmt.Errorf("presence: update %q of %q in %q: %w", connID, key, topic, ErrNotTracked)
 	}
+	stored := metas[i].Fields // shared with diffs and other readers: never edited
 	m := metas[i]
-	m.Fields = bytes.Clone(m.Fields) // fn may edit them in place
+	m.Fields = bytes.Clone(stored) // fn may edit them in place
 	fn(&m)
-	m.Fields = bytes.Clone(m.Fields) // fn may have set a buffer of the caller's
-	m.ConnID, m.JoinedAt = connID, metas[i].JoinedAt
-	if err := t.prepare(&m); err != nil {
+	if bytes.Equal(m.Fields, stored) {
+		m.Fields = stored // valid when stored
+		err = m.validText()
+	} else {
+		m.Fields = bytes.Clone(m.Fields) // fn may have set a buffer of the caller's
+		err = m.Validate()
+	}
+	if err != nil {
 		return err
 	}
-	m.Node = metas[i].Node
+	m.ConnID = connID
+	t.prepare(&m) // the store keeps the stored JoinedAt and Node
 	if err := t.store.Update(ctx, topic, key, m); err != nil {
 		if errors.Is(err, ErrNotTracked) {
 			return err // the store's error names the connection
@@ -282,7 +270,7 @@ func (t *Tracker) UpdateConn(ctx context.Context, key, connID string, fn func(*M
 	if t.closed.Load() {
 		return ErrClosed
 	}
-	if err := validKeys("-", key, connID); err != nil {
+	if err := cmp.Or(checkName("key", key), checkName("connection id", connID)); err != nil {
 		return err
 	}
 	topics, err := t.store.Topics(ctx, key)
@@ -315,7 +303,7 @@ func (t *Tracker) List(ctx context.Context, topic string) ([]Member, error) {
 	if t.closed.Load() {
 		return nil, ErrClosed
 	}
-	if err := validKeys(topic, "-", "-"); err != nil {
+	if err := checkName("topic", topic); err != nil {
 		return nil, err
 	}
 	list, err := t.store.List(ctx, topic)
@@ -331,7 +319,7 @@ func (t *Tracker) Get(ctx context.Context, topic, key string) (Member, bool, err
 	if t.closed.Load() {
 		return Member{}, false, ErrClosed
 	}
-	if err := validKeys(topic, key, "-"); err != nil {
+	if err := cmp.Or(checkName("topic", topic), checkName("key", key)); err != nil {
 		return Member{}, false, err
 	}
 	metas, err := t.store.Get(ctx, topic, key)
@@ -349,7 +337,7 @@ func (t *Tracker) Topics(ctx context.Context, key string) ([]string, error) {
 	if t.closed.Load() {
 		return nil, ErrClosed
 	}
-	if err := validKeys("-", key, "-"); err != nil {
+	if err := checkName("key", key); err != nil {
 		return nil, err
 	}
 	topics, err := t.store.Topics(ctx, key)
@@ -364,7 +352,7 @@ func (t *Tracker) Count(ctx context.Context, topic string) (int, error) {
 	if t.closed.Load() {
 		return 0, ErrClosed
 	}
-	if err := validKeys(topic, "-", "-"); err != nil {
+	if err := checkName("topic", topic); err != nil {
 		return 0, err
 	}
 	n, err := t.store.Count(ctx, topic)
@@ -382,7 +370,7 @@ func (t *Tracker) LastSeen(ctx context.Context, key string) (time.Time, bool, er
 	if t.closed.Load() {
 		return time.Time{}, false, ErrClosed
 	}
-	if err := validKeys("-", key, "-"); err != nil {
+	if err := checkName("key", key); err != nil {
 		return time.Time{}, false, err
 	}
 	if t.lastSeen == 0 {
@@ -419,13 +407,10 @@ func (t *Tracker) LastSeen(ctx context.Context, key string) (time.Time, bool, er
 // a no-op: use [Tracker.SubscribeContext] to get the error. It panics if fn
 // is nil.
 func (t *Tracker) Subscribe(topic string, fn func(Diff)) (cancel func()) {
-	if fn == nil {
-		panic("presence: Subscribe: nil func")
-	}
 	cancel, err := t.SubscribeContext(context.Background(), topic, fn)
 	if err != nil {
 		if !errors.Is(err, ErrClosed) {
-			t.log.Error("presence: subscribe", "topic", topic, "err", err)
+			t.logger.Error("presence: subscribe", "topic", topic, "err", err)
 		}
 		return func() {}
 	}
@@ -499,7 +484,7 @@ func (t *Tracker) Sync(topic string, fn func()) {
 	call := func() {
 		defer func() {
 			if r := recover(); r != nil {
-				t.log.Error("presence: sync func panicked", "topic", topic, "panic", r, "stack", string(debug.Stack()))
+				t.logger.Error("presence: sync func panicked", "topic", topic, "panic", r, "stack", string(debug.Stack()))
 			}
 		}()
 		fn()
@@ -509,7 +494,7 @@ func (t *Tracker) Sync(topic string, fn func()) {
 		return
 	}
 	if err := t.store.Sync(context.Background(), topic, call); err != nil {
-		t.log.Error("presence: sync", "topic", topic, "err", err)
+		t.logger.Error("presence: sync", "topic", topic, "err", err)
 		call()
 	}
 }
@@ -518,7 +503,7 @@ func (t *Tracker) Sync(topic string, fn func()) {
 func (t *Tracker) deliver(fn func(Diff), d Diff) {
 	defer func() {
 		if r := recover(); r != nil {
-			t.log.Error("presence: subscriber panicked", "topic", d.Topic, "panic", r, "stack", string(debug.Stack()))
+			t.logger.Error("presence: subscriber panicked", "topic", d.Topic, "panic", r, "stack", string(debug.Stack()))
 		}
 	}()
 	fn(d)
@@ -551,19 +536,19 @@ func (t *Tracker) heartbeat() {
 	if err := t.store.Heartbeat(ctx, t.node, now, t.ttl); errors.Is(err, ErrNodeExpired) {
 		// Its metas were removed: the application must track its
 		// connections again.
-		t.log.Error("presence: node expired: its connections must be tracked again", "err", err)
+		t.logger.Error("presence: node expired: its connections must be tracked again", "err", err)
 	} else if err != nil {
-		t.log.Error("presence: heartbeat", "err", err)
+		t.logger.Error("presence: heartbeat", "err", err)
 	}
 	dead, err := t.store.ExpireNodes(ctx, now)
 	if err != nil {
-		t.log.Error("presence: expire nodes", "err", err)
+		t.logger.Error("presence: expire nodes", "err", err)
 	}
 	if len(dead) > 0 {
-		t.log.Info("presence: nodes expired", "nodes", dead)
+		t.logger.Info("presence: nodes expired", "nodes", dead)
 	}
 	if err := t.store.ForgetLastSeen(ctx, now.Add(-t.lastSeen)); err != nil {
-		t.log.Error("presence: forget last seen", "err", err)
+		t.logger.Error("presence: forget last seen", "err", err)
 	}
 }
 

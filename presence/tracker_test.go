@@ -264,6 +264,44 @@ func TestUpdateIgnoresOwnedFields(t *testing.T) {
 	assert.Empty(t, rec.take(), "a refused update changes nothing")
 }
 
+// The fields fn hands back are the tracker's own once stored, whether they
+// changed or not: the caller may reuse its buffer.
+func TestUpdateKeepsFields(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	tr, _ := newTracker(t)
+	rec := record(t, tr, "room")
+	require.NoError(t, tr.Track(ctx, "room", "ann", presence.Meta{ConnID: "tab1", Fields: []byte(`{"a":1}`)}))
+	rec.take()
+	stored := func() presence.Meta {
+		t.Helper()
+		m, _, err := tr.Get(ctx, "room", "ann")
+		require.NoError(t, err)
+		require.Len(t, m.Metas, 1)
+		return m.Metas[0]
+	}
+
+	buf := []byte(`{"a":1}`)
+	require.NoError(t, tr.Update(ctx, "room", "ann", "tab1", func(m *presence.Meta) {
+		m.Status, m.Fields = presence.StatusAway, buf // the same fields, in the caller's buffer
+	}))
+	buf[2] = 'X'
+	assert.Equal(t, []string{"update ann [tab1:away]"}, rec.take())
+	assert.JSONEq(t, `{"a":1}`, string(stored().Fields), "unchanged fields stay the tracker's")
+
+	buf = []byte(`{"b":2}`)
+	require.NoError(t, tr.Update(ctx, "room", "ann", "tab1", func(m *presence.Meta) { m.Fields = buf }))
+	buf[2] = 'X'
+	diffs := rec.all()
+	require.Len(t, diffs, 1)
+	assert.JSONEq(t, `{"b":2}`, string(diffs[0].Updates["ann"][0].Fields), "new fields are copied")
+	assert.JSONEq(t, `{"b":2}`, string(stored().Fields))
+	assert.Equal(t, "away", stored().Status)
+
+	require.NoError(t, tr.Update(ctx, "room", "ann", "tab1", func(m *presence.Meta) { m.Fields = nil }))
+	assert.Nil(t, stored().Fields, "fields cleared")
+}
+
 func TestUpdateConn(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -472,6 +510,9 @@ func TestValidation(t *testing.T) {
 			t.Parallel()
 			tr, _ := newTracker(t)
 			err := tr.Track(context.Background(), tt.topic, tt.key, tt.meta)
+			if tt.topic != "" && tt.key != "" && tt.meta.ConnID != "" {
+				assert.Equal(t, tt.valid, tt.meta.Validate() == nil, "Meta.Validate agrees with Track on %+v", tt.meta)
+			}
 			if tt.valid {
 				require.NoError(t, err)
 				return

@@ -246,17 +246,20 @@ func (h *presenceHub) identify(s *Socket) error {
 	return nil
 }
 
-// checkMeta checks the parts of a meta a Tracker would refuse.
+// checkMeta checks a meta from Identify: what a Tracker would refuse (see
+// [presence.Meta.Validate]), and a status clients could not display.
 func checkMeta(m *presence.Meta) error {
-	switch {
-	case len(m.Status) > presence.MaxStatusLen || !printable(m.Status):
+	if err := checkStatus(m.Status); err != nil {
+		return err
+	}
+	return m.Validate()
+}
+
+// checkStatus checks a status sent to clients: printable, and short enough
+// for the tracker.
+func checkStatus(status string) error {
+	if len(status) > presence.MaxStatusLen || !printable(status) {
 		return fmt.Errorf("status: printable, at most %d bytes", presence.MaxStatusLen)
-	case len(m.Device) > presence.MaxDeviceLen:
-		return fmt.Errorf("device: at most %d bytes", presence.MaxDeviceLen)
-	case len(m.Fields) > presence.MaxFieldsLen:
-		return fmt.Errorf("fields: at most %d bytes", presence.MaxFieldsLen)
-	case len(m.Fields) > 0 && (m.Fields[0] != '{' || !json.Valid(m.Fields)):
-		return errors.New("fields: a JSON object")
 	}
 	return nil
 }
@@ -278,23 +281,22 @@ func (h *presenceHub) track(s *Socket, room string) {
 	}
 	s.presenceMu.Lock()
 	defer s.presenceMu.Unlock()
-	s.mu.Lock()
-	gone := s.presenceGone
-	s.mu.Unlock()
-	if gone {
+	if s.presenceGone {
 		return // a join that raced the disconnect
 	}
 	nsp, topic := s.nsp.name, topicOf(s.nsp.name, room)
 	publish := h.cfg.rooms(nsp, room)
 	if publish && s.holdTopic(topic) {
-		h.subscribe(s.nsp, room, topic)
+		if err := h.subscribe(s.nsp, room, topic); err != nil {
+			if !errors.Is(err, presence.ErrClosed) { // Track says so below
+				s.log.Error("presence: subscribe", "room", room, "err", err)
+			}
+			s.releaseTopic(topic) // not held: the next join tries again
+		}
 	}
 	ctx, cancel := ctxPresence()
 	defer cancel()
-	s.mu.Lock()
-	meta := s.presenceMeta
-	s.mu.Unlock()
-	if err := h.cfg.tracker.Track(ctx, topic, s.presenceKey, meta); err != nil {
+	if err := h.cfg.tracker.Track(ctx, topic, s.presenceKey, s.presenceMeta); err != nil {
 		s.log.Error("presence: track", "room", room, "err", err)
 		return
 	}
@@ -343,18 +345,14 @@ func (h *presenceHub) disconnect(s *Socket) {
 	}
 	s.presenceMu.Lock()
 	defer s.presenceMu.Unlock()
-	s.mu.Lock()
 	s.presenceGone = true
-	s.mu.Unlock()
 	ctx, cancel := ctxPresence()
 	defer cancel()
 	if err := h.cfg.tracker.UntrackConn(ctx, s.presenceKey, s.id); err != nil {
 		s.log.Error("presence: untrack", "err", err)
 	}
-	s.mu.Lock()
 	topics := s.presenceTopics
 	s.presenceTopics = nil
-	s.mu.Unlock()
 	for topic := range topics {
 		h.unsubscribe(topic)
 	}
@@ -363,9 +361,8 @@ func (h *presenceHub) disconnect(s *Socket) {
 // holdTopic records that s keeps this server subscribed to a published
 // topic; false if it already did. Each socket holds a topic at most once,
 // so subscriptions are released exactly as often as they were taken.
+// s.presenceMu is held.
 func (s *Socket) holdTopic(topic string) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	if s.presenceTopics[topic] {
 		return false
 	}
@@ -377,9 +374,8 @@ func (s *Socket) holdTopic(topic string) bool {
 }
 
 // releaseTopic undoes holdTopic; false if s did not hold the topic.
+// s.presenceMu is held.
 func (s *Socket) releaseTopic(topic string) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	if !s.presenceTopics[topic] {
 		return false
 	}
@@ -387,23 +383,50 @@ func (s *Socket) releaseTopic(topic string) bool {
 	return true
 }
 
-// subscribe makes this server relay the topic's diffs to its room.
-func (h *presenceHub) subscribe(n *Namespace, room, topic string) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if p := h.pubs[topic]; p != nil {
-		p.refs++
-		return
+// subscribe makes this server relay the topic's diffs to its room, taking
+// one reference to the topic's publisher. On error it takes none, and the
+// next subscribe tries again. The store's Watch runs without h.mu held, so
+// a slow store delays only the sockets joining this topic.
+func (h *presenceHub) subscribe(n *Namespace, room, topic string) error {
+	if h.ref(topic) {
+		return nil
 	}
 	op := n.op().Local()
 	if room != "" {
 		op = op.To(room)
 	}
 	event := h.cfg.diff
-	cancel := h.cfg.tracker.Subscribe(topic, func(d presence.Diff) {
+	ctx, cancel := ctxPresence()
+	defer cancel()
+	stop, err := h.cfg.tracker.SubscribeContext(ctx, topic, func(d presence.Diff) {
 		_ = op.Emit(event, wireDiff(room, d))
 	})
-	h.pubs[topic] = &publisher{cancel: cancel, refs: 1}
+	if err != nil {
+		return err
+	}
+	h.mu.Lock()
+	p := h.pubs[topic]
+	if p == nil {
+		h.pubs[topic] = &publisher{cancel: stop, refs: 1}
+	} else { // another socket subscribed meanwhile: share its subscription
+		p.refs++
+	}
+	h.mu.Unlock()
+	if p != nil {
+		stop()
+	}
+	return nil
+}
+
+// ref takes a reference to the topic's publisher; false if there is none.
+func (h *presenceHub) ref(topic string) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	p := h.pubs[topic]
+	if p != nil {
+		p.refs++
+	}
+	return p != nil
 }
 
 func (h *presenceHub) unsubscribe(topic string) {
@@ -435,36 +458,42 @@ func (h *presenceHub) close() {
 
 // onUpdate handles a client's presence update event.
 func (h *presenceHub) onUpdate(e *Event) {
-	s := e.Socket
-	var u struct {
-		Status *string         `json:"status"`
-		Fields json.RawMessage `json:"fields"`
-	}
+	_ = e.AckResult(h.clientUpdate(e))
+}
+
+// clientUpdate applies a client's presence update event, or says why not.
+func (h *presenceHub) clientUpdate(e *Event) error {
 	size := 0
 	for _, a := range e.Args {
 		size += len(a)
 	}
-	var err error
-	switch {
-	case size > maxPresenceUpdate:
-		err = fmt.Errorf("update larger than %d bytes", maxPresenceUpdate)
-	case e.Bind(&u) != nil:
-		err = fmt.Errorf(`expected {"status": string, "fields": object}`)
-	case u.Status != nil && (len(*u.Status) > presence.MaxStatusLen || !printable(*u.Status)):
-		err = fmt.Errorf("status: printable, at most %d bytes", presence.MaxStatusLen)
-	case len(u.Fields) > 0 && string(u.Fields) != "null" && !h.cfg.clientFields:
-		err = errors.New("fields are set by the server")
-	default:
-		err = s.UpdatePresence(func(m *presence.Meta) {
-			if u.Status != nil {
-				m.Status = *u.Status
-			}
-			if len(u.Fields) > 0 && string(u.Fields) != "null" {
-				m.Fields = u.Fields
-			}
-		})
+	if size > maxPresenceUpdate {
+		return fmt.Errorf("update larger than %d bytes", maxPresenceUpdate)
 	}
-	_ = e.AckResult(err)
+	var u struct {
+		Status *string         `json:"status"`
+		Fields json.RawMessage `json:"fields"`
+	}
+	if e.Bind(&u) != nil {
+		return errors.New(`expected {"status": string, "fields": object}`)
+	}
+	if u.Status != nil {
+		if err := checkStatus(*u.Status); err != nil {
+			return err
+		}
+	}
+	fields := len(u.Fields) > 0 && string(u.Fields) != "null"
+	if fields && !h.cfg.clientFields {
+		return errors.New("fields are set by the server")
+	}
+	return e.Socket.UpdatePresence(func(m *presence.Meta) {
+		if u.Status != nil {
+			m.Status = *u.Status
+		}
+		if fields {
+			m.Fields = u.Fields
+		}
+	})
 }
 
 // PresenceKey returns the user key [WithPresence]'s Identify gave the
@@ -483,9 +512,7 @@ func (s *Socket) UpdatePresence(fn func(*presence.Meta)) error {
 	}
 	s.presenceMu.Lock()
 	defer s.presenceMu.Unlock()
-	s.mu.Lock()
 	meta := s.presenceMeta
-	s.mu.Unlock()
 	fn(&meta)
 	meta.ConnID = s.id
 	ctx, cancel := ctxPresence()
@@ -496,8 +523,6 @@ func (s *Socket) UpdatePresence(fn func(*presence.Meta)) error {
 	if err != nil {
 		return fmt.Errorf("realtime: update presence: %w", err)
 	}
-	s.mu.Lock()
 	s.presenceMeta.Status, s.presenceMeta.Device, s.presenceMeta.Fields = meta.Status, meta.Device, meta.Fields
-	s.mu.Unlock()
 	return nil
 }

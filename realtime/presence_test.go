@@ -1,9 +1,11 @@
 package realtime_test
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -249,4 +251,206 @@ func TestPresenceReloadDoesNotFlash(t *testing.T) {
 			break
 		}
 	}
+}
+
+// collect returns the next n packets, sorted by the name of their event
+// (acknowledgements first), for packets whose order is not fixed.
+func (r *raw) collect(n int) map[string]string {
+	r.t.Helper()
+	byName := make(map[string]string, n)
+	for range n {
+		p := r.next()
+		name := p
+		if strings.HasPrefix(p, "42[") {
+			var args []json.RawMessage
+			require.NoError(r.t, json.Unmarshal([]byte(p[2:]), &args), "%q", p)
+			require.NotEmpty(r.t, args, "%q", p)
+			require.NoError(r.t, json.Unmarshal(args[0], &name), "%q", p)
+		}
+		require.NotContains(r.t, byName, name, "twice: %q", p)
+		byName[name] = p
+	}
+	return byName
+}
+
+func TestPresenceEvents(t *testing.T) {
+	t.Parallel()
+	ts := serve(t, presenceServer(t, realtime.WithPresenceEvents("who", "changed", "status")))
+	a := dialRaw(t, ts)
+	a.connect("/", `{"user":"ann"}`)
+	a.send(`429["join","lobby"]`)
+	got := a.collect(3)
+	require.Contains(t, got, "who", "the state, renamed")
+	st := decodePresence(t, got["who"])
+	assert.Equal(t, "lobby", st.Room)
+	require.Len(t, st.Members, 1)
+	assert.Equal(t, "ann", st.Members[0].Key)
+	require.Contains(t, got, "changed", "the diff, renamed")
+	assert.Contains(t, decodePresence(t, got["changed"]).Joins, "ann")
+	assert.Contains(t, got, `439[]`)
+
+	a.send(`421["status",{"status":"away"}]`)
+	got = a.collect(2)
+	assert.Contains(t, got, `431[{"ok":true}]`, "the update event, renamed")
+	require.Contains(t, got, "changed")
+	assert.Equal(t, []string{"away"}, statuses(decodePresence(t, got["changed"]).Updates["ann"]))
+}
+
+func TestPresenceClientFields(t *testing.T) {
+	t.Parallel()
+	ts := serve(t, presenceServer(t, realtime.WithPresenceClientFields(true)))
+	a := dialRaw(t, ts)
+	a.connect("/", `{"user":"ann"}`)
+	a.joinLobby()
+	b := dialRaw(t, ts)
+	b.connect("/", `{"user":"bob","device":"ios"}`)
+	b.joinLobby()
+	assert.Contains(t, a.nextPresence().Joins, "bob")
+
+	b.send(`421["presence:update",{"fields":{"role":"admin"}}]`)
+	assert.Equal(t, `431[{"ok":true}]`, b.reply(), "fields allowed")
+	metas := a.nextPresence().Updates["bob"]
+	require.Len(t, metas, 1)
+	assert.JSONEq(t, `{"role":"admin"}`, string(metas[0].Fields))
+	assert.Equal(t, "ios", metas[0].Device, "the device is kept")
+
+	b.send(`422["presence:update",{"status":"busy"}]`)
+	assert.Equal(t, `432[{"ok":true}]`, b.reply())
+	metas = a.nextPresence().Updates["bob"]
+	require.Len(t, metas, 1)
+	assert.Equal(t, "busy", metas[0].Status)
+	assert.JSONEq(t, `{"role":"admin"}`, string(metas[0].Fields), "a status update keeps the fields")
+
+	b.send(`423["presence:update",{"fields":null,"status":"away"}]`)
+	assert.Equal(t, `433[{"ok":true}]`, b.reply(), "null fields: unchanged")
+	metas = a.nextPresence().Updates["bob"]
+	require.Len(t, metas, 1)
+	assert.Equal(t, "away", metas[0].Status)
+	assert.JSONEq(t, `{"role":"admin"}`, string(metas[0].Fields))
+
+	b.send(`424["presence:update",{"fields":[1]}]`)
+	assert.Regexp(t, `^434\[\{"error":".*invalid meta"\}\]$`, b.reply(), "fields not an object are refused")
+	b.send(`425["presence:update",{"fields":{"a":"` + strings.Repeat("x", 2048) + `"}}]`)
+	assert.Equal(t, `435[{"error":"update larger than 2048 bytes"}]`, b.reply())
+
+	b.send(`426["presence:update",{"fields":{"role":"guest"}}]`)
+	assert.Equal(t, `436[{"ok":true}]`, b.reply())
+	metas = a.nextPresence().Updates["bob"]
+	require.Len(t, metas, 1)
+	assert.JSONEq(t, `{"role":"guest"}`, string(metas[0].Fields), "nothing changed by the refused updates")
+}
+
+// Identify's meta is checked as the tracker checks it, and its status must
+// be printable too.
+func TestPresenceIdentifyMeta(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name  string
+		meta  presence.Meta
+		reply string // a prefix
+	}{
+		{"valid", presence.Meta{Status: "away", Fields: json.RawMessage(`{"a":1}`)}, `40{"sid":`},
+		{"fields after whitespace", presence.Meta{Fields: json.RawMessage(" \n{\"a\":1}")}, `40{"sid":`},
+		{"fields not an object", presence.Meta{Fields: json.RawMessage(`[1]`)}, `44{"message":"invalid presence"}`},
+		{"status unprintable", presence.Meta{Status: "a\x00b"}, `44{"message":"invalid presence"}`},
+		{"status too long", presence.Meta{Status: strings.Repeat("s", 33)}, `44{"message":"invalid presence"}`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			tracker := presence.New()
+			t.Cleanup(func() { _ = tracker.Close() })
+			srv := realtime.New(realtime.WithPresence(tracker, func(*realtime.Socket) (string, presence.Meta, error) {
+				return "ann", tt.meta, nil
+			}))
+			r := dialRaw(t, serve(t, srv))
+			assert.True(t, strings.HasPrefix(r.connect("/", ""), tt.reply), "want %s", tt.reply)
+		})
+	}
+}
+
+// watchStore is a memory store whose Watch fails while fail is set, and
+// waits for release when watching the topic slow.
+type watchStore struct {
+	*presence.MemoryStore
+	fail     atomic.Bool
+	slow     string
+	watching chan struct{} // a Watch of slow has started
+	release  chan struct{}
+}
+
+func newWatchStore(slow string) *watchStore {
+	return &watchStore{MemoryStore: presence.NewMemoryStore(), slow: slow, watching: make(chan struct{}, 1), release: make(chan struct{})}
+}
+
+func (s *watchStore) Watch(ctx context.Context, topic string, fn func(presence.Diff)) (func(), error) {
+	if s.fail.Load() {
+		return nil, errors.New("watch down")
+	}
+	if topic == s.slow {
+		s.watching <- struct{}{}
+		select {
+		case <-s.release:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(wait): // a hung test fails instead
+			return nil, errors.New("watch never released")
+		}
+	}
+	return s.MemoryStore.Watch(ctx, topic, fn)
+}
+
+// A topic whose subscription failed is subscribed by the next join, and the
+// socket whose subscription failed does not release the next one's.
+func TestPresenceSubscribeRetried(t *testing.T) {
+	t.Parallel()
+	st := newWatchStore("")
+	ts := serve(t, presenceServerWith(t, presence.New(presence.WithStore(st))))
+	st.fail.Store(true)
+	a := dialRaw(t, ts)
+	a.connect("/", `{"user":"ann"}`)
+	a.send(`429["join","lobby"]`)
+	got := a.collect(2) // no diff: nobody relays the topic
+	assert.Contains(t, got, `439[]`)
+	assert.Contains(t, got, realtime.DefaultPresenceState, "the state is sent anyway")
+
+	st.fail.Store(false)
+	b := dialRaw(t, ts)
+	b.connect("/", `{"user":"bob"}`)
+	b.joinLobby()
+	assert.Contains(t, a.nextPresence().Joins, "bob", "the next join subscribed")
+
+	a.send(`421["leave","lobby"]`)
+	assert.Equal(t, `431[]`, a.reply())
+	assert.Contains(t, b.nextPresence().Leaves, "ann")
+	c := dialRaw(t, ts)
+	c.connect("/", `{"user":"cat"}`)
+	c.joinLobby()
+	assert.Contains(t, b.nextPresence().Joins, "cat", "ann's leave kept bob's subscription")
+}
+
+// A store slow to watch one topic delays only the sockets joining it.
+func TestPresenceSlowWatch(t *testing.T) {
+	t.Parallel()
+	st := newWatchStore("/#lobby")
+	ts := serve(t, presenceServerWith(t, presence.New(presence.WithStore(st)),
+		realtime.WithPresenceRooms(func(_, room string) bool { return room == "lobby" || room == "hall" })))
+	a := dialRaw(t, ts)
+	a.connect("/", `{"user":"ann"}`)
+	a.send(`429["join","lobby"]`)
+	recv(t, st.watching)
+
+	b := dialRaw(t, ts)
+	b.connect("/", `{"user":"bob"}`)
+	b.send(`421["join","hall"]`)
+	got := b.collect(3)
+	assert.Contains(t, got, `431[]`, "another topic is not held up")
+	assert.Contains(t, got, realtime.DefaultPresenceState)
+	assert.Contains(t, got, realtime.DefaultPresenceDiff)
+
+	close(st.release)
+	got = a.collect(3)
+	assert.Contains(t, got, `439[]`)
+	assert.Contains(t, got, realtime.DefaultPresenceState)
+	assert.Contains(t, got, realtime.DefaultPresenceDiff)
 }

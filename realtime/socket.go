@@ -55,8 +55,15 @@ type Socket struct {
 	// set during connection, before the socket is shared
 	missed        []*Packet
 	restoredRooms []string
-	presenceKey   string     // "" without presence
-	presenceMu    sync.Mutex // serializes the socket's presence changes; before mu
+	presenceKey   string // "" without presence
+
+	// presenceMu serializes the socket's presence changes (track, untrack,
+	// disconnect, UpdatePresence) and guards the fields below it; before
+	// mu and the presence hub's mu.
+	presenceMu     sync.Mutex
+	presenceMeta   presence.Meta   // set by Identify before the socket is shared, then under presenceMu
+	presenceTopics map[string]bool // published topics this socket keeps subscribed; under presenceMu
+	presenceGone   bool            // untracked for good: the socket disconnected; under presenceMu
 
 	// locMu serializes the socket's location changes (SetLocation,
 	// SetHidden, Watch, Unwatch, ClearLocation); before mu.
@@ -67,18 +74,15 @@ type Socket struct {
 	bucket         tokenBucket // the event rate limit; used on the read goroutine only
 	locationBucket tokenBucket // the location event's rate limit; likewise
 
-	mu             sync.Mutex
-	connected      bool
-	closing        bool
-	handlers       map[string]func(*Event)
-	anyHandlers    []func(*Event)
-	disconnectin   []func(*Socket, string)
-	disconnect     []func(*Socket, string)
-	acks           map[uint64]func(Args)
-	data           any
-	presenceMeta   presence.Meta
-	presenceTopics map[string]bool // published topics this socket keeps subscribed
-	presenceGone   bool            // untracked for good: the socket disconnected
+	mu           sync.Mutex
+	connected    bool
+	closing      bool
+	handlers     map[string]func(*Event)
+	anyHandlers  []func(*Event)
+	disconnectin []func(*Socket, string)
+	disconnect   []func(*Socket, string)
+	acks         map[uint64]func(Args)
+	data         any
 }
 
 func newSocket(n *Namespace, c *client, auth json.RawMessage) *Socket {
