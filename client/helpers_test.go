@@ -179,6 +179,13 @@ func dropUntil(t *testing.T, drop func(), noticed func() bool) {
 // refuser returns the URL of a server that closes every connection at once.
 func refuser(t *testing.T) string {
 	t.Helper()
+	return serveTCP(t, func(c net.Conn) { _ = c.Close() })
+}
+
+// serveTCP returns the URL of a server on 127.0.0.1 that hands each
+// connection to handle, on its accept loop; it stops when the test ends.
+func serveTCP(t *testing.T, handle func(net.Conn)) string {
+	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	done := make(chan struct{})
@@ -189,7 +196,7 @@ func refuser(t *testing.T) string {
 			if err != nil {
 				return
 			}
-			_ = c.Close()
+			handle(c)
 		}
 	}()
 	t.Cleanup(func() {

@@ -118,7 +118,12 @@ func parseURL(rawURL, path string) (*url.URL, url.Values, error) {
 func (m *Manager) endpoint(transport, sid string) string {
 	u := *m.base
 	if transport == WebSocket {
-		u.Scheme = map[string]string{"http": "ws", "https": "wss"}[u.Scheme]
+		switch u.Scheme {
+		case "http":
+			u.Scheme = "ws"
+		case "https":
+			u.Scheme = "wss"
+		}
 	}
 	q := make(url.Values, len(m.query)+3)
 	for k, vs := range m.query {
@@ -246,12 +251,8 @@ func (m *Manager) activate(s *Socket) error {
 func (m *Manager) wanted() bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if !m.closed {
-		for _, s := range m.sockets {
-			if s.isActive() {
-				return true
-			}
-		}
+	if !m.closed && m.anyActiveLocked() {
+		return true
 	}
 	m.running = false
 	return false
@@ -265,11 +266,9 @@ func (m *Manager) deactivated() {
 	default:
 	}
 	m.mu.Lock()
-	for _, s := range m.sockets {
-		if s.isActive() {
-			m.mu.Unlock()
-			return
-		}
+	if m.anyActiveLocked() {
+		m.mu.Unlock()
+		return
 	}
 	e := m.eng
 	m.mu.Unlock()
@@ -360,6 +359,12 @@ func (m *Manager) sleep(d time.Duration) bool {
 func (m *Manager) anyActive() bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	return m.anyActiveLocked()
+}
+
+// anyActiveLocked reports whether a socket wants a connection. Called with
+// m.mu held.
+func (m *Manager) anyActiveLocked() bool {
 	for _, s := range m.sockets {
 		if s.isActive() {
 			return true
@@ -499,21 +504,17 @@ func (c *config) backoff(n int, r float64) time.Duration {
 // copied so that the caller may reuse its slices.
 func encode(typ sio.Type, nsp string, id uint64, hasID bool, event string, args []any) ([]eio.Packet, error) {
 	if typ == sio.Event && event == "" {
-		args = append([]any{""}, args...) // MarshalArgs takes "" for no name
+		args = append([]any{""}, args...) // AppendPacket takes "" for no name
 	}
-	data, atts, err := sio.MarshalArgs(event, args)
+	text, atts, err := sio.AppendPacket(nil, sio.Packet{Type: typ, Namespace: nsp, ID: id, HasID: hasID}, event, args)
 	if err != nil {
 		if event != "" {
 			return nil, fmt.Errorf("client: encode %q: %w", event, err)
 		}
 		return nil, fmt.Errorf("client: encode ack: %w", err)
 	}
-	if len(atts) > 0 {
-		typ = map[sio.Type]sio.Type{sio.Event: sio.BinaryEvent, sio.Ack: sio.BinaryAck}[typ]
-	}
-	p := sio.Packet{Type: typ, Namespace: nsp, ID: id, HasID: hasID, Data: data, Attachments: len(atts)}
 	out := make([]eio.Packet, 1+len(atts))
-	out[0] = eio.Packet{Type: eio.Message, Data: p.Append(nil)}
+	out[0] = eio.Packet{Type: eio.Message, Data: text}
 	for i, a := range atts {
 		out[i+1] = eio.Packet{Type: eio.Message, Data: append([]byte{}, a...), Binary: true}
 	}

@@ -392,10 +392,7 @@ func (s *Socket) deactivate(reason string, err error, tell bool) {
 	fns := s.closeFns
 	s.mu.Unlock()
 	if was {
-		s.log.Info("disconnect", "reason", reason)
-		for _, fn := range fns {
-			s.call("disconnect", func() { fn(s, reason) })
-		}
+		s.disconnected(fns, reason)
 	}
 }
 
@@ -412,10 +409,16 @@ func (s *Socket) onclose(e *engine, reason string) {
 	fns := s.closeFns
 	s.mu.Unlock()
 	if was {
-		s.log.Info("disconnect", "reason", reason)
-		for _, fn := range fns {
-			s.call("disconnect", func() { fn(s, reason) })
-		}
+		s.disconnected(fns, reason)
+	}
+}
+
+// disconnected logs the end of s's connection and runs fns, its disconnect
+// handlers, with reason. Called without s.mu held.
+func (s *Socket) disconnected(fns []func(*Socket, string), reason string) {
+	s.log.Info("disconnect", "reason", reason)
+	for _, fn := range fns {
+		s.call("disconnect", func() { fn(s, reason) })
 	}
 }
 
@@ -524,7 +527,7 @@ func (s *Socket) onServerDisconnect(e *engine) {
 // recorded and stripped. Events that ask for an acknowledgement carry no
 // offset.
 func (s *Socket) onEvent(e *engine, p *sio.Packet, atts [][]byte) error {
-	data, err := sio.FillPlaceholders(p.Data, atts)
+	data, err := sio.FillDecoded(p.Data, atts)
 	if err != nil {
 		return err
 	}
@@ -561,7 +564,7 @@ func (s *Socket) onAck(p *sio.Packet, atts [][]byte) error {
 	if !p.HasID {
 		return nil
 	}
-	data, err := sio.FillPlaceholders(p.Data, atts)
+	data, err := sio.FillDecoded(p.Data, atts)
 	if err != nil {
 		return err
 	}

@@ -59,12 +59,7 @@ type Packet struct {
 // NewPacket rebuilds a packet from its wire parts, as a cluster adapter
 // receives them from another server.
 func NewPacket(text []byte, attachments [][]byte, offset string) *Packet {
-	p := &Packet{Offset: offset, frames: make([]transport.Packet, 1+len(attachments))}
-	p.frames[0] = transport.Message(text, false)
-	for i, a := range attachments {
-		p.frames[i+1] = transport.Message(a, true)
-	}
-	return p
+	return &Packet{Offset: offset, frames: frame(text, attachments)}
 }
 
 // Text returns the packet's text part.
@@ -329,6 +324,7 @@ func (a *MemoryAdapter) each(opts BroadcastOptions, fn func(*Socket)) {
 		for i := range a.sids {
 			sh := &a.sids[i]
 			sh.mu.RLock()
+			targets = slices.Grow(targets, len(sh.sids))
 			for id, m := range sh.sids {
 				if _, skip := except[id]; !skip {
 					targets = append(targets, m.s)
@@ -344,6 +340,7 @@ func (a *MemoryAdapter) each(opts BroadcastOptions, fn func(*Socket)) {
 		for _, r := range opts.Rooms {
 			rs := &a.rooms[shardOf(r)]
 			rs.mu.RLock()
+			targets = slices.Grow(targets, len(rs.rooms[r]))
 			for id, s := range rs.rooms[r] {
 				if _, skip := except[id]; skip {
 					continue

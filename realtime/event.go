@@ -59,33 +59,21 @@ func (e *Event) AckResult(err error) error {
 }
 
 // encode builds the Engine.IO packets of an event (event != "") or an
-// acknowledgement: the text packet, then one binary packet per attachment.
+// acknowledgement: the text packet, its JSON written in place, then one
+// binary packet per attachment.
 func encode(typ sio.Type, nsp string, ackID uint64, hasID bool, event string, args []any) ([]transport.Packet, error) {
-	data, atts, err := sio.MarshalArgs(event, args)
+	text, atts, err := sio.AppendPacket(nil, sio.Packet{Type: typ, Namespace: nsp, ID: ackID, HasID: hasID}, event, args)
 	if err != nil {
 		return nil, fmt.Errorf("realtime: encode %q: %w", event, err)
 	}
-	if len(atts) > 0 {
-		typ = binaryOf(typ)
-	}
-	p := sio.Packet{Type: typ, Namespace: nsp, ID: ackID, HasID: hasID, Data: data, Attachments: len(atts)}
-	return frame(&p, atts), nil
+	return frame(text, atts), nil
 }
 
-func binaryOf(t sio.Type) sio.Type {
-	switch t {
-	case sio.Event:
-		return sio.BinaryEvent
-	case sio.Ack:
-		return sio.BinaryAck
-	}
-	return t
-}
-
-// frame turns a Socket.IO packet into its Engine.IO packets.
-func frame(p *sio.Packet, atts [][]byte) []transport.Packet {
+// frame turns the text and attachments of a Socket.IO packet into its
+// Engine.IO packets.
+func frame(text []byte, atts [][]byte) []transport.Packet {
 	out := make([]transport.Packet, 1+len(atts))
-	out[0] = transport.Message(p.Append(nil), false)
+	out[0] = transport.Message(text, false)
 	for i, a := range atts {
 		out[i+1] = transport.Message(a, true)
 	}

@@ -376,7 +376,7 @@ func (s *Socket) onclose(reason string) {
 
 // onEvent handles an EVENT packet from the client.
 func (s *Socket) onEvent(p *sio.Packet, atts [][]byte) {
-	data, err := sio.FillPlaceholders(p.Data, atts)
+	data, err := sio.FillDecoded(p.Data, atts)
 	if err != nil {
 		s.client.fail(err)
 		return
@@ -410,7 +410,7 @@ func (s *Socket) onAck(p *sio.Packet, atts [][]byte) {
 	if !p.HasID {
 		return
 	}
-	data, err := sio.FillPlaceholders(p.Data, atts)
+	data, err := sio.FillDecoded(p.Data, atts)
 	if err != nil {
 		s.client.fail(err)
 		return

@@ -210,14 +210,7 @@ func (s *Socket) Hidden() bool {
 // argument starts.
 func (s *Socket) eventHead(event string, size int) (b []byte, at int) {
 	nsp := s.nsp.name
-	b = make([]byte, 0, 8+len(nsp)+len(event)+size)
-	b = append(b, '2')
-	if nsp != "/" {
-		b = append(b, nsp...)
-		b = append(b, ',')
-	}
-	b = sio.AppendString(append(b, '['), event)
-	b = append(b, ',')
+	b = sio.AppendEventHead(make([]byte, 0, 8+len(nsp)+len(event)+size), nsp, event)
 	return b, len(b)
 }
 

@@ -1,6 +1,7 @@
 package sio_test
 
 import (
+	"encoding/json"
 	"testing"
 
 	"github.com/vicinity-go/vicinity/internal/sio"
@@ -52,6 +53,31 @@ func BenchmarkMarshalArgs(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
 				if _, _, err := sio.MarshalArgs(in.event, in.args); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkFill measures the placeholder pass over the data of an incoming
+// event: FillPlaceholders checks data without placeholders once more,
+// FillDecoded trusts Decode's check.
+func BenchmarkFill(b *testing.B) {
+	data := []byte(`["move",{"lat":52.520008,"lng":13.404954,"accuracy":12.5},{"radius":500,"limit":20,"kinds":["cafe","bar"]}]`)
+	fills := []struct {
+		name string
+		fill func(json.RawMessage, [][]byte) (json.RawMessage, error)
+	}{
+		{"FillPlaceholders", sio.FillPlaceholders},
+		{"FillDecoded", sio.FillDecoded},
+	}
+	for _, f := range fills {
+		b.Run(f.name, func(b *testing.B) {
+			b.ReportAllocs()
+			b.SetBytes(int64(len(data)))
+			for b.Loop() {
+				if _, err := f.fill(data, nil); err != nil {
 					b.Fatal(err)
 				}
 			}

@@ -38,8 +38,9 @@
 // and the text message is followed by as many binary messages as its
 // attachment count says. [Reassembler] collects them; [FillPlaceholders]
 // swaps each placeholder for the base64 text of its attachment so that
-// encoding/json decodes it into a []byte; [MarshalArgs] does the reverse for
-// outgoing []byte arguments.
+// encoding/json decodes it into a []byte ([FillDecoded] does the same for
+// data Decode has checked already); [MarshalArgs], [AppendArgs] and
+// [AppendPacket] do the reverse for outgoing []byte arguments.
 //
 // # Limits
 //

@@ -148,6 +148,35 @@ func FuzzFillPlaceholders(f *testing.F) {
 	})
 }
 
+// FuzzFillDecoded checks that FillDecoded, which trusts its input to be
+// valid JSON, agrees with FillPlaceholders on valid JSON, and does not
+// panic on anything else.
+func FuzzFillDecoded(f *testing.F) {
+	f.Add([]byte(`["baz",{"_placeholder":true,"num":0}]`), uint8(1))
+	f.Add([]byte(`["baz",{"_placeholder":true,"num":0},{"_placeholder":true,"num":1}]`), uint8(2))
+	f.Add([]byte(`["up",{"file":{"data":{"num":1,"_placeholder":true}}},[[{"_placeholder":true,"num":0}]]]`), uint8(2))
+	f.Add([]byte(`[{"_placeholder":true,"num":3}]`), uint8(3))
+	f.Add([]byte(` ["foo",1,null] `), uint8(0))
+	f.Add([]byte(`["a",{"_placeholder":true,"num":0}`), uint8(1))
+	f.Fuzz(func(t *testing.T, data []byte, n uint8) {
+		atts := make([][]byte, n%5)
+		for i := range atts {
+			atts[i] = bytes.Repeat([]byte{byte(i)}, i)
+		}
+		got, gotErr := sio.FillDecoded(data, atts)
+		if !json.Valid(data) {
+			return
+		}
+		want, wantErr := sio.FillPlaceholders(data, atts)
+		if (gotErr == nil) != (wantErr == nil) || gotErr != nil && gotErr.Error() != wantErr.Error() {
+			t.Fatalf("FillDecoded(%q) error %v, FillPlaceholders %v", data, gotErr, wantErr)
+		}
+		if !bytes.Equal(got, want) {
+			t.Fatalf("FillDecoded(%q) = %q, FillPlaceholders %q", data, got, want)
+		}
+	})
+}
+
 // hasDuplicateKeys reports whether an object in the valid JSON data repeats
 // a key, which decoding into a map hides.
 func hasDuplicateKeys(data []byte) bool {

@@ -3,8 +3,10 @@ package sio
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"sync"
 	"unicode/utf8"
@@ -20,11 +22,75 @@ import (
 // escaping), so a []byte nested in a struct, map or slice becomes a base64
 // string, not an attachment. Event names are not checked against Reserved.
 func MarshalArgs(event string, args []any) (data json.RawMessage, attachments [][]byte, err error) {
-	b := make([]byte, 0, 32+len(event)+16*len(args))
+	data, attachments, err = AppendArgs(make([]byte, 0, 32+len(event)+16*len(args)), event, args)
+	if err != nil {
+		return nil, nil, err
+	}
+	return data, attachments, nil
+}
+
+// AppendPacket appends the text of an EVENT or ACK packet p whose data is
+// the array [AppendArgs] writes for event and args, and returns the packet's
+// attachments, the []byte args. With attachments the packet is written as
+// p.Type.Binary() with their count; p.Data and p.Attachments are ignored. On
+// error it returns dst, whose spare capacity may have been written to.
+func AppendPacket(dst []byte, p Packet, event string, args []any) ([]byte, [][]byte, error) {
+	n, size := argsSize(event, args)
+	if n > 0 {
+		p.Type = p.Type.Binary()
+	}
+	p.Attachments = n
+	b, atts, err := AppendArgs(p.appendHead(slices.Grow(dst, 24+len(p.Namespace)+size)), event, args)
+	if err != nil {
+		return dst, nil, err
+	}
+	return b, atts, nil
+}
+
+// argsSize returns how many attachments AppendArgs makes of args (the
+// top-level []byte values: nothing else becomes one) and a guess of the
+// number of bytes it writes.
+func argsSize(event string, args []any) (attachments, size int) {
+	size = 4 + len(event) + len(args)
+	for _, arg := range args {
+		switch v := arg.(type) {
+		case []byte:
+			attachments++
+			size += len(`{"_placeholder":true,"num":0}`)
+		case string:
+			size += len(v) + 2
+		case json.RawMessage:
+			size += len(v)
+		default:
+			size += 16
+		}
+	}
+	return attachments, size
+}
+
+// AppendEventHead appends the start of an EVENT packet in namespace nsp
+// ("" is "/") with no ack id: the packet header, then '[', the event name
+// and ',', so that one or more arguments and a final ']' complete it.
+func AppendEventHead(dst []byte, nsp, event string) []byte {
+	p := Packet{Type: Event, Namespace: nsp}
+	return append(openArgs(p.appendHead(dst), event), ',')
+}
+
+// openArgs appends the start of the data array: '[' and the event name,
+// unless event is "".
+func openArgs(b []byte, event string) []byte {
 	b = append(b, '[')
 	if event != "" {
 		b = AppendString(b, event)
 	}
+	return b
+}
+
+// AppendArgs appends the JSON array that [MarshalArgs] returns to dst and
+// returns the extended buffer with the attachments. On error it returns
+// dst, whose spare capacity may have been written to.
+func AppendArgs(dst []byte, event string, args []any) (b []byte, attachments [][]byte, err error) {
+	b = openArgs(dst, event)
 	for i, arg := range args {
 		if i > 0 || event != "" {
 			b = append(b, ',')
@@ -42,7 +108,7 @@ func MarshalArgs(event string, args []any) (data json.RawMessage, attachments []
 			}
 			v = trimSpace(v)
 			if !valid(v) {
-				return nil, nil, fmt.Errorf("sio: arg %d: invalid json.RawMessage", i)
+				return dst, nil, argError(i, errInvalidRaw)
 			}
 			b = append(b, v...)
 		case string:
@@ -73,20 +139,25 @@ func MarshalArgs(event string, args []any) (data json.RawMessage, attachments []
 			b = strconv.AppendUint(b, v, 10)
 		case float64:
 			if b, err = AppendFloat(b, v, 64); err != nil {
-				return nil, nil, fmt.Errorf("sio: arg %d: %w", i, err)
+				return dst, nil, argError(i, err)
 			}
 		case float32:
 			if b, err = AppendFloat(b, float64(v), 32); err != nil {
-				return nil, nil, fmt.Errorf("sio: arg %d: %w", i, err)
+				return dst, nil, argError(i, err)
 			}
 		default:
 			if b, err = appendJSON(b, v); err != nil {
-				return nil, nil, fmt.Errorf("sio: arg %d: %w", i, err)
+				return dst, nil, argError(i, err)
 			}
 		}
 	}
 	return append(b, ']'), attachments, nil
 }
+
+// errInvalidRaw is the error of an invalid json.RawMessage arg.
+var errInvalidRaw = errors.New("invalid json.RawMessage")
+
+func argError(i int, err error) error { return fmt.Errorf("sio: arg %d: %w", i, err) }
 
 // AppendFloat appends f as encoding/json writes it (bits is 32 or 64);
 // NaN and infinities are errors.

@@ -38,8 +38,20 @@ func (t Type) String() string {
 	return "Type(" + strconv.Itoa(int(t)) + ")"
 }
 
-// binary reports whether packets of type t carry an attachment count.
-func (t Type) binary() bool { return t == BinaryEvent || t == BinaryAck }
+// isBinary reports whether packets of type t carry an attachment count.
+func (t Type) isBinary() bool { return t == BinaryEvent || t == BinaryAck }
+
+// Binary returns the type that carries t's payload with binary attachments:
+// BinaryEvent for Event, BinaryAck for Ack, t itself for any other type.
+func (t Type) Binary() Type {
+	switch t {
+	case Event:
+		return BinaryEvent
+	case Ack:
+		return BinaryAck
+	}
+	return t
+}
 
 // Packet is one decoded or to-be-encoded Socket.IO packet.
 type Packet struct {
@@ -110,8 +122,14 @@ func Reserved(name string) bool { return reservedEvents[name] }
 // leading '/', Data of the wrong kind) is written as is, and Decode will
 // refuse or misread it.
 func (p *Packet) Append(dst []byte) []byte {
+	return append(p.appendHead(dst), p.Data...)
+}
+
+// appendHead appends what precedes p's Data: type, attachment count,
+// namespace and ack id.
+func (p *Packet) appendHead(dst []byte) []byte {
 	dst = append(dst, '0'+byte(p.Type))
-	if p.Type.binary() {
+	if p.Type.isBinary() {
 		dst = strconv.AppendInt(dst, int64(p.Attachments), 10)
 		dst = append(dst, '-')
 	}
@@ -122,7 +140,7 @@ func (p *Packet) Append(dst []byte) []byte {
 	if p.HasID {
 		dst = strconv.AppendUint(dst, p.ID, 10)
 	}
-	return append(dst, p.Data...)
+	return dst
 }
 
 // Decode parses one text packet. The returned Data is a subslice of b, not a
@@ -140,7 +158,7 @@ func Decode(b []byte, lim Limits) (Packet, error) {
 	p.Type = Type(b[0] - '0')
 	i := 1
 
-	if p.Type.binary() {
+	if p.Type.isBinary() {
 		// n stays at most maxN, so n*10+9 cannot overflow an int64.
 		maxN := int64(min(lim.maxAttachments(), math.MaxInt32))
 		start := i

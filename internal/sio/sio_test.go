@@ -474,6 +474,11 @@ func TestFillPlaceholders(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			got, err := sio.FillPlaceholders(raw(tt.in), tt.atts)
+			if json.Valid(raw(tt.in)) {
+				decoded, decErr := sio.FillDecoded(raw(tt.in), tt.atts)
+				assert.Equal(t, err, decErr, "FillDecoded %q", tt.in)
+				assert.Equal(t, string(got), string(decoded), "FillDecoded %q", tt.in)
+			}
 			if tt.wantErr {
 				require.Error(t, err, "fill %q", tt.in)
 				return
@@ -523,14 +528,79 @@ func TestFillPlaceholdersDecodesToBytes(t *testing.T) {
 }
 
 func TestFillPlaceholdersUnchanged(t *testing.T) {
-	in := raw(`["foo",{"a":[1,2,"x"]}]`)
-	got, err := sio.FillPlaceholders(in, nil)
-	require.NoError(t, err)
-	assert.Same(t, &in[0], &got[0], "data without placeholders is returned as is")
-	allocs := testing.AllocsPerRun(100, func() {
-		_, _ = sio.FillPlaceholders(in, nil)
-	})
-	assert.Zero(t, allocs)
+	fills := []struct {
+		name string
+		fill func(json.RawMessage, [][]byte) (json.RawMessage, error)
+	}{
+		{name: "FillPlaceholders", fill: sio.FillPlaceholders},
+		{name: "FillDecoded", fill: sio.FillDecoded},
+	}
+	for _, tt := range fills {
+		t.Run(tt.name, func(t *testing.T) {
+			in := raw(`["foo",{"a":[1,2,"x"]}]`)
+			got, err := tt.fill(in, nil)
+			require.NoError(t, err)
+			assert.Same(t, &in[0], &got[0], "data without placeholders is returned as is")
+			allocs := testing.AllocsPerRun(100, func() {
+				_, _ = tt.fill(in, nil)
+			})
+			assert.Zero(t, allocs)
+		})
+	}
+}
+
+func TestTypeBinary(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		in   sio.Type
+		want sio.Type
+	}{
+		{name: "event", in: sio.Event, want: sio.BinaryEvent},
+		{name: "ack", in: sio.Ack, want: sio.BinaryAck},
+		{name: "binary event", in: sio.BinaryEvent, want: sio.BinaryEvent},
+		{name: "binary ack", in: sio.BinaryAck, want: sio.BinaryAck},
+		{name: "connect", in: sio.Connect, want: sio.Connect},
+		{name: "disconnect", in: sio.Disconnect, want: sio.Disconnect},
+		{name: "connect error", in: sio.ConnectError, want: sio.ConnectError},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			assert.Equal(t, tt.want, tt.in.Binary())
+		})
+	}
+}
+
+func TestAppendEventHead(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name  string
+		nsp   string
+		event string
+		want  string
+	}{
+		{name: "main namespace", nsp: "/", event: "nearby:enter", want: `2["nearby:enter",`},
+		{name: "empty namespace is main", nsp: "", event: "e", want: `2["e",`},
+		{name: "other namespace", nsp: "/geo", event: "e", want: `2/geo,["e",`},
+		{name: "escaped name", nsp: "/", event: "a\"b\u2028", want: `2["a\"b\u2028",`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			b := sio.AppendEventHead([]byte("x"), tt.nsp, tt.event)
+			assert.Equal(t, "x"+tt.want, string(b))
+
+			// Completed with an argument, it is what AppendPacket writes.
+			b = append(append(b[1:], `{"a":1}`...), ']')
+			want, _, err := sio.AppendPacket(nil, sio.Packet{Type: sio.Event, Namespace: tt.nsp}, tt.event, []any{raw(`{"a":1}`)})
+			require.NoError(t, err)
+			assert.Equal(t, string(want), string(b))
+			p, err := sio.Decode(b, sio.Limits{})
+			require.NoError(t, err, "decode %q", b)
+			assert.Equal(t, sio.Event, p.Type)
+		})
+	}
 }
 
 func TestMarshalArgs(t *testing.T) {
@@ -579,14 +649,37 @@ func TestMarshalArgs(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			data, atts, err := sio.MarshalArgs(tt.event, tt.args)
+			prefix := []byte("prefix")
+			appended, appAtts, appErr := sio.AppendArgs(prefix, tt.event, tt.args)
+			pkt, pktAtts, pktErr := sio.AppendPacket(prefix, sio.Packet{Type: sio.Event, Namespace: "/n", ID: 9, HasID: true}, tt.event, tt.args)
 			if tt.wantErr {
 				require.Error(t, err)
+				require.Error(t, appErr, "AppendArgs")
+				assert.Equal(t, err.Error(), appErr.Error(), "AppendArgs")
+				assert.Equal(t, "prefix", string(appended), "AppendArgs returns dst on error")
+				require.Error(t, pktErr, "AppendPacket")
+				assert.Equal(t, err.Error(), pktErr.Error(), "AppendPacket")
+				assert.Equal(t, "prefix", string(pkt), "AppendPacket returns dst on error")
 				return
 			}
 			require.NoError(t, err)
 			assert.Equal(t, tt.want, string(data))
 			assert.True(t, json.Valid(data), "valid JSON: %s", data)
 			assert.Equal(t, tt.wantAtts, atts)
+
+			require.NoError(t, appErr, "AppendArgs")
+			assert.Equal(t, "prefix"+tt.want, string(appended), "AppendArgs")
+			assert.Equal(t, tt.wantAtts, appAtts, "AppendArgs")
+
+			// AppendPacket writes what Packet.Append writes with the data
+			// of MarshalArgs, as a binary packet when there are attachments.
+			want := sio.Packet{Type: sio.Event, Namespace: "/n", ID: 9, HasID: true, Data: data, Attachments: len(atts)}
+			if len(atts) > 0 {
+				want.Type = sio.BinaryEvent
+			}
+			require.NoError(t, pktErr, "AppendPacket")
+			assert.Equal(t, string(want.Append(prefix)), string(pkt), "AppendPacket")
+			assert.Equal(t, tt.wantAtts, pktAtts, "AppendPacket")
 		})
 	}
 }

@@ -1,0 +1,31 @@
+package realtime
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/vicinity-go/vicinity/internal/sio"
+)
+
+// BenchmarkEncode measures the encoding of one outgoing packet: the JSON of
+// its arguments written into the framed text, and the attachments after it.
+func BenchmarkEncode(b *testing.B) {
+	inputs := []struct {
+		name string
+		args []any
+	}{
+		{"small", []any{"user-42", 52.520008, 13.404954}},
+		{"text=16k", []any{strings.Repeat("x", 16<<10)}},
+		{"binary", []any{"a.bin", make([]byte, 1024)}},
+	}
+	for _, in := range inputs {
+		b.Run(in.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := encode(sio.Event, "/chat", 7, true, "msg", in.args); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
