@@ -48,7 +48,6 @@ type Socket struct {
 	hs        Handshake
 	recovered bool
 	log       *slog.Logger
-	done      chan struct{} // closed on disconnect
 	ctx       context.Context
 	cancel    context.CancelFunc
 
@@ -92,7 +91,6 @@ func newSocket(n *Namespace, c *client, auth json.RawMessage) *Socket {
 		id:     sid,
 		nsp:    n,
 		client: c,
-		done:   make(chan struct{}),
 		hs: Handshake{
 			Headers: r.Header.Clone(),
 			Query:   r.URL.Query(),
@@ -246,7 +244,7 @@ func (s *Socket) EmitWithAck(ctx context.Context, event string, args ...any) (Ar
 	case <-ctx.Done():
 		forget()
 		return nil, ctx.Err()
-	case <-s.done:
+	case <-s.ctx.Done():
 		return nil, ErrNotConnected
 	}
 }
@@ -366,7 +364,6 @@ func (s *Socket) onclose(reason string) {
 	s.nsp.adapter.DelAll(s.id)
 	s.nsp.dropIfEmpty()
 	s.client.detach(s)
-	close(s.done)
 	s.cancel()
 	s.log.Info("disconnect", "reason", reason)
 	for _, fn := range disconnect {
