@@ -80,16 +80,8 @@ function connect() {
     dropTyper(m.id);
     const li = document.createElement('li');
     li.classList.toggle('mine', m.id === socket.id);
-    const time = document.createElement('span');
-    time.className = 'time';
-    time.textContent = new Date(m.time).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
-    const name = document.createElement('span');
-    name.className = 'name';
-    name.textContent = m.name;
-    const text = document.createElement('span');
-    text.className = 'text';
-    text.textContent = m.text;
-    li.append(time, name, text);
+    const time = new Date(m.time).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
+    li.append(span('time', time), span('name', m.name), span('text', m.text));
     appendMessage(li);
   });
 
@@ -173,6 +165,10 @@ function appendMessage(li) {
   const list = $('#messages');
   list.append(li);
   list.scrollTop = list.scrollHeight;
+}
+
+function span(className, text) {
+  return Object.assign(document.createElement('span'), { className, textContent: text });
 }
 
 function dropTyper(id) {

@@ -1,6 +1,7 @@
 // Command chat is a small chat app on vicinity: pick a nickname, talk in
 // rooms, see who is there and who is typing. Run it from the repository
-// root with `make run`, then open http://127.0.0.1:8080 in two tabs.
+// root with `npm ci --prefix examples/chat` once, then `go run
+// ./examples/chat`, and open http://127.0.0.1:8080 in two tabs.
 //
 // The page (index.html, app.js) uses the official socket.io-client; this
 // file is the whole server. Read newServer, then authenticate, then
@@ -16,6 +17,7 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"os/signal"
@@ -43,29 +45,19 @@ func main() {
 	flag.Parse()
 	logger := slog.New(slog.NewTextHandler(os.Stderr, nil))
 
-	rt, handler := newServer(logger)
-	hs := &http.Server{Addr: *addr, Handler: handler, ReadHeaderTimeout: 10 * time.Second}
-	go func() {
-		logger.Info("chat is running", "url", "http://"+*addr)
-		if err := hs.ListenAndServe(); !errors.Is(err, http.ErrServerClosed) {
-			logger.Error("serve", "err", err)
-			os.Exit(1)
-		}
-	}()
-
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	<-ctx.Done()
-	stop() // a second Ctrl-C kills the program
-	logger.Info("shutting down")
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	// Ours first: it says goodbye to every client, ending their WebSockets
-	// (which http.Server.Shutdown ignores) and long-polling requests.
-	if err := rt.Shutdown(ctx); err != nil {
-		logger.Warn("some clients were closed before saying goodbye", "err", err)
+	context.AfterFunc(ctx, stop) // once shutting down, a second Ctrl-C kills the program
+	rt, handler := newServer(logger)
+	ln, err := net.Listen("tcp", *addr)
+	if err == nil {
+		logger.Info("chat is running", "url", "http://"+ln.Addr().String())
+		// Until Ctrl-C, then rt.Shutdown (goodbye to every client) before
+		// the HTTP server's.
+		err = web.Serve(ctx, ln, handler, rt.Shutdown, logger)
 	}
-	if err := hs.Shutdown(ctx); err != nil {
-		logger.Error("http shutdown", "err", err)
+	if err != nil {
+		logger.Error("chat", "err", err)
+		os.Exit(1)
 	}
 }
 

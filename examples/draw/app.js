@@ -93,13 +93,14 @@ canvas.addEventListener('pointerdown', (ev) => {
   if (ev.button !== 0) return;
   canvas.setPointerCapture(ev.pointerId);
   pen = { stroke: ++strokeNumber, color, width: Number($('#width').value), count: 0, last: null };
-  addPoint(toPoint(ev));
+  addPoint(toPoint(ev, canvas.getBoundingClientRect()));
 });
 
 canvas.addEventListener('pointermove', (ev) => {
   if (!pen) return;
   // coalesced events: every position since the last event, for smooth lines
-  for (const e of ev.getCoalescedEvents?.() ?? [ev]) addPoint(toPoint(e));
+  const r = canvas.getBoundingClientRect();
+  for (const e of ev.getCoalescedEvents?.() ?? [ev]) addPoint(toPoint(e, r));
 });
 
 for (const type of ['pointerup', 'pointercancel']) {
@@ -110,10 +111,9 @@ for (const type of ['pointerup', 'pointercancel']) {
   });
 }
 
-// toPoint maps an event's position to fractions of the canvas, rounded as
-// the server rounds them.
-function toPoint(ev) {
-  const r = canvas.getBoundingClientRect();
+// toPoint maps an event's position to fractions of r, the canvas's
+// rectangle, rounded as the server rounds them.
+function toPoint(ev, r) {
   const f = (v) => Math.round(Math.min(1, Math.max(0, v)) * 1e4) / 1e4;
   return [f((ev.clientX - r.left) / r.width), f((ev.clientY - r.top) / r.height)];
 }

@@ -19,6 +19,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"net"
 	"net/http"
 	"os"
 	"os/signal"
@@ -28,8 +29,6 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/vicinity-go/vicinity/examples/internal/web"
 	"github.com/vicinity-go/vicinity/realtime"
@@ -62,28 +61,17 @@ func main() {
 	flag.Parse()
 	logger := slog.New(slog.NewTextHandler(os.Stderr, nil))
 
-	rt, handler := newServer(logger, defaultLimits)
-	hs := &http.Server{Addr: *addr, Handler: handler, ReadHeaderTimeout: 10 * time.Second}
-	go func() {
-		logger.Info("draw is running", "url", "http://"+*addr)
-		if err := hs.ListenAndServe(); !errors.Is(err, http.ErrServerClosed) {
-			logger.Error("serve", "err", err)
-			os.Exit(1)
-		}
-	}()
-
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	<-ctx.Done()
-	stop() // a second Ctrl-C kills the program
-	logger.Info("shutting down")
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	// Ours first: http.Server.Shutdown ignores WebSockets.
-	if err := rt.Shutdown(ctx); err != nil {
-		logger.Warn("some clients were closed before saying goodbye", "err", err)
+	context.AfterFunc(ctx, stop) // once shutting down, a second Ctrl-C kills the program
+	rt, handler := newServer(logger, defaultLimits)
+	ln, err := net.Listen("tcp", *addr)
+	if err == nil {
+		logger.Info("draw is running", "url", "http://"+ln.Addr().String())
+		err = web.Serve(ctx, ln, handler, rt.Shutdown, logger)
 	}
-	if err := hs.Shutdown(ctx); err != nil {
-		logger.Error("http shutdown", "err", err)
+	if err != nil {
+		logger.Error("draw", "err", err)
+		os.Exit(1)
 	}
 }
 
@@ -146,9 +134,9 @@ func (b *board) enter(s *realtime.Socket) error {
 	if raw := s.Handshake().Auth; len(raw) > 0 && json.Unmarshal(raw, &auth) != nil {
 		return &realtime.ConnectError{Message: "auth must be {room?: string}"}
 	}
-	name := cmp.Or(strings.TrimSpace(auth.Room), defaultRoom)
-	if n := utf8.RuneCountInString(name); n > maxRoomName || strings.ContainsFunc(name, unicode.IsControl) {
-		return &realtime.ConnectError{Message: fmt.Sprintf("room must be 1 to %d characters, without control characters", maxRoomName)}
+	name, err := web.Clean("room", cmp.Or(strings.TrimSpace(auth.Room), defaultRoom), maxRoomName)
+	if err != nil {
+		return &realtime.ConnectError{Message: err.Error()}
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()

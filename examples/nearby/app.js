@@ -1,6 +1,7 @@
 // The nearby page: plain JavaScript on the official socket.io-client (the
 // global `io`), drawing its own map in SVG. Everything the server sends is
-// shown with textContent, never as HTML.
+// shown with textContent, never as HTML. README.md's protocol section lists
+// the events both ways.
 //
 // Stable selectors (browser.test.mjs relies on them):
 //   #login, #name, #login-error       the login form; #app is shown after "welcome"
@@ -31,8 +32,11 @@ let radius = 0;
 let target = ''; // socket id of the person selected for a DM
 let geoWatch = null;
 const people = new Map(); // socket id → {id, lat, lng, distance, gone}
+// Presence is the whole namespace's: every user's joins and leaves reach
+// every page. forget drops what no longer matters.
 const names = new Map(); // socket id → name, from presence metas
 const presence = new Map(); // name → {metas} while present, {metas: [], lastSeen} after
+let stale = false; // names or presence may hold entries forget would drop
 
 const worldReady = fetch('/world.json')
   .then((res) => res.json())
@@ -108,15 +112,18 @@ function connect(name) {
     if (document.hidden) sendStatus();
     if (first) {
       addSystem(`Welcome, ${myName}! People within your radius show up on the map.`);
-      drawMap();
+      drawMap(); // now that #app is shown; it renders
       locate();
+    } else {
+      stale = true; // people was cleared
+      render();
     }
-    render();
   });
 
   socket.on('presence:state', (s) => {
     presence.clear();
     for (const m of s.members) setPresent(m.key, m.metas);
+    stale = true; // connections that went while we were away
     render();
   });
 
@@ -125,6 +132,7 @@ function connect(name) {
       presence.set(key, { metas: [], lastSeen: leave.lastSeen });
     }
     for (const [key, metas] of Object.entries({ ...d.joins, ...d.updates })) setPresent(key, metas);
+    if (d.leaves || d.updates) stale = true; // connections gone
     render();
   });
 
@@ -142,7 +150,7 @@ function connect(name) {
   // A person who closed the page stays, marked offline; the others go.
   socket.on('nearby:leave', ({ id, reason }) => {
     if (reason === 'disconnected' && people.has(id)) people.get(id).gone = true;
-    else people.delete(id);
+    else stale = people.delete(id) || stale;
     render();
   });
 
@@ -170,6 +178,19 @@ function connect(name) {
 function setPresent(key, metas) {
   presence.set(key, { metas });
   for (const m of metas) names.set(m.connId, key);
+}
+
+// forget drops the names of connections presence no longer lists and the
+// last seen of users gone, but for the people still listed: an offline
+// person stays, with their name and last seen.
+function forget() {
+  const listed = new Set([...people.keys()].map((id) => names.get(id)));
+  for (const [id, name] of names) {
+    if (!people.has(id) && !presence.get(name)?.metas.some((m) => m.connId === id)) names.delete(id);
+  }
+  for (const [name, entry] of presence) {
+    if (entry.metas.length === 0 && !listed.has(name)) presence.delete(name);
+  }
 }
 
 // Away while the page is hidden (another tab, a locked phone).
@@ -250,20 +271,22 @@ $('#hide').addEventListener('change', () => {
 
 // --- Moving --------------------------------------------------------------
 
-// moveTo puts me at lat/lng: drawn at once, sent coalesced. A move by
-// hand ends following the browser's geolocation.
-function moveTo(lat, lng, accuracy = 0, byHand = true) {
+// moveTo puts me at lat/lng: drawn in the next frame, sent coalesced. A
+// move by hand ends following the browser's geolocation. The map is
+// centered on me if center is set or I walked off it.
+function moveTo(lat, lng, { accuracy = 0, byHand = true, center = false } = {}) {
   if (byHand && geoWatch !== null) {
     navigator.geolocation.clearWatch(geoWatch);
     geoWatch = null;
   }
   me = { lat, lng, accuracy };
   const { x, y } = xy(lat, lng);
-  if (Math.max(Math.abs(x), Math.abs(y)) > world.size / 2) {
-    view = { lat, lng }; // walked off the map: center it on me
-    drawMap();
+  if (center || Math.max(Math.abs(x), Math.abs(y)) > world.size / 2) {
+    view = { lat, lng };
+    drawMap(); // it renders
+  } else {
+    render();
   }
-  render();
   sendLocation();
 }
 
@@ -275,12 +298,8 @@ function locate() {
   geoWatch = navigator.geolocation.watchPosition((pos) => {
     if (geoWatch === null) return; // moved by hand meanwhile
     const { latitude: lat, longitude: lng, accuracy } = pos.coords;
-    if (first) {
-      first = false;
-      view = { lat, lng };
-      drawMap();
-    }
-    moveTo(lat, lng, Math.round(accuracy), false);
+    moveTo(lat, lng, { accuracy: Math.round(accuracy), byHand: false, center: first });
+    first = false;
   }, () => {
     if (geoWatch !== null) navigator.geolocation.clearWatch(geoWatch);
     geoWatch = null;
@@ -326,12 +345,6 @@ function toLatLng(clientX, clientY) {
   return { lat: view.lat - p.y / perDegree, lng: view.lng + p.x / (perDegree * cos) };
 }
 
-// px is how many meters one CSS pixel of the map is, to size marks and text.
-function px() {
-  const box = $('#map').getBoundingClientRect();
-  return world.size / Math.max(1, Math.min(box.width, box.height));
-}
-
 function el(name, attrs, text) {
   const e = document.createElementNS(SVG, name);
   for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v);
@@ -339,11 +352,27 @@ function el(name, attrs, text) {
   return e;
 }
 
-// drawMap draws what moves only with the view: the grid and the areas.
+// setAttr and setText write to the DOM only what changed: a write costs the
+// browser more than the comparison.
+function setAttr(e, attr, value) {
+  if (e.getAttribute(attr) !== String(value)) e.setAttribute(attr, value);
+}
+
+function setText(e, text) {
+  if (e.textContent !== text) e.textContent = text;
+}
+
+// unit is how many meters one CSS pixel of the map is, to size marks and
+// text; drawMap measures it.
+let unit = 1;
+
+// drawMap draws what moves only with the view or the map's size (the
+// ResizeObserver calls it): the grid and the areas; then it renders.
 function drawMap() {
   if (!world || $('#app').hidden) return;
   const half = world.size / 2;
-  const u = px();
+  const box = $('#map').getBoundingClientRect();
+  unit = world.size / Math.max(1, Math.min(box.width, box.height));
   $('#map').setAttribute('viewBox', `${-half} ${-half} ${world.size} ${world.size}`);
   const grid = [el('rect', { class: 'land', x: -half, y: -half, width: world.size, height: world.size })];
   for (let d = -half; d <= half; d += 500) {
@@ -356,13 +385,13 @@ function drawMap() {
     if (a.circle) {
       at = xy(a.circle.lat, a.circle.lng);
       shapes.push(el('circle', { class: 'area', cx: at.x, cy: at.y, r: a.circle.radius }));
-      at.y -= a.circle.radius + 8 * u; // the name above the circle
+      at.y -= a.circle.radius + 8 * unit; // the name above the circle
     } else {
       const ps = a.polygon.map((p) => xy(p.lat, p.lng));
       shapes.push(el('polygon', { class: 'area', points: ps.map((p) => `${p.x},${p.y}`).join(' ') }));
       at = { x: avg(ps.map((p) => p.x)), y: avg(ps.map((p) => p.y)) };
     }
-    shapes.push(el('text', { class: 'area-label', x: at.x, y: at.y, 'font-size': 11 * u }, a.name));
+    shapes.push(el('text', { class: 'area-label', x: at.x, y: at.y, 'font-size': 11 * unit }, a.name));
   }
   $('#area-shapes').replaceChildren(...shapes);
   render();
@@ -373,15 +402,33 @@ new ResizeObserver(drawMap).observe($('#map'));
 
 // --- Showing -------------------------------------------------------------
 
-// render shows the people (list and markers) and me.
+// render shows the people (list and markers) and me in the next animation
+// frame: however many updates come before it, the page is drawn once.
+let rendering = false; // a draw is scheduled
 function render() {
+  if (rendering) return;
+  rendering = true;
+  requestAnimationFrame(() => {
+    rendering = false;
+    draw();
+  });
+}
+
+function draw() {
   if (!world || !view) return;
   // A closed page's entry goes once its user is back with another socket,
   // or once we are far from it.
   for (const p of people.values()) {
     const metas = presence.get(names.get(p.id))?.metas ?? [];
     const back = metas.length > 0 && !metas.some((m) => m.connId === p.id);
-    if (p.gone && (back || (me && haversine(me, p) > radius * 1.1))) people.delete(p.id);
+    if (p.gone && (back || (me && haversine(me, p) > radius * 1.1))) {
+      people.delete(p.id);
+      stale = true;
+    }
+  }
+  if (stale) {
+    stale = false;
+    forget();
   }
   if (target && !people.has(target)) target = '';
   const list = [...people.values()]
@@ -392,7 +439,7 @@ function render() {
   renderMe();
   const t = list.find((p) => p.id === target);
   $('#dm').disabled = !t || t.status === 'offline';
-  $('#dm').textContent = t ? `DM ${t.name}` : 'DM';
+  setText($('#dm'), t ? `DM ${t.name}` : 'DM');
 }
 
 const nameOf = (id) => names.get(id) ?? '…';
@@ -418,11 +465,11 @@ function renderPeople(list) {
       li.dataset.id = p.id;
       li.append(span('name'), span('distance'), span('status'));
     }
-    li.dataset.name = p.name;
-    li.className = p.status + (p.id === target ? ' selected' : '');
-    li.querySelector('.name').textContent = p.name;
-    li.querySelector('.distance').textContent = Number.isFinite(p.d) ? distance(p.d) : '';
-    li.querySelector('.status').textContent = p.label;
+    setAttr(li, 'data-name', p.name);
+    setAttr(li, 'class', p.status + (p.id === target ? ' selected' : ''));
+    setText(li.querySelector('.name'), p.name);
+    setText(li.querySelector('.distance'), Number.isFinite(p.d) ? distance(p.d) : '');
+    setText(li.querySelector('.status'), p.label);
     return li;
   });
   for (const [id, li] of old) if (!people.has(id)) li.remove();
@@ -430,29 +477,45 @@ function renderPeople(list) {
   $('#people-empty').hidden = list.length > 0;
 }
 
+const markers = new Map(); // socket id → its <g> in #markers
+
+// renderMarkers updates the markers in place: a person's marker is made
+// when they come and removed when they go. A marker is drawn in pixels,
+// scaled to the map's meters.
 function renderMarkers(list) {
-  const u = px();
-  $('#markers').replaceChildren(...list.map((p) => {
+  for (const [id, g] of markers) {
+    if (!people.has(id)) {
+      g.remove();
+      markers.delete(id);
+    }
+  }
+  for (const p of list) {
+    let g = markers.get(p.id);
+    if (!g) {
+      g = el('g', {});
+      g.append(el('circle', { r: 5 }), el('text', { y: -8, 'font-size': 11 }));
+      markers.set(p.id, g);
+      $('#markers').append(g);
+    }
     const at = xy(p.lat, p.lng);
-    const g = el('g', { class: `person ${p.status}${p.id === target ? ' selected' : ''}`, transform: `translate(${at.x} ${at.y})` });
-    g.append(el('circle', { r: 5 * u }), el('text', { y: -8 * u, 'font-size': 11 * u }, p.name));
-    return g;
-  }));
+    setAttr(g, 'class', `person ${p.status}${p.id === target ? ' selected' : ''}`);
+    setAttr(g, 'transform', `translate(${at.x} ${at.y}) scale(${unit})`);
+    setText(g.lastChild, p.name);
+  }
 }
 
 // renderMe changes my marker in place: replacing it would end a drag.
 function renderMe() {
-  const u = px();
   $('#me-layer').style.display = me ? '' : 'none';
-  $('#me-pos').textContent = me ? `you are at ${me.lat.toFixed(5)}, ${me.lng.toFixed(5)}` : 'click the map to place yourself';
+  setText($('#me-pos'), me ? `you are at ${me.lat.toFixed(5)}, ${me.lng.toFixed(5)}` : 'click the map to place yourself');
   if (!me) return;
   const at = xy(me.lat, me.lng);
   $('#me-layer').classList.toggle('hidden', $('#hide').checked);
-  $('#me-layer').setAttribute('transform', `translate(${at.x} ${at.y})`);
-  $('#me-radius').setAttribute('r', radius);
-  $('#me').setAttribute('r', 7 * u);
-  $('#me-label').setAttribute('y', -11 * u);
-  $('#me-label').setAttribute('font-size', 12 * u);
+  setAttr($('#me-layer'), 'transform', `translate(${at.x} ${at.y})`);
+  setAttr($('#me-radius'), 'r', radius);
+  setAttr($('#me'), 'r', 7 * unit);
+  setAttr($('#me-label'), 'y', -11 * unit);
+  setAttr($('#me-label'), 'font-size', 12 * unit);
 }
 
 $('#people').addEventListener('click', (ev) => {

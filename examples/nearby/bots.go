@@ -30,7 +30,7 @@ func startBots(ctx context.Context, url string, o options, log *slog.Logger) (wa
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			b := &bot{name: name, rng: rand.New(rand.NewPCG(uint64(i), 7))}
+			b := &bot{name: name, rng: rand.New(rand.NewPCG(uint64(i), 7)), log: log}
 			if err := b.walk(ctx, url, o.BotStep); err != nil && ctx.Err() == nil {
 				log.Warn("bot stopped", "name", name, "err", err)
 			}
@@ -45,6 +45,7 @@ type bot struct {
 	rng     *rand.Rand
 	at      spatial.Point
 	heading float64 // radians, 0 = north
+	log     *slog.Logger
 }
 
 // walk connects and takes a step every interval until ctx ends.
@@ -63,21 +64,22 @@ func (b *bot) walk(ctx context.Context, url string, interval time.Duration) erro
 	away := 0 // steps left away from the phone
 	for {
 		b.step(15)
-		call, cancel := context.WithTimeout(ctx, 5*time.Second)
-		_, err := s.EmitWithAck(call, "location", map[string]float64{"lat": b.at.Lat, "lng": b.at.Lng, "accuracy": 10})
+		if err := b.call(ctx, s, "location", map[string]float64{"lat": b.at.Lat, "lng": b.at.Lng, "accuracy": 10}); err != nil {
+			return err
+		}
+		var err error
 		switch {
 		case away == 0 && b.rng.IntN(40) == 0:
 			away = 5 + b.rng.IntN(10)
-			_, err = s.EmitWithAck(call, realtime.DefaultPresenceUpdate, map[string]string{"status": "away"})
+			err = b.call(ctx, s, realtime.DefaultPresenceUpdate, map[string]string{"status": "away"})
 		case away > 0:
 			if away--; away == 0 {
-				_, err = s.EmitWithAck(call, realtime.DefaultPresenceUpdate, map[string]string{"status": "online"})
+				err = b.call(ctx, s, realtime.DefaultPresenceUpdate, map[string]string{"status": "online"})
 			}
 		case b.rng.IntN(60) == 0:
-			_, err = s.EmitWithAck(call, "shout", shouts[b.rng.IntN(len(shouts))])
+			err = b.call(ctx, s, "shout", shouts[b.rng.IntN(len(shouts))])
 		}
-		cancel()
-		if err != nil && ctx.Err() == nil {
+		if err != nil {
 			return err
 		}
 		select {
@@ -86,6 +88,23 @@ func (b *bot) walk(ctx context.Context, url string, interval time.Duration) erro
 		case <-tick.C:
 		}
 	}
+}
+
+// call emits event with arg and waits up to 5 s for the answer. An error
+// is one of the connection (or ctx's). A refusal, {error}, is only logged
+// at debug level: a bot shrugs it off and walks on.
+func (b *bot) call(ctx context.Context, s *client.Socket, event string, arg any) error {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	ack, err := s.EmitWithAck(ctx, event, arg)
+	if err != nil {
+		return err
+	}
+	var res struct{ Error string }
+	if ack.Bind(&res) == nil && res.Error != "" {
+		b.log.Debug("bot refused", "name", b.name, "event", event, "err", res.Error)
+	}
+	return nil
 }
 
 var shouts = []string{"Anyone up for coffee?", "Lovely evening, isn't it?", "Lost a blue scarf near here, seen it?", "The museum is free today!"}

@@ -91,35 +91,23 @@ func main() {
 }
 
 func run(addr string, o options, logger *slog.Logger) error {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	context.AfterFunc(ctx, stop) // once shutting down, a second Ctrl-C kills the program
 	rt, handler := newServer(logger, o)
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return err
 	}
-	hs := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
-	go func() {
-		if err := hs.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
-			logger.Error("serve", "err", err)
-		}
-	}()
 	url := "http://" + ln.Addr().String()
 	logger.Info("nearby is running: open it in two tabs", "url", url, "bots", o.Bots)
-
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
 	botsDone := startBots(ctx, url, o, logger)
-	<-ctx.Done()
-	stop() // a second Ctrl-C kills the program
-	logger.Info("shutting down")
+	// Until Ctrl-C, then rt.Shutdown (goodbye to every client) before the
+	// HTTP server's.
+	err = web.Serve(ctx, ln, handler, rt.Shutdown, logger)
+	stop() // the bots too, should serving have failed
 	botsDone()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	// Ours first: it says goodbye to every client, ending their WebSockets
-	// (which http.Server.Shutdown ignores) and long-polling requests.
-	if err := rt.Shutdown(ctx); err != nil {
-		logger.Warn("some clients were closed before saying goodbye", "err", err)
-	}
-	return hs.Shutdown(ctx)
+	return err
 }
 
 // newServer returns the Socket.IO server (for Shutdown) and the handler
@@ -242,12 +230,12 @@ func onConnection(rt *realtime.Server) func(*realtime.Socket) {
 				return
 			}
 			text, err := web.Clean("text", dm.Text, maxText)
-			if err == nil && (dm.To == s.ID() || rt.Of("/").Socket(dm.To) == nil) {
+			to := rt.Of("/").Socket(dm.To) // nil if not connected
+			if err == nil && (to == nil || to == s) {
 				err = errors.New("no such person")
 			}
 			if err == nil {
-				// Every socket is in a room named by its id.
-				err = rt.To(dm.To).Emit("dm", message(s, text, ""))
+				err = to.Emit("dm", message(s, text, ""))
 			}
 			_ = e.AckResult(err)
 		})

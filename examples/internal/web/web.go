@@ -1,18 +1,58 @@
 // Package web holds what the examples share that is not about vicinity:
-// serving the official Socket.IO client's browser build, which npm
-// installs, and checking the text people type.
+// an HTTP server that shuts down in the right order, the official
+// Socket.IO client's browser build, which npm installs, and checking the
+// text people type.
 package web
 
 import (
+	"context"
 	"fmt"
+	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"runtime"
 	"strings"
+	"time"
 	"unicode"
 	"unicode/utf8"
 )
+
+// shutdownTimeout bounds Serve's shutdown, both steps together.
+const shutdownTimeout = 5 * time.Second
+
+// Serve serves h on ln until ctx ends, then shuts down in this order:
+//
+//  1. shutdown, the realtime server's Shutdown: it says goodbye to every
+//     client, ending their WebSockets, which http.Server.Shutdown ignores
+//     (they are hijacked connections), and their long-polling requests,
+//     which it would wait for;
+//  2. http.Server.Shutdown: it closes ln and waits for the requests left.
+//
+// Both steps share one 5 s deadline. An error of shutdown (some clients
+// were closed before their goodbye was sent) is logged as a warning. Serve
+// returns the error that ended serving before ctx did, or that of
+// http.Server.Shutdown; it closes ln either way.
+func Serve(ctx context.Context, ln net.Listener, h http.Handler, shutdown func(context.Context) error, log *slog.Logger) error {
+	hs := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	served := make(chan error, 1)
+	go func() { served <- hs.Serve(ln) }()
+	select {
+	case err := <-served: // never http.ErrServerClosed: nothing shut hs down
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("shutting down")
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownTimeout)
+	defer cancel()
+	if err := shutdown(ctx); err != nil {
+		log.Warn("some clients were closed before saying goodbye", "err", err)
+	}
+	err := hs.Shutdown(ctx)
+	<-served // http.ErrServerClosed, at once
+	return err
+}
 
 // bundle is the official client's browser build, which `npm ci` installs
 // in each example's directory.

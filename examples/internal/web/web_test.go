@@ -1,12 +1,17 @@
 package web
 
 import (
+	"context"
+	"io"
+	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
 	"runtime"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -69,4 +74,53 @@ func TestClean(t *testing.T) {
 		}
 		assert.Equal(t, tt.want, got, "Clean(%q)", tt.in)
 	}
+}
+
+// TestServe checks Serve's order: when ctx ends, shutdown runs while the
+// HTTP server still answers, and Serve returns once both are done.
+func TestServe(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	url := "http://" + ln.Addr().String()
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, "hi") })
+	get := func() error {
+		res, err := http.Get(url)
+		if err == nil {
+			err = res.Body.Close()
+		}
+		return err
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	var shutdownErr error // get's error during shutdown
+	shutdown := func(ctx context.Context) error {
+		_, ok := ctx.Deadline()
+		assert.True(t, ok, "shutdown has a deadline")
+		shutdownErr = get()
+		return nil
+	}
+	served := make(chan error, 1)
+	go func() { served <- Serve(ctx, ln, h, shutdown, slog.New(slog.DiscardHandler)) }()
+	require.NoError(t, get(), "GET while serving")
+	cancel()
+	select {
+	case err := <-served:
+		require.NoError(t, err, "Serve")
+	case <-time.After(5 * time.Second):
+		t.Fatal("Serve did not return after ctx ended")
+	}
+	assert.NoError(t, shutdownErr, "GET during shutdown: the HTTP server is still up")
+	assert.Error(t, get(), "GET after Serve returned")
+}
+
+func TestServeListenerClosed(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	require.NoError(t, ln.Close())
+	called := false
+	err = Serve(context.Background(), ln, http.NotFoundHandler(), func(context.Context) error { called = true; return nil }, slog.New(slog.DiscardHandler))
+	assert.ErrorIs(t, err, net.ErrClosed)
+	assert.False(t, called, "no shutdown when serving failed")
 }
