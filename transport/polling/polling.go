@@ -4,10 +4,13 @@
 // to send, and writes with POST requests; both carry payloads of packets
 // separated by 0x1e. At most one GET and one POST may be in flight per
 // session: a second one gets HTTP 400 and closes the session, as with the
-// Node.js server. A GET whose client goes away while it is pending closes
-// the session with [transport.ReasonTransportError]. The transport has no goroutine of its own: the GET handler
-// drains the session's queue and the POST handler decodes on the request's
-// goroutine.
+// Node.js server. A request stops being in flight once its answer is
+// decided, before it is written, so a client that sends the next request
+// as soon as it has read an answer is never refused. A GET whose client
+// goes away while it is pending closes the session with
+// [transport.ReasonTransportError]. The transport has no goroutine of its
+// own: the GET handler drains the session's queue and the POST handler
+// decodes on the request's goroutine.
 package polling
 
 import (
@@ -61,8 +64,11 @@ func (t *Transport) get(w http.ResponseWriter, r *http.Request, c *transport.Con
 		c.Fail(transport.ReasonTransportError)
 		return
 	}
-	defer c.EndPoll(false)
 	pkts, err := c.Next(r.Context(), t, nil)
+	// The slot is free before the first byte goes out: a client sends its
+	// next GET as soon as it has read this one, which can be before this
+	// handler returns when the body is too large to be buffered.
+	c.EndPoll(false)
 	switch {
 	case errors.Is(err, transport.ErrClosed):
 		pkts = append(pkts, transport.Packet{Type: eio.Close})
@@ -102,32 +108,42 @@ func (t *Transport) post(w http.ResponseWriter, r *http.Request, c *transport.Co
 		c.Fail(transport.ReasonTransportError)
 		return
 	}
+	switch err := receive(r, c); {
+	case err == nil, errors.Is(err, transport.ErrClosed):
+		w.Header().Set("Content-Type", "text/html")
+		_, _ = io.WriteString(w, "ok")
+	case errors.Is(err, errTooLarge):
+		http.Error(w, "payload too large", http.StatusRequestEntityTooLarge)
+		c.Fail(transport.ReasonTransportError)
+	case errors.Is(err, errRead):
+		transport.WriteError(w, transport.CodeBadRequest, "")
+		c.Fail(transport.ReasonTransportError)
+	default:
+		c.CloseWithReason(transport.ReasonParseError, false)
+		transport.WriteError(w, transport.CodeBadRequest, "bad payload")
+	}
+}
+
+var (
+	errTooLarge = errors.New("polling: payload too large")
+	errRead     = errors.New("polling: reading the payload")
+)
+
+// receive reads a POST's payload and hands its packets to c. It holds the
+// POST slot and frees it before the answer is written: a client may send
+// its next POST as soon as it sees the answer, before the handler returns.
+func receive(r *http.Request, c *transport.Conn) error {
 	defer c.EndPoll(true)
 	limit := c.Server().MaxPayload()
 	if r.ContentLength > int64(limit) {
-		http.Error(w, "payload too large", http.StatusRequestEntityTooLarge)
-		c.Fail(transport.ReasonTransportError)
-		return
+		return errTooLarge
 	}
 	body, err := io.ReadAll(io.LimitReader(r.Body, int64(limit)+1))
-	if err != nil {
-		transport.WriteError(w, transport.CodeBadRequest, "")
-		c.Fail(transport.ReasonTransportError)
-		return
-	}
-	if len(body) > limit {
-		http.Error(w, "payload too large", http.StatusRequestEntityTooLarge)
-		c.Fail(transport.ReasonTransportError)
-		return
-	}
-	err = eio.DecodePayload(body, maxPacketsPerPayload, c.Receive)
 	switch {
-	case errors.Is(err, transport.ErrClosed):
 	case err != nil:
-		c.CloseWithReason(transport.ReasonParseError, false)
-		transport.WriteError(w, transport.CodeBadRequest, "bad payload")
-		return
+		return errRead
+	case len(body) > limit:
+		return errTooLarge
 	}
-	w.Header().Set("Content-Type", "text/html")
-	_, _ = io.WriteString(w, "ok")
+	return eio.DecodePayload(body, maxPacketsPerPayload, c.Receive)
 }
