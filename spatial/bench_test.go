@@ -8,6 +8,7 @@ import (
 	"slices"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/tidwall/rtree"
 
@@ -202,6 +203,42 @@ func BenchmarkRawRTreeMove(b *testing.B) {
 			i++
 		}
 		moveCursor[b.Name()] = i
+	})
+}
+
+// BenchmarkMoveVsRaw makes the moves of BenchmarkIndexSet and of
+// BenchmarkRawRTreeMove in alternating blocks of moveBlock, timing each
+// block, so that both see the same machine: a noisy neighbour or a change
+// of clock speed lands on both sides alike. It reports index-ns/move,
+// raw-ns/move and their ratio raw/index (x-raw, 1 is as fast as the raw
+// tree); ns/op is per pair of blocks.
+func BenchmarkMoveVsRaw(b *testing.B) {
+	const moveBlock = 4096
+	forSizes(b, func(b *testing.B, n int) {
+		x, t, m := benchIndex(b, n), benchRaw(n), cachedMoves(n)
+		b.ReportAllocs()
+		i := moveCursor[b.Name()]
+		var inIndex, inRaw time.Duration
+		for b.Loop() {
+			start := time.Now()
+			for k := range moveBlock {
+				id, p := m.at(i + k)
+				if err := x.Set(id, spatial.Position{Point: p}); err != nil {
+					b.Fatal(err)
+				}
+			}
+			mid := time.Now()
+			for k := range moveBlock {
+				t.move(m.at(i + k))
+			}
+			inIndex, inRaw = inIndex+mid.Sub(start), inRaw+time.Since(mid)
+			i += moveBlock
+		}
+		moveCursor[b.Name()] = i
+		moves := float64(b.N) * moveBlock
+		b.ReportMetric(float64(inIndex.Nanoseconds())/moves, "index-ns/move")
+		b.ReportMetric(float64(inRaw.Nanoseconds())/moves, "raw-ns/move")
+		b.ReportMetric(float64(inRaw)/float64(inIndex), "x-raw")
 	})
 }
 

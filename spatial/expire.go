@@ -87,12 +87,11 @@ func (x *Index[K]) Expire(now time.Time) int {
 	x.mu.Lock()
 	if x.maxAge > 0 {
 		cut := now.Add(-x.maxAge)
-		for id, sl := range x.members {
-			e := sl.e
+		for id, e := range x.members {
 			if e.pos.Time.IsZero() || !e.pos.Time.Before(cut) {
 				continue
 			}
-			x.tree.Delete(sl.at, sl.at, e)
+			x.tree.Delete(e.at, e.at, e)
 			delete(x.members, id)
 			x.removed(e, &evs)
 			x.removedFences(e, &evs)

@@ -70,8 +70,7 @@ func (z *model) check(now time.Time) {
 	defer x.mu.RUnlock()
 	rel := map[modelPair]bool{}
 	nw := 0
-	for id, sl := range x.members {
-		e := sl.e
+	for id, e := range x.members {
 		if e.id != id {
 			z.fail("id mismatch")
 		}
@@ -107,7 +106,7 @@ func (z *model) check(now time.Time) {
 				z.fail("owner")
 			}
 			for m := range w.inside {
-				if x.members[m.id].e != m {
+				if x.members[m.id] != m {
 					z.fail("removed member %d inside watch of %d", m.id, id)
 				}
 				if _, ok := m.watchers[w]; !ok {
@@ -144,8 +143,7 @@ func (z *model) check(now time.Time) {
 				}
 			}
 			// every non-hidden member within radius must be inside
-			for _, msl := range x.members {
-				m := msl.e
+			for _, m := range x.members {
 				if m == e || m.hidden {
 					continue
 				}
