@@ -32,13 +32,15 @@ const (
 	AreaLeave   = "area:leave"   // {"area", "room"}: the socket left the area and its room
 )
 
-// Reasons of [NearbyLeave], as seen from the server when it sends the
-// event.
+// Reasons of [NearbyLeave]: why the watching socket no longer sees the
+// other, from the index's [spatial.Cause].
 const (
-	LeaveFar          = "far"          // beyond the radius (plus margin), or the watcher moved or ended its watch
+	LeaveFar          = "far"          // out of range: either moved, the watch shrank, or a dwell ran out
 	LeaveHidden       = "hidden"       // it hid (Socket.SetHidden)
 	LeaveUnlocated    = "unlocated"    // its location was cleared or expired
 	LeaveDisconnected = "disconnected" // it disconnected
+	LeaveUnwatched    = "unwatched"    // the watch that showed it ended: this socket's Unwatch, or its symmetric watch's
+	LeaveSelf         = "self"         // this socket hid (and saw it only through its symmetric watch), or its own location was cleared or expired
 )
 
 // WithSpatial makes the server location-aware, with a spatial index keyed
@@ -344,26 +346,16 @@ func (s *Server) onSpatial(ev spatial.Event[string]) {
 	switch ev.Kind {
 	case spatial.Enter:
 		if w := s.socketByID(ev.Watcher); w != nil {
-			idx := s.Spatial()
-			// The distance is to what the client is shown; without the
-			// watcher's location it is left out, as the exact one would
-			// undo coarsening.
-			pos, d, ok := idx.ShownTo(ev.Member, ev.Watcher)
-			if !ok {
-				pos, ok = idx.Shown(ev.Member)
-				d = -1
-			}
-			if ok {
-				b, at := w.eventHead(NearbyEnter, 112)
-				b = appendNearby(b, ev.Member, pos, d)
-				_ = w.emitBuilt(NearbyEnter, b, at)
-			}
+			pos, d := s.shownTo(ev)
+			b, at := w.eventHead(NearbyEnter, 112)
+			b = appendNearby(b, ev.Member, pos, d)
+			_ = w.emitBuilt(NearbyEnter, b, at)
 		}
 	case spatial.Leave:
 		if w := s.socketByID(ev.Watcher); w != nil {
 			b, at := w.eventHead(NearbyLeave, 64)
 			b = sio.AppendString(append(b, `{"id":`...), ev.Member)
-			b = sio.AppendString(append(b, `,"reason":`...), s.leaveReason(ev.Member))
+			b = sio.AppendString(append(b, `,"reason":`...), s.leaveReason(ev))
 			_ = w.emitBuilt(NearbyLeave, append(b, '}'), at)
 		}
 	case spatial.FenceEnter, spatial.FenceLeave:
@@ -391,18 +383,40 @@ func (s *Server) onSpatial(ev spatial.Event[string]) {
 	}
 }
 
-// leaveReason says why member is no longer seen.
-func (s *Server) leaveReason(member string) string {
-	m := s.socketByID(member)
-	switch idx := s.Spatial(); {
-	case m == nil || !m.Connected():
-		return LeaveDisconnected
-	case idx.Hidden(member):
+// shownTo returns the position an Enter shows its watcher, the one the
+// member had then (so that the Leave that follows, should it have hidden
+// or gone since, has an Enter before it), and the distance to it. With
+// coarsening the distance is from the watcher's position now to the shown
+// one, and -1 (left out) when the watcher has none: the exact distance
+// would undo the coarsening.
+func (s *Server) shownTo(ev spatial.Event[string]) (spatial.Position, float64) {
+	idx := s.Spatial()
+	pos := idx.Show(ev.Position)
+	if pos.Point == ev.Position.Point {
+		return pos, ev.Distance
+	}
+	if w, ok := idx.Get(ev.Watcher); ok {
+		return pos, spatial.Distance(w.Point, pos.Point)
+	}
+	return pos, -1
+}
+
+// leaveReason says why the Leave ev happened, as one of the LeaveReason
+// constants.
+func (s *Server) leaveReason(ev spatial.Event[string]) string {
+	switch ev.Cause {
+	case spatial.CauseHidden:
 		return LeaveHidden
-	default:
-		if _, ok := idx.Get(member); !ok {
-			return LeaveUnlocated
+	case spatial.CauseRemoved:
+		if m := s.socketByID(ev.Member); m == nil || !m.Connected() {
+			return LeaveDisconnected
 		}
+		return LeaveUnlocated
+	case spatial.CauseUnwatched:
+		return LeaveUnwatched
+	case spatial.CauseWatcherHidden, spatial.CauseWatcherRemoved:
+		return LeaveSelf
+	default:
 		return LeaveFar
 	}
 }

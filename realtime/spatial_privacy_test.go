@@ -126,13 +126,67 @@ func TestHiddenSocket(t *testing.T) {
 	// shows itself again.
 	place(t, b, north(berlin, 100))
 	require.Equal(t, `439[true]`, call(t, b, "clear", "null"))
-	expectNearby(t, b, realtime.NearbyLeave, idA, "a cleared location ends what b saw")
+	ev = expectNearby(t, b, realtime.NearbyLeave, idA, "a cleared location ends what b saw")
+	assert.Equal(t, realtime.LeaveSelf, ev["reason"])
 	place(t, b, north(berlin, 50))
 	expectNearby(t, b, realtime.NearbyEnter, idA, "b's watch resumes with its location")
 	assert.True(t, idx.Hidden(idB))
 	require.Equal(t, `439[true]`, call(t, b, "hide", "false"))
 	ev = expectNearby(t, a, realtime.NearbyEnter, idB)
 	assert.InDelta(t, 50, ev["distance"], 1)
+}
+
+// Every nearby:leave says why, from the watcher's side.
+func TestLeaveReasons(t *testing.T) {
+	t.Parallel()
+	srv, _ := spatialServer(t, 100)
+	ts := serve(t, srv)
+	a, idA := newPeer(t, ts)
+	b, idB := newPeer(t, ts)
+	place(t, a, berlin)
+	place(t, b, north(berlin, 100))
+	reason := func(p *peer, id string) any {
+		t.Helper()
+		return expectNearby(t, p, realtime.NearbyLeave, id)["reason"]
+	}
+
+	// a's own watch ends.
+	require.Equal(t, `439["ok"]`, call(t, a, "watch", "500"))
+	expectNearby(t, a, realtime.NearbyEnter, idB)
+	require.Equal(t, `439[true]`, call(t, a, "unwatch", "null"))
+	assert.Equal(t, realtime.LeaveUnwatched, reason(a, idB))
+
+	// b sees a through a's symmetric watch only: b hiding, or a watching
+	// without symmetry, ends it.
+	require.Equal(t, `439[true]`, call(t, a, "watchsym", "500"))
+	assert.ElementsMatch(t, []string{realtime.NearbyEnter + " " + idB}, events(t, a, 1))
+	expectNearby(t, b, realtime.NearbyEnter, idA)
+	require.Equal(t, `439[true]`, call(t, b, "hide", "true"))
+	assert.Equal(t, realtime.LeaveHidden, reason(a, idB))
+	assert.Equal(t, realtime.LeaveSelf, reason(b, idA), "b hid")
+	require.Equal(t, `439[true]`, call(t, b, "hide", "false"))
+	expectNearby(t, a, realtime.NearbyEnter, idB)
+	expectNearby(t, b, realtime.NearbyEnter, idA)
+	require.Equal(t, `439["ok"]`, call(t, a, "watch", "500"))
+	assert.Equal(t, realtime.LeaveUnwatched, reason(b, idA), "no longer symmetric")
+
+	// b clears its location, then comes back and a clears its own.
+	require.Equal(t, `439[true]`, call(t, b, "clear", "null"))
+	assert.Equal(t, realtime.LeaveUnlocated, reason(a, idB))
+	place(t, b, north(berlin, 100))
+	expectNearby(t, a, realtime.NearbyEnter, idB)
+	require.Equal(t, `439[true]`, call(t, a, "clear", "null"))
+	assert.Equal(t, realtime.LeaveSelf, reason(a, idB))
+
+	// Far, then gone.
+	place(t, a, berlin)
+	expectNearby(t, a, realtime.NearbyEnter, idB)
+	place(t, b, north(berlin, 900))
+	assert.Equal(t, realtime.LeaveFar, reason(a, idB))
+	place(t, b, north(berlin, 100))
+	expectNearby(t, a, realtime.NearbyEnter, idB)
+	b.send("41")
+	assert.Equal(t, realtime.LeaveDisconnected, reason(a, idB))
 }
 
 // With coarsening, clients are shown grid cells: positions and distances
@@ -209,8 +263,9 @@ func TestLocationExpiry(t *testing.T) {
 
 	// Both positions are too old.
 	assert.Equal(t, 2, idx.Expire(time.Now().Add(2*time.Minute)))
+	// Whichever of the two the index removed first gives the reason.
 	ev := expectNearby(t, a, realtime.NearbyLeave, idB)
-	assert.Equal(t, realtime.LeaveUnlocated, ev["reason"])
+	assert.Contains(t, []string{realtime.LeaveUnlocated, realtime.LeaveSelf}, ev["reason"])
 	assert.ElementsMatch(t, []string{"area:leave park", "nearby:leave " + idA}, events(t, b, 2))
 	assert.Equal(t, `439[["`+idB+`"]]`, call(t, b, "rooms", "null"), "out of the area's room")
 	assert.Zero(t, idx.Len())

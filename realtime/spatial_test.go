@@ -14,8 +14,8 @@ import (
 // spatialServer accepts locations with the "location" event, shouts with
 // "shout" (to everyone within 500 m), answers "nearby" with the ids of the
 // sockets within 1 km, watches with "watch" (a radius) and "watchsym" (a
-// symmetric watch), hides with "hide" (a bool) and forgets the location
-// with "clear".
+// symmetric watch), ends it with "unwatch", hides with "hide" (a bool) and
+// forgets the location with "clear".
 func spatialServer(t *testing.T, burst int, opts ...spatial.Option) (*realtime.Server, *spatial.Index[string]) {
 	t.Helper()
 	srv := realtime.New(realtime.WithSpatial(opts...), realtime.WithLocationEvent("location", 0.001, burst))
@@ -39,6 +39,10 @@ func spatialServer(t *testing.T, burst int, opts ...spatial.Option) (*realtime.S
 			var radius float64
 			_ = e.Bind(&radius)
 			_ = e.Ack(s.Watch(radius, spatial.WithSymmetric()) == nil)
+		})
+		s.On("unwatch", func(e *realtime.Event) {
+			s.Unwatch()
+			_ = e.Ack(true)
 		})
 		s.On("hide", func(e *realtime.Event) {
 			var hide bool

@@ -10,8 +10,8 @@
 //
 // A member can watch the circle around itself ([Index.Watch]): members
 // coming within the radius produce [Enter] events, members going beyond
-// the radius plus an optional margin or being removed produce [Leave]
-// events. The margin ([WithMargin]) and a dwell time ([WithDwell], a delay
+// the radius plus an optional margin, hiding or being removed produce
+// [Leave] events, each with a [Cause] that says which. The margin ([WithMargin]) and a dwell time ([WithDwell], a delay
 // before leaving) keep members on the boundary from flapping. A symmetric
 // watch ([WithSymmetric]) is mutual: the members inside it see the watcher
 // too, so "A near B" and "B near A" hold together; a member sees another

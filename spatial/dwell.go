@@ -60,7 +60,7 @@ func (x *Index[K]) expireDwells(now time.Time, evs *[]Event[K]) {
 		}
 		for m, at := range w.leaving {
 			if !at.After(now) {
-				x.unlink(w, m, evs)
+				x.unlink(w, m, CauseFar, evs)
 			} else if next.IsZero() || at.Before(next) {
 				next = at
 			}

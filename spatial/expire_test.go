@@ -31,7 +31,7 @@ func TestExpire(t *testing.T) {
 
 	assert.Zero(t, x.Expire(t0.Add(time.Minute)), "exactly the maximum age is not too old")
 	assert.Equal(t, 1, x.Expire(t0.Add(time.Minute+time.Nanosecond)))
-	assert.ElementsMatch(t, []spatial.Event[string]{leave("w", "old"), fenceLeave("old", "f")}, rec.take())
+	assert.ElementsMatch(t, []spatial.Event[string]{leave("w", "old", spatial.CauseRemoved), fenceLeave("old", "f")}, rec.take())
 	_, ok := x.Get("old")
 	assert.False(t, ok)
 
@@ -39,12 +39,12 @@ func TestExpire(t *testing.T) {
 	set("newer", 20, t0.Add(2*time.Minute))
 	assert.Zero(t, x.Expire(t0.Add(2*time.Minute)))
 	assert.Equal(t, 1, x.Expire(t0.Add(time.Hour)), "newer")
-	assert.ElementsMatch(t, []spatial.Event[string]{leave("w", "newer"), fenceLeave("newer", "f")}, rec.take())
+	assert.ElementsMatch(t, []spatial.Event[string]{leave("w", "newer", spatial.CauseRemoved), fenceLeave("newer", "f")}, rec.take())
 
 	// The watcher itself expires: its watch ends, with a Leave for each
 	// member inside.
 	assert.Equal(t, 1, x.Expire(t0.Add(2*time.Hour)))
-	assert.Equal(t, []spatial.Event[string]{leave("w", "timeless"), fenceLeave("w", "f")}, rec.take())
+	assert.Equal(t, []spatial.Event[string]{leave("w", "timeless", spatial.CauseWatcherRemoved), fenceLeave("w", "f")}, rec.take())
 	assert.Equal(t, 1, x.Len(), "timeless stays")
 	require.NoError(t, x.Close())
 }

@@ -168,9 +168,11 @@ func (x *Index[K]) place(id K, pos Position, hidden *bool) (bool, error) {
 	wevs := &evs
 	var viewers, seen []*entry[K]
 	flip := ok && hidden != nil && e.hidden != *hidden
+	var hiding Cause // CauseWatcherHidden when e hides
 	if flip {
 		viewers, seen, wevs = x.viewers(e), x.seen(e), nil
 		if *hidden {
+			hiding = CauseWatcherHidden
 			x.flagHidden(e, true)
 		}
 	}
@@ -199,8 +201,10 @@ func (x *Index[K]) place(id K, pos Position, hidden *bool) (bool, error) {
 		if !*hidden {
 			x.flagHidden(e, false)
 		}
-		x.diffViewers(e, viewers, &evs)
-		x.diffSeen(e, seen, &evs)
+		// Leaves come from hiding (showing only adds viewers), or, for
+		// what e sees, from the move when showing.
+		x.diffViewers(e, viewers, CauseHidden, &evs)
+		x.diffSeen(e, seen, cmp.Or(hiding, CauseFar), &evs)
 	}
 	x.unlockAndDeliver(evs)
 	return !ok, nil

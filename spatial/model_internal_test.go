@@ -5,7 +5,9 @@ package spatial
 // SetHidden, Expire with members and dwells falling due), checking after
 // each one that replaying the events gives exactly the relation the index
 // reports, that its internal sets agree, that the geometry holds, and that
-// no pair gets two events from one call. VICINITY_SEEDS sets the number of
+// no pair gets two events from one call, and that every Leave has the cause
+// the operation calls for and every Enter the member's position.
+// VICINITY_SEEDS sets the number of
 // runs (40), VICINITY_GLOBE=1 runs them around the antimeridian and the
 // north pole.
 
@@ -13,6 +15,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"slices"
 	"strconv"
 	"testing"
 	"time"
@@ -27,6 +30,9 @@ type model struct {
 	log    []string
 	errs   []string
 	opEvs  map[modelPair]int
+	// causes, set before each operation, returns the causes a Leave from
+	// it may have.
+	causes func(ev Event[int]) []Cause
 }
 
 func (z *model) handle(ev Event[int]) {
@@ -37,13 +43,19 @@ func (z *model) handle(ev Event[int]) {
 			z.errs = append(z.errs, fmt.Sprintf("enter twice %v", p))
 		}
 		z.replay[p] = true
+		if at, ok := z.x.Get(ev.Member); !ok || at.Point != ev.Position.Point {
+			z.errs = append(z.errs, fmt.Sprintf("enter %v at %v, member at %v", p, ev.Position.Point, at.Point))
+		}
 	case Leave:
 		if !z.replay[p] {
 			z.errs = append(z.errs, fmt.Sprintf("leave without enter %v", p))
 		}
 		delete(z.replay, p)
+		if want := z.causes(ev); !slices.Contains(want, ev.Cause) {
+			z.errs = append(z.errs, fmt.Sprintf("leave %v of cause %v, want one of %v", p, ev.Cause, want))
+		}
 	}
-	z.log = append(z.log, fmt.Sprintf("  ev %v %d->%d", ev.Kind, ev.Watcher, ev.Member))
+	z.log = append(z.log, fmt.Sprintf("  ev %v %d->%d %v", ev.Kind, ev.Watcher, ev.Member, ev.Cause))
 	z.opEvs[p]++
 }
 
@@ -228,6 +240,7 @@ func runModel(t *testing.T, seed uint64, steps int) {
 			p := pt(id)
 			desc = fmt.Sprintf("Set(%d, %v)", id, p)
 			z.log = append(z.log, desc)
+			z.causes = only(CauseFar)
 			if err := x.Set(id, Position{Point: p, Time: clock}); err != nil {
 				t.Fatal(err)
 			}
@@ -237,6 +250,10 @@ func runModel(t *testing.T, seed uint64, steps int) {
 			h := rng.IntN(2) == 0
 			desc = fmt.Sprintf("Place(%d, %v, %v)", id, p, h)
 			z.log = append(z.log, desc)
+			z.causes = only(CauseFar)
+			if _, in := x.Get(id); in && h && !x.Hidden(id) {
+				z.causes = hides(id)
+			}
 			if _, err := x.Place(id, Position{Point: p, Time: clock}, h); err != nil {
 				t.Fatal(err)
 			}
@@ -244,6 +261,7 @@ func runModel(t *testing.T, seed uint64, steps int) {
 		case r < 10:
 			desc = fmt.Sprintf("Remove(%d)", id)
 			z.log = append(z.log, desc)
+			z.causes = removes(x)
 			x.Remove(id)
 			delete(pos, id)
 		case r < 14:
@@ -270,15 +288,25 @@ func runModel(t *testing.T, seed uint64, steps int) {
 			}
 			desc = fmt.Sprintf("Watch(%d, r=%.0f m=%.0f dwell=%v sym=%v)", id, radius, margin, dwell, sym)
 			z.log = append(z.log, desc)
+			// The watcher's view shrinks; the others may also lose
+			// the symmetry.
+			z.causes = func(ev Event[int]) []Cause {
+				if ev.Member == id {
+					return []Cause{CauseFar, CauseUnwatched}
+				}
+				return []Cause{CauseFar}
+			}
 			_ = x.Watch(id, radius, opts...)
 		case r < 15:
 			desc = fmt.Sprintf("Unwatch(%d)", id)
 			z.log = append(z.log, desc)
+			z.causes = only(CauseUnwatched)
 			x.Unwatch(id)
 		case r < 17:
 			h := rng.IntN(2) == 0
 			desc = fmt.Sprintf("SetHidden(%d, %v)", id, h)
 			z.log = append(z.log, desc)
+			z.causes = hides(id)
 			x.SetHidden(id, h)
 		default:
 			adv := time.Duration(rng.IntN(180)) * time.Minute
@@ -290,6 +318,12 @@ func runModel(t *testing.T, seed uint64, steps int) {
 			}
 			desc = fmt.Sprintf("Expire(+%v)", adv)
 			z.log = append(z.log, desc)
+			z.causes = func(ev Event[int]) []Cause { // a dwell, or a removal
+				if c := removes(x)(ev); c != nil {
+					return c
+				}
+				return []Cause{CauseFar}
+			}
 			x.Expire(now)
 			for id := range pos {
 				if _, ok := x.Get(id); !ok {
@@ -305,5 +339,35 @@ func runModel(t *testing.T, seed uint64, steps int) {
 			}
 		}
 		z.opEvs = map[modelPair]int{}
+	}
+}
+
+// only allows cause c.
+func only(c Cause) func(Event[int]) []Cause {
+	return func(Event[int]) []Cause { return []Cause{c} }
+}
+
+// hides gives the causes of member id hiding.
+func hides(id int) func(Event[int]) []Cause {
+	return func(ev Event[int]) []Cause {
+		if ev.Member == id {
+			return []Cause{CauseHidden}
+		}
+		return []Cause{CauseWatcherHidden}
+	}
+}
+
+// removes gives the causes of a removal, once done: the member removed or
+// the watcher removed (either, when both are); nil when neither is.
+func removes(x *Index[int]) func(Event[int]) []Cause {
+	return func(ev Event[int]) []Cause {
+		var c []Cause
+		if _, in := x.Get(ev.Member); !in {
+			c = append(c, CauseRemoved)
+		}
+		if _, in := x.Get(ev.Watcher); !in {
+			c = append(c, CauseWatcherRemoved)
+		}
+		return c
 	}
 }

@@ -82,8 +82,8 @@ func (x *Index[K]) SetHidden(id K, hidden bool) bool {
 func (x *Index[K]) setHidden(e *entry[K], hidden bool, evs *[]Event[K]) {
 	before, seen := x.viewers(e), x.seen(e)
 	x.flagHidden(e, hidden)
-	x.diffViewers(e, before, evs)
-	x.diffSeen(e, seen, evs)
+	x.diffViewers(e, before, CauseHidden, evs)   // leaves only when hiding
+	x.diffSeen(e, seen, CauseWatcherHidden, evs) // likewise
 }
 
 // flagHidden changes e's flag and the watches that hold it, without
@@ -92,7 +92,7 @@ func (x *Index[K]) flagHidden(e *entry[K], hidden bool) {
 	e.hidden = hidden
 	if hidden {
 		for w := range e.watchers {
-			x.unlink(w, e, nil)
+			x.unlink(w, e, 0, nil)
 		}
 	} else {
 		x.placeInWatches(e, nil)
@@ -122,27 +122,6 @@ func (x *Index[K]) Shown(id K) (Position, bool) {
 	pos := e.pos
 	x.mu.RUnlock()
 	return x.Show(pos), true
-}
-
-// ShownTo returns the position of member as viewer should see it, as
-// [Index.Shown] does, and the distance in meters from viewer's exact
-// position to it; ok is false when member is hidden or either is not in
-// the index. One lookup, for the events a watcher is sent.
-func (x *Index[K]) ShownTo(member, viewer K) (pos Position, distance float64, ok bool) {
-	x.mu.RLock()
-	m, ok := x.member(member)
-	v, vok := x.member(viewer)
-	if !ok || !vok || m.hidden {
-		x.mu.RUnlock()
-		return Position{}, 0, false
-	}
-	pos, mv, vv := m.pos, m.v, v.v
-	x.mu.RUnlock()
-	if x.coarsen > 0 {
-		pos = x.Show(pos)
-		mv = unit(pos.Point)
-	}
-	return pos, chord2ToMeters(chord2(vv, mv)), true
 }
 
 // Show returns pos as others should see it: with [WithCoarsening], the

@@ -59,12 +59,12 @@ func TestHiddenWatches(t *testing.T) {
 	assert.ElementsMatch(t, []spatial.Event[string]{enter("w", "m"), enter("m", "w")}, rec.take())
 
 	require.True(t, x.SetHidden("m", true))
-	assert.Equal(t, []spatial.Event[string]{leave("w", "m")}, rec.take(), "hiding leaves others' watches")
+	assert.Equal(t, []spatial.Event[string]{leave("w", "m", spatial.CauseHidden)}, rec.take(), "hiding leaves others' watches")
 	require.True(t, x.SetHidden("m", true), "again: no change")
 	require.NoError(t, x.Set("m", north(50, 0)))
 	assert.Empty(t, rec.take(), "a hidden member moves unseen")
 	require.NoError(t, x.Set("m", north(300, 0)))
-	assert.Equal(t, []spatial.Event[string]{leave("m", "w")}, rec.take(), "a hidden member still watches")
+	assert.Equal(t, []spatial.Event[string]{leave("m", "w", spatial.CauseFar)}, rec.take(), "a hidden member still watches")
 	require.NoError(t, x.Set("m", north(20, 0)))
 	assert.Equal(t, []spatial.Event[string]{enter("m", "w")}, rec.take())
 	in, _ := x.Watching("w")
@@ -167,32 +167,13 @@ func TestPlaceHidden(t *testing.T) {
 	require.NoError(t, err)
 	assert.False(t, added)
 	assert.ElementsMatch(t, []spatial.Event[string]{enter("w", "ghost"), enter("ghost", "w")}, rec.take())
-	// Placing hidden and out of reach: one Leave each way.
+	// Placing hidden and out of reach: one Leave each way. A member that
+	// hides and moves at once is told it hid, whatever else it did.
 	_, err = x.Place("ghost", north(500, 0), true)
 	require.NoError(t, err)
-	assert.ElementsMatch(t, []spatial.Event[string]{leave("w", "ghost"), leave("ghost", "w")}, rec.take())
+	assert.ElementsMatch(t, []spatial.Event[string]{leave("w", "ghost", spatial.CauseHidden), leave("ghost", "w", spatial.CauseWatcherHidden)}, rec.take())
 
 	_, err = x.Place("bad", spatial.Position{Point: spatial.Point{Lat: 91}}, true)
 	require.ErrorIs(t, err, spatial.ErrInvalidPoint)
 	assert.Equal(t, 2, x.Len())
-}
-
-func TestShownTo(t *testing.T) {
-	t.Parallel()
-	for _, cell := range []float64{0, 500} {
-		x := spatial.New[string](spatial.WithCoarsening(cell))
-		require.NoError(t, x.Set("v", north(0, 0)))
-		require.NoError(t, x.Set("m", north(320, 0)))
-		want, ok := x.Shown("m")
-		require.True(t, ok)
-		pos, d, ok := x.ShownTo("m", "v")
-		require.True(t, ok)
-		assert.Equal(t, want, pos)
-		assert.InDelta(t, spatial.Distance(north(0, 0).Point, want.Point), d, 1e-6, "cell %v", cell)
-		_, _, ok = x.ShownTo("m", "nobody")
-		assert.False(t, ok)
-		x.SetHidden("m", true)
-		_, _, ok = x.ShownTo("m", "v")
-		assert.False(t, ok, "hidden")
-	}
 }

@@ -17,8 +17,8 @@ type EventKind uint8
 const (
 	// Enter: Member came within Watcher's radius.
 	Enter EventKind = iota + 1
-	// Leave: Member went beyond Watcher's radius plus margin, was removed,
-	// or the watch ended with [Index.Unwatch].
+	// Leave: Member went beyond Watcher's radius plus margin, hid, was
+	// removed, or the watch ended; the event's Cause says which.
 	Leave
 	// FenceEnter: Member came inside the fence named Fence, or the fence
 	// was added around it.
@@ -43,13 +43,63 @@ func (k EventKind) String() string {
 	return fmt.Sprintf("EventKind(%d)", uint8(k))
 }
 
+// Cause says why a [Leave] happened: what ended Watcher's view of Member.
+type Cause uint8
+
+const (
+	// CauseFar: the two are no longer within range. One of them moved, a
+	// watch was made smaller, or a dwell ran out.
+	CauseFar Cause = iota + 1
+	// CauseHidden: Member hid ([Index.SetHidden], [Index.Place]).
+	CauseHidden
+	// CauseRemoved: Member was removed ([Index.Remove], expiry).
+	CauseRemoved
+	// CauseUnwatched: the watch that showed Member ended
+	// ([Index.Unwatch]), or Member's watch stopped being symmetric.
+	CauseUnwatched
+	// CauseWatcherHidden: Watcher hid, so it no longer sees the owners of
+	// symmetric watches that held it. A member that hides and moves in one
+	// [Index.Place] gets this cause for every member it stops seeing.
+	CauseWatcherHidden
+	// CauseWatcherRemoved: Watcher was removed; its view ended.
+	CauseWatcherRemoved
+)
+
+// String returns "far", "hidden", "removed", "unwatched", "watcher hidden"
+// or "watcher removed".
+func (c Cause) String() string {
+	switch c {
+	case CauseFar:
+		return "far"
+	case CauseHidden:
+		return "hidden"
+	case CauseRemoved:
+		return "removed"
+	case CauseUnwatched:
+		return "unwatched"
+	case CauseWatcherHidden:
+		return "watcher hidden"
+	case CauseWatcherRemoved:
+		return "watcher removed"
+	}
+	return fmt.Sprintf("Cause(%d)", uint8(c))
+}
+
 // Event is a change that an [Index] reports to the handler set with
 // [WithEvents].
 type Event[K comparable] struct {
 	Kind    EventKind
+	Cause   Cause  // why a Leave happened; zero for the other kinds
 	Watcher K      // the member whose watch changed; zero for fence events
 	Member  K      // the member that entered or left
 	Fence   string // the fence's name, for FenceEnter and FenceLeave
+	// Position is Member's position when the event happened, for Enter
+	// and Leave (for a removal, its last one), exact even with
+	// [WithCoarsening]: pass it to [Index.Show] before showing it to
+	// anyone. An Enter carries it so that the application can announce
+	// the member even if it hides or goes before the event is handled;
+	// the Leave that follows says so.
+	Position Position
 	// Distance is the great-circle distance in meters between Watcher and
 	// Member when the event happened; for a Leave caused by removing
 	// Member, the distance at its last position. It is zero for fence
@@ -187,7 +237,7 @@ func (x *Index[K]) Watch(id K, radius float64, opts ...WatchOption) error {
 	if w.symmetric && !wc.symmetric {
 		before := x.viewers(e)
 		w.symmetric = false
-		x.diffViewers(e, before, &evs)
+		x.diffViewers(e, before, CauseUnwatched, &evs)
 	}
 	if wc.dwell != w.dwell { // pending leaves keep when they started
 		for m, at := range w.leaving {
@@ -202,7 +252,7 @@ func (x *Index[K]) Watch(id K, radius float64, opts ...WatchOption) error {
 	if !w.symmetric && wc.symmetric {
 		before := x.viewers(e)
 		w.symmetric = true
-		x.diffViewers(e, before, &evs)
+		x.diffViewers(e, before, CauseUnwatched, &evs) // enters only
 	}
 	x.unlockAndDeliver(evs)
 	return nil
@@ -311,32 +361,32 @@ func (x *Index[K]) seen(e *entry[K]) []*entry[K] {
 	return out
 }
 
-// diffSeen appends the events of the change in what e sees, from before.
-func (x *Index[K]) diffSeen(e *entry[K], before []*entry[K], evs *[]Event[K]) {
-	diffPairs(e, before, x.seen(e), func(m *entry[K]) (w, mem *entry[K]) { return e, m }, evs)
+// diffSeen appends the events of the change in what e sees, from before;
+// its leaves have cause c.
+func (x *Index[K]) diffSeen(e *entry[K], before []*entry[K], c Cause, evs *[]Event[K]) {
+	diffPairs(e, before, x.seen(e), func(m *entry[K]) (w, mem *entry[K]) { return e, m }, c, evs)
 }
 
-// diffViewers appends the events of the change in who sees e, from before.
-func (x *Index[K]) diffViewers(e *entry[K], before []*entry[K], evs *[]Event[K]) {
-	diffPairs(e, before, x.viewers(e), func(v *entry[K]) (w, mem *entry[K]) { return v, e }, evs)
+// diffViewers appends the events of the change in who sees e, from
+// before; its leaves have cause c.
+func (x *Index[K]) diffViewers(e *entry[K], before []*entry[K], c Cause, evs *[]Event[K]) {
+	diffPairs(e, before, x.viewers(e), func(v *entry[K]) (w, mem *entry[K]) { return v, e }, c, evs)
 }
 
-// diffPairs appends a Leave for each pair of e with a member of before
-// that is not in after, and an Enter for each pair with a member of after
-// that is not in before; pair says which is the watcher.
-func diffPairs[K comparable](e *entry[K], before, after []*entry[K], pair func(*entry[K]) (w, m *entry[K]), evs *[]Event[K]) {
-	add := func(kind EventKind, o *entry[K]) {
-		w, m := pair(o)
-		*evs = append(*evs, pairEvent(kind, w, m, dist(w, m)))
-	}
+// diffPairs appends a Leave with cause c for each pair of e with a member
+// of before that is not in after, and an Enter for each pair with a member
+// of after that is not in before; pair says which is the watcher.
+func diffPairs[K comparable](e *entry[K], before, after []*entry[K], pair func(*entry[K]) (w, m *entry[K]), c Cause, evs *[]Event[K]) {
 	for _, o := range before {
 		if !slices.Contains(after, o) {
-			add(Leave, o)
+			w, m := pair(o)
+			*evs = append(*evs, leaveEvent(w, m, c))
 		}
 	}
 	for _, o := range after {
 		if !slices.Contains(before, o) {
-			add(Enter, o)
+			w, m := pair(o)
+			*evs = append(*evs, enterEvent(w, m, dist(w, m)))
 		}
 	}
 }
@@ -354,16 +404,16 @@ func (x *Index[K]) link(w *watch[K], m *entry[K], d float64, evs *[]Event[K]) {
 		return
 	}
 	if !seen {
-		*evs = append(*evs, pairEvent(Enter, o, m, d))
+		*evs = append(*evs, enterEvent(o, m, d))
 	}
 	if mirror && !seenBack {
-		*evs = append(*evs, pairEvent(Enter, m, o, d))
+		*evs = append(*evs, enterEvent(m, o, d))
 	}
 }
 
-// unlink takes m out of w, with the Leave events of whoever stops seeing
-// whom; evs nil means no events.
-func (x *Index[K]) unlink(w *watch[K], m *entry[K], evs *[]Event[K]) {
+// unlink takes m out of w, with the Leave events, of cause c, of whoever
+// stops seeing whom; evs nil means no events.
+func (x *Index[K]) unlink(w *watch[K], m *entry[K], c Cause, evs *[]Event[K]) {
 	o := w.owner
 	delete(w.inside, m)
 	delete(m.watchers, w)
@@ -371,12 +421,11 @@ func (x *Index[K]) unlink(w *watch[K], m *entry[K], evs *[]Event[K]) {
 	if evs == nil {
 		return
 	}
-	d := dist(o, m)
 	if !sees(o, m) {
-		*evs = append(*evs, pairEvent(Leave, o, m, d))
+		*evs = append(*evs, leaveEvent(o, m, c))
 	}
 	if w.symmetric && !o.hidden && !sees(m, o) {
-		*evs = append(*evs, pairEvent(Leave, m, o, d))
+		*evs = append(*evs, leaveEvent(m, o, c))
 	}
 }
 
@@ -384,7 +433,7 @@ func (x *Index[K]) unlink(w *watch[K], m *entry[K], evs *[]Event[K]) {
 // or with a dwell, once the dwell is up.
 func (x *Index[K]) beyond(w *watch[K], m *entry[K], evs *[]Event[K]) {
 	if w.dwell == 0 {
-		x.unlink(w, m, evs)
+		x.unlink(w, m, CauseFar, evs)
 		return
 	}
 	if _, ok := w.leaving[m]; ok {
@@ -483,7 +532,7 @@ func (x *Index[K]) dropWatch(e *entry[K], evs *[]Event[K]) {
 	w := e.watch
 	x.unindexWatch(w)
 	for m := range w.inside {
-		x.unlink(w, m, evs)
+		x.unlink(w, m, CauseUnwatched, evs)
 	}
 	e.watch = nil
 	x.watches--
@@ -578,19 +627,24 @@ func (x *Index[K]) placeInWatches(e *entry[K], evs *[]Event[K]) {
 func (x *Index[K]) removed(e *entry[K], evs *[]Event[K]) {
 	before, seen := x.viewers(e), x.seen(e)
 	for w := range e.watchers {
-		x.unlink(w, e, nil)
+		x.unlink(w, e, 0, nil)
 	}
 	if e.watch != nil {
 		x.dropWatch(e, nil)
 	}
-	x.diffViewers(e, before, evs)
-	x.diffSeen(e, seen, evs)
+	x.diffViewers(e, before, CauseRemoved, evs)
+	x.diffSeen(e, seen, CauseWatcherRemoved, evs)
 }
 
 // dist is the distance in meters between a and b.
 func dist[K comparable](a, b *entry[K]) float64 { return chord2ToMeters(chord2(a.v, b.v)) }
 
-// pairEvent is the Enter or Leave of member m in watcher w's view.
-func pairEvent[K comparable](kind EventKind, w, m *entry[K], d float64) Event[K] {
-	return Event[K]{Kind: kind, Watcher: w.id, Member: m.id, Distance: d}
+// enterEvent is the Enter of member m, at distance d, in watcher w's view.
+func enterEvent[K comparable](w, m *entry[K], d float64) Event[K] {
+	return Event[K]{Kind: Enter, Watcher: w.id, Member: m.id, Position: m.pos, Distance: d}
+}
+
+// leaveEvent is the Leave of member m from watcher w's view, of cause c.
+func leaveEvent[K comparable](w, m *entry[K], c Cause) Event[K] {
+	return Event[K]{Kind: Leave, Cause: c, Watcher: w.id, Member: m.id, Position: m.pos, Distance: dist(w, m)}
 }

@@ -36,14 +36,14 @@ func (r *recorder[K]) handle(ev spatial.Event[K]) {
 	r.evs = append(r.evs, ev)
 }
 
-// take returns the events recorded since the last take, as kind, watcher
-// and member, ignoring distances.
+// take returns the events recorded since the last take, as kind, cause,
+// watcher and member, ignoring distances and positions.
 func (r *recorder[K]) take() []spatial.Event[K] {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	out := r.evs
 	for i := range out {
-		out[i].Distance = 0
+		out[i].Distance, out[i].Position = 0, spatial.Position{}
 	}
 	r.evs = nil
 	return out
@@ -53,8 +53,8 @@ func enter[K comparable](w, m K) spatial.Event[K] {
 	return spatial.Event[K]{Kind: spatial.Enter, Watcher: w, Member: m}
 }
 
-func leave[K comparable](w, m K) spatial.Event[K] {
-	return spatial.Event[K]{Kind: spatial.Leave, Watcher: w, Member: m}
+func leave[K comparable](w, m K, c spatial.Cause) spatial.Event[K] {
+	return spatial.Event[K]{Kind: spatial.Leave, Cause: c, Watcher: w, Member: m}
 }
 
 func sortedWatching[K comparable](t *testing.T, x *spatial.Index[K], id K, less func(a, b K) int) []K {
@@ -81,7 +81,7 @@ func TestWatchEnterLeave(t *testing.T) {
 	require.NoError(t, x.Set("far", north(-80, 0)))
 	assert.Empty(t, rec.take(), "a move inside the circle is silent")
 	require.NoError(t, x.Set("near", north(101, 0)))
-	assert.Equal(t, []spatial.Event[string]{leave("w", "near")}, rec.take())
+	assert.Equal(t, []spatial.Event[string]{leave("w", "near", spatial.CauseFar)}, rec.take())
 	require.NoError(t, x.Set("new", north(10, 0)))
 	assert.Equal(t, []spatial.Event[string]{enter("w", "new")}, rec.take(), "a new member enters")
 	assert.Equal(t, []string{"far", "new"}, sortedWatching(t, x, "w", cmpString))
@@ -89,12 +89,12 @@ func TestWatchEnterLeave(t *testing.T) {
 	// The watcher does not see itself, and Remove of a member inside is a
 	// Leave.
 	assert.True(t, x.Remove("new"))
-	assert.Equal(t, []spatial.Event[string]{leave("w", "new")}, rec.take())
+	assert.Equal(t, []spatial.Event[string]{leave("w", "new", spatial.CauseRemoved)}, rec.take())
 
 	// Unwatch: Leave for everyone inside.
 	assert.True(t, x.Unwatch("w"))
 	assert.False(t, x.Unwatch("w"))
-	assert.Equal(t, []spatial.Event[string]{leave("w", "far")}, rec.take())
+	assert.Equal(t, []spatial.Event[string]{leave("w", "far", spatial.CauseUnwatched)}, rec.take())
 	_, ok := x.Watching("w")
 	assert.False(t, ok)
 	require.NoError(t, x.Set("near", north(1, 0)))
@@ -136,7 +136,7 @@ func TestWatchMargin(t *testing.T) {
 	}
 	assert.Equal(t, []spatial.Event[string]{enter("w", "m")}, rec.take())
 	require.NoError(t, x.Set("m", north(121, 0)))
-	assert.Equal(t, []spatial.Event[string]{leave("w", "m")}, rec.take())
+	assert.Equal(t, []spatial.Event[string]{leave("w", "m", spatial.CauseFar)}, rec.take())
 	// Between radius and radius+margin, an outsider does not enter.
 	require.NoError(t, x.Set("m", north(110, 0)))
 	assert.Empty(t, rec.take())
@@ -147,7 +147,7 @@ func TestWatchMargin(t *testing.T) {
 	require.NoError(t, x.Set("w", north(-60, 0))) // 110 m away
 	assert.Empty(t, rec.take())
 	require.NoError(t, x.Set("w", north(-75, 0))) // 125 m away
-	assert.Equal(t, []spatial.Event[string]{leave("w", "m")}, rec.take())
+	assert.Equal(t, []spatial.Event[string]{leave("w", "m", spatial.CauseFar)}, rec.take())
 }
 
 func TestWatchWatcherMoves(t *testing.T) {
@@ -162,12 +162,12 @@ func TestWatchWatcherMoves(t *testing.T) {
 	require.NoError(t, x.Set("w", north(50, 0)))
 	assert.Equal(t, []spatial.Event[string]{enter("w", "a")}, rec.take())
 	require.NoError(t, x.Set("w", north(950, 0)))
-	assert.ElementsMatch(t, []spatial.Event[string]{leave("w", "a"), enter("w", "b")}, rec.take())
+	assert.ElementsMatch(t, []spatial.Event[string]{leave("w", "a", spatial.CauseFar), enter("w", "b")}, rec.take())
 	assert.Equal(t, []string{"b"}, sortedWatching(t, x, "w", cmpString))
 
 	// Now b moves and is found in w's moved circle.
 	require.NoError(t, x.Set("b", north(2000, 0)))
-	assert.Equal(t, []spatial.Event[string]{leave("w", "b")}, rec.take())
+	assert.Equal(t, []spatial.Event[string]{leave("w", "b", spatial.CauseFar)}, rec.take())
 }
 
 func TestWatchRemove(t *testing.T) {
@@ -184,12 +184,12 @@ func TestWatchRemove(t *testing.T) {
 	assert.ElementsMatch(t, []string{"w1", "w2", "w3"}, x.WatchersOf("m"))
 	assert.Empty(t, x.WatchersOf("nobody"))
 	require.True(t, x.Remove("m"))
-	assert.ElementsMatch(t, []spatial.Event[string]{leave("w1", "m"), leave("w2", "m"), leave("w3", "m")}, rec.take())
+	assert.ElementsMatch(t, []spatial.Event[string]{leave("w1", "m", spatial.CauseRemoved), leave("w2", "m", spatial.CauseRemoved), leave("w3", "m", spatial.CauseRemoved)}, rec.take())
 
 	// Removing a watcher: the others see it leave, it sees them leave (its
 	// watch ends), and a new Set of the same id has no watch.
 	require.True(t, x.Remove("w1"))
-	assert.ElementsMatch(t, []spatial.Event[string]{leave("w2", "w1"), leave("w3", "w1"), leave("w1", "w2"), leave("w1", "w3")}, rec.take())
+	assert.ElementsMatch(t, []spatial.Event[string]{leave("w2", "w1", spatial.CauseRemoved), leave("w3", "w1", spatial.CauseRemoved), leave("w1", "w2", spatial.CauseWatcherRemoved), leave("w1", "w3", spatial.CauseWatcherRemoved)}, rec.take())
 	require.NoError(t, x.Set("w1", north(0, 0)))
 	assert.ElementsMatch(t, []spatial.Event[string]{enter("w2", "w1"), enter("w3", "w1")}, rec.take())
 	_, ok := x.Watching("w1")
@@ -225,7 +225,7 @@ func TestWatchRewatch(t *testing.T) {
 	require.NoError(t, x.Watch("w", 200))
 	assert.Equal(t, []spatial.Event[string]{enter("w", "b")}, rec.take())
 	require.NoError(t, x.Watch("w", 10))
-	assert.ElementsMatch(t, []spatial.Event[string]{leave("w", "a"), leave("w", "b")}, rec.take())
+	assert.ElementsMatch(t, []spatial.Event[string]{leave("w", "a", spatial.CauseFar), leave("w", "b", spatial.CauseFar)}, rec.take())
 }
 
 // TestWatchAntimeridian watches across longitude ±180.
@@ -238,7 +238,7 @@ func TestWatchAntimeridian(t *testing.T) {
 	require.NoError(t, x.Set("m", at(0, -179.9995))) // about 111 m away
 	assert.Equal(t, []spatial.Event[string]{enter("w", "m")}, rec.take())
 	require.NoError(t, x.Set("m", at(0, -179.99)))
-	assert.Equal(t, []spatial.Event[string]{leave("w", "m")}, rec.take())
+	assert.Equal(t, []spatial.Event[string]{leave("w", "m", spatial.CauseFar)}, rec.take())
 }
 
 // TestWatchHandlerReenters calls the index from the handler: it must not
@@ -248,7 +248,7 @@ func TestWatchHandlerReenters(t *testing.T) {
 	var x *spatial.Index[string]
 	var got []spatial.Event[string]
 	x = spatial.New[string](spatial.WithEvents(func(ev spatial.Event[string]) {
-		ev.Distance = 0
+		ev.Distance, ev.Position = 0, spatial.Position{}
 		got = append(got, ev)
 		_, err := x.Nearby(spatial.Point{}, 10, 0)
 		assert.NoError(t, err)
@@ -259,7 +259,7 @@ func TestWatchHandlerReenters(t *testing.T) {
 	require.NoError(t, x.Set("w", north(0, 0)))
 	require.NoError(t, x.Watch("w", 100))
 	require.NoError(t, x.Set("m", north(5, 0)))
-	assert.Equal(t, []spatial.Event[string]{enter("w", "m"), leave("w", "m")}, got)
+	assert.Equal(t, []spatial.Event[string]{enter("w", "m"), leave("w", "m", spatial.CauseFar)}, got)
 }
 
 // TestPropertyWatch moves, adds and removes members at random, some of
@@ -471,7 +471,7 @@ func TestWatchHandlerPanics(t *testing.T) {
 		if ev.Member == "boom" {
 			panic("boom")
 		}
-		ev.Distance = 0
+		ev.Distance, ev.Position = 0, spatial.Position{}
 		got = append(got, ev)
 	}))
 	require.NoError(t, x.Set("w", north(0, 0)))
@@ -517,20 +517,20 @@ func TestWatchSymmetric(t *testing.T) {
 	// b goes beyond a's radius but stays within its own: a stops seeing b,
 	// b still sees a through its own watch... but a is beyond b's 800 m.
 	require.NoError(t, x.Set("b", north(1200, 0)))
-	assert.ElementsMatch(t, []spatial.Event[string]{leave("a", "b"), leave("b", "a")}, rec.take())
+	assert.ElementsMatch(t, []spatial.Event[string]{leave("a", "b", spatial.CauseFar), leave("b", "a", spatial.CauseFar)}, rec.take())
 	require.NoError(t, x.Set("b", north(700, 0)))
 	assert.ElementsMatch(t, []spatial.Event[string]{enter("a", "b"), enter("b", "a")}, rec.take(),
 		"one Enter each, though two watches hold the pair")
 
 	// Turning symmetry off: those who saw a only through it stop seeing it.
 	require.NoError(t, x.Watch("a", 1000))
-	assert.Equal(t, []spatial.Event[string]{leave("c", "a")}, rec.take(), "c has no watch; b sees a with its own")
+	assert.Equal(t, []spatial.Event[string]{leave("c", "a", spatial.CauseUnwatched)}, rec.take(), "c has no watch; b sees a with its own")
 	require.NoError(t, x.Watch("a", 1000, spatial.WithSymmetric()))
 	assert.Equal(t, []spatial.Event[string]{enter("c", "a")}, rec.take())
 
 	// Hiding a: nobody sees a, a still sees everyone.
 	require.True(t, x.SetHidden("a", true))
-	assert.ElementsMatch(t, []spatial.Event[string]{leave("b", "a"), leave("c", "a")}, rec.take())
+	assert.ElementsMatch(t, []spatial.Event[string]{leave("b", "a", spatial.CauseHidden), leave("c", "a", spatial.CauseHidden)}, rec.take())
 	assert.Equal(t, []string{"b", "c"}, sortedWatching(t, x, "a", cmpString))
 	assert.Empty(t, x.WatchersOf("a"))
 	require.True(t, x.SetHidden("a", false))
@@ -539,13 +539,13 @@ func TestWatchSymmetric(t *testing.T) {
 	// Hiding c, which has no watch: c leaves a's watch, so it no longer
 	// sees a either.
 	require.True(t, x.SetHidden("c", true))
-	assert.ElementsMatch(t, []spatial.Event[string]{leave("a", "c"), leave("c", "a")}, rec.take())
+	assert.ElementsMatch(t, []spatial.Event[string]{leave("a", "c", spatial.CauseHidden), leave("c", "a", spatial.CauseWatcherHidden)}, rec.take())
 	require.True(t, x.SetHidden("c", false))
 	assert.ElementsMatch(t, []spatial.Event[string]{enter("a", "c"), enter("c", "a")}, rec.take())
 
 	// Removing a: Leave both ways.
 	assert.True(t, x.Remove("a"))
-	assert.ElementsMatch(t, []spatial.Event[string]{leave("b", "a"), leave("c", "a"), leave("a", "b"), leave("a", "c")}, rec.take())
+	assert.ElementsMatch(t, []spatial.Event[string]{leave("b", "a", spatial.CauseRemoved), leave("c", "a", spatial.CauseRemoved), leave("a", "b", spatial.CauseWatcherRemoved), leave("a", "c", spatial.CauseWatcherRemoved)}, rec.take())
 	in, _ = x.Watching("c")
 	assert.Empty(t, in)
 
@@ -555,7 +555,7 @@ func TestWatchSymmetric(t *testing.T) {
 	require.NoError(t, x.Watch("a", 1000, spatial.WithSymmetric()))
 	assert.ElementsMatch(t, []spatial.Event[string]{enter("a", "b"), enter("a", "c"), enter("c", "a")}, rec.take())
 	assert.True(t, x.Unwatch("a"))
-	assert.ElementsMatch(t, []spatial.Event[string]{leave("a", "b"), leave("a", "c"), leave("c", "a")}, rec.take(),
+	assert.ElementsMatch(t, []spatial.Event[string]{leave("a", "b", spatial.CauseUnwatched), leave("a", "c", spatial.CauseUnwatched), leave("c", "a", spatial.CauseUnwatched)}, rec.take(),
 		"b keeps seeing a with its own watch")
 }
 
@@ -582,7 +582,7 @@ func TestWatchDwell(t *testing.T) {
 	assert.Empty(t, rec.take(), "not yet")
 	assert.Equal(t, []string{"m"}, sortedWatching(t, x, "w", cmpString), "still inside while dwelling")
 	x.Expire(time.Now().Add(61 * time.Minute))
-	assert.Equal(t, []spatial.Event[string]{leave("w", "m")}, rec.take())
+	assert.Equal(t, []spatial.Event[string]{leave("w", "m", spatial.CauseFar)}, rec.take())
 
 	// The watcher moving away dwells too.
 	require.NoError(t, x.Set("m", north(10, 0)))
@@ -590,7 +590,7 @@ func TestWatchDwell(t *testing.T) {
 	require.NoError(t, x.Set("w", north(3000, 0)))
 	assert.Empty(t, rec.take())
 	x.Expire(time.Now().Add(61 * time.Minute))
-	assert.Equal(t, []spatial.Event[string]{leave("w", "m")}, rec.take())
+	assert.Equal(t, []spatial.Event[string]{leave("w", "m", spatial.CauseFar)}, rec.take())
 
 	// Removing a dwelling member is an immediate Leave, and watching again
 	// without a dwell ends the dwells at once.
@@ -601,9 +601,9 @@ func TestWatchDwell(t *testing.T) {
 	require.NoError(t, x.Set("n", north(9000, 0)))
 	assert.Empty(t, rec.take())
 	assert.True(t, x.Remove("m"))
-	assert.Equal(t, []spatial.Event[string]{leave("w", "m")}, rec.take())
+	assert.Equal(t, []spatial.Event[string]{leave("w", "m", spatial.CauseRemoved)}, rec.take())
 	require.NoError(t, x.Watch("w", 100))
-	assert.Equal(t, []spatial.Event[string]{leave("w", "n")}, rec.take())
+	assert.Equal(t, []spatial.Event[string]{leave("w", "n", spatial.CauseFar)}, rec.take())
 
 	require.ErrorIs(t, x.Watch("w", 100, spatial.WithDwell(-time.Second)), spatial.ErrInvalidRadius)
 }
@@ -624,7 +624,7 @@ func TestWatchDwellTimer(t *testing.T) {
 		got = append(got, rec.take()...)
 		return len(got) > 0
 	}, 5*time.Second, 5*time.Millisecond)
-	assert.Equal(t, []spatial.Event[string]{leave("w", "m")}, got)
+	assert.Equal(t, []spatial.Event[string]{leave("w", "m", spatial.CauseFar)}, got)
 
 	// After Close, dwells end only through Expire.
 	require.NoError(t, x.Set("m", north(50, 0)))
@@ -632,7 +632,7 @@ func TestWatchDwellTimer(t *testing.T) {
 	require.NoError(t, x.Close())
 	require.NoError(t, x.Set("m", north(500, 0)))
 	x.Expire(time.Now().Add(time.Second))
-	assert.Equal(t, []spatial.Event[string]{leave("w", "m")}, rec.take())
+	assert.Equal(t, []spatial.Event[string]{leave("w", "m", spatial.CauseFar)}, rec.take())
 }
 
 // Showing a hidden member somewhere else never shows it where it hid.
@@ -671,7 +671,7 @@ func TestRewatchWithoutFlaps(t *testing.T) {
 
 	// Symmetric and smaller: m leaves, and never sees w.
 	require.NoError(t, x.Watch("w", 100, spatial.WithSymmetric()))
-	assert.Equal(t, []spatial.Event[string]{leave("w", "m")}, rec.take())
+	assert.Equal(t, []spatial.Event[string]{leave("w", "m", spatial.CauseFar)}, rec.take())
 
 	// A shorter dwell shortens the pending leaves.
 	require.NoError(t, x.Watch("w", 100, spatial.WithDwell(time.Hour)))
@@ -681,5 +681,5 @@ func TestRewatchWithoutFlaps(t *testing.T) {
 	require.NoError(t, x.Watch("w", 100, spatial.WithDwell(time.Second)))
 	assert.Empty(t, rec.take())
 	x.Expire(time.Now().Add(2 * time.Second))
-	assert.Equal(t, []spatial.Event[string]{leave("w", "m")}, rec.take(), "the 1 s dwell is up")
+	assert.Equal(t, []spatial.Event[string]{leave("w", "m", spatial.CauseFar)}, rec.take(), "the 1 s dwell is up")
 }
