@@ -217,16 +217,27 @@ func (c *Conn) CloseWithReason(reason string, graceful bool) { c.close(reason, g
 func (c *Conn) close(reason string, graceful bool) {
 	c.mu.Lock()
 	if c.closed {
+		// A session closed gracefully waits for a writer to take its last
+		// packets. If its transport fails meanwhile (the client went away
+		// first), no writer ever will: it is abandoned now, not after the
+		// ping timeout, which Shutdown would wait for.
+		late := c.graceful && !graceful
+		if late {
+			c.graceful = false
+			c.dropQueue()
+		}
+		abort := c.abort
 		c.mu.Unlock()
+		if late {
+			c.abandon(abort)
+		}
 		return
 	}
 	c.closed = true
 	c.graceful = graceful
 	c.reason = reason
 	if !graceful {
-		clear(c.queue)
-		c.queue, c.bytes = nil, 0
-		c.latest = nil
+		c.dropQueue()
 	}
 	abort := c.abort
 	if c.pingTimer != nil {
@@ -253,13 +264,26 @@ func (c *Conn) close(reason string, graceful bool) {
 		// fails to come back for them.
 		time.AfterFunc(c.srv.cfg.pingTimeout, func() { c.srv.remove(c) })
 	} else {
-		c.srv.remove(c)
-		if abort != nil {
-			abort()
-		}
+		c.abandon(abort)
 	}
 	if recv != nil {
 		go c.deliverClose(recv, reason)
+	}
+}
+
+// dropQueue forgets what is queued. c.mu is held.
+func (c *Conn) dropQueue() {
+	clear(c.queue)
+	c.queue, c.bytes = nil, 0
+	c.latest = nil
+}
+
+// abandon removes the closed session from the server and closes its
+// network connection, if it has one, with abort.
+func (c *Conn) abandon(abort func()) {
+	c.srv.remove(c)
+	if abort != nil {
+		abort()
 	}
 }
 

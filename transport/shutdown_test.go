@@ -243,3 +243,21 @@ func assertRefused(t *testing.T, h *harness) {
 	_ = res.Body.Close()
 	assert.Equal(t, http.StatusServiceUnavailable, res.StatusCode)
 }
+
+// A session closed gracefully whose transport then fails (its client went
+// away first) has no writer left to take its last packets: it leaves the
+// server at once, and Shutdown does not wait a ping timeout for it.
+func TestGracefulCloseThenTransportFails(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, transport.WithPingTimeout(time.Minute))
+	sid, s := h.handshake(t)
+	require.True(t, s.conn.Send(false, transport.Message([]byte("last"), false)))
+	s.conn.Close()
+	assert.Equal(t, []string{sid}, transport.SessionIDs(h.eng), "kept for its last packets")
+	s.conn.Fail(transport.ReasonTransportError)
+	assertNoSessions(t, h)
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	require.NoError(t, h.eng.Shutdown(ctx))
+	assert.Equal(t, transport.ReasonForcedClose, s.closed(t), "one OnClose, with the first reason")
+}
