@@ -154,25 +154,38 @@ func (s *Socket) SetLocation(p spatial.Point, accuracy float64) error {
 		after[w] = true
 	}
 	still := slices.DeleteFunc(before, func(w string) bool { return !after[w] })
-	s.nsp.srv.emitLatestTo(still, "move:"+s.id, NearbyMove, json.RawMessage(appendNearby(nil, s.id, shown, -1)))
+	s.nsp.srv.sendMove(still, s.id, shown)
 	return nil
 }
 
-// emitLatestTo sends event to the sockets ids, in whichever namespace
-// each is, keeping only the newest under key in each client's queue. The
-// payload is encoded once per namespace.
-func (s *Server) emitLatestTo(ids []string, key, event string, payload any) {
-	if len(ids) == 0 {
-		return
-	}
-	byNsp := make(map[*Namespace][]string, 1)
+// sendMove sends [NearbyMove] about member, shown at pos, to the sockets
+// ids, in whichever namespace each is. The packet is built once per
+// namespace and queued straight to each client, keeping only the newest
+// move of member (as [BroadcastOperator.EmitLatest] would): the watchers
+// are this server's own sockets, found by the index.
+func (s *Server) sendMove(ids []string, member string, pos spatial.Position) {
+	targets := make([]*Socket, 0, len(ids))
+	s.mu.RLock() // lock order: the server's, then a namespace's
 	for _, id := range ids {
-		if w := s.socketByID(id); w != nil {
-			byNsp[w.nsp] = append(byNsp[w.nsp], id)
+		for _, n := range s.nsps {
+			if w := n.socket(id); w != nil {
+				targets = append(targets, w)
+				break
+			}
 		}
 	}
-	for n, ids := range byNsp {
-		_ = n.To(ids...).EmitLatest(key, event, payload)
+	s.mu.RUnlock()
+	payload := appendNearby(nil, member, pos, -1)
+	var last *Namespace
+	var p transport.Packet
+	var key string
+	for _, w := range targets {
+		if w.nsp != last { // nearly always one namespace
+			b, _ := w.eventHead(NearbyMove, len(payload)+1)
+			p = transport.Message(append(append(b, payload...), ']'), false)
+			last, key = w.nsp, w.nsp.name+"\x00move:"+member
+		}
+		w.client.conn.SendLatest(key, p)
 	}
 }
 
