@@ -26,7 +26,7 @@ type spatialConfig struct {
 // entering or leaving an area (see [Server.AddArea]).
 const (
 	NearbyEnter = "nearby:enter" // {"id", "lat", "lng", "accuracy", "distance"}: a socket came within the watch radius
-	NearbyLeave = "nearby:leave" // {"id", "reason"}: it is no longer seen; reason is one of the LeaveReason constants
+	NearbyLeave = "nearby:leave" // {"id", "reason"}: it is no longer seen; reason is one of the Leave… constants
 	NearbyMove  = "nearby:move"  // {"id", "lat", "lng", "accuracy"}: a socket inside moved; conflated per socket
 	AreaEnter   = "area:enter"   // {"area", "room"}: the socket came inside an area and joined its room
 	AreaLeave   = "area:leave"   // {"area", "room"}: the socket left the area and its room
@@ -191,8 +191,10 @@ func (s *Server) sendMove(ids []string, member string, pos spatial.Position) {
 
 // SetHidden hides the socket from the others, or shows it again: while
 // hidden it is not found by [Socket.Nearby] and the Near operators, and
-// the sockets that saw it get [NearbyLeave] (and [NearbyEnter] when it
-// shows again). It still sees the others through its own watch, and stays
+// the sockets that saw it get [NearbyLeave] with [LeaveHidden] (and
+// [NearbyEnter] when it shows again). It still sees the others through its
+// own watch, but no longer the owners of symmetric watches that held it
+// ([NearbyLeave] with [LeaveSelf]), and stays
 // in its area rooms. The flag holds for the socket's life, across
 // [Socket.ClearLocation] and the expiry of its location, and may be set
 // before it has a location.
@@ -268,10 +270,14 @@ type watchSpec struct {
 // the client gets [NearbyEnter] for every other socket that comes within
 // it, with its position as others may see it (coarsened with
 // spatial.WithCoarsening) and the distance to that position, [NearbyMove]
-// as it moves, and [NearbyLeave] when it goes beyond radius plus the
-// margin (spatial.WithMargin, spatial.WithDwell), hides, or disconnects.
-// With spatial.WithSymmetric the sockets inside see this one too, and get
-// the same events about it.
+// as it moves, and [NearbyLeave] when the client stops seeing it, with the
+// reason ([LeaveFar] beyond radius plus the margin of spatial.WithMargin or
+// after spatial.WithDwell, [LeaveHidden], [LeaveUnlocated],
+// [LeaveDisconnected], [LeaveUnwatched] after [Socket.Unwatch], [LeaveSelf]
+// when this socket's own location is cleared or expires). Every
+// NearbyLeave follows a NearbyEnter about the same socket. With
+// spatial.WithSymmetric the sockets inside see this one too, and get the
+// same events about it.
 //
 // The watch lasts until [Socket.Unwatch] or the disconnect: a socket
 // without a location (not yet set, cleared, or expired) watches from the
@@ -396,25 +402,29 @@ func (s *Server) onSpatial(ev spatial.Event[string]) {
 	}
 }
 
-// shownTo returns the position an Enter shows its watcher, the one the
-// member had then (so that the Leave that follows, should it have hidden
-// or gone since, has an Enter before it), and the distance to it. With
-// coarsening the distance is from the watcher's position now to the shown
-// one, and -1 (left out) when the watcher has none: the exact distance
-// would undo the coarsening.
+// shownTo returns the position an Enter shows its watcher, and the
+// distance to it: where the member is now, since a move queued after the
+// event may already have been sent; or, if it has hidden or gone since,
+// where it was at the event, so that the Leave that follows has an Enter
+// before it. The distance is left out (-1) when the watcher has no
+// location now and the position is coarsened: the exact distance would
+// undo the coarsening.
 func (s *Server) shownTo(ev spatial.Event[string]) (spatial.Position, float64) {
 	idx := s.Spatial()
-	pos := idx.Show(ev.Position)
-	if pos.Point == ev.Position.Point {
-		return pos, ev.Distance
+	if pos, d, ok := idx.ShownTo(ev.Member, ev.Watcher); ok {
+		return pos, d
 	}
-	if w, ok := idx.Get(ev.Watcher); ok {
-		return pos, spatial.Distance(w.Point, pos.Point)
+	pos, ok := idx.Shown(ev.Member)
+	if !ok {
+		pos = idx.Show(ev.Position)
+	}
+	if pos.Point == ev.Position.Point { // not coarsened, and not moved
+		return pos, ev.Distance
 	}
 	return pos, -1
 }
 
-// leaveReason says why the Leave ev happened, as one of the LeaveReason
+// leaveReason says why the Leave ev happened, as one of the Leave…
 // constants.
 func (s *Server) leaveReason(ev spatial.Event[string]) string {
 	switch ev.Cause {
@@ -444,8 +454,9 @@ func (s *Socket) Location() (spatial.Position, bool) {
 }
 
 // ClearLocation removes the socket from the index: the sockets that saw it
-// get [NearbyLeave], and it leaves its area rooms. Its watch and hidden
-// flag are kept for when it sets a location again.
+// get [NearbyLeave] with [LeaveUnlocated], its own client gets one with
+// [LeaveSelf] for every socket it saw, and it leaves its area rooms. Its
+// watch and hidden flag are kept for when it sets a location again.
 func (s *Socket) ClearLocation() {
 	idx := s.index()
 	if idx == nil {

@@ -1,6 +1,7 @@
 package realtime
 
 import (
+	"context"
 	"encoding/json"
 	"math"
 	"math/rand/v2"
@@ -69,4 +70,55 @@ func TestEventHead(t *testing.T) {
 		require.Len(t, args, 1)
 		assert.JSONEq(t, `{"id":"x"}`, string(args[0]))
 	}
+}
+
+// nextNearbyEnter takes the socket's next queued packet, which must be a
+// nearby:enter, and returns its payload.
+func nextNearbyEnter(t *testing.T, srv *Server, s *Socket) map[string]any {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel() // an empty queue answers at once
+	pkts, err := s.client.conn.Next(ctx, srv.transports[0], nil)
+	require.NoError(t, err)
+	require.Len(t, pkts, 1)
+	var ev []json.RawMessage
+	data := string(pkts[0].Data)
+	require.Equal(t, `2["`+NearbyEnter+`",`, data[:len(NearbyEnter)+5], "%s", data)
+	require.NoError(t, json.Unmarshal([]byte(data[1:]), &ev))
+	var payload map[string]any
+	require.NoError(t, json.Unmarshal(ev[1], &payload))
+	return payload
+}
+
+// An Enter shows where the member is when it is sent, which a move may
+// have changed since the event; a member that hid or went since is still
+// announced, where the event says, so that the Leave that follows has an
+// Enter before it.
+func TestEnterShownWhenSent(t *testing.T) {
+	t.Parallel()
+	srv := New(WithSpatial())
+	defer srv.Close()
+	socks := openPolling(t, srv, 2)
+	w, m := socks[0], socks[1]
+	at := func(meters float64) spatial.Point { return spatial.Point{Lat: 52.52 + meters/111_195, Lng: 13.4} }
+	require.NoError(t, w.SetLocation(at(0), 0))
+	require.NoError(t, m.SetLocation(at(200), 0))
+	ev := spatial.Event[string]{Kind: spatial.Enter, Watcher: w.id, Member: m.id,
+		Position: spatial.Position{Point: at(100), Accuracy: 7}, Distance: 100}
+
+	got := nextNearbyEnter(t, srv, withEvent(srv, ev))
+	assert.Equal(t, at(200).Lat, got["lat"], "moved since: shown where it is")
+	assert.InDelta(t, 200, got["distance"], 0.5)
+
+	require.NoError(t, m.SetHidden(true))
+	got = nextNearbyEnter(t, srv, withEvent(srv, ev))
+	assert.Equal(t, at(100).Lat, got["lat"], "hidden since: shown where it was")
+	assert.Equal(t, 7.0, got["accuracy"])
+	assert.Equal(t, 100.0, got["distance"])
+}
+
+// withEvent hands ev to srv as the index would, and returns its watcher.
+func withEvent(srv *Server, ev spatial.Event[string]) *Socket {
+	srv.onSpatial(ev)
+	return srv.socketByID(ev.Watcher)
 }

@@ -78,7 +78,9 @@ func (x *Index[K]) Close() error {
 // maximum age ([WithMaxAge]) before now, and returns how many it removed.
 // Each removal produces the events of [Index.Remove]: [Leave] both ways
 // between it and the members it saw or that saw it, [FenceLeave] for its
-// fences. It also ends the dwells
+// fences; members removed in one call go in no particular order, so
+// between two of them either may be the one removed first. It also ends
+// the dwells
 // ([WithDwell]) that are up by now, with their Leave events. It scans all
 // members, under the write lock, when there is a maximum age.
 func (x *Index[K]) Expire(now time.Time) int {

@@ -164,16 +164,23 @@ func (x *Index[K]) place(id K, pos Position, hidden *bool) (bool, error) {
 	// A change of the hidden flag with a move: every pair it changes
 	// involves e, so the watches are updated silently and the events are
 	// the difference in who sees e and whom e sees. Hiding comes before
-	// the move and showing after it, so e is never seen where it was.
+	// the move, and those who saw e lose it where they saw it; showing
+	// comes after, so e is never seen where it hid.
 	wevs := &evs
-	var viewers, seen []*entry[K]
+	var seen []*entry[K]
+	var own []K // when hiding: the members in e's own watch before the move
 	flip := ok && hidden != nil && e.hidden != *hidden
-	var hiding Cause // CauseWatcherHidden when e hides
 	if flip {
-		viewers, seen, wevs = x.viewers(e), x.seen(e), nil
+		seen, wevs = x.seen(e), nil
 		if *hidden {
-			hiding = CauseWatcherHidden
+			viewers := x.viewers(e)
 			x.flagHidden(e, true)
+			x.diffViewers(e, viewers, CauseHidden, &evs)
+			if e.watch != nil {
+				for m := range e.watch.inside {
+					own = append(own, m.id)
+				}
+			}
 		}
 	}
 	switch {
@@ -184,11 +191,8 @@ func (x *Index[K]) place(id K, pos Position, hidden *bool) (bool, error) {
 		x.moved(e, &evs)
 		x.movedFences(e, &evs)
 	case e.at != at:
-		// The old point comes from the map's slot, so that Set of a
-		// member that nothing watches and no fence holds reads nothing
-		// from its entry, only writes it; and it writes it first, so
-		// that the entry's cache lines arrive while the tree is updated
-		// instead of stalling the unlock.
+		// The entry is written before the tree is updated, so that its
+		// cache lines arrive meanwhile instead of stalling the unlock.
 		from := e.at
 		e.pos, e.v, e.at = pos, v, at
 		x.tree.Replace(from, from, e, at, at, e)
@@ -197,14 +201,22 @@ func (x *Index[K]) place(id K, pos Position, hidden *bool) (bool, error) {
 	default:
 		e.pos = pos // same place: only accuracy or time changed
 	}
-	if flip {
-		if !*hidden {
-			x.flagHidden(e, false)
+	switch {
+	case flip && *hidden:
+		// e no longer sees the owners of symmetric watches that held it,
+		// but the members it lost from its own watch, which hiding leaves
+		// as it is, it lost to the move.
+		n := len(evs)
+		x.diffSeen(e, seen, CauseWatcherHidden, &evs)
+		for i := n; i < len(evs); i++ {
+			if slices.Contains(own, evs[i].Member) {
+				evs[i].Cause = CauseFar
+			}
 		}
-		// Leaves come from hiding (showing only adds viewers), or, for
-		// what e sees, from the move when showing.
-		x.diffViewers(e, viewers, CauseHidden, &evs)
-		x.diffSeen(e, seen, cmp.Or(hiding, CauseFar), &evs)
+	case flip:
+		x.flagHidden(e, false)
+		x.diffViewers(e, nil, CauseHidden, &evs) // a hidden member has no viewers: enters only
+		x.diffSeen(e, seen, CauseFar, &evs)
 	}
 	x.unlockAndDeliver(evs)
 	return !ok, nil

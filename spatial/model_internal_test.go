@@ -33,6 +33,9 @@ type model struct {
 	// causes, set before each operation, returns the causes a Leave from
 	// it may have.
 	causes func(ev Event[int]) []Cause
+	// leaveAt, likewise, returns where a Leave's member must be said to
+	// be.
+	leaveAt func(ev Event[int]) Point
 }
 
 func (z *model) handle(ev Event[int]) {
@@ -51,6 +54,9 @@ func (z *model) handle(ev Event[int]) {
 			z.errs = append(z.errs, fmt.Sprintf("leave without enter %v", p))
 		}
 		delete(z.replay, p)
+		if want := z.leaveAt(ev); ev.Position.Point != want {
+			z.errs = append(z.errs, fmt.Sprintf("leave %v at %v, want %v", p, ev.Position.Point, want))
+		}
 		if want := z.causes(ev); !slices.Contains(want, ev.Cause) {
 			z.errs = append(z.errs, fmt.Sprintf("leave %v of cause %v, want one of %v", p, ev.Cause, want))
 		}
@@ -235,12 +241,13 @@ func runModel(t *testing.T, seed uint64, steps int) {
 	for step := range steps {
 		id := rng.IntN(n)
 		var desc string
+		z.leaveAt = stays(pos) // unless the operation moves id
 		switch r := rng.IntN(20); {
 		case r < 6:
 			p := pt(id)
 			desc = fmt.Sprintf("Set(%d, %v)", id, p)
 			z.log = append(z.log, desc)
-			z.causes = only(CauseFar)
+			z.causes, z.leaveAt = only(CauseFar), movesTo(id, p, pos)
 			if err := x.Set(id, Position{Point: p, Time: clock}); err != nil {
 				t.Fatal(err)
 			}
@@ -250,9 +257,16 @@ func runModel(t *testing.T, seed uint64, steps int) {
 			h := rng.IntN(2) == 0
 			desc = fmt.Sprintf("Place(%d, %v, %v)", id, p, h)
 			z.log = append(z.log, desc)
-			z.causes = only(CauseFar)
+			z.causes, z.leaveAt = only(CauseFar), movesTo(id, p, pos)
 			if _, in := x.Get(id); in && h && !x.Hidden(id) {
-				z.causes = hides(id)
+				// Hiding and moving: e loses its own watch's members
+				// to the move, and is lost where it was.
+				z.causes, z.leaveAt = func(ev Event[int]) []Cause {
+					if ev.Member == id {
+						return []Cause{CauseHidden}
+					}
+					return []Cause{CauseWatcherHidden, CauseFar}
+				}, stays(pos)
 			}
 			if _, err := x.Place(id, Position{Point: p, Time: clock}, h); err != nil {
 				t.Fatal(err)
@@ -369,5 +383,20 @@ func removes(x *Index[int]) func(Event[int]) []Cause {
 			c = append(c, CauseWatcherRemoved)
 		}
 		return c
+	}
+}
+
+// stays says a Leave's member is where the model last put it.
+func stays(pos map[int]Point) func(Event[int]) Point {
+	return func(ev Event[int]) Point { return pos[ev.Member] }
+}
+
+// movesTo says member id is at p and the others where they were.
+func movesTo(id int, p Point, pos map[int]Point) func(Event[int]) Point {
+	return func(ev Event[int]) Point {
+		if ev.Member == id {
+			return p
+		}
+		return pos[ev.Member]
 	}
 }

@@ -124,6 +124,27 @@ func (x *Index[K]) Shown(id K) (Position, bool) {
 	return x.Show(pos), true
 }
 
+// ShownTo returns the position of member as viewer should see it, as
+// [Index.Shown] does, and the distance in meters from viewer's exact
+// position to it; ok is false when member is hidden or either is not in
+// the index. One lookup, for the events a watcher is sent.
+func (x *Index[K]) ShownTo(member, viewer K) (pos Position, distance float64, ok bool) {
+	x.mu.RLock()
+	m, ok := x.member(member)
+	v, vok := x.member(viewer)
+	if !ok || !vok || m.hidden {
+		x.mu.RUnlock()
+		return Position{}, 0, false
+	}
+	pos, mv, vv := m.pos, m.v, v.v
+	x.mu.RUnlock()
+	if x.coarsen > 0 {
+		pos = x.Show(pos)
+		mv = unit(pos.Point)
+	}
+	return pos, chord2ToMeters(chord2(vv, mv)), true
+}
+
 // Show returns pos as others should see it: with [WithCoarsening], the
 // point coarsened with [Coarsen] and the accuracy raised to at least the
 // grid size; unchanged otherwise. The time is kept.

@@ -167,8 +167,9 @@ func TestPlaceHidden(t *testing.T) {
 	require.NoError(t, err)
 	assert.False(t, added)
 	assert.ElementsMatch(t, []spatial.Event[string]{enter("w", "ghost"), enter("ghost", "w")}, rec.take())
-	// Placing hidden and out of reach: one Leave each way. A member that
-	// hides and moves at once is told it hid, whatever else it did.
+	// Placing hidden and out of reach: one Leave each way. w loses ghost
+	// because it hid; ghost saw w only through w's symmetric watch, which
+	// holds no hidden member, so it too is told it hid.
 	_, err = x.Place("ghost", north(500, 0), true)
 	require.NoError(t, err)
 	assert.ElementsMatch(t, []spatial.Event[string]{leave("w", "ghost", spatial.CauseHidden), leave("ghost", "w", spatial.CauseWatcherHidden)}, rec.take())
@@ -176,4 +177,24 @@ func TestPlaceHidden(t *testing.T) {
 	_, err = x.Place("bad", spatial.Position{Point: spatial.Point{Lat: 91}}, true)
 	require.ErrorIs(t, err, spatial.ErrInvalidPoint)
 	assert.Equal(t, 2, x.Len())
+}
+
+func TestShownTo(t *testing.T) {
+	t.Parallel()
+	for _, cell := range []float64{0, 500} {
+		x := spatial.New[string](spatial.WithCoarsening(cell))
+		require.NoError(t, x.Set("v", north(0, 0)))
+		require.NoError(t, x.Set("m", north(320, 0)))
+		want, ok := x.Shown("m")
+		require.True(t, ok)
+		pos, d, ok := x.ShownTo("m", "v")
+		require.True(t, ok)
+		assert.Equal(t, want, pos)
+		assert.InDelta(t, spatial.Distance(north(0, 0).Point, want.Point), d, 1e-6, "cell %v", cell)
+		_, _, ok = x.ShownTo("m", "nobody")
+		assert.False(t, ok)
+		x.SetHidden("m", true)
+		_, _, ok = x.ShownTo("m", "v")
+		assert.False(t, ok, "hidden")
+	}
 }

@@ -59,7 +59,7 @@ const (
 	CauseUnwatched
 	// CauseWatcherHidden: Watcher hid, so it no longer sees the owners of
 	// symmetric watches that held it. A member that hides and moves in one
-	// [Index.Place] gets this cause for every member it stops seeing.
+	// [Index.Place] gets CauseFar for the members its own watch lost.
 	CauseWatcherHidden
 	// CauseWatcherRemoved: Watcher was removed; its view ended.
 	CauseWatcherRemoved
@@ -94,7 +94,8 @@ type Event[K comparable] struct {
 	Member  K      // the member that entered or left
 	Fence   string // the fence's name, for FenceEnter and FenceLeave
 	// Position is Member's position when the event happened, for Enter
-	// and Leave (for a removal, its last one), exact even with
+	// and Leave (for a removal its last one, for hiding where it was last
+	// seen), exact even with
 	// [WithCoarsening]: pass it to [Index.Show] before showing it to
 	// anyone. An Enter carries it so that the application can announce
 	// the member even if it hides or goes before the event is handled;

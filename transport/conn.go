@@ -205,7 +205,8 @@ func (c *Conn) SendLatest(key string, p Packet) bool {
 }
 
 // Close closes the connection with [ReasonForcedClose]. Packets already
-// queued are still written first. Close is idempotent. It does not wait for
+// queued are still written first, unless the transport fails before they
+// are (the client has gone). Close is idempotent. It does not wait for
 // the Receiver's OnClose, which runs on a goroutine of the transport's.
 func (c *Conn) Close() { c.close(ReasonForcedClose, true) }
 
@@ -260,8 +261,8 @@ func (c *Conn) close(reason string, graceful bool) {
 	}
 	if graceful {
 		// A session closed gracefully stays reachable until a writer takes
-		// its last packets and the close packet, or until a polling client
-		// fails to come back for them.
+		// its last packets and the close packet, its transport fails, or
+		// a polling client fails to come back for them.
 		time.AfterFunc(c.srv.cfg.pingTimeout, func() { c.srv.remove(c) })
 	} else {
 		c.abandon(abort)

@@ -416,16 +416,11 @@ func (s *Server) beginClose() (already bool) {
 	return already
 }
 
+// abortAll closes every session at once, also those closed gracefully
+// earlier that still wait for a writer (see Conn.close).
 func (s *Server) abortAll() {
 	for _, c := range s.snapshot() {
 		c.close(ReasonServerShutdown, false)
-		c.mu.Lock()
-		abort := c.abort
-		c.mu.Unlock()
-		if abort != nil {
-			abort() // a graceful close earlier left the network connection open
-		}
-		s.remove(c)
 	}
 }
 

@@ -136,6 +136,7 @@ func TestNextRequestWhileAnswering(t *testing.T) {
 			var cl *client
 			var armed atomic.Bool
 			var next string // the answer to the request sent during the write
+			posted := make(chan string, 1)
 			answer := func(method, body string) string {
 				status, text, err := cl.send(method, body)
 				if err != nil || status != http.StatusOK {
@@ -153,6 +154,9 @@ func TestNextRequestWhileAnswering(t *testing.T) {
 							}
 							got := make(chan string)
 							go func() { got <- answer(http.MethodGet, "") }()
+							// A client's next POST follows the answer to
+							// its last one.
+							assert.Equal(t, "ok", <-posted)
 							// The GET is held until there is something to send.
 							assert.Equal(t, "ok", answer(http.MethodPost, "4second"))
 							next = <-got
@@ -168,10 +172,8 @@ func TestNextRequestWhileAnswering(t *testing.T) {
 				assert.Equal(t, "4first\x1e4second", cl.do(http.MethodGet, ""))
 				return
 			}
-			posted := make(chan string)
 			go func() { posted <- answer(http.MethodPost, "4first") }()
 			assert.Equal(t, "4first", cl.do(http.MethodGet, ""))
-			assert.Equal(t, "ok", <-posted)
 			assert.Equal(t, "4second", next)
 		})
 	}
