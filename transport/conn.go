@@ -322,7 +322,9 @@ func (c *Conn) setReceiver(r Receiver) {
 // when t must end its request because the connection is moving to another
 // transport; or, once the connection is closed and its queue handed out,
 // [ErrClosed], upon which t sends a close packet. It returns ctx.Err() if
-// ctx ends first.
+// ctx ends first, unless the connection has moved to another transport by
+// then: the noop, since the end of a request an upgrade made useless is not
+// a failure of the connection.
 func (c *Conn) Next(ctx context.Context, t Transport, dst []Packet) ([]Packet, error) {
 	for {
 		c.mu.Lock()
@@ -353,6 +355,12 @@ func (c *Conn) Next(ctx context.Context, t Transport, dst []Packet) ([]Packet, e
 		case <-c.wake:
 		case <-c.done:
 		case <-ctx.Done():
+			c.mu.Lock()
+			moved := c.transport != t
+			c.mu.Unlock()
+			if moved { // an end of the request that the upgrade raced is not a failure
+				return append(dst, Packet{Type: eio.Noop}), nil
+			}
 			return dst, ctx.Err()
 		}
 	}
