@@ -71,14 +71,7 @@ func newServer(logger *slog.Logger) (*realtime.Server, http.Handler) {
 	rt.Use(authenticate)            // runs before a client is let in
 	rt.OnConnection(c.onConnection) // runs for each client let in
 
-	mux := http.NewServeMux()
-	mux.Handle("/socket.io/", rt)
-	mux.Handle("/", http.FileServerFS(page))
-	if err := web.CheckBundle("chat"); err != nil {
-		logger.Error(err.Error()) // and /socket.io.min.js answers it
-	}
-	mux.HandleFunc("/socket.io.min.js", web.ClientBundle("chat"))
-	return rt, mux
+	return rt, web.Mux("chat", rt, page, logger)
 }
 
 // user is what each socket carries in its Data. It is replaced, never

@@ -86,14 +86,7 @@ func newServer(logger *slog.Logger, lim limits) (*realtime.Server, http.Handler)
 	rt.Use(b.enter)
 	rt.OnConnection(b.onConnection)
 
-	mux := http.NewServeMux()
-	mux.Handle("/socket.io/", rt)
-	mux.Handle("/", http.FileServerFS(page))
-	if err := web.CheckBundle("draw"); err != nil {
-		logger.Error(err.Error()) // and /socket.io.min.js answers it
-	}
-	mux.HandleFunc("/socket.io.min.js", web.ClientBundle("draw"))
-	return rt, mux
+	return rt, web.Mux("draw", rt, page, logger)
 }
 
 // board holds the pictures of the rooms.

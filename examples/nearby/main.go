@@ -146,17 +146,11 @@ func newServer(logger *slog.Logger, o options) (*realtime.Server, http.Handler) 
 		"center": center, "size": 5000, "precision": o.Precision,
 		"radii": radii, "radius": defaultRadius, "areas": areas,
 	})
-	mux := http.NewServeMux()
-	mux.Handle("/socket.io/", rt)
-	mux.Handle("/", http.FileServerFS(page))
+	mux := web.Mux("nearby", rt, page, logger)
 	mux.HandleFunc("/world.json", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write(world)
 	})
-	if err := web.CheckBundle("nearby"); err != nil {
-		logger.Error(err.Error()) // and /socket.io.min.js answers it
-	}
-	mux.HandleFunc("/socket.io.min.js", web.ClientBundle("nearby"))
 	return rt, mux
 }
 

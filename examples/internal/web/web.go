@@ -7,6 +7,7 @@ package web
 import (
 	"context"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
@@ -52,6 +53,21 @@ func Serve(ctx context.Context, ln net.Listener, h http.Handler, shutdown func(c
 	err := hs.Shutdown(ctx)
 	<-served // http.ErrServerClosed, at once
 	return err
+}
+
+// Mux returns the handler an example serves: the Socket.IO server rt at
+// "/socket.io/" (the path the JavaScript client uses by default), the page
+// at "/", and the official client's browser build at "/socket.io.min.js".
+// A missing build is logged now, and answered with how to install it.
+func Mux(example string, rt http.Handler, page fs.FS, log *slog.Logger) *http.ServeMux {
+	mux := http.NewServeMux()
+	mux.Handle("/socket.io/", rt)
+	mux.Handle("/", http.FileServerFS(page))
+	if err := CheckBundle(example); err != nil {
+		log.Error(err.Error())
+	}
+	mux.HandleFunc("/socket.io.min.js", ClientBundle(example))
+	return mux
 }
 
 // bundle is the official client's browser build, which `npm ci` installs
