@@ -12,8 +12,7 @@ import (
 
 func TestExpire(t *testing.T) {
 	t.Parallel()
-	var rec recorder[string]
-	x := spatial.New[string](spatial.WithEvents(rec.handle), spatial.WithMaxAge(time.Minute))
+	x, rec := recorded(spatial.WithMaxAge(time.Minute))
 	t0 := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
 	set := func(id string, m float64, when time.Time) {
 		t.Helper()

@@ -30,8 +30,7 @@ func inFence(t *testing.T, x *spatial.Index[string], name string) []string {
 
 func TestFenceCircleAndPolygon(t *testing.T) {
 	t.Parallel()
-	var rec recorder[string]
-	x := spatial.New[string](spatial.WithEvents(rec.handle))
+	x, rec := recorded()
 	require.NoError(t, x.Set("a", north(0, 0)))
 	require.NoError(t, x.Set("b", north(500, 0)))
 
@@ -106,8 +105,7 @@ func TestFenceInvalid(t *testing.T) {
 
 func TestFenceAntimeridian(t *testing.T) {
 	t.Parallel()
-	var rec recorder[string]
-	x := spatial.New[string](spatial.WithEvents(rec.handle))
+	x, rec := recorded()
 	// A 20 km circle centred on the antimeridian, and Fiji-like polygon
 	// across it.
 	require.NoError(t, x.AddFence("circle", spatial.Fence{Circle: &spatial.Circle{Center: spatial.Point{Lat: -17, Lng: 180}, Radius: 20_000}}))

@@ -50,8 +50,7 @@ func TestHiddenQueries(t *testing.T) {
 
 func TestHiddenWatches(t *testing.T) {
 	t.Parallel()
-	var rec recorder[string]
-	x := spatial.New[string](spatial.WithEvents(rec.handle))
+	x, rec := recorded()
 	require.NoError(t, x.Set("w", north(0, 0)))
 	require.NoError(t, x.Watch("w", 100))
 	require.NoError(t, x.Set("m", north(10, 0)))
@@ -152,8 +151,7 @@ func TestPropertyCoarsen(t *testing.T) {
 // Place inserts a member hidden in one step: no watcher ever sees it.
 func TestPlaceHidden(t *testing.T) {
 	t.Parallel()
-	var rec recorder[string]
-	x := spatial.New[string](spatial.WithEvents(rec.handle))
+	x, rec := recorded()
 	require.NoError(t, x.Set("w", north(0, 0)))
 	require.NoError(t, x.Watch("w", 100, spatial.WithSymmetric()))
 	added, err := x.Place("ghost", north(10, 0), true)

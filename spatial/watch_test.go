@@ -30,6 +30,12 @@ type recorder[K comparable] struct {
 	evs []spatial.Event[K]
 }
 
+// recorded returns an index made with opts whose events rec records.
+func recorded(opts ...spatial.Option) (x *spatial.Index[string], rec *recorder[string]) {
+	rec = new(recorder[string])
+	return spatial.New[string](append(opts, spatial.WithEvents(rec.handle))...), rec
+}
+
 func (r *recorder[K]) handle(ev spatial.Event[K]) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -67,8 +73,7 @@ func sortedWatching[K comparable](t *testing.T, x *spatial.Index[K], id K, less 
 
 func TestWatchEnterLeave(t *testing.T) {
 	t.Parallel()
-	var rec recorder[string]
-	x := spatial.New[string](spatial.WithEvents(rec.handle))
+	x, rec := recorded()
 	require.NoError(t, x.Set("w", north(0, 0)))
 	require.NoError(t, x.Set("near", north(50, 0)))
 	require.NoError(t, x.Set("far", north(500, 0)))
@@ -113,8 +118,7 @@ func cmpString(a, b string) int {
 
 func TestWatchDistance(t *testing.T) {
 	t.Parallel()
-	var rec recorder[string]
-	x := spatial.New[string](spatial.WithEvents(rec.handle))
+	x, rec := recorded()
 	require.NoError(t, x.Set("w", north(0, 0)))
 	require.NoError(t, x.Watch("w", 100))
 	require.NoError(t, x.Set("m", north(40, 0)))
@@ -126,8 +130,7 @@ func TestWatchDistance(t *testing.T) {
 
 func TestWatchMargin(t *testing.T) {
 	t.Parallel()
-	var rec recorder[string]
-	x := spatial.New[string](spatial.WithEvents(rec.handle))
+	x, rec := recorded()
 	require.NoError(t, x.Set("w", north(0, 0)))
 	require.NoError(t, x.Watch("w", 100, spatial.WithMargin(20)))
 	// Jitter around the radius: one Enter, no Leave.
@@ -152,8 +155,7 @@ func TestWatchMargin(t *testing.T) {
 
 func TestWatchWatcherMoves(t *testing.T) {
 	t.Parallel()
-	var rec recorder[string]
-	x := spatial.New[string](spatial.WithEvents(rec.handle))
+	x, rec := recorded()
 	require.NoError(t, x.Set("a", north(0, 0)))
 	require.NoError(t, x.Set("b", north(1000, 0)))
 	require.NoError(t, x.Set("w", north(-500, 0)))
@@ -172,8 +174,7 @@ func TestWatchWatcherMoves(t *testing.T) {
 
 func TestWatchRemove(t *testing.T) {
 	t.Parallel()
-	var rec recorder[string]
-	x := spatial.New[string](spatial.WithEvents(rec.handle))
+	x, rec := recorded()
 	for _, id := range []string{"w1", "w2", "w3"} {
 		require.NoError(t, x.Set(id, north(0, 0)))
 		require.NoError(t, x.Watch(id, 100))
@@ -215,8 +216,7 @@ func TestWatchInvalid(t *testing.T) {
 
 func TestWatchRewatch(t *testing.T) {
 	t.Parallel()
-	var rec recorder[string]
-	x := spatial.New[string](spatial.WithEvents(rec.handle))
+	x, rec := recorded()
 	require.NoError(t, x.Set("w", north(0, 0)))
 	require.NoError(t, x.Set("a", north(50, 0)))
 	require.NoError(t, x.Set("b", north(150, 0)))
@@ -231,8 +231,7 @@ func TestWatchRewatch(t *testing.T) {
 // TestWatchAntimeridian watches across longitude ±180.
 func TestWatchAntimeridian(t *testing.T) {
 	t.Parallel()
-	var rec recorder[string]
-	x := spatial.New[string](spatial.WithEvents(rec.handle))
+	x, rec := recorded()
 	require.NoError(t, x.Set("w", at(0, 179.9995)))
 	require.NoError(t, x.Watch("w", 200))
 	require.NoError(t, x.Set("m", at(0, -179.9995))) // about 111 m away
@@ -494,8 +493,7 @@ func propertySeed(def uint64) uint64 {
 
 func TestWatchSymmetric(t *testing.T) {
 	t.Parallel()
-	var rec recorder[string]
-	x := spatial.New[string](spatial.WithEvents(rec.handle))
+	x, rec := recorded()
 	require.NoError(t, x.Set("a", north(0, 0)))
 	require.NoError(t, x.Set("b", north(500, 0)))
 	require.NoError(t, x.Watch("a", 1000, spatial.WithSymmetric()))
@@ -561,8 +559,7 @@ func TestWatchSymmetric(t *testing.T) {
 
 func TestWatchDwell(t *testing.T) {
 	t.Parallel()
-	var rec recorder[string]
-	x := spatial.New[string](spatial.WithEvents(rec.handle))
+	x, rec := recorded()
 	defer x.Close()
 	require.NoError(t, x.Set("w", north(0, 0)))
 	require.NoError(t, x.Set("m", north(50, 0)))
@@ -610,8 +607,7 @@ func TestWatchDwell(t *testing.T) {
 
 func TestWatchDwellTimer(t *testing.T) {
 	t.Parallel()
-	var rec recorder[string]
-	x := spatial.New[string](spatial.WithEvents(rec.handle))
+	x, rec := recorded()
 	defer x.Close()
 	require.NoError(t, x.Set("w", north(0, 0)))
 	require.NoError(t, x.Set("m", north(50, 0)))
@@ -638,8 +634,7 @@ func TestWatchDwellTimer(t *testing.T) {
 // Showing a hidden member somewhere else never shows it where it hid.
 func TestPlaceShowsAfterMoving(t *testing.T) {
 	t.Parallel()
-	var rec recorder[string]
-	x := spatial.New[string](spatial.WithEvents(rec.handle))
+	x, rec := recorded()
 	defer x.Close()
 	require.NoError(t, x.Set("w", north(0, 0)))
 	require.NoError(t, x.Watch("w", 100, spatial.WithDwell(time.Hour)))
@@ -656,8 +651,7 @@ func TestPlaceShowsAfterMoving(t *testing.T) {
 // Watching again changes what must change and nothing else.
 func TestRewatchWithoutFlaps(t *testing.T) {
 	t.Parallel()
-	var rec recorder[string]
-	x := spatial.New[string](spatial.WithEvents(rec.handle))
+	x, rec := recorded()
 	defer x.Close()
 	require.NoError(t, x.Set("w", north(0, 0)))
 	require.NoError(t, x.Set("m", north(50, 0)))
