@@ -494,8 +494,10 @@ func benchRawWatched(n int) *rawWatchedTree {
 
 // BenchmarkRawRTreeMoveWatched is the tree work of a watched move, with no
 // distances, sets or events: the move in the point tree, a point search
-// of the watch-box tree at the old and at the new position, and, when the
-// member is a watcher, the move of its box and a box search around it.
+// of the watch-box tree at the old position (the Index instead walks the
+// watches that hold the member, which it keeps) and at the new one, and,
+// when the member is a watcher, the move of its box and a box search
+// around it.
 // candidates/op counts what the searches found.
 func BenchmarkRawRTreeMoveWatched(b *testing.B) {
 	forSizes(b, func(b *testing.B, n int) {

@@ -18,8 +18,9 @@
 // once, however many watches say so. Events go to the handler set with
 // [WithEvents]. The work is incremental: each watch keeps the set of
 // members inside it, the watch circles are kept in a second R-tree, and a
-// move costs a point query in that tree at the old and the new position
-// (plus a radius query when the member that moves is itself a watcher),
+// move costs a check of the watches that hold the member and a point query
+// in that tree at its new position (plus a radius query when the member
+// that moves is itself a watcher),
 // never a scan of all watchers. [Index.Watching] and [Index.WatchersOf]
 // read the kept sets: the members a watcher sees, and
 // the watchers a moving member's updates should go to.

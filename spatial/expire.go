@@ -89,14 +89,11 @@ func (x *Index[K]) Expire(now time.Time) int {
 	x.mu.Lock()
 	if x.maxAge > 0 {
 		cut := now.Add(-x.maxAge)
-		for id, e := range x.members {
+		for _, e := range x.members {
 			if e.pos.Time.IsZero() || !e.pos.Time.Before(cut) {
 				continue
 			}
-			x.tree.Delete(e.at, e.at, e)
-			delete(x.members, id)
-			x.removed(e, &evs)
-			x.removedFences(e, &evs)
+			x.drop(e, &evs)
 			n++
 		}
 	}

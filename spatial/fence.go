@@ -212,8 +212,7 @@ func (x *Index[K]) movedFences(e *entry[K], evs *[]Event[K]) {
 			*evs = append(*evs, Event[K]{Kind: FenceLeave, Member: e.id, Fence: f.name})
 		}
 	}
-	at := xy(e.pos.Point)
-	x.ftree.Search(at, at, func(_, _ [2]float64, f *fence[K]) bool {
+	x.ftree.Search(e.at, e.at, func(_, _ [2]float64, f *fence[K]) bool {
 		if _, in := e.fences[f]; in || !f.contains(e) {
 			return true
 		}

@@ -87,7 +87,6 @@ type Index[K comparable] struct {
 	tree    rtree.RTreeG[*entry[K]]
 	members map[K]*entry[K]
 	wtree   rtree.RTreeG[*watch[K]] // boxes of the watch circles
-	watches int                     // number of watches
 	events  events[K]
 	fences  map[string]*fence[K]
 	ftree   rtree.RTreeG[*fence[K]] // boxes of the fences
@@ -233,13 +232,19 @@ func (x *Index[K]) Remove(id K) bool {
 		x.mu.Unlock()
 		return false
 	}
-	x.tree.Delete(e.at, e.at, e)
-	delete(x.members, id)
 	var evs []Event[K]
-	x.removed(e, &evs)
-	x.removedFences(e, &evs)
+	x.drop(e, &evs)
 	x.unlockAndDeliver(evs)
 	return true
+}
+
+// drop removes e from the index, with the events of its watches and
+// fences. x.mu is held.
+func (x *Index[K]) drop(e *entry[K], evs *[]Event[K]) {
+	x.tree.Delete(e.at, e.at, e)
+	delete(x.members, e.id)
+	x.removed(e, evs)
+	x.removedFences(e, evs)
 }
 
 // Get returns the position of member id and whether it is present.
@@ -299,7 +304,6 @@ func (x *Index[K]) Nearby(center Point, radius float64, limit int) ([]Hit[K], er
 		touch += e.v[0] + e.pos.Accuracy
 	}
 	sc.touch = touch
-	n := 0
 	ds, tmp := sc.ds[:0], sc.hits[:0]
 	for _, e := range ents {
 		c2 := chord2(cv, e.v)
@@ -311,12 +315,11 @@ func (x *Index[K]) Nearby(center Point, radius float64, limit int) ([]Hit[K], er
 			// anyway, beats a second pass over scattered entries.
 			tmp = append(tmp, Hit[K]{ID: e.id, Position: e.pos, Distance: d})
 			ds = append(ds, d)
-			n++
 		}
 	}
 	x.mu.RUnlock()
 	sc.ents, sc.ds, sc.hits = ents, ds, tmp
-	if n == 0 {
+	if len(ds) == 0 {
 		return nil, nil
 	}
 	sc.order, sc.counts = sortByDistance(ds, radius, sc.order, sc.counts)
@@ -460,10 +463,15 @@ func (x *Index[K]) WithinBounds(b Bounds) ([]Hit[K], error) {
 	if err := b.Validate(); err != nil {
 		return nil, fmt.Errorf("spatial: within bounds: %w", err)
 	}
+	return x.visibleIn(b.boxes()), nil
+}
+
+// visibleIn returns the members in the boxes that are not hidden.
+func (x *Index[K]) visibleIn(boxes []box) []Hit[K] {
 	var hits []Hit[K]
 	x.mu.RLock()
 	defer x.mu.RUnlock()
-	for _, bx := range b.boxes() {
+	for _, bx := range boxes {
 		x.tree.Search(bx.min, bx.max, func(_, _ [2]float64, e *entry[K]) bool {
 			if !e.hidden {
 				hits = append(hits, Hit[K]{ID: e.id, Position: e.pos})
@@ -471,7 +479,7 @@ func (x *Index[K]) WithinBounds(b Bounds) ([]Hit[K], error) {
 			return true
 		})
 	}
-	return hits, nil
+	return hits
 }
 
 // WithinPolygon returns the members inside poly (see [Polygon.Contains] for
@@ -483,17 +491,7 @@ func (x *Index[K]) WithinPolygon(poly Polygon) ([]Hit[K], error) {
 	if err != nil {
 		return nil, fmt.Errorf("spatial: within polygon: %w", err)
 	}
-	var hits []Hit[K]
-	x.mu.RLock()
-	for _, bx := range pp.boxes() {
-		x.tree.Search(bx.min, bx.max, func(_, _ [2]float64, e *entry[K]) bool {
-			if !e.hidden {
-				hits = append(hits, Hit[K]{ID: e.id, Position: e.pos})
-			}
-			return true
-		})
-	}
-	x.mu.RUnlock()
 	// The exact test runs on copies, outside the lock.
+	hits := x.visibleIn(pp.boxes())
 	return slices.DeleteFunc(hits, func(h Hit[K]) bool { return !pp.contains(h.Point) }), nil
 }

@@ -201,8 +201,9 @@ type watch[K comparable] struct {
 // Leave events both ways; set it and watch again to start over.
 //
 // Cost: Watch and each move of id are a radius query around id; a move of
-// another member is a point query in a tree of watch circles at its old and
-// its new position, so it costs nothing for watchers far away.
+// another member is a check of the watches that hold it and a point query
+// in a tree of watch circles at its new position, so it costs nothing for
+// watchers far away.
 func (x *Index[K]) Watch(id K, radius float64, opts ...WatchOption) error {
 	var wc watchConfig
 	for _, o := range opts {
@@ -228,7 +229,6 @@ func (x *Index[K]) Watch(id K, radius float64, opts ...WatchOption) error {
 	if w == nil {
 		w = &watch[K]{owner: e, inside: make(map[*entry[K]]uint32)}
 		e.watch = w
-		x.watches++
 	} else {
 		x.unindexWatch(w)
 	}
@@ -536,7 +536,6 @@ func (x *Index[K]) dropWatch(e *entry[K], evs *[]Event[K]) {
 		x.unlink(w, m, CauseUnwatched, evs)
 	}
 	e.watch = nil
-	x.watches--
 }
 
 // refreshWatch recomputes the members inside w after w was created or its
@@ -584,10 +583,12 @@ func (e *entry[K]) addWatcher(w *watch[K]) {
 // that hold e and those whose circle holds its new position decide whether
 // it enters or leaves them, and e's own watch follows it.
 func (x *Index[K]) moved(e *entry[K], evs *[]Event[K]) {
-	if x.watches == 0 {
+	if x.wtree.Len() == 0 { // no watches: every watch has a box in the tree
 		return
 	}
-	x.placeInWatches(e, evs)
+	if !e.hidden { // a hidden member is in no watch, and enters none
+		x.placeInWatches(e, evs)
+	}
 	if w := e.watch; w != nil {
 		x.unindexWatch(w)
 		x.indexWatch(w)
@@ -596,10 +597,11 @@ func (x *Index[K]) moved(e *entry[K], evs *[]Event[K]) {
 }
 
 // placeInWatches decides, for every watch that holds e or whose circle
-// holds e's position, whether e enters or leaves it.
+// holds e's position, whether e enters or leaves it. e is not hidden: a
+// hidden member is in no watch and enters none.
 func (x *Index[K]) placeInWatches(e *entry[K], evs *[]Event[K]) {
 	check := func(_, _ [2]float64, w *watch[K]) bool {
-		if w.owner == e || e.hidden {
+		if w.owner == e {
 			return true
 		}
 		d := dist(w.owner, e)
@@ -616,11 +618,10 @@ func (x *Index[K]) placeInWatches(e *entry[K], evs *[]Event[K]) {
 	}
 	// A watch that holds e and whose circle holds its position is checked
 	// twice; the second check finds nothing to change.
-	at := xy(e.pos.Point)
 	for w := range e.watchers {
-		check(at, at, w)
+		check(e.at, e.at, w)
 	}
-	x.wtree.Search(at, at, check)
+	x.wtree.Search(e.at, e.at, check)
 }
 
 // removed drops e from every watch and ends its own, with a Leave event for
