@@ -267,7 +267,7 @@ func (a *MemoryAdapter) SocketRooms(id string) []string {
 func (a *MemoryAdapter) Broadcast(_ context.Context, p *Packet, opts BroadcastOptions) error {
 	push := func() { a.each(opts, func(s *Socket) { s.client.send(opts.Volatile, p.frames) }) }
 	if opts.Latest != "" {
-		key := a.nsp.name + "\x00" + opts.Latest
+		key := latestKey(a.nsp.name, opts.Latest)
 		a.each(opts, func(s *Socket) { s.client.conn.SendLatest(key, p.frames[0]) })
 		return nil
 	}

@@ -149,17 +149,30 @@ func (b BroadcastOperator) EmitWithAck(ctx context.Context, event string, args .
 // slow client gets the latest value instead of a backlog. Like a volatile
 // event it is dropped rather than disconnecting a client whose queue is
 // full, and it is not kept for recovery. It cannot carry binary
-// attachments.
+// attachments, and keys starting with a NUL byte are the server's own
+// (nearby:move uses them): both are refused with [ErrInvalidArgument].
 func (b BroadcastOperator) EmitLatest(key, event string, args ...any) error {
-	if key == "" {
-		return fmt.Errorf("%w: EmitLatest with an empty key", ErrInvalidArgument)
-	}
-	if slices.ContainsFunc(args, func(a any) bool { _, bin := a.([]byte); return bin }) {
-		return fmt.Errorf("%w: EmitLatest cannot carry binary attachments", ErrInvalidArgument)
+	if err := checkLatest(key, args); err != nil {
+		return err
 	}
 	b.opts.Latest = key
 	return b.Emit(event, args...)
 }
+
+// checkLatest refuses what EmitLatest cannot send: an empty key, one of
+// the server's own (starting with a NUL byte), binary attachments.
+func checkLatest(key string, args []any) error {
+	if key == "" || key[0] == 0 {
+		return fmt.Errorf("%w: EmitLatest with an empty or reserved key %q", ErrInvalidArgument, key)
+	}
+	if slices.ContainsFunc(args, func(a any) bool { _, bin := a.([]byte); return bin }) {
+		return fmt.Errorf("%w: EmitLatest cannot carry binary attachments", ErrInvalidArgument)
+	}
+	return nil
+}
+
+// latestKey is the send-queue key of an EmitLatest key in namespace nsp.
+func latestKey(nsp, key string) string { return nsp + "\x00" + key }
 
 // FetchSockets returns the selected sockets.
 func (b BroadcastOperator) FetchSockets(ctx context.Context) ([]*RemoteSocket, error) {

@@ -216,7 +216,18 @@ func (s *Socket) emit(volatile bool, event string, args []any) error {
 // the one sent earlier with the same key if it is still queued: see
 // [BroadcastOperator.EmitLatest].
 func (s *Socket) EmitLatest(key, event string, args ...any) error {
-	return s.nsp.To(s.id).EmitLatest(key, event, args...)
+	if err := checkLatest(key, args); err != nil {
+		return err
+	}
+	if sio.Reserved(event) {
+		return ErrReservedEvent
+	}
+	frames, err := encode(sio.Event, s.nsp.name, 0, false, event, args)
+	if err != nil {
+		return err
+	}
+	s.client.conn.SendLatest(latestKey(s.nsp.name, key), frames[0])
+	return nil
 }
 
 // EmitWithAck sends an event and waits for the client's acknowledgement,
@@ -352,9 +363,8 @@ func (s *Socket) onclose(reason string) {
 	if h := s.nsp.srv.presence; h != nil {
 		h.disconnect(s)
 	}
-	rooms := s.Rooms()
 	if s.pid != "" && recoverable[reason] {
-		sess := Session{SID: s.id, PID: s.pid, Rooms: rooms}
+		sess := Session{SID: s.id, PID: s.pid, Rooms: s.Rooms()}
 		if d := s.Data(); d != nil {
 			sess.Data, _ = json.Marshal(d)
 		}

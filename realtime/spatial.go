@@ -107,8 +107,8 @@ func (s *Socket) index() *spatial.Index[string] { return s.nsp.srv.Spatial() }
 // spatial.ErrInvalidPoint or spatial.ErrInvalidAccuracy, and change
 // nothing. The sockets that see this one get [NearbyMove] with its new
 // position as they may see it (coarsened with spatial.WithCoarsening: a
-// move within the same grid cell sends nothing); a slow client gets only
-// the newest.
+// move within the same grid cell, with the same shown accuracy, sends
+// nothing); a slow client gets only the newest.
 func (s *Socket) SetLocation(p spatial.Point, accuracy float64) error {
 	idx := s.index()
 	if idx == nil {
@@ -175,7 +175,7 @@ func (s *Server) sendMove(ids []string, member string, pos spatial.Position) {
 		}
 	}
 	s.mu.RUnlock()
-	payload := appendNearby(nil, member, pos, -1)
+	payload := appendNearby(make([]byte, 0, len(member)+nearbySize), member, pos, -1)
 	var last *Namespace
 	var p transport.Packet
 	var key string
@@ -183,7 +183,7 @@ func (s *Server) sendMove(ids []string, member string, pos spatial.Position) {
 		if w.nsp != last { // nearly always one namespace
 			b, _ := w.eventHead(NearbyMove, len(payload)+1)
 			p = transport.Message(append(append(b, payload...), ']'), false)
-			last, key = w.nsp, w.nsp.name+"\x00move:"+member
+			last, key = w.nsp, latestKey(w.nsp.name, "\x00move:"+member) // a key EmitLatest refuses
 		}
 		w.client.conn.SendLatest(key, p)
 	}
@@ -244,6 +244,10 @@ func (s *Socket) emitBuilt(event string, b []byte, at int) error {
 	s.client.send(false, []transport.Packet{transport.Message(append(b, ']'), false)})
 	return nil
 }
+
+// nearbySize is room enough for appendNearby's payload but the id: four
+// numbers of up to 24 bytes and the names.
+const nearbySize = 144
 
 // appendNearby appends the payload of nearby:enter and nearby:move,
 // {"id", "lat", "lng", "accuracy", "distance"}; a negative distance is left
@@ -366,13 +370,13 @@ func (s *Server) onSpatial(ev spatial.Event[string]) {
 	case spatial.Enter:
 		if w := s.socketByID(ev.Watcher); w != nil {
 			pos, d := s.shownTo(ev)
-			b, at := w.eventHead(NearbyEnter, 112)
+			b, at := w.eventHead(NearbyEnter, len(ev.Member)+nearbySize)
 			b = appendNearby(b, ev.Member, pos, d)
 			_ = w.emitBuilt(NearbyEnter, b, at)
 		}
 	case spatial.Leave:
 		if w := s.socketByID(ev.Watcher); w != nil {
-			b, at := w.eventHead(NearbyLeave, 64)
+			b, at := w.eventHead(NearbyLeave, len(ev.Member)+40)
 			b = sio.AppendString(append(b, `{"id":`...), ev.Member)
 			b = sio.AppendString(append(b, `,"reason":`...), s.leaveReason(ev))
 			_ = w.emitBuilt(NearbyLeave, append(b, '}'), at)
@@ -500,11 +504,12 @@ func (n *Namespace) Nearby(center spatial.Point, radius float64, limit int) ([]N
 
 func (n *Namespace) nearby(center spatial.Point, radius float64, limit int, except string) ([]NearbySocket, error) {
 	var out []NearbySocket
+	idx := n.srv.Spatial()
 	err := n.eachNear(center, radius, func(s *Socket, h spatial.Hit[string]) bool {
 		if h.ID == except {
 			return true
 		}
-		ns := NearbySocket{Socket: s, Position: n.srv.Spatial().Show(h.Position), Distance: h.Distance}
+		ns := NearbySocket{Socket: s, Position: idx.Show(h.Position), Distance: h.Distance}
 		if ns.Position.Point != h.Point {
 			ns.Distance = spatial.Distance(center, ns.Position.Point)
 		}

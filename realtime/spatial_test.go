@@ -175,6 +175,9 @@ func TestEmitLatest(t *testing.T) {
 	assert.Equal(t, 7.0, last["ann"])
 	assert.LessOrEqual(t, n, 101)
 	assert.ErrorIs(t, s.EmitLatest("bin", "move", []byte{1}), realtime.ErrInvalidArgument)
+	assert.ErrorIs(t, s.EmitLatest("\x00move:"+s.ID(), "move", 1), realtime.ErrInvalidArgument, "the server's own keys")
+	assert.ErrorIs(t, srv.To(s.ID()).EmitLatest("", "move", 1), realtime.ErrInvalidArgument)
+	assert.ErrorIs(t, s.EmitLatest("k", "connect", 1), realtime.ErrReservedEvent)
 }
 
 // decodeEvent splits an event packet into its name and its one object
