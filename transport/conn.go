@@ -58,10 +58,11 @@ type Receiver interface {
 // Besides Send and Close, the exported methods are for [Transport]
 // implementations.
 type Conn struct {
-	srv *Server
-	id  string
-	req *http.Request
-	log *slog.Logger
+	srv      *Server
+	id       string
+	req      *http.Request
+	log      *slog.Logger
+	protocol int // Engine.IO protocol revision: 3 or 4
 
 	wake chan struct{} // capacity 1: a pending wake-up for the writer
 	done chan struct{} // closed when the connection closes
@@ -92,6 +93,7 @@ func newConn(srv *Server, t Transport, r *http.Request, sid string) *Conn {
 		srv:       srv,
 		id:        sid,
 		req:       req,
+		protocol:  protocolOf(r.URL.Query()),
 		transport: t,
 		wake:      make(chan struct{}, 1),
 		done:      make(chan struct{}),
@@ -102,6 +104,10 @@ func newConn(srv *Server, t Transport, r *http.Request, sid string) *Conn {
 
 // ID returns the session id (sid) the client was given in the handshake.
 func (c *Conn) ID() string { return c.id }
+
+// Protocol returns the Engine.IO protocol revision the client speaks: 4, or
+// 3 for a client admitted by [WithAllowEIO3].
+func (c *Conn) Protocol() int { return c.protocol }
 
 // Request returns the handshake request: its headers, URL query and remote
 // address. Its body is empty; it must not be modified.
@@ -409,21 +415,35 @@ func (c *Conn) Receive(p Packet) error {
 // error, an aborted long-poll, a protocol violation).
 func (c *Conn) Fail(reason string) { c.close(reason, false) }
 
+// Errors of [Conn.BeginPoll].
+var (
+	// ErrOverlap: a request of the same kind is already in flight.
+	ErrOverlap = errors.New("transport: overlapping request")
+	// ErrMoved: the session has left the requesting transport (upgraded).
+	ErrMoved = errors.New("transport: session moved to another transport")
+)
+
 // BeginPoll claims the connection's single GET (post false) or POST (post
-// true) slot. It returns false if a request of that kind is already in
-// flight; the caller answers 400 and closes the connection.
-func (c *Conn) BeginPoll(post bool) bool {
+// true) slot for transport t. It returns [ErrOverlap] if a request of that
+// kind is already in flight (the caller answers 400 and closes the
+// connection, as Node does), and [ErrMoved] if the connection is no longer
+// on t, because an upgrade completed since the server looked (the caller
+// answers 400 and leaves the connection alone).
+func (c *Conn) BeginPoll(t Transport, post bool) error {
 	i := 0
 	if post {
 		i = 1
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.polling[i] {
-		return false
+	switch {
+	case c.transport != t:
+		return ErrMoved
+	case c.polling[i]:
+		return ErrOverlap
 	}
 	c.polling[i] = true
-	return true
+	return nil
 }
 
 // EndPoll releases the slot claimed by [Conn.BeginPoll].

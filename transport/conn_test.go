@@ -147,6 +147,44 @@ func TestConnUpgradeRules(t *testing.T) {
 	assert.False(t, c3.CompleteUpgrade(b3, func() {}), "after a hard close")
 }
 
+// A poll that claims its slot after the upgrade has completed is refused,
+// however late the server looked at the session's transport.
+func TestConnBeginPoll(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name  string
+		setup func(c *Conn, a, b *fakeTransport)
+		post  bool
+		want  error
+	}{
+		{"free", func(*Conn, *fakeTransport, *fakeTransport) {}, false, nil},
+		{"GET taken", func(c *Conn, a, _ *fakeTransport) { require.NoError(t, c.BeginPoll(a, false)) }, false, ErrOverlap},
+		{"POST beside a GET", func(c *Conn, a, _ *fakeTransport) { require.NoError(t, c.BeginPoll(a, false)) }, true, nil},
+		{"POST taken", func(c *Conn, a, _ *fakeTransport) { require.NoError(t, c.BeginPoll(a, true)) }, true, ErrOverlap},
+		{"released", func(c *Conn, a, _ *fakeTransport) {
+			require.NoError(t, c.BeginPoll(a, false))
+			c.EndPoll(false)
+		}, false, nil},
+		{"upgrading", func(c *Conn, _, b *fakeTransport) { require.True(t, c.BeginUpgrade(b)) }, true, nil},
+		{"upgraded", func(c *Conn, _, b *fakeTransport) {
+			require.True(t, c.BeginUpgrade(b))
+			require.True(t, c.CompleteUpgrade(b, func() {}))
+		}, false, ErrMoved},
+		{"upgraded, POST", func(c *Conn, _, b *fakeTransport) {
+			require.True(t, c.BeginUpgrade(b))
+			require.True(t, c.CompleteUpgrade(b, func() {}))
+		}, true, ErrMoved},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			c, a, b := newTestConn(t)
+			tt.setup(c, a, b)
+			assert.ErrorIs(t, c.BeginPoll(a, tt.post), tt.want)
+		})
+	}
+}
+
 func TestConnSetAbort(t *testing.T) {
 	t.Parallel()
 	tests := []struct {

@@ -30,8 +30,30 @@
 // # Errors
 //
 // Refused requests get the Engine.IO error codes and HTTP statuses of the
-// Node.js server (see [ErrorCode]): unknown transport, unknown sid, bad
-// handshake method, bad request (including a second concurrent GET or POST
-// on a polling session, which also closes it), forbidden, unsupported
-// protocol version.
+// Node.js server (see [ErrorCode]), checked in its order: unknown transport,
+// unknown sid, bad request (a sid of a session on another transport or
+// protocol), bad handshake method, bad request (a WebSocket handshake that is
+// none), forbidden, unsupported protocol version. A refused WebSocket
+// handshake gets HTTP 400 with the message as text, as from Node.
+//
+// # Session semantics
+//
+// They are those of the Node.js server (engine.io 6.6, under socket.io
+// 4.8), which the tests run side by side with this package:
+//   - A closed session is forgotten at once: a later GET, POST or
+//     WebSocket with its sid gets "Session ID unknown".
+//   - A poll pending when the client's close packet arrives (over a POST)
+//     ends with a noop; one pending when the server closes the session ends
+//     with the close packet; a poll that comes after a graceful close has
+//     written the last packets gets a noop and the close packet.
+//   - A second GET or POST in flight gets an empty HTTP 400 and closes the
+//     session with [ReasonTransportError].
+//   - Once an upgrade has completed, a poll gets 400 "Bad request", even
+//     one that raced it.
+//   - A WebSocket that comes for a session already on WebSocket, or being
+//     upgraded, is accepted (101) and closed at once; the session is left
+//     alone. (Node lets it try to take a session opened on WebSocket over
+//     with a probe; here it is always closed.)
+//   - The server closes a WebSocket with a close frame without a status
+//     code (1005), as the ws package does.
 package transport

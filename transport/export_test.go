@@ -21,3 +21,18 @@ func SessionIDs(s *Server) []string {
 	slices.Sort(ids)
 	return ids
 }
+
+// State tells what s holds for sid: whether the session exists, its
+// transport, whether a GET holds its polling slot, and whether it is
+// upgrading.
+func State(s *Server, sid string) (exists bool, transport string, polling, upgrading bool) {
+	s.mu.Lock()
+	c := s.conns[sid]
+	s.mu.Unlock()
+	if c == nil {
+		return false, "", false, false
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return true, c.transport.Name(), c.polling[0], c.upgrading
+}

@@ -167,8 +167,9 @@ func TestShutdownWaitsForOnClose(t *testing.T) {
 	h := newHarness(t)
 	r := newAppReceiver()
 	r.onClose = make(chan struct{})
-	sid, _ := openApp(t, h, r)
+	sid, conn := openApp(t, h, r)
 	pending := h.getAsync(context.Background(), sid)
+	require.Eventually(t, func() bool { return transport.Polling(conn) }, wait, time.Millisecond, "GET not pending")
 
 	shut := make(chan error, 1)
 	go func() { shut <- h.eng.Shutdown(context.Background()) }()

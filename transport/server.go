@@ -4,13 +4,14 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
 
-	"github.com/vicinity-go/vicinity/internal/eio"
 	"github.com/vicinity-go/vicinity/internal/id"
 )
 
@@ -60,6 +61,11 @@ const (
 	// ModeUpgrade: a request to move c, now on another transport, to this
 	// one (the "2probe", "3probe", "5" exchange).
 	ModeUpgrade
+	// ModeRefuse: a request of this (upgradable) transport that may not
+	// join c, which is on this transport already or is being upgraded to
+	// it. As Node does, the WebSocket transport completes the handshake and
+	// closes the new socket at once; c is left alone.
+	ModeRefuse
 )
 
 // Handler is called for each new session before any of its packets is
@@ -76,12 +82,9 @@ type Server struct {
 	handler Handler
 	byName  map[string]Transport
 
-	mu    sync.Mutex
-	conns map[string]*Conn
-	// sids of sessions closed lately, in two generations
-	tombs, oldTombs map[string]struct{}
-	tombsSince      time.Time
-	active          int // requests being served and OnClose calls running
+	mu     sync.Mutex
+	conns  map[string]*Conn
+	active int // requests being served and OnClose calls running
 	// requests being served per session: one may outlive the session's
 	// place in conns (a WebSocket waiting for the answer to its close
 	// frame), and Close must still abort it
@@ -128,6 +131,14 @@ func (s *Server) Len() int {
 }
 
 // ServeHTTP implements [http.Handler] for the Engine.IO endpoint.
+//
+// Requests are checked in the order of the Node.js server: the origin
+// policy (vicinity's own, see [WithAllowedOrigins]), the transport, the sid
+// (unknown, or of a session on another transport or protocol), then, for a
+// handshake, the method, the WebSocket handshake, [WithAllowRequest] and the
+// protocol version. A refused WebSocket handshake gets what Node's
+// abortUpgrade writes: HTTP 400 with the error's message as a text/html
+// body; any other refused request gets the JSON body of [WriteError].
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !s.cors(w, r) {
 		WriteError(w, CodeForbidden, "")
@@ -137,19 +148,19 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusNoContent)
 		return
 	}
-	q := r.URL.Query()
-	if q.Get("EIO") != "4" {
-		WriteError(w, CodeUnsupportedProtocolVersion, "")
-		return
+	fail := WriteError
+	if isUpgrade(r) {
+		fail = writeUpgradeError
 	}
+	q := r.URL.Query()
 	t, ok := s.byName[q.Get("transport")]
 	if !ok {
-		WriteError(w, CodeUnknownTransport, "")
+		fail(w, CodeUnknownTransport, "")
 		return
 	}
 	sid := q.Get("sid")
 	if sid == "" {
-		s.handshake(w, r, t)
+		s.handshake(w, r, t, fail)
 		return
 	}
 	s.mu.Lock()
@@ -157,37 +168,80 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if ok {
 		s.enter(c)
 	}
-	closedLately := !ok && s.buried(sid)
 	s.mu.Unlock()
 	if !ok {
-		if closedLately && r.Method == http.MethodGet && !t.Upgradable() {
-			// A poll that was on its way when the session closed: answer
-			// with the close packet, as the session would have, rather than
-			// an error the browser logs.
-			w.Header().Set("Content-Type", "text/plain; charset=UTF-8")
-			_, _ = w.Write(eio.AppendText(nil, eio.Close, nil))
-			return
-		}
-		WriteError(w, CodeUnknownSID, "")
+		// As with Node, a closed session is forgotten at once: a poll that
+		// was on its way gets this too.
+		fail(w, CodeUnknownSID, "")
 		return
 	}
 	defer s.leave(c)
+	if protocolOf(q) != c.protocol {
+		fail(w, CodeBadRequest, "")
+		return
+	}
 
 	c.mu.Lock()
 	current, upgrading := c.transport, c.upgrading
 	c.mu.Unlock()
 	switch {
-	case t == current:
+	case !t.Upgradable() && t == current:
 		t.Serve(w, r, c, ModeRequest)
-	case t.Upgradable() && !current.Upgradable() && !upgrading:
-		if !accepts(t, r) {
-			WriteError(w, CodeBadRequest, "")
-			return
-		}
-		t.Serve(w, r, c, ModeUpgrade)
+	case !t.Upgradable():
+		// A poll after the upgrade: the session has left polling. The
+		// polling transport checks again when it claims its slot, for a
+		// request that races the upgrade.
+		fail(w, CodeBadRequest, "")
+	case !accepts(t, r):
+		fail(w, CodeBadRequest, "")
+	case t == current || current.Upgradable() || upgrading:
+		// Node accepts the WebSocket of a session already upgraded (or
+		// opened on WebSocket) or being upgraded, then closes it.
+		t.Serve(w, r, c, ModeRefuse)
 	default:
-		WriteError(w, CodeBadRequest, "transport mismatch")
+		t.Serve(w, r, c, ModeUpgrade)
 	}
+}
+
+// isUpgrade reports whether r asks for a WebSocket (Connection: upgrade,
+// Upgrade: websocket): Node's server handles it as an HTTP upgrade.
+func isUpgrade(r *http.Request) bool {
+	return headerHasToken(r.Header, "Connection", "upgrade") && headerHasToken(r.Header, "Upgrade", "websocket")
+}
+
+func headerHasToken(h http.Header, name, token string) bool {
+	for _, v := range h.Values(name) {
+		for f := range strings.SplitSeq(v, ",") {
+			if strings.EqualFold(strings.TrimSpace(f), token) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// writeUpgradeError refuses a WebSocket handshake as Node's abortUpgrade
+// does: HTTP 400 whatever the code, the message as a text/html body, and
+// the connection closed.
+func writeUpgradeError(w http.ResponseWriter, code ErrorCode, message string) {
+	if message == "" && int(code) < len(codeMessages) {
+		message = codeMessages[code]
+	}
+	h := w.Header()
+	h.Set("Connection", "close")
+	h.Set("Content-Type", "text/html")
+	h.Set("Content-Length", strconv.Itoa(len(message)))
+	w.WriteHeader(http.StatusBadRequest)
+	_, _ = io.WriteString(w, message)
+}
+
+// protocolOf returns the Engine.IO protocol revision a request asks for:
+// 4 for EIO=4, otherwise 3, as the Node.js server decides.
+func protocolOf(q url.Values) int {
+	if q.Get("EIO") == "4" {
+		return 4
+	}
+	return 3
 }
 
 // enter counts one more request being served for c, or, with c nil, an
@@ -211,20 +265,25 @@ func (s *Server) leave(c *Conn) {
 	}
 }
 
-func (s *Server) handshake(w http.ResponseWriter, r *http.Request, t Transport) {
+func (s *Server) handshake(w http.ResponseWriter, r *http.Request, t Transport, fail func(http.ResponseWriter, ErrorCode, string)) {
 	if r.Method != http.MethodGet {
-		WriteError(w, CodeBadHandshakeMethod, "")
+		fail(w, CodeBadHandshakeMethod, "")
 		return
 	}
 	if !accepts(t, r) {
-		WriteError(w, CodeBadRequest, "")
+		fail(w, CodeBadRequest, "")
 		return
 	}
 	if s.cfg.allowRequest != nil {
 		if err := s.cfg.allowRequest(r); err != nil {
-			WriteError(w, CodeForbidden, err.Error())
+			fail(w, CodeForbidden, err.Error())
 			return
 		}
+	}
+	protocol := protocolOf(r.URL.Query())
+	if protocol != 4 {
+		fail(w, CodeUnsupportedProtocolVersion, "")
+		return
 	}
 	c := newConn(s, t, r, id.New())
 	s.mu.Lock()
@@ -263,27 +322,8 @@ func (s *Server) remove(c *Conn) {
 	s.mu.Lock()
 	if s.conns[c.id] == c {
 		delete(s.conns, c.id)
-		s.bury(c.id)
 	}
 	s.mu.Unlock()
-}
-
-// bury remembers the sid of a closed session for between one and two ping
-// timeouts. The caller holds mu.
-func (s *Server) bury(sid string) {
-	now := time.Now()
-	if s.tombs == nil || now.Sub(s.tombsSince) > s.cfg.pingTimeout {
-		s.oldTombs, s.tombs, s.tombsSince = s.tombs, make(map[string]struct{}), now
-	}
-	s.tombs[sid] = struct{}{}
-}
-
-// buried reports whether sid belongs to a session closed lately. The caller
-// holds mu.
-func (s *Server) buried(sid string) bool {
-	_, a := s.tombs[sid]
-	_, b := s.oldTombs[sid]
-	return a || b
 }
 
 func (s *Server) openData(sid string, t Transport) []byte {

@@ -43,7 +43,7 @@ func TestSendQueue(t *testing.T) {
 			assert.Equal(t, transport.ReasonSlowClient, s.closed(t))
 			assert.Equal(t, transport.ReasonSlowClient, s.conn.Reason())
 			assertNoSessions(t, h)
-			assertBuried(t, h, sid)
+			assertForgotten(t, h, sid)
 		})
 	}
 }
@@ -100,7 +100,7 @@ func TestShutdownWebSocket(t *testing.T) {
 	}
 	for _, c := range []*websocket.Conn{ws, ws2} {
 		err := readWSErr(t, c)
-		assert.True(t, websocket.IsCloseError(err, websocket.CloseNormalClosure), "got %v", err)
+		assert.True(t, websocket.IsCloseError(err, websocket.CloseNoStatusReceived), "got %v", err)
 	}
 	require.NoError(t, <-done)
 	assertNoSessions(t, h)
@@ -149,7 +149,7 @@ func TestShutdownPolling(t *testing.T) {
 			require.NoError(t, r.err)
 			assert.Equal(t, tt.want, r.body)
 			if tt.queued != "" {
-				assert.Equal(t, "1", h.get(t, sid).body, "the close packet comes alone")
+				assert.Equal(t, "6\x1e1", h.get(t, sid).body, "a noop and the close packet, as from Node")
 			}
 			require.NoError(t, <-done)
 			assertNoSessions(t, h)
@@ -169,7 +169,7 @@ func TestShutdownContext(t *testing.T) {
 	assert.ErrorIs(t, h.eng.Shutdown(ctx), context.Canceled)
 	assert.Equal(t, transport.ReasonServerShutdown, s.closed(t))
 	assertNoSessions(t, h)
-	assertBuried(t, h, sid)
+	assertForgotten(t, h, sid)
 	assertRefused(t, h)
 }
 

@@ -194,19 +194,17 @@ func (h *harness) get(t *testing.T, sid string) response {
 	return r
 }
 
-// getAsync starts a GET and returns where its response will arrive.
-// assertBuried asserts that a poll for a session closed lately gets the
-// close packet (not a 400 the browser would log), and that a POST for it
-// gets 400 "Session ID unknown".
-func assertBuried(t *testing.T, h *harness, sid string) {
+// assertForgotten asserts that the server has forgotten a closed session,
+// as Node does at once: a GET or POST for it gets 400 "Session ID unknown".
+func assertForgotten(t *testing.T, h *harness, sid string) {
 	t.Helper()
-	r := h.get(t, sid)
-	assert.Equal(t, http.StatusOK, r.status, "GET after close")
-	assert.Equal(t, "1", r.body, "GET after close")
-	r = h.post(t, sid, "4late")
-	assert.Equal(t, http.StatusBadRequest, r.status, "POST after close")
+	for _, r := range []response{h.get(t, sid), h.post(t, sid, "4late")} {
+		assert.Equal(t, http.StatusBadRequest, r.status, "after close")
+		assert.JSONEq(t, `{"code":1,"message":"Session ID unknown"}`, r.body, "after close")
+	}
 }
 
+// getAsync starts a GET and returns where its response will arrive.
 func (h *harness) getAsync(ctx context.Context, sid string) <-chan response {
 	ch := make(chan response, 1)
 	go func() {
@@ -408,6 +406,9 @@ func TestRequestErrors(t *testing.T) {
 		message string
 	}{
 		{"protocol v3", http.MethodGet, "EIO=3&transport=polling", nil, nil, 400, 5, "Unsupported protocol version"},
+		{"protocol v5", http.MethodGet, "EIO=5&transport=polling", nil, nil, 400, 5, "Unsupported protocol version"},
+		{"protocol checked after the transport", http.MethodGet, "EIO=3&transport=flash", nil, nil, 400, 0, "Transport unknown"},
+		{"protocol checked after the method", http.MethodPost, "EIO=3&transport=polling", nil, nil, 400, 2, "Bad handshake method"},
 		{"protocol missing", http.MethodGet, "transport=polling", nil, nil, 400, 5, "Unsupported protocol version"},
 		{"transport unknown", http.MethodGet, "EIO=4&transport=flash", nil, nil, 400, 0, "Transport unknown"},
 		{"transport missing", http.MethodGet, "EIO=4", nil, nil, 400, 0, "Transport unknown"},
@@ -428,6 +429,13 @@ func TestRequestErrors(t *testing.T) {
 			r := h.do(context.Background(), tt.method, tt.query, nil, tt.header)
 			require.NoError(t, r.err)
 			assert.Equal(t, tt.status, r.status, "body %s", r.body)
+			if tt.header.Get("Upgrade") != "" {
+				// A refused WebSocket handshake, answered as by Node's
+				// abortUpgrade: the message as text.
+				assert.Equal(t, "text/html", r.header.Get("Content-Type"))
+				assert.Equal(t, tt.message, r.body)
+				return
+			}
 			assert.Equal(t, "application/json", r.header.Get("Content-Type"))
 			var e engineError
 			require.NoError(t, json.Unmarshal([]byte(r.body), &e), "body %q", r.body)
@@ -584,14 +592,14 @@ func TestHandlerCloses(t *testing.T) {
 				require.NoError(t, r.err)
 				o := parseOpen(t, r.body)
 				assert.Equal(t, "4bye", h.get(t, o.SID).body)
-				assert.Equal(t, "1", h.get(t, o.SID).body, "the close packet comes alone")
+				assert.Equal(t, "6\x1e1", h.get(t, o.SID).body, "a noop and the close packet, as from Node")
 			} else {
 				ws := h.dial(t, "EIO=4&transport=websocket", nil)
 				_, data := readWS(t, ws)
 				parseOpen(t, string(data))
 				_, data = readWS(t, ws)
 				assert.Equal(t, "4bye", string(data))
-				assert.True(t, websocket.IsCloseError(readWSErr(t, ws), websocket.CloseNormalClosure))
+				assert.True(t, websocket.IsCloseError(readWSErr(t, ws), websocket.CloseNoStatusReceived))
 			}
 			assert.Equal(t, transport.ReasonForcedClose, s.closed(t))
 			require.Eventually(t, func() bool { return h.eng.Len() == 0 }, wait, time.Millisecond)

@@ -3,6 +3,7 @@ package transport_test
 import (
 	"context"
 	"errors"
+	"io"
 	"net"
 	"net/http"
 	"strings"
@@ -151,7 +152,7 @@ func TestWebSocketServerClose(t *testing.T) {
 		assert.Equal(t, want, string(data))
 	}
 	err := readWSErr(t, ws)
-	assert.True(t, websocket.IsCloseError(err, websocket.CloseNormalClosure), "got %v", err)
+	assert.True(t, websocket.IsCloseError(err, websocket.CloseNoStatusReceived), "got %v", err)
 	assert.Equal(t, transport.ReasonForcedClose, s.closed(t))
 	require.Eventually(t, func() bool { return h.eng.Len() == 0 }, wait, time.Millisecond)
 }
@@ -165,7 +166,7 @@ func TestWebSocketServerCloseUnanswered(t *testing.T) {
 	ws.SetCloseHandler(func(int, string) error { return nil }) // do not answer
 	s.conn.Close()
 	err := readWSErr(t, ws)
-	assert.True(t, websocket.IsCloseError(err, websocket.CloseNormalClosure), "got %v", err)
+	assert.True(t, websocket.IsCloseError(err, websocket.CloseNoStatusReceived), "got %v", err)
 	// The server closes the TCP connection: a raw read sees EOF.
 	require.NoError(t, ws.NetConn().SetReadDeadline(time.Now().Add(wait)))
 	_, err = ws.NetConn().Read(make([]byte, 1))
@@ -186,20 +187,19 @@ func TestWebSocketCloseWithReason(t *testing.T) {
 	assertNoSessions(t, h)
 }
 
-// A second WebSocket for a session already on WebSocket is refused and
-// leaves the session alone.
+// A second WebSocket for a session already on WebSocket is accepted and
+// closed at once, as by Node, and leaves the session alone.
 func TestWebSocketSecondSocket(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
 	ws, s := h.handshakeWS(t)
-	d := websocket.Dialer{HandshakeTimeout: wait}
-	_, res, err := d.Dial(h.wsURL("EIO=4&transport=websocket&sid="+s.conn.ID()), nil)
-	require.ErrorIs(t, err, websocket.ErrBadHandshake)
-	_ = res.Body.Close()
-	assert.Equal(t, http.StatusBadRequest, res.StatusCode)
+	ws2 := h.dial(t, "EIO=4&transport=websocket&sid="+s.conn.ID(), nil)
+	err := readWSErr(t, ws2)
+	assert.True(t, websocket.IsCloseError(err, websocket.CloseNoStatusReceived), "got %v", err)
 	r := h.do(context.Background(), http.MethodGet, query(s.conn.ID()), nil, nil)
 	require.NoError(t, r.err)
 	assert.Equal(t, http.StatusBadRequest, r.status, "polling on a websocket session")
+	assert.JSONEq(t, `{"code":3,"message":"Bad request"}`, r.body)
 
 	require.True(t, s.conn.Send(false, transport.Message([]byte("still"), false)))
 	_, data := readWS(t, ws)
@@ -235,4 +235,21 @@ func TestWebSocketClientClosesWhileWriting(t *testing.T) {
 		close(stop)
 		<-sent
 	}
+}
+
+// A WebSocket handshake with a protocol other than 4 is refused with 400
+// and the message as text. (Node completes the handshake first, then
+// writes its HTTP 400 into the WebSocket stream and drops the connection.)
+func TestUnsupportedProtocolWebSocket(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	d := websocket.Dialer{HandshakeTimeout: wait}
+	for _, q := range []string{"EIO=3&transport=websocket", "transport=websocket"} {
+		_, res, err := d.Dial(h.wsURL(q), nil)
+		require.ErrorIs(t, err, websocket.ErrBadHandshake, q)
+		body, _ := io.ReadAll(res.Body)
+		assert.Equal(t, http.StatusBadRequest, res.StatusCode, q)
+		assert.Equal(t, "Unsupported protocol version", string(body), q)
+	}
+	assertNoSessions(t, h)
 }

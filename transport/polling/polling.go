@@ -3,8 +3,9 @@
 // A client reads with GET requests, each held open until there is something
 // to send, and writes with POST requests; both carry payloads of packets
 // separated by 0x1e. At most one GET and one POST may be in flight per
-// session: a second one gets HTTP 400 and closes the session, as with the
-// Node.js server. A request stops being in flight once its answer is
+// session: a second one gets an empty HTTP 400 and closes the session, as
+// with the Node.js server; so does a POST of binary content
+// (application/octet-stream) on protocol 4. A request stops being in flight once its answer is
 // decided, before it is written, so a client that sends the next request
 // as soon as it has read an answer is never refused. A GET whose client
 // goes away while it is pending closes the session with
@@ -53,23 +54,47 @@ func (t *Transport) Serve(w http.ResponseWriter, r *http.Request, c *transport.C
 		t.get(w, r, c)
 	case r.Method == http.MethodPost:
 		t.post(w, r, c)
-	default:
-		transport.WriteError(w, transport.CodeBadRequest, "")
+	default: // as Node
+		w.WriteHeader(http.StatusInternalServerError)
 	}
 }
 
-func (t *Transport) get(w http.ResponseWriter, r *http.Request, c *transport.Conn) {
-	if !c.BeginPoll(false) {
-		transport.WriteError(w, transport.CodeBadRequest, "overlapping GET")
+// begin claims c's GET or POST slot for a request, or answers it. A second
+// request of a kind gets an empty 400 and closes the session, as Node's
+// "overlap from client"; a request that raced an upgrade gets 400 "Bad
+// request", as it would have had it come a moment later.
+func (t *Transport) begin(w http.ResponseWriter, c *transport.Conn, post bool) bool {
+	switch err := c.BeginPoll(t, post); {
+	case errors.Is(err, transport.ErrOverlap):
+		w.WriteHeader(http.StatusBadRequest)
 		c.Fail(transport.ReasonTransportError)
+		return false
+	case err != nil: // the session upgraded since the server looked
+		transport.WriteError(w, transport.CodeBadRequest, "")
+		return false
+	}
+	return true
+}
+
+func (t *Transport) get(w http.ResponseWriter, r *http.Request, c *transport.Conn) {
+	if !t.begin(w, c, false) {
 		return
 	}
+	closedBefore := c.Reason() != ""
 	pkts, err := c.Next(r.Context(), t, nil)
 	// The slot is free before the first byte goes out: a client sends its
 	// next GET as soon as it has read this one, which can be before this
 	// handler returns when the body is too large to be buffered.
 	c.EndPoll(false)
 	switch {
+	case errors.Is(err, transport.ErrClosed) && c.Reason() == transport.ReasonTransportClose:
+		// The client's close packet (a POST) ended the session: as Node,
+		// the pending poll ends with a noop.
+		pkts = append(pkts, transport.Packet{Type: eio.Noop})
+	case errors.Is(err, transport.ErrClosed) && closedBefore:
+		// A poll that comes for the close packet of a session closed
+		// gracefully: Node answers with a noop and the close packet.
+		pkts = append(pkts, transport.Packet{Type: eio.Noop}, transport.Packet{Type: eio.Close})
 	case errors.Is(err, transport.ErrClosed):
 		pkts = append(pkts, transport.Packet{Type: eio.Close})
 	case err != nil:
@@ -103,9 +128,14 @@ func writePayload(w http.ResponseWriter, c *transport.Conn, pkts []transport.Pac
 }
 
 func (t *Transport) post(w http.ResponseWriter, r *http.Request, c *transport.Conn) {
-	if !c.BeginPoll(true) {
-		transport.WriteError(w, transport.CodeBadRequest, "overlapping POST")
+	if c.Protocol() == 4 && r.Header.Get("Content-Type") == "application/octet-stream" {
+		// Only Engine.IO v3 payloads may be binary: as Node, "invalid
+		// content".
+		w.WriteHeader(http.StatusBadRequest)
 		c.Fail(transport.ReasonTransportError)
+		return
+	}
+	if !t.begin(w, c, true) {
 		return
 	}
 	switch err := receive(r, c); {

@@ -9,8 +9,11 @@
 // goroutine watches for the session closing.)
 //
 // When the server closes a session gracefully, the writer sends what is
-// queued and a close frame; the network connection is closed when the client
-// answers the close frame, or after the server's write timeout.
+// queued and a close frame without a status code, as Node's ws does (the
+// client sees 1005); the network connection is closed when the client
+// answers the close frame, or after the server's write timeout. A WebSocket
+// that may not join its session ([transport.ModeRefuse]) gets the same
+// close frame right after the handshake.
 package websocket
 
 import (
@@ -76,8 +79,8 @@ func hasToken(h, token string) bool {
 // Serve upgrades the request to a WebSocket and runs the session on it until
 // it closes.
 func (t *Transport) Serve(w http.ResponseWriter, r *http.Request, c *transport.Conn, mode transport.Mode) {
-	if mode == transport.ModeRequest {
-		transport.WriteError(w, transport.CodeBadRequest, "websocket already open")
+	if mode == transport.ModeRequest { // the server never asks: a caller of Serve's own
+		transport.WriteError(w, transport.CodeBadRequest, "")
 		return
 	}
 	if !t.Accept(r) { // the server asks first: a caller of Serve's own
@@ -93,6 +96,10 @@ func (t *Transport) Serve(w http.ResponseWriter, r *http.Request, c *transport.C
 		if mode == transport.ModeOpen {
 			c.Fail(transport.ReasonTransportError)
 		}
+		return
+	}
+	if mode == transport.ModeRefuse {
+		refuse(ws, bw.conn, c.Server().WriteTimeout())
 		return
 	}
 	ws.SetReadLimit(int64(c.Server().MaxPayload()))
@@ -260,13 +267,32 @@ func (l *link) writeLoop() {
 	}
 }
 
+// closeMessage is the payload of the server's close frames: empty, with no
+// status code, as the close() of Node's ws sends (the client sees 1005).
+var closeMessage = []byte{}
+
+// refuse closes a WebSocket that may not join its session, as Node's server
+// does: a close frame, then the network connection once the client answers
+// it or the write timeout has passed.
+func refuse(ws *websocket.Conn, bc *batchConn, timeout time.Duration) {
+	deadline := time.Now().Add(timeout)
+	if err := ws.WriteControl(websocket.CloseMessage, closeMessage, deadline); err == nil {
+		_ = ws.SetReadDeadline(deadline)
+		for {
+			if _, _, err := ws.NextReader(); err != nil {
+				break
+			}
+		}
+	}
+	_ = bc.Conn.Close()
+}
+
 // closeFrame ends a session the server closed: a close frame, then a read
 // deadline by which the client must answer it. The read loop closes the
 // network connection when the answer (or the deadline) comes.
 func (l *link) closeFrame() {
 	deadline := time.Now().Add(l.timeout)
-	msg := websocket.FormatCloseMessage(websocket.CloseNormalClosure, "")
-	if err := l.ws.WriteControl(websocket.CloseMessage, msg, deadline); err != nil && !errors.Is(err, websocket.ErrCloseSent) {
+	if err := l.ws.WriteControl(websocket.CloseMessage, closeMessage, deadline); err != nil && !errors.Is(err, websocket.ErrCloseSent) {
 		_ = l.bc.Conn.Close()
 		return
 	}
