@@ -51,6 +51,20 @@ type Receiver interface {
 	OnClose(reason string)
 }
 
+// UpgradeReceiver is implemented by a [Receiver] that wants to know when its
+// connection moves to another transport, as with Node's
+// socket.conn.on("upgrade"). OnUpgrade is called at most once per
+// connection, when the upgrade has completed (the client's upgrade packet
+// has arrived and [Conn.Transport] reports the new transport), with the new
+// transport's name ("websocket"). It is called on the new transport's
+// goroutine, never concurrently with OnMessage, and never after OnClose; a
+// connection closed during the upgrade gets no OnUpgrade. It should return
+// quickly: the new transport reads nothing until it has.
+type UpgradeReceiver interface {
+	Receiver
+	OnUpgrade(transport string)
+}
+
 // Conn is one Engine.IO session: a client identified by its sid, reached
 // over one transport at a time. Its send queue is bounded and [Conn.Send]
 // never blocks. It is safe for concurrent use.
@@ -210,10 +224,15 @@ func (c *Conn) SendLatest(key string, p Packet) bool {
 	return true
 }
 
-// Close closes the connection with [ReasonForcedClose]. Packets already
-// queued are still written first, unless the transport fails before they
-// are (the client has gone). Close is idempotent. It does not wait for
-// the Receiver's OnClose, which runs on a goroutine of the transport's.
+// Close closes the connection with [ReasonForcedClose], as Node's
+// socket.conn.close(): packets already queued are still written first,
+// unless the transport fails before they are (the client has gone), then
+// the transport is closed, with no packet of the layer above: a pending
+// poll gets the Engine.IO close packet (a later one a noop and the close
+// packet), a WebSocket a close frame. The client sees its transport close
+// (Socket.IO's "transport close") and may reconnect. Close is idempotent. It
+// does not wait for the Receiver's OnClose, which runs on a goroutine of the
+// transport's.
 func (c *Conn) Close() { c.close(ReasonForcedClose, true) }
 
 // CloseWithReason closes the connection with the given reason. graceful
@@ -496,7 +515,8 @@ func (c *Conn) BeginUpgrade(t Transport) bool {
 }
 
 // CompleteUpgrade makes t, which called [Conn.BeginUpgrade], the active
-// transport, with abort closing its network connection. A connection closed
+// transport, with abort closing its network connection, and tells the
+// Receiver if it is an [UpgradeReceiver]. A connection closed
 // gracefully meanwhile still completes, so that t writes its last packets
 // (the client has paused its old transport); it returns false if the
 // connection was closed at once.
@@ -509,9 +529,19 @@ func (c *Conn) CompleteUpgrade(t Transport, abort func()) bool {
 	c.upgrading = false
 	c.transport = t
 	c.abort = abort
+	recv := c.recv
 	c.mu.Unlock()
 	c.log.Debug("upgraded", "transport", t.Name())
 	c.notify()
+	if u, ok := recv.(UpgradeReceiver); ok {
+		c.recvMu.Lock()
+		select {
+		case <-c.done: // OnClose is on its way, or has been called
+		default:
+			u.OnUpgrade(t.Name())
+		}
+		c.recvMu.Unlock()
+	}
 	return true
 }
 

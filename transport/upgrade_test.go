@@ -200,3 +200,68 @@ func TestUpgradeSessionClosesDuringProbe(t *testing.T) {
 		})
 	}
 }
+
+// upgradeRecorder is a session that also records OnUpgrade calls, with
+// the transport the Conn reported at the time.
+type upgradeRecorder struct {
+	*session
+	upgrades chan [2]string
+}
+
+func (u *upgradeRecorder) OnUpgrade(name string) {
+	u.upgrades <- [2]string{name, u.conn.Transport()}
+}
+
+// An UpgradeReceiver hears of a completed upgrade once, and of nothing else.
+func TestUpgradeReceiver(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		run  func(t *testing.T, h *harness, sid string)
+		want [][2]string
+	}{
+		{"upgraded", func(t *testing.T, h *harness, sid string) {
+			ws := h.dial(t, "EIO=4&transport=websocket&sid="+sid, nil)
+			writeWS(t, ws, websocket.TextMessage, "2probe")
+			_, data := readWS(t, ws)
+			require.Equal(t, "3probe", string(data))
+			writeWS(t, ws, websocket.TextMessage, "5")
+			writeWS(t, ws, websocket.TextMessage, "4after") // read once OnUpgrade has returned
+			h2 := h.dial(t, "EIO=4&transport=websocket&sid="+sid, nil)
+			assert.Error(t, readWSErr(t, h2), "a second WebSocket is closed")
+		}, [][2]string{{"websocket", "websocket"}}},
+		{"probe fails", func(t *testing.T, h *harness, sid string) {
+			ws := h.dial(t, "EIO=4&transport=websocket&sid="+sid, nil)
+			writeWS(t, ws, websocket.TextMessage, "2nope")
+			assert.Error(t, readWSErr(t, ws))
+			assert.Equal(t, "ok", h.post(t, sid, "4after").body, "still polling")
+		}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			h := newHarness(t)
+			rec := make(chan *upgradeRecorder, 1)
+			h.onOpen = func(c *transport.Conn) transport.Receiver {
+				u := &upgradeRecorder{
+					session:  &session{conn: c, msgs: make(chan message, 16), closes: make(chan string, 1)},
+					upgrades: make(chan [2]string, 4),
+				}
+				rec <- u
+				return u
+			}
+			r := h.do(context.Background(), http.MethodGet, "EIO=4&transport=polling", nil, nil)
+			require.NoError(t, r.err)
+			sid := parseOpen(t, r.body).SID
+			u := <-rec
+			tt.run(t, h, sid)
+			assert.Equal(t, message{"after", false}, u.message(t), "the message after the upgrade")
+			var got [][2]string
+			for len(u.upgrades) > 0 {
+				got = append(got, <-u.upgrades)
+			}
+			assert.Equal(t, tt.want, got)
+			u.assertOpen(t)
+		})
+	}
+}
