@@ -1,6 +1,6 @@
 module github.com/vicinity-go/vicinity
 
-go 1.25
+go 1.26
 
 require (
 	github.com/gorilla/websocket v1.5.3
@@ -10,6 +10,7 @@ require (
 )
 
 require (
+	github.com/go-json-experiment/json v1.27.2 // indirect
 	github.com/tidwall/geoindex v1.7.0 // indirect
 	go.yaml.in/yaml/v3 v3.0.5 // indirect
 )

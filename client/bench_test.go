@@ -13,7 +13,7 @@ import (
 func BenchmarkEmitWithAck(b *testing.B) {
 	srv, ts := serve(b, realtime.WithEventRate(0, 0))
 	srv.OnConnection(func(s *realtime.Socket) {
-		s.On("echo", func(e *realtime.Event) { _ = e.Ack(e.Args[0]) })
+		s.On("echo", func(e *realtime.Event) { _ = e.Ack(e.JSON(0)) })
 	})
 	m := client.New(ts.URL, client.WithTransports(client.WebSocket))
 	b.Cleanup(func() { _ = m.Close() })

@@ -10,8 +10,10 @@ import (
 	"log/slog"
 	"net/http"
 	"slices"
+	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/gorilla/websocket"
 
@@ -194,7 +196,8 @@ func (e *engine) setHandshake(data []byte) error {
 }
 
 // statusError describes a refused request, with the Engine.IO error the
-// body holds if any.
+// body holds if any: JSON for a polling request, a short text for a
+// refused WebSocket handshake.
 func statusError(status int, body []byte) error {
 	var b struct {
 		Code    *int   `json:"code"`
@@ -202,6 +205,9 @@ func statusError(status int, body []byte) error {
 	}
 	if json.Unmarshal(body, &b) == nil && b.Code != nil {
 		return fmt.Errorf("HTTP %d: %s (code %d)", status, b.Message, *b.Code)
+	}
+	if text := strings.TrimSpace(string(body)); text != "" && len(text) <= 200 && utf8.ValidString(text) {
+		return fmt.Errorf("HTTP %d: %s", status, text)
 	}
 	return fmt.Errorf("HTTP %d", status)
 }

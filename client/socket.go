@@ -14,10 +14,27 @@ import (
 	"github.com/vicinity-go/vicinity/internal/sio"
 )
 
-// Args are the arguments of an event or an acknowledgement, as raw JSON.
-// Bind decodes them into Go values; a binary attachment appears as a base64
-// JSON string, so it decodes into a []byte.
-type Args = sio.Args
+// Args are the arguments of an event or an acknowledgement, with the binary
+// attachments that came with them. The zero value has no arguments.
+type Args struct{ a sio.Args }
+
+// Len returns the number of arguments.
+func (a Args) Len() int { return a.a.Len() }
+
+// Bind decodes the arguments, in order, into dst (pointers, as for
+// json.Unmarshal); a nil entry skips its argument. Fewer arguments than dst
+// is an error; extra arguments are ignored. Binary data (at any depth)
+// decodes into a []byte, or into an any as a []byte. Errors wrap
+// [ErrInvalidArgument].
+func (a Args) Bind(dst ...any) error { return a.a.Bind(dst...) }
+
+// JSON returns argument i as JSON, with binary data written as base64
+// strings. It panics if i is out of range.
+func (a Args) JSON(i int) json.RawMessage { return a.a.JSON(i) }
+
+// Values returns the arguments as values that Emit sends as they came,
+// binary data as binary.
+func (a Args) Values() []any { return a.a.Values() }
 
 // Event is an event the server sent.
 type Event struct {
@@ -278,7 +295,7 @@ func (s *Socket) Emit(event string, args ...any) error {
 // [ErrDisconnected] if the socket disconnects after the packet was sent.
 func (s *Socket) EmitWithAck(ctx context.Context, event string, args ...any) (Args, error) {
 	if sio.Reserved(event) {
-		return nil, ErrReservedEvent
+		return Args{}, ErrReservedEvent
 	}
 	s.mu.Lock()
 	id := s.nextAck
@@ -286,7 +303,7 @@ func (s *Socket) EmitWithAck(ctx context.Context, event string, args ...any) (Ar
 	s.mu.Unlock()
 	pkts, err := encode(sio.Event, s.nsp, id, true, event, args)
 	if err != nil {
-		return nil, err
+		return Args{}, err
 	}
 	a := &ack{ch: make(chan ackResult, 1)}
 	s.mu.Lock()
@@ -294,7 +311,7 @@ func (s *Socket) EmitWithAck(ctx context.Context, event string, args ...any) (Ar
 	if err := s.sendLocked(pkts, a); err != nil {
 		delete(s.acks, id)
 		s.mu.Unlock()
-		return nil, err
+		return Args{}, err
 	}
 	s.mu.Unlock()
 	select {
@@ -305,7 +322,7 @@ func (s *Socket) EmitWithAck(ctx context.Context, event string, args ...any) (Ar
 		delete(s.acks, id)
 		s.buffer = slices.DeleteFunc(s.buffer, func(b buffered) bool { return b.ack == a })
 		s.mu.Unlock()
-		return nil, ctx.Err()
+		return Args{}, ctx.Err()
 	}
 }
 
@@ -527,11 +544,7 @@ func (s *Socket) onServerDisconnect(e *engine) {
 // recorded and stripped. Events that ask for an acknowledgement carry no
 // offset.
 func (s *Socket) onEvent(e *engine, p *sio.Packet, atts [][]byte) error {
-	data, err := sio.FillDecoded(p.Data, atts)
-	if err != nil {
-		return err
-	}
-	name, args, err := sio.EventName(data)
+	name, args, err := sio.DecodeEvent(p, atts)
 	if err != nil {
 		return err
 	}
@@ -540,16 +553,16 @@ func (s *Socket) onEvent(e *engine, p *sio.Packet, atts [][]byte) error {
 		s.mu.Unlock()
 		return nil
 	}
-	if n := len(args); s.pid != "" && !p.HasID && n > 0 && args[n-1][0] == '"' {
+	if n := args.Len(); s.pid != "" && !p.HasID && n > 0 && args.Raw(n - 1)[0] == '"' {
 		var off string
-		if json.Unmarshal(args[n-1], &off) == nil {
+		if json.Unmarshal(args.Raw(n-1), &off) == nil {
 			s.offset = off
-			args = args[:n-1]
+			args = args.Head(n - 1)
 		}
 	}
 	anys, h := s.anyFns, s.handlers[name]
 	s.mu.Unlock()
-	ev := &Event{Socket: s, Name: name, Args: args, id: p.ID, hasID: p.HasID, eng: e}
+	ev := &Event{Socket: s, Name: name, Args: Args{args}, id: p.ID, hasID: p.HasID, eng: e}
 	for _, fn := range anys {
 		s.call(name, func() { fn(ev) })
 	}
@@ -564,11 +577,7 @@ func (s *Socket) onAck(p *sio.Packet, atts [][]byte) error {
 	if !p.HasID {
 		return nil
 	}
-	data, err := sio.FillDecoded(p.Data, atts)
-	if err != nil {
-		return err
-	}
-	args, err := sio.SplitArray(data)
+	args, err := sio.DecodeAck(p, atts)
 	if err != nil {
 		return err
 	}
@@ -577,7 +586,7 @@ func (s *Socket) onAck(p *sio.Packet, atts [][]byte) error {
 	delete(s.acks, p.ID)
 	s.mu.Unlock()
 	if a != nil {
-		a.ch <- ackResult{args: args}
+		a.ch <- ackResult{args: Args{args}}
 	}
 	return nil
 }

@@ -9,6 +9,9 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
 
 	"github.com/vicinity-go/vicinity/presence"
 	"github.com/vicinity-go/vicinity/spatial"
@@ -41,14 +44,14 @@ func openPollingAs(tb testing.TB, srv *Server, n int, connect func(i int) string
 		}
 	}
 	nsp := srv.Of("/")
+	// the CONNECTs are handled on the sockets' goroutines
+	require.Eventually(tb, func() bool { return nsp.Len() == n }, 5*time.Second, time.Millisecond,
+		"%d sockets connected, want %d", nsp.Len(), n)
 	nsp.mu.RLock()
 	for _, s := range nsp.sockets {
 		socks = append(socks, s)
 	}
 	nsp.mu.RUnlock()
-	if len(socks) != n {
-		tb.Fatalf("%d sockets connected, want %d", len(socks), n)
-	}
 	drain(tb, srv, socks)
 	return socks
 }
@@ -109,7 +112,7 @@ func BenchmarkPresenceDiffFanout(b *testing.B) {
 	srv := New(
 		WithPresence(tracker, func(s *Socket) (string, presence.Meta, error) {
 			var auth struct{ User string }
-			err := Args{s.Handshake().Auth}.Bind(&auth)
+			err := json.Unmarshal(s.Handshake().Auth, &auth)
 			return auth.User, presence.Meta{}, err
 		}),
 		WithPresenceRooms(func(_, room string) bool { return room == "room" }),

@@ -15,7 +15,8 @@ type client struct {
 	srv      *Server
 	conn     *transport.Conn
 	log      *slog.Logger
-	created  time.Time
+	hs       Handshake        // what every socket's handshake shares
+	engine   Conn             // what Socket.Conn returns
 	reasm    *sio.Reassembler // used on the read goroutine only
 	timer    *time.Timer      // closes a connection that joins no namespace
 	connects tokenBucket      // limits CONNECT packets; read goroutine only
@@ -23,6 +24,7 @@ type client struct {
 	mu      sync.Mutex
 	closed  bool
 	sockets map[string]*Socket // by namespace name
+	joining map[string]bool    // namespaces whose CONNECT is being handled
 }
 
 // open is the transport.Handler: it wraps each new Engine.IO connection.
@@ -31,10 +33,11 @@ func (s *Server) open(conn *transport.Conn) transport.Receiver {
 		srv:     s,
 		conn:    conn,
 		log:     s.cfg.logger.With("sid", conn.ID()),
-		created: time.Now(),
+		hs:      newHandshake(conn.Request()),
 		reasm:   sio.NewReassembler(sio.Limits{MaxAttachments: s.cfg.maxAttachments}),
 		sockets: make(map[string]*Socket),
 	}
+	c.engine.c = c
 	c.connects = newTokenBucket(s.cfg.eventRate, s.cfg.eventBurst)
 	c.timer = time.AfterFunc(s.cfg.connectTimeout, func() {
 		c.mu.Lock()
@@ -83,6 +86,9 @@ func (c *client) OnMessage(data []byte, binary bool) {
 	}
 }
 
+// OnUpgrade implements transport.Upgrader.
+func (c *client) OnUpgrade(transport string) { c.engine.upgraded(transport) }
+
 // OnClose implements transport.Receiver.
 func (c *client) OnClose(reason string) {
 	c.timer.Stop()
@@ -104,15 +110,13 @@ func (c *client) fail(err error) {
 	c.conn.CloseWithReason(transport.ReasonParseError, false)
 }
 
+// connect handles a CONNECT to namespace name. The middleware, the
+// connection handlers and the acceptance run on the new socket's inbox,
+// off the read loop, so that middleware may take its time.
 func (c *client) connect(name string, auth []byte) {
-	n := c.srv.lookup(name, auth)
-	if n == nil {
-		c.refuse(name, errInvalidNamespace)
-		return
-	}
 	c.mu.Lock()
-	_, joined := c.sockets[name]
-	full := len(c.sockets) >= maxNamespaces
+	joined := c.sockets[name] != nil || c.joining[name]
+	full := len(c.sockets)+len(c.joining) >= maxNamespaces
 	c.mu.Unlock()
 	switch {
 	case joined:
@@ -125,15 +129,44 @@ func (c *client) connect(name string, auth []byte) {
 		c.refuse(name, &ConnectError{Message: "Too many connection attempts"})
 		return
 	}
-	for range 3 { // a dynamic namespace dropped between lookup and add is looked up again
-		if n.add(c, auth) {
+	n := c.srv.lookup(name, auth) // a dynamic child created here is dropped if it stays empty
+	if n == nil {
+		c.refuse(name, errInvalidNamespace)
+		return
+	}
+	c.mu.Lock()
+	if c.joining == nil {
+		c.joining = make(map[string]bool)
+	}
+	c.joining[name] = true
+	c.mu.Unlock()
+	c.join(n, name, auth, 3)
+}
+
+// join adds a socket for the CONNECT to n on the socket's inbox; a dynamic
+// namespace dropped between lookup and add is looked up again, up to tries
+// times.
+func (c *client) join(n *Namespace, name string, auth []byte, tries int) {
+	s := newSocket(n, c, auth)
+	s.inbox.push(func() {
+		if n.add(s) {
+			c.joined(name)
 			return
 		}
-		if n = c.srv.lookup(name, auth); n == nil {
-			break
+		if n = c.srv.lookup(name, auth); n != nil && tries > 1 {
+			c.join(n, name, auth, tries-1)
+			return
 		}
-	}
-	c.refuse(name, errInvalidNamespace)
+		c.joined(name)
+		c.refuse(name, errInvalidNamespace)
+	}, nil)
+}
+
+// joined ends the handling of a CONNECT to name.
+func (c *client) joined(name string) {
+	c.mu.Lock()
+	delete(c.joining, name)
+	c.mu.Unlock()
 }
 
 // errInvalidNamespace answers a CONNECT to a namespace that does not exist.

@@ -1,6 +1,7 @@
 package realtime
 
 import (
+	"encoding/json"
 	"fmt"
 	"sync/atomic"
 
@@ -8,10 +9,35 @@ import (
 	"github.com/vicinity-go/vicinity/transport"
 )
 
-// Args are the arguments of an event or an acknowledgement, as raw JSON.
-// Bind decodes them into Go values; a binary attachment appears as a base64
-// JSON string, so it decodes into a []byte.
-type Args = sio.Args
+// Args are the arguments of an event or an acknowledgement, with the binary
+// attachments that came with them. The zero value has no arguments.
+type Args struct{ a sio.Args }
+
+// Len returns the number of arguments.
+func (a Args) Len() int { return a.a.Len() }
+
+// Bind decodes the arguments, in order, into dst (pointers, as for
+// json.Unmarshal, with the same rules for struct tags and Unmarshaler); a
+// nil entry skips its argument. Fewer arguments than dst is an error; extra
+// arguments are ignored. Binary data the client sent (a Buffer, an
+// ArrayBuffer, a Blob, at any depth) decodes into a []byte, or into an any
+// as a []byte; into an any, objects become map[string]any and arrays []any.
+// Errors wrap [ErrInvalidArgument].
+func (a Args) Bind(dst ...any) error { return a.a.Bind(dst...) }
+
+// JSON returns argument i as JSON, with binary data written as the base64
+// string encoding/json makes of a []byte. It panics if i is out of range.
+func (a Args) JSON(i int) json.RawMessage { return a.a.JSON(i) }
+
+// Values returns the arguments as values to pass to Emit or Ack, which send
+// them as they came, binary data as binary:
+//
+//	s.On("echo", func(e *realtime.Event) { e.Ack(e.Values()...) })
+//
+// An argument without binary data is its json.RawMessage; one with binary
+// data is decoded as by Bind into an any (so its objects' keys are sent
+// sorted).
+func (a Args) Values() []any { return a.a.Values() }
 
 // Event is an event a client sent.
 type Event struct {
@@ -36,12 +62,7 @@ func (e *Event) Ack(args ...any) error {
 	if e.acked.Swap(true) {
 		return ErrAlreadyAcked
 	}
-	pkts, err := encode(sio.Ack, e.Socket.nsp.name, e.ackID, true, "", args)
-	if err != nil {
-		return err
-	}
-	e.Socket.client.send(false, pkts)
-	return nil
+	return e.Socket.ack(e.ackID, args)
 }
 
 // AckResult answers the event with the outcome of handling it, the

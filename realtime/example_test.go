@@ -2,6 +2,7 @@ package realtime_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http/httptest"
@@ -136,7 +137,7 @@ func ExampleWithPresence() {
 	srv := realtime.New(
 		realtime.WithPresence(tracker, func(s *realtime.Socket) (string, presence.Meta, error) {
 			var auth struct{ User string }
-			err := realtime.Args{s.Handshake().Auth}.Bind(&auth)
+			err := json.Unmarshal(s.Handshake().Auth, &auth)
 			return auth.User, presence.Meta{Device: "bot"}, err
 		}),
 		realtime.WithPresenceRooms(func(_, room string) bool { return room == "lobby" }),
@@ -259,7 +260,7 @@ func ExampleEvent_AckResult() {
 	defer s.Manager().Close()
 	for _, name := range []string{"gopher", ""} {
 		answer, _ := s.EmitWithAck(ctx, "rename", name)
-		fmt.Println(string(answer[0]))
+		fmt.Println(string(answer.JSON(0)))
 	}
 	// Output:
 	// {"ok":true}

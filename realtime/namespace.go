@@ -14,8 +14,8 @@ import (
 // Middleware runs, in the order added, for each socket connecting to a
 // namespace, before its connection handlers. A non-nil error refuses the
 // connection: the client receives it in connect_error (see [ConnectError]).
-// Middleware runs on the connection's read goroutine and should not block
-// for long.
+// Middleware runs on the socket's own goroutine, before any of its events,
+// and may block (to look a token up, say); it delays only that socket.
 type Middleware func(s *Socket) error
 
 // Namespace is a communication channel multiplexed over the connection,
@@ -114,10 +114,11 @@ func (n *Namespace) targets() []*Namespace {
 	return slices.Clone(n.children)
 }
 
-// add connects client c to the namespace with the CONNECT packet's auth.
-// It returns false if n is a dynamic child dropped meanwhile: the caller
-// looks the namespace up again.
-func (n *Namespace) add(c *client, auth json.RawMessage) bool {
+// add connects socket s, made for n with the CONNECT packet's auth, on its
+// inbox. It returns false if n is a dynamic child dropped meanwhile: the
+// caller looks the namespace up again.
+func (n *Namespace) add(s *Socket) bool {
+	c, auth := s.client, s.hs.Auth
 	n.mu.Lock()
 	if n.dropped {
 		n.mu.Unlock()
@@ -132,7 +133,6 @@ func (n *Namespace) add(c *client, auth json.RawMessage) bool {
 		n.dropIfEmpty()
 	}()
 
-	s := newSocket(n, c, auth)
 	skipMW := false
 	var restored *Session
 	if n.srv.cfg.recovery > 0 {

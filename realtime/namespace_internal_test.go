@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -37,19 +38,20 @@ func TestDynamicChildrenAreDropped(t *testing.T) {
 	}
 	pollingPost(t, srv, sid, body.String())
 
-	srv.mu.RLock()
-	_, kept := srv.nsps["/room-0"]
-	count := len(srv.nsps)
-	srv.mu.RUnlock()
-	assert.True(t, kept, "the namespace with a socket stays")
-	assert.Equal(t, 2, count, "\"/\" and /room-0; the refused ones are gone")
+	nsps := func() (room0 bool, count int) {
+		srv.mu.RLock()
+		defer srv.mu.RUnlock()
+		_, room0 = srv.nsps["/room-0"]
+		return room0, len(srv.nsps)
+	}
+	// the CONNECTs are handled on the sockets' goroutines
+	require.Eventually(t, func() bool { kept, count := nsps(); return kept && count == 2 }, 5*time.Second, time.Millisecond,
+		"\"/\" and /room-0 stay; the refused ones are gone")
 	assert.Len(t, parent.targets(), 1)
 
 	pollingPost(t, srv, sid, "41/room-0,")
-	srv.mu.RLock()
-	_, kept = srv.nsps["/room-0"]
-	srv.mu.RUnlock()
-	assert.False(t, kept, "dropped once its last socket left")
+	require.Eventually(t, func() bool { kept, _ := nsps(); return !kept }, 5*time.Second, time.Millisecond,
+		"dropped once its last socket left")
 	assert.Empty(t, parent.targets())
 }
 

@@ -463,11 +463,7 @@ func (h *presenceHub) onUpdate(e *Event) {
 
 // clientUpdate applies a client's presence update event, or says why not.
 func (h *presenceHub) clientUpdate(e *Event) error {
-	size := 0
-	for _, a := range e.Args {
-		size += len(a)
-	}
-	if size > maxPresenceUpdate {
+	if e.Args.a.Size() > maxPresenceUpdate {
 		return fmt.Errorf("update larger than %d bytes", maxPresenceUpdate)
 	}
 	var u struct {

@@ -28,7 +28,7 @@ func presenceServerWith(t testing.TB, tracker *presence.Tracker, opts ...realtim
 	t.Cleanup(func() { _ = tracker.Close() })
 	identify := func(s *realtime.Socket) (string, presence.Meta, error) {
 		var auth struct{ User, Device string }
-		if err := (realtime.Args{s.Handshake().Auth}).Bind(&auth); err != nil || auth.User == "" {
+		if err := json.Unmarshal(s.Handshake().Auth, &auth); err != nil || auth.User == "" {
 			return "", presence.Meta{}, errors.New("who are you?")
 		}
 		return auth.User, presence.Meta{Device: auth.Device}, nil

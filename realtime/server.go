@@ -23,6 +23,7 @@ type Server struct {
 	presence   *presenceHub // nil without WithPresence
 	transports []transport.Transport
 	closed     atomic.Bool
+	running    sync.WaitGroup // inboxes running handlers
 
 	mu      sync.RWMutex
 	nsps    map[string]*Namespace
@@ -161,8 +162,26 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		return ErrServerClosed
 	}
 	err := s.eng.Shutdown(ctx)
+	if err == nil {
+		err = s.waitHandlers(ctx)
+	}
 	s.closeAdapters()
 	return err
+}
+
+// waitHandlers waits until no socket's handler runs, or ctx ends.
+func (s *Server) waitHandlers(ctx context.Context) error {
+	done := make(chan struct{})
+	go func() {
+		s.running.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // Close disconnects every client at once, also during a Shutdown (to cut

@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
-	"net/http"
-	"net/url"
 	"runtime/debug"
 	"slices"
 	"sync"
@@ -25,17 +23,6 @@ const (
 	ReasonServerNamespaceDisconnect = "server namespace disconnect" // Socket.Disconnect
 	ReasonClientNamespaceDisconnect = "client namespace disconnect" // the client called socket.disconnect()
 )
-
-// Handshake is what a client sent when it connected.
-type Handshake struct {
-	Headers http.Header     `json:"headers"`
-	Query   url.Values      `json:"query"`
-	Address string          `json:"address"` // remote address, host:port
-	Time    time.Time       `json:"time"`
-	Secure  bool            `json:"secure"`
-	URL     string          `json:"url"`
-	Auth    json.RawMessage `json:"auth,omitempty"` // the CONNECT payload, a JSON object, or nil
-}
 
 // Socket is a client's connection to one namespace. It is safe for
 // concurrent use. Its event handlers run one at a time, in order, on the
@@ -71,7 +58,11 @@ type Socket struct {
 	watch  *watchSpec // the socket's watch, kept while it has no location; under locMu
 
 	bucket         tokenBucket // the event rate limit; used on the read goroutine only
-	locationBucket tokenBucket // the location event's rate limit; likewise
+	refused        int         // events the rate limit refused since refusedLog; likewise
+	refusedLog     time.Time   // when refused events were last logged; likewise
+	locationBucket tokenBucket // the location event's rate limit; used on the inbox only
+
+	inbox inbox // runs the handlers
 
 	mu           sync.Mutex
 	connected    bool
@@ -85,25 +76,21 @@ type Socket struct {
 }
 
 func newSocket(n *Namespace, c *client, auth json.RawMessage) *Socket {
-	r := c.conn.Request()
-	sid := id.New()
+	hs := c.hs // headers and query shared by the connection's sockets
+	hs.Time = time.Now()
+	if len(auth) > 0 {
+		hs.Auth = auth
+	}
 	s := &Socket{
-		id:     sid,
-		nsp:    n,
-		client: c,
-		hs: Handshake{
-			Headers: r.Header.Clone(),
-			Query:   r.URL.Query(),
-			Address: r.RemoteAddr,
-			Time:    c.created,
-			Secure:  r.TLS != nil,
-			URL:     r.URL.RequestURI(),
-			Auth:    auth,
-		},
+		id:       id.New(),
+		nsp:      n,
+		client:   c,
+		hs:       hs,
 		handlers: make(map[string]func(*Event)),
 		acks:     make(map[uint64]func(Args)),
 		bucket:   newTokenBucket(n.srv.cfg.eventRate, n.srv.cfg.eventBurst),
 	}
+	s.inbox.srv = n.srv
 	s.log = c.log.With("nsp", n.name)
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	return s
@@ -119,7 +106,9 @@ func (s *Socket) ID() string { return s.id }
 // Namespace returns the socket's namespace.
 func (s *Socket) Namespace() *Namespace { return s.nsp }
 
-// Handshake returns what the client sent when connecting.
+// Handshake returns what the client sent when connecting. It must not be
+// modified: its headers and query are shared with the connection's other
+// sockets.
 func (s *Socket) Handshake() *Handshake { return &s.hs }
 
 // Recovered reports whether the socket is a recovered one: same id, rooms
@@ -235,18 +224,18 @@ func (s *Socket) EmitLatest(key, event string, args ...any) error {
 // [ErrNotConnected] if the socket disconnects first.
 func (s *Socket) EmitWithAck(ctx context.Context, event string, args ...any) (Args, error) {
 	if sio.Reserved(event) {
-		return nil, ErrReservedEvent
+		return Args{}, ErrReservedEvent
 	}
 	ch := make(chan Args, 1)
 	ackID := s.nsp.nextAckID()
 	if !s.expectAck(ackID, func(a Args) { ch <- a }) {
-		return nil, ErrNotConnected
+		return Args{}, ErrNotConnected
 	}
 	forget := func() { s.forgetAck(ackID) }
 	frames, err := encode(sio.Event, s.nsp.name, ackID, true, event, args)
 	if err != nil {
 		forget()
-		return nil, err
+		return Args{}, err
 	}
 	s.client.send(false, frames)
 	select {
@@ -254,9 +243,9 @@ func (s *Socket) EmitWithAck(ctx context.Context, event string, args ...any) (Ar
 		return a, nil
 	case <-ctx.Done():
 		forget()
-		return nil, ctx.Err()
+		return Args{}, ctx.Err()
 	case <-s.ctx.Done():
-		return nil, ErrNotConnected
+		return Args{}, ErrNotConnected
 	}
 }
 
@@ -337,7 +326,12 @@ var recoverable = map[string]bool{
 	transport.ReasonSlowClient:     true,
 }
 
-// onclose disconnects the socket once, with reason.
+// onclose disconnects the socket once, with reason. At once, the socket
+// stops taking packets and its waits for acknowledgements end; the rest (the
+// disconnecting handlers, leaving its rooms, the disconnect handlers) runs
+// on its inbox after the handlers already queued, so that a socket's
+// handlers never run concurrently: right away if none is queued or running,
+// or once the running one returns.
 func (s *Socket) onclose(reason string) {
 	s.mu.Lock()
 	if !s.connected || s.closing {
@@ -345,6 +339,15 @@ func (s *Socket) onclose(reason string) {
 		return
 	}
 	s.closing = true
+	s.mu.Unlock()
+	s.client.detach(s)
+	s.cancel()
+	s.inbox.runNow(func() { s.closed(reason) })
+}
+
+// closed runs the disconnection of the socket on its inbox.
+func (s *Socket) closed(reason string) {
+	s.mu.Lock()
 	disconnecting, disconnect := s.disconnectin, s.disconnect
 	s.mu.Unlock()
 
@@ -373,37 +376,37 @@ func (s *Socket) onclose(reason string) {
 	s.nsp.remove(s)
 	s.nsp.adapter.DelAll(s.id)
 	s.nsp.dropIfEmpty()
-	s.client.detach(s)
-	s.cancel()
 	s.log.Info("disconnect", "reason", reason)
 	for _, fn := range disconnect {
 		s.call("disconnect", func() { fn(s, reason) })
 	}
 }
 
-// onEvent handles an EVENT packet from the client.
+// onEvent handles an EVENT packet from the client, on the read loop: it is
+// checked and rate limited here, and queued for the socket's handlers.
 func (s *Socket) onEvent(p *sio.Packet, atts [][]byte) {
-	data, err := sio.FillDecoded(p.Data, atts)
-	if err != nil {
-		s.client.fail(err)
-		return
-	}
-	name, args, err := sio.EventName(data)
+	name, args, err := sio.DecodeEvent(p, atts)
 	if err != nil {
 		s.client.fail(err)
 		return
 	}
 	if !s.bucket.allow(time.Now()) {
-		s.log.Warn("event rate exceeded, dropped", "event", name)
+		s.limited(name, p)
 		return
 	}
-	e := &Event{Socket: s, Name: name, Args: args, ackID: p.ID, hasAck: p.HasID}
-	s.mu.Lock()
-	anys, h := s.anyHandlers, s.handlers[name]
-	s.mu.Unlock()
+	e := &Event{Socket: s, Name: name, Args: Args{args}, ackID: p.ID, hasAck: p.HasID}
 	if s.log.Enabled(context.Background(), slog.LevelDebug) {
-		s.log.LogAttrs(context.Background(), slog.LevelDebug, "event", slog.String("event", name), slog.Int("args", len(args)))
+		s.log.LogAttrs(context.Background(), slog.LevelDebug, "event", slog.String("event", name), slog.Int("args", args.Len()))
 	}
+	s.inbox.push(func() { s.dispatch(e) }, s.client.conn.Done())
+}
+
+// dispatch runs the handlers of an event, on the socket's inbox. They are
+// looked up now, so that those a connection handler set are found.
+func (s *Socket) dispatch(e *Event) {
+	s.mu.Lock()
+	anys, h := s.anyHandlers, s.handlers[e.Name]
+	s.mu.Unlock()
 	for _, fn := range anys {
 		s.callEvent(e, fn)
 	}
@@ -412,29 +415,54 @@ func (s *Socket) onEvent(p *sio.Packet, atts [][]byte) {
 	}
 }
 
-// onAck handles an ACK packet answering EmitWithAck.
+// errRateLimited is what a client that asked for an acknowledgement gets
+// for an event refused by the [WithEventRate] limit.
+var errRateLimited = map[string]string{"error": "rate limited"}
+
+// rateLogEvery is how often a socket logs the events its rate limit refused.
+const rateLogEvery = 10 * time.Second
+
+// limited answers an event refused by the rate limit: an error
+// acknowledgement if the client waits for one, and a warning with the count
+// of refused events at most once per rateLogEvery. On the read loop.
+func (s *Socket) limited(name string, p *sio.Packet) {
+	if p.HasID {
+		s.ack(p.ID, []any{errRateLimited})
+	}
+	s.refused++
+	if now := time.Now(); now.Sub(s.refusedLog) >= rateLogEvery {
+		s.log.Warn("event rate exceeded, events refused", "event", name, "count", s.refused)
+		s.refused, s.refusedLog = 0, now
+	}
+}
+
+// ack sends an acknowledgement with args.
+func (s *Socket) ack(id uint64, args []any) error {
+	pkts, err := encode(sio.Ack, s.nsp.name, id, true, "", args)
+	if err != nil {
+		return err
+	}
+	s.client.send(false, pkts)
+	return nil
+}
+
+// onAck handles an ACK packet answering EmitWithAck, on the read loop, even
+// while one of the socket's handlers waits for it.
 func (s *Socket) onAck(p *sio.Packet, atts [][]byte) {
 	if !p.HasID {
 		return
 	}
-	data, err := sio.FillDecoded(p.Data, atts)
+	args, err := sio.DecodeAck(p, atts)
 	if err != nil {
 		s.client.fail(err)
 		return
-	}
-	var args []json.RawMessage
-	if len(data) > 0 {
-		if args, err = sio.SplitArray(data); err != nil {
-			s.client.fail(err)
-			return
-		}
 	}
 	s.mu.Lock()
 	fn, ok := s.acks[p.ID]
 	delete(s.acks, p.ID)
 	s.mu.Unlock()
 	if ok {
-		fn(args)
+		fn(Args{args})
 	}
 }
 
@@ -466,10 +494,14 @@ func (s *Socket) callEvent(e *Event, fn func(*Event)) {
 
 // call runs a user handler, recovering a panic. It reports whether fn
 // returned normally.
-func (s *Socket) call(what string, fn func()) (ok bool) {
+func (s *Socket) call(what string, fn func()) bool { return call(s.log, what, fn) }
+
+// call runs a user handler, logging a panic to log. It reports whether fn
+// returned normally.
+func call(log *slog.Logger, what string, fn func()) (ok bool) {
 	defer func() {
 		if v := recover(); v != nil {
-			s.log.Error("handler panicked", "event", what, "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+			log.Error("handler panicked", "event", what, "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
 			ok = false
 		}
 	}()

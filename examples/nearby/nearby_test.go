@@ -75,7 +75,7 @@ func (p *person) next(name string, match func(map[string]any) bool) map[string]a
 		select {
 		case e := <-p.events:
 			var v map[string]any
-			if e.Name == name && (len(e.Args) == 0 || json.Unmarshal(e.Args[0], &v) == nil) && (match == nil || match(v)) {
+			if e.Name == name && (e.Len() == 0 || e.Bind(&v) == nil) && (match == nil || match(v)) {
 				return v
 			}
 			skipped = append(skipped, e.Name)

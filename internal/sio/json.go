@@ -397,6 +397,7 @@ type filler struct {
 	out    []byte
 	copied int
 	err    error
+	check  bool // only check the placeholders, copy nothing
 }
 
 // value walks the value at in[i] like skipValue, replacing placeholders, and
@@ -414,7 +415,9 @@ func (f *filler) object(i int) (int, bool) {
 	if f.err != nil {
 		return -1, true
 	}
-	f.replace(i, end, num)
+	if !f.check {
+		f.replace(i, end, num)
+	}
 	return end, true
 }
 

@@ -1,26 +1,27 @@
 package sio
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
 	"slices"
 	"strconv"
-	"sync"
 	"unicode/utf8"
 )
 
 // MarshalArgs encodes the JSON array that forms EVENT or ACK data: the event
-// name, unless event is "" (as for ACK data), then args. Each []byte arg,
-// nil included, becomes a placeholder and is returned in attachments, in
-// order and not copied; a packet with attachments must be sent as a
+// name, unless event is "" (as for ACK data), then args. Each []byte, as an
+// arg or anywhere inside one (a struct field, a map or slice element), nil
+// included, becomes a placeholder and is returned in attachments, in the
+// order written and not copied, as socket.io-parser does with the Buffers it
+// finds at any depth; a packet with attachments must be sent as a
 // BinaryEvent or BinaryAck. A json.RawMessage arg is validated and inserted
-// verbatim (nil as null). Strings, booleans, integers, floats and nil are
-// written directly; every other arg goes through encoding/json (without HTML
-// escaping), so a []byte nested in a struct, map or slice becomes a base64
-// string, not an attachment. Event names are not checked against Reserved.
+// verbatim (nil as null), and a named byte-slice type other than []byte is
+// encoded as it would be by encoding/json. Strings, booleans, integers,
+// floats and nil are written directly; every other arg is encoded with
+// encoding/json's semantics (without HTML escaping). Event names are not
+// checked against Reserved.
 func MarshalArgs(event string, args []any) (data json.RawMessage, attachments [][]byte, err error) {
 	data, attachments, err = AppendArgs(make([]byte, 0, 32+len(event)+16*len(args)), event, args)
 	if err != nil {
@@ -31,25 +32,33 @@ func MarshalArgs(event string, args []any) (data json.RawMessage, attachments []
 
 // AppendPacket appends the text of an EVENT or ACK packet p whose data is
 // the array [AppendArgs] writes for event and args, and returns the packet's
-// attachments, the []byte args. With attachments the packet is written as
-// p.Type.Binary() with their count; p.Data and p.Attachments are ignored. On
-// error it returns dst, whose spare capacity may have been written to.
+// attachments, the []byte values in args. With attachments the packet is
+// written as p.Type.Binary() with their count; p.Data and p.Attachments are
+// ignored. On error it returns dst, whose spare capacity may have been
+// written to.
 func AppendPacket(dst []byte, p Packet, event string, args []any) ([]byte, [][]byte, error) {
 	n, size := argsSize(event, args)
 	if n > 0 {
 		p.Type = p.Type.Binary()
 	}
 	p.Attachments = n
-	b, atts, err := AppendArgs(p.appendHead(slices.Grow(dst, 24+len(p.Namespace)+size)), event, args)
+	withHead := p.appendHead(slices.Grow(dst, 24+len(p.Namespace)+size))
+	b, atts, err := AppendArgs(withHead, event, args)
 	if err != nil {
 		return dst, nil, err
+	}
+	if len(atts) != n { // []byte values nested in args: the head changes
+		data := b[len(withHead):]
+		p.Type, p.Attachments = p.Type.Binary(), len(atts)
+		out := p.appendHead(append(make([]byte, 0, len(b)+8), dst...))
+		b = append(out, data...)
 	}
 	return b, atts, nil
 }
 
-// argsSize returns how many attachments AppendArgs makes of args (the
-// top-level []byte values: nothing else becomes one) and a guess of the
-// number of bytes it writes.
+// argsSize returns how many attachments AppendArgs makes of the top-level
+// []byte args (more may be nested in others) and a guess of the number of
+// bytes it writes.
 func argsSize(event string, args []any) (attachments, size int) {
 	size = 4 + len(event) + len(args)
 	for _, arg := range args {
@@ -146,7 +155,7 @@ func AppendArgs(dst []byte, event string, args []any) (b []byte, attachments [][
 				return dst, nil, argError(i, err)
 			}
 		default:
-			if b, err = appendJSON(b, v); err != nil {
+			if b, attachments, err = appendValue(b, v, attachments); err != nil {
 				return dst, nil, argError(i, err)
 			}
 		}
@@ -182,37 +191,8 @@ func AppendFloat(b []byte, f float64, bits int) ([]byte, error) {
 	return b, nil
 }
 
-// jsonEncoder is a pooled encoding/json encoder writing to its own buffer.
-type jsonEncoder struct {
-	buf bytes.Buffer
-	enc *json.Encoder
-}
-
-var encoderPool = sync.Pool{New: func() any {
-	e := new(jsonEncoder)
-	e.enc = json.NewEncoder(&e.buf)
-	e.enc.SetEscapeHTML(false)
-	return e
-}}
-
 // maxPooledBuffer keeps a single huge argument from pinning its buffer.
 const maxPooledBuffer = 64 << 10
-
-// appendJSON appends the encoding/json encoding of v.
-func appendJSON(b []byte, v any) ([]byte, error) {
-	e := encoderPool.Get().(*jsonEncoder)
-	defer func() {
-		if e.buf.Cap() <= maxPooledBuffer {
-			e.buf.Reset()
-			encoderPool.Put(e)
-		}
-	}()
-	if err := e.enc.Encode(v); err != nil {
-		return b, err
-	}
-	out := e.buf.Bytes()
-	return append(b, out[:len(out)-1]...), nil // drop Encode's '\n'
-}
 
 const hexDigits = "0123456789abcdef"
 

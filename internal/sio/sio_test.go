@@ -636,8 +636,15 @@ func TestMarshalArgs(t *testing.T) {
 		{name: "two binary arguments", event: "baz", args: []any{[]byte{1, 2}, "x", []byte{3, 4}},
 			want: `["baz",` + ph0 + `,"x",{"_placeholder":true,"num":1}]`, wantAtts: [][]byte{{1, 2}, {3, 4}}},
 		{name: "binary ack", args: []any{[]byte{}}, want: `[` + ph0 + `]`, wantAtts: [][]byte{{}}},
-		{name: "nested bytes stay base64", event: "p", args: []any{point{Blob: []byte{1, 2, 3, 4}}},
-			want: `["p",{"lat":0,"lng":0,"blob":"AQIDBA=="}]`},
+		{name: "bytes in a struct field", event: "p", args: []any{point{Blob: []byte{1, 2, 3, 4}}},
+			want: `["p",{"lat":0,"lng":0,"blob":` + ph0 + `}]`, wantAtts: [][]byte{{1, 2, 3, 4}}},
+		{name: "bytes in maps and slices, numbered in writing order", event: "n", args: []any{
+			[]byte{0}, map[string]any{"b": []any{"x", []byte{2}}, "a": []byte{1}}, &point{Blob: []byte{3}}},
+			want: `["n",` + ph0 + `,{"a":{"_placeholder":true,"num":1},"b":["x",{"_placeholder":true,"num":2}]},` +
+				`{"lat":0,"lng":0,"blob":{"_placeholder":true,"num":3}}]`,
+			wantAtts: [][]byte{{0}, {1}, {2}, {3}}},
+		{name: "a named byte slice is not binary", event: "r", args: []any{struct{ R json.RawMessage }{R: raw(`[1]`)}},
+			want: `["r",{"R":[1]}]`},
 		{name: "raw message", event: "r", args: []any{raw(` {"a": [1, 2]} `), json.RawMessage(nil)}, want: `["r",{"a": [1, 2]},null]`},
 		{name: "invalid raw message", event: "r", args: []any{raw(`{"a":`)}, wantErr: true},
 		{name: "nan", event: "f", args: []any{math.NaN()}, wantErr: true},

@@ -248,14 +248,9 @@ func (e *env) registerRestart(s *realtime.Socket) {
 	s.On("restart", func(*realtime.Event) { e.restart.restart() })
 }
 
-// anyArgs turns raw arguments into Emit or Ack arguments, copied.
-func anyArgs(args realtime.Args) []any {
-	out := make([]any, len(args))
-	for i, a := range args {
-		out[i] = json.RawMessage(slices.Clone(a))
-	}
-	return out
-}
+// anyArgs turns received arguments into Emit or Ack arguments, binary
+// data as binary.
+func anyArgs(args realtime.Args) []any { return args.Values() }
 
 func errString(err error) string {
 	if err == nil {

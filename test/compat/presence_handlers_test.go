@@ -1,6 +1,7 @@
 package compat
 
 import (
+	"encoding/json"
 	"errors"
 
 	"github.com/vicinity-go/vicinity/presence"
@@ -10,7 +11,7 @@ import (
 // identifyByAuth takes the user key from the auth payload {"user": "..."}.
 func identifyByAuth(s *realtime.Socket) (string, presence.Meta, error) {
 	var auth struct{ User, Device string }
-	if err := (realtime.Args{s.Handshake().Auth}).Bind(&auth); err != nil || auth.User == "" {
+	if err := json.Unmarshal(s.Handshake().Auth, &auth); err != nil || auth.User == "" {
 		return "", presence.Meta{}, errors.New("no user")
 	}
 	return auth.User, presence.Meta{Device: auth.Device}, nil

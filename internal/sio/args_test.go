@@ -1,0 +1,143 @@
+package sio_test
+
+import (
+	"encoding/json"
+	"errors"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/vicinity-go/vicinity/internal/sio"
+)
+
+// decodeEvent decodes a binary EVENT text and its attachments.
+func decodeEvent(t *testing.T, text string, atts ...[]byte) (string, sio.Args) {
+	t.Helper()
+	p, err := sio.Decode([]byte(text), sio.Limits{})
+	require.NoError(t, err, "decode %q", text)
+	name, args, err := sio.DecodeEvent(&p, atts)
+	require.NoError(t, err, "decode event %q", text)
+	return name, args
+}
+
+const ph1 = `{"_placeholder":true,"num":1}`
+
+func TestArgsBindBinary(t *testing.T) {
+	t.Parallel()
+	a, b := []byte{1, 2, 3}, []byte{4}
+	name, args := decodeEvent(t, `52-["up",`+ph0+`,{"name":"x","pic":`+ph1+`,"list":[`+ph0+`,"text"]},"AQID"]`, a, b)
+	assert.Equal(t, "up", name)
+	require.Equal(t, 3, args.Len())
+	assert.True(t, args.Binary())
+
+	t.Run("top level into []byte and any", func(t *testing.T) {
+		var raw []byte
+		var v any
+		require.NoError(t, args.Bind(&raw))
+		require.NoError(t, args.Bind(&v))
+		assert.Equal(t, a, raw)
+		assert.Equal(t, a, v)
+	})
+	t.Run("nested into any", func(t *testing.T) {
+		var v any
+		require.NoError(t, args.Bind(nil, &v))
+		assert.Equal(t, map[string]any{"name": "x", "pic": b, "list": []any{a, "text"}}, v)
+	})
+	t.Run("nested into struct fields", func(t *testing.T) {
+		var v struct {
+			Name string   `json:"name"`
+			Pic  []byte   `json:"pic"`
+			List []any    `json:"list"`
+			Map  struct{} `json:"map"`
+		}
+		require.NoError(t, args.Bind(nil, &v))
+		assert.Equal(t, "x", v.Name)
+		assert.Equal(t, b, v.Pic)
+		assert.Equal(t, []any{a, "text"}, v.List)
+	})
+	t.Run("into map of any", func(t *testing.T) {
+		var v map[string]any
+		require.NoError(t, args.Bind(nil, &v))
+		assert.Equal(t, b, v["pic"])
+	})
+	t.Run("a base64 string stays a string, and still decodes into []byte", func(t *testing.T) {
+		var s string
+		var raw []byte
+		require.NoError(t, args.Bind(nil, nil, &s))
+		require.NoError(t, args.Bind(nil, nil, &raw))
+		assert.Equal(t, "AQID", s)
+		assert.Equal(t, []byte{1, 2, 3}, raw)
+	})
+	t.Run("an attachment into a string is an error", func(t *testing.T) {
+		var s string
+		err := args.Bind(&s)
+		require.Error(t, err)
+		assert.ErrorIs(t, err, sio.ErrInvalidArgument)
+	})
+	t.Run("json.RawMessage gets the placeholder", func(t *testing.T) {
+		var r json.RawMessage
+		require.NoError(t, args.Bind(&r))
+		assert.JSONEq(t, ph0, string(r))
+	})
+	t.Run("JSON writes base64", func(t *testing.T) {
+		assert.Equal(t, `"AQID"`, string(args.JSON(0)))
+		assert.JSONEq(t, `{"name":"x","pic":"BA==","list":["AQID","text"]}`, string(args.JSON(1)))
+	})
+	t.Run("Values send the same bytes back", func(t *testing.T) {
+		data, atts, err := sio.MarshalArgs("back", args.Values())
+		require.NoError(t, err)
+		assert.Equal(t, `["back",`+ph0+`,{"list":[`+ph1+`,"text"],"name":"x","pic":{"_placeholder":true,"num":2}},"AQID"]`, string(data))
+		assert.Equal(t, [][]byte{a, a, b}, atts)
+	})
+}
+
+// Without attachments a placeholder is an ordinary object, as in
+// socket.io-parser, which reconstructs binary packets only.
+func TestArgsPlaceholderInTextPacket(t *testing.T) {
+	t.Parallel()
+	_, args := decodeEvent(t, `2["x",`+ph0+`]`)
+	assert.False(t, args.Binary())
+	var v any
+	require.NoError(t, args.Bind(&v))
+	assert.Equal(t, map[string]any{"_placeholder": true, "num": float64(0)}, v)
+	assert.Equal(t, ph0, string(args.JSON(0)))
+	data, atts, err := sio.MarshalArgs("x", args.Values())
+	require.NoError(t, err)
+	assert.Equal(t, `["x",`+ph0+`]`, string(data))
+	assert.Empty(t, atts)
+}
+
+func TestDecodeEventRefusesBadPlaceholders(t *testing.T) {
+	t.Parallel()
+	for _, text := range []string{
+		`51-["x",{"_placeholder":true,"num":1}]`,
+		`51-["x",{"_placeholder":true,"num":-1}]`,
+		`51-["x",[{"y":{"_placeholder":true,"num":7}}]]`,
+		`51-["x",{"_placeholder":true,"num":0.5}]`,
+	} {
+		p, err := sio.Decode([]byte(text), sio.Limits{})
+		require.NoError(t, err, "decode %q", text)
+		_, _, err = sio.DecodeEvent(&p, [][]byte{{1}})
+		assert.ErrorIs(t, err, sio.ErrInvalidPacket, "%q", text)
+		p.Type = sio.BinaryAck
+		p.Data = p.Data[len(`["x",`)-1:]
+		p.Data[0] = '['
+		_, err = sio.DecodeAck(&p, [][]byte{{1}})
+		assert.ErrorIs(t, err, sio.ErrInvalidPacket, "ack %q", p.Data)
+	}
+}
+
+func TestArgsBindErrors(t *testing.T) {
+	t.Parallel()
+	_, args := decodeEvent(t, `51-["x",{"a":`+ph0+`}]`, []byte{9})
+	var n int
+	err := args.Bind(&n)
+	require.Error(t, err)
+	assert.True(t, errors.Is(err, sio.ErrInvalidArgument))
+	err = args.Bind(nil, nil)
+	assert.ErrorIs(t, err, sio.ErrInvalidArgument, "too few arguments")
+	var m map[string][]byte
+	require.NoError(t, args.Bind(&m))
+	assert.Equal(t, []byte{9}, m["a"])
+}
