@@ -21,13 +21,50 @@
 //
 // # Concurrency
 //
-// Every method is safe for concurrent use. A socket's handlers run one at a
-// time, in order, on its connection's read goroutine: they must not block.
+// Every method is safe for concurrent use.
+//
+// Each connection has a read loop: the goroutine of its WebSocket, or of
+// the polling POST that carried the packets. It decodes packets, checks
+// them and applies the rate limit, and resolves acknowledgements at once:
+// an ACK packet completes the [Socket.EmitWithAck] waiting for it there and
+// then, whatever the socket's handlers are doing.
+//
+// Everything user code registers for a socket (the namespace's middleware,
+// its connection handlers, the socket's event handlers from [Socket.On]
+// and [Socket.OnAny], its disconnecting and disconnect handlers) runs on
+// the socket's own goroutine, one call at a time, in the order the packets
+// arrived: middleware, then connection handlers, then each event, and the
+// disconnect handlers after the events already received. That goroutine
+// exists only while the socket has something to run. So a handler may
+// block: it may wait for an acknowledgement from its own client,
+//
+//	s.On("order", func(e *realtime.Event) {
+//		ctx, cancel := context.WithTimeout(s.Context(), 10*time.Second)
+//		defer cancel()
+//		answer, err := s.EmitWithAck(ctx, "confirm", e.Values()...)
+//		…
+//	})
+//
+// or query a database; a slow handler delays only the later events of its
+// own socket. Start a goroutine only for work that may overlap the socket's
+// next events. A socket may have up to 256 handler calls waiting; a client
+// that sends more is no longer read until there is room (TCP pushes back),
+// which delays its other namespaces too. When the socket disconnects, its
+// [Socket.Context] is cancelled and its pending EmitWithAck calls return
+// [ErrNotConnected] at once; events already received still run, with the
+// socket disconnected. [Server.Shutdown] waits for running handlers. A
+// handler called by [Socket.Disconnect] from one of the socket's own
+// handlers runs once that handler returns.
+//
 // Emitting never blocks: packets go to bounded per-connection queues, and a
 // client that cannot keep up loses volatile packets and is then
 // disconnected with reason [transport.ReasonSlowClient]. A handler that
 // panics is recovered and logged; a client waiting for its acknowledgement
 // gets {"error":"internal error"}.
+//
+// A connection costs its read loop (the WebSocket's goroutine; none for
+// polling between requests), a writer goroutine while it has packets to
+// write, and one goroutine per socket while that socket has handlers to run.
 //
 // # Limits and bad input
 //
@@ -35,6 +72,16 @@
 // attachments or an oversized message closes the connection with reason
 // "parse error" (or "transport error" for size). A CONNECT to an unknown
 // namespace gets connect_error "Invalid namespace". Events over the
-// [WithEventRate] limit are dropped. A connection that joins no namespace
-// within [WithConnectTimeout] is closed.
+// [WithEventRate] limit are not handled, and answered with
+// {"error":"rate limited"} when the client waits for an acknowledgement. A
+// connection that joins no namespace within [WithConnectTimeout] is closed.
+//
+// # Binary data
+//
+// A []byte anywhere in the arguments of Emit, Ack or a broadcast (at the
+// top level, in a map, a slice or a struct field) is sent as a binary
+// attachment, as the Node.js server does with a Buffer. Binary data a
+// client sends (a Buffer, an ArrayBuffer, a typed array, a Blob) arrives
+// as a []byte: [Args.Bind] decodes it into a []byte or an any wherever it
+// sits, and [Args.Values] passes arguments on unchanged.
 package realtime

@@ -34,8 +34,8 @@ const (
 	DefaultPath           = "/socket.io/"
 	DefaultConnectTimeout = 45 * time.Second
 	DefaultMaxAttachments = 10
-	DefaultEventRate      = 100
-	DefaultEventBurst     = 200
+	DefaultEventRate      = 1000
+	DefaultEventBurst     = 1000
 )
 
 func newConfig(opts []Option) config {
@@ -137,9 +137,16 @@ func WithMaxAttachments(n int) Option {
 }
 
 // WithEventRate limits the events each socket may send: rate per second on
-// average, with bursts of up to burst. Default 100/s, bursts of 200. Events
-// over the limit are dropped (not handled, not acknowledged) and logged at
-// Warn. A rate of 0 turns the limit off.
+// average, with bursts of up to burst. Default 1000/s, bursts of 1000:
+// far above what an interactive client sends (a request/response client
+// waiting for each answer, a position every second, typing indicators), so
+// that only a flooding client meets it, yet low enough that one socket
+// cannot make the server fan out unbounded work. An event over the limit is
+// not handled; if the client asked for an acknowledgement it gets
+// {"error":"rate limited"} at once, so that its emitWithAck does not wait
+// for a timeout. Refusals are logged at Warn once per 10 seconds per
+// socket, with their count. A rate of 0 turns the limit off (Node has
+// none).
 func WithEventRate(rate float64, burst int) Option {
 	return func(c *config) { c.eventRate, c.eventBurst = rate, burst }
 }

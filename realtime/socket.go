@@ -25,8 +25,8 @@ const (
 )
 
 // Socket is a client's connection to one namespace. It is safe for
-// concurrent use. Its event handlers run one at a time, in order, on the
-// connection's read goroutine; they must not block.
+// concurrent use. Its handlers run one at a time, in order, on a goroutine
+// of the socket's own, and may block (see the package's Concurrency).
 type Socket struct {
 	id        string
 	pid       string
@@ -221,7 +221,9 @@ func (s *Socket) EmitLatest(key, event string, args ...any) error {
 
 // EmitWithAck sends an event and waits for the client's acknowledgement,
 // returning its arguments. It returns ctx.Err() if ctx ends first and
-// [ErrNotConnected] if the socket disconnects first.
+// [ErrNotConnected] if the socket disconnects first. It may be called from
+// the socket's own handlers: the acknowledgement is taken by the read loop
+// while the handler waits.
 func (s *Socket) EmitWithAck(ctx context.Context, event string, args ...any) (Args, error) {
 	if sio.Reserved(event) {
 		return Args{}, ErrReservedEvent
