@@ -76,7 +76,8 @@ type Conn struct {
 	id       string
 	req      *http.Request
 	log      *slog.Logger
-	protocol int // Engine.IO protocol revision: 3 or 4
+	protocol int  // Engine.IO protocol revision: 3 or 4
+	base64   bool // the client asked for binary data as base64 (b64=1)
 
 	wake chan struct{} // capacity 1: a pending wake-up for the writer
 	done chan struct{} // closed when the connection closes
@@ -96,8 +97,8 @@ type Conn struct {
 	latest    map[string]int // SendLatest's key → its packet's index in queue
 	polling   [2]bool        // a GET, a POST in flight
 	abort     func()         // closes the active transport's network connection
-	pingTimer *time.Timer
-	pongTimer *time.Timer
+	pingTimer *time.Timer    // protocol 4: the next ping
+	pongTimer *time.Timer    // closes the session: a pong (4) or a ping (3) is late
 }
 
 func newConn(srv *Server, t Transport, r *http.Request, sid string) *Conn {
@@ -108,6 +109,7 @@ func newConn(srv *Server, t Transport, r *http.Request, sid string) *Conn {
 		id:        sid,
 		req:       req,
 		protocol:  protocolOf(r.URL.Query()),
+		base64:    r.URL.Query().Get("b64") != "",
 		transport: t,
 		wake:      make(chan struct{}, 1),
 		done:      make(chan struct{}),
@@ -122,6 +124,11 @@ func (c *Conn) ID() string { return c.id }
 // Protocol returns the Engine.IO protocol revision the client speaks: 4, or
 // 3 for a client admitted by [WithAllowEIO3].
 func (c *Conn) Protocol() int { return c.protocol }
+
+// Base64 reports whether the client asked in its handshake, with the b64
+// query parameter, for binary data as base64 text: a v3 client without
+// XHR2 or binary WebSocket frames. Transports of protocol 3 honour it.
+func (c *Conn) Base64() bool { return c.base64 }
 
 // Request returns the handshake request: its headers, URL query and remote
 // address. Its body is empty; it must not be modified.
@@ -392,9 +399,12 @@ func (c *Conn) Next(ctx context.Context, t Transport, dst []Packet) ([]Packet, e
 }
 
 // Receive handles one packet read from the client. A message goes to the
-// Receiver; a pong re-arms the heartbeat; a close packet closes the
-// connection. Any other packet type is a protocol error that closes the
-// connection with [ReasonParseError]. The returned error tells the
+// Receiver; a pong (protocol 4) re-arms the heartbeat; a ping (protocol 3)
+// re-arms it and is answered with a pong; a close packet closes the
+// connection. A heartbeat packet in the wrong direction closes the
+// connection with [ReasonTransportError], as Node's "invalid heartbeat
+// direction"; any other packet type is a protocol error that closes it
+// with [ReasonParseError]. The returned error tells the
 // transport to stop reading.
 func (c *Conn) Receive(p Packet) error {
 	switch p.Type {
@@ -408,12 +418,26 @@ func (c *Conn) Receive(p Packet) error {
 		}
 		c.recv.OnMessage(p.Data, p.Binary)
 		return nil
-	case eio.Pong:
-		c.mu.Lock()
-		if !c.closed {
-			c.pongTimer.Stop()
-			c.pingTimer.Reset(c.srv.cfg.pingInterval)
+	case eio.Ping, eio.Pong:
+		if (p.Type == eio.Ping) != (c.protocol == 3) {
+			// A v4 client answers pings; a v3 client sends them.
+			c.log.Warn("invalid heartbeat direction", "type", p.Type.String())
+			c.close(ReasonTransportError, false)
+			return ErrClosed
 		}
+		c.mu.Lock()
+		if c.closed {
+			c.mu.Unlock()
+			return nil
+		}
+		if c.protocol == 3 {
+			c.pongTimer.Reset(c.srv.cfg.pingInterval + c.srv.cfg.pingTimeout)
+			c.mu.Unlock()
+			c.Send(false, Packet{Type: eio.Pong})
+			return nil
+		}
+		c.pongTimer.Stop()
+		c.pingTimer.Reset(c.srv.cfg.pingInterval)
 		c.mu.Unlock()
 		return nil
 	case eio.Noop:
@@ -558,14 +582,19 @@ func (c *Conn) OpenPacket(t Transport) Packet {
 	return Packet{Type: eio.Open, Data: c.srv.openData(c.id, t)}
 }
 
-// start arms the heartbeat: the server pings every pingInterval after the
-// last pong and closes the connection if a pong takes longer than
-// pingTimeout.
+// start arms the heartbeat. Protocol 4: the server pings every
+// pingInterval after the last pong and closes the connection if a pong
+// takes longer than pingTimeout. Protocol 3: the client pings; the
+// connection closes if no ping comes for pingInterval + pingTimeout.
 func (c *Conn) start() {
 	cfg := &c.srv.cfg
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.closed { // closed while the Handler ran
+		return
+	}
+	if c.protocol == 3 {
+		c.pongTimer = time.AfterFunc(cfg.pingInterval+cfg.pingTimeout, func() { c.close(ReasonPingTimeout, false) })
 		return
 	}
 	c.pongTimer = time.AfterFunc(time.Hour, func() { c.close(ReasonPingTimeout, false) })

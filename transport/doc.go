@@ -1,7 +1,8 @@
 // Package transport implements the server side of Engine.IO protocol v4, the
 // connection layer under Socket.IO: the handshake, the heartbeat, HTTP
 // long-polling and WebSocket transports and the upgrade from one to the
-// other. It knows nothing of Socket.IO; package realtime builds on it.
+// other; and, behind [WithAllowEIO3], protocol v3. It knows nothing of
+// Socket.IO; package realtime builds on it.
 //
 // A [Server] is an [http.Handler] for the Engine.IO endpoint. Each client
 // session is a [Conn]: a bounded send queue, a heartbeat, and the
@@ -56,4 +57,35 @@
 //     with a probe; here it is always closed.)
 //   - The server closes a WebSocket with a close frame without a status
 //     code (1005), as the ws package does.
+//
+// # Engine.IO v3
+//
+// With [WithAllowEIO3], clients of protocol v3 (engine.io-client 3.x, the
+// engine of socket.io-client 2.x) connect too, as with the allowEIO3 option
+// of the Node.js server; [Conn.Protocol] is then 3, and the layer above must
+// speak Socket.IO protocol v4 to them. As in Node, a request whose EIO is
+// not 4 (or is missing) asks for v3, and a session keeps the protocol of its
+// handshake (a request of the other protocol gets "Bad request"). What v3
+// changes:
+//   - Heartbeat: the client pings ("2") and the server answers with a pong
+//     ("3"); the server sends no ping and closes the session with
+//     [ReasonPingTimeout] when no ping has come for pingInterval +
+//     pingTimeout. A heartbeat packet in the wrong direction (either
+//     protocol) closes the session with [ReasonTransportError].
+//   - The open packet is that of v4.
+//   - Polling payloads are framed "<length>:<packet>", the length counting
+//     UTF-16 code units, binary messages as "b4<base64>"; when the client
+//     takes binary data (its handshake has no b64 parameter) and a payload
+//     holds a binary message, the server writes a binary payload
+//     (application/octet-stream: 0x00 or 0x01, the length as one byte per
+//     decimal digit, 0xFF, the packet). POSTs may carry either.
+//   - Over WebSocket a binary message is one binary frame of 0x04 and the
+//     data (with b64, a text frame "b4<base64>").
+//   - The upgrade is the same "2probe", "3probe", "5" exchange, with noop
+//     packets for the pending poll.
+//
+// Not supported: JSONP polling (the "j" query parameter), which engine.io
+// 6.6 still serves: a script include escapes the origin policy, since it
+// carries no Origin header and its page reads the payload. A request with
+// "j" is served as plain long-polling, which a script include cannot use.
 package transport

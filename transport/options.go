@@ -24,6 +24,7 @@ type config struct {
 	allowRequest   func(*http.Request) error
 	logger         *slog.Logger
 	transports     []Transport
+	allowEIO3      bool
 }
 
 // Defaults, equal to those of the Node.js reference server where it has one.
@@ -188,4 +189,15 @@ func WithAllowRequest(fn func(r *http.Request) error) Option {
 // WithLogger sets the logger. Default: discard everything.
 func WithLogger(l *slog.Logger) Option {
 	return func(c *config) { c.logger = l }
+}
+
+// WithAllowEIO3 lets clients of Engine.IO protocol v3 (engine.io-client 3.x,
+// under socket.io-client 2.x) connect, as the allowEIO3 option of the
+// Node.js server. Default false: a handshake that does not ask for EIO=4
+// gets HTTP 400 with error code 5, "Unsupported protocol version". Such a
+// session's [Conn.Protocol] is 3; the layer above speaks the matching
+// Socket.IO protocol (v4) to it. See the package documentation for what v3
+// changes and what it lacks here.
+func WithAllowEIO3(allow bool) Option {
+	return func(c *config) { c.allowEIO3 = allow }
 }

@@ -184,7 +184,7 @@ func TestPollingBadPayload(t *testing.T) {
 		{"bad base64", "b!!!", 400, transport.ReasonParseError},
 		{"too many packets", strings.Repeat("4\x1e", 1024) + "4", 400, transport.ReasonParseError},
 		{"open from client", "0", 200, transport.ReasonParseError},
-		{"ping from client", "2", 200, transport.ReasonParseError},
+		{"ping from client", "2", 200, transport.ReasonTransportError}, // Node: "invalid heartbeat direction"
 		{"upgrade over polling", "5", 200, transport.ReasonParseError},
 		{"close", "1", 200, transport.ReasonTransportClose},
 		{"close after message", "4a\x1e1\x1e4b", 200, transport.ReasonTransportClose},

@@ -39,7 +39,13 @@ const (
 )
 
 // refOpen is the open packet both servers send, its sid replaced by <sid>.
-const refOpen = `GET 200 0{"sid":"<sid>","upgrades":["websocket"],"pingInterval":60000,"pingTimeout":20000,"maxPayload":1000000}`
+const (
+	refOpen   = `GET 200 0{"sid":"<sid>","upgrades":["websocket"],"pingInterval":60000,"pingTimeout":20000,"maxPayload":1000000}`
+	refOpenWS = `0{"sid":"<sid>","upgrades":[],"pingInterval":60000,"pingTimeout":20000,"maxPayload":1000000}`
+	// refOpenV3 is refOpen in a v3 payload: its length counts a 20
+	// character sid, the length of the sids of both servers.
+	refOpenV3 = `GET 200 118:0{"sid":"<sid>","upgrades":["websocket"],"pingInterval":60000,"pingTimeout":20000,"maxPayload":1000000}`
+)
 
 // peerState is what a server holds for a sid.
 type peerState struct {
@@ -144,6 +150,9 @@ type script struct {
 	p   *peer
 	sid string
 	log []string
+	// v3 makes the session's requests ask for protocol 3 (EIO=3); b64
+	// adds b64=1.
+	v3, b64 bool
 }
 
 func (s *script) note(format string, args ...any) {
@@ -181,21 +190,41 @@ func (s *script) request(method, query, contentType, body string) string {
 	defer res.Body.Close()
 	b, err := io.ReadAll(res.Body)
 	require.NoError(s.t, err)
+	if res.Header.Get("Content-Type") == "application/octet-stream" {
+		return fmt.Sprintf("%s %d [binary] %q", method, res.StatusCode, b)
+	}
 	return fmt.Sprintf("%s %d %s", method, res.StatusCode, b)
 }
 
 // open makes a polling handshake and remembers the sid.
 func (s *script) open() {
 	s.t.Helper()
-	line := s.request(http.MethodGet, "EIO=4&transport=polling", "", "")
+	line := s.request(http.MethodGet, s.base("polling"), "", "")
+	prefix := "GET 200 0{"
+	if s.v3 {
+		prefix = "GET 200 "
+	}
+	require.True(s.t, strings.HasPrefix(line, prefix), "handshake: %s", line)
 	var o openData
-	require.True(s.t, strings.HasPrefix(line, "GET 200 0{"), "handshake: %s", line)
-	require.NoError(s.t, json.Unmarshal([]byte(strings.TrimPrefix(line, "GET 200 0")), &o))
+	js := line[strings.Index(line, "{"):]
+	require.NoError(s.t, json.Unmarshal([]byte(js), &o), "handshake: %s", line)
 	s.sid = o.SID
 	s.note("%s", line)
 }
 
-func (s *script) q() string { return "EIO=4&transport=polling&sid=" + s.sid }
+// base is the query of the session's protocol for a transport, without sid.
+func (s *script) base(transport string) string {
+	q := "EIO=4&transport=" + transport
+	if s.v3 {
+		q = "EIO=3&transport=" + transport
+	}
+	if s.b64 {
+		q += "&b64=1"
+	}
+	return q
+}
+
+func (s *script) q() string { return s.base("polling") + "&sid=" + s.sid }
 
 func (s *script) get()               { s.t.Helper(); s.do(http.MethodGet, s.q(), "", "") }
 func (s *script) post(body string)   { s.t.Helper(); s.do(http.MethodPost, s.q(), "", body) }
@@ -275,7 +304,30 @@ func (s *script) dial(query string) *websocket.Conn {
 // dialSID opens a WebSocket for the session.
 func (s *script) dialSID() *websocket.Conn {
 	s.t.Helper()
-	return s.dial("EIO=4&transport=websocket&sid=" + s.sid)
+	return s.dial(s.base("websocket") + "&sid=" + s.sid)
+}
+
+// openWS opens a session over WebSocket, notes the open packet and
+// remembers the sid.
+func (s *script) openWS() *websocket.Conn {
+	s.t.Helper()
+	ws := s.dial(s.base("websocket"))
+	require.NotNil(s.t, ws)
+	require.NoError(s.t, ws.SetReadDeadline(time.Now().Add(wait)))
+	_, data, err := ws.ReadMessage()
+	require.NoError(s.t, err)
+	var o openData
+	require.NoError(s.t, json.Unmarshal(data[1:], &o), "open packet %q", data)
+	s.sid = o.SID
+	s.note("WS< %s", data)
+	return ws
+}
+
+// sendBinary writes a binary frame.
+func (s *script) sendBinary(ws *websocket.Conn, data string) {
+	s.t.Helper()
+	require.NoError(s.t, ws.SetWriteDeadline(time.Now().Add(wait)))
+	require.NoError(s.t, ws.WriteMessage(websocket.BinaryMessage, []byte(data)))
 }
 
 // send writes a text frame.
@@ -469,16 +521,13 @@ var sessionScripts = []struct {
 	{
 		name: "a second WebSocket on a WebSocket session is accepted and closed",
 		run: func(s *script) {
-			ws := s.dial("EIO=4&transport=websocket")
-			s.read(ws)
-			s.sid = s.log[len(s.log)-1][len(`WS< 0{"sid":"`):][:20]
-			s.log[len(s.log)-1] = strings.ReplaceAll(s.log[len(s.log)-1], s.sid, "<sid>")
+			ws := s.openWS()
 			ws2 := s.dialSID()
 			s.read(ws2)
 			s.send(ws, "4still")
 			s.read(ws)
 		},
-		want: []string{"WS 101", `WS< 0{"sid":"<sid>","upgrades":[],"pingInterval":60000,"pingTimeout":20000,"maxPayload":1000000}`, "WS 101", "WS< close 1005", "WS< 4still"},
+		want: []string{"WS 101", "WS< " + refOpenWS, "WS 101", "WS< close 1005", "WS< 4still"},
 	},
 	{
 		name: "a server close over WebSocket sends a close frame",

@@ -281,7 +281,7 @@ func (s *Server) handshake(w http.ResponseWriter, r *http.Request, t Transport, 
 		}
 	}
 	protocol := protocolOf(r.URL.Query())
-	if protocol != 4 {
+	if protocol != 4 && !s.cfg.allowEIO3 {
 		fail(w, CodeUnsupportedProtocolVersion, "")
 		return
 	}

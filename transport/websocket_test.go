@@ -63,7 +63,7 @@ func TestWebSocketBadPacket(t *testing.T) {
 		{"unknown type", "9x", transport.ReasonParseError},
 		{"not a packet", "hello", transport.ReasonParseError},
 		{"open from client", "0", transport.ReasonParseError},
-		{"ping from client", "2", transport.ReasonParseError},
+		{"ping from client", "2", transport.ReasonTransportError}, // Node: "invalid heartbeat direction"
 		{"upgrade when open", "5", transport.ReasonParseError},
 		{"close packet", "1", transport.ReasonTransportClose},
 	}

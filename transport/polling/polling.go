@@ -23,6 +23,7 @@ import (
 
 	"github.com/vicinity-go/vicinity/internal/eio"
 	"github.com/vicinity-go/vicinity/transport"
+	"github.com/vicinity-go/vicinity/transport/internal/eio3"
 )
 
 // Name is the transport's query parameter value.
@@ -110,16 +111,9 @@ func (t *Transport) get(w http.ResponseWriter, r *http.Request, c *transport.Con
 // timeout, counted from now: a GET waits up to a ping interval, so the
 // deadline an [http.Server] set when the request arrived may have passed.
 func writePayload(w http.ResponseWriter, c *transport.Conn, pkts []transport.Packet) {
-	n := 0
-	for _, p := range pkts {
-		n += 1 + eio.PayloadLen(p)
-	}
-	buf := make([]byte, 0, n)
-	for _, p := range pkts {
-		buf = eio.AppendPayload(buf, p)
-	}
+	buf, contentType := encode(c, pkts)
 	h := w.Header()
-	h.Set("Content-Type", "text/plain; charset=UTF-8")
+	h.Set("Content-Type", contentType)
 	h.Set("Content-Length", strconv.Itoa(len(buf)))
 	h.Set("Cache-Control", "no-store")
 	_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(c.Server().WriteTimeout()))
@@ -127,8 +121,46 @@ func writePayload(w http.ResponseWriter, c *transport.Conn, pkts []transport.Pac
 	_, _ = w.Write(buf)
 }
 
+// encode frames pkts for c's protocol: a v4 payload; a v3 text payload;
+// or, for a v3 client that takes binary data (no b64) when a packet is
+// binary, a v3 binary payload.
+func encode(c *transport.Conn, pkts []transport.Packet) ([]byte, string) {
+	if c.Protocol() == 4 {
+		n := 0
+		for _, p := range pkts {
+			n += 1 + eio.PayloadLen(p)
+		}
+		buf := make([]byte, 0, n)
+		for _, p := range pkts {
+			buf = eio.AppendPayload(buf, p)
+		}
+		return buf, textType
+	}
+	n, binary := 0, false
+	for _, p := range pkts {
+		n += eio3.PayloadLen(p)
+		binary = binary || p.Binary
+	}
+	buf := make([]byte, 0, n)
+	if binary && !c.Base64() {
+		for _, p := range pkts {
+			buf = eio3.AppendBinaryPayload(buf, p)
+		}
+		return buf, binaryType
+	}
+	for _, p := range pkts {
+		buf = eio3.AppendPayload(buf, p)
+	}
+	return buf, textType
+}
+
+const (
+	textType   = "text/plain; charset=UTF-8"
+	binaryType = "application/octet-stream"
+)
+
 func (t *Transport) post(w http.ResponseWriter, r *http.Request, c *transport.Conn) {
-	if c.Protocol() == 4 && r.Header.Get("Content-Type") == "application/octet-stream" {
+	if c.Protocol() == 4 && r.Header.Get("Content-Type") == binaryType {
 		// Only Engine.IO v3 payloads may be binary: as Node, "invalid
 		// content".
 		w.WriteHeader(http.StatusBadRequest)
@@ -174,6 +206,10 @@ func receive(r *http.Request, c *transport.Conn) error {
 		return errRead
 	case len(body) > limit:
 		return errTooLarge
+	}
+	if c.Protocol() == 3 {
+		binary := r.Header.Get("Content-Type") == binaryType
+		return eio3.DecodePayload(body, binary, maxPacketsPerPayload, c.Receive)
 	}
 	return eio.DecodePayload(body, maxPacketsPerPayload, c.Receive)
 }

@@ -26,6 +26,7 @@ import (
 	"github.com/gorilla/websocket"
 	"github.com/vicinity-go/vicinity/internal/eio"
 	"github.com/vicinity-go/vicinity/transport"
+	"github.com/vicinity-go/vicinity/transport/internal/eio3"
 )
 
 // Name is the transport's query parameter value.
@@ -103,7 +104,7 @@ func (t *Transport) Serve(w http.ResponseWriter, r *http.Request, c *transport.C
 		return
 	}
 	ws.SetReadLimit(int64(c.Server().MaxPayload()))
-	l := &link{t: t, c: c, ws: ws, bc: bw.conn, timeout: c.Server().WriteTimeout()}
+	l := &link{t: t, c: c, ws: ws, bc: bw.conn, timeout: c.Server().WriteTimeout(), v3: c.Protocol() == 3}
 	abort := func() { _ = bw.conn.Conn.Close() }
 	if mode == transport.ModeUpgrade {
 		if !l.upgrade(abort) {
@@ -192,6 +193,7 @@ type link struct {
 	ws      *websocket.Conn
 	bc      *batchConn
 	timeout time.Duration
+	v3      bool // Engine.IO protocol 3: binary frames carry a type byte
 }
 
 func (l *link) read() (transport.Packet, error) {
@@ -199,7 +201,12 @@ func (l *link) read() (transport.Packet, error) {
 	if err != nil {
 		return transport.Packet{}, err
 	}
-	if typ == websocket.BinaryMessage {
+	switch {
+	case l.v3 && typ == websocket.BinaryMessage:
+		return eio3.DecodeBinary(data)
+	case l.v3:
+		return eio3.DecodeText(data)
+	case typ == websocket.BinaryMessage:
 		return transport.Message(data, true), nil
 	}
 	return eio.DecodeText(data)
@@ -307,9 +314,14 @@ func (l *link) write(pkts []transport.Packet) error {
 	l.bc.begin()
 	var err error
 	for _, p := range pkts {
-		if p.Binary {
+		switch {
+		case p.Binary && l.v3 && l.c.Base64():
+			err = l.ws.WriteMessage(websocket.TextMessage, eio3.AppendText(nil, p))
+		case p.Binary && l.v3:
+			err = l.writeV3Binary(p)
+		case p.Binary:
 			err = l.ws.WriteMessage(websocket.BinaryMessage, p.Data)
-		} else {
+		default:
 			err = l.writeText(p)
 		}
 		if err != nil {
@@ -320,6 +332,22 @@ func (l *link) write(pkts []transport.Packet) error {
 		err = ferr
 	}
 	return err
+}
+
+// writeV3Binary writes a binary message of protocol 3: its type byte, then
+// its data.
+func (l *link) writeV3Binary(p transport.Packet) error {
+	w, err := l.ws.NextWriter(websocket.BinaryMessage)
+	if err != nil {
+		return err
+	}
+	if _, err := w.Write([]byte{byte(p.Type)}); err != nil {
+		return err
+	}
+	if _, err := w.Write(p.Data); err != nil {
+		return err
+	}
+	return w.Close()
 }
 
 func (l *link) writeText(p transport.Packet) error {
