@@ -47,32 +47,33 @@ type Session struct {
 	Data  json.RawMessage `json:"data,omitempty"`
 }
 
-// Packet is an encoded Socket.IO packet ready for the wire: a text part and
-// its binary attachments. It is immutable and shared by every recipient.
+// Packet is an encoded Socket.IO packet: its text in the default (JSON)
+// format and its binary attachments; its wire form for the server's
+// [Parser] is made once, on first use. It is immutable and shared by every
+// recipient.
 type Packet struct {
 	// Offset is the recovery offset carried as the packet's last argument,
 	// or "" when the packet is not kept for recovery.
 	Offset string
+	text   []byte
+	atts   [][]byte
+
+	once   sync.Once
 	frames []transport.Packet
+	err    error
 }
 
-// NewPacket rebuilds a packet from its wire parts, as a cluster adapter
+// NewPacket rebuilds a packet from its parts, as a cluster adapter
 // receives them from another server.
 func NewPacket(text []byte, attachments [][]byte, offset string) *Packet {
-	return &Packet{Offset: offset, frames: frame(text, attachments)}
+	return &Packet{Offset: offset, text: text, atts: attachments}
 }
 
-// Text returns the packet's text part.
-func (p *Packet) Text() []byte { return p.frames[0].Data }
+// Text returns the packet's text, in the JSON parser's format.
+func (p *Packet) Text() []byte { return p.text }
 
 // Attachments returns the packet's binary attachments.
-func (p *Packet) Attachments() [][]byte {
-	out := make([][]byte, 0, len(p.frames)-1)
-	for _, f := range p.frames[1:] {
-		out = append(out, f.Data)
-	}
-	return out
-}
+func (p *Packet) Attachments() [][]byte { return p.atts }
 
 // Adapter keeps a namespace's room memberships and delivers its broadcasts.
 // The in-memory [NewMemoryAdapter] serves one server; a cluster adapter
@@ -265,10 +266,14 @@ func (a *MemoryAdapter) SocketRooms(id string) []string {
 // packet is logged and pushed under the log's lock, so that the log's order
 // is the order every client receives.
 func (a *MemoryAdapter) Broadcast(_ context.Context, p *Packet, opts BroadcastOptions) error {
-	push := func() { a.each(opts, func(s *Socket) { s.client.send(opts.Volatile, p.frames) }) }
+	frames, err := p.wire(a.nsp.srv.cfg.parser)
+	if err != nil {
+		return err
+	}
+	push := func() { a.each(opts, func(s *Socket) { s.client.send(opts.Volatile, frames) }) }
 	if opts.Latest != "" {
 		key := latestKey(a.nsp.name, opts.Latest)
-		a.each(opts, func(s *Socket) { s.client.conn.SendLatest(key, p.frames[0]) })
+		a.each(opts, func(s *Socket) { s.client.conn.SendLatest(key, frames[0]) })
 		return nil
 	}
 	if a.rec != nil && p.Offset != "" {
@@ -281,6 +286,10 @@ func (a *MemoryAdapter) Broadcast(_ context.Context, p *Packet, opts BroadcastOp
 
 // BroadcastWithAck implements [Adapter].
 func (a *MemoryAdapter) BroadcastWithAck(ctx context.Context, p *Packet, ackID uint64, opts BroadcastOptions, onClients func(int), onAck func(Args)) error {
+	frames, err := p.wire(a.nsp.srv.cfg.parser)
+	if err != nil {
+		return err
+	}
 	var reached []*Socket
 	a.each(opts, func(s *Socket) {
 		if s.expectAck(ackID, onAck) {
@@ -289,7 +298,7 @@ func (a *MemoryAdapter) BroadcastWithAck(ctx context.Context, p *Packet, ackID u
 	})
 	onClients(len(reached))
 	for _, s := range reached {
-		s.client.send(opts.Volatile, p.frames)
+		s.client.send(opts.Volatile, frames)
 	}
 	context.AfterFunc(ctx, func() {
 		for _, s := range reached {

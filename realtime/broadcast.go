@@ -63,16 +63,22 @@ func (b BroadcastOperator) Emit(event string, args ...any) error {
 }
 
 func (n *Namespace) broadcast(ctx context.Context, opts BroadcastOptions, event string, args []any) error {
-	p := &Packet{}
+	var offset string
 	if n.srv.cfg.recovery > 0 && !opts.Volatile && opts.Latest == "" {
-		p.Offset = id.New()
-		args = append(slices.Clip(args), p.Offset)
+		offset = id.New()
+		args = append(slices.Clip(args), offset)
 	}
-	frames, err := encode(sio.Event, n.name, 0, false, event, args)
+	p, err := newPacket(sio.Event, n.name, 0, false, event, args)
 	if err != nil {
 		return err
 	}
-	p.frames = frames
+	if opts.Latest != "" && len(p.atts) > 0 {
+		return errLatestBinary
+	}
+	p.Offset = offset
+	if _, err := p.wire(n.srv.cfg.parser); err != nil {
+		return fmt.Errorf("realtime: encode %q: %w", event, err)
+	}
 	return n.adapter.Broadcast(ctx, p, opts)
 }
 
@@ -105,11 +111,14 @@ func (b BroadcastOperator) EmitWithAck(ctx context.Context, event string, args .
 	}
 	for _, n := range targets {
 		ackID := n.nextAckID()
-		frames, err := encode(sio.Event, n.name, ackID, true, event, args)
+		p, err := newPacket(sio.Event, n.name, ackID, true, event, args)
 		if err != nil {
 			return nil, err
 		}
-		err = n.adapter.BroadcastWithAck(ctx, &Packet{frames: frames}, ackID, b.opts,
+		if _, err := p.wire(n.srv.cfg.parser); err != nil {
+			return nil, fmt.Errorf("realtime: encode %q: %w", event, err)
+		}
+		err = n.adapter.BroadcastWithAck(ctx, p, ackID, b.opts,
 			func(count int) {
 				mu.Lock()
 				expected += count
@@ -166,10 +175,13 @@ func checkLatest(key string, args []any) error {
 		return fmt.Errorf("%w: EmitLatest with an empty or reserved key %q", ErrInvalidArgument, key)
 	}
 	if slices.ContainsFunc(args, func(a any) bool { _, bin := a.([]byte); return bin }) {
-		return fmt.Errorf("%w: EmitLatest cannot carry binary attachments", ErrInvalidArgument)
+		return errLatestBinary
 	}
 	return nil
 }
+
+// errLatestBinary refuses an EmitLatest with binary data, at any depth.
+var errLatestBinary = fmt.Errorf("%w: EmitLatest cannot carry binary attachments", ErrInvalidArgument)
 
 // latestKey is the send-queue key of an EmitLatest key in namespace nsp.
 func latestKey(nsp, key string) string { return nsp + "\x00" + key }

@@ -17,7 +17,7 @@ type client struct {
 	log      *slog.Logger
 	hs       Handshake        // what every socket's handshake shares
 	engine   Conn             // what Socket.Conn returns
-	reasm    *sio.Reassembler // used on the read goroutine only
+	reasm    decoder          // used on the read goroutine only
 	timer    *time.Timer      // closes a connection that joins no namespace
 	connects tokenBucket      // limits CONNECT packets; read goroutine only
 
@@ -34,7 +34,7 @@ func (s *Server) open(conn *transport.Conn) transport.Receiver {
 		conn:    conn,
 		log:     s.cfg.logger.With("sid", conn.ID()),
 		hs:      newHandshake(conn.Request()),
-		reasm:   sio.NewReassembler(sio.Limits{MaxAttachments: s.cfg.maxAttachments}),
+		reasm:   s.cfg.parser.newDecoder(sio.Limits{MaxAttachments: s.cfg.maxAttachments}),
 		sockets: make(map[string]*Socket),
 	}
 	c.engine.c = c
@@ -224,6 +224,10 @@ func (c *client) send(volatile bool, frames []transport.Packet) {
 	c.conn.Send(volatile, frames...)
 }
 
+// sendPacket sends a packet the server made (CONNECT, CONNECT_ERROR,
+// DISCONNECT), which every parser can write.
 func (c *client) sendPacket(p *sio.Packet) {
-	c.conn.Send(false, transport.Message(p.Append(nil), false))
+	if frames, err := c.srv.cfg.parser.frames(p.Append(nil), nil); err == nil {
+		c.conn.Send(false, frames...)
+	}
 }

@@ -79,24 +79,26 @@ func (e *Event) AckResult(err error) error {
 	return e.Ack(map[string]bool{"ok": true})
 }
 
-// encode builds the Engine.IO packets of an event (event != "") or an
-// acknowledgement: the text packet, its JSON written in place, then one
-// binary packet per attachment.
-func encode(typ sio.Type, nsp string, ackID uint64, hasID bool, event string, args []any) ([]transport.Packet, error) {
+// newPacket builds an event (event != "") or an acknowledgement: the JSON
+// text packet, written in place, and its attachments.
+func newPacket(typ sio.Type, nsp string, ackID uint64, hasID bool, event string, args []any) (*Packet, error) {
 	text, atts, err := sio.AppendPacket(nil, sio.Packet{Type: typ, Namespace: nsp, ID: ackID, HasID: hasID}, event, args)
 	if err != nil {
 		return nil, fmt.Errorf("realtime: encode %q: %w", event, err)
 	}
-	return frame(text, atts), nil
+	return &Packet{text: text, atts: atts}, nil
 }
 
-// frame turns the text and attachments of a Socket.IO packet into its
-// Engine.IO packets.
-func frame(text []byte, atts [][]byte) []transport.Packet {
-	out := make([]transport.Packet, 1+len(atts))
-	out[0] = transport.Message(text, false)
-	for i, a := range atts {
-		out[i+1] = transport.Message(a, true)
+// encode builds the Engine.IO packets of an event or an acknowledgement
+// in the format of the namespace's server.
+func (n *Namespace) encode(typ sio.Type, ackID uint64, hasID bool, event string, args []any) ([]transport.Packet, error) {
+	p, err := newPacket(typ, n.name, ackID, hasID, event, args)
+	if err != nil {
+		return nil, err
 	}
-	return out
+	frames, err := p.wire(n.srv.cfg.parser)
+	if err != nil {
+		return nil, fmt.Errorf("realtime: encode %q: %w", event, err)
+	}
+	return frames, nil
 }

@@ -190,7 +190,9 @@ func (n *Namespace) add(s *Socket) bool {
 	b, _ := json.Marshal(data)
 	c.sendPacket(&sio.Packet{Type: sio.Connect, Namespace: n.name, Data: b})
 	for _, p := range s.missed {
-		c.send(false, p.frames)
+		if frames, err := p.wire(n.srv.cfg.parser); err == nil {
+			c.send(false, frames)
+		}
 	}
 	s.missed = nil
 	if sc := n.srv.cfg.spatial; sc != nil && sc.event != "" {
@@ -261,8 +263,9 @@ func (n *Namespace) restore(c *client, auth json.RawMessage) (Session, []*Packet
 	}
 	frames, bytes := 1, 0
 	for _, p := range missed {
-		frames += len(p.frames)
-		for _, f := range p.frames {
+		fs, _ := p.wire(n.srv.cfg.parser)
+		frames += len(fs)
+		for _, f := range fs {
 			bytes += len(f.Data) + 1
 		}
 	}

@@ -20,6 +20,7 @@ type config struct {
 	adapter        AdapterFactory
 	connectTimeout time.Duration
 	maxAttachments int
+	parser         Parser
 	eventRate      float64
 	eventBurst     int
 	recovery       time.Duration
@@ -63,6 +64,9 @@ func (c *config) validate() {
 	}
 	if len(c.transports) == 0 {
 		panic("realtime: WithTransports: no transport")
+	}
+	if c.parser != JSONParser && c.parser != MsgpackParser {
+		panic(fmt.Sprintf("realtime: WithParser: unknown parser %v", c.parser))
 	}
 	for _, t := range c.transports {
 		if t != "polling" && t != "websocket" {
@@ -134,6 +138,14 @@ func WithConnectTimeout(d time.Duration) Option {
 // with reason "parse error".
 func WithMaxAttachments(n int) Option {
 	return func(c *config) { c.maxAttachments = n }
+}
+
+// WithParser sets how packets are written on the wire, the Node.js
+// server's parser option: [JSONParser] (the default) or [MsgpackParser],
+// for clients using socket.io-msgpack-parser. Every client of the server
+// must use the same parser. It panics in New for another value.
+func WithParser(p Parser) Option {
+	return func(c *config) { c.parser = p }
 }
 
 // WithEventRate limits the events each socket may send: rate per second on

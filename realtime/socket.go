@@ -193,7 +193,7 @@ func (s *Socket) emit(volatile bool, event string, args []any) error {
 		// kept for recovery: through the adapter, to the socket's own room
 		return s.nsp.broadcast(context.Background(), BroadcastOptions{Rooms: []string{s.id}}, event, args)
 	}
-	frames, err := encode(sio.Event, s.nsp.name, 0, false, event, args)
+	frames, err := s.nsp.encode(sio.Event, 0, false, event, args)
 	if err != nil {
 		return err
 	}
@@ -211,9 +211,12 @@ func (s *Socket) EmitLatest(key, event string, args ...any) error {
 	if sio.Reserved(event) {
 		return ErrReservedEvent
 	}
-	frames, err := encode(sio.Event, s.nsp.name, 0, false, event, args)
+	frames, err := s.nsp.encode(sio.Event, 0, false, event, args)
 	if err != nil {
 		return err
+	}
+	if len(frames) > 1 {
+		return errLatestBinary
 	}
 	s.client.conn.SendLatest(latestKey(s.nsp.name, key), frames[0])
 	return nil
@@ -234,7 +237,7 @@ func (s *Socket) EmitWithAck(ctx context.Context, event string, args ...any) (Ar
 		return Args{}, ErrNotConnected
 	}
 	forget := func() { s.forgetAck(ackID) }
-	frames, err := encode(sio.Event, s.nsp.name, ackID, true, event, args)
+	frames, err := s.nsp.encode(sio.Event, ackID, true, event, args)
 	if err != nil {
 		forget()
 		return Args{}, err
@@ -440,7 +443,7 @@ func (s *Socket) limited(name string, p *sio.Packet) {
 
 // ack sends an acknowledgement with args.
 func (s *Socket) ack(id uint64, args []any) error {
-	pkts, err := encode(sio.Ack, s.nsp.name, id, true, "", args)
+	pkts, err := s.nsp.encode(sio.Ack, id, true, "", args)
 	if err != nil {
 		return err
 	}

@@ -182,7 +182,11 @@ func (s *Server) sendMove(ids []string, member string, pos spatial.Position) {
 	for _, w := range targets {
 		if w.nsp != last { // nearly always one namespace
 			b, _ := w.eventHead(NearbyMove, len(payload)+1)
-			p = transport.Message(append(append(b, payload...), ']'), false)
+			frames, err := s.cfg.parser.frames(append(append(b, payload...), ']'), nil)
+			if err != nil {
+				continue // numbers the index wrote: not reached
+			}
+			p = frames[0]
 			last, key = w.nsp, latestKey(w.nsp.name, "\x00move:"+member) // a key EmitLatest refuses
 		}
 		w.client.conn.SendLatest(key, p)
@@ -241,7 +245,11 @@ func (s *Socket) emitBuilt(event string, b []byte, at int) error {
 	if !s.Connected() {
 		return ErrNotConnected
 	}
-	s.client.send(false, []transport.Packet{transport.Message(append(b, ']'), false)})
+	frames, err := s.nsp.srv.cfg.parser.frames(append(b, ']'), nil)
+	if err != nil {
+		return err
+	}
+	s.client.send(false, frames)
 	return nil
 }
 
