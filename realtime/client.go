@@ -15,11 +15,11 @@ type client struct {
 	srv      *Server
 	conn     *transport.Conn
 	log      *slog.Logger
-	hs       Handshake        // what every socket's handshake shares
-	engine   Conn             // what Socket.Conn returns
-	reasm    decoder          // used on the read goroutine only
-	timer    *time.Timer      // closes a connection that joins no namespace
-	connects tokenBucket      // limits CONNECT packets; read goroutine only
+	hs       Handshake   // what every socket's handshake shares
+	engine   Conn        // what Socket.Conn returns
+	reasm    decoder     // used on the read goroutine only
+	timer    *time.Timer // closes a connection that joins no namespace
+	connects tokenBucket // limits CONNECT packets; read goroutine only
 
 	mu      sync.Mutex
 	closed  bool
