@@ -39,6 +39,9 @@ func (s *Server) open(conn *transport.Conn) transport.Receiver {
 	}
 	c.engine.c = c
 	c.connects = newTokenBucket(s.cfg.eventRate, s.cfg.eventBurst)
+	if c.v3() {
+		c.connect("/", nil) // a Socket.IO 2 client joins "/" without asking
+	}
 	c.timer = time.AfterFunc(s.cfg.connectTimeout, func() {
 		c.mu.Lock()
 		idle := len(c.sockets) == 0
@@ -63,6 +66,10 @@ func (c *client) OnMessage(data []byte, binary bool) {
 	}
 	switch p.Type {
 	case sio.Connect:
+		if c.v3() {
+			c.connect(v3Namespace(p.Namespace))
+			return
+		}
 		c.connect(p.Namespace, p.Data)
 		return
 	case sio.ConnectError:
@@ -178,8 +185,16 @@ const maxNamespaces = 64
 // refuse answers a CONNECT to name with connect_error: err's text, and its
 // data for a *ConnectError.
 func (c *client) refuse(name string, err error) {
-	c.sendPacket(&sio.Packet{Type: sio.ConnectError, Namespace: name, Data: connectErrorPayload(err)})
+	data := connectErrorPayload(err)
+	if c.v3() {
+		data = v3ErrorPayload(err)
+	}
+	c.sendPacket(&sio.Packet{Type: sio.ConnectError, Namespace: name, Data: data})
 }
+
+// v3 reports whether the client speaks Engine.IO v3, and so Socket.IO
+// protocol v4 (socket.io-client 2.x).
+func (c *client) v3() bool { return c.conn.Protocol() == 3 }
 
 // attach registers a socket that passed the middleware; false if the
 // connection closed or the namespace got joined meanwhile.

@@ -3,6 +3,8 @@ package realtime
 import (
 	"encoding/json"
 	"errors"
+	"net/url"
+	"strings"
 
 	"github.com/vicinity-go/vicinity/internal/sio"
 )
@@ -47,4 +49,44 @@ func connectErrorPayload(err error) json.RawMessage {
 		}{ce.Message})
 	}
 	return b
+}
+
+// v3ErrorPayload is what a Socket.IO 2 client gets in the ERROR packet
+// refusing a CONNECT, as from the Node.js server: a [ConnectError]'s data,
+// or the error's message.
+func v3ErrorPayload(err error) json.RawMessage {
+	var ce *ConnectError
+	if errors.As(err, &ce) && ce.Data != nil {
+		if b, jerr := json.Marshal(ce.Data); jerr == nil {
+			return b
+		}
+	}
+	msg := err.Error()
+	if ce != nil {
+		msg = ce.Message
+	}
+	b, _ := json.Marshal(msg)
+	return b
+}
+
+// v3Namespace splits the namespace of a Socket.IO 2 CONNECT,
+// "/chat?token=x", into the name and the auth the query stands for,
+// {"token":"x"}, as the Node.js server does; a key given twice has an
+// array of its values.
+func v3Namespace(nsp string) (string, []byte) {
+	name, query, found := strings.Cut(nsp, "?")
+	if !found {
+		return name, nil
+	}
+	values, _ := url.ParseQuery(query)
+	auth := make(map[string]any, len(values))
+	for k, vs := range values {
+		if len(vs) == 1 {
+			auth[k] = vs[0]
+		} else {
+			auth[k] = vs
+		}
+	}
+	b, _ := json.Marshal(auth)
+	return name, b
 }

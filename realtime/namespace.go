@@ -135,7 +135,7 @@ func (n *Namespace) add(s *Socket) bool {
 
 	skipMW := false
 	var restored *Session
-	if n.srv.cfg.recovery > 0 {
+	if n.srv.cfg.recovery > 0 && !c.v3() {
 		if sess, missed, ok := n.restore(c, auth); ok {
 			restored = &sess
 			s.id, s.pid, s.recovered = sess.SID, sess.PID, true
@@ -183,11 +183,14 @@ func (n *Namespace) add(s *Socket) bool {
 	n.adapter.AddAll(s.id, append([]string{s.id}, s.restoredRooms...))
 	s.restoredRooms = nil
 
-	data := map[string]string{"sid": s.id}
-	if s.pid != "" {
-		data["pid"] = s.pid
+	var b []byte // a Socket.IO 2 client expects no payload
+	if !c.v3() {
+		data := map[string]string{"sid": s.id}
+		if s.pid != "" {
+			data["pid"] = s.pid
+		}
+		b, _ = json.Marshal(data)
 	}
-	b, _ := json.Marshal(data)
 	c.sendPacket(&sio.Packet{Type: sio.Connect, Namespace: n.name, Data: b})
 	for _, p := range s.missed {
 		if frames, err := p.wire(n.srv.cfg.parser); err == nil {

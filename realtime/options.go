@@ -140,6 +140,18 @@ func WithMaxAttachments(n int) Option {
 	return func(c *config) { c.maxAttachments = n }
 }
 
+// WithAllowEIO3 lets clients of Socket.IO 2 (socket.io-client 2.x, which
+// speaks Engine.IO v3 and Socket.IO protocol v4) connect, as the Node.js
+// server's allowEIO3 option. Default false: they get HTTP 400. Such a client
+// is connected to the main namespace "/" as soon as its connection opens
+// (it sends no CONNECT for it), its auth is the query string of the
+// namespace it connects to ("/chat?token=x" gives {"token":"x"}), a refusal
+// reaches it as an "error" event with the [ConnectError]'s data (or its
+// message), and connection-state recovery does not apply to it.
+func WithAllowEIO3(allow bool) Option {
+	return func(c *config) { c.engine = append(c.engine, transport.WithAllowEIO3(allow)) }
+}
+
 // WithParser sets how packets are written on the wire, the Node.js
 // server's parser option: [JSONParser] (the default) or [MsgpackParser],
 // for clients using socket.io-msgpack-parser. Every client of the server
