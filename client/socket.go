@@ -32,6 +32,10 @@ func (a Args) Bind(dst ...any) error { return a.a.Bind(dst...) }
 // strings. It panics if i is out of range.
 func (a Args) JSON(i int) json.RawMessage { return a.a.JSON(i) }
 
+// MarshalJSON writes the arguments as a JSON array, binary data as base64
+// strings.
+func (a Args) MarshalJSON() ([]byte, error) { return a.a.MarshalJSON() }
+
 // Values returns the arguments as values that Emit sends as they came,
 // binary data as binary.
 func (a Args) Values() []any { return a.a.Values() }

@@ -93,7 +93,7 @@ func (c *client) OnMessage(data []byte, binary bool) {
 	}
 }
 
-// OnUpgrade implements transport.Upgrader.
+// OnUpgrade implements transport.UpgradeReceiver.
 func (c *client) OnUpgrade(transport string) { c.engine.upgraded(transport) }
 
 // OnClose implements transport.Receiver.

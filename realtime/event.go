@@ -29,6 +29,10 @@ func (a Args) Bind(dst ...any) error { return a.a.Bind(dst...) }
 // string encoding/json makes of a []byte. It panics if i is out of range.
 func (a Args) JSON(i int) json.RawMessage { return a.a.JSON(i) }
 
+// MarshalJSON writes the arguments as a JSON array, binary data as base64
+// strings, for logs and stores.
+func (a Args) MarshalJSON() ([]byte, error) { return a.a.MarshalJSON() }
+
 // Values returns the arguments as values to pass to Emit or Ack, which send
 // them as they came, binary data as binary:
 //

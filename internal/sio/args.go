@@ -42,6 +42,18 @@ func (a Args) Size() int {
 	return n
 }
 
+// MarshalJSON writes the arguments as a JSON array of their [Args.JSON].
+func (a Args) MarshalJSON() ([]byte, error) {
+	b := []byte{'['}
+	for i := range a.raw {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, a.JSON(i)...)
+	}
+	return append(b, ']'), nil
+}
+
 // Head returns the first n arguments.
 func (a Args) Head(n int) Args { return Args{raw: a.raw[:n], atts: a.atts} }
 

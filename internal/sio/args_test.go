@@ -141,3 +141,14 @@ func TestArgsBindErrors(t *testing.T) {
 	require.NoError(t, args.Bind(&m))
 	assert.Equal(t, []byte{9}, m["a"])
 }
+
+func TestArgsMarshalJSON(t *testing.T) {
+	t.Parallel()
+	_, args := decodeEvent(t, `51-["x",1,{"b":`+ph0+`},"s"]`, []byte{1})
+	b, err := json.Marshal(args)
+	require.NoError(t, err)
+	assert.Equal(t, `[1,{"b":"AQ=="},"s"]`, string(b))
+	b, err = json.Marshal(sio.Args{})
+	require.NoError(t, err)
+	assert.Equal(t, `[]`, string(b))
+}
