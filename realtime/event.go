@@ -53,6 +53,12 @@ type Event struct {
 	acked  atomic.Bool
 }
 
+// Bind decodes the event's arguments into dst: see [Args.Bind].
+func (e *Event) Bind(dst ...any) error { return e.Args.Bind(dst...) }
+
+// Values returns the event's arguments for Emit or Ack: see [Args.Values].
+func (e *Event) Values() []any { return e.Args.Values() }
+
 // WantsAck reports whether the client waits for an acknowledgement.
 func (e *Event) WantsAck() bool { return e.hasAck }
 
