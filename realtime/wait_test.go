@@ -2,7 +2,10 @@ package realtime_test
 
 import (
 	"context"
+	"fmt"
+	"log/slog"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 
@@ -137,4 +140,48 @@ func TestMiddlewareMayBlock(t *testing.T) {
 	assert.True(t, strings.HasPrefix(r.connect("/", ""), `40{"sid":`), "/ is answered while /slow's middleware waits")
 	close(release)
 	assert.True(t, strings.HasPrefix(r.next(), `40/slow,{"sid":`))
+}
+
+// recordWarnings is a slog.Handler keeping the messages of Warn records.
+type recordWarnings struct {
+	mu   sync.Mutex
+	msgs []string
+	attr map[string]string
+}
+
+func (h *recordWarnings) Enabled(_ context.Context, l slog.Level) bool { return l >= slog.LevelWarn }
+func (h *recordWarnings) WithAttrs([]slog.Attr) slog.Handler           { return h }
+func (h *recordWarnings) WithGroup(string) slog.Handler                { return h }
+func (h *recordWarnings) Handle(_ context.Context, r slog.Record) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.msgs = append(h.msgs, r.Message)
+	r.Attrs(func(a slog.Attr) bool {
+		if h.attr == nil {
+			h.attr = make(map[string]string)
+		}
+		h.attr[a.Key] = a.Value.String()
+		return true
+	})
+	return nil
+}
+
+// A flood over the event limit is logged once, not once per event.
+func TestEventRateLimitLogsOnce(t *testing.T) {
+	t.Parallel()
+	logs := &recordWarnings{}
+	srv, _ := echoServer(t, realtime.WithEventRate(0.001, 1), realtime.WithLogger(slog.New(logs)))
+	ts := serve(t, srv)
+	r := dialRaw(t, ts)
+	r.connect("/", "")
+	for i := range 50 {
+		r.send(fmt.Sprintf(`42%d["echo"]`, i))
+	}
+	for range 50 {
+		r.next()
+	}
+	logs.mu.Lock()
+	defer logs.mu.Unlock()
+	assert.Equal(t, []string{"event rate exceeded, events refused"}, logs.msgs)
+	assert.Equal(t, "echo", logs.attr["event"])
 }
