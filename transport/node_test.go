@@ -4,15 +4,15 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/vicinity-go/vicinity/internal/nodetest"
 )
 
 // nodeDir holds the npm packages the Node-driven tests use: the Node.js
@@ -20,30 +20,11 @@ import (
 // engine.io-client 3.x. `scripts/deps.sh test` installs them.
 const nodeDir = "testdata/node"
 
-// requireNode returns the path of node, or skips the test when node or the
-// npm packages of testdata/node are missing; with VICINITY_REQUIRE_NODE=1
-// it fails instead.
+// requireNode returns the path of node, or skips the test (fails it with
+// VICINITY_REQUIRE_NODE=1) when node or the npm packages are missing.
 func requireNode(t *testing.T) string {
 	t.Helper()
-	missing := func(what string) {
-		t.Helper()
-		msg := what + ": this test needs node (v20+) and the npm packages of transport/testdata/node; " +
-			"install them with `scripts/deps.sh test` or `npm ci` in transport/testdata/node"
-		if os.Getenv("VICINITY_REQUIRE_NODE") == "1" {
-			t.Fatal(msg + " (VICINITY_REQUIRE_NODE=1: not skipping)")
-		}
-		t.Skip(msg + "; set VICINITY_REQUIRE_NODE=1 to make this a failure")
-	}
-	node, err := exec.LookPath("node")
-	if err != nil {
-		missing("node is not on PATH")
-	}
-	for _, pkg := range []string{"engine.io", "engine.io-client"} {
-		if _, err := os.Stat(filepath.Join(nodeDir, "node_modules", pkg, "package.json")); err != nil {
-			missing(nodeDir + "/node_modules/" + pkg + " is missing")
-		}
-	}
-	return node
+	return nodetest.Require(t, nodeDir, "engine.io", "engine.io-client")
 }
 
 // lockedBuffer collects a child process's output for the test log.

@@ -6,15 +6,15 @@ import (
 	"context"
 	"encoding/hex"
 	"encoding/json"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/vicinity-go/vicinity/internal/nodetest"
 
 	"github.com/vicinity-go/vicinity/internal/sio"
 	"github.com/vicinity-go/vicinity/internal/siomsgpack"
@@ -23,27 +23,11 @@ import (
 // nodeDir holds crosscheck.js and the npm package it runs.
 const nodeDir = "testdata/node"
 
-// requireNode returns the path of node, or skips (fails with
+// requireNode returns the path of node, or skips the test (fails it with
 // VICINITY_REQUIRE_NODE=1) when node or the npm packages are missing.
 func requireNode(t *testing.T) string {
 	t.Helper()
-	missing := func(what string) {
-		t.Helper()
-		msg := what + ": the cross-check needs node and the npm packages of " + nodeDir +
-			"; install them with `scripts/deps.sh test` or `npm ci` in internal/siomsgpack/" + nodeDir
-		if os.Getenv("VICINITY_REQUIRE_NODE") == "1" {
-			t.Fatal(msg + " (VICINITY_REQUIRE_NODE=1: not skipping)")
-		}
-		t.Skip(msg + "; set VICINITY_REQUIRE_NODE=1 to make this a failure")
-	}
-	node, err := exec.LookPath("node")
-	if err != nil {
-		missing("node is not on PATH")
-	}
-	if _, err := os.Stat(filepath.Join(nodeDir, "node_modules", "socket.io-msgpack-parser", "package.json")); err != nil {
-		missing(nodeDir + "/node_modules/socket.io-msgpack-parser is missing")
-	}
-	return node
+	return nodetest.Require(t, nodeDir, "socket.io-msgpack-parser")
 }
 
 // described is what crosscheck.js prints of a packet: what a JavaScript
