@@ -39,9 +39,6 @@ func (s *Server) open(conn *transport.Conn) transport.Receiver {
 	}
 	c.engine.c = c
 	c.connects = newTokenBucket(s.cfg.eventRate, s.cfg.eventBurst)
-	if c.v3() {
-		c.connect("/", nil) // a Socket.IO 2 client joins "/" without asking
-	}
 	c.timer = time.AfterFunc(s.cfg.connectTimeout, func() {
 		c.mu.Lock()
 		idle := len(c.sockets) == 0
@@ -51,6 +48,9 @@ func (s *Server) open(conn *transport.Conn) transport.Receiver {
 			conn.Close()
 		}
 	})
+	if c.v3() {
+		c.connect("/", nil) // a Socket.IO 2 client joins "/" without asking
+	}
 	return c
 }
 
@@ -155,9 +155,8 @@ func (c *client) connect(name string, auth []byte) {
 // times.
 func (c *client) join(n *Namespace, name string, auth []byte, tries int) {
 	s := newSocket(n, c, auth)
-	s.inbox.push(func() {
+	s.inbox.enqueue(func() {
 		if n.add(s) {
-			c.joined(name)
 			return
 		}
 		if n = c.srv.lookup(name, auth); n != nil && tries > 1 {
@@ -166,10 +165,11 @@ func (c *client) join(n *Namespace, name string, auth []byte, tries int) {
 		}
 		c.joined(name)
 		c.refuse(name, errInvalidNamespace)
-	}, nil)
+	})
 }
 
-// joined ends the handling of a CONNECT to name.
+// joined ends the handling of a CONNECT to name that did not attach a
+// socket.
 func (c *client) joined(name string) {
 	c.mu.Lock()
 	delete(c.joining, name)
@@ -185,11 +185,18 @@ const maxNamespaces = 64
 // refuse answers a CONNECT to name with connect_error: err's text, and its
 // data for a *ConnectError.
 func (c *client) refuse(name string, err error) {
-	data := connectErrorPayload(err)
-	if c.v3() {
-		data = v3ErrorPayload(err)
+	c.sendPacket(&sio.Packet{Type: sio.ConnectError, Namespace: name, Data: connectErrorPayload(err)})
+}
+
+// refuseConnect answers a CONNECT that the namespace's middleware refused:
+// as refuse does, but for a Socket.IO 2 client, which gets the error's data
+// or message alone, as from the Node.js server.
+func (c *client) refuseConnect(name string, err error) {
+	if !c.v3() {
+		c.refuse(name, err)
+		return
 	}
-	c.sendPacket(&sio.Packet{Type: sio.ConnectError, Namespace: name, Data: data})
+	c.sendPacket(&sio.Packet{Type: sio.ConnectError, Namespace: name, Data: v3ErrorPayload(err)})
 }
 
 // v3 reports whether the client speaks Engine.IO v3, and so Socket.IO
@@ -205,6 +212,7 @@ func (c *client) attach(s *Socket) bool {
 		return false
 	}
 	c.sockets[s.nsp.name] = s
+	delete(c.joining, s.nsp.name)
 	s.mu.Lock()
 	s.connected = true
 	s.mu.Unlock()

@@ -15,7 +15,7 @@ func TestV3Namespace(t *testing.T) {
 		{in: "/chat?token=x", name: "/chat", auth: `{"token":"x"}`},
 		{in: "/chat?a=1&a=2&b=%20", name: "/chat", auth: `{"a":["1","2"],"b":" "}`},
 		{in: "/chat?", name: "/chat", auth: `{}`},
-		{in: "/?bad=%zz", name: "/", auth: `{}`},
+		{in: "/?bad=%zz&ok=a+b", name: "/", auth: `{"bad":"%zz","ok":"a b"}`},
 	}
 	for _, tt := range tests {
 		name, auth := v3Namespace(tt.in)
@@ -35,5 +35,6 @@ func TestV3ErrorPayload(t *testing.T) {
 	assert.JSONEq(t, `{"code":4}`, string(v3ErrorPayload(&ConnectError{Message: "no", Data: map[string]int{"code": 4}})))
 	assert.JSONEq(t, `"no"`, string(v3ErrorPayload(&ConnectError{Message: "no"})))
 	assert.JSONEq(t, `"plain"`, string(v3ErrorPayload(errors.New("plain"))))
-	assert.JSONEq(t, `"Invalid namespace"`, string(v3ErrorPayload(errInvalidNamespace)))
+	assert.JSONEq(t, `"no"`, string(v3ErrorPayload(&ConnectError{Message: "no", Data: 0})), "err.data || err.message")
+	assert.JSONEq(t, `"no"`, string(v3ErrorPayload(&ConnectError{Message: "no", Data: ""})))
 }

@@ -57,8 +57,13 @@ func connectErrorPayload(err error) json.RawMessage {
 func v3ErrorPayload(err error) json.RawMessage {
 	var ce *ConnectError
 	if errors.As(err, &ce) && ce.Data != nil {
-		if b, jerr := json.Marshal(ce.Data); jerr == nil {
-			return b
+		b, jerr := json.Marshal(ce.Data)
+		switch string(b) { // err.data || err.message: JavaScript's falsy values give the message
+		case "0", `""`, "false", "null":
+		default:
+			if jerr == nil {
+				return b
+			}
 		}
 	}
 	msg := err.Error()
@@ -78,7 +83,15 @@ func v3Namespace(nsp string) (string, []byte) {
 	if !found {
 		return name, nil
 	}
-	values, _ := url.ParseQuery(query)
+	values := make(map[string][]string)
+	for pair := range strings.SplitSeq(query, "&") {
+		if pair == "" {
+			continue
+		}
+		k, v, _ := strings.Cut(pair, "=")
+		k, v = queryUnescape(k), queryUnescape(v)
+		values[k] = append(values[k], v)
+	}
 	auth := make(map[string]any, len(values))
 	for k, vs := range values {
 		if len(vs) == 1 {
@@ -89,4 +102,13 @@ func v3Namespace(nsp string) (string, []byte) {
 	}
 	b, _ := json.Marshal(auth)
 	return name, b
+}
+
+// queryUnescape decodes a query component as Node's querystring does: '+'
+// is a space, and a malformed escape stays as it is.
+func queryUnescape(s string) string {
+	if u, err := url.QueryUnescape(s); err == nil {
+		return u
+	}
+	return strings.ReplaceAll(s, "+", " ")
 }

@@ -1,84 +1,78 @@
 package realtime
 
-import "sync"
+import (
+	"context"
+	"fmt"
+	"runtime/debug"
+	"sync"
+)
 
-// maxInbox bounds the handler calls one socket may have waiting while one
-// of its handlers runs. A connection that sends more stops being read until
-// there is room: TCP pushes back on the client, and memory stays bounded.
-const maxInbox = 256
+// Bounds of the events one socket may have waiting while one of its
+// handlers runs. An event beyond them is refused, as one over the rate
+// limit is: the read loop never waits for a handler, so that it goes on
+// taking acknowledgements and pings.
+const (
+	maxInbox      = 256
+	maxInboxBytes = 4 << 20
+)
 
-// inbox runs one socket's handler calls (its connection handlers, its events
-// and its disconnect handlers) one at a time, in the order they were queued,
-// on a goroutine that exists only while there is something to run. So a
-// handler may block, on EmitWithAck or a database, without holding up the
-// connection's read loop, which goes on resolving acknowledgements.
+// inbox runs one socket's handler calls (its middleware and connection
+// handlers, its events, its disconnect handlers) one at a time, in the
+// order they were queued, on a goroutine that exists only while there is
+// something to run. So a handler may block, on EmitWithAck or a database,
+// without holding up the connection's read loop.
 type inbox struct {
 	srv *Server // counts running inboxes, for Shutdown
 
 	mu      sync.Mutex
-	jobs    []func()
-	running bool          // a goroutine is draining jobs
-	room    chan struct{} // made on first use, capacity 1: a job was taken
+	jobs    []job
+	bytes   int  // the sizes of the queued events
+	running bool // a goroutine is draining jobs
 }
 
-// push queues job, starting the inbox's goroutine if it is idle. With the
-// inbox full it waits for room, or until done is closed (the connection
-// closed: the job is dropped and push returns false).
-func (q *inbox) push(job func(), done <-chan struct{}) bool {
-	for {
-		q.mu.Lock()
-		if len(q.jobs) < maxInbox {
-			q.jobs = append(q.jobs, job)
-			start := !q.running
-			q.running = true
-			q.mu.Unlock()
-			if start {
-				q.srv.running.Add(1)
-				go q.run()
-			}
-			return true
-		}
-		if q.room == nil {
-			q.room = make(chan struct{}, 1)
-		}
-		room := q.room
-		q.mu.Unlock()
-		select {
-		case <-room:
-		case <-done:
-			return false
-		}
-	}
+// job is one queued call; size counts against maxInboxBytes.
+type job struct {
+	run  func()
+	size int
 }
 
-// runNow runs job at once on the calling goroutine if the inbox is idle,
-// and otherwise queues it after what is waiting (without a limit: it is the
-// server's own job, not the client's). It reports whether job has run.
-func (q *inbox) runNow(job func()) bool {
+// push queues an event's handling, of size bytes, unless the inbox is full:
+// false means refused. An event alone in the inbox is taken whatever its
+// size (the transport bounds it).
+func (q *inbox) push(run func(), size int) bool {
 	q.mu.Lock()
-	if !q.running {
-		q.running = true
+	if len(q.jobs) > 0 && (len(q.jobs) >= maxInbox || q.bytes+size > maxInboxBytes) {
 		q.mu.Unlock()
-		job()
-		q.mu.Lock()
-		if len(q.jobs) == 0 {
-			q.running = false
-			q.mu.Unlock()
-			return true
-		}
-		q.mu.Unlock()
-		q.srv.running.Add(1)
-		go q.run() // jobs queued while job ran
-		return true
+		return false
 	}
-	q.jobs = append(q.jobs, job)
-	q.mu.Unlock()
-	return false
+	q.add(job{run: run, size: size})
+	return true
 }
 
-// run drains the inbox.
-func (q *inbox) run() {
-	defer q.srv.running.Done()
+// enqueue queues one of the server's own calls (a connect, a disconnect),
+// which no limit refuses.
+func (q *inbox) enqueue(run func()) {
+	q.mu.Lock()
+	q.add(job{run: run})
+}
+
+// add appends j and starts the goroutine if the inbox was idle. q.mu is
+// held, and released.
+func (q *inbox) add(j job) {
+	q.jobs = append(q.jobs, j)
+	q.bytes += j.size
+	start := !q.running
+	q.running = true
+	q.mu.Unlock()
+	if start {
+		q.srv.active.add()
+		go q.drain()
+	}
+}
+
+// drain runs the queued jobs until there are none.
+func (q *inbox) drain() {
+	defer q.srv.active.done()
 	for {
 		q.mu.Lock()
 		if len(q.jobs) == 0 {
@@ -87,17 +81,67 @@ func (q *inbox) run() {
 			q.mu.Unlock()
 			return
 		}
-		job := q.jobs[0]
-		q.jobs[0] = nil
+		j := q.jobs[0]
+		q.jobs[0] = job{}
 		q.jobs = q.jobs[1:]
-		room := q.room
+		q.bytes -= j.size
 		q.mu.Unlock()
-		if room != nil {
-			select {
-			case room <- struct{}{}:
-			default: // a wake-up is pending already
-			}
+		q.call(j.run)
+	}
+}
+
+// call runs one job. User handlers recover their own panics; one here is
+// the server's or a plug-in's (an adapter, a presence store): it is logged
+// and the inbox goes on.
+func (q *inbox) call(run func()) {
+	defer func() {
+		if v := recover(); v != nil {
+			q.srv.cfg.logger.Error("panic in a socket's goroutine", "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
 		}
-		job()
+	}()
+	run()
+}
+
+// activity counts the inboxes running, so that Shutdown can wait for them
+// to be idle. The zero value is ready.
+type activity struct {
+	mu   sync.Mutex
+	n    int
+	idle chan struct{} // closed when n drops to zero; nil while none waits
+}
+
+func (a *activity) add() {
+	a.mu.Lock()
+	a.n++
+	a.mu.Unlock()
+}
+
+func (a *activity) done() {
+	a.mu.Lock()
+	a.n--
+	if a.n == 0 && a.idle != nil {
+		close(a.idle)
+		a.idle = nil
+	}
+	a.mu.Unlock()
+}
+
+// wait returns when no inbox runs, or ctx.Err() when ctx ends first.
+func (a *activity) wait(ctx context.Context) error {
+	a.mu.Lock()
+	if a.n == 0 {
+		a.mu.Unlock()
+		return nil
+	}
+	if a.idle == nil {
+		a.idle = make(chan struct{})
+	}
+	idle := a.idle
+	a.mu.Unlock()
+	select {
+	case <-idle:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
 	}
 }

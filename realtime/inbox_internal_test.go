@@ -1,58 +1,60 @@
 package realtime
 
 import (
+	"context"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
-// A full inbox makes its pusher wait for room, or give up when the
-// connection closes; what was queued runs in order.
+// A full inbox refuses events, in count and in bytes, but not the server's
+// own jobs; what was queued runs in order.
 func TestInboxBounded(t *testing.T) {
 	t.Parallel()
 	q := inbox{srv: &Server{}}
 	release := make(chan struct{})
 	var ran []int
-	q.push(func() { <-release }, nil)
-	for i := range maxInbox {
-		require.True(t, q.push(func() { ran = append(ran, i) }, nil), "job %d", i)
+	require.True(t, q.push(func() { <-release }, 1))
+	for i := range maxInbox - 1 {
+		require.True(t, q.push(func() { ran = append(ran, i) }, 1), "job %d", i)
 	}
-	done := make(chan struct{})
-	pushed := make(chan bool)
-	go func() { pushed <- q.push(func() { ran = append(ran, -1) }, done) }()
-	select {
-	case <-pushed:
-		t.Fatal("a push into a full inbox returned before there was room")
-	case <-time.After(20 * time.Millisecond):
-	}
-	close(done)
-	assert.False(t, <-pushed, "given up: the connection closed")
-
-	go func() { pushed <- q.push(func() { ran = append(ran, maxInbox) }, nil) }()
+	assert.False(t, q.push(func() { ran = append(ran, -1) }, 1), "full: refused")
+	q.enqueue(func() { ran = append(ran, maxInbox) }) // a close, say
 	close(release)
-	require.True(t, <-pushed)
-	q.srv.running.Wait()
-	require.Len(t, ran, maxInbox+1)
-	for i, v := range ran {
-		assert.Equal(t, i, v)
-	}
+	require.NoError(t, q.srv.active.wait(context.Background()))
+	require.Len(t, ran, maxInbox)
+	assert.Equal(t, maxInbox, ran[maxInbox-1], "the server's job last")
+
+	release = make(chan struct{})
+	started := make(chan struct{})
+	require.True(t, q.push(func() { close(started); <-release }, 1))
+	<-started // taken: the inbox holds nothing
+	require.True(t, q.push(func() {}, maxInboxBytes*2), "an event alone is taken whatever its size")
+	assert.False(t, q.push(func() {}, 1), "over the byte bound")
+	close(release)
+	require.NoError(t, q.srv.active.wait(context.Background()))
 }
 
-// runNow runs at once on an idle inbox, and after the queue otherwise.
-func TestInboxRunNow(t *testing.T) {
+// A panic in a job is logged and the inbox goes on.
+func TestInboxRecovers(t *testing.T) {
 	t.Parallel()
-	q := inbox{srv: &Server{}}
+	q := inbox{srv: New()}
 	ran := false
-	assert.True(t, q.runNow(func() { ran = true }))
+	q.enqueue(func() { panic("a plug-in's bug") })
+	q.enqueue(func() { ran = true })
+	require.NoError(t, q.srv.active.wait(context.Background()))
 	assert.True(t, ran)
+}
 
-	release := make(chan struct{})
-	var order []string
-	q.push(func() { <-release; order = append(order, "event") }, nil)
-	assert.False(t, q.runNow(func() { order = append(order, "close") }))
-	close(release)
-	q.srv.running.Wait()
-	assert.Equal(t, []string{"event", "close"}, order)
+// Shutdown's wait ends with ctx if a handler never returns.
+func TestActivityWaitEndsWithContext(t *testing.T) {
+	t.Parallel()
+	var a activity
+	a.add()
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	assert.ErrorIs(t, a.wait(ctx), context.Canceled)
+	a.done()
+	assert.NoError(t, a.wait(context.Background()))
 }

@@ -150,8 +150,9 @@ func (n *Namespace) add(s *Socket) bool {
 		}
 	}
 	refuse := func(err error) {
+		c.joined(n.name)
 		if err != nil {
-			c.refuse(n.name, err)
+			c.refuseConnect(n.name, err)
 		}
 		s.cancel()
 		if restored != nil {

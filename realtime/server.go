@@ -23,7 +23,7 @@ type Server struct {
 	presence   *presenceHub // nil without WithPresence
 	transports []transport.Transport
 	closed     atomic.Bool
-	running    sync.WaitGroup // inboxes running handlers
+	active     activity // inboxes running handlers
 
 	mu      sync.RWMutex
 	nsps    map[string]*Namespace
@@ -163,25 +163,10 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	err := s.eng.Shutdown(ctx)
 	if err == nil {
-		err = s.waitHandlers(ctx)
+		err = s.active.wait(ctx) // the sockets' last handlers
 	}
 	s.closeAdapters()
 	return err
-}
-
-// waitHandlers waits until no socket's handler runs, or ctx ends.
-func (s *Server) waitHandlers(ctx context.Context) error {
-	done := make(chan struct{})
-	go func() {
-		s.running.Wait()
-		close(done)
-	}()
-	select {
-	case <-done:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }
 
 // Close disconnects every client at once, also during a Shutdown (to cut

@@ -309,7 +309,10 @@ func (s *Socket) Disconnect(close bool) {
 		s.client.disconnectAll()
 		return
 	}
-	if !s.Connected() {
+	s.mu.Lock()
+	closing := !s.connected || s.closing
+	s.mu.Unlock()
+	if closing {
 		return
 	}
 	s.client.sendPacket(&sio.Packet{Type: sio.Disconnect, Namespace: s.nsp.name})
@@ -332,11 +335,11 @@ var recoverable = map[string]bool{
 }
 
 // onclose disconnects the socket once, with reason. At once, the socket
-// stops taking packets and its waits for acknowledgements end; the rest (the
-// disconnecting handlers, leaving its rooms, the disconnect handlers) runs
-// on its inbox after the handlers already queued, so that a socket's
-// handlers never run concurrently: right away if none is queued or running,
-// or once the running one returns.
+// stops taking packets, asks for no more acknowledgements and its waits for
+// them end; the rest (the disconnecting handlers, leaving its rooms, the
+// disconnect handlers) runs on its inbox after the handlers already queued,
+// so that a socket's handlers never run concurrently, and never on a read
+// loop.
 func (s *Socket) onclose(reason string) {
 	s.mu.Lock()
 	if !s.connected || s.closing {
@@ -347,7 +350,7 @@ func (s *Socket) onclose(reason string) {
 	s.mu.Unlock()
 	s.client.detach(s)
 	s.cancel()
-	s.inbox.runNow(func() { s.closed(reason) })
+	s.inbox.enqueue(func() { s.closed(reason) })
 }
 
 // closed runs the disconnection of the socket on its inbox.
@@ -371,16 +374,21 @@ func (s *Socket) closed(reason string) {
 	if h := s.nsp.srv.presence; h != nil {
 		h.disconnect(s)
 	}
+	var sess *Session
 	if s.pid != "" && recoverable[reason] {
-		sess := Session{SID: s.id, PID: s.pid, Rooms: s.Rooms()}
+		sess = &Session{SID: s.id, PID: s.pid, Rooms: s.Rooms()}
 		if d := s.Data(); d != nil {
 			sess.Data, _ = json.Marshal(d)
 		}
-		s.nsp.adapter.PersistSession(sess)
 	}
 	s.nsp.remove(s)
 	s.nsp.adapter.DelAll(s.id)
 	s.nsp.dropIfEmpty()
+	if sess != nil {
+		// once the socket has left everything: a recovered socket takes
+		// its id, and must not lose the rooms it gets back
+		s.nsp.adapter.PersistSession(*sess)
+	}
 	s.log.Info("disconnect", "reason", reason)
 	for _, fn := range disconnect {
 		s.call("disconnect", func() { fn(s, reason) })
@@ -396,14 +404,16 @@ func (s *Socket) onEvent(p *sio.Packet, atts [][]byte) {
 		return
 	}
 	if !s.bucket.allow(time.Now()) {
-		s.limited(name, p)
+		s.refuse(name, p, errRateLimited, "event rate exceeded, events refused")
 		return
 	}
 	e := &Event{Socket: s, Name: name, Args: Args{args}, ackID: p.ID, hasAck: p.HasID}
 	if s.log.Enabled(context.Background(), slog.LevelDebug) {
 		s.log.LogAttrs(context.Background(), slog.LevelDebug, "event", slog.String("event", name), slog.Int("args", args.Len()))
 	}
-	s.inbox.push(func() { s.dispatch(e) }, s.client.conn.Done())
+	if !s.inbox.push(func() { s.dispatch(e) }, args.Size()) {
+		s.refuse(name, p, errOverloaded, "too many events waiting for the handlers, events refused")
+	}
 }
 
 // dispatch runs the handlers of an event, on the socket's inbox. They are
@@ -420,23 +430,28 @@ func (s *Socket) dispatch(e *Event) {
 	}
 }
 
-// errRateLimited is what a client that asked for an acknowledgement gets
-// for an event refused by the [WithEventRate] limit.
-var errRateLimited = map[string]string{"error": "rate limited"}
+// What a client that asked for an acknowledgement gets for an event
+// refused by the [WithEventRate] limit, or because the socket already has
+// too many events waiting for its handlers (256, or 4 MiB).
+var (
+	errRateLimited = map[string]string{"error": "rate limited"}
+	errOverloaded  = map[string]string{"error": "overloaded"}
+)
 
-// rateLogEvery is how often a socket logs the events its rate limit refused.
-const rateLogEvery = 10 * time.Second
+// refuseLogEvery is how often a socket logs the events it refused.
+const refuseLogEvery = 10 * time.Second
 
-// limited answers an event refused by the rate limit: an error
-// acknowledgement if the client waits for one, and a warning with the count
-// of refused events at most once per rateLogEvery. On the read loop.
-func (s *Socket) limited(name string, p *sio.Packet) {
+// refuse answers an event that will not be handled: answer as its
+// acknowledgement if the client waits for one, and a warning, msg, with the
+// count of refused events at most once per refuseLogEvery. On the read
+// loop.
+func (s *Socket) refuse(name string, p *sio.Packet, answer map[string]string, msg string) {
 	if p.HasID {
-		s.ack(p.ID, []any{errRateLimited})
+		_ = s.ack(p.ID, []any{answer})
 	}
 	s.refused++
-	if now := time.Now(); now.Sub(s.refusedLog) >= rateLogEvery {
-		s.log.Warn("event rate exceeded, events refused", "event", name, "count", s.refused)
+	if now := time.Now(); now.Sub(s.refusedLog) >= refuseLogEvery {
+		s.log.Warn(msg, "event", name, "count", s.refused)
 		s.refused, s.refusedLog = 0, now
 	}
 }
@@ -476,7 +491,7 @@ func (s *Socket) onAck(p *sio.Packet, atts [][]byte) {
 func (s *Socket) expectAck(id uint64, fn func(Args)) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if !s.connected {
+	if !s.connected || s.closing {
 		return false
 	}
 	s.acks[id] = fn

@@ -185,3 +185,95 @@ func TestEventRateLimitLogsOnce(t *testing.T) {
 	assert.Equal(t, []string{"event rate exceeded, events refused"}, logs.msgs)
 	assert.Equal(t, "echo", logs.attr["event"])
 }
+
+// A handler waiting for its client's answer gets it even when the client
+// has sent more events than the socket may keep waiting: those are refused
+// with an answer, and the read loop goes on to the acknowledgement.
+func TestFullInboxKeepsReadingAcks(t *testing.T) {
+	t.Parallel()
+	srv := realtime.New(realtime.WithEventRate(0, 0))
+	answers := make(chan string, 1)
+	srv.OnConnection(func(s *realtime.Socket) {
+		s.On("ask", func(e *realtime.Event) {
+			ctx, cancel := context.WithTimeout(s.Context(), wait)
+			defer cancel()
+			a, err := s.EmitWithAck(ctx, "q")
+			if err != nil {
+				answers <- err.Error()
+				return
+			}
+			answers <- string(a.JSON(0))
+		})
+		s.On("n", func(*realtime.Event) {})
+	})
+	ts := serve(t, srv)
+	r := dialRaw(t, ts)
+	r.connect("/", "")
+	r.send(`42["ask"]`)
+	assert.Equal(t, `420["q"]`, r.next())
+	const sent = 300
+	for i := range sent {
+		r.send(fmt.Sprintf(`42%d["n"]`, i+1))
+	}
+	r.send(`430["yes"]`)
+	assert.Equal(t, `"yes"`, recv(t, answers))
+	overloaded := 0
+	for range sent - 256 {
+		if strings.HasSuffix(r.next(), `[{"error":"overloaded"}]`) {
+			overloaded++
+		}
+	}
+	assert.Equal(t, sent-256, overloaded, "the events beyond 256 are refused with an answer")
+}
+
+// A socket's disconnect handlers run on its goroutine, not on the read
+// loop: one may wait for the client's answer on another namespace.
+func TestDisconnectHandlerMayWait(t *testing.T) {
+	t.Parallel()
+	srv := realtime.New()
+	main := make(chan *realtime.Socket, 1)
+	srv.OnConnection(func(s *realtime.Socket) { main <- s })
+	answers := make(chan string, 1)
+	srv.Of("/chat").OnConnection(func(s *realtime.Socket) {
+		s.OnDisconnect(func(*realtime.Socket, string) {
+			m := <-main
+			ctx, cancel := context.WithTimeout(context.Background(), wait)
+			defer cancel()
+			a, err := m.EmitWithAck(ctx, "bye?")
+			if err != nil {
+				answers <- err.Error()
+				return
+			}
+			answers <- string(a.JSON(0))
+		})
+	})
+	ts := serve(t, srv)
+	r := dialRaw(t, ts)
+	r.connect("/", "")
+	r.connect("/chat", "")
+	r.send("41/chat,")
+	assert.Equal(t, `420["bye?"]`, r.next())
+	r.send(`430["bye"]`)
+	assert.Equal(t, `"bye"`, recv(t, answers))
+}
+
+// A client that leaves a namespace and joins it again while the first
+// socket's connection handler still runs gets its second CONNECT answered.
+func TestRejoinWhileConnectionHandlerRuns(t *testing.T) {
+	t.Parallel()
+	srv := realtime.New()
+	release := make(chan struct{})
+	var first atomic.Bool
+	srv.Of("/chat").OnConnection(func(*realtime.Socket) {
+		if first.CompareAndSwap(false, true) {
+			<-release
+		}
+	})
+	ts := serve(t, srv)
+	r := dialRaw(t, ts)
+	require.True(t, strings.HasPrefix(r.connect("/chat", ""), `40/chat,{"sid":`))
+	r.send("41/chat,")
+	r.send("40/chat,")
+	close(release)
+	assert.True(t, strings.HasPrefix(r.next(), `40/chat,{"sid":`), "the second CONNECT is answered")
+}
