@@ -49,8 +49,8 @@ type Session struct {
 
 // Packet is an encoded Socket.IO packet: its text in the default (JSON)
 // format and its binary attachments; its wire form for the server's
-// [Parser] is made once, on first use. It is immutable and shared by every
-// recipient.
+// [Parser] is made once, on first use, so a Packet belongs to one server.
+// It is immutable and shared by every recipient.
 type Packet struct {
 	// Offset is the recovery offset carried as the packet's last argument,
 	// or "" when the packet is not kept for recovery.

@@ -22,7 +22,9 @@ func (a Args) Len() int { return a.a.Len() }
 // arguments are ignored. Binary data the client sent (a Buffer, an
 // ArrayBuffer, a Blob, at any depth) decodes into a []byte, or into an any
 // as a []byte; into an any, objects become map[string]any and arrays []any.
-// Errors wrap [ErrInvalidArgument].
+// A json.RawMessage destination gets binary data as its placeholder object,
+// {"_placeholder":true,"num":N}. Errors wrap [ErrInvalidArgument]; they are
+// not encoding/json's error types.
 func (a Args) Bind(dst ...any) error { return a.a.Bind(dst...) }
 
 // JSON returns argument i as JSON, with binary data written as the base64

@@ -18,7 +18,8 @@ import (
 //	 "address": "127.0.0.1", "xdomain": false, "secure": false, "issued": 1796254148000,
 //	 "url": "/socket.io/?EIO=4&transport=polling&t=…", "query": {"EIO": "4", …}, "auth": {}}
 type Handshake struct {
-	// Headers are the headers of the Engine.IO handshake request.
+	// Headers are the headers of the Engine.IO handshake request, Host
+	// included.
 	Headers http.Header
 	// Time is when the socket connected to its namespace; "issued" in
 	// JSON is the same instant in milliseconds.
@@ -49,8 +50,15 @@ func newHandshake(r *http.Request) Handshake {
 	if host, _, err := net.SplitHostPort(addr); err == nil {
 		addr = host
 	}
+	headers := r.Header.Clone()
+	if headers == nil {
+		headers = make(http.Header)
+	}
+	if r.Host != "" {
+		headers.Set("Host", r.Host) // net/http moves it out of Header; Node keeps it
+	}
 	return Handshake{
-		Headers: r.Header.Clone(),
+		Headers: headers,
 		Address: addr,
 		XDomain: r.Header.Get("Origin") != "",
 		Secure:  r.TLS != nil,
@@ -62,6 +70,15 @@ func newHandshake(r *http.Request) Handshake {
 
 // jsDate is how JavaScript's Date.prototype.toString writes a time, in UTC.
 const jsDate = "Mon Jan 02 2006 15:04:05 GMT-0700"
+
+// singleHeaders are the headers of which Node.js keeps the first value
+// (http.IncomingMessage.headers).
+var singleHeaders = map[string]bool{
+	"age": true, "authorization": true, "content-length": true, "content-type": true, "etag": true,
+	"expires": true, "from": true, "host": true, "if-modified-since": true, "if-unmodified-since": true,
+	"last-modified": true, "location": true, "max-forwards": true, "proxy-authorization": true,
+	"referer": true, "retry-after": true, "server": true, "user-agent": true,
+}
 
 // handshakeJSON is the JSON shape of a Handshake, Node's.
 type handshakeJSON struct {
@@ -78,9 +95,10 @@ type handshakeJSON struct {
 
 // MarshalJSON writes the handshake as the Node.js server does: header names
 // in lower case, each with its values joined ("; " for cookies, ", " for
-// the rest) except set-cookie, an array; the time as JavaScript's Date
-// string in UTC and as "issued" milliseconds; a query key with one value as
-// a string, with more as an array.
+// most) except set-cookie, an array, and the headers Node keeps the first
+// value of (host, user-agent, authorization…); the time as JavaScript's
+// Date string in UTC and as "issued" milliseconds; a query key with one
+// value as a string, with more as an array.
 func (h Handshake) MarshalJSON() ([]byte, error) {
 	j := handshakeJSON{
 		Headers: make(map[string]any, len(h.Headers)),
@@ -94,11 +112,16 @@ func (h Handshake) MarshalJSON() ([]byte, error) {
 		Auth:    h.Auth,
 	}
 	for k, vs := range h.Headers {
-		switch k = strings.ToLower(k); k {
-		case "set-cookie":
+		if len(vs) == 0 {
+			continue
+		}
+		switch k = strings.ToLower(k); {
+		case k == "set-cookie":
 			j.Headers[k] = vs
-		case "cookie":
+		case k == "cookie":
 			j.Headers[k] = strings.Join(vs, "; ")
+		case singleHeaders[k]:
+			j.Headers[k] = vs[0]
 		default:
 			j.Headers[k] = strings.Join(vs, ", ")
 		}

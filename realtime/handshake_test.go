@@ -19,7 +19,7 @@ func TestHandshakeJSON(t *testing.T) {
 	t.Parallel()
 	at := time.Date(2026, 12, 2, 23, 29, 8, 123e6, time.UTC)
 	hs := realtime.Handshake{
-		Headers: http.Header{"User-Agent": {"node"}, "Accept": {"a", "b"}, "Cookie": {"x=1", "y=2"}, "Set-Cookie": {"s=1"}},
+		Headers: http.Header{"User-Agent": {"node", "again"}, "Accept": {"a", "b"}, "Cookie": {"x=1", "y=2"}, "Set-Cookie": {"s=1"}},
 		Time:    at.In(time.FixedZone("CET", 3600)),
 		Address: "127.0.0.1",
 		URL:     "/socket.io/?EIO=4&transport=polling&t=x&k=1&k=2",
@@ -61,6 +61,7 @@ func TestHandshakeOfSocket(t *testing.T) {
 	r.connect("/a", `{"token":"t"}`)
 	main, a := recv(t, got), recv(t, got)
 	assert.Equal(t, "127.0.0.1", main.Address, "the IP alone")
+	assert.Equal(t, strings.TrimPrefix(ts.URL, "http://"), main.Headers.Get("Host"), "as in Node")
 	assert.Equal(t, `{}`, string(main.Auth), "no auth is {}")
 	assert.JSONEq(t, `{"token":"t"}`, string(a.Auth))
 	assert.Equal(t, "4", main.Query.Get("EIO"))

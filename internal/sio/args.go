@@ -104,17 +104,13 @@ func (a Args) JSON(i int) json.RawMessage {
 // attachment is sent as binary again.
 func (a Args) Values() []any {
 	out := make([]any, len(a.raw))
-	var d *binder
 	for i, r := range a.raw {
 		if len(a.atts) == 0 || !containsPlaceholderKey(r) {
 			out[i] = r
 			continue
 		}
-		if d == nil {
-			d = newBinder(a.atts)
-		}
-		var v any
-		if err := jsonv2.Unmarshal(r, &v, d.opts); err != nil {
+		v, err := decodeAny(r, a.atts)
+		if err != nil {
 			out[i] = r // checked when the packet was decoded
 			continue
 		}
@@ -154,15 +150,22 @@ func DecodeAck(p *Packet, atts [][]byte) (Args, error) {
 	return Args{raw: raw, atts: atts}, nil
 }
 
-// checkPlaceholders checks that every placeholder of a binary packet's data
-// names one of its attachments; data without attachments is not looked at.
+// checkPlaceholders checks that the placeholders of a binary packet's data
+// name each of its attachments once, as socket.io-parser writes them: one
+// that names none is socket.io-parser's "illegal attachments"; one named
+// twice, which would let a small packet stand for many copies of a large
+// attachment, or not at all is refused too. Data without attachments is not
+// looked at.
 func checkPlaceholders(data json.RawMessage, atts [][]byte) error {
-	if len(atts) == 0 || !containsPlaceholderKey(data) {
+	if len(atts) == 0 {
 		return nil
 	}
-	f := filler{in: data, atts: atts, check: true}
+	f := filler{in: data, atts: atts, used: make([]bool, len(atts)), unused: len(atts)}
 	if end := f.value(skipSpace(data, 0), 0); end < 0 || f.err != nil {
 		return fmt.Errorf("%w: %w", ErrInvalidPacket, errIllegalAttachment)
+	}
+	if f.unused != 0 {
+		return fmt.Errorf("%w: %d attachments named by no placeholder", ErrInvalidPacket, f.unused)
 	}
 	return nil
 }

@@ -3,6 +3,7 @@ package sio_test
 import (
 	"encoding/json"
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -25,8 +26,8 @@ const ph1 = `{"_placeholder":true,"num":1}`
 
 func TestArgsBindBinary(t *testing.T) {
 	t.Parallel()
-	a, b := []byte{1, 2, 3}, []byte{4}
-	name, args := decodeEvent(t, `52-["up",`+ph0+`,{"name":"x","pic":`+ph1+`,"list":[`+ph0+`,"text"]},"AQID"]`, a, b)
+	a, b, c := []byte{1, 2, 3}, []byte{4}, []byte{5}
+	name, args := decodeEvent(t, `53-["up",`+ph0+`,{"name":"x","pic":`+ph1+`,"list":[{"_placeholder":true,"num":2},"text"]},"AQID"]`, a, b, c)
 	assert.Equal(t, "up", name)
 	require.Equal(t, 3, args.Len())
 	assert.True(t, args.Binary())
@@ -42,7 +43,7 @@ func TestArgsBindBinary(t *testing.T) {
 	t.Run("nested into any", func(t *testing.T) {
 		var v any
 		require.NoError(t, args.Bind(nil, &v))
-		assert.Equal(t, map[string]any{"name": "x", "pic": b, "list": []any{a, "text"}}, v)
+		assert.Equal(t, map[string]any{"name": "x", "pic": b, "list": []any{c, "text"}}, v)
 	})
 	t.Run("nested into struct fields", func(t *testing.T) {
 		var v struct {
@@ -54,7 +55,7 @@ func TestArgsBindBinary(t *testing.T) {
 		require.NoError(t, args.Bind(nil, &v))
 		assert.Equal(t, "x", v.Name)
 		assert.Equal(t, b, v.Pic)
-		assert.Equal(t, []any{a, "text"}, v.List)
+		assert.Equal(t, []any{c, "text"}, v.List)
 	})
 	t.Run("into map of any", func(t *testing.T) {
 		var v map[string]any
@@ -82,13 +83,13 @@ func TestArgsBindBinary(t *testing.T) {
 	})
 	t.Run("JSON writes base64", func(t *testing.T) {
 		assert.Equal(t, `"AQID"`, string(args.JSON(0)))
-		assert.JSONEq(t, `{"name":"x","pic":"BA==","list":["AQID","text"]}`, string(args.JSON(1)))
+		assert.JSONEq(t, `{"name":"x","pic":"BA==","list":["BQ==","text"]}`, string(args.JSON(1)))
 	})
 	t.Run("Values send the same bytes back", func(t *testing.T) {
 		data, atts, err := sio.MarshalArgs("back", args.Values())
 		require.NoError(t, err)
 		assert.Equal(t, `["back",`+ph0+`,{"list":[`+ph1+`,"text"],"name":"x","pic":{"_placeholder":true,"num":2}},"AQID"]`, string(data))
-		assert.Equal(t, [][]byte{a, a, b}, atts)
+		assert.Equal(t, [][]byte{a, c, b}, atts)
 	})
 }
 
@@ -115,6 +116,8 @@ func TestDecodeEventRefusesBadPlaceholders(t *testing.T) {
 		`51-["x",{"_placeholder":true,"num":-1}]`,
 		`51-["x",[{"y":{"_placeholder":true,"num":7}}]]`,
 		`51-["x",{"_placeholder":true,"num":0.5}]`,
+		`51-["x",` + ph0 + `,` + ph0 + `]`, // one attachment named twice: many copies from one
+		`51-["x",{"a":1}]`,                 // an attachment named by none
 	} {
 		p, err := sio.Decode([]byte(text), sio.Limits{})
 		require.NoError(t, err, "decode %q", text)
@@ -151,4 +154,47 @@ func TestArgsMarshalJSON(t *testing.T) {
 	b, err = json.Marshal(sio.Args{})
 	require.NoError(t, err)
 	assert.Equal(t, `[]`, string(b))
+}
+
+// encoding/json.Number works as in encoding/json, both ways, binary or not.
+func TestJSONNumber(t *testing.T) {
+	t.Parallel()
+	type v struct {
+		N json.Number `json:"n"`
+	}
+	data, _, err := sio.MarshalArgs("n", []any{v{N: "12.50"}, json.Number(""), map[string]any{"b": []byte{1}, "n": json.Number("1e3")}})
+	require.NoError(t, err)
+	assert.Equal(t, `["n",{"n":12.50},0,{"b":`+ph0+`,"n":1e3}]`, string(data))
+	_, _, err = sio.MarshalArgs("n", []any{json.Number("12x")})
+	assert.Error(t, err, "not a number")
+
+	for _, atts := range [][][]byte{nil, {{1}}} {
+		text := `2["n",{"n":12.5},{"n":"7"},{"n":null},{"n":"x"}]`
+		if atts != nil {
+			text = `51-["n",{"n":12.5},{"n":"7"},{"n":null},{"n":"x"},` + ph0 + `]`
+		}
+		_, args := decodeEvent(t, text, atts...)
+		var a, b, c, d v
+		require.NoError(t, args.Bind(&a, &b, &c), "%s", text)
+		assert.Equal(t, json.Number("12.5"), a.N)
+		assert.Equal(t, json.Number("7"), b.N, "a string holding a number")
+		assert.Equal(t, json.Number(""), c.N)
+		assert.Error(t, args.Bind(nil, nil, nil, &d), "a string holding no number")
+	}
+}
+
+// Binding deep JSON with attachments into an any takes time linear in its
+// size: a client cannot make one Bind cost seconds.
+func TestBindDeepBinary(t *testing.T) {
+	t.Parallel()
+	const depth = 9000
+	text := `51-["x",` + strings.Repeat(`{"a":`, depth) + ph0 + strings.Repeat(`}`, depth) + `]`
+	_, args := decodeEvent(t, text, []byte{1})
+	var v any
+	require.NoError(t, args.Bind(&v))
+	for range depth {
+		v = v.(map[string]any)["a"]
+	}
+	assert.Equal(t, []byte{1}, v)
+	assert.Len(t, args.Values(), 1)
 }

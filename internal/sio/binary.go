@@ -2,9 +2,10 @@ package sio
 
 import (
 	"bytes"
+	"cmp"
+	stdjson "encoding/json"
 	"errors"
 	"fmt"
-	"math"
 	"strconv"
 	"sync"
 
@@ -23,8 +24,52 @@ import (
 // socket.io-parser does with Buffers; encoding/json has no such hook.
 
 // jsonOptions are the options of every encoding and decoding: encoding/json's
-// semantics, without HTML escaping (Socket.IO payloads are not HTML).
-var jsonOptions = json.JoinOptions(jsonv1.DefaultOptionsV1(), jsontext.EscapeForHTML(false))
+// semantics, without HTML escaping (Socket.IO payloads are not HTML), with
+// encoding/json's Number, which the v1 options know only as their own type.
+var jsonOptions = json.JoinOptions(jsonv1.DefaultOptionsV1(), jsontext.EscapeForHTML(false),
+	json.WithMarshalers(numberMarshaler), json.WithUnmarshalers(numberUnmarshaler))
+
+var (
+	numberMarshaler   = json.MarshalToFunc(marshalNumber)
+	numberUnmarshaler = json.UnmarshalFromFunc(unmarshalNumber)
+)
+
+// marshalNumber writes an encoding/json.Number as its number, "" as 0, as
+// encoding/json does.
+func marshalNumber(enc *jsontext.Encoder, n stdjson.Number) error {
+	s := cmp.Or(string(n), "0")
+	if end := scanNumber([]byte(s), 0); end != len(s) {
+		return fmt.Errorf("invalid number literal %q", s)
+	}
+	return enc.WriteValue(jsontext.Value(s))
+}
+
+// unmarshalNumber reads a number, or a string holding one, into an
+// encoding/json.Number, as encoding/json does; null leaves it as it is.
+func unmarshalNumber(dec *jsontext.Decoder, n *stdjson.Number) error {
+	kind := dec.PeekKind()
+	v, err := dec.ReadValue()
+	if err != nil {
+		return err
+	}
+	switch kind {
+	case '0':
+		*n = stdjson.Number(v)
+	case '"':
+		var s string
+		if err := json.Unmarshal(v, &s); err != nil {
+			return err
+		}
+		if s == "" || scanNumber([]byte(s), 0) != len(s) {
+			return fmt.Errorf("invalid number literal %q", s)
+		}
+		*n = stdjson.Number(s)
+	case 'n':
+	default:
+		return fmt.Errorf("cannot decode %s into json.Number", kind)
+	}
+	return nil
+}
 
 // binaryEncoder encodes one value, turning each []byte in it into a
 // placeholder and collecting the bytes. It is pooled with its options, whose
@@ -37,7 +82,7 @@ type binaryEncoder struct {
 
 var binaryEncoders = sync.Pool{New: func() any {
 	e := new(binaryEncoder)
-	e.opts = json.JoinOptions(jsonOptions, json.WithMarshalers(json.MarshalToFunc(e.placeholder)))
+	e.opts = json.JoinOptions(jsonOptions, json.WithMarshalers(json.JoinMarshalers(numberMarshaler, json.MarshalToFunc(e.placeholder))))
 	return e
 }}
 
@@ -79,6 +124,7 @@ type binder struct {
 func newBinder(atts [][]byte) *binder {
 	d := &binder{atts: atts}
 	d.opts = json.JoinOptions(jsonOptions, json.WithUnmarshalers(json.JoinUnmarshalers(
+		numberUnmarshaler,
 		json.UnmarshalFromFunc(d.bytes),
 		json.UnmarshalFromFunc(d.any),
 	)))
@@ -111,41 +157,159 @@ func (d *binder) bytes(dec *jsontext.Decoder, dst *[]byte) error {
 	return nil
 }
 
-// any decodes an object into a map[string]any, or a placeholder into its
-// []byte; arrays and scalars are left to the default, which decodes their
-// elements through here again.
+// any decodes an object or an array into an any with decodeAny, so that a
+// placeholder at any depth becomes its []byte; scalars are left to the
+// default.
 func (d *binder) any(dec *jsontext.Decoder, dst *any) error {
-	if dec.PeekKind() != '{' {
+	if k := dec.PeekKind(); k != '{' && k != '[' {
 		return errors.ErrUnsupported
 	}
-	if _, err := dec.ReadToken(); err != nil {
+	raw, err := dec.ReadValue()
+	if err != nil {
 		return err
 	}
-	m := make(map[string]any)
-	for dec.PeekKind() != '}' {
-		k, err := dec.ReadToken()
-		if err != nil {
-			return err
-		}
-		key := k.String() // before the next read invalidates k
-		var v any
-		if err := json.UnmarshalDecode(dec, &v); err != nil {
-			return err
-		}
-		m[key] = v
-	}
-	if _, err := dec.ReadToken(); err != nil {
+	v, err := decodeAny(raw, d.atts)
+	if err != nil {
 		return err
 	}
-	if len(m) == 2 && m["_placeholder"] == true {
-		if f, ok := m["num"].(float64); ok {
-			if f < 0 || f >= float64(len(d.atts)) || f != math.Trunc(f) {
-				return errIllegalAttachment
-			}
-			*dst = d.atts[int(f)]
-			return nil
-		}
-	}
-	*dst = m
+	*dst = v
 	return nil
+}
+
+// decodeAny decodes the valid JSON value b as encoding/json decodes into
+// an any (map[string]any, []any, string, float64, bool, nil), with each
+// placeholder, as [FillPlaceholders] recognizes them, its attachment. It
+// takes time linear in len(b).
+func decodeAny(b []byte, atts [][]byte) (any, error) {
+	d := anyDecoder{b: b, atts: atts}
+	v, end := d.value(skipSpace(b, 0))
+	if d.err == nil && (end < 0 || skipSpace(b, end) != len(b)) {
+		d.err = errSyntax
+	}
+	return v, d.err
+}
+
+// anyDecoder is decodeAny's state: the first error stops it.
+type anyDecoder struct {
+	b    []byte
+	atts [][]byte
+	err  error
+}
+
+// fail records err and returns what value returns on error.
+func (d *anyDecoder) fail(err error) (any, int) {
+	if d.err == nil {
+		d.err = err
+	}
+	return nil, -1
+}
+
+// value decodes the value at b[i] and returns it with the index past it.
+func (d *anyDecoder) value(i int) (any, int) {
+	b := d.b
+	if i >= len(b) {
+		return d.fail(errSyntax)
+	}
+	switch c := b[i]; {
+	case c == '{':
+		f := filler{in: b, atts: d.atts}
+		if end, num, ok := f.placeholder(i); ok {
+			if f.err != nil {
+				return d.fail(errIllegalAttachment)
+			}
+			return d.atts[num], end
+		}
+		m := make(map[string]any)
+		i = skipSpace(b, i+1)
+		if i < len(b) && b[i] == '}' {
+			return m, i + 1
+		}
+		for {
+			if i >= len(b) || b[i] != '"' {
+				return d.fail(errSyntax)
+			}
+			key, end := d.str(i)
+			if end < 0 {
+				return nil, -1
+			}
+			i = skipSpace(b, end)
+			if i >= len(b) || b[i] != ':' {
+				return d.fail(errSyntax)
+			}
+			v, end := d.value(skipSpace(b, i+1))
+			if end < 0 {
+				return nil, -1
+			}
+			m[key] = v
+			if i = skipSpace(b, end); i < len(b) && b[i] == ',' {
+				i = skipSpace(b, i+1)
+				continue
+			}
+			if i < len(b) && b[i] == '}' {
+				return m, i + 1
+			}
+			return d.fail(errSyntax)
+		}
+	case c == '[':
+		a := []any{}
+		i = skipSpace(b, i+1)
+		if i < len(b) && b[i] == ']' {
+			return a, i + 1
+		}
+		for {
+			v, end := d.value(i)
+			if end < 0 {
+				return nil, -1
+			}
+			a = append(a, v)
+			if i = skipSpace(b, end); i < len(b) && b[i] == ',' {
+				i = skipSpace(b, i+1)
+				continue
+			}
+			if i < len(b) && b[i] == ']' {
+				return a, i + 1
+			}
+			return d.fail(errSyntax)
+		}
+	case c == '"':
+		return d.str(i)
+	case c == 't' && hasPrefixAt(b, i, "true"):
+		return true, i + 4
+	case c == 'f' && hasPrefixAt(b, i, "false"):
+		return false, i + 5
+	case c == 'n' && hasPrefixAt(b, i, "null"):
+		return nil, i + 4
+	case c == '-' || isDigit(c):
+		end := scanNumber(b, i)
+		if end < 0 {
+			return d.fail(errSyntax)
+		}
+		f, err := strconv.ParseFloat(string(b[i:end]), 64)
+		if err != nil {
+			return d.fail(fmt.Errorf("cannot decode number %s into float64", b[i:end]))
+		}
+		return f, end
+	}
+	return d.fail(errSyntax)
+}
+
+// str decodes the string at b[i], as encoding/json does (invalid UTF-8
+// becomes U+FFFD).
+func (d *anyDecoder) str(i int) (string, int) {
+	end, escaped := scanString(d.b, i)
+	if end < 0 {
+		d.fail(errSyntax)
+		return "", -1
+	}
+	if !escaped {
+		if s, ok := unquoteSimple(d.b[i:end]); ok {
+			return s, end
+		}
+	}
+	var s string
+	if err := json.Unmarshal(d.b[i:end], &s, jsonOptions); err != nil {
+		d.fail(err)
+		return "", -1
+	}
+	return s, end
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -280,6 +281,65 @@ func FuzzSplitArray(f *testing.F) {
 			if !bytes.Equal(got[i], want[i]) {
 				t.Fatalf("split %q: element %d is %q, want %q", data, i, got[i], want[i])
 			}
+		}
+	})
+}
+
+// FuzzDecodeEvent checks the arguments of binary events: no panic; Bind
+// into an any, Values and MarshalJSON agree; sending Values again gives
+// the same arguments back, binary as binary.
+func FuzzDecodeEvent(f *testing.F) {
+	f.Add([]byte(`51-["x",{"_placeholder":true,"num":0}]`), uint8(1))
+	f.Add([]byte(`52-["x",{"a":[{"_placeholder":true,"num":1},"s"]},{"num":0,"_placeholder":true}]`), uint8(2))
+	f.Add([]byte(`2["x",{"_placeholder":true,"num":0},1.5e3,"\u00e9\ud83d\ude00",null,true,[]]`), uint8(0))
+	f.Add([]byte(`51-["x",{"_placeholder":true,"num":0},{"_placeholder":true,"num":0}]`), uint8(1))
+	f.Fuzz(func(t *testing.T, text []byte, n uint8) {
+		p, err := sio.Decode(text, sio.Limits{})
+		if err != nil || (p.Type != sio.Event && p.Type != sio.BinaryEvent) {
+			return
+		}
+		atts := make([][]byte, min(int(n)%4, p.Attachments))
+		for i := range atts {
+			atts[i] = []byte{byte(i), 0xff}
+		}
+		_, args, err := sio.DecodeEvent(&p, atts)
+		if err != nil {
+			if !errors.Is(err, sio.ErrInvalidPacket) {
+				t.Fatalf("decode event %q: error %v wraps no sentinel", text, err)
+			}
+			return
+		}
+		b, err := json.Marshal(args)
+		if err != nil || !json.Valid(b) {
+			t.Fatalf("MarshalJSON of %q: %s, %v", text, b, err)
+		}
+		want := make([]any, args.Len())
+		for i := range want {
+			if err := args.Bind(append(make([]any, i), &want[i])...); err != nil {
+				return // a number out of float64's range, say
+			}
+		}
+		data, out, err := sio.MarshalArgs("x", args.Values())
+		if err != nil {
+			t.Fatalf("re-encode %q: %v", text, err)
+		}
+		typ := sio.Event
+		if len(out) > 0 {
+			typ = sio.BinaryEvent
+		}
+		again := sio.Packet{Type: typ, Data: data, Attachments: len(out)}
+		_, args2, err := sio.DecodeEvent(&again, out)
+		if err != nil {
+			t.Fatalf("decode re-encoded %s: %v", data, err)
+		}
+		got := make([]any, args2.Len())
+		for i := range got {
+			if err := args2.Bind(append(make([]any, i), &got[i])...); err != nil {
+				t.Fatalf("bind re-encoded %s: %v", data, err)
+			}
+		}
+		if !reflect.DeepEqual(want, got) {
+			t.Fatalf("%q: sent again as %s: %#v, want %#v", text, data, got, want)
 		}
 	})
 }

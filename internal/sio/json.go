@@ -397,7 +397,8 @@ type filler struct {
 	out    []byte
 	copied int
 	err    error
-	check  bool // only check the placeholders, copy nothing
+	used   []bool // set: only check the placeholders, copy nothing, each attachment once
+	unused int    // with used: the attachments no placeholder named yet
 }
 
 // value walks the value at in[i] like skipValue, replacing placeholders, and
@@ -415,9 +416,16 @@ func (f *filler) object(i int) (int, bool) {
 	if f.err != nil {
 		return -1, true
 	}
-	if !f.check {
+	if f.used == nil {
 		f.replace(i, end, num)
+		return end, true
 	}
+	if f.used[num] {
+		f.err = fmt.Errorf("sio: attachment %d named twice", num)
+		return -1, true
+	}
+	f.used[num] = true
+	f.unused--
 	return end, true
 }
 
