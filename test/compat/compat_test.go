@@ -42,7 +42,13 @@ const (
 	restartPath  = "/restart/"
 	presencePath = "/presence/"
 	spatialPath  = "/spatial/"
+	limitedPath  = "/limited/"
+	msgpackPath  = "/msgpack/"
+	eio3Path     = "/eio3/"
 )
+
+// dynNsp matches the dynamic namespaces of the main and msgpack servers.
+var dynNsp = regexp.MustCompile(`^/dyn-[\w-]+$`)
 
 // modes are the client configurations every scenario runs with; the names
 // are those of MODES in helpers.mjs, which end each client's tag.
@@ -110,11 +116,15 @@ func requireNode(t *testing.T) string {
 }
 
 // env is what the node tests connect to: one HTTP server on 127.0.0.1 with
-// three Socket.IO servers under different paths.
+// Socket.IO servers under different paths.
 //
-//	/socket.io/  the main server: every scenario but recovery and restart
+//	/socket.io/  the main server: every scenario but the ones below
 //	/recovery/   a server with connection-state recovery
 //	/restart/    a server that a client can make restart
+//	/presence/   a server with presence
+//	/spatial/    a server with a spatial index
+//	/limited/    a server with an event rate of 1/s, bursts of 1
+//	/msgpack/    a server with the msgpack parser
 type env struct {
 	url     string
 	rec     *recorder
@@ -139,10 +149,27 @@ func startEnv(t *testing.T) *env {
 		transport.WithPingTimeout(5*time.Second),
 	)
 	main := realtime.New(realtime.WithLogger(logger), heartbeat)
-	for _, n := range []*realtime.Namespace{main.Of("/"), main.Of("/admin"), main.OfRegexp(regexp.MustCompile(`^/dyn-[\w-]+$`))} {
+	for _, n := range []*realtime.Namespace{main.Of("/"), main.Of("/admin"), main.OfRegexp(dynNsp)} {
 		n.Use(refuseBadToken)
 		n.OnConnection(e.register)
 	}
+	main.Of(askerNsp).OnConnection(askFirst)
+
+	limited := realtime.New(
+		realtime.WithPath(limitedPath),
+		realtime.WithLogger(logger),
+		realtime.WithEventRate(1, 1),
+	)
+	limited.OnConnection(e.register)
+
+	msgpack := realtime.New(
+		realtime.WithPath(msgpackPath),
+		realtime.WithLogger(logger),
+		realtime.WithParser(realtime.MsgpackParser),
+		heartbeat,
+	)
+	msgpack.OnConnection(e.register)
+	msgpack.OfRegexp(dynNsp).OnConnection(e.register)
 
 	recovery := realtime.New(
 		realtime.WithPath(recoveryPath),
@@ -187,6 +214,8 @@ func startEnv(t *testing.T) *env {
 	mux.Handle(restartPath, restart)
 	mux.Handle(presencePath, withPresence)
 	mux.Handle(spatialPath, located)
+	mux.Handle(limitedPath, limited)
+	mux.Handle(msgpackPath, msgpack)
 	ts := httptest.NewServer(mux) // listens on 127.0.0.1
 	e.url = ts.URL
 	t.Cleanup(func() {
@@ -194,6 +223,8 @@ func startEnv(t *testing.T) *env {
 		_ = recovery.Close()
 		_ = withPresence.Close()
 		_ = located.Close()
+		_ = limited.Close()
+		_ = msgpack.Close()
 		_ = tracker.Close()
 		restart.close()
 		e.wg.Wait()

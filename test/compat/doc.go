@@ -31,7 +31,16 @@
 // rooms; broadcasts that leave out the sender; server-initiated
 // disconnection with and without closing the connection; automatic
 // reconnection after a server restart; connection-state recovery with the
-// missed events.
+// missed events. Binary data at any depth both ways, with both parsers
+// (binary.test.mjs): Buffers, typed arrays and ArrayBuffers nested in
+// objects and arrays, bound as []byte, sent back from Args.Values, from Go
+// structs and maps, in acknowledgements and in room broadcasts. Handlers
+// that wait for their own client inline, and the order of the socket's
+// events meanwhile (wait.test.mjs). Socket.Conn: its transport, OnUpgrade,
+// and Close followed by recovery (conn.test.mjs). The handshake's JSON in
+// Node's shape (handshake.test.mjs). The event rate limit's answer
+// (ratelimit.test.mjs). The msgpack parser, with the npm
+// socket.io-msgpack-parser (msgpack.test.mjs).
 //
 // A test for a known bug is marked todo in node:test, with the bug as its
 // reason: it runs and reports, but does not fail the suite. Drop the mark

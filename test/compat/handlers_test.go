@@ -70,6 +70,10 @@ func (e *env) register(s *realtime.Socket) {
 			"query":     s.Handshake().Query,
 		})
 	})
+	e.registerBinary(s, tag)
+	e.registerWaiting(s, tag)
+	registerConn(s)
+
 	s.On("echo", func(ev *realtime.Event) { _ = ev.Ack(anyArgs(ev.Args)...) })
 	s.On("noack", func(*realtime.Event) {}) // never acknowledges
 
@@ -403,12 +407,27 @@ func (r *recorder) checkServerSide(t *testing.T, mode string) {
 	assert.Contains(t, notes, `ask: [42,"ok"]`, "EmitWithAck answered by the client (%s)", tag)
 	assert.Contains(t, notes, "ask-timeout: deadline exceeded", "EmitWithAck never answered (%s)", tag)
 
+	tag = "wait-" + mode
+	notes = get(t, r, r.notes, tag, 1)
+	assert.Contains(t, notes, `ask-inline: ["1+2",{"ok":true}]`, "EmitWithAck inside a handler (%s)", tag)
+	tag = "wait-drop-" + mode
+	notes = get(t, r, r.notes, tag, 1)
+	assert.Contains(t, notes, "ask-inline: "+realtime.ErrNotConnected.Error(), "EmitWithAck of a handler when its client disconnects (%s)", tag)
+
 	tag = "recover-" + mode
 	if rec := get(t, r, r.recovered, tag, 2); len(rec) >= 2 {
 		assert.Equal(t, []bool{false, true}, rec[:2], "Socket.Recovered of the first connection and of the reconnection (%s)", tag)
 	}
 	if reasons := get(t, r, r.reasons, tag, 1); len(reasons) > 0 {
 		assert.Equal(t, transport.ReasonTransportClose, reasons[0], "disconnect reason after the client closed its engine (%s)", tag)
+	}
+
+	tag = "conn-close-" + mode
+	if rec := get(t, r, r.recovered, tag, 2); len(rec) >= 2 {
+		assert.Equal(t, []bool{false, true}, rec[:2], "Socket.Recovered before and after Conn().Close (%s)", tag)
+	}
+	if reasons := get(t, r, r.reasons, tag, 1); len(reasons) > 0 {
+		assert.Equal(t, transport.ReasonForcedClose, reasons[0], "disconnect reason after Conn().Close (%s)", tag)
 	}
 
 	tag = "client-disconnect-" + mode

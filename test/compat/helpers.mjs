@@ -1,7 +1,9 @@
 // Shared helpers of the compatibility suite. The server is started by
 // compat_test.go, which passes its address in VICINITY_URL.
+import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import { io, Manager } from "socket.io-client";
+import msgpackParser from "socket.io-msgpack-parser";
 
 export const URL = process.env.VICINITY_URL;
 if (!URL) {
@@ -140,3 +142,60 @@ export function eventsUntil(socket, token, ms = TIMEOUT) {
 // bytes returns a Buffer view of received binary data (a Buffer or an
 // ArrayBuffer, depending on the transport).
 export const bytes = (data) => Buffer.from(data);
+
+// Paths of the servers added for issue 9: an event rate of 1/s (burst 1),
+// the msgpack parser, and Socket.IO 2 clients (Engine.IO v3) allowed.
+export const LIMITED = "/limited/";
+export const MSGPACK = "/msgpack/";
+export const EIO3 = "/eio3/";
+
+// kind names what a received value is, for assertion messages.
+export function kind(x) {
+  if (Buffer.isBuffer(x)) return `Buffer(${x.toString("hex")})`;
+  if (x instanceof ArrayBuffer) return `ArrayBuffer(${Buffer.from(x).toString("hex")})`;
+  if (ArrayBuffer.isView(x)) return `${x.constructor.name}(${Buffer.from(x.buffer, x.byteOffset, x.byteLength).toString("hex")})`;
+  return `${typeof x} ${JSON.stringify(x)}`;
+}
+
+// isBinaryValue reports whether x is binary data as the clients send it.
+const isBinaryValue = (x) => Buffer.isBuffer(x) || x instanceof ArrayBuffer || ArrayBuffer.isView(x);
+
+// hexOf returns the bytes of binary data (Buffer, typed array, ArrayBuffer,
+// array of numbers) as hex.
+const hexOf = (x) =>
+  ArrayBuffer.isView(x) ? Buffer.from(x.buffer, x.byteOffset, x.byteLength).toString("hex") : Buffer.from(x).toString("hex");
+
+// assertBuffer asserts that got is a Buffer (what socket.io-client in node
+// makes of every binary attachment, with the Node.js server too) holding
+// the bytes of want.
+export function assertBuffer(got, want, what = "binary data") {
+  assert.ok(Buffer.isBuffer(got), `${what}: want a Buffer, got ${kind(got)}`);
+  assert.equal(got.toString("hex"), hexOf(want), `${what}: bytes`);
+}
+
+// assertSameData asserts that got has the shape and values of want, with a
+// Buffer of the same bytes wherever want has binary data (a Buffer, a typed
+// array or an ArrayBuffer): never a base64 string or a placeholder.
+export function assertSameData(got, want, path = "$") {
+  if (isBinaryValue(want)) {
+    assertBuffer(got, want, path);
+  } else if (Array.isArray(want)) {
+    assert.ok(Array.isArray(got), `${path}: want an array, got ${kind(got)}`);
+    assert.equal(got.length, want.length, `${path}: length`);
+    want.forEach((w, i) => assertSameData(got[i], w, `${path}[${i}]`));
+  } else if (want !== null && typeof want === "object") {
+    assert.ok(got !== null && typeof got === "object" && !isBinaryValue(got), `${path}: want an object, got ${kind(got)}`);
+    assert.deepEqual(Object.keys(got).sort(), Object.keys(want).sort(), `${path}: keys`);
+    for (const k of Object.keys(want)) assertSameData(got[k], want[k], `${path}.${k}`);
+  } else {
+    assert.equal(got, want, path);
+  }
+}
+
+// PARSERS are the two wire formats: socket.io-parser's JSON (the main
+// server) and socket.io-msgpack-parser (the msgpack server). Spread a
+// parser's opts into the client options.
+export const PARSERS = [
+  { name: "json", opts: {} },
+  { name: "msgpack", opts: { path: MSGPACK, parser: msgpackParser } },
+];
