@@ -125,6 +125,7 @@ func requireNode(t *testing.T) string {
 //	/spatial/    a server with a spatial index
 //	/limited/    a server with an event rate of 1/s, bursts of 1
 //	/msgpack/    a server with the msgpack parser
+//	/eio3/       a server that admits Socket.IO 2 clients (Engine.IO v3)
 type env struct {
 	url     string
 	rec     *recorder
@@ -171,6 +172,18 @@ func startEnv(t *testing.T) *env {
 	msgpack.OnConnection(e.register)
 	msgpack.OfRegexp(dynNsp).OnConnection(e.register)
 
+	eio3 := realtime.New(
+		realtime.WithPath(eio3Path),
+		realtime.WithLogger(logger),
+		realtime.WithAllowEIO3(true),
+		heartbeat,
+	)
+	eio3.OnConnection(e.register)
+	eio3.OfRegexp(dynNsp).OnConnection(e.register)
+	withToken := eio3.Of("/nsp")
+	withToken.Use(requireToken)
+	withToken.OnConnection(e.register)
+
 	recovery := realtime.New(
 		realtime.WithPath(recoveryPath),
 		realtime.WithLogger(logger),
@@ -216,6 +229,7 @@ func startEnv(t *testing.T) *env {
 	mux.Handle(spatialPath, located)
 	mux.Handle(limitedPath, limited)
 	mux.Handle(msgpackPath, msgpack)
+	mux.Handle(eio3Path, eio3)
 	ts := httptest.NewServer(mux) // listens on 127.0.0.1
 	e.url = ts.URL
 	t.Cleanup(func() {
@@ -225,6 +239,7 @@ func startEnv(t *testing.T) *env {
 		_ = located.Close()
 		_ = limited.Close()
 		_ = msgpack.Close()
+		_ = eio3.Close()
 		_ = tracker.Close()
 		restart.close()
 		e.wg.Wait()

@@ -40,7 +40,9 @@
 // and Close followed by recovery (conn.test.mjs). The handshake's JSON in
 // Node's shape (handshake.test.mjs). The event rate limit's answer
 // (ratelimit.test.mjs). The msgpack parser, with the npm
-// socket.io-msgpack-parser (msgpack.test.mjs).
+// socket.io-msgpack-parser (msgpack.test.mjs). Socket.IO 2 clients
+// (socket.io-client 2.5.0, installed as socket.io-client-v2) against a
+// server with WithAllowEIO3 (eio3.test.mjs).
 //
 // A test for a known bug is marked todo in node:test, with the bug as its
 // reason: it runs and reports, but does not fail the suite. Drop the mark

@@ -37,6 +37,22 @@ func refuseBadToken(s *realtime.Socket) error {
 	return nil
 }
 
+// requireToken is the middleware of the /nsp namespace of the Engine.IO v3
+// server: auth (for a Socket.IO 2 client, the namespace's query) must carry
+// token "x".
+func requireToken(s *realtime.Socket) error {
+	var auth struct {
+		Token string `json:"token"`
+	}
+	if err := json.Unmarshal(s.Handshake().Auth, &auth); err != nil {
+		return err
+	}
+	if auth.Token != "x" {
+		return &realtime.ConnectError{Message: "not authorized", Data: map[string]any{"code": 401}}
+	}
+	return nil
+}
+
 // tagOf returns the "tag" of a socket's auth payload, which names the
 // client's scenario and mode ("kick-true-websocket"), or "".
 func tagOf(s *realtime.Socket) string {
@@ -428,6 +444,14 @@ func (r *recorder) checkServerSide(t *testing.T, mode string) {
 	}
 	if reasons := get(t, r, r.reasons, tag, 1); len(reasons) > 0 {
 		assert.Equal(t, transport.ReasonForcedClose, reasons[0], "disconnect reason after Conn().Close (%s)", tag)
+	}
+
+	tag = "eio3-close-" + mode
+	if rec := get(t, r, r.recovered, tag, 2); len(rec) >= 2 {
+		assert.Equal(t, []bool{false, false}, rec[:2], "no recovery for Socket.IO 2 clients (%s)", tag)
+	}
+	if reasons := get(t, r, r.reasons, tag, 1); len(reasons) > 0 {
+		assert.Equal(t, transport.ReasonForcedClose, reasons[0], "disconnect reason of a Socket.IO 2 client after Conn().Close (%s)", tag)
 	}
 
 	tag = "client-disconnect-" + mode
