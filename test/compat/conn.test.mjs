@@ -4,7 +4,7 @@
 // itself and, with recovery, gets its session back.
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { MODES, RECOVERY, ack, client, connected, unique, waitFor } from "./helpers.mjs";
+import { MODES, RECOVERY, ack, assertSameData, client, connected, unique, waitFor } from "./helpers.mjs";
 
 describe("Conn: transport and upgrade", () => {
   test("default transports: the server sees the upgrade to websocket", async (t) => {
@@ -72,13 +72,22 @@ for (const mode of MODES) {
       assert.equal(reason, "forced close", "the server-side reason, as Node's");
 
       await ack(b, "say", { room, text: "m1" });
+      await ack(b, "bin-to-room", { room, token: "while-away" }, Buffer.from([1, 2]), { n: [Buffer.from([3])] });
       const missed = waitFor(a, "msg", { filter: (text) => text === "m1" });
+      const missedBin = waitFor(a, "room-bin");
       await ack(b, "gate", { key, open: true });
       await back;
       assert.equal(a.recovered, true, "recovered");
       assert.equal(a.id, id, "the same socket id");
       await missed;
       assert.deepEqual(msgs, ["m0", "m1"], "the packet sent while a was away arrives after recovery");
+      const [bin, nested, server, offset] = await missedBin;
+      assertSameData(
+        [bin, nested, server],
+        [Buffer.from([1, 2]), { n: [Buffer.from([3])] }, { server: Buffer.from([0x5e, 0x4e]) }],
+        "a binary packet sent while a was away",
+      );
+      assert.equal(typeof offset, "string", "its offset comes last");
       const [who] = await ack(a, "whoami");
       assert.equal(who.recovered, true);
       assert.deepEqual(who.rooms, [id, room].sort(), "rooms kept");

@@ -427,8 +427,11 @@ func (r *recorder) checkServerSide(t *testing.T, mode string) {
 	notes = get(t, r, r.notes, tag, 1)
 	assert.Contains(t, notes, `ask-inline: ["1+2",{"ok":true}]`, "EmitWithAck inside a handler (%s)", tag)
 	tag = "wait-drop-" + mode
-	notes = get(t, r, r.notes, tag, 1)
-	assert.Contains(t, notes, "ask-inline: "+realtime.ErrNotConnected.Error(), "EmitWithAck of a handler when its client disconnects (%s)", tag)
+	notes = get(t, r, r.notes, tag, 2)
+	assert.Equal(t, []string{
+		"ask-inline: " + realtime.ErrNotConnected.Error(),
+		"disconnect: " + realtime.ReasonClientNamespaceDisconnect,
+	}, notes, "EmitWithAck of a handler when its client disconnects, then the disconnect handler (%s)", tag)
 
 	tag = "recover-" + mode
 	if rec := get(t, r, r.recovered, tag, 2); len(rec) >= 2 {

@@ -26,6 +26,8 @@ func (e *env) registerWaiting(s *realtime.Socket, tag string) {
 		defer mu.Unlock()
 		log = append(log, what)
 	}
+	// Noted after the notes of the handlers running when the socket went.
+	s.OnDisconnect(func(_ *realtime.Socket, reason string) { e.rec.note(tag, "disconnect: "+reason) })
 	// ask-inline asks the client "question" with the event's arguments and
 	// acknowledges the event with the answer.
 	s.On("ask-inline", func(ev *realtime.Event) {
