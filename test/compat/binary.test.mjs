@@ -161,6 +161,29 @@ for (const parser of PARSERS) {
         assert.deepEqual(shapes, { 0: "[]byte 09", "1.x.0": "[]byte 0a" });
       });
 
+      test("a broadcast EmitWithAck gets binary answers, the waiting sender's too", async (t) => {
+        const nsp = unique("/dyn-bin");
+        const [a, b, c] = await Promise.all([1, 2, 3].map(() => connected(t, nsp, opts)));
+        for (const [s, name] of [
+          [a, "a"],
+          [b, "b"],
+          [c, "c"],
+        ]) {
+          s.on("room-question", (bin, obj, answer) => {
+            assertBuffer(bin, [0xaa], `${name}: question`);
+            assertBuffer(obj.k, [0xbb], `${name}: question.k`);
+            answer(Buffer.from(name), { who: new Uint8Array([name.charCodeAt(0)]) });
+          });
+        }
+        await ack(a, "join", "r");
+        await ack(b, "join", "r");
+        const [answers] = await ack(a, "ask-room-bin", "r");
+        assert.deepEqual(answers, [
+          { 0: "[]byte 61", "1.who": "[]byte 61" },
+          { 0: "[]byte 62", "1.who": "[]byte 62" },
+        ]);
+      });
+
       test("binary data broadcast to a room", async (t) => {
         const nsp = unique("/dyn-bin");
         const [a, b, c] = await Promise.all([1, 2, 3].map(() => connected(t, nsp, opts)));

@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/hex"
 	"fmt"
+	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/vicinity-go/vicinity/realtime"
 )
@@ -162,6 +164,35 @@ func (e *env) registerBinary(s *realtime.Socket, tag string) {
 		_ = op.Emit("room-bin", args...)
 		_ = s.Namespace().Emit("barrier", req.Token)
 		_ = ev.Ack()
+	})
+	// ask-room-bin asks the sockets of a room "room-question" with binary
+	// arguments, waiting inline for every answer (the sender's too, if it
+	// is in the room: its read loop takes the answer while this handler
+	// waits), and acknowledges with the shapes of the answers, sorted.
+	s.On("ask-room-bin", func(ev *realtime.Event) {
+		var room string
+		if err := ev.Bind(&room); err != nil {
+			_ = ev.Ack(map[string]string{"error": err.Error()})
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), wait)
+		defer cancel()
+		answers, err := s.Namespace().To(room).EmitWithAck(ctx, "room-question", []byte{0xaa}, map[string]any{"k": []byte{0xbb}})
+		if err != nil {
+			_ = ev.Ack(map[string]string{"error": err.Error()})
+			return
+		}
+		out := make([]map[string]string, 0, len(answers))
+		for _, a := range answers {
+			shapes, err := argShapes(a)
+			if err != nil {
+				_ = ev.Ack(map[string]string{"error": err.Error()})
+				return
+			}
+			out = append(out, shapes)
+		}
+		slices.SortFunc(out, func(x, y map[string]string) int { return strings.Compare(x["0"], y["0"]) })
+		_ = ev.Ack(out)
 	})
 	// ask-bin asks the client "bin-question" with binary arguments, waiting
 	// inline, and acknowledges with the client's answer as it came and with

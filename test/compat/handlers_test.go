@@ -97,7 +97,7 @@ func (e *env) register(s *realtime.Socket) {
 	// acknowledges the event with the client's answer.
 	s.On("ask", func(ev *realtime.Event) {
 		args := anyArgs(ev.Args)
-		e.wg.Go(func() { // a handler must not wait
+		e.wg.Go(func() { // overlapping the socket's next events; ask-inline waits inline
 			ctx, cancel := context.WithTimeout(context.Background(), wait)
 			defer cancel()
 			answer, err := s.EmitWithAck(ctx, "question", args...)
