@@ -100,6 +100,9 @@ for (const mode of MODES) {
       const refused = client2(t, "/nsp", { ...mode.opts, query: { token: "y" } });
       const [data] = await waitFor(refused, "error", { failOn: ["connect"] });
       assert.deepEqual(data, { code: 401 }, "the ConnectError's data");
+      const plain = client2(t, "/nsp", { ...mode.opts, query: { token: "plain" } });
+      const [message] = await waitFor(plain, "error", { failOn: ["connect"] });
+      assert.equal(message, "plain refusal", "a plain error's message, as Node's err.data || err.message");
     });
 
     test("events and acknowledgements both ways", async (t) => {

@@ -39,7 +39,7 @@ func refuseBadToken(s *realtime.Socket) error {
 
 // requireToken is the middleware of the /nsp namespace of the Engine.IO v3
 // server: auth (for a Socket.IO 2 client, the namespace's query) must carry
-// token "x".
+// token "x"; "plain" is refused with a plain error, the rest with data.
 func requireToken(s *realtime.Socket) error {
 	var auth struct {
 		Token string `json:"token"`
@@ -47,10 +47,13 @@ func requireToken(s *realtime.Socket) error {
 	if err := json.Unmarshal(s.Handshake().Auth, &auth); err != nil {
 		return err
 	}
-	if auth.Token != "x" {
-		return &realtime.ConnectError{Message: "not authorized", Data: map[string]any{"code": 401}}
+	switch auth.Token {
+	case "x":
+		return nil
+	case "plain":
+		return errors.New("plain refusal")
 	}
-	return nil
+	return &realtime.ConnectError{Message: "not authorized", Data: map[string]any{"code": 401}}
 }
 
 // tagOf returns the "tag" of a socket's auth payload, which names the
