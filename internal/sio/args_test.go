@@ -198,3 +198,25 @@ func TestBindDeepBinary(t *testing.T) {
 	assert.Equal(t, []byte{1}, v)
 	assert.Len(t, args.Values(), 1)
 }
+
+// An empty attachment stays an empty []byte, never nil, which would be
+// sent back as null.
+func TestEmptyAttachmentIsNotNil(t *testing.T) {
+	t.Parallel()
+	var r sio.Reassembler
+	_, _, done, err := r.Add([]byte(`51-["x",`+ph0+`]`), false)
+	require.NoError(t, err)
+	require.False(t, done)
+	p, atts, done, err := r.Add(nil, true)
+	require.NoError(t, err)
+	require.True(t, done)
+	_, args, err := sio.DecodeEvent(&p, atts)
+	require.NoError(t, err)
+	var b []byte
+	require.NoError(t, args.Bind(&b))
+	assert.NotNil(t, b)
+	data, out, err := sio.MarshalArgs("x", args.Values())
+	require.NoError(t, err)
+	assert.Equal(t, `["x",`+ph0+`]`, string(data))
+	assert.Equal(t, [][]byte{{}}, out)
+}

@@ -88,6 +88,9 @@ var binaryEncoders = sync.Pool{New: func() any {
 
 // placeholder writes the placeholder of b, the next attachment.
 func (e *binaryEncoder) placeholder(enc *jsontext.Encoder, b []byte) error {
+	if b == nil {
+		return enc.WriteToken(jsontext.Null) // as encoding/json writes a nil slice
+	}
 	var tmp [48]byte
 	p := append(tmp[:0], `{"_placeholder":true,"num":`...)
 	p = strconv.AppendInt(p, int64(len(e.atts)), 10)

@@ -12,16 +12,16 @@ import (
 
 // MarshalArgs encodes the JSON array that forms EVENT or ACK data: the event
 // name, unless event is "" (as for ACK data), then args. Each []byte, as an
-// arg or anywhere inside one (a struct field, a map or slice element), nil
-// included, becomes a placeholder and is returned in attachments, in the
-// order written and not copied, as socket.io-parser does with the Buffers it
-// finds at any depth; a packet with attachments must be sent as a
-// BinaryEvent or BinaryAck. A json.RawMessage arg is validated and inserted
-// verbatim (nil as null), and a named byte-slice type other than []byte is
-// encoded as it would be by encoding/json. Strings, booleans, integers,
-// floats and nil are written directly; every other arg is encoded with
-// encoding/json's semantics (without HTML escaping). Event names are not
-// checked against Reserved.
+// arg or anywhere inside one (a struct field, a map or slice element),
+// becomes a placeholder and is returned in attachments, in the order
+// written and not copied, as socket.io-parser does with the Buffers it
+// finds at any depth; a nil []byte is null, as in encoding/json. A packet
+// with attachments must be sent as a BinaryEvent or BinaryAck. A
+// json.RawMessage arg is validated and inserted verbatim (nil as null), and
+// a named byte-slice type other than []byte is encoded as encoding/json
+// encodes it. Strings, booleans, integers, floats and nil are written
+// directly; every other arg is encoded with encoding/json's semantics
+// (without HTML escaping). Event names are not checked against Reserved.
 func MarshalArgs(event string, args []any) (data json.RawMessage, attachments [][]byte, err error) {
 	data, attachments, err = AppendArgs(make([]byte, 0, 32+len(event)+16*len(args)), event, args)
 	if err != nil {
@@ -64,7 +64,9 @@ func argsSize(event string, args []any) (attachments, size int) {
 	for _, arg := range args {
 		switch v := arg.(type) {
 		case []byte:
-			attachments++
+			if v != nil {
+				attachments++
+			}
 			size += len(`{"_placeholder":true,"num":0}`)
 		case string:
 			size += len(v) + 2
@@ -106,6 +108,10 @@ func AppendArgs(dst []byte, event string, args []any) (b []byte, attachments [][
 		}
 		switch v := arg.(type) {
 		case []byte:
+			if v == nil {
+				b = append(b, "null"...) // as encoding/json writes a nil slice
+				break
+			}
 			b = append(b, `{"_placeholder":true,"num":`...)
 			b = strconv.AppendInt(b, int64(len(attachments)), 10)
 			b = append(b, '}')

@@ -32,6 +32,9 @@ func (r *Reassembler) Add(data []byte, binary bool) (p Packet, attachments [][]b
 		if !r.waiting {
 			return Packet{}, nil, false, fmt.Errorf("%w: unexpected binary message", ErrInvalidPacket)
 		}
+		if data == nil {
+			data = []byte{} // an empty Buffer stays one: a nil []byte is sent as null
+		}
 		r.atts = append(r.atts, data)
 		if len(r.atts) < r.pending.Attachments {
 			return Packet{}, nil, false, nil

@@ -636,6 +636,10 @@ func TestMarshalArgs(t *testing.T) {
 		{name: "two binary arguments", event: "baz", args: []any{[]byte{1, 2}, "x", []byte{3, 4}},
 			want: `["baz",` + ph0 + `,"x",{"_placeholder":true,"num":1}]`, wantAtts: [][]byte{{1, 2}, {3, 4}}},
 		{name: "binary ack", args: []any{[]byte{}}, want: `[` + ph0 + `]`, wantAtts: [][]byte{{}}},
+		{name: "nil bytes are null, as in encoding/json", event: "n", args: []any{[]byte(nil), map[string]any{"b": []byte(nil)}, point{}},
+			want: `["n",null,{"b":null},{"lat":0,"lng":0}]`},
+		{name: "nil bytes beside binary", event: "n", args: []any{[]byte(nil), []byte{1}, struct{ B, C []byte }{C: []byte{2}}},
+			want: `["n",null,` + ph0 + `,{"B":null,"C":{"_placeholder":true,"num":1}}]`, wantAtts: [][]byte{{1}, {2}}},
 		{name: "bytes in a struct field", event: "p", args: []any{point{Blob: []byte{1, 2, 3, 4}}},
 			want: `["p",{"lat":0,"lng":0,"blob":` + ph0 + `}]`, wantAtts: [][]byte{{1, 2, 3, 4}}},
 		{name: "bytes in maps and slices, numbered in writing order", event: "n", args: []any{
