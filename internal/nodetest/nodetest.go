@@ -7,7 +7,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"testing"
 )
 
@@ -34,15 +33,33 @@ func Require(tb testing.TB, dir string, pkgs ...string) string {
 
 func missing(tb testing.TB, dir, what string) {
 	tb.Helper()
-	wd, _ := os.Getwd()
-	abs, _ := filepath.Abs(dir)
-	if rel, err := filepath.Rel(filepath.Dir(wd), abs); err == nil && !strings.HasPrefix(rel, "..") {
-		dir = rel
-	}
+	dir = fromModuleRoot(dir)
 	msg := what + ": this test needs node (v20+) and the npm packages of " + dir +
 		"; install them with `scripts/deps.sh test` or `npm ci` in " + dir
 	if os.Getenv(RequireEnv) == "1" {
 		tb.Fatal(msg + " (" + RequireEnv + "=1: not skipping)")
 	}
 	tb.Skip(msg + "; set " + RequireEnv + "=1 to make this a failure")
+}
+
+// fromModuleRoot names dir from the module's root (where go.mod is), as a
+// developer would type it there.
+func fromModuleRoot(dir string) string {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return dir
+	}
+	for root := abs; ; {
+		if _, err := os.Stat(filepath.Join(root, "go.mod")); err == nil {
+			if rel, err := filepath.Rel(root, abs); err == nil {
+				return filepath.ToSlash(rel)
+			}
+			return dir
+		}
+		parent := filepath.Dir(root)
+		if parent == root {
+			return dir
+		}
+		root = parent
+	}
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
+	"github.com/vicinity-go/vicinity/internal/nodetest"
 	"github.com/vicinity-go/vicinity/presence"
 	"github.com/vicinity-go/vicinity/realtime"
 	"github.com/vicinity-go/vicinity/transport"
@@ -96,23 +97,7 @@ func TestSocketIOClient(t *testing.T) {
 // VICINITY_REQUIRE_NODE=1) when node or the npm packages are missing.
 func requireNode(t *testing.T) string {
 	t.Helper()
-	missing := func(what string) {
-		t.Helper()
-		msg := what + ": the compatibility suite needs node (v20+) and the npm packages of test/compat; " +
-			"install them with `scripts/deps.sh test` or `npm ci` in test/compat"
-		if os.Getenv("VICINITY_REQUIRE_NODE") == "1" {
-			t.Fatal(msg + " (VICINITY_REQUIRE_NODE=1: not skipping)")
-		}
-		t.Skip(msg + "; set VICINITY_REQUIRE_NODE=1 to make this a failure")
-	}
-	node, err := exec.LookPath("node")
-	if err != nil {
-		missing("node is not on PATH")
-	}
-	if _, err := os.Stat(filepath.Join("node_modules", "socket.io-client", "package.json")); err != nil {
-		missing("test/compat/node_modules/socket.io-client is missing")
-	}
-	return node
+	return nodetest.Require(t, ".", "socket.io-client", "socket.io-client-v2", "socket.io-msgpack-parser")
 }
 
 // env is what the node tests connect to: one HTTP server on 127.0.0.1 with
