@@ -13,15 +13,6 @@ import (
 	"github.com/vicinity-go/vicinity/realtime"
 )
 
-// readmeConnect connects to url with the Go client, or panics.
-func readmeConnect(ctx context.Context, url string, opts ...client.Option) *client.Socket {
-	s, err := client.Connect(ctx, url, opts...)
-	if err != nil {
-		panic(err)
-	}
-	return s
-}
-
 // readmeNext returns what comes out of ch, or "timed out" after 5s.
 func readmeNext(ch <-chan string) string {
 	select {
@@ -59,7 +50,7 @@ func Example_readmeQuickstart() {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	ann, bob := readmeConnect(ctx, ts.URL), readmeConnect(ctx, ts.URL)
+	ann, bob := connect(ctx, ts.URL), connect(ctx, ts.URL)
 	defer ann.Manager().Close()
 	defer bob.Manager().Close()
 	heard := make(chan string, 1)
@@ -110,7 +101,7 @@ func Example_readmeBinary() {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	c := readmeConnect(ctx, ts.URL)
+	c := connect(ctx, ts.URL)
 	defer c.Manager().Close()
 
 	reply, err := c.EmitWithAck(ctx, "upload", map[string]any{"name": "a.png", "data": []byte{1, 2, 3}})
@@ -159,7 +150,7 @@ func Example_readmeWaitingHandler() {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	c := readmeConnect(ctx, ts.URL)
+	c := connect(ctx, ts.URL)
 	defer c.Manager().Close()
 	c.On("confirm", func(e *client.Event) {
 		var item string

@@ -244,14 +244,13 @@ func (d *anyDecoder) value(i int) (any, int) {
 				return nil, -1
 			}
 			m[key] = v
-			if i = skipSpace(b, end); i < len(b) && b[i] == ',' {
-				i = skipSpace(b, i+1)
-				continue
+			var done bool
+			if i, done = (walker{b: b}).next(end, '}'); done {
+				if i < 0 {
+					return d.fail(errSyntax)
+				}
+				return m, i
 			}
-			if i < len(b) && b[i] == '}' {
-				return m, i + 1
-			}
-			return d.fail(errSyntax)
 		}
 	case c == '[':
 		a := []any{}
@@ -265,14 +264,13 @@ func (d *anyDecoder) value(i int) (any, int) {
 				return nil, -1
 			}
 			a = append(a, v)
-			if i = skipSpace(b, end); i < len(b) && b[i] == ',' {
-				i = skipSpace(b, i+1)
-				continue
+			var done bool
+			if i, done = (walker{b: b}).next(end, ']'); done {
+				if i < 0 {
+					return d.fail(errSyntax)
+				}
+				return a, i
 			}
-			if i < len(b) && b[i] == ']' {
-				return a, i + 1
-			}
-			return d.fail(errSyntax)
 		}
 	case c == '"':
 		return d.str(i)
