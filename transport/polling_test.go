@@ -182,6 +182,8 @@ func TestPollingBadPayload(t *testing.T) {
 		{"trailing separator", "4a\x1e", 400, transport.ReasonParseError},
 		{"empty record", "4a\x1e\x1e4b", 400, transport.ReasonParseError},
 		{"bad base64", "b!!!", 400, transport.ReasonParseError},
+		{"invalid UTF-8", "4caf\xe9", 400, transport.ReasonParseError},
+		{"invalid UTF-8 after a message", "4a\x1e4\xed\xa0\x80", 400, transport.ReasonParseError},
 		{"too many packets", strings.Repeat("4\x1e", 1024) + "4", 400, transport.ReasonParseError},
 		{"open from client", "0", 200, transport.ReasonParseError},
 		{"ping from client", "2", 200, transport.ReasonTransportError}, // Node: "invalid heartbeat direction"

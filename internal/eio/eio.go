@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"unicode/utf8"
 )
 
 // Type is an Engine.IO packet type.
@@ -37,6 +38,10 @@ const Separator = 0x1e
 var (
 	ErrInvalidPacket  = errors.New("eio: invalid packet")
 	ErrTooManyPackets = errors.New("eio: too many packets in payload")
+	// ErrInvalidUTF8 is returned for a text packet whose data is not valid
+	// UTF-8; it wraps ErrInvalidPacket. Nothing invalid may be relayed: a
+	// browser closes its whole WebSocket on a text frame that is not UTF-8.
+	ErrInvalidUTF8 = fmt.Errorf("%w: text not valid UTF-8", ErrInvalidPacket)
 )
 
 // Packet is one Engine.IO packet. Binary is true only for a message whose
@@ -48,10 +53,14 @@ type Packet struct {
 }
 
 // DecodeText parses a packet in text form ("<digit><data>"), as carried by a
-// WebSocket text frame. Data aliases b.
+// WebSocket text frame. Data aliases b. Data that is not valid UTF-8 is
+// refused with [ErrInvalidUTF8].
 func DecodeText(b []byte) (Packet, error) {
 	if len(b) == 0 || b[0] < '0' || b[0] > '0'+byte(Noop) {
 		return Packet{}, ErrInvalidPacket
+	}
+	if !utf8.Valid(b[1:]) {
+		return Packet{}, ErrInvalidUTF8
 	}
 	return Packet{Type: Type(b[0] - '0'), Data: b[1:]}, nil
 }

@@ -25,6 +25,8 @@ func TestDecodeText(t *testing.T) {
 		{name: "empty", in: "", wantErr: true},
 		{name: "type out of range", in: "7", wantErr: true},
 		{name: "not a digit", in: "x", wantErr: true},
+		{name: "invalid UTF-8", in: "4caf\xe9", wantErr: true},
+		{name: "surrogate half", in: "4\xed\xa0\x80", wantErr: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -64,6 +66,8 @@ func TestDecodePayload(t *testing.T) {
 		{name: "trailing separator", in: "4a\x1e", wantErr: eio.ErrInvalidPacket},
 		{name: "bad base64", in: "b!!!", wantErr: eio.ErrInvalidPacket},
 		{name: "bad type", in: "9x", wantErr: eio.ErrInvalidPacket},
+		{name: "invalid UTF-8", in: "4a\x1e4\xff", wantErr: eio.ErrInvalidUTF8},
+		{name: "binary is not text", in: "b/w==", want: []eio.Packet{{Type: eio.Message, Data: []byte{0xff}, Binary: true}}},
 		{name: "too many", in: "2\x1e2\x1e2", max: 2, wantErr: eio.ErrTooManyPackets},
 		{name: "at the limit", in: "3\x1e3", max: 2, want: []eio.Packet{{Type: eio.Pong, Data: []byte{}}, {Type: eio.Pong, Data: []byte{}}}},
 	}

@@ -5,7 +5,10 @@
 // separated by 0x1e. At most one GET and one POST may be in flight per
 // session: a second one gets an empty HTTP 400 and closes the session, as
 // with the Node.js server; so does a POST of binary content
-// (application/octet-stream) on protocol 4. A request stops being in flight once its answer is
+// (application/octet-stream) on protocol 4. A POST that is malformed, or
+// holds a text packet that is not valid UTF-8, gets HTTP 400 and closes the
+// session with [transport.ReasonParseError]; the packets before the bad one
+// have been delivered, the bad one never is. A request stops being in flight once its answer is
 // decided, before it is written, so a client that sends the next request
 // as soon as it has read an answer is never refused. A GET whose client
 // goes away while it is pending closes the session with

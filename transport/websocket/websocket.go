@@ -8,6 +8,11 @@
 // network. (During an upgrade probe, before the writer starts, the second
 // goroutine watches for the session closing.)
 //
+// A text frame that is not valid UTF-8 closes the session with
+// [transport.ReasonParseError] and the close code 1007 (RFC 6455's "invalid
+// frame payload data"): nothing invalid is ever relayed, since a browser
+// closes its whole WebSocket on such a frame.
+//
 // When the server closes a session gracefully, the writer sends what is
 // queued and a close frame without a status code, as Node's ws does (the
 // client sees 1005); the network connection is closed when the client
@@ -223,6 +228,13 @@ func (l *link) readLoop() {
 	for {
 		p, err := l.read()
 		switch {
+		case errors.Is(err, eio.ErrInvalidUTF8):
+			// RFC 6455 8.1: a text frame that is not UTF-8 fails the
+			// connection with 1007, "invalid frame payload data".
+			msg := websocket.FormatCloseMessage(websocket.CloseInvalidFramePayloadData, "invalid UTF-8")
+			_ = l.ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(l.timeout))
+			l.c.CloseWithReason(transport.ReasonParseError, false)
+			return
 		case errors.Is(err, eio.ErrInvalidPacket):
 			l.c.CloseWithReason(transport.ReasonParseError, false)
 			return

@@ -176,3 +176,38 @@ func TestAccept(t *testing.T) {
 		})
 	}
 }
+
+// A text frame that is not UTF-8 is never delivered: the session closes
+// with "parse error" and the client gets close code 1007.
+func TestInvalidUTF8(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name  string
+		frame string
+	}{
+		{"message", "4caf\xe9"},
+		{"lone continuation byte", "4\x80"},
+		{"surrogate half", "4\xed\xa0\x80"},
+		{"truncated rune", "4ok\xe2\x82"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			_, url, conns := server(t, nil)
+			ws, c := dial(t, url, conns)
+			require.NoError(t, ws.WriteMessage(websocket.TextMessage, []byte(tt.frame)))
+			require.NoError(t, ws.SetReadDeadline(time.Now().Add(5*time.Second)))
+			var err error
+			for err == nil {
+				_, _, err = ws.ReadMessage()
+			}
+			assert.True(t, websocket.IsCloseError(err, websocket.CloseInvalidFramePayloadData), "close error %v", err)
+			select {
+			case <-c.Done():
+			case <-time.After(5 * time.Second):
+				require.FailNow(t, "session still open")
+			}
+			assert.Equal(t, transport.ReasonParseError, c.Reason())
+		})
+	}
+}

@@ -264,7 +264,7 @@ func splitBinary(b []byte, maxPackets int) ([]eio.Packet, error) {
 		var err error
 		if kind == 0 {
 			if !utf8.Valid(rec) {
-				return nil, invalid("UTF-8")
+				return nil, eio.ErrInvalidUTF8
 			}
 			p, err = DecodeText(rec)
 		} else {

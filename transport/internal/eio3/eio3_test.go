@@ -91,6 +91,8 @@ func TestDecodePayloadErrors(t *testing.T) {
 		{name: "bad base64", in: "4:b4!!", err: eio.ErrInvalidPacket},
 		{name: "base64 without type", in: "1:b", err: eio.ErrInvalidPacket},
 		{name: "split surrogate pair", in: "2:4😀", err: eio.ErrInvalidPacket},
+		{name: "text not UTF-8", in: "2:4\xff", err: eio.ErrInvalidUTF8},
+		{name: "text not UTF-8 after a message", in: "2:4a2:4\x80", err: eio.ErrInvalidUTF8},
 		{name: "too many", in: "1:61:61:6", max: 2, err: eio.ErrTooManyPackets},
 		{name: "length too long", in: "12345678901:4", err: eio.ErrInvalidPacket},
 		{name: "binary empty", in: "", binary: true, err: eio.ErrInvalidPacket},
@@ -99,7 +101,7 @@ func TestDecodePayloadErrors(t *testing.T) {
 		{name: "binary no digits", in: "\x00\xff4", binary: true, err: eio.ErrInvalidPacket},
 		{name: "binary digit out of range", in: "\x00\x0a\xff4", binary: true, err: eio.ErrInvalidPacket},
 		{name: "binary truncated", in: "\x01\x05\xff\x04ab", binary: true, err: eio.ErrInvalidPacket},
-		{name: "binary bad UTF-8", in: "\x00\x02\xff4\xff", binary: true, err: eio.ErrInvalidPacket},
+		{name: "binary bad UTF-8", in: "\x00\x02\xff4\xff", binary: true, err: eio.ErrInvalidUTF8},
 		{name: "binary bad type", in: "\x01\x02\xff\x09a", binary: true, err: eio.ErrInvalidPacket},
 		{name: "binary too many", in: "\x00\x01\xff6\x00\x01\xff6", binary: true, max: 1, err: eio.ErrTooManyPackets},
 	}
