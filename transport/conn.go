@@ -80,7 +80,12 @@ type Conn struct {
 	base64   bool // the client asked for binary data as base64 (b64=1)
 
 	wake chan struct{} // capacity 1: a pending wake-up for the writer
-	done chan struct{} // closed when the connection closes
+	// done is closed when the connection closes: it is ctx.Done(). The
+	// connection's lifetime is a context so that a transport can end a
+	// request with context.AfterFunc, without a goroutine waiting.
+	done   <-chan struct{}
+	ctx    context.Context
+	cancel context.CancelFunc
 
 	// recvMu serializes deliveries to recv. Lock order: recvMu, then mu.
 	recvMu sync.Mutex
@@ -112,8 +117,9 @@ func newConn(srv *Server, t Transport, r *http.Request, sid string) *Conn {
 		base64:    r.URL.Query().Get("b64") != "",
 		transport: t,
 		wake:      make(chan struct{}, 1),
-		done:      make(chan struct{}),
 	}
+	c.ctx, c.cancel = context.WithCancel(context.Background())
+	c.done = c.ctx.Done()
 	c.log = srv.cfg.logger.With("sid", sid)
 	return c
 }
@@ -144,6 +150,11 @@ func (c *Conn) Transport() string {
 
 // Done returns a channel closed when the connection closes.
 func (c *Conn) Done() <-chan struct{} { return c.done }
+
+// Context returns a context cancelled when the connection closes, for
+// transports: context.AfterFunc(c.Context(), …) ends a request when its
+// session closes, without a goroutine waiting meanwhile.
+func (c *Conn) Context() context.Context { return c.ctx }
 
 // Reason returns why the connection closed, or "" while it is open.
 func (c *Conn) Reason() string {
@@ -279,7 +290,7 @@ func (c *Conn) close(reason string, graceful bool) {
 	if c.pongTimer != nil {
 		c.pongTimer.Stop()
 	}
-	close(c.done)
+	c.cancel()     // closes done
 	recv := c.recv // nil while the Handler runs: setReceiver delivers OnClose
 	c.mu.Unlock()
 

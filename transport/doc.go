@@ -24,9 +24,38 @@
 // A client message larger than [WithMaxPayload] closes its session. The send
 // queue holds at most [WithSendQueue] packets and bytes (or one send of any
 // size, when it was empty): past that, volatile packets are dropped and the
-// session is closed with [ReasonSlowClient].
-// Cross-origin browser requests are refused unless allowed by
-// [WithAllowedOrigins] or [WithCheckOrigin].
+// session is closed with [ReasonSlowClient]. The server holds at most
+// [WithMaxSessions] sessions (default 100,000); a handshake beyond gets
+// HTTP 503 and creates nothing. A text packet that is not valid UTF-8 is
+// refused (WebSocket close code 1007, polling HTTP 400) and closes its
+// session with [ReasonParseError]. A polling POST whose body is still
+// arriving when its session closes is cut off at once. Refusals a client
+// can repeat at will are logged at most once per 10 seconds, with a count.
+//
+// # Origin policy
+//
+// A browser sends an Origin header; native clients do not, and are never
+// refused by it. A request with an Origin is accepted when:
+//   - [WithCheckOrigin] is set: when it says so, and nothing else applies;
+//   - the origin is listed in [WithAllowedOrigins], comparing scheme, host
+//     and port (80 for http and 443 for https when not written);
+//   - the list holds "*" (the response then allows no credentials);
+//   - it is the server's own origin, and the server is reached by an IP
+//     address, "localhost" or a name under ".localhost". Own origin means
+//     the scheme of the request (https over TLS, or with a proxy's
+//     X-Forwarded-Proto: https) and the host and port of its Host header.
+//
+// Why not every same-origin request, as gorilla/websocket's default does?
+// With DNS rebinding, an attacker's page at http://evil.example:8080 has
+// evil.example resolve to the server's address (an intranet or loopback
+// one, say); the browser then sends Origin http://evil.example:8080 and
+// Host evil.example:8080, which agree. The Host header cannot tell that
+// page from the server's own, so a host name is trusted only when listed.
+// An IP address or a loopback name cannot be rebound: a page with such an
+// origin was served by that address (the rule of Vite's and
+// webpack-dev-server's allowedHosts). A server reached by name, then,
+// lists its origin: WithAllowedOrigins("https://chat.example.com"). The
+// Node.js server has no origin check of its own for WebSockets.
 //
 // # Errors
 //

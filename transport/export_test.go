@@ -10,6 +10,13 @@ func Polling(c *Conn) bool {
 	return c.polling[0]
 }
 
+// PollingPost reports whether a POST holds c's polling slot.
+func PollingPost(c *Conn) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.polling[1]
+}
+
 // SessionIDs returns the sids of the sessions s holds, sorted.
 func SessionIDs(s *Server) []string {
 	s.mu.Lock()

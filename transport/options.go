@@ -16,9 +16,12 @@ type config struct {
 	upgradeTimeout time.Duration
 	writeTimeout   time.Duration
 	maxPayload     int
+	maxSessions    int
 	queueFrames    int
 	queueBytes     int
 	allowedOrigins []string
+	origins        []origin // allowedOrigins but "*", parsed by validate
+	anyOrigin      bool     // allowedOrigins holds "*"
 	checkOrigin    func(*http.Request) bool
 	credentials    bool
 	allowRequest   func(*http.Request) error
@@ -34,6 +37,7 @@ const (
 	DefaultUpgradeTimeout = 10 * time.Second
 	DefaultWriteTimeout   = 10 * time.Second
 	DefaultMaxPayload     = 1_000_000
+	DefaultMaxSessions    = 100_000
 	DefaultQueueFrames    = 1024
 	DefaultQueueBytes     = 4 << 20
 )
@@ -45,6 +49,7 @@ func defaultConfig() config {
 		upgradeTimeout: DefaultUpgradeTimeout,
 		writeTimeout:   DefaultWriteTimeout,
 		maxPayload:     DefaultMaxPayload,
+		maxSessions:    DefaultMaxSessions,
 		queueFrames:    DefaultQueueFrames,
 		queueBytes:     DefaultQueueBytes,
 		logger:         slog.New(slog.DiscardHandler),
@@ -75,11 +80,26 @@ func (c *config) validate() {
 	if c.maxPayload <= 0 {
 		panic(fmt.Sprintf("transport: WithMaxPayload: must be positive, got %d", c.maxPayload))
 	}
+	if c.maxSessions <= 0 {
+		panic(fmt.Sprintf("transport: WithMaxSessions: must be positive, got %d", c.maxSessions))
+	}
 	if c.queueFrames <= 0 || c.queueBytes <= 0 {
 		panic(fmt.Sprintf("transport: WithSendQueue: limits must be positive, got %d frames, %d bytes", c.queueFrames, c.queueBytes))
 	}
 	if c.logger == nil {
 		panic("transport: WithLogger: nil logger")
+	}
+	c.origins, c.anyOrigin = nil, false
+	for _, s := range c.allowedOrigins {
+		if s == "*" {
+			c.anyOrigin = true
+			continue
+		}
+		o, ok := parseOrigin(s)
+		if !ok {
+			panic(fmt.Sprintf("transport: WithAllowedOrigins: %q is not an origin (http or https://host[:port])", s))
+		}
+		c.origins = append(c.origins, o)
 	}
 	if len(c.transports) == 0 {
 		panic("transport: WithTransports: no transport")
@@ -137,6 +157,18 @@ func WithMaxPayload(n int) Option {
 	return func(c *config) { c.maxPayload = n }
 }
 
+// WithMaxSessions bounds the sessions the server holds at once. Default
+// 100,000; Node has no such limit. A handshake beyond it gets HTTP 503
+// Service Unavailable with the JSON body {"code":3,"message":"Server full"}
+// (a WebSocket handshake too) and creates nothing; the official clients
+// take it as a failed connection and retry with their backoff. Sessions
+// closed gracefully count until their last packets are written. Size it
+// with the memory a session costs and the process's file descriptor limit
+// in mind. It panics in NewServer if n is not positive.
+func WithMaxSessions(n int) Option {
+	return func(c *config) { c.maxSessions = n }
+}
+
 // WithSendQueue bounds each session's send queue in packets and bytes.
 // Defaults 1024 packets and 4 MiB. When a send does not fit behind what is
 // queued, a volatile send is dropped and any other closes the session with
@@ -147,10 +179,17 @@ func WithSendQueue(frames, bytes int) Option {
 	return func(c *config) { c.queueFrames, c.queueBytes = frames, bytes }
 }
 
-// WithAllowedOrigins lets browsers on the given origins (scheme://host[:port])
-// connect cross-origin; "*" allows every origin. By default only same-origin
-// requests and requests without an Origin header (native clients) are
-// accepted; others get HTTP 403 with Engine.IO error code 4.
+// WithAllowedOrigins lets browsers on the given origins
+// (http or https://host[:port]) connect; "*" allows every origin. An
+// Origin header matches an entry when scheme, host and port are the same
+// (case aside, a default port written or not). By default only requests
+// without an Origin header (native clients) and same-origin requests to a
+// server reached by IP address or as localhost are accepted: a server
+// reached by a host name must list its own origin, since the Host header
+// cannot tell it from a page of an attacker's name rebound to its address
+// (DNS rebinding; see the package documentation, Origin policy). Others
+// get HTTP 403 with Engine.IO error code 4. It panics in NewServer for an
+// entry that is not an origin (one with a path, say).
 //
 // A listed origin (and the server's own) is echoed in
 // Access-Control-Allow-Origin, with Access-Control-Allow-Credentials if

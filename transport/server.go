@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
@@ -90,6 +91,9 @@ type Server struct {
 	// frame), and Close must still abort it
 	serving map[*Conn]int
 	closing bool
+
+	fullLog   refusalLog // handshakes over WithMaxSessions
+	originLog refusalLog // requests from a refused origin
 }
 
 // NewServer returns a server that hands each new session to h. It panics if
@@ -292,6 +296,12 @@ func (s *Server) handshake(w http.ResponseWriter, r *http.Request, t Transport, 
 		writeJSONError(w, http.StatusServiceUnavailable, CodeBadRequest, ErrServerClosed.Error())
 		return
 	}
+	if len(s.conns) >= s.cfg.maxSessions {
+		s.mu.Unlock()
+		s.fullLog.log(s.cfg.logger, "too many sessions, handshakes refused", "max", s.cfg.maxSessions, "addr", r.RemoteAddr)
+		writeJSONError(w, http.StatusServiceUnavailable, CodeBadRequest, msgServerFull)
+		return
+	}
 	s.conns[c.id] = c
 	s.enter(c)
 	s.mu.Unlock()
@@ -311,6 +321,9 @@ func (s *Server) handshake(w http.ResponseWriter, r *http.Request, t Transport, 
 	c.log.Info("open", "transport", t.Name(), "addr", r.RemoteAddr)
 	t.Serve(w, r, c, ModeOpen)
 }
+
+// msgServerFull is the message of a handshake refused by [WithMaxSessions].
+const msgServerFull = "Server full"
 
 // nopReceiver stands in for the Receiver of a session its Handler refused.
 type nopReceiver struct{}
@@ -358,7 +371,7 @@ func (s *Server) cors(w http.ResponseWriter, r *http.Request) bool {
 	}
 	named, wildcard := s.originAllowed(r, origin)
 	if !named && !wildcard {
-		s.cfg.logger.Warn("origin refused", "origin", origin, "addr", r.RemoteAddr)
+		s.originLog.log(s.cfg.logger, "origin refused", "origin", origin, "host", r.Host, "addr", r.RemoteAddr)
 		return false
 	}
 	h := w.Header()
@@ -382,24 +395,89 @@ func (s *Server) cors(w http.ResponseWriter, r *http.Request) bool {
 }
 
 // originAllowed reports whether origin is allowed by name (WithCheckOrigin,
-// an entry of WithAllowedOrigins, the server's own host), or else by a "*"
-// entry of WithAllowedOrigins.
+// an entry of WithAllowedOrigins, the server's own origin), or else by a "*"
+// entry of WithAllowedOrigins. See the package documentation, Origin
+// policy.
 func (s *Server) originAllowed(r *http.Request, origin string) (named, wildcard bool) {
 	if s.cfg.checkOrigin != nil {
 		return s.cfg.checkOrigin(r), false
 	}
-	for _, o := range s.cfg.allowedOrigins {
-		if o == "*" {
-			wildcard = true
-		} else if strings.EqualFold(o, origin) {
+	o, ok := parseOrigin(origin)
+	for _, a := range s.cfg.origins {
+		if ok && o == a {
 			return true, false
 		}
 	}
-	u, err := url.Parse(origin)
-	if err == nil && u.Host != "" && strings.EqualFold(u.Host, r.Host) {
-		return true, false
+	return ok && sameOrigin(r, o), s.cfg.anyOrigin
+}
+
+// origin is a web origin: its scheme and host in lower case, and its port,
+// the scheme's default if the origin names none.
+type origin struct{ scheme, host, port string }
+
+// parseOrigin parses an Origin header or an entry of WithAllowedOrigins:
+// http or https, a host, an optional port, nothing else (a final "/" is
+// tolerated). "null", other schemes, paths, queries and user info are not
+// origins.
+func parseOrigin(s string) (origin, bool) {
+	u, err := url.Parse(s)
+	if err != nil || u.Host == "" || u.User != nil || (u.Path != "" && u.Path != "/") ||
+		u.RawQuery != "" || u.Fragment != "" || u.Opaque != "" {
+		return origin{}, false
 	}
-	return false, wildcard
+	scheme := strings.ToLower(u.Scheme)
+	if scheme != "http" && scheme != "https" {
+		return origin{}, false
+	}
+	o := origin{scheme: scheme, host: strings.ToLower(u.Hostname()), port: u.Port()}
+	if o.port == "" {
+		o.port = defaultPort(scheme)
+	}
+	return o, o.host != ""
+}
+
+func defaultPort(scheme string) string {
+	if scheme == "https" {
+		return "443"
+	}
+	return "80"
+}
+
+// sameOrigin reports whether o is the origin of the server r reached:
+// the request's scheme (https over TLS or when a proxy says so with
+// X-Forwarded-Proto: https), host and port (from the Host header) are o's,
+// and the host is one that DNS rebinding cannot forge: an IP address,
+// "localhost" or a name under ".localhost". A page of a rebound name has
+// that name in both its Origin and the Host header it sends, so a host
+// name taken from the request proves nothing; such a server lists its
+// origin with WithAllowedOrigins.
+func sameOrigin(r *http.Request, o origin) bool {
+	scheme := "http"
+	if r.TLS != nil || strings.EqualFold(strings.TrimSpace(strings.Split(r.Header.Get("X-Forwarded-Proto"), ",")[0]), "https") {
+		scheme = "https"
+	}
+	if o.scheme != scheme {
+		return false
+	}
+	u := url.URL{Host: r.Host}
+	host, port := strings.ToLower(u.Hostname()), u.Port()
+	if port == "" {
+		port = defaultPort(scheme)
+	}
+	if host != o.host || port != o.port {
+		return false
+	}
+	return unforgeableHost(host)
+}
+
+// unforgeableHost reports whether a page's origin with this host can only
+// be that of a server at this host: an IP literal, or a loopback name that
+// browsers resolve themselves ("localhost", "*.localhost", RFC 6761).
+func unforgeableHost(host string) bool {
+	if _, err := netip.ParseAddr(host); err == nil {
+		return true
+	}
+	return host == "localhost" || strings.HasSuffix(host, ".localhost")
 }
 
 // Shutdown closes every session with [ReasonServerShutdown] after writing

@@ -18,6 +18,7 @@
 package polling
 
 import (
+	"context"
 	"errors"
 	"io"
 	"net/http"
@@ -173,7 +174,7 @@ func (t *Transport) post(w http.ResponseWriter, r *http.Request, c *transport.Co
 	if !t.begin(w, c, true) {
 		return
 	}
-	switch err := receive(r, c); {
+	switch err := receive(w, r, c); {
 	case err == nil, errors.Is(err, transport.ErrClosed):
 		w.Header().Set("Content-Type", "text/html")
 		_, _ = io.WriteString(w, "ok")
@@ -197,12 +198,19 @@ var (
 // receive reads a POST's payload and hands its packets to c. It holds the
 // POST slot and frees it before the answer is written: a client may send
 // its next POST as soon as it sees the answer, before the handler returns.
-func receive(r *http.Request, c *transport.Conn) error {
+//
+// A body still arriving when the session closes (a client that stalls its
+// POST, then times out) is cut off at once by a read deadline, so that the
+// request's goroutine does not outlive its session.
+func receive(w http.ResponseWriter, r *http.Request, c *transport.Conn) error {
 	defer c.EndPoll(true)
 	limit := c.Server().MaxPayload()
 	if r.ContentLength > int64(limit) {
 		return errTooLarge
 	}
+	rc := http.NewResponseController(w)
+	stop := context.AfterFunc(c.Context(), func() { _ = rc.SetReadDeadline(time.Now()) })
+	defer stop()
 	body, err := io.ReadAll(io.LimitReader(r.Body, int64(limit)+1))
 	switch {
 	case err != nil:
