@@ -181,10 +181,15 @@ func (c *Conn) Send(volatile bool, pkts ...Packet) bool {
 		return false
 	}
 	if !c.fits(len(pkts), n) {
+		name := c.transport.Name()
 		c.mu.Unlock()
 		if !volatile {
 			c.log.Warn("send queue full, closing")
 			c.close(ReasonSlowClient, false)
+		} else if obs := c.srv.cfg.observers; obs != nil {
+			for _, o := range obs {
+				o.Dropped(c, name, len(pkts), packetBytes(pkts))
+			}
 		}
 		return false
 	}
@@ -228,7 +233,11 @@ func (c *Conn) SendLatest(key string, p Packet) bool {
 		return true
 	}
 	if !c.fits(1, n) {
+		name := c.transport.Name()
 		c.mu.Unlock()
+		for _, o := range c.srv.cfg.observers {
+			o.Dropped(c, name, 1, packetBytes([]Packet{p}))
+		}
 		return false
 	}
 	if c.latest == nil {
@@ -379,11 +388,18 @@ func (c *Conn) Next(ctx context.Context, t Transport, dst []Packet) ([]Packet, e
 			// After a graceful close the last packets go out on their own,
 			// and the close follows on the next call: a polling client
 			// handles a payload's close packet before its other packets.
+			taken := len(c.queue)
 			dst = append(dst, c.queue...)
 			clear(c.queue)
 			c.queue, c.bytes = c.queue[:0], 0
 			clear(c.latest)
 			c.mu.Unlock()
+			if obs := c.srv.cfg.observers; obs != nil {
+				sent := dst[len(dst)-taken:]
+				for _, o := range obs {
+					o.Sent(c, t.Name(), taken, packetBytes(sent))
+				}
+			}
 			return dst, nil
 		case c.closed:
 			c.mu.Unlock()
@@ -418,6 +434,9 @@ func (c *Conn) Next(ctx context.Context, t Transport, dst []Packet) ([]Packet, e
 // with [ReasonParseError]. The returned error tells the
 // transport to stop reading.
 func (c *Conn) Receive(p Packet) error {
+	if c.srv.cfg.observers != nil {
+		c.observeReceived(p)
+	}
 	switch p.Type {
 	case eio.Message:
 		c.recvMu.Lock()

@@ -28,6 +28,7 @@ type config struct {
 	logger         *slog.Logger
 	transports     []Transport
 	allowEIO3      bool
+	observers      []Observer
 }
 
 // Defaults, equal to those of the Node.js reference server where it has one.
@@ -239,4 +240,16 @@ func WithLogger(l *slog.Logger) Option {
 // changes and what it lacks here.
 func WithAllowEIO3(allow bool) Option {
 	return func(c *config) { c.allowEIO3 = allow }
+}
+
+// WithObserver adds an observer of the server's traffic; several may be
+// added, each is called in turn. Default none, which costs a nil check per
+// packet.
+func WithObserver(o Observer) Option {
+	return func(c *config) {
+		if o == nil {
+			panic("transport: WithObserver: nil observer")
+		}
+		c.observers = append(c.observers, o)
+	}
 }
