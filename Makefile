@@ -30,6 +30,13 @@ fuzz:
 	  done; \
 	done
 
-## bench: the benchmarks quoted in the README
+## bench: the benchmarks quoted in the README, then the load tool's quick
+## scenarios on every target (LOAD_TARGETS=vicinity for vicinity alone; the
+## issue's sizes with LOAD_FLAGS=-large, or e.g. LOAD_FLAGS='-scenarios idle
+## -idle 10000,19000 -repeat 3'; see go doc ./cmd/vicinity-load)
+LOAD_TARGETS ?= all
+LOAD_FLAGS ?=
 bench:
 	$(GO) test -run='^$$' -bench=. -benchmem ./...
+	scripts/deps.sh load
+	$(GO) run ./cmd/vicinity-load -targets $(LOAD_TARGETS) $(LOAD_FLAGS)

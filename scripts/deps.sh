@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
-# Installs what `make run` (deps.sh run) or `make test` (deps.sh test) needs:
-# the npm packages pinned by each package-lock.json, and for tests Debian's
-# Chromium for the page tests.
+# Installs what `make run` (deps.sh run), `make test` (deps.sh test) or
+# `make bench` (deps.sh load) needs: the npm packages pinned by each
+# package-lock.json, and for tests Debian's Chromium for the page tests.
+# The load tool (cmd/vicinity-load) holds up to 19,000 connections, and so
+# does its target server: each needs an open-files limit above that
+# (`ulimit -n 20000`; the tool raises its soft limit to the hard one).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mode=${1:-test}
@@ -27,6 +30,7 @@ for lock in $(git ls-files '*package-lock.json'); do
   dir=$(dirname "$lock")
   case "$mode" in
     run) case "$dir" in examples/*) npm_ci "$dir" ;; esac ;;
+    load) case "$dir" in cmd/*) npm_ci "$dir" ;; esac ;;
     *) npm_ci "$dir" ;;
   esac
 done

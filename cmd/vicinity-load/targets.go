@@ -1,0 +1,215 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// targetNames are the servers the tool knows, in report order.
+var targetNames = []string{"vicinity", "node", "centrifuge", "hub"}
+
+func targetProto(name string) proto {
+	switch name {
+	case "centrifuge":
+		return protoCentrifuge
+	case "hub":
+		return protoHub
+	}
+	return protoSIO
+}
+
+// builder builds the Go targets once per run into a temporary directory.
+type builder struct {
+	root string // the module's root directory
+	dir  string // where binaries go
+	bins map[string]string
+}
+
+func newBuilder(root string) (*builder, error) {
+	dir, err := os.MkdirTemp("", "vicinity-load-")
+	if err != nil {
+		return nil, err
+	}
+	return &builder{root: root, dir: dir, bins: map[string]string{}}, nil
+}
+
+func (b *builder) cleanup() { os.RemoveAll(b.dir) }
+
+// command returns the command that starts target name listening on a free
+// loopback port, building it first if it is a Go program.
+func (b *builder) command(name string) (*exec.Cmd, error) {
+	tdir := filepath.Join(b.root, "cmd", "vicinity-load", "targets", name)
+	if name == "node" {
+		if _, err := os.Stat(filepath.Join(tdir, "node_modules", "socket.io")); err != nil {
+			return nil, fmt.Errorf("node target: socket.io is not installed in %s: run scripts/deps.sh", tdir)
+		}
+		cmd := exec.Command("node", "--expose-gc", "server.js", "127.0.0.1:0")
+		cmd.Dir = tdir
+		return cmd, nil
+	}
+	bin, ok := b.bins[name]
+	if !ok {
+		bin = filepath.Join(b.dir, name)
+		var build *exec.Cmd
+		if name == "centrifuge" { // a module of its own
+			build = exec.Command("go", "build", "-o", bin, ".")
+			build.Dir = tdir
+		} else {
+			build = exec.Command("go", "build", "-o", bin, "./cmd/vicinity-load/targets/"+name)
+			build.Dir = b.root
+		}
+		build.Stderr = os.Stderr
+		if err := build.Run(); err != nil {
+			return nil, fmt.Errorf("build %s target: %w", name, err)
+		}
+		b.bins[name] = bin
+	}
+	return exec.Command(bin, "-addr", "127.0.0.1:0"), nil
+}
+
+// server is a running target process.
+type server struct {
+	name  string
+	proto proto
+	addr  string
+	pid   int
+	cmd   *exec.Cmd
+	http  *http.Client
+}
+
+func (b *builder) start(name string) (*server, error) {
+	cmd, err := b.command(name)
+	if err != nil {
+		return nil, err
+	}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start %s target: %w", name, err)
+	}
+	addr := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			if a, ok := strings.CutPrefix(sc.Text(), "LISTEN "); ok {
+				addr <- a
+			}
+		}
+		close(addr)
+	}()
+	s := &server{name: name, proto: targetProto(name), pid: cmd.Process.Pid, cmd: cmd, http: &http.Client{Timeout: 30 * time.Second}}
+	select {
+	case a, ok := <-addr:
+		if !ok {
+			s.stop()
+			return nil, fmt.Errorf("%s target exited before listening", name)
+		}
+		s.addr = a
+	case <-time.After(60 * time.Second):
+		s.stop()
+		return nil, fmt.Errorf("%s target: no LISTEN line within 60s", name)
+	}
+	return s, nil
+}
+
+func (s *server) stop() {
+	_ = s.cmd.Process.Kill()
+	_ = s.cmd.Wait()
+}
+
+// rss returns the server process's resident set size in bytes (VmRSS).
+func (s *server) rss() (int64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", s.pid))
+	if err != nil {
+		return 0, err
+	}
+	for line := range strings.Lines(string(b)) {
+		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+			return kb * 1024, err
+		}
+	}
+	return 0, errors.New("no VmRSS in /proc status")
+}
+
+// stats are what a target's /debug/stats reports; Go targets fill the Go
+// fields, the Node target heapUsed.
+type stats struct {
+	HeapAlloc  int64 `json:"heapAlloc"`
+	StackInuse int64 `json:"stackInuse"`
+	Goroutines int64 `json:"goroutines"`
+	Conns      int64 `json:"conns"`
+	HeapUsed   int64 `json:"heapUsed"` // Node's V8 heap
+	External   int64 `json:"external"` // Node's buffers outside the V8 heap
+}
+
+func (s *server) isGo() bool { return s.name != "node" }
+
+// stats fetches /debug/stats, collecting garbage first if gc.
+func (s *server) stats(gc bool) (stats, error) {
+	var st stats
+	url := "http://" + s.addr + "/debug/stats"
+	if gc {
+		url += "?gc=1"
+	}
+	resp, err := s.http.Get(url)
+	if err != nil {
+		return st, err
+	}
+	defer resp.Body.Close()
+	err = json.NewDecoder(resp.Body).Decode(&st)
+	return st, err
+}
+
+// saveHeapProfile writes the Go target's heap profile (after a GC) to path.
+func (s *server) saveHeapProfile(ctx context.Context, path string) error {
+	req, err := http.NewRequestWithContext(ctx, "GET", "http://"+s.addr+"/debug/pprof/heap?gc=1", nil)
+	if err != nil {
+		return err
+	}
+	resp, err := s.http.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(f, resp.Body); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// moduleRoot finds the directory of vicinity's go.mod from dir upwards.
+func moduleRoot(dir string) (string, error) {
+	dir, err := filepath.Abs(dir)
+	if err != nil {
+		return "", err
+	}
+	for d := dir; ; d = filepath.Dir(d) {
+		b, err := os.ReadFile(filepath.Join(d, "go.mod"))
+		if err == nil && strings.Contains(string(b), "module github.com/vicinity-go/vicinity\n") {
+			return d, nil
+		}
+		if filepath.Dir(d) == d {
+			return "", errors.New("vicinity's go.mod not found above " + dir + ": run from the repository or pass -root")
+		}
+	}
+}

@@ -1,0 +1,81 @@
+// Command vicinity is the vicinity target of vicinity-load: a Socket.IO
+// server on package realtime with default options, serving
+//
+//   - "echo": acknowledged with its own arguments;
+//   - "join" (room): joins the room, acknowledged with true;
+//   - "bcast" (room, payload): emits "msg" (payload) to the room.
+//
+// It also serves /debug/stats (JSON: Go heap and stack bytes, goroutines,
+// open connections; ?gc=1 collects garbage first) and /debug/pprof/ for the
+// load tool. These live here, not in the library. It prints "LISTEN addr"
+// once it accepts connections.
+package main
+
+import (
+	"encoding/json"
+	"flag"
+	"fmt"
+	"log"
+	"net"
+	"net/http"
+	"net/http/pprof"
+	"os"
+	"runtime"
+	"time"
+
+	"github.com/vicinity-go/vicinity/realtime"
+)
+
+func main() {
+	addr := flag.String("addr", "127.0.0.1:0", "listen address")
+	flag.Parse()
+
+	srv := realtime.New()
+	srv.OnConnection(func(s *realtime.Socket) {
+		s.On("echo", func(e *realtime.Event) { _ = e.Ack(e.Values()...) })
+		s.On("join", func(e *realtime.Event) {
+			var room string
+			if e.Bind(&room) != nil {
+				return
+			}
+			s.Join(room)
+			_ = e.Ack(true)
+		})
+		s.On("bcast", func(e *realtime.Event) {
+			var room string
+			if e.Len() < 2 || e.Bind(&room) != nil {
+				return
+			}
+			_ = s.To(room).Emit("msg", e.JSON(1))
+		})
+	})
+
+	mux := http.NewServeMux()
+	mux.Handle("/socket.io/", srv)
+	mux.HandleFunc("/debug/stats", func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Query().Get("gc") == "1" {
+			runtime.GC()
+		}
+		var m runtime.MemStats
+		runtime.ReadMemStats(&m)
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(map[string]any{
+			"heapAlloc":  m.HeapAlloc,
+			"heapInuse":  m.HeapInuse,
+			"stackInuse": m.StackInuse,
+			"sys":        m.Sys,
+			"goroutines": runtime.NumGoroutine(),
+			"conns":      srv.Len(),
+		})
+	})
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Fprintf(os.Stdout, "LISTEN %s\n", ln.Addr())
+	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	log.Fatal(hs.Serve(ln))
+}
