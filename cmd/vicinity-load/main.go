@@ -24,7 +24,15 @@
 //	go run ./cmd/vicinity-load                                  # quick, vicinity only
 //	go run ./cmd/vicinity-load -targets all -repeat 3           # every target
 //	go run ./cmd/vicinity-load -targets all -scenarios idle -idle 10000,19000
-//	go run ./cmd/vicinity-load -scenarios idle -idle 10000 -profile /tmp/prof
+//	go run ./cmd/vicinity-load -targets all -large -repeat 3 -max-load 1.5
+//	go run ./cmd/vicinity-load -scenarios idle -idle 10000 -profile /tmp/prof -memprofilerate 1
+//	go tool pprof -top -base /tmp/prof/vicinity-idle-10000-before.pprof /tmp/prof/vicinity-idle-10000-after.pprof
+//
+// The report has one row per scenario case and metric and one column per
+// target: the median over -repeat runs, [min–max], and the ratio to Node's
+// median. Runs are interleaved (each repeat runs every target) so that other
+// load on the machine spreads over all targets; -max-load waits for a quiet
+// machine before each run.
 //
 // The Node target needs `scripts/deps.sh` (npm ci); the Centrifuge target is
 // built from its own module and downloads Centrifuge the first time.
@@ -65,6 +73,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 		jsonOut = fs.String("json", "", "also write every result as JSON to this file")
 		root    = fs.String("root", "", "the repository's root (default: found from the working directory)")
 		large   = fs.Bool("large", false, "the issue's sizes: -idle 10000,19000 -slow-clients 1000 -duration 10s")
+		maxLoad = fs.Float64("max-load", 0, "before each run, wait (up to 3 minutes) until the 1-minute load average is at most this; 0 does not wait")
 		cfg     config
 	)
 	fs.IntVar(&cfg.echoClients, "echo-clients", 100, "echo: clients, one round trip in flight each")
@@ -80,6 +89,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&cfg.dialConc, "dial-concurrency", 100, "connections dialled in parallel")
 	fs.DurationVar(&cfg.settle, "settle", 2*time.Second, "idle and churn: wait before reading memory")
 	fs.StringVar(&cfg.profileDir, "profile", "", "idle: save Go targets' heap profiles (before/after) in this directory")
+	memProfileRate := fs.Int("memprofilerate", 0, "the Go targets' runtime.MemProfileRate (1: every allocation, for an exact -profile; slows the targets)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -133,6 +143,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer b.cleanup()
+	b.memProfileRate = *memProfileRate
 	logf := func(format string, args ...any) { fmt.Fprintf(stderr, format+"\n", args...) }
 	r := &runner{b: b, cfg: cfg, log: logf}
 
@@ -146,6 +157,11 @@ func run(args []string, stdout, stderr io.Writer) error {
 	for i := range *repeat {
 		for _, scen := range sc {
 			for _, t := range names {
+				if *maxLoad > 0 {
+					if err := waitLoad(ctx, *maxLoad, 3*time.Minute, logf); err != nil {
+						return err
+					}
+				}
 				logf("run %d/%d: %s on %s (load %s)", i+1, *repeat, scen, t, loadavg())
 				res, err := scenarios[scen](r, ctx, t)
 				for _, x := range res {
@@ -202,6 +218,26 @@ func raiseNofile() uint64 {
 		_ = syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim)
 	}
 	return lim.Cur
+}
+
+// waitLoad waits until the 1-minute load average is at most max, or for
+// at most d.
+func waitLoad(ctx context.Context, max float64, d time.Duration, logf func(string, ...any)) error {
+	deadline := time.Now().Add(d)
+	for {
+		f := strings.Fields(loadavg())
+		l, err := strconv.ParseFloat(f[0], 64)
+		if err != nil || l <= max {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			logf("load %s still above %g: running anyway", loadavg(), max)
+			return nil
+		}
+		if err := pause(ctx, 5*time.Second); err != nil {
+			return err
+		}
+	}
 }
 
 func loadavg() string {

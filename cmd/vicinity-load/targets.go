@@ -34,6 +34,8 @@ type builder struct {
 	root string // the module's root directory
 	dir  string // where binaries go
 	bins map[string]string
+
+	memProfileRate int // passed to the Go targets if > 0
 }
 
 func newBuilder(root string) (*builder, error) {
@@ -75,7 +77,11 @@ func (b *builder) command(name string) (*exec.Cmd, error) {
 		}
 		b.bins[name] = bin
 	}
-	return exec.Command(bin, "-addr", "127.0.0.1:0"), nil
+	args := []string{"-addr", "127.0.0.1:0"}
+	if b.memProfileRate > 0 {
+		args = append(args, "-memprofilerate", strconv.Itoa(b.memProfileRate))
+	}
+	return exec.Command(bin, args...), nil
 }
 
 // server is a running target process.

@@ -116,7 +116,11 @@ var upgrader = websocket.Upgrader{}
 
 func main() {
 	addr := flag.String("addr", "127.0.0.1:0", "listen address")
+	memProfileRate := flag.Int("memprofilerate", 0, "runtime.MemProfileRate if > 0 (1 records every allocation)")
 	flag.Parse()
+	if *memProfileRate > 0 {
+		runtime.MemProfileRate = *memProfileRate
+	}
 	h := &hub{rooms: make(map[string]map[*conn]struct{})}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/ws", h.serve)
