@@ -273,7 +273,7 @@ func (a *MemoryAdapter) Broadcast(_ context.Context, p *Packet, opts BroadcastOp
 	push := func() { a.each(opts, func(s *Socket) { s.client.send(opts.Volatile, frames) }) }
 	if opts.Latest != "" {
 		key := latestKey(a.nsp.name, opts.Latest)
-		a.each(opts, func(s *Socket) { s.client.conn.SendLatest(key, frames[0]) })
+		a.each(opts, func(s *Socket) { s.client.sendLatest(key, frames[0]) })
 		return nil
 	}
 	if a.rec != nil && p.Offset != "" {

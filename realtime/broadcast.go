@@ -147,6 +147,9 @@ func (b BroadcastOperator) EmitWithAck(ctx context.Context, event string, args .
 	defer mu.Unlock()
 	out := slices.Clone(answers)
 	if len(out) < expected || servers < len(targets) {
+		for _, o := range b.nsp.srv.cfg.observers {
+			o.AckTimedOut(b.nsp, event, expected-len(out))
+		}
 		return out, ctx.Err()
 	}
 	return out, nil

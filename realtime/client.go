@@ -48,6 +48,9 @@ func (s *Server) open(conn *transport.Conn) transport.Receiver {
 			conn.Close()
 		}
 	})
+	for _, o := range s.cfg.observers {
+		o.ConnOpened(&c.engine)
+	}
 	if c.v3() {
 		c.connect("/", nil) // a Socket.IO 2 client joins "/" without asking
 	}
@@ -63,6 +66,9 @@ func (c *client) OnMessage(data []byte, binary bool) {
 	}
 	if !done {
 		return
+	}
+	for _, o := range c.srv.cfg.observers {
+		o.PacketIn(PacketType(p.Type))
 	}
 	switch p.Type {
 	case sio.Connect:
@@ -94,7 +100,12 @@ func (c *client) OnMessage(data []byte, binary bool) {
 }
 
 // OnUpgrade implements transport.UpgradeReceiver.
-func (c *client) OnUpgrade(transport string) { c.engine.upgraded(transport) }
+func (c *client) OnUpgrade(transport string) {
+	for _, o := range c.srv.cfg.observers {
+		o.ConnUpgraded(&c.engine, transport)
+	}
+	c.engine.upgraded(transport)
+}
 
 // OnClose implements transport.Receiver.
 func (c *client) OnClose(reason string) {
@@ -108,6 +119,9 @@ func (c *client) OnClose(reason string) {
 	c.mu.Unlock()
 	for _, s := range socks {
 		s.onclose(reason)
+	}
+	for _, o := range c.srv.cfg.observers {
+		o.ConnClosed(&c.engine, reason)
 	}
 }
 
@@ -185,6 +199,7 @@ const maxNamespaces = 64
 // refuse answers a CONNECT to name with connect_error: err's text, and its
 // data for a *ConnectError.
 func (c *client) refuse(name string, err error) {
+	c.refused(name, err)
 	c.sendPacket(&sio.Packet{Type: sio.ConnectError, Namespace: name, Data: connectErrorPayload(err)})
 }
 
@@ -196,7 +211,15 @@ func (c *client) refuseConnect(name string, err error) {
 		c.refuse(name, err)
 		return
 	}
+	c.refused(name, err)
 	c.sendPacket(&sio.Packet{Type: sio.ConnectError, Namespace: name, Data: v3ErrorPayload(err)})
+}
+
+// refused tells the observers about a refused CONNECT.
+func (c *client) refused(name string, err error) {
+	for _, o := range c.srv.cfg.observers {
+		o.ConnectRefused(&c.engine, name, err)
+	}
 }
 
 // v3 reports whether the client speaks Engine.IO v3, and so Socket.IO
@@ -244,13 +267,23 @@ func (c *client) disconnectAll() {
 }
 
 func (c *client) send(volatile bool, frames []transport.Packet) {
-	c.conn.Send(volatile, frames...)
+	if c.conn.Send(volatile, frames...) {
+		c.srv.cfg.observers.out(c.srv.cfg.parser, frames)
+	}
+}
+
+// sendLatest queues the packet of frame under key (see
+// transport.Conn.SendLatest).
+func (c *client) sendLatest(key string, frame transport.Packet) {
+	if c.conn.SendLatest(key, frame) {
+		c.srv.cfg.observers.out(c.srv.cfg.parser, []transport.Packet{frame})
+	}
 }
 
 // sendPacket sends a packet the server made (CONNECT, CONNECT_ERROR,
 // DISCONNECT), which every parser can write.
 func (c *client) sendPacket(p *sio.Packet) {
 	if frames, err := c.srv.cfg.parser.frames(p.Append(nil), nil); err == nil {
-		c.conn.Send(false, frames...)
+		c.send(false, frames)
 	}
 }

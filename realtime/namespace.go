@@ -183,6 +183,9 @@ func (n *Namespace) add(s *Socket) bool {
 	n.mu.Unlock()
 	n.adapter.AddAll(s.id, append([]string{s.id}, s.restoredRooms...))
 	s.restoredRooms = nil
+	if n.srv.cfg.observers != nil {
+		s.joined(nil)
+	}
 
 	var b []byte // a Socket.IO 2 client expects no payload
 	if !c.v3() {
@@ -199,6 +202,9 @@ func (n *Namespace) add(s *Socket) bool {
 		}
 	}
 	s.missed = nil
+	for _, o := range n.srv.cfg.observers {
+		o.SocketConnected(s)
+	}
 	if sc := n.srv.cfg.spatial; sc != nil && sc.event != "" {
 		s.locationBucket = newTokenBucket(sc.rate, sc.burst)
 		s.On(sc.event, sc.onLocation)
@@ -243,6 +249,9 @@ func (n *Namespace) dropIfEmpty() {
 	p.children = slices.DeleteFunc(p.children, func(x *Namespace) bool { return x == n })
 	p.mu.Unlock()
 	_ = n.adapter.Close()
+	for _, o := range srv.cfg.observers {
+		o.NamespaceDropped(n)
+	}
 }
 
 // restore looks up the recovery session the auth payload names. A session

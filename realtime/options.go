@@ -28,6 +28,7 @@ type config struct {
 	presence       *presenceConfig
 	spatial        *spatialConfig
 	logger         *slog.Logger
+	observers      observers
 }
 
 // Defaults.
@@ -90,6 +91,9 @@ func (c *config) validate() {
 	}
 	if c.logger == nil {
 		panic("realtime: WithLogger: nil logger")
+	}
+	if slices.Contains(c.observers, nil) {
+		panic("realtime: WithObserver: nil observer")
 	}
 	c.presence.validate()
 	c.spatial.validate()

@@ -300,6 +300,9 @@ func (h *presenceHub) track(s *Socket, room string) {
 		s.log.Error("presence: track", "room", room, "err", err)
 		return
 	}
+	for _, o := range s.nsp.srv.cfg.observers {
+		o.PresenceTracked(s, room)
+	}
 	if !publish {
 		return
 	}
@@ -332,6 +335,9 @@ func (h *presenceHub) untrack(s *Socket, room string) {
 	topic := topicOf(s.nsp.name, room)
 	if err := h.cfg.tracker.Untrack(ctx, topic, s.presenceKey, s.id); err != nil {
 		s.log.Error("presence: untrack", "room", room, "err", err)
+	}
+	for _, o := range s.nsp.srv.cfg.observers {
+		o.PresenceUntracked(s, room)
 	}
 	if s.releaseTopic(topic) {
 		h.unsubscribe(topic)

@@ -51,6 +51,9 @@ func New(opts ...Option) *Server {
 	}
 	s.transports = ts
 	engOpts := append([]transport.Option{transport.WithTransports(ts...), transport.WithLogger(s.cfg.logger)}, s.cfg.engine...)
+	if obs := s.cfg.observers; obs != nil {
+		engOpts = append(engOpts, transport.WithObserver(transportObserver{obs}))
+	}
 	s.eng = transport.NewServer(s.open, engOpts...)
 	s.Of("/")
 	return s
@@ -72,12 +75,16 @@ func (s *Server) Of(name string) *Namespace {
 		name = "/" + name
 	}
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	if n, ok := s.nsps[name]; ok {
+		s.mu.Unlock()
 		return n
 	}
 	n := newNamespace(s, name, nil)
 	s.nsps[name] = n
+	s.mu.Unlock()
+	for _, o := range s.cfg.observers {
+		o.NamespaceCreated(n)
+	}
 	return n
 }
 
@@ -128,6 +135,9 @@ func (s *Server) lookup(name string, auth json.RawMessage) *Namespace {
 		p.mu.Lock()
 		p.children = append(p.children, n)
 		p.mu.Unlock()
+		for _, o := range s.cfg.observers {
+			o.NamespaceCreated(n)
+		}
 		return n
 	}
 	return nil

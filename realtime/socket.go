@@ -189,6 +189,9 @@ func (s *Socket) emit(volatile bool, event string, args []any) error {
 	if !s.Connected() {
 		return ErrNotConnected
 	}
+	for _, o := range s.nsp.srv.cfg.observers {
+		o.EventSent(s, event, args)
+	}
 	if s.pid != "" && !volatile {
 		// kept for recovery: through the adapter, to the socket's own room
 		return s.nsp.broadcast(context.Background(), BroadcastOptions{Rooms: []string{s.id}}, event, args)
@@ -218,7 +221,10 @@ func (s *Socket) EmitLatest(key, event string, args ...any) error {
 	if len(frames) > 1 {
 		return errLatestBinary
 	}
-	s.client.conn.SendLatest(latestKey(s.nsp.name, key), frames[0])
+	for _, o := range s.nsp.srv.cfg.observers {
+		o.EventSent(s, event, args)
+	}
+	s.client.sendLatest(latestKey(s.nsp.name, key), frames[0])
 	return nil
 }
 
@@ -242,12 +248,18 @@ func (s *Socket) EmitWithAck(ctx context.Context, event string, args ...any) (Ar
 		forget()
 		return Args{}, err
 	}
+	for _, o := range s.nsp.srv.cfg.observers {
+		o.EventSent(s, event, args)
+	}
 	s.client.send(false, frames)
 	select {
 	case a := <-ch:
 		return a, nil
 	case <-ctx.Done():
 		forget()
+		for _, o := range s.nsp.srv.cfg.observers {
+			o.AckTimedOut(s.nsp, event, 1)
+		}
 		return Args{}, ctx.Err()
 	case <-s.ctx.Done():
 		return Args{}, ErrNotConnected
@@ -258,14 +270,18 @@ func (s *Socket) EmitWithAck(ctx context.Context, event string, args ...any) (Ar
 // (each socket is in the room named by its id), so prefix application room
 // names ("room:lobby") if users choose them.
 func (s *Socket) Join(rooms ...string) {
-	h := s.nsp.srv.presence
-	if h == nil || s.presenceKey == "" {
+	h, obs := s.nsp.srv.presence, s.nsp.srv.cfg.observers
+	track := h != nil && s.presenceKey != ""
+	if !track && obs == nil {
 		s.nsp.adapter.AddAll(s.id, rooms)
 		return
 	}
 	before := s.Rooms()
 	s.nsp.adapter.AddAll(s.id, rooms)
-	if !s.Connected() {
+	if obs != nil {
+		s.joined(before)
+	}
+	if !track || !s.Connected() {
 		return
 	}
 	for _, r := range rooms {
@@ -275,17 +291,36 @@ func (s *Socket) Join(rooms ...string) {
 	}
 }
 
+// joined tells the observers about the rooms the socket is in and was not
+// in before, sorted.
+func (s *Socket) joined(before []string) {
+	for _, r := range s.Rooms() {
+		if _, was := slices.BinarySearch(before, r); !was {
+			for _, o := range s.nsp.srv.cfg.observers {
+				o.RoomJoined(s, r)
+			}
+		}
+	}
+}
+
 // Leave removes the socket from room.
 func (s *Socket) Leave(room string) {
-	h := s.nsp.srv.presence
-	if h == nil || s.presenceKey == "" {
+	h, obs := s.nsp.srv.presence, s.nsp.srv.cfg.observers
+	track := h != nil && s.presenceKey != ""
+	if !track && obs == nil {
 		s.nsp.adapter.Del(s.id, room)
 		return
 	}
 	_, was := slices.BinarySearch(s.Rooms(), room)
 	s.nsp.adapter.Del(s.id, room)
-	if was {
+	if !was {
+		return
+	}
+	if track {
 		h.untrack(s, room)
+	}
+	for _, o := range obs {
+		o.RoomLeft(s, room)
 	}
 }
 
@@ -366,13 +401,43 @@ func (s *Socket) closed(reason string) {
 	s.mu.Lock()
 	s.connected = false
 	s.mu.Unlock()
+	obs := s.nsp.srv.cfg.observers
+	var rooms []string // for the observers: the rooms it leaves
+	if obs != nil {
+		rooms = s.Rooms()
+	}
 	if idx := s.index(); idx != nil {
-		idx.Remove(s.id) // before the disconnect handlers: nobody finds it near any more
+		// before the disconnect handlers: nobody finds it near any more
+		if idx.Remove(s.id) && obs != nil {
+			for _, o := range obs {
+				o.Unlocated(s)
+			}
+		}
+		if obs != nil {
+			s.locMu.Lock()
+			watched := s.watch != nil
+			s.locMu.Unlock()
+			for _, o := range obs {
+				if watched {
+					o.WatchEnded(s)
+				}
+			}
+		}
 	}
 	// Untrack before the session is kept for recovery: a recovered socket
 	// reuses this id, and its new presence must not be untracked by us.
 	if h := s.nsp.srv.presence; h != nil {
 		h.disconnect(s)
+		if s.presenceKey != "" {
+			for _, o := range obs {
+				o.PresenceUntracked(s, "")
+				for _, r := range rooms {
+					if r != s.id {
+						o.PresenceUntracked(s, r)
+					}
+				}
+			}
+		}
 	}
 	var sess *Session
 	if s.pid != "" && recoverable[reason] {
@@ -383,6 +448,12 @@ func (s *Socket) closed(reason string) {
 	}
 	s.nsp.remove(s)
 	s.nsp.adapter.DelAll(s.id)
+	for _, o := range obs {
+		for _, r := range rooms {
+			o.RoomLeft(s, r)
+		}
+		o.SocketDisconnected(s, reason)
+	}
 	s.nsp.dropIfEmpty()
 	if sess != nil {
 		// once the socket has left everything: a recovered socket takes
@@ -449,6 +520,9 @@ func (s *Socket) refuse(name string, p *sio.Packet, answer map[string]string, ms
 	if p.HasID {
 		_ = s.ack(p.ID, []any{answer})
 	}
+	for _, o := range s.nsp.srv.cfg.observers {
+		o.EventRefused(s, name, answer["error"])
+	}
 	s.refused++
 	if now := time.Now(); now.Sub(s.refusedLog) >= refuseLogEvery {
 		s.log.Warn(msg, "event", name, "count", s.refused)
@@ -514,7 +588,20 @@ func (s *Socket) callEvent(e *Event, fn func(*Event)) {
 
 // call runs a user handler, recovering a panic. It reports whether fn
 // returned normally.
-func (s *Socket) call(what string, fn func()) bool { return call(s.log, what, fn) }
+func (s *Socket) call(what string, fn func()) bool {
+	ok := call(s.log, what, fn)
+	if !ok {
+		s.panicked(what)
+	}
+	return ok
+}
+
+// panicked tells the observers that a handler of the socket panicked.
+func (s *Socket) panicked(what string) {
+	for _, o := range s.nsp.srv.cfg.observers {
+		o.HandlerPanicked(s, what)
+	}
+}
 
 // call runs a user handler, logging a panic to log. It reports whether fn
 // returned normally.
@@ -534,6 +621,7 @@ func (s *Socket) runMiddleware(mw Middleware) (err error) {
 		if v := recover(); v != nil {
 			s.log.Error("middleware panicked", "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
 			err = &ConnectError{Message: "internal error"}
+			s.panicked("middleware")
 		}
 	}()
 	return mw(s)

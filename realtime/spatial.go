@@ -138,6 +138,9 @@ func (s *Socket) SetLocation(p spatial.Point, accuracy float64) error {
 	if added && s.watch != nil { // a location cleared or expired: the watch resumes
 		_ = idx.Watch(s.id, s.watch.radius, s.watch.opts...)
 	}
+	for _, o := range s.nsp.srv.cfg.observers {
+		o.Located(s, added)
+	}
 	// Those who saw the socket and still do get its new position (those
 	// it entered got it with the enter event).
 	if len(before) == 0 {
@@ -189,7 +192,10 @@ func (s *Server) sendMove(ids []string, member string, pos spatial.Position) {
 			p = frames[0]
 			last, key = w.nsp, latestKey(w.nsp.name, "\x00move:"+member) // a key EmitLatest refuses
 		}
-		w.client.conn.SendLatest(key, p)
+		w.client.sendLatest(key, p)
+	}
+	for _, o := range s.cfg.observers {
+		o.SpatialEvents(NearbyMove, len(targets))
 	}
 }
 
@@ -307,7 +313,13 @@ func (s *Socket) Watch(radius float64, opts ...spatial.WatchOption) error {
 	if err := idx.Watch(s.id, radius, opts...); err != nil && !errors.Is(err, spatial.ErrNotFound) {
 		return err
 	}
+	had := s.watch != nil
 	s.watch = &watchSpec{radius: radius, opts: slices.Clone(opts)}
+	if !had && s.Connected() { // else closed reports no WatchEnded
+		for _, o := range s.nsp.srv.cfg.observers {
+			o.WatchStarted(s)
+		}
+	}
 	return nil
 }
 
@@ -320,8 +332,14 @@ func (s *Socket) Unwatch() {
 	}
 	s.locMu.Lock()
 	defer s.locMu.Unlock()
+	had := s.watch != nil
 	s.watch = nil
 	idx.Unwatch(s.id)
+	if had && s.Connected() { // else closed reported it
+		for _, o := range s.nsp.srv.cfg.observers {
+			o.WatchEnded(s)
+		}
+	}
 }
 
 // Spatial returns the server's spatial index (nil without [WithSpatial]),
@@ -380,14 +398,18 @@ func (s *Server) onSpatial(ev spatial.Event[string]) {
 			pos, d := s.shownTo(ev)
 			b, at := w.eventHead(NearbyEnter, len(ev.Member)+nearbySize)
 			b = appendNearby(b, ev.Member, pos, d)
-			_ = w.emitBuilt(NearbyEnter, b, at)
+			if w.emitBuilt(NearbyEnter, b, at) == nil {
+				s.spatialEvent(NearbyEnter)
+			}
 		}
 	case spatial.Leave:
 		if w := s.socketByID(ev.Watcher); w != nil {
 			b, at := w.eventHead(NearbyLeave, len(ev.Member)+40)
 			b = sio.AppendString(append(b, `{"id":`...), ev.Member)
 			b = sio.AppendString(append(b, `,"reason":`...), s.leaveReason(ev))
-			_ = w.emitBuilt(NearbyLeave, append(b, '}'), at)
+			if w.emitBuilt(NearbyLeave, append(b, '}'), at) == nil {
+				s.spatialEvent(NearbyLeave)
+			}
 		}
 	case spatial.FenceEnter, spatial.FenceLeave:
 		m := s.socketByID(ev.Member)
@@ -406,11 +428,21 @@ func (s *Server) onSpatial(ev spatial.Event[string]) {
 			name = AreaLeave
 		}
 		if m.Connected() {
-			_ = m.Emit(name, struct {
+			err := m.Emit(name, struct {
 				Area string `json:"area"`
 				Room string `json:"room"`
 			}{ev.Fence, room})
+			if err == nil {
+				s.spatialEvent(name)
+			}
 		}
+	}
+}
+
+// spatialEvent tells the observers about one spatial event sent.
+func (s *Server) spatialEvent(event string) {
+	for _, o := range s.cfg.observers {
+		o.SpatialEvents(event, 1)
 	}
 }
 
@@ -476,7 +508,11 @@ func (s *Socket) ClearLocation() {
 	}
 	s.locMu.Lock()
 	defer s.locMu.Unlock()
-	idx.Remove(s.id)
+	if idx.Remove(s.id) {
+		for _, o := range s.nsp.srv.cfg.observers {
+			o.Unlocated(s)
+		}
+	}
 }
 
 // NearbySocket is a socket found near a point, with its position as
