@@ -90,7 +90,9 @@
 //
 // # Limits
 //
-// Topics, keys and connection ids must not be empty. A meta's Status is at
+// Topics, keys and connection ids must not be empty; a key or connection id
+// is at most [MaxKeyLen] (256) bytes, a topic at most [MaxTopicLen] (1 KiB).
+// A meta's Status is at
 // most [MaxStatusLen] (32) bytes, Device at most [MaxDeviceLen] (64) and
 // Fields, a JSON object or empty, at most [MaxFieldsLen] (4 KiB). Input
 // that breaks these is refused with an error wrapping [ErrInvalidMeta],

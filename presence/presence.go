@@ -46,6 +46,16 @@ const (
 	MaxFieldsLen = 4 << 10
 )
 
+// Limits on names, in bytes: a key (user id) and a connection id of at most
+// MaxKeyLen, a topic of at most MaxTopicLen. Every method given a longer
+// one fails with [ErrInvalidMeta]: a key goes to every member of its
+// topics with each join and leave, and is remembered for the last-seen
+// time, so none may be large.
+const (
+	MaxKeyLen   = 256
+	MaxTopicLen = 1024
+)
+
 // Meta is one connection of a member: a user with two tabs open has two
 // metas. Values handed out by a [Tracker] (in a [Member], a [Diff]) share
 // the bytes of Fields with the tracker and with every other receiver: treat
@@ -90,10 +100,18 @@ func (d *Diff) empty() bool {
 }
 
 // checkName returns an error wrapping [ErrInvalidMeta] if s, the name of a
-// what ("topic", "key", "connection id"), is empty.
+// what ("topic", "key", "connection id"), is empty or too long (see
+// [MaxKeyLen], [MaxTopicLen]).
 func checkName(what, s string) error {
-	if s == "" {
+	limit := MaxKeyLen
+	if what == "topic" {
+		limit = MaxTopicLen
+	}
+	switch {
+	case s == "":
 		return fmt.Errorf("presence: empty %s: %w", what, ErrInvalidMeta)
+	case len(s) > limit:
+		return fmt.Errorf("presence: %s of %d bytes, over %d: %w", what, len(s), limit, ErrInvalidMeta)
 	}
 	return nil
 }

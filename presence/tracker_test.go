@@ -491,6 +491,12 @@ func TestValidation(t *testing.T) {
 		{"empty topic", "", "k", ok, false},
 		{"empty key", "t", "", ok, false},
 		{"empty conn", "t", "k", presence.Meta{}, false},
+		{"key at limit", "t", strings.Repeat("k", presence.MaxKeyLen), ok, true},
+		{"key over limit", "t", strings.Repeat("k", presence.MaxKeyLen+1), ok, false},
+		{"500 kB key", "t", strings.Repeat("k", 500_000), ok, false},
+		{"conn over limit", "t", "k", presence.Meta{ConnID: strings.Repeat("c", presence.MaxKeyLen+1)}, false},
+		{"topic at limit", strings.Repeat("t", presence.MaxTopicLen), "k", ok, true},
+		{"topic over limit", strings.Repeat("t", presence.MaxTopicLen+1), "k", ok, false},
 		{"status at limit", "t", "k", with(func(m *presence.Meta) { m.Status = strings.Repeat("s", 32) }), true},
 		{"status over limit", "t", "k", with(func(m *presence.Meta) { m.Status = strings.Repeat("s", 33) }), false},
 		{"device at limit", "t", "k", with(func(m *presence.Meta) { m.Device = strings.Repeat("d", 64) }), true},
@@ -510,7 +516,9 @@ func TestValidation(t *testing.T) {
 			t.Parallel()
 			tr, _ := newTracker(t)
 			err := tr.Track(context.Background(), tt.topic, tt.key, tt.meta)
-			if tt.topic != "" && tt.key != "" && tt.meta.ConnID != "" {
+			names := tt.topic != "" && tt.key != "" && tt.meta.ConnID != "" &&
+				len(tt.topic) <= presence.MaxTopicLen && len(tt.key) <= presence.MaxKeyLen && len(tt.meta.ConnID) <= presence.MaxKeyLen
+			if names {
 				assert.Equal(t, tt.valid, tt.meta.Validate() == nil, "Meta.Validate agrees with Track on %+v", tt.meta)
 			}
 			if tt.valid {
@@ -542,6 +550,8 @@ func TestValidation(t *testing.T) {
 		_, err = tr.Count(ctx, "")
 		errs = append(errs, err)
 		_, _, err = tr.LastSeen(ctx, "")
+		errs = append(errs, err)
+		_, _, err = tr.LastSeen(ctx, strings.Repeat("k", presence.MaxKeyLen+1))
 		errs = append(errs, err)
 		for i, err := range errs {
 			assert.ErrorIs(t, err, presence.ErrInvalidMeta, "call %d", i)

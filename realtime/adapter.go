@@ -396,7 +396,7 @@ func (a *MemoryAdapter) FetchSockets(_ context.Context, opts BroadcastOptions) (
 
 // AddSockets implements [Adapter].
 func (a *MemoryAdapter) AddSockets(_ context.Context, opts BroadcastOptions, rooms []string) error {
-	a.each(opts, func(s *Socket) { s.Join(rooms...) })
+	a.each(opts, func(s *Socket) { s.join(rooms...) })
 	return nil
 }
 

@@ -18,8 +18,13 @@ type client struct {
 	hs       Handshake   // what every socket's handshake shares
 	engine   Conn        // what Socket.Conn returns
 	reasm    decoder     // used on the read goroutine only
-	timer    *time.Timer // closes a connection that joins no namespace
+	timer    *time.Timer // closes a connection that joins no namespace, or has none left
 	connects tokenBucket // limits CONNECT packets; read goroutine only
+	// attTimer closes a connection whose binary packet's attachments are
+	// late; attArmed: it runs. Read goroutine only (and OnClose, which
+	// never runs concurrently with it).
+	attTimer *time.Timer
+	attArmed bool
 
 	mu      sync.Mutex
 	closed  bool
@@ -34,7 +39,7 @@ func (s *Server) open(conn *transport.Conn) transport.Receiver {
 		conn:    conn,
 		log:     s.cfg.logger.With("sid", conn.ID()),
 		hs:      newHandshake(conn.Request()),
-		reasm:   s.cfg.parser.newDecoder(sio.Limits{MaxAttachments: s.cfg.maxAttachments}),
+		reasm:   s.cfg.parser.newDecoder(sio.Limits{MaxAttachments: s.cfg.maxAttachments, MaxPacketBytes: s.maxPacketBytes()}),
 		sockets: make(map[string]*Socket),
 	}
 	c.engine.c = c
@@ -44,7 +49,7 @@ func (s *Server) open(conn *transport.Conn) transport.Receiver {
 		idle := len(c.sockets) == 0
 		c.mu.Unlock()
 		if idle {
-			c.log.Info("no namespace joined in time, closing")
+			c.log.Info("no namespace joined in time, or none left, closing")
 			conn.Close()
 		}
 	})
@@ -60,6 +65,7 @@ func (s *Server) open(conn *transport.Conn) transport.Receiver {
 // OnMessage implements transport.Receiver.
 func (c *client) OnMessage(data []byte, binary bool) {
 	p, atts, done, err := c.reasm.Add(data, binary)
+	c.awaitAttachments(err == nil && !done)
 	if err != nil {
 		c.fail(err)
 		return
@@ -110,6 +116,7 @@ func (c *client) OnUpgrade(transport string) {
 // OnClose implements transport.Receiver.
 func (c *client) OnClose(reason string) {
 	c.timer.Stop()
+	c.awaitAttachments(false)
 	c.mu.Lock()
 	c.closed = true
 	socks := make([]*Socket, 0, len(c.sockets))
@@ -125,6 +132,35 @@ func (c *client) OnClose(reason string) {
 	}
 }
 
+// awaitAttachments arms the timer of [WithAttachmentTimeout] while a binary
+// packet waits for attachments (waiting), and stops it otherwise. On the
+// read goroutine.
+func (c *client) awaitAttachments(waiting bool) {
+	switch {
+	case waiting && !c.attArmed:
+		c.attArmed = true
+		if c.attTimer == nil {
+			c.attTimer = time.AfterFunc(c.srv.cfg.attachTimeout, func() {
+				c.log.Warn("binary packet incomplete in time, closing", "timeout", c.srv.cfg.attachTimeout)
+				c.conn.CloseWithReason(transport.ReasonParseError, false)
+			})
+		} else {
+			c.attTimer.Reset(c.srv.cfg.attachTimeout)
+		}
+	case !waiting && c.attArmed:
+		c.attArmed = false
+		c.attTimer.Stop()
+	}
+}
+
+// maxPacketBytes is the bound of [WithMaxAttachmentBytes].
+func (s *Server) maxPacketBytes() int {
+	if n := s.cfg.maxPacketBytes; n > 0 {
+		return n
+	}
+	return s.eng.MaxPayload()
+}
+
 // fail closes the connection after a malformed packet.
 func (c *client) fail(err error) {
 	c.log.Warn("malformed packet, closing", "err", err)
@@ -137,7 +173,7 @@ func (c *client) fail(err error) {
 func (c *client) connect(name string, auth []byte) {
 	c.mu.Lock()
 	joined := c.sockets[name] != nil || c.joining[name]
-	full := len(c.sockets)+len(c.joining) >= maxNamespaces
+	full := len(c.sockets)+len(c.joining) >= c.srv.cfg.maxNamespaces
 	c.mu.Unlock()
 	switch {
 	case joined:
@@ -145,6 +181,9 @@ func (c *client) connect(name string, auth []byte) {
 		return
 	case full:
 		c.refuse(name, &ConnectError{Message: "Too many namespaces"})
+		return
+	case len(name) > c.srv.cfg.maxNameLen && c.srv.defined(name) == nil:
+		c.refuse(name, errInvalidNamespace)
 		return
 	case !c.connects.allow(time.Now()):
 		c.refuse(name, &ConnectError{Message: "Too many connection attempts"})
@@ -192,9 +231,6 @@ func (c *client) joined(name string) {
 
 // errInvalidNamespace answers a CONNECT to a namespace that does not exist.
 var errInvalidNamespace = &ConnectError{Message: "Invalid namespace"}
-
-// maxNamespaces bounds the namespaces one connection may join.
-const maxNamespaces = 64
 
 // refuse answers a CONNECT to name with connect_error: err's text, and its
 // data for a *ConnectError.
@@ -247,6 +283,9 @@ func (c *client) detach(s *Socket) {
 	c.mu.Lock()
 	if c.sockets[s.nsp.name] == s {
 		delete(c.sockets, s.nsp.name)
+	}
+	if len(c.sockets) == 0 && len(c.joining) == 0 && !c.closed {
+		c.timer.Reset(c.srv.cfg.connectTimeout) // its last namespace left: closed as one that never joined
 	}
 	c.mu.Unlock()
 }

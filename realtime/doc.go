@@ -74,7 +74,22 @@
 // namespace gets connect_error "Invalid namespace". Events over the
 // [WithEventRate] limit are not handled, and answered with
 // {"error":"rate limited"} when the client waits for an acknowledgement. A
-// connection that joins no namespace within [WithConnectTimeout] is closed.
+// connection that joins no namespace within [WithConnectTimeout], or whose
+// namespaces have all disconnected for that long, is closed.
+//
+// Everything a client can make the server keep is bounded, and a refusal
+// leaves nothing behind: the CONNECT checks (a namespace joined twice,
+// [WithMaxNamespaces], the CONNECT rate, [WithMaxNameLen]) run before a
+// dynamic namespace is matched or created, and a dynamic namespace left
+// empty by a refusal is dropped; the handshake's headers and query are
+// kept once per connection, not per namespace; a binary packet's text and
+// attachments are bounded by [WithMaxAttachmentBytes] and must complete
+// within [WithAttachmentTimeout] (else "parse error"); [Socket.Join]
+// refuses rooms past [WithMaxRooms] and names past [WithMaxNameLen];
+// presence keys, metas and a client's updates are bounded (see
+// [WithPresence]); the transport bounds sessions, payloads and text
+// (see package transport, Limits). Refusals a client repeats are logged at
+// most once per 10 seconds per socket, with their count.
 //
 // # Binary data
 //

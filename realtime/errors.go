@@ -18,6 +18,13 @@ var (
 	ErrServerClosed  = errors.New("realtime: server closed")
 	ErrNoPresence    = errors.New("realtime: socket has no presence (see WithPresence)")
 
+	// ErrTooManyRooms is returned by [Socket.Join] for rooms that would
+	// take the socket past [WithMaxRooms].
+	ErrTooManyRooms = errors.New("realtime: too many rooms")
+	// ErrRoomNameTooLong is returned by [Socket.Join] for a room name
+	// longer than [WithMaxNameLen].
+	ErrRoomNameTooLong = errors.New("realtime: room name too long")
+
 	// ErrInvalidArgument is wrapped by [Args.Bind] errors.
 	ErrInvalidArgument = sio.ErrInvalidArgument
 )

@@ -34,7 +34,10 @@ func Example_readmeQuickstart() {
 				_ = e.AckResult(err)
 				return
 			}
-			s.Join(room)
+			if err := s.Join(room); err != nil {
+				_ = e.AckResult(err)
+				return
+			}
 			_ = e.Ack("joined " + room)
 		})
 		s.On("say", func(e *realtime.Event) {

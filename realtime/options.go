@@ -20,6 +20,11 @@ type config struct {
 	adapter        AdapterFactory
 	connectTimeout time.Duration
 	maxAttachments int
+	maxPacketBytes int           // of a binary packet; 0: the transport's max payload
+	attachTimeout  time.Duration // for a binary packet's attachments to arrive
+	maxNamespaces  int
+	maxRooms       int
+	maxNameLen     int
 	parser         Parser
 	eventRate      float64
 	eventBurst     int
@@ -40,6 +45,14 @@ const (
 	DefaultEventBurst     = 1000
 )
 
+// Defaults of the limits on what a client can make the server keep.
+const (
+	DefaultAttachmentTimeout = 20 * time.Second // transport.DefaultPingTimeout
+	DefaultMaxNamespaces     = 64
+	DefaultMaxRooms          = 1000
+	DefaultMaxNameLen        = 256
+)
+
 func newConfig(opts []Option) config {
 	c := config{
 		path:           DefaultPath,
@@ -47,6 +60,10 @@ func newConfig(opts []Option) config {
 		adapter:        NewMemoryAdapter,
 		connectTimeout: DefaultConnectTimeout,
 		maxAttachments: DefaultMaxAttachments,
+		attachTimeout:  DefaultAttachmentTimeout,
+		maxNamespaces:  DefaultMaxNamespaces,
+		maxRooms:       DefaultMaxRooms,
+		maxNameLen:     DefaultMaxNameLen,
 		eventRate:      DefaultEventRate,
 		eventBurst:     DefaultEventBurst,
 		recoverySkipMW: true,
@@ -82,6 +99,21 @@ func (c *config) validate() {
 	}
 	if c.maxAttachments < 1 {
 		panic(fmt.Sprintf("realtime: WithMaxAttachments: must be at least 1, got %d", c.maxAttachments))
+	}
+	if c.maxPacketBytes < 0 {
+		panic(fmt.Sprintf("realtime: WithMaxAttachmentBytes: negative size %d", c.maxPacketBytes))
+	}
+	if c.attachTimeout <= 0 {
+		panic(fmt.Sprintf("realtime: WithAttachmentTimeout: must be positive, got %v", c.attachTimeout))
+	}
+	if c.maxNamespaces < 1 {
+		panic(fmt.Sprintf("realtime: WithMaxNamespaces: must be at least 1, got %d", c.maxNamespaces))
+	}
+	if c.maxRooms < 1 {
+		panic(fmt.Sprintf("realtime: WithMaxRooms: must be at least 1, got %d", c.maxRooms))
+	}
+	if c.maxNameLen < 1 {
+		panic(fmt.Sprintf("realtime: WithMaxNameLen: must be at least 1, got %d", c.maxNameLen))
 	}
 	if c.eventRate < 0 || c.eventBurst < 0 || (c.eventRate > 0 && c.eventBurst == 0) {
 		panic(fmt.Sprintf("realtime: WithEventRate: invalid rate %v burst %d", c.eventRate, c.eventBurst))
@@ -142,6 +174,57 @@ func WithConnectTimeout(d time.Duration) Option {
 // with reason "parse error".
 func WithMaxAttachments(n int) Option {
 	return func(c *config) { c.maxAttachments = n }
+}
+
+// WithMaxAttachmentBytes bounds, in bytes, what the server holds for one
+// binary packet while its attachments arrive: its text message and its
+// attachments together. Zero (the default) means the transport's largest
+// message, [transport.WithMaxPayload] (1,000,000 bytes by default), so
+// that a binary packet costs no more than the largest plain one. A packet
+// that crosses it closes the connection with reason "parse error". It
+// panics in New if n is negative.
+func WithMaxAttachmentBytes(n int) Option {
+	return func(c *config) { c.maxPacketBytes = n }
+}
+
+// WithAttachmentTimeout bounds how long the attachments of a binary packet
+// may take to arrive after its text message. Default 20s, the transport's
+// default ping timeout. A packet still incomplete then closes the
+// connection with reason "parse error", so that a client cannot make the
+// server hold a partial packet until the connection ends. It panics in
+// New if d is not positive.
+func WithAttachmentTimeout(d time.Duration) Option {
+	return func(c *config) { c.attachTimeout = d }
+}
+
+// WithMaxNamespaces bounds the namespaces one connection may join (or be
+// joining) at once. Default 64. A CONNECT beyond it gets connect_error
+// "Too many namespaces", before any namespace is looked up or created. It
+// panics in New if n is less than 1.
+func WithMaxNamespaces(n int) Option {
+	return func(c *config) { c.maxNamespaces = n }
+}
+
+// WithMaxRooms bounds the rooms [Socket.Join] lets a socket be in, besides
+// the room of its own id. Default 1000. A Join that would take the socket
+// past it joins none of its rooms and returns [ErrTooManyRooms]. Rooms
+// joined by the server for all the sockets it selects
+// ([BroadcastOperator.SocketsJoin]), area rooms and rooms restored by
+// recovery are not counted against it, though they count towards it. It
+// panics in New if n is less than 1.
+func WithMaxRooms(n int) Option {
+	return func(c *config) { c.maxRooms = n }
+}
+
+// WithMaxNameLen bounds, in bytes, the names a client can make the server
+// keep: a room name given to [Socket.Join] (which returns
+// [ErrRoomNameTooLong] beyond it, joining none), and the name of a
+// namespace a client connects to that the server has not defined with
+// [Server.Of] (connect_error "Invalid namespace" beyond it, before a
+// dynamic namespace is matched). Default 256. It panics in New if n is less
+// than 1.
+func WithMaxNameLen(n int) Option {
+	return func(c *config) { c.maxNameLen = n }
 }
 
 // WithAllowEIO3 lets clients of Socket.IO 2 (socket.io-client 2.x, which

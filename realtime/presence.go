@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 	"unicode"
@@ -31,6 +32,13 @@ const presenceTimeout = 5 * time.Second
 
 // maxPresenceUpdate bounds a client's presence update payload, in bytes.
 const maxPresenceUpdate = 2048
+
+// presenceUpdateEvery is the interval over which a socket's presence
+// updates from its client are coalesced: the first is applied at once, the
+// later ones of the interval together at its end, the latest value of each
+// field winning. So a client sending updates at the full event rate makes
+// its rooms hear at most one diff per interval.
+const presenceUpdateEvery = 100 * time.Millisecond
 
 type presenceConfig struct {
 	tracker      *presence.Tracker
@@ -62,6 +70,14 @@ type presenceConfig struct {
 //     bytes) and an acknowledgement callback, answered {"ok": true} or
 //     {"error": "…"}; with [WithPresenceClientFields] it may also replace
 //     its meta's fields, {"fields": {…}} (a JSON object; 2 KiB in all).
+//     A socket's updates are coalesced over 100 ms: the first is applied
+//     at once, those that follow within the interval together at its end
+//     (the latest value of each field wins), so that a client cannot make
+//     its rooms hear a diff per event at the full event rate.
+//
+// The key Identify returns is at most [presence.MaxKeyLen] (256) bytes: a
+// longer one (taken from a client's auth, say) refuses the connection with
+// connect_error "presence key too long".
 //
 // A meta is {"connId", "status", "device", "fields", "joinedAt"}. Event
 // names can be changed with [WithPresenceEvents]. The meta Identify returns
@@ -237,6 +253,10 @@ func (h *presenceHub) identify(s *Socket) error {
 	if key == "" {
 		return &ConnectError{Message: "no presence key"}
 	}
+	if len(key) > presence.MaxKeyLen {
+		s.log.Warn("presence: Identify returned a key too long, connection refused", "bytes", len(key), "max", presence.MaxKeyLen)
+		return &ConnectError{Message: "presence key too long"}
+	}
 	if err := checkMeta(&meta); err != nil {
 		s.log.Error("presence: Identify returned an invalid meta", "err", err)
 		return &ConnectError{Message: "invalid presence"}
@@ -348,6 +368,10 @@ func (h *presenceHub) untrack(s *Socket, room string) {
 func (h *presenceHub) disconnect(s *Socket) {
 	if s.presenceKey == "" {
 		return
+	}
+	if s.presenceTimer != nil { // on the inbox, as the coalescing
+		s.presenceTimer.Stop()
+		s.presenceNext = nil
 	}
 	s.presenceMu.Lock()
 	defer s.presenceMu.Unlock()
@@ -462,40 +486,96 @@ func (h *presenceHub) close() {
 	}
 }
 
-// onUpdate handles a client's presence update event.
+// onUpdate handles a client's presence update event, on the socket's
+// inbox.
 func (h *presenceHub) onUpdate(e *Event) {
-	_ = e.AckResult(h.clientUpdate(e))
+	fn, err := h.clientUpdate(e)
+	if err == nil {
+		err = h.coalesce(e.Socket, fn)
+	}
+	_ = e.AckResult(err)
 }
 
-// clientUpdate applies a client's presence update event, or says why not.
-func (h *presenceHub) clientUpdate(e *Event) error {
+// coalesce applies fn, a client's update, at once if no interval of
+// presenceUpdateEvery lasts, and starts one; otherwise it keeps it, after
+// those kept already, for the interval's end. On the socket's inbox.
+func (h *presenceHub) coalesce(s *Socket, fn func(*presence.Meta)) error {
+	if s.presenceBusy {
+		if prev := s.presenceNext; prev != nil {
+			s.presenceNext = func(m *presence.Meta) { prev(m); fn(m) }
+		} else {
+			s.presenceNext = fn
+		}
+		return nil
+	}
+	err := s.UpdatePresence(fn)
+	h.startInterval(s)
+	return err
+}
+
+// startInterval starts an interval of presenceUpdateEvery for s, at whose
+// end the updates kept meanwhile are applied. On the socket's inbox.
+func (h *presenceHub) startInterval(s *Socket) {
+	s.presenceBusy = true
+	if s.presenceTimer == nil {
+		s.presenceTimer = time.AfterFunc(presenceUpdateEvery, func() {
+			s.inbox.enqueue(func() { h.endInterval(s) })
+		})
+		return
+	}
+	s.presenceTimer.Reset(presenceUpdateEvery)
+}
+
+// endInterval applies the updates kept during the interval that ended, and
+// starts another if there were any. On the socket's inbox.
+func (h *presenceHub) endInterval(s *Socket) {
+	fn := s.presenceNext
+	s.presenceNext, s.presenceBusy = nil, false
+	if fn == nil || !s.Connected() {
+		return
+	}
+	if err := s.UpdatePresence(fn); err != nil {
+		s.log.Debug("presence: coalesced update", "err", err)
+	}
+	h.startInterval(s)
+}
+
+// clientUpdate checks a client's presence update event and returns the
+// change it asks for, or says why not.
+func (h *presenceHub) clientUpdate(e *Event) (func(*presence.Meta), error) {
 	if e.Args.a.Size() > maxPresenceUpdate {
-		return fmt.Errorf("update larger than %d bytes", maxPresenceUpdate)
+		return nil, fmt.Errorf("update larger than %d bytes", maxPresenceUpdate)
 	}
 	var u struct {
 		Status *string         `json:"status"`
 		Fields json.RawMessage `json:"fields"`
 	}
 	if e.Bind(&u) != nil {
-		return errors.New(`expected {"status": string, "fields": object}`)
+		return nil, errors.New(`expected {"status": string, "fields": object}`)
 	}
 	if u.Status != nil {
 		if err := checkStatus(*u.Status); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	fields := len(u.Fields) > 0 && string(u.Fields) != "null"
 	if fields && !h.cfg.clientFields {
-		return errors.New("fields are set by the server")
+		return nil, errors.New("fields are set by the server")
 	}
-	return e.Socket.UpdatePresence(func(m *presence.Meta) {
+	if fields {
+		u.Fields = slices.Clone(u.Fields) // kept past the event, if coalesced
+		if err := (presence.Meta{Fields: u.Fields}).Validate(); err != nil {
+			return nil, err
+		}
+	}
+	return func(m *presence.Meta) {
 		if u.Status != nil {
 			m.Status = *u.Status
 		}
 		if fields {
 			m.Fields = u.Fields
 		}
-	})
+	}, nil
 }
 
 // PresenceKey returns the user key [WithPresence]'s Identify gave the

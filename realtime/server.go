@@ -143,6 +143,14 @@ func (s *Server) lookup(name string, auth json.RawMessage) *Namespace {
 	return nil
 }
 
+// defined returns the namespace name the server holds (defined with Of, or
+// a dynamic one in use), or nil.
+func (s *Server) defined(name string) *Namespace {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.nsps[name]
+}
+
 // OnConnection adds a handler for sockets connecting to the main namespace.
 func (s *Server) OnConnection(fn func(*Socket)) { s.Of("/").OnConnection(fn) }
 

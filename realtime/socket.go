@@ -51,6 +51,11 @@ type Socket struct {
 	presenceTopics map[string]bool // published topics this socket keeps subscribed; under presenceMu
 	presenceGone   bool            // untracked for good: the socket disconnected; under presenceMu
 
+	// coalescing of the client's presence updates; on the inbox only
+	presenceNext  func(*presence.Meta) // the latest updates, not applied yet
+	presenceTimer *time.Timer          // runs while an interval of presenceUpdateEvery lasts
+	presenceBusy  bool                 // an interval lasts
+
 	// locMu serializes the socket's location changes (SetLocation,
 	// SetHidden, Watch, Unwatch, ClearLocation); before mu.
 	locMu  sync.Mutex
@@ -269,7 +274,56 @@ func (s *Socket) EmitWithAck(ctx context.Context, event string, args ...any) (Ar
 // Join adds the socket to rooms. Room names share one space with socket ids
 // (each socket is in the room named by its id), so prefix application room
 // names ("room:lobby") if users choose them.
-func (s *Socket) Join(rooms ...string) {
+//
+// Since room names often come from clients, Join bounds what they can make
+// the server keep: a name longer than [WithMaxNameLen] (256 bytes by
+// default) returns [ErrRoomNameTooLong], and rooms that would put the socket
+// in more than [WithMaxRooms] (1000 by default, its own room aside) return
+// [ErrTooManyRooms]. Either way the socket joins none of rooms.
+func (s *Socket) Join(rooms ...string) error {
+	if err := s.checkJoin(rooms); err != nil {
+		return err
+	}
+	s.join(rooms...)
+	return nil
+}
+
+// checkJoin checks rooms against the limits of [Socket.Join].
+func (s *Socket) checkJoin(rooms []string) error {
+	cfg := &s.nsp.srv.cfg
+	for _, r := range rooms {
+		if len(r) > cfg.maxNameLen {
+			return ErrRoomNameTooLong
+		}
+	}
+	in := s.Rooms() // sorted, its own included
+	n := len(in) - 1
+	var seen map[string]bool // for a long list; a short one is searched
+	if len(rooms) > 8 {
+		seen = make(map[string]bool, len(rooms))
+	}
+	for i, r := range rooms {
+		if _, was := slices.BinarySearch(in, r); was {
+			continue
+		}
+		if seen != nil {
+			if seen[r] {
+				continue
+			}
+			seen[r] = true
+		} else if slices.Contains(rooms[:i], r) {
+			continue
+		}
+		if n++; n > cfg.maxRooms {
+			return ErrTooManyRooms
+		}
+	}
+	return nil
+}
+
+// join adds the socket to rooms, without the limits of [Socket.Join]: for
+// the server's own choices (SocketsJoin, area rooms).
+func (s *Socket) join(rooms ...string) {
 	h, obs := s.nsp.srv.presence, s.nsp.srv.cfg.observers
 	track := h != nil && s.presenceKey != ""
 	if !track && obs == nil {

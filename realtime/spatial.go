@@ -418,7 +418,7 @@ func (s *Server) onSpatial(ev spatial.Event[string]) {
 		}
 		room, name := AreaRoom(ev.Fence), AreaEnter
 		if ev.Kind == spatial.FenceEnter {
-			m.Join(room)
+			m.join(room)
 			if !m.Connected() { // it left all its rooms meanwhile
 				m.Leave(room)
 				return

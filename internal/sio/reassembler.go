@@ -12,6 +12,7 @@ type Reassembler struct {
 	pending Packet
 	waiting bool     // pending awaits attachments
 	atts    [][]byte // attachments received so far
+	bytes   int      // size of the text message and atts
 }
 
 // NewReassembler returns a Reassembler that decodes with lim.
@@ -26,7 +27,9 @@ func NewReassembler(lim Limits) *Reassembler {
 // binary message when none is expected, is an error wrapping
 // ErrInvalidPacket, as are Decode's errors. After an error the partial
 // packet is dropped and the next message starts afresh, though a connection
-// that sent a bad packet is best closed.
+// that sent a bad packet is best closed. A binary packet whose text and
+// attachments exceed Limits.MaxPacketBytes is dropped with
+// ErrPacketTooLarge as soon as the message that crosses the limit arrives.
 func (r *Reassembler) Add(data []byte, binary bool) (p Packet, attachments [][]byte, done bool, err error) {
 	if binary {
 		if !r.waiting {
@@ -35,12 +38,16 @@ func (r *Reassembler) Add(data []byte, binary bool) (p Packet, attachments [][]b
 		if data == nil {
 			data = []byte{} // an empty Buffer stays one: a nil []byte is sent as null
 		}
+		if r.bytes += len(data); r.lim.MaxPacketBytes > 0 && r.bytes > r.lim.MaxPacketBytes {
+			r.Reset()
+			return Packet{}, nil, false, ErrPacketTooLarge
+		}
 		r.atts = append(r.atts, data)
 		if len(r.atts) < r.pending.Attachments {
 			return Packet{}, nil, false, nil
 		}
 		p, attachments = r.pending, r.atts
-		r.pending, r.atts, r.waiting = Packet{}, nil, false
+		r.Reset()
 		return p, attachments, true, nil
 	}
 	if r.waiting {
@@ -54,12 +61,15 @@ func (r *Reassembler) Add(data []byte, binary bool) (p Packet, attachments [][]b
 	if p.Attachments == 0 {
 		return p, nil, true, nil
 	}
-	r.pending, r.waiting = p, true
+	if r.lim.MaxPacketBytes > 0 && len(data) > r.lim.MaxPacketBytes {
+		return Packet{}, nil, false, ErrPacketTooLarge
+	}
+	r.pending, r.waiting, r.bytes = p, true, len(data)
 	r.atts = make([][]byte, 0, p.Attachments)
 	return Packet{}, nil, false, nil
 }
 
 // Reset drops any partial packet.
 func (r *Reassembler) Reset() {
-	r.pending, r.atts, r.waiting = Packet{}, nil, false
+	r.pending, r.atts, r.waiting, r.bytes = Packet{}, nil, false, 0
 }

@@ -82,6 +82,10 @@ type Limits struct {
 	// announce. Zero or less means DefaultMaxAttachments, 10; values above
 	// math.MaxInt32 count as math.MaxInt32.
 	MaxAttachments int
+	// MaxPacketBytes bounds what a Reassembler holds for one binary
+	// packet: its text message and its attachments, in bytes. Zero or
+	// less means no limit.
+	MaxPacketBytes int
 }
 
 func (l Limits) maxAttachments() int {
@@ -98,6 +102,9 @@ var (
 	// ErrTooManyAttachments means a binary packet announced more
 	// attachments than Limits.MaxAttachments.
 	ErrTooManyAttachments = errors.New("sio: too many attachments")
+	// ErrPacketTooLarge means a binary packet's text and attachments
+	// exceed Limits.MaxPacketBytes.
+	ErrPacketTooLarge = errors.New("sio: binary packet too large")
 )
 
 // reservedEvents are the event names socket.io-parser refuses in an EVENT.

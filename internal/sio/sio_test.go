@@ -835,3 +835,50 @@ func TestMarshalDecodeFill(t *testing.T) {
 	assert.Equal(t, []byte("hello"), body)
 	assert.Equal(t, []byte{}, empty)
 }
+
+// A binary packet's text and attachments together are bounded by
+// MaxPacketBytes; the partial packet is dropped at the message that
+// crosses the limit.
+func TestReassemblerMaxPacketBytes(t *testing.T) {
+	t.Parallel()
+	text := []byte(`52-["foo",` + ph0 + `,` + strings.Replace(ph0, "0", "1", 1) + `]`)
+	tests := []struct {
+		name   string
+		limit  int
+		atts   []int // attachment sizes
+		failAt int   // index of the message refused: 0 the text, 1… an attachment; -1 none
+	}{
+		{"no limit", 0, []int{1 << 20, 1 << 20}, -1},
+		{"at the limit", len(text) + 200, []int{100, 100}, -1},
+		{"over by the last attachment", len(text) + 200, []int{100, 101}, 2},
+		{"over by the first attachment", len(text) + 200, []int{201, 1}, 1},
+		{"text alone over", len(text) - 1, []int{1, 1}, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			r := sio.NewReassembler(sio.Limits{MaxPacketBytes: tt.limit})
+			_, _, done, err := r.Add(text, false)
+			if tt.failAt == 0 {
+				require.ErrorIs(t, err, sio.ErrPacketTooLarge)
+				return
+			}
+			require.NoError(t, err)
+			require.False(t, done)
+			for i, n := range tt.atts {
+				_, atts, done, err := r.Add(make([]byte, n), true)
+				if i+1 == tt.failAt {
+					require.ErrorIs(t, err, sio.ErrPacketTooLarge, "attachment %d", i)
+					_, _, _, err = r.Add([]byte{1}, true)
+					require.ErrorIs(t, err, sio.ErrInvalidPacket, "the partial packet was dropped")
+					return
+				}
+				require.NoError(t, err, "attachment %d", i)
+				if i == len(tt.atts)-1 {
+					require.True(t, done)
+					require.Len(t, atts, 2)
+				}
+			}
+		})
+	}
+}
