@@ -185,6 +185,9 @@ func (c *client) connect(name string, auth []byte) {
 	case len(name) > c.srv.cfg.maxNameLen && c.srv.defined(name) == nil:
 		c.refuse(name, errInvalidNamespace)
 		return
+	case len(auth) > c.srv.cfg.maxAuthBytes:
+		c.refuse(name, &ConnectError{Message: "Auth payload too large"})
+		return
 	case !c.connects.allow(time.Now()):
 		c.refuse(name, &ConnectError{Message: "Too many connection attempts"})
 		return

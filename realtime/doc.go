@@ -79,7 +79,8 @@
 //
 // Everything a client can make the server keep is bounded, and a refusal
 // leaves nothing behind: the CONNECT checks (a namespace joined twice,
-// [WithMaxNamespaces], the CONNECT rate, [WithMaxNameLen]) run before a
+// [WithMaxNamespaces], the CONNECT rate, [WithMaxNameLen],
+// [WithMaxAuthBytes]) run before a
 // dynamic namespace is matched or created, and a dynamic namespace left
 // empty by a refusal is dropped; the handshake's headers and query are
 // kept once per connection, not per namespace; a binary packet's text and

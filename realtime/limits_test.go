@@ -152,7 +152,7 @@ func TestLastNamespaceLeftCloses(t *testing.T) {
 // client's auth, say) refuses the connection with a clear connect_error.
 func TestPresenceKeyBounded(t *testing.T) {
 	t.Parallel()
-	ts := serve(t, presenceServer(t))
+	ts := serve(t, presenceServer(t, realtime.WithMaxAuthBytes(1<<20))) // the key comes from the auth
 	r := dialRaw(t, ts)
 	big := strings.Repeat("k", 500_000)
 	assert.Equal(t, `44{"message":"presence key too long"}`, r.connect("/", `{"user":"`+big+`"}`))
@@ -196,4 +196,15 @@ func TestPresenceUpdatesCoalesced(t *testing.T) {
 	require.NoError(t, err)
 	require.True(t, ok)
 	assert.Equal(t, []string{fmt.Sprintf("s%d", n-1)}, statuses(m.Metas))
+}
+
+// The auth payload a socket keeps is bounded by WithMaxAuthBytes.
+func TestAuthBounded(t *testing.T) {
+	t.Parallel()
+	srv := realtime.New(realtime.WithMaxAuthBytes(64))
+	ts := serve(t, srv)
+	r := dialRaw(t, ts)
+	token := strings.Repeat("t", 64-len(`{"token":""}`))
+	assert.Equal(t, `44{"message":"Auth payload too large"}`, r.connect("/", `{"token":"`+token+`x"}`))
+	assert.True(t, strings.HasPrefix(r.connect("/", `{"token":"`+token+`"}`), `40{"sid":`), "at the limit")
 }

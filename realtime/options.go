@@ -25,6 +25,7 @@ type config struct {
 	maxNamespaces  int
 	maxRooms       int
 	maxNameLen     int
+	maxAuthBytes   int
 	parser         Parser
 	eventRate      float64
 	eventBurst     int
@@ -51,6 +52,7 @@ const (
 	DefaultMaxNamespaces     = 64
 	DefaultMaxRooms          = 1000
 	DefaultMaxNameLen        = 256
+	DefaultMaxAuthBytes      = 16 << 10
 )
 
 func newConfig(opts []Option) config {
@@ -64,6 +66,7 @@ func newConfig(opts []Option) config {
 		maxNamespaces:  DefaultMaxNamespaces,
 		maxRooms:       DefaultMaxRooms,
 		maxNameLen:     DefaultMaxNameLen,
+		maxAuthBytes:   DefaultMaxAuthBytes,
 		eventRate:      DefaultEventRate,
 		eventBurst:     DefaultEventBurst,
 		recoverySkipMW: true,
@@ -111,6 +114,9 @@ func (c *config) validate() {
 	}
 	if c.maxRooms < 1 {
 		panic(fmt.Sprintf("realtime: WithMaxRooms: must be at least 1, got %d", c.maxRooms))
+	}
+	if c.maxAuthBytes < 2 {
+		panic(fmt.Sprintf("realtime: WithMaxAuthBytes: must be at least 2, got %d", c.maxAuthBytes))
 	}
 	if c.maxNameLen < 1 {
 		panic(fmt.Sprintf("realtime: WithMaxNameLen: must be at least 1, got %d", c.maxNameLen))
@@ -225,6 +231,15 @@ func WithMaxRooms(n int) Option {
 // than 1.
 func WithMaxNameLen(n int) Option {
 	return func(c *config) { c.maxNameLen = n }
+}
+
+// WithMaxAuthBytes bounds the auth payload of a CONNECT, in bytes: it is
+// kept with the socket (in its [Handshake]) for as long as it is
+// connected. Default 16 KiB, room for any token. A CONNECT with a larger
+// one gets connect_error "Auth payload too large", before any namespace is
+// looked up. It panics in New if n is less than 2 ({}).
+func WithMaxAuthBytes(n int) Option {
+	return func(c *config) { c.maxAuthBytes = n }
 }
 
 // WithAllowEIO3 lets clients of Socket.IO 2 (socket.io-client 2.x, which
