@@ -12,6 +12,7 @@ run:
 ## test: install what the tests need, then vet, race-test and fuzz briefly
 test: deps vet
 	VICINITY_REQUIRE_NODE=1 $(GO) test -race -count=1 ./...
+	cd metrics/prometheus && $(GO) vet ./... && $(GO) test -race -count=1 ./...
 	$(MAKE) fuzz
 
 deps:
