@@ -112,8 +112,8 @@ type UI struct {
 // eventKey is one of the UI's aggregated counts: of a second, a type and
 // a subtype.
 type eventKey struct {
-	second        int64
-	typ, subType  string
+	second       int64
+	typ, subType string
 }
 
 // New returns a UI. It panics, as realtime.New does, when an option is
