@@ -44,6 +44,7 @@ type options struct {
 	Precision  float64       // meters: others see your position on a grid this fine
 	LeaveDelay time.Duration // a user offline for less (a reload) does not flash offline
 	BotStep    time.Duration // how often a bot moves
+	Metrics    bool          // serve /metrics (Prometheus text format)
 }
 
 func defaultOptions() options {
@@ -82,6 +83,7 @@ func main() {
 	addr := flag.String("addr", "127.0.0.1:8080", "address to listen on")
 	flag.IntVar(&o.Bots, "bots", o.Bots, "simulated walkers, so the map is lively at once (0 for none)")
 	flag.Float64Var(&o.Precision, "precision", o.Precision, "meters: others see positions coarsened to this grid (0 for exact)")
+	flag.BoolVar(&o.Metrics, "metrics", false, "serve the server's metrics at /metrics, in Prometheus's text format")
 	flag.Parse()
 	logger := slog.New(slog.NewTextHandler(os.Stderr, nil))
 	if err := run(*addr, o, logger); err != nil {
@@ -115,7 +117,13 @@ func run(addr string, o options, logger *slog.Logger) error {
 // Socket.IO path.
 func newServer(logger *slog.Logger, o options) (*realtime.Server, http.Handler) {
 	tracker := presence.New(presence.WithLeaveDelay(o.LeaveDelay))
-	rt := realtime.New(
+	var metrics *web.Metrics
+	observe := []realtime.Option{}
+	if o.Metrics {
+		metrics = web.NewMetrics()
+		observe = append(observe, realtime.WithObserver(metrics))
+	}
+	rt := realtime.New(append(observe,
 		realtime.WithLogger(logger),
 		// Presence: who is online, per name. The namespace "/" is one
 		// published topic: every page gets the state, then the diffs.
@@ -133,7 +141,7 @@ func newServer(logger *slog.Logger, o options) (*realtime.Server, http.Handler) 
 		// Pages send {"lat", "lng", "accuracy"} as "location", up to 10
 		// times a second.
 		realtime.WithLocationEvent("location", 10, 20),
-	)
+	)...)
 	for _, a := range areas {
 		if err := rt.AddArea(a.Name, spatial.Fence{Circle: a.Circle, Polygon: a.Polygon}); err != nil {
 			panic(err) // the areas above are valid
@@ -147,6 +155,9 @@ func newServer(logger *slog.Logger, o options) (*realtime.Server, http.Handler) 
 		"radii": radii, "radius": defaultRadius, "areas": areas,
 	})
 	mux := web.Mux("nearby", rt, page, logger)
+	if metrics != nil {
+		mux.Handle("GET /metrics", metrics)
+	}
 	mux.HandleFunc("/world.json", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write(world)
