@@ -100,4 +100,24 @@
 // client sends (a Buffer, an ArrayBuffer, a typed array, a Blob) arrives
 // as a []byte: [Args.Bind] decodes it into a []byte or an any wherever it
 // sits, and [Args.Values] passes arguments on unchanged.
+//
+// # Metrics and hooks
+//
+// [WithObserver] installs an [Observer]: it is told when connections open,
+// upgrade and close, namespaces are created and dropped, sockets connect,
+// disconnect and join or leave rooms, packets are decoded and queued
+// (counted by [PacketType]) and bytes read and written, volatile packets
+// are dropped from a full send queue, a CONNECT is refused, an event is
+// refused by the rate limit, an EmitWithAck ends by its context, a handler
+// panics, and, with presence and locations, when sockets are tracked,
+// located, watch and get spatial events. Each is called where the thing
+// happens, next to the presence and spatial extensions, synchronously and
+// outside the locks that read loops and broadcasts take; an observer must
+// be quick and must not block. Without one each place costs a nil check and
+// allocates nothing. Embed [NopObserver] to implement only some methods.
+//
+// The module github.com/vicinity-go/vicinity/metrics/prometheus implements
+// an Observer that exposes all of this to Prometheus (vicinity_connections,
+// vicinity_packets_total, …), in a module of its own so that programs that
+// do not import it do not depend on client_golang.
 package realtime
