@@ -16,7 +16,9 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/vicinity-go/vicinity/presence"
 	"github.com/vicinity-go/vicinity/realtime"
+	"github.com/vicinity-go/vicinity/spatial"
 	"github.com/vicinity-go/vicinity/transport"
 )
 
@@ -298,5 +300,51 @@ func TestObserverSession(t *testing.T) {
 	}
 	if !assert.Eventually(t, func() bool { return assert.ObjectsAreEqual(want, traffic()) }, wait, time.Millisecond) {
 		assert.Equal(t, want, traffic())
+	}
+}
+
+// TestObserverExtensions checks the hooks of dynamic namespaces, refused
+// CONNECTs, presence and locations.
+func TestObserverExtensions(t *testing.T) {
+	rec := newRecorder()
+	srv := realtime.New(
+		realtime.WithObserver(rec),
+		realtime.WithPresence(presence.New(), func(s *realtime.Socket) (string, presence.Meta, error) {
+			return "user-" + s.ID()[:4], presence.Meta{}, nil
+		}),
+		realtime.WithSpatial(),
+	)
+	srv.OfRegexp(regexp.MustCompile(`^/room-\d+$`)).OnConnection(func(s *realtime.Socket) {
+		s.On("here", func(e *realtime.Event) {
+			_ = s.Join("lobby")
+			assert.NoError(t, s.Watch(100))
+			assert.NoError(t, s.SetLocation(spatial.Point{Lat: 1, Lng: 2}, 0))
+			_ = e.Ack()
+		})
+	})
+	ts := serve(t, srv)
+	r := dialRaw(t, ts)
+	assert.Equal(t, `44/nope,{"message":"Invalid namespace"}`, r.connect("/nope", ""))
+	assert.Contains(t, r.connect("/room-1", ""), `40/room-1,{"sid":"`)
+	r.send(`42/room-1,1["here"]`)
+	r.until(`43/room-1,1[]`)
+	r.send("41/room-1,")
+	require.Eventually(t, func() bool { return rec.get("NamespaceDropped//room-1") == 1 }, wait, time.Millisecond)
+	want := map[string]int{
+		"ConnectRefused//nope/realtime: connection refused: Invalid namespace": 1,
+		"NamespaceCreated//room-1": 1,
+		"NamespaceDropped//room-1": 1,
+		"PresenceTracked/":         1,
+		"PresenceTracked/lobby":    1,
+		"PresenceUntracked/":       1,
+		"PresenceUntracked/lobby":  1,
+		"WatchStarted":             1,
+		"WatchEnded":               1,
+		"Located/true":             1,
+		"Unlocated":                1,
+	}
+	got := rec.snapshot()
+	for k, v := range want {
+		assert.Equal(t, v, got[k], k)
 	}
 }
