@@ -23,6 +23,7 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/vicinity-go/vicinity/internal/eio"
@@ -208,10 +209,7 @@ func receive(w http.ResponseWriter, r *http.Request, c *transport.Conn) error {
 	if r.ContentLength > int64(limit) {
 		return errTooLarge
 	}
-	rc := http.NewResponseController(w)
-	stop := context.AfterFunc(c.Context(), func() { _ = rc.SetReadDeadline(time.Now()) })
-	defer stop()
-	body, err := io.ReadAll(io.LimitReader(r.Body, int64(limit)+1))
+	body, err := readBody(w, r, c, limit)
 	switch {
 	case err != nil:
 		return errRead
@@ -223,4 +221,35 @@ func receive(w http.ResponseWriter, r *http.Request, c *transport.Conn) error {
 		return eio3.DecodePayload(body, binary, maxPacketsPerPayload, c.Receive)
 	}
 	return eio.DecodePayload(body, maxPacketsPerPayload, c.Receive)
+}
+
+// readBody reads up to limit+1 bytes of r's body. If c closes meanwhile,
+// a read deadline cuts the read off. Only the read: a session that the
+// payload itself closes (its close packet, say) must not leave a deadline
+// on the network connection, which would fail its next request.
+func readBody(w http.ResponseWriter, r *http.Request, c *transport.Conn, limit int) ([]byte, error) {
+	rc := http.NewResponseController(w)
+	var mu sync.Mutex
+	reading := true
+	stop := context.AfterFunc(c.Context(), func() {
+		mu.Lock()
+		defer mu.Unlock()
+		if reading {
+			_ = rc.SetReadDeadline(time.Now())
+		}
+	})
+	body, err := io.ReadAll(io.LimitReader(r.Body, int64(limit)+1))
+	if !stop() {
+		mu.Lock()
+		reading = false
+		mu.Unlock()
+		if err == nil {
+			// The session closed just as the body was complete: the
+			// deadline must not fail the connection's next request. (A
+			// read it cut off leaves it, so that net/http gives up the
+			// rest of the body at once and answers.)
+			_ = rc.SetReadDeadline(time.Time{})
+		}
+	}
+	return body, err
 }
