@@ -309,7 +309,7 @@ func (c *client) disconnectAll() {
 }
 
 func (c *client) send(volatile bool, frames []transport.Packet) {
-	if c.conn.Send(volatile, frames...) {
+	if c.conn.Send(volatile, frames...) && c.srv.cfg.observers != nil {
 		c.srv.cfg.observers.out(c.srv.cfg.parser, frames)
 	}
 }
@@ -317,7 +317,7 @@ func (c *client) send(volatile bool, frames []transport.Packet) {
 // sendLatest queues the packet of frame under key (see
 // transport.Conn.SendLatest).
 func (c *client) sendLatest(key string, frame transport.Packet) {
-	if c.conn.SendLatest(key, frame) {
+	if c.conn.SendLatest(key, frame) && c.srv.cfg.observers != nil {
 		c.srv.cfg.observers.out(c.srv.cfg.parser, []transport.Packet{frame})
 	}
 }
