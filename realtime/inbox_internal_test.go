@@ -14,20 +14,24 @@ func TestInboxBounded(t *testing.T) {
 	t.Parallel()
 	q := inbox{srv: &Server{}}
 	release := make(chan struct{})
+	started := make(chan struct{})
 	var ran []int
-	require.True(t, q.push(func() { <-release }, 1))
-	for i := range maxInbox - 1 {
+	require.True(t, q.push(func() { close(started); <-release }, 1))
+	<-started // taken: the inbox holds nothing
+	for i := range maxInbox {
 		require.True(t, q.push(func() { ran = append(ran, i) }, 1), "job %d", i)
 	}
 	assert.False(t, q.push(func() { ran = append(ran, -1) }, 1), "full: refused")
 	q.enqueue(func() { ran = append(ran, maxInbox) }) // a close, say
 	close(release)
 	require.NoError(t, q.srv.active.wait(context.Background()))
-	require.Len(t, ran, maxInbox)
-	assert.Equal(t, maxInbox, ran[maxInbox-1], "the server's job last")
+	require.Len(t, ran, maxInbox+1)
+	for i, v := range ran {
+		require.Equal(t, i, v, "in order, the server's job last")
+	}
 
 	release = make(chan struct{})
-	started := make(chan struct{})
+	started = make(chan struct{})
 	require.True(t, q.push(func() { close(started); <-release }, 1))
 	<-started // taken: the inbox holds nothing
 	require.True(t, q.push(func() {}, maxInboxBytes*2), "an event alone is taken whatever its size")
