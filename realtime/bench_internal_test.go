@@ -78,7 +78,9 @@ func drain(tb testing.TB, srv *Server, socks []*Socket) int {
 // with the payload.
 func BenchmarkBroadcast(b *testing.B) {
 	for _, subs := range []int{1000, 10000} {
-		srv := New()
+		// nobody answers the pings of these sessions: they must outlive a
+		// long run on a loaded machine
+		srv := New(WithTransportOptions(transport.WithPingInterval(time.Hour), transport.WithPingTimeout(time.Hour)))
 		socks := openPolling(b, srv, subs)
 		for _, s := range socks {
 			s.Join("room")
