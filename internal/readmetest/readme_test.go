@@ -96,6 +96,7 @@ var knownImports = map[string]string{
 	"spatial":   module + "/spatial",
 	"transport": module + "/transport",
 	"client":    module + "/client",
+	"admin":     module + "/admin",
 }
 
 // qualified finds name.Exported not preceded by a selector: a package use.
