@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/vicinity-go/vicinity/internal/eio"
@@ -80,6 +81,10 @@ type Conn struct {
 	base64   bool // the client asked for binary data as base64 (b64=1)
 
 	wake chan struct{} // capacity 1: a pending wake-up for the writer
+	// waker, if set, is called where wake is signalled and when the
+	// connection closes: a transport whose writer runs only while there is
+	// something to write starts it from there (see SetWaker).
+	waker atomic.Pointer[func()]
 	// done is closed when the connection closes: it is ctx.Done(). The
 	// connection's lifetime is a context so that a transport can end a
 	// request with context.AfterFunc, without a goroutine waiting.
@@ -211,6 +216,23 @@ func (c *Conn) notify() {
 	case c.wake <- struct{}{}:
 	default: // a wake-up is already pending
 	}
+	if w := c.waker.Load(); w != nil {
+		(*w)()
+	}
+}
+
+// SetWaker makes fn the connection's wake-up, for a transport whose writer
+// runs only while there is something to write: fn is called, without c's
+// locks held, whenever [Conn.Take] may have something new to return
+// (packets were queued, the connection is upgrading or moving to another
+// transport) and when the connection closes. fn must not block; it starts
+// the writer if none runs. SetWaker(nil) removes it.
+func (c *Conn) SetWaker(fn func()) {
+	if fn == nil {
+		c.waker.Store(nil)
+		return
+	}
+	c.waker.Store(&fn)
 }
 
 // SendLatest queues p under key, replacing the packet queued under the
@@ -319,6 +341,9 @@ func (c *Conn) close(reason string, graceful bool) {
 	} else {
 		c.abandon(abort)
 	}
+	if w := c.waker.Load(); w != nil {
+		(*w)() // the writer sends what is left and the close
+	}
 	if recv != nil {
 		go c.deliverClose(recv, reason)
 	}
@@ -379,37 +404,10 @@ func (c *Conn) setReceiver(r Receiver) {
 // a failure of the connection.
 func (c *Conn) Next(ctx context.Context, t Transport, dst []Packet) ([]Packet, error) {
 	for {
-		c.mu.Lock()
-		switch {
-		case c.transport != t:
-			c.mu.Unlock()
-			return append(dst, Packet{Type: eio.Noop}), nil
-		case len(c.queue) > 0:
-			// After a graceful close the last packets go out on their own,
-			// and the close follows on the next call: a polling client
-			// handles a payload's close packet before its other packets.
-			taken := len(c.queue)
-			dst = append(dst, c.queue...)
-			clear(c.queue)
-			c.queue, c.bytes = c.queue[:0], 0
-			clear(c.latest)
-			c.mu.Unlock()
-			if obs := c.srv.cfg.observers; obs != nil {
-				sent := dst[len(dst)-taken:]
-				for _, o := range obs {
-					o.Sent(c, t.Name(), taken, packetBytes(sent))
-				}
-			}
-			return dst, nil
-		case c.closed:
-			c.mu.Unlock()
-			c.srv.remove(c)
-			return dst, ErrClosed
-		case c.upgrading:
-			c.mu.Unlock()
-			return append(dst, Packet{Type: eio.Noop}), nil
+		out, ok, err := c.take(t, dst)
+		if ok {
+			return out, err
 		}
-		c.mu.Unlock()
 		select {
 		case <-c.wake:
 		case <-c.done:
@@ -423,6 +421,52 @@ func (c *Conn) Next(ctx context.Context, t Transport, dst []Packet) ([]Packet, e
 			return dst, ctx.Err()
 		}
 	}
+}
+
+// Take is [Conn.Next] without the wait, for a transport whose writer runs
+// only while there is something to write (see [Conn.SetWaker]): with
+// nothing to write yet it returns dst unchanged and a nil error, and the
+// writer may stop until its next wake-up.
+func (c *Conn) Take(t Transport, dst []Packet) ([]Packet, error) {
+	out, _, err := c.take(t, dst)
+	return out, err
+}
+
+// take returns what [Conn.Next] would without waiting; ok is false when
+// Next would wait.
+func (c *Conn) take(t Transport, dst []Packet) (out []Packet, ok bool, err error) {
+	c.mu.Lock()
+	switch {
+	case c.transport != t:
+		c.mu.Unlock()
+		return append(dst, Packet{Type: eio.Noop}), true, nil
+	case len(c.queue) > 0:
+		// After a graceful close the last packets go out on their own,
+		// and the close follows on the next call: a polling client
+		// handles a payload's close packet before its other packets.
+		taken := len(c.queue)
+		dst = append(dst, c.queue...)
+		clear(c.queue)
+		c.queue, c.bytes = c.queue[:0], 0
+		clear(c.latest)
+		c.mu.Unlock()
+		if obs := c.srv.cfg.observers; obs != nil {
+			sent := dst[len(dst)-taken:]
+			for _, o := range obs {
+				o.Sent(c, t.Name(), taken, packetBytes(sent))
+			}
+		}
+		return dst, true, nil
+	case c.closed:
+		c.mu.Unlock()
+		c.srv.remove(c)
+		return dst, true, ErrClosed
+	case c.upgrading:
+		c.mu.Unlock()
+		return append(dst, Packet{Type: eio.Noop}), true, nil
+	}
+	c.mu.Unlock()
+	return dst, false, nil
 }
 
 // Receive handles one packet read from the client. A message goes to the

@@ -558,3 +558,18 @@ func (s *Server) snapshot() []*Conn {
 	}
 	return out
 }
+
+// Hold counts one more request being served for c, for a transport that
+// goes on serving c after its Serve has returned (the WebSocket transport
+// reads on a goroutine of its own once the connection is hijacked, so that
+// the net/http handler's goroutine, its larger stack and buffers, are
+// freed): [Server.Shutdown] waits for release, and [Server.Close] aborts c,
+// as for a request in progress. It must be called while Serve runs; release
+// must be called once.
+func (c *Conn) Hold() (release func()) {
+	s := c.srv
+	s.mu.Lock()
+	s.enter(c)
+	s.mu.Unlock()
+	return func() { s.leave(c) }
+}

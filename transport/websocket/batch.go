@@ -27,8 +27,26 @@ func (h *hijacker) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	return h.conn, brw, nil
 }
 
-// maxKeptBuffer is the largest batch buffer kept between flushes.
+// maxKeptBuffer is the largest batch buffer returned to bufPool.
 const maxKeptBuffer = 64 << 10
+
+// bufPool holds batch buffers (*[]byte) between batches: a connection holds
+// one only while it has something to write, none while idle.
+var bufPool sync.Pool
+
+func getBuf() []byte {
+	if p, ok := bufPool.Get().(*[]byte); ok {
+		return (*p)[:0]
+	}
+	return make([]byte, 0, 4096)
+}
+
+func putBuf(b []byte) {
+	if cap(b) > 0 && cap(b) <= maxKeptBuffer {
+		b = b[:0]
+		bufPool.Put(&b)
+	}
+}
 
 // batchConn is a net.Conn whose writes, between begin and flush, collect in
 // a buffer and reach the network in one write. Outside a batch, a write
@@ -48,8 +66,7 @@ type batchConn struct {
 	progress sync.Cond // L is &mu; broadcast when written, err or writing change
 	batching bool      // between begin and flush: writes collect in buf
 	writing  bool      // a goroutine holds the writer role
-	buf      []byte    // what is to be written next
-	spare    []byte    // a buffer to reuse once buf is taken
+	buf      []byte    // what is to be written next; nil when empty (back in bufPool)
 	deadline time.Time // of the next write: the latest given to flush or SetWriteDeadline
 	queued   int64     // bytes ever appended to buf
 	written  int64     // bytes of buf written or dropped
@@ -96,6 +113,9 @@ func (b *batchConn) Write(p []byte) (int, error) {
 		return 0, b.err
 	}
 	if b.batching || b.writing {
+		if b.buf == nil {
+			b.buf = getBuf()
+		}
 		b.buf = append(b.buf, p...)
 		b.queued += int64(len(p))
 		return len(p), nil
@@ -130,20 +150,16 @@ func (b *batchConn) SetWriteDeadline(t time.Time) error {
 func (b *batchConn) drain() {
 	for len(b.buf) > 0 && !b.batching && b.err == nil {
 		chunk := b.buf
-		b.buf, b.spare = b.spare[:0], nil
+		b.buf = nil // what others append meanwhile goes to another buffer
 		_, _ = b.write(chunk)
 		b.written += int64(len(chunk))
-		if cap(chunk) <= maxKeptBuffer {
-			b.spare = chunk[:0]
-		}
+		putBuf(chunk)
 		b.progress.Broadcast()
 	}
 	if b.err != nil {
+		putBuf(b.buf)
 		b.buf = nil
 		b.written = b.queued
-	}
-	if cap(b.buf) == 0 {
-		b.buf, b.spare = b.spare, nil
 	}
 	b.writing = false
 	b.progress.Broadcast()

@@ -3,10 +3,17 @@
 //
 // Each Engine.IO packet is one WebSocket message: text packets as text
 // frames ("4hello"), binary messages as binary frames holding the raw bytes.
-// A session uses two goroutines: the request's, which reads, and one writer,
-// which takes everything queued and writes it with a single flush to the
-// network. (During an upgrade probe, before the writer starts, the second
-// goroutine watches for the session closing.)
+// An idle session has one goroutine, which reads: once the connection is
+// hijacked and the open packet written (or the upgrade probe done), the
+// read loop moves to a goroutine of its own and the net/http handler
+// returns, freeing its stack and net/http's buffers (the session stays
+// counted by [transport.Server] until the read loop ends). A writer runs
+// only while there is something to write: the session's wake-up starts it,
+// it takes everything queued and writes it with a single flush to the
+// network, and it stops when nothing is left; there is never more than one.
+// Read buffers are small (512 bytes), and write buffers are pooled, held
+// only while writing. (During an upgrade probe, a second goroutine watches
+// for the session closing.)
 //
 // A text frame that is not valid UTF-8 closes the session with
 // [transport.ReasonParseError] and the close code 1007 (RFC 6455's "invalid
@@ -26,6 +33,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -46,11 +54,24 @@ type Transport struct {
 // [transport.Server]'s; compression is off, as in the Node.js server.
 func New() *Transport {
 	return &Transport{upgrader: websocket.Upgrader{
-		ReadBufferSize:  4096,
-		WriteBufferSize: 4096,
+		ReadBufferSize:  readBufferSize,
+		WriteBufferSize: writeBufferSize,
+		WriteBufferPool: &writeBufferPool,
 		CheckOrigin:     func(*http.Request) bool { return true }, // checked by transport.Server
 	}}
 }
+
+// An idle connection keeps only its small read buffer: a message larger
+// than it is read in several reads (gorilla reads a frame's payload past
+// the buffer straight into the message). A write buffer is taken from a
+// pool for the time of a message's write, and batchConn's batch buffers
+// likewise for the time of a batch.
+const (
+	readBufferSize  = 512
+	writeBufferSize = 4096
+)
+
+var writeBufferPool sync.Pool
 
 var _ transport.Acceptor = (*Transport)(nil)
 
@@ -109,8 +130,9 @@ func (t *Transport) Serve(w http.ResponseWriter, r *http.Request, c *transport.C
 		return
 	}
 	ws.SetReadLimit(int64(c.Server().MaxPayload()))
-	l := &link{t: t, c: c, ws: ws, bc: bw.conn, timeout: c.Server().WriteTimeout(), v3: c.Protocol() == 3}
-	abort := func() { _ = bw.conn.Conn.Close() }
+	bc := bw.conn // abort must not keep bw, and so net/http's request state, alive
+	l := &link{t: t, c: c, ws: ws, bc: bc, timeout: c.Server().WriteTimeout(), v3: c.Protocol() == 3}
+	abort := func() { _ = bc.Conn.Close() }
 	if mode == transport.ModeUpgrade {
 		if !l.upgrade(abort) {
 			_ = ws.Close()
@@ -124,14 +146,25 @@ func (t *Transport) Serve(w http.ResponseWriter, r *http.Request, c *transport.C
 			return
 		}
 	}
-	writerDone := make(chan struct{})
-	go func() {
-		defer close(writerDone)
-		l.writeLoop()
-	}()
+	// The read loop goes on on a goroutine of its own, so that the net/http
+	// handler's goroutine returns: its stack, grown through the server's
+	// request handling, and net/http's buffers for the connection are freed.
+	// The session stays counted among the server's requests until it ends.
+	release := c.Hold()
+	go l.run(release)
+}
+
+// run serves the session after the handshake or the upgrade: it reads until
+// the network connection fails or closes, with a writer started whenever
+// there is something to write, then waits for a writer still running.
+func (l *link) run(release func()) {
+	defer release()
+	l.c.SetWaker(l.wake)
+	l.wake() // for what was queued before the waker was set
 	l.readLoop()
-	_ = bw.conn.Conn.Close() // unblocks a writer stuck on a dead peer
-	<-writerDone
+	_ = l.bc.Conn.Close() // unblocks a writer stuck on a dead peer
+	l.stopWriter()
+	l.c.SetWaker(nil)
 }
 
 // upgrade runs the probe and makes the WebSocket the session's transport.
@@ -199,6 +232,15 @@ type link struct {
 	bc      *batchConn
 	timeout time.Duration
 	v3      bool // Engine.IO protocol 3: binary frames carry a type byte
+
+	// The writer runs only while there is something to write: wake starts
+	// it unless it runs (then it only marks a pending wake-up), and it
+	// stops once a Take finds nothing and no wake-up came since.
+	wmu      sync.Mutex
+	running  bool          // a writer goroutine runs
+	pending  bool          // woken while running: take again before stopping
+	finished bool          // no writer starts again: the session ended, or the read loop did
+	exited   chan struct{} // closed when the running writer stops, for stopWriter
 }
 
 func (l *link) read() (transport.Packet, error) {
@@ -261,11 +303,73 @@ func isEOF(err error) bool {
 	return false
 }
 
+// wake starts the writer if it is not running; it is the session's waker
+// (see transport.Conn.SetWaker) and never blocks.
+func (l *link) wake() {
+	l.wmu.Lock()
+	switch {
+	case l.finished:
+	case l.running:
+		l.pending = true
+	default:
+		l.running = true
+		l.wmu.Unlock()
+		go l.writeLoop()
+		return
+	}
+	l.wmu.Unlock()
+}
+
+// idle reports whether the writer may stop after a Take that found
+// nothing: no wake-up came since its previous Take. With finished, it
+// stops for good.
+func (l *link) idle(finished bool) bool {
+	l.wmu.Lock()
+	defer l.wmu.Unlock()
+	if l.pending && !finished {
+		l.pending = false
+		return false
+	}
+	l.running, l.pending = false, false
+	l.finished = l.finished || finished
+	if l.exited != nil {
+		close(l.exited)
+		l.exited = nil
+	}
+	return true
+}
+
+// stopWriter lets no writer start again and waits for a running one to
+// stop.
+func (l *link) stopWriter() {
+	l.wmu.Lock()
+	l.finished = true
+	if !l.running {
+		l.wmu.Unlock()
+		return
+	}
+	if l.exited == nil {
+		l.exited = make(chan struct{})
+	}
+	exited := l.exited
+	l.wmu.Unlock()
+	<-exited
+}
+
+// writeLoop takes everything queued and writes it with one flush, until
+// nothing is left; after the session's last packets it sends the close
+// frame and no writer starts again.
 func (l *link) writeLoop() {
 	var batch []transport.Packet
 	for {
 		var err error
-		batch, err = l.c.Next(ctxBackground, l.t, batch[:0])
+		batch, err = l.c.Take(l.t, batch[:0])
+		if len(batch) == 0 && err == nil {
+			if l.idle(false) {
+				return
+			}
+			continue
+		}
 		if werr := l.write(batch); werr != nil {
 			if errors.Is(werr, websocket.ErrCloseSent) {
 				// The read loop sent a close frame (the client's close, an
@@ -276,11 +380,13 @@ func (l *link) writeLoop() {
 				l.c.Fail(transport.ReasonTransportError)
 			}
 			_ = l.bc.Conn.Close()
+			l.idle(true)
 			return
 		}
 		clear(batch)
 		if err != nil {
 			l.closeFrame()
+			l.idle(true)
 			return
 		}
 	}

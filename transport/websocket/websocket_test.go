@@ -1,11 +1,13 @@
 package websocket_test
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -210,4 +212,67 @@ func TestInvalidUTF8(t *testing.T) {
 			assert.Equal(t, transport.ReasonParseError, c.Reason())
 		})
 	}
+}
+
+// countStacks returns how many goroutines have fn on their stack.
+func countStacks(fn string) int {
+	buf := make([]byte, 1<<20)
+	for {
+		n := runtime.Stack(buf, true)
+		if n < len(buf) {
+			buf = buf[:n]
+			break
+		}
+		buf = make([]byte, 2*len(buf))
+	}
+	count := 0
+	for g := range strings.SplitSeq(string(buf), "\n\n") {
+		if strings.Contains(g, fn) {
+			count++
+		}
+	}
+	return count
+}
+
+// An idle session has one goroutine, its read loop, off the net/http
+// handler's: the writer runs only while there is something to write, and
+// starts again for the next packet. (Not parallel: it counts goroutines.)
+func TestIdleSessionOneGoroutine(t *testing.T) {
+	eng, url, conns := server(t, nil)
+	const n = 10
+	wss := make([]*websocket.Conn, n)
+	cs := make([]*transport.Conn, n)
+	for i := range n {
+		wss[i], cs[i] = dial(t, url, conns)
+	}
+	for round := range 2 {
+		for i, c := range cs {
+			require.True(t, c.Send(false, transport.Message([]byte("hi"), false)))
+			require.NoError(t, wss[i].SetReadDeadline(time.Now().Add(5*time.Second)))
+			_, data, err := wss[i].ReadMessage()
+			require.NoError(t, err, "round %d, session %d", round, i)
+			assert.Equal(t, "4hi", string(data))
+		}
+		require.Eventually(t, func() bool {
+			return countStacks("websocket.(*link).writeLoop") == 0
+		}, 5*time.Second, 5*time.Millisecond, "writers still running when idle")
+		assert.Equal(t, n, countStacks("websocket.(*link).run"), "read loops")
+		assert.Zero(t, countStacks("websocket.(*Transport).Serve("), "handlers still running")
+	}
+	closed := make(chan error, n)
+	for _, ws := range wss {
+		go func() { // answers the server's close frame
+			_, _, err := ws.ReadMessage()
+			closed <- err
+		}()
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	require.NoError(t, eng.Shutdown(ctx))
+	for range n {
+		var ce *websocket.CloseError
+		require.ErrorAs(t, <-closed, &ce)
+	}
+	require.Eventually(t, func() bool { return countStacks("websocket.(*link).run") == 0 },
+		5*time.Second, 5*time.Millisecond, "read loops after Shutdown")
 }
