@@ -228,8 +228,17 @@ func (c *client) join(n *Namespace, name string, auth []byte, tries int) {
 // socket.
 func (c *client) joined(name string) {
 	c.mu.Lock()
-	delete(c.joining, name)
+	c.forgetJoining(name)
 	c.mu.Unlock()
+}
+
+// forgetJoining ends name's CONNECT in joining, and drops the map once it
+// is empty: an idle connection keeps none. c.mu is held.
+func (c *client) forgetJoining(name string) {
+	delete(c.joining, name)
+	if len(c.joining) == 0 {
+		c.joining = nil
+	}
 }
 
 // errInvalidNamespace answers a CONNECT to a namespace that does not exist.
@@ -274,7 +283,7 @@ func (c *client) attach(s *Socket) bool {
 		return false
 	}
 	c.sockets[s.nsp.name] = s
-	delete(c.joining, s.nsp.name)
+	c.forgetJoining(s.nsp.name)
 	s.mu.Lock()
 	s.connected = true
 	s.mu.Unlock()

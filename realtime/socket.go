@@ -76,7 +76,7 @@ type Socket struct {
 	anyHandlers  []func(*Event)
 	disconnectin []func(*Socket, string)
 	disconnect   []func(*Socket, string)
-	acks         map[uint64]func(Args)
+	acks         map[uint64]func(Args) // nil until the first EmitWithAck
 	data         any
 }
 
@@ -92,7 +92,6 @@ func newSocket(n *Namespace, c *client, auth json.RawMessage) *Socket {
 		client:   c,
 		hs:       hs,
 		handlers: make(map[string]func(*Event)),
-		acks:     make(map[uint64]func(Args)),
 		bucket:   newTokenBucket(n.srv.cfg.eventRate, n.srv.cfg.eventBurst),
 	}
 	s.inbox.srv = n.srv
@@ -621,6 +620,9 @@ func (s *Socket) expectAck(id uint64, fn func(Args)) bool {
 	defer s.mu.Unlock()
 	if !s.connected || s.closing {
 		return false
+	}
+	if s.acks == nil { // made on the first EmitWithAck: most sockets never wait for one
+		s.acks = make(map[uint64]func(Args))
 	}
 	s.acks[id] = fn
 	return true
