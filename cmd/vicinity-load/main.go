@@ -299,6 +299,16 @@ func report(w io.Writer, results []result, targets, scens []string, repeat int) 
 			}
 		}
 	}
+	// Keep each case's rows together, whichever target reported a metric first.
+	caseOrder := map[[2]string]int{}
+	for _, rw := range rows {
+		if _, ok := caseOrder[[2]string{rw.scen, rw.cas}]; !ok {
+			caseOrder[[2]string{rw.scen, rw.cas}] = len(caseOrder)
+		}
+	}
+	slices.SortStableFunc(rows, func(a, b row) int {
+		return caseOrder[[2]string{a.scen, a.cas}] - caseOrder[[2]string{b.scen, b.cas}]
+	})
 	hasNode := slices.Contains(targets, "node")
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprint(tw, "scenario\tcase\tmetric")
