@@ -16,6 +16,9 @@
 //	        paced rate: deliveries/s, latency p50/p99 (timestamp in payload)
 //	slow    the paced fan-out to -slow-normal receivers, without and with
 //	        -slow-clients non-reading clients in the room: p50/p99 compared
+//	        (the kernel's send buffers, autotuned up to tcp_wmem's 4 MiB, take
+//	        megabytes per non-reading client before a server's own queue
+//	        fills; with 1,000 of them TCP memory pressure is part of the test)
 //	churn   connect/join/disconnect loops: cycles/s, then the server's RSS,
 //	        heap and goroutines back at baseline
 //
