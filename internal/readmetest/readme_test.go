@@ -181,7 +181,10 @@ func checkSnippets(t *testing.T, markdown string) error {
 	// One go vet for all: it type-checks every snippet, then vets it.
 	cmd := exec.Command("go", "vet", "./...")
 	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "GOFLAGS=-mod=mod", "GOWORK=off", "GOPROXY=off", "GOTOOLCHAIN=local")
+	// The module proxy stays the environment's: resolving the snippets'
+	// module graph may need a go.mod that building the repository did not
+	// (a fresh module cache lacks them).
+	cmd.Env = append(os.Environ(), "GOFLAGS=-mod=mod", "GOWORK=off", "GOTOOLCHAIN=local")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		out = vetPath.ReplaceAll(out, []byte("README.md:"))
 		problems = append(problems, fmt.Sprintf("go vet: %v\n%s", err, out))
