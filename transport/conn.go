@@ -95,20 +95,21 @@ type Conn struct {
 	// recvMu serializes deliveries to recv. Lock order: recvMu, then mu.
 	recvMu sync.Mutex
 
-	mu        sync.Mutex
-	recv      Receiver // nil until the Handler returns; set under recvMu and mu
-	transport Transport
-	upgrading bool
-	closed    bool
-	graceful  bool // closed with the queue left to be written
-	reason    string
-	queue     []Packet
-	bytes     int
-	latest    map[string]int // SendLatest's key → its packet's index in queue
-	polling   [2]bool        // a GET, a POST in flight
-	abort     func()         // closes the active transport's network connection
-	pingTimer *time.Timer    // protocol 4: the next ping
-	pongTimer *time.Timer    // closes the session: a pong (4) or a ping (3) is late
+	mu         sync.Mutex
+	recv       Receiver // nil until the Handler returns; set under recvMu and mu
+	transport  Transport
+	upgrading  bool
+	closed     bool
+	overflowed bool // a send overflowed the queue: closing as a slow client
+	graceful   bool // closed with the queue left to be written
+	reason     string
+	queue      []Packet
+	bytes      int
+	latest     map[string]int // SendLatest's key → its packet's index in queue
+	polling    [2]bool        // a GET, a POST in flight
+	abort      func()         // closes the active transport's network connection
+	pingTimer  *time.Timer    // protocol 4: the next ping
+	pongTimer  *time.Timer    // closes the session: a pong (4) or a ping (3) is late
 }
 
 func newConn(srv *Server, t Transport, r *http.Request, sid string) *Conn {
@@ -181,16 +182,19 @@ func (c *Conn) Send(volatile bool, pkts ...Packet) bool {
 		n += eio.PayloadLen(p)
 	}
 	c.mu.Lock()
-	if c.closed {
+	if c.closed || c.overflowed {
 		c.mu.Unlock()
 		return false
 	}
 	if !c.fits(len(pkts), n) {
 		name := c.transport.Name()
+		c.overflowed = !volatile
 		c.mu.Unlock()
 		if !volatile {
-			c.log.Warn("send queue full, closing")
-			c.close(ReasonSlowClient, false)
+			// The close is the slow connection's cost, not the sender's
+			// (a broadcast reaching a thousand of them): it runs on a
+			// goroutine of its own, and no send is queued meanwhile.
+			go c.closeSlow()
 		} else if obs := c.srv.cfg.observers; obs != nil {
 			for _, o := range obs {
 				o.Dropped(c, name, len(pkts), packetBytes(pkts))
@@ -203,6 +207,12 @@ func (c *Conn) Send(volatile bool, pkts ...Packet) bool {
 	c.mu.Unlock()
 	c.notify()
 	return true
+}
+
+// closeSlow closes the connection whose queue a send overflowed.
+func (c *Conn) closeSlow() {
+	c.log.Warn("send queue full, closing")
+	c.close(ReasonSlowClient, false)
 }
 
 // fits reports whether frames packets of n bytes fit behind what is
@@ -244,7 +254,7 @@ func (c *Conn) SetWaker(fn func()) {
 func (c *Conn) SendLatest(key string, p Packet) bool {
 	n := eio.PayloadLen(p)
 	c.mu.Lock()
-	if c.closed {
+	if c.closed || c.overflowed {
 		c.mu.Unlock()
 		return false
 	}
