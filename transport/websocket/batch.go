@@ -28,11 +28,6 @@ func (h *hijacker) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	return h.conn, brw, nil
 }
 
-// notSentLimit is how many bytes the kernel may hold for a WebSocket that
-// it has not sent yet (see limitUnsent): 16 KiB, as HTTP/2 servers commonly
-// set, enough to keep a fast client's pipe full.
-const notSentLimit = 16 << 10
-
 // maxKeptBuffer is the largest batch buffer returned to bufPool.
 const maxKeptBuffer = 64 << 10
 

@@ -9,6 +9,11 @@ import (
 // which the syscall package names for some architectures only.
 const tcpNotSentLowat = 0x19
 
+// notSentLimit is how many bytes the kernel may hold for a WebSocket that
+// it has not sent yet (see limitUnsent): 16 KiB, as HTTP/2 servers commonly
+// set, enough to keep a fast client's pipe full.
+const notSentLimit = 16 << 10
+
 // limitUnsent bounds what the kernel keeps of a connection's writes that it
 // could not send yet (the client's receive window is full) to notSentLimit
 // bytes: beyond it a write waits, so a client that stops reading fills its
