@@ -100,8 +100,8 @@ type Conn struct {
 	transport  Transport
 	upgrading  bool
 	closed     bool
-	overflowed bool // a send overflowed the queue: closing as a slow client
-	graceful   bool // closed with the queue left to be written
+	overflowed atomic.Bool // a send overflowed the queue: closing as a slow client, nothing is sent or delivered
+	graceful   bool        // closed with the queue left to be written
 	reason     string
 	queue      []Packet
 	bytes      int
@@ -182,13 +182,15 @@ func (c *Conn) Send(volatile bool, pkts ...Packet) bool {
 		n += eio.PayloadLen(p)
 	}
 	c.mu.Lock()
-	if c.closed || c.overflowed {
+	if c.closed || c.overflowed.Load() {
 		c.mu.Unlock()
 		return false
 	}
 	if !c.fits(len(pkts), n) {
 		name := c.transport.Name()
-		c.overflowed = !volatile
+		if !volatile {
+			c.overflowed.Store(true)
+		}
 		c.mu.Unlock()
 		if !volatile {
 			// The close is the slow connection's cost, not the sender's
@@ -254,7 +256,7 @@ func (c *Conn) SetWaker(fn func()) {
 func (c *Conn) SendLatest(key string, p Packet) bool {
 	n := eio.PayloadLen(p)
 	c.mu.Lock()
-	if c.closed || c.overflowed {
+	if c.closed || c.overflowed.Load() {
 		c.mu.Unlock()
 		return false
 	}
@@ -499,6 +501,9 @@ func (c *Conn) Receive(p Packet) error {
 		case <-c.done:
 			return ErrClosed
 		default:
+		}
+		if c.overflowed.Load() { // closing, on a goroutine of its own
+			return ErrClosed
 		}
 		c.recv.OnMessage(p.Data, p.Binary)
 		return nil
