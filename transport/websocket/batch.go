@@ -12,10 +12,14 @@ import (
 var ctxBackground = context.Background()
 
 // hijacker hands gorilla/websocket a batchConn in place of the hijacked
-// network connection, so that the writer can coalesce frames.
+// network connection, so that the writer can coalesce frames, and a reader
+// of readBufferSize bytes over it in place of net/http's (gorilla reads
+// through it: the upgrader has no ReadBufferSize), so that the read loop
+// can tell when gorilla holds no unread byte, and drop the buffer.
 type hijacker struct {
 	http.ResponseWriter
 	conn *batchConn
+	br   *bufio.Reader // nil if the client sent data before the handshake's end (gorilla refuses it)
 }
 
 func (h *hijacker) Hijack() (net.Conn, *bufio.ReadWriter, error) {
@@ -25,7 +29,11 @@ func (h *hijacker) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	}
 	limitUnsent(nc)
 	h.conn = newBatchConn(nc)
-	return h.conn, brw, nil
+	if brw.Reader.Buffered() > 0 {
+		return h.conn, brw, nil
+	}
+	h.br = bufio.NewReaderSize(h.conn, readBufferSize)
+	return h.conn, bufio.NewReadWriter(h.br, brw.Writer), nil
 }
 
 // maxKeptBuffer is the largest batch buffer returned to bufPool.
@@ -72,6 +80,47 @@ type batchConn struct {
 	queued   int64     // bytes ever appended to buf
 	written  int64     // bytes of buf written or dropped
 	err      error     // the first write error: the stream is broken, later writes fail
+
+	// Reads: the session's read deadline (gorilla's SetReadDeadline), and
+	// whether the read loop's idle wait has its own deadline set instead.
+	rmu          sync.Mutex
+	readDeadline time.Time
+	idling       bool
+}
+
+// SetReadDeadline sets the session's read deadline. During the read loop's
+// idle wait it is recorded, and set when the wait ends.
+func (b *batchConn) SetReadDeadline(t time.Time) error {
+	b.rmu.Lock()
+	defer b.rmu.Unlock()
+	b.readDeadline = t
+	if b.idling {
+		return nil
+	}
+	return b.Conn.SetReadDeadline(t)
+}
+
+// beginIdle sets the deadline t for the read loop's idle wait, unless the
+// session has a read deadline (it is closing): it reports whether it did.
+func (b *batchConn) beginIdle(t time.Time) bool {
+	b.rmu.Lock()
+	defer b.rmu.Unlock()
+	if !b.readDeadline.IsZero() {
+		return false
+	}
+	b.idling = true
+	_ = b.Conn.SetReadDeadline(t)
+	return true
+}
+
+// endIdle ends the idle wait, setting the session's read deadline again.
+// It reports whether the session has one (it is closing).
+func (b *batchConn) endIdle() (closing bool) {
+	b.rmu.Lock()
+	defer b.rmu.Unlock()
+	b.idling = false
+	_ = b.Conn.SetReadDeadline(b.readDeadline)
+	return !b.readDeadline.IsZero()
 }
 
 func newBatchConn(nc net.Conn) *batchConn {

@@ -3,17 +3,29 @@
 //
 // Each Engine.IO packet is one WebSocket message: text packets as text
 // frames ("4hello"), binary messages as binary frames holding the raw bytes.
-// An idle session has one goroutine, which reads: once the connection is
-// hijacked and the open packet written (or the upgrade probe done), the
-// read loop moves to a goroutine of its own and the net/http handler
-// returns, freeing its stack and net/http's buffers (the session stays
-// counted by [transport.Server] until the read loop ends). A writer runs
-// only while there is something to write: the session's wake-up starts it,
-// it takes everything queued and writes it with a single flush to the
-// network, and it stops when nothing is left; there is never more than one.
-// Read buffers are small (512 bytes), and write buffers are pooled, held
-// only while writing. (During an upgrade probe, a second goroutine watches
-// for the session closing.)
+//
+// An idle session has no goroutine and no buffer on Linux. Once the
+// connection is hijacked and the open packet written (or the upgrade probe
+// done), the read loop moves to a goroutine of its own and the net/http
+// handler returns, freeing its stack and net/http's buffers (the session
+// stays counted by [transport.Server] until the read loop ends). When
+// nothing has come from the client for half a second, the read loop parks
+// the connection: its goroutine ends, its 512-byte read buffer is dropped,
+// and the socket waits in an epoll set that the process's parked
+// connections share, watched by one goroutine (only while any connection is
+// parked); when the client sends something or hangs up, or the session
+// closes, a new goroutine goes on reading. A TLS connection (one not served
+// through a plain net.Conn) and other systems keep the read loop's goroutine.
+// A writer runs only while there is something to write: the session's
+// wake-up starts it, it takes everything queued and writes it with a single
+// flush to the network, and it stops when nothing is left; there is never
+// more than one. Write buffers are pooled, held only while writing. (During
+// an upgrade probe, a second goroutine watches for the session closing.)
+//
+// A client that stops reading pays for itself: the kernel keeps at most
+// 16 KiB of a connection's writes that it could not send yet
+// (TCP_NOTSENT_LOWAT, on Linux), so the session's send queue fills, and the
+// session is closed as a slow client (see [transport.WithSendQueue]).
 //
 // A text frame that is not valid UTF-8 closes the session with
 // [transport.ReasonParseError] and the close code 1007 (RFC 6455's "invalid
@@ -29,11 +41,13 @@
 package websocket
 
 import (
+	"bufio"
 	"errors"
 	"net"
 	"net/http"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -54,7 +68,8 @@ type Transport struct {
 // [transport.Server]'s; compression is off, as in the Node.js server.
 func New() *Transport {
 	return &Transport{upgrader: websocket.Upgrader{
-		ReadBufferSize:  readBufferSize,
+		// No ReadBufferSize: gorilla reads through the hijacker's reader
+		// (readBufferSize bytes), which the read loop drops when it parks.
 		WriteBufferSize: writeBufferSize,
 		WriteBufferPool: &writeBufferPool,
 		CheckOrigin:     func(*http.Request) bool { return true }, // checked by transport.Server
@@ -130,9 +145,12 @@ func (t *Transport) Serve(w http.ResponseWriter, r *http.Request, c *transport.C
 		return
 	}
 	ws.SetReadLimit(int64(c.Server().MaxPayload()))
-	bc := bw.conn // abort must not keep bw, and so net/http's request state, alive
-	l := &link{t: t, c: c, ws: ws, bc: bc, timeout: c.Server().WriteTimeout(), v3: c.Protocol() == 3}
-	abort := func() { _ = bc.Conn.Close() }
+	// l must not keep bw, and so net/http's request state, alive.
+	l := &link{t: t, c: c, ws: ws, bc: bw.conn, br: bw.br, timeout: c.Server().WriteTimeout(), v3: c.Protocol() == 3}
+	if sc, ok := bw.conn.Conn.(syscall.Conn); ok && l.br != nil {
+		l.rc, _ = sc.SyscallConn() // a TLS connection is not one: it never parks
+	}
+	abort := l.closeNet
 	if mode == transport.ModeUpgrade {
 		if !l.upgrade(abort) {
 			_ = ws.Close()
@@ -150,21 +168,32 @@ func (t *Transport) Serve(w http.ResponseWriter, r *http.Request, c *transport.C
 	// handler's goroutine returns: its stack, grown through the server's
 	// request handling, and net/http's buffers for the connection are freed.
 	// The session stays counted among the server's requests until it ends.
-	release := c.Hold()
-	go l.run(release)
+	l.release = c.Hold()
+	c.SetWaker(l.wake)
+	l.wake() // for what was queued before the waker was set
+	go l.serve()
 }
 
-// run serves the session after the handshake or the upgrade: it reads until
-// the network connection fails or closes, with a writer started whenever
-// there is something to write, then waits for a writer still running.
-func (l *link) run(release func()) {
-	defer release()
-	l.c.SetWaker(l.wake)
-	l.wake() // for what was queued before the waker was set
-	l.readLoop()
+// serve serves the session after the handshake or the upgrade: it reads
+// until the network connection fails or closes, with a writer started
+// whenever there is something to write, then waits for a writer still
+// running. When the connection is idle, serve parks it and returns; it is
+// called again on a new goroutine when there is something to read.
+func (l *link) serve() {
+	if l.readLoop() {
+		return // parked
+	}
 	_ = l.bc.Conn.Close() // unblocks a writer stuck on a dead peer
 	l.stopWriter()
 	l.c.SetWaker(nil)
+	l.release()
+}
+
+// closeNet closes the network connection at once: the session's abort. A
+// parked read loop is resumed to find it closed.
+func (l *link) closeNet() {
+	_ = l.bc.Conn.Close()
+	parking.unpark(l)
 }
 
 // upgrade runs the probe and makes the WebSocket the session's transport.
@@ -230,8 +259,17 @@ type link struct {
 	c       *transport.Conn
 	ws      *websocket.Conn
 	bc      *batchConn
+	br      *bufio.Reader // gorilla's reader; nil if gorilla made its own (then it never parks)
 	timeout time.Duration
-	v3      bool // Engine.IO protocol 3: binary frames carry a type byte
+	v3      bool   // Engine.IO protocol 3: binary frames carry a type byte
+	release func() // ends the session's hold on the server, once served
+
+	// Parking (see park_linux.go): the socket, if it can be parked; whether
+	// it is in the parker's epoll set; the id its events carry.
+	rc         syscall.RawConn
+	registered bool
+	parkID     uint64
+	closing    bool // the session has closed: the read loop discards what comes, and never parks
 
 	// The writer runs only while there is something to write: wake starts
 	// it unless it runs (then it only marks a pending wake-up), and it
@@ -259,15 +297,26 @@ func (l *link) read() (transport.Packet, error) {
 	return eio.DecodeText(data)
 }
 
-// readLoop reads until the network connection fails or closes. Once the
-// session has closed, what arrives is discarded: a session closed gracefully
-// keeps reading until the client answers the close frame (or the deadline
-// closeFrame sets), so that the server never closes a connection with unread
-// data, which would reset it and could destroy the client's copy of the
-// final packets.
-func (l *link) readLoop() {
-	open := true
+// readLoop reads until the network connection fails or closes, or until it
+// parks the connection (it returns true then). Once the session has closed,
+// what arrives is discarded: a session closed gracefully keeps reading until
+// the client answers the close frame (or the deadline closeFrame sets), so
+// that the server never closes a connection with unread data, which would
+// reset it and could destroy the client's copy of the final packets.
+func (l *link) readLoop() (parked bool) {
+	if l.br != nil && l.br.Size() == 0 { // resumed: a read buffer again
+		*l.br = *bufio.NewReaderSize(l.bc, readBufferSize)
+	}
 	for {
+		if l.rc != nil && !l.closing && l.br.Buffered() == 0 && !l.await() {
+			// Idle: nothing came for idleWait, and gorilla holds no
+			// byte, so the socket's readiness tells when to read again.
+			*l.br = bufio.Reader{} // no buffer while parked
+			if parking.park(l) {
+				return true
+			}
+			*l.br = *bufio.NewReaderSize(l.bc, readBufferSize)
+		}
 		p, err := l.read()
 		switch {
 		case errors.Is(err, eio.ErrInvalidUTF8):
@@ -289,10 +338,29 @@ func (l *link) readLoop() {
 			l.c.Fail(reason)
 			return
 		}
-		if open && l.c.Receive(p) != nil {
-			open = false
+		if !l.closing && l.c.Receive(p) != nil {
+			l.closing = true
 		}
 	}
+}
+
+// idleWait is how long a read loop waits for the next message before it
+// parks its connection.
+const idleWait = 500 * time.Millisecond
+
+// await waits up to idleWait for the next byte from the client. It reports
+// false if none came: the connection is idle. It waits without limit if the
+// session has set a read deadline of its own (it is closing).
+func (l *link) await() bool {
+	if !l.bc.beginIdle(time.Now().Add(idleWait)) {
+		return true
+	}
+	_, err := l.br.Peek(1)
+	if closing := l.bc.endIdle(); closing {
+		return true
+	}
+	var ne net.Error
+	return !errors.As(err, &ne) || !ne.Timeout() // any other error: the read finds it again
 }
 
 func isEOF(err error) bool {
@@ -379,7 +447,7 @@ func (l *link) writeLoop() {
 			} else {
 				l.c.Fail(transport.ReasonTransportError)
 			}
-			_ = l.bc.Conn.Close()
+			l.closeNet()
 			l.idle(true)
 			return
 		}
@@ -418,10 +486,11 @@ func refuse(ws *websocket.Conn, bc *batchConn, timeout time.Duration) {
 func (l *link) closeFrame() {
 	deadline := time.Now().Add(l.timeout)
 	if err := l.ws.WriteControl(websocket.CloseMessage, closeMessage, deadline); err != nil && !errors.Is(err, websocket.ErrCloseSent) {
-		_ = l.bc.Conn.Close()
+		l.closeNet()
 		return
 	}
-	_ = l.bc.Conn.SetReadDeadline(deadline)
+	_ = l.bc.SetReadDeadline(deadline)
+	parking.unpark(l) // a parked read loop waits for the answer
 }
 
 // write writes pkts as one batch with a single flush to the network.

@@ -54,10 +54,16 @@ func (discard) OnClose(string)         {}
 // returns it, its URL and where its Conns arrive.
 func server(t testing.TB, l net.Listener) (*transport.Server, string, <-chan *transport.Conn) {
 	t.Helper()
+	return serverWith(t, l, discard{})
+}
+
+// serverWith is server with r as every session's Receiver.
+func serverWith(t testing.TB, l net.Listener, r transport.Receiver) (*transport.Server, string, <-chan *transport.Conn) {
+	t.Helper()
 	conns := make(chan *transport.Conn, 1)
 	eng := transport.NewServer(func(c *transport.Conn) transport.Receiver {
 		conns <- c
-		return discard{}
+		return r
 	}, transport.WithTransports(wstransport.New()))
 	srv := httptest.NewUnstartedServer(eng)
 	if l != nil {
@@ -234,12 +240,19 @@ func countStacks(fn string) int {
 	return count
 }
 
-// An idle session has one goroutine, its read loop, off the net/http
-// handler's: the writer runs only while there is something to write, and
-// starts again for the next packet. (Not parallel: it counts goroutines.)
-func TestIdleSessionOneGoroutine(t *testing.T) {
-	eng, url, conns := server(t, nil)
+// An idle session has no goroutine once parked (on Linux; elsewhere one,
+// its read loop, off the net/http handler's): the writer runs only while
+// there is something to write, and starts again for the next packet; the
+// read loop parks the connection after idleWait and resumes when the client
+// sends. (Not parallel: it counts goroutines.)
+func TestIdleSessionParks(t *testing.T) {
+	rec := &recorder{msgs: make(chan string, 100), closes: make(chan string, 100)}
+	eng, url, conns := serverWith(t, nil, rec)
 	const n = 10
+	readLoops := n
+	if runtime.GOOS == "linux" {
+		readLoops = 0
+	}
 	wss := make([]*websocket.Conn, n)
 	cs := make([]*transport.Conn, n)
 	for i := range n {
@@ -254,10 +267,17 @@ func TestIdleSessionOneGoroutine(t *testing.T) {
 			assert.Equal(t, "4hi", string(data))
 		}
 		require.Eventually(t, func() bool {
-			return countStacks("websocket.(*link).writeLoop") == 0
-		}, 5*time.Second, 5*time.Millisecond, "writers still running when idle")
-		assert.Equal(t, n, countStacks("websocket.(*link).run"), "read loops")
+			return countStacks("websocket.(*link).writeLoop") == 0 && countStacks("websocket.(*link).serve") == readLoops
+		}, 5*time.Second, 5*time.Millisecond, "writers or read loops still running when idle")
 		assert.Zero(t, countStacks("websocket.(*Transport).Serve("), "handlers still running")
+		for i, ws := range wss { // wakes every parked read loop
+			require.NoError(t, ws.WriteMessage(websocket.TextMessage, fmt.Appendf(nil, "4from %d", i)))
+		}
+		got := make(map[string]bool)
+		for range n {
+			got[recvWithin(t, rec.msgs)] = true
+		}
+		assert.Len(t, got, n, "every client's message, round %d", round)
 	}
 	closed := make(chan error, n)
 	for _, ws := range wss {
@@ -273,6 +293,94 @@ func TestIdleSessionOneGoroutine(t *testing.T) {
 		var ce *websocket.CloseError
 		require.ErrorAs(t, <-closed, &ce)
 	}
-	require.Eventually(t, func() bool { return countStacks("websocket.(*link).run") == 0 },
+	require.Eventually(t, func() bool { return countStacks("websocket.(*link).serve") == 0 },
 		5*time.Second, 5*time.Millisecond, "read loops after Shutdown")
+}
+
+// recorder is a Receiver that passes on what it gets.
+type recorder struct {
+	msgs   chan string // OnMessage's data
+	closes chan string // OnClose's reason
+}
+
+func (r *recorder) OnMessage(data []byte, _ bool) { r.msgs <- string(data) }
+func (r *recorder) OnClose(reason string)         { r.closes <- reason }
+
+func recvWithin(t *testing.T, ch <-chan string) string {
+	t.Helper()
+	select {
+	case v := <-ch:
+		return v
+	case <-time.After(5 * time.Second):
+		require.FailNow(t, "nothing within 5s")
+		return ""
+	}
+}
+
+// waitParked waits until no read loop runs (on Linux: every idle session is
+// parked).
+func waitParked(t *testing.T) {
+	t.Helper()
+	if runtime.GOOS != "linux" {
+		return
+	}
+	require.Eventually(t, func() bool { return countStacks("websocket.(*link).serve") == 0 },
+		5*time.Second, 5*time.Millisecond, "read loops of idle sessions")
+}
+
+// A parked session still ends as it should, whoever ends it: the server at
+// once (its read loop resumes to find the network connection closed), the
+// server gracefully (the client gets a close frame, and the read loop waits
+// for the answer), the client hanging up, the client's close frame. Nothing
+// is left. (Not parallel: it counts goroutines.)
+func TestParkedSessionCloses(t *testing.T) {
+	for _, tt := range []struct {
+		name   string
+		close  func(ws *websocket.Conn, c *transport.Conn)
+		reason string
+		frame  bool // the client gets a close frame
+	}{
+		{"server at once", func(_ *websocket.Conn, c *transport.Conn) { c.CloseWithReason("kicked", false) }, "kicked", false},
+		{"server gracefully", func(_ *websocket.Conn, c *transport.Conn) { c.Close() }, transport.ReasonForcedClose, true},
+		{"client hangs up", func(ws *websocket.Conn, _ *transport.Conn) { _ = ws.NetConn().Close() }, transport.ReasonTransportClose, false},
+		{"client close frame", func(ws *websocket.Conn, _ *transport.Conn) {
+			_ = ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""), time.Now().Add(time.Second))
+		}, transport.ReasonTransportClose, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			rec := &recorder{msgs: make(chan string, 10), closes: make(chan string, 10)}
+			eng, url, conns := serverWith(t, nil, rec)
+			ws, c := dial(t, url, conns)
+			waitParked(t)
+			tt.close(ws, c)
+			assert.Equal(t, tt.reason, recvWithin(t, rec.closes))
+			if tt.frame {
+				_, _, err := ws.ReadMessage() // answers the close frame
+				var ce *websocket.CloseError
+				require.ErrorAs(t, err, &ce)
+				assert.Equal(t, websocket.CloseNoStatusReceived, ce.Code)
+			}
+			require.Eventually(t, func() bool { return countStacks("websocket.(*link).serve") == 0 && eng.Len() == 0 },
+				5*time.Second, 5*time.Millisecond, "read loop or session left")
+		})
+	}
+}
+
+// A parked session whose client stops answering pings is closed by the
+// ping timeout, like any other.
+func TestParkedSessionPingTimeout(t *testing.T) {
+	rec := &recorder{msgs: make(chan string, 10), closes: make(chan string, 10)}
+	conns := make(chan *transport.Conn, 1)
+	eng := transport.NewServer(func(c *transport.Conn) transport.Receiver {
+		conns <- c
+		return rec
+	}, transport.WithTransports(wstransport.New()), transport.WithPingInterval(700*time.Millisecond), transport.WithPingTimeout(300*time.Millisecond))
+	srv := httptest.NewServer(eng)
+	t.Cleanup(srv.Close)
+	t.Cleanup(func() { _ = eng.Close() })
+	ws, _ := dial(t, "ws"+strings.TrimPrefix(srv.URL, "http")+"/?EIO=4&transport=websocket", conns)
+	_ = ws
+	assert.Equal(t, transport.ReasonPingTimeout, recvWithin(t, rec.closes))
+	require.Eventually(t, func() bool { return countStacks("websocket.(*link).serve") == 0 && eng.Len() == 0 },
+		5*time.Second, 5*time.Millisecond, "read loop or session left")
 }
