@@ -3,7 +3,6 @@ package transport
 import (
 	"context"
 	"errors"
-	"log/slog"
 	"net/http"
 	"sync"
 	"sync/atomic"
@@ -76,7 +75,6 @@ type Conn struct {
 	srv      *Server
 	id       string
 	req      *http.Request
-	log      *slog.Logger
 	protocol int  // Engine.IO protocol revision: 3 or 4
 	base64   bool // the client asked for binary data as base64 (b64=1)
 
@@ -108,8 +106,12 @@ type Conn struct {
 	latest     map[string]int // SendLatest's key → its packet's index in queue
 	polling    [2]bool        // a GET, a POST in flight
 	abort      func()         // closes the active transport's network connection
-	pingTimer  *time.Timer    // protocol 4: the next ping
-	pongTimer  *time.Timer    // closes the session: a pong (4) or a ping (3) is late
+	// The heartbeat: one timer, due at beatAt, for the next ping (protocol
+	// 4, !awaiting), or closing the session if the pong (4, awaiting) or
+	// the client's next ping (3) is late.
+	beat     *time.Timer
+	beatAt   time.Time
+	awaiting bool
 }
 
 func newConn(srv *Server, t Transport, r *http.Request, sid string) *Conn {
@@ -126,7 +128,6 @@ func newConn(srv *Server, t Transport, r *http.Request, sid string) *Conn {
 	}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	c.done = c.ctx.Done()
-	c.log = srv.cfg.logger.With("sid", sid)
 	return c
 }
 
@@ -213,7 +214,7 @@ func (c *Conn) Send(volatile bool, pkts ...Packet) bool {
 
 // closeSlow closes the connection whose queue a send overflowed.
 func (c *Conn) closeSlow() {
-	c.log.Warn("send queue full, closing")
+	c.srv.cfg.logger.Warn("send queue full, closing", "sid", c.id)
 	c.close(ReasonSlowClient, false)
 }
 
@@ -327,17 +328,14 @@ func (c *Conn) close(reason string, graceful bool) {
 		c.dropQueue()
 	}
 	abort := c.abort
-	if c.pingTimer != nil {
-		c.pingTimer.Stop()
-	}
-	if c.pongTimer != nil {
-		c.pongTimer.Stop()
+	if c.beat != nil {
+		c.beat.Stop()
 	}
 	c.cancel()     // closes done
 	recv := c.recv // nil while the Handler runs: setReceiver delivers OnClose
 	c.mu.Unlock()
 
-	c.log.Debug("closed", "reason", reason)
+	c.srv.cfg.logger.Debug("closed", "sid", c.id, "reason", reason)
 	if recv != nil {
 		// Counted before the session leaves the server: Shutdown, which
 		// waits for both, must not find it gone and its OnClose uncounted.
@@ -510,7 +508,7 @@ func (c *Conn) Receive(p Packet) error {
 	case eio.Ping, eio.Pong:
 		if (p.Type == eio.Ping) != (c.protocol == 3) {
 			// A v4 client answers pings; a v3 client sends them.
-			c.log.Warn("invalid heartbeat direction", "type", p.Type.String())
+			c.srv.cfg.logger.Warn("invalid heartbeat direction", "sid", c.id, "type", p.Type.String())
 			c.close(ReasonTransportError, false)
 			return ErrClosed
 		}
@@ -520,13 +518,12 @@ func (c *Conn) Receive(p Packet) error {
 			return nil
 		}
 		if c.protocol == 3 {
-			c.pongTimer.Reset(c.srv.cfg.pingInterval + c.srv.cfg.pingTimeout)
+			c.rearm(false, c.srv.cfg.pingInterval+c.srv.cfg.pingTimeout)
 			c.mu.Unlock()
 			c.Send(false, Packet{Type: eio.Pong})
 			return nil
 		}
-		c.pongTimer.Stop()
-		c.pingTimer.Reset(c.srv.cfg.pingInterval)
+		c.rearm(false, c.srv.cfg.pingInterval)
 		c.mu.Unlock()
 		return nil
 	case eio.Noop:
@@ -535,7 +532,7 @@ func (c *Conn) Receive(p Packet) error {
 		c.close(ReasonTransportClose, false)
 		return ErrClosed
 	default:
-		c.log.Warn("unexpected packet", "type", p.Type.String())
+		c.srv.cfg.logger.Warn("unexpected packet", "sid", c.id, "type", p.Type.String())
 		c.close(ReasonParseError, false)
 		return ErrClosed
 	}
@@ -644,7 +641,7 @@ func (c *Conn) CompleteUpgrade(t Transport, abort func()) bool {
 	c.abort = abort
 	recv := c.recv
 	c.mu.Unlock()
-	c.log.Debug("upgraded", "transport", t.Name())
+	c.srv.cfg.logger.Debug("upgraded", "sid", c.id, "transport", t.Name())
 	c.notify()
 	if u, ok := recv.(UpgradeReceiver); ok {
 		c.recvMu.Lock()
@@ -682,18 +679,36 @@ func (c *Conn) start() {
 	if c.closed { // closed while the Handler ran
 		return
 	}
+	d := cfg.pingInterval
 	if c.protocol == 3 {
-		c.pongTimer = time.AfterFunc(cfg.pingInterval+cfg.pingTimeout, func() { c.close(ReasonPingTimeout, false) })
+		d += cfg.pingTimeout
+	}
+	c.beatAt = time.Now().Add(d)
+	c.beat = time.AfterFunc(d, c.heartbeat)
+}
+
+// rearm sets the heartbeat due in d, awaiting a pong or not. c.mu is held.
+func (c *Conn) rearm(awaiting bool, d time.Duration) {
+	c.awaiting = awaiting
+	c.beatAt = time.Now().Add(d)
+	c.beat.Reset(d)
+}
+
+// heartbeat runs when the heartbeat is due: protocol 4 sends a ping, or
+// closes the session if its pong is late; protocol 3 closes it (the
+// client's ping is late).
+func (c *Conn) heartbeat() {
+	c.mu.Lock()
+	if c.closed || time.Now().Before(c.beatAt) { // rearmed while it started
+		c.mu.Unlock()
 		return
 	}
-	c.pongTimer = time.AfterFunc(time.Hour, func() { c.close(ReasonPingTimeout, false) })
-	c.pongTimer.Stop()
-	c.pingTimer = time.AfterFunc(cfg.pingInterval, func() {
-		c.mu.Lock()
-		if !c.closed {
-			c.pongTimer.Reset(cfg.pingTimeout)
-		}
+	if c.protocol == 3 || c.awaiting {
 		c.mu.Unlock()
-		c.Send(false, Packet{Type: eio.Ping})
-	})
+		c.close(ReasonPingTimeout, false)
+		return
+	}
+	c.rearm(true, c.srv.cfg.pingTimeout)
+	c.mu.Unlock()
+	c.Send(false, Packet{Type: eio.Ping})
 }

@@ -318,7 +318,7 @@ func (s *Server) handshake(w http.ResponseWriter, r *http.Request, t Transport, 
 	}
 	c.setReceiver(recv)
 	c.start()
-	c.log.Info("open", "transport", t.Name(), "addr", r.RemoteAddr)
+	s.cfg.logger.Info("open", "sid", c.id, "transport", t.Name(), "addr", r.RemoteAddr)
 	t.Serve(w, r, c, ModeOpen)
 }
 
