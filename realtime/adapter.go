@@ -135,9 +135,13 @@ type sidShard struct {
 	sids map[string]*member
 }
 
+// member is a socket's membership. Its own room, named by its id, is a
+// flag rather than a set of one in the room shards: the room of a socket
+// id holds that socket if own is set, and the others that joined it.
 type member struct {
 	s     *Socket
-	rooms map[string]struct{}
+	rooms []string // sorted, its own room aside
+	own   bool     // in its own room
 }
 
 // MemoryAdapter is the in-memory [Adapter]: rooms in sharded maps, so
@@ -181,14 +185,19 @@ func (a *MemoryAdapter) AddAll(id string, rooms []string) {
 	}
 	m := sh.sids[id]
 	if m == nil {
-		m = &member{s: s, rooms: make(map[string]struct{}, len(rooms))}
+		m = &member{s: s}
 		sh.sids[id] = m
 	}
 	for _, r := range rooms {
-		if _, ok := m.rooms[r]; ok {
+		if r == id {
+			m.own = true
 			continue
 		}
-		m.rooms[r] = struct{}{}
+		i, ok := slices.BinarySearch(m.rooms, r)
+		if ok {
+			continue
+		}
+		m.rooms = slices.Insert(m.rooms, i, r)
 		rs := &a.rooms[shardOf(r)]
 		rs.mu.Lock()
 		set := rs.rooms[r]
@@ -210,8 +219,15 @@ func (a *MemoryAdapter) Del(id, room string) {
 	if m == nil {
 		return
 	}
-	if _, ok := m.rooms[room]; ok {
-		delete(m.rooms, room)
+	if room == id {
+		m.own = false
+		return
+	}
+	if i, ok := slices.BinarySearch(m.rooms, room); ok {
+		m.rooms = slices.Delete(m.rooms, i, i+1)
+		if len(m.rooms) == 0 {
+			m.rooms = nil
+		}
 		a.delFromRoom(id, room)
 	}
 }
@@ -239,7 +255,7 @@ func (a *MemoryAdapter) DelAll(id string) {
 		return
 	}
 	delete(sh.sids, id)
-	for r := range m.rooms {
+	for _, r := range m.rooms {
 		a.delFromRoom(id, r)
 	}
 }
@@ -253,12 +269,26 @@ func (a *MemoryAdapter) SocketRooms(id string) []string {
 	if m == nil {
 		return nil
 	}
-	out := make([]string, 0, len(m.rooms))
-	for r := range m.rooms {
-		out = append(out, r)
+	if !m.own {
+		return slices.Clone(m.rooms)
 	}
-	slices.Sort(out)
-	return out
+	i, _ := slices.BinarySearch(m.rooms, id)
+	out := make([]string, 0, len(m.rooms)+1)
+	out = append(out, m.rooms[:i]...)
+	out = append(out, id)
+	return append(out, m.rooms[i:]...)
+}
+
+// owner returns the socket whose own room is room: the socket with that id,
+// if it is in its own room; nil otherwise.
+func (a *MemoryAdapter) owner(room string) *Socket {
+	sh := &a.sids[shardOf(room)]
+	sh.mu.RLock()
+	defer sh.mu.RUnlock()
+	if m := sh.sids[room]; m != nil && m.own {
+		return m.s
+	}
+	return nil
 }
 
 // Broadcast implements [Adapter]: p is pushed, as is, to every selected
@@ -320,6 +350,9 @@ func (a *MemoryAdapter) each(opts BroadcastOptions, fn func(*Socket)) {
 				except[id] = struct{}{}
 			}
 			rs.mu.RUnlock()
+			if s := a.owner(r); s != nil {
+				except[s.id] = struct{}{}
+			}
 		}
 	}
 	var targets []*Socket
@@ -363,6 +396,19 @@ func (a *MemoryAdapter) each(opts BroadcastOptions, fn func(*Socket)) {
 				targets = append(targets, s)
 			}
 			rs.mu.RUnlock()
+			// the socket whose own room r is, not in r's set (see member)
+			if s := a.owner(r); s != nil {
+				if _, skip := except[s.id]; skip {
+					continue
+				}
+				if seen != nil {
+					if _, dup := seen[s.id]; dup {
+						continue
+					}
+					seen[s.id] = struct{}{}
+				}
+				targets = append(targets, s)
+			}
 		}
 	}
 	for _, s := range targets {
@@ -380,7 +426,10 @@ func (a *MemoryAdapter) inAny(id string, rooms []string) bool {
 		return false
 	}
 	for _, r := range rooms {
-		if _, ok := m.rooms[r]; ok {
+		if r == id && m.own {
+			return true
+		}
+		if _, ok := slices.BinarySearch(m.rooms, r); ok {
 			return true
 		}
 	}

@@ -2,7 +2,9 @@ package realtime
 
 import (
 	"log/slog"
+	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/vicinity-go/vicinity/internal/sio"
@@ -11,14 +13,20 @@ import (
 
 // client is one Engine.IO connection and the sockets multiplexed on it, one
 // per namespace. It is the connection's transport.Receiver.
+//
+// An idle connection keeps little: its handshake, logger, binary packet
+// reassembler and connect timer are made when first needed, and dropped (the
+// timer) once a namespace is joined.
 type client struct {
-	srv      *Server
-	conn     *transport.Conn
-	log      *slog.Logger
-	hs       Handshake   // what every socket's handshake shares
-	engine   Conn        // what Socket.Conn returns
-	reasm    decoder     // used on the read goroutine only
-	timer    *time.Timer // closes a connection that joins no namespace, or has none left
+	srv    *Server
+	conn   *transport.Conn
+	engine Conn // what Socket.Conn returns
+	// hs is the part of the handshake every socket shares, made from the
+	// transport's request on the first Socket.Handshake.
+	hs atomic.Pointer[Handshake]
+	// reasm reassembles the JSON parser's binary packets; nil until the
+	// first one. Read goroutine only.
+	reasm    *sio.Reassembler
 	connects tokenBucket // limits CONNECT packets; read goroutine only
 	// attTimer closes a connection whose binary packet's attachments are
 	// late; attArmed: it runs. Read goroutine only (and OnClose, which
@@ -26,33 +34,22 @@ type client struct {
 	attTimer *time.Timer
 	attArmed bool
 
-	mu      sync.Mutex
-	closed  bool
-	sockets map[string]*Socket // by namespace name
-	joining map[string]bool    // namespaces whose CONNECT is being handled
+	closed bool // under mu
+	mu     sync.Mutex
+	// timer closes a connection that joins no namespace in time, or has
+	// none left; nil while it has one.
+	timer   *time.Timer
+	sockets []*Socket       // one per namespace joined
+	joining map[string]bool // namespaces whose CONNECT is being handled
 }
 
 // open is the transport.Handler: it wraps each new Engine.IO connection.
 func (s *Server) open(conn *transport.Conn) transport.Receiver {
-	c := &client{
-		srv:     s,
-		conn:    conn,
-		log:     s.cfg.logger.With("sid", conn.ID()),
-		hs:      newHandshake(conn.Request()),
-		reasm:   s.cfg.parser.newDecoder(sio.Limits{MaxAttachments: s.cfg.maxAttachments, MaxPacketBytes: s.maxPacketBytes()}),
-		sockets: make(map[string]*Socket),
-	}
+	c := &client{srv: s, conn: conn}
 	c.engine.c = c
-	c.connects = newTokenBucket(s.cfg.eventRate, s.cfg.eventBurst)
-	c.timer = time.AfterFunc(s.cfg.connectTimeout, func() {
-		c.mu.Lock()
-		idle := len(c.sockets) == 0
-		c.mu.Unlock()
-		if idle {
-			c.log.Info("no namespace joined in time, or none left, closing")
-			conn.Close()
-		}
-	})
+	c.mu.Lock()
+	c.idle()
+	c.mu.Unlock()
 	for _, o := range s.cfg.observers {
 		o.ConnOpened(&c.engine)
 	}
@@ -62,9 +59,85 @@ func (s *Server) open(conn *transport.Conn) transport.Receiver {
 	return c
 }
 
+// idle starts the timer that closes the connection unless it joins a
+// namespace within the connect timeout. c.mu is held.
+func (c *client) idle() {
+	if c.timer != nil || c.closed {
+		return
+	}
+	c.timer = time.AfterFunc(c.srv.cfg.connectTimeout, func() {
+		c.mu.Lock()
+		idle := len(c.sockets) == 0
+		c.mu.Unlock()
+		if idle {
+			c.logger().Info("no namespace joined in time, or none left, closing")
+			c.conn.Close()
+		}
+	})
+}
+
+// busy stops the timer of idle: the connection has a namespace. c.mu is
+// held.
+func (c *client) busy() {
+	if c.timer != nil {
+		c.timer.Stop()
+		c.timer = nil
+	}
+}
+
+// logger returns the connection's logger. It is made on each use: a
+// connection logs rarely, and keeps none.
+func (c *client) logger() *slog.Logger { return c.srv.cfg.logger.With("sid", c.conn.ID()) }
+
+// handshake returns the part of a handshake the connection's sockets share,
+// made on first use.
+func (c *client) handshake() *Handshake {
+	if h := c.hs.Load(); h != nil {
+		return h
+	}
+	h := newHandshake(c.conn.Request())
+	if c.hs.CompareAndSwap(nil, h) {
+		return h
+	}
+	return c.hs.Load()
+}
+
+// socket returns the connection's socket of namespace name, or nil. c.mu is
+// held.
+func (c *client) socket(name string) *Socket {
+	for _, s := range c.sockets {
+		if s.nsp.name == name {
+			return s
+		}
+	}
+	return nil
+}
+
+// decode turns a message into a packet, as a sio.Reassembler does (see
+// [Parser]). The JSON parser's reassembler is made for the first binary
+// packet.
+func (c *client) decode(data []byte, binary bool) (p sio.Packet, atts [][]byte, done bool, err error) {
+	lim := sio.Limits{MaxAttachments: c.srv.cfg.maxAttachments, MaxPacketBytes: c.srv.maxPacketBytes()}
+	if c.srv.cfg.parser == MsgpackParser {
+		return msgpackDecoder{lim}.Add(data, binary)
+	}
+	if c.reasm == nil {
+		if !binary {
+			if p, err = sio.Decode(data, lim); err != nil {
+				return sio.Packet{}, nil, false, err
+			}
+			if p.Attachments == 0 {
+				return p, nil, true, nil
+			}
+		}
+		c.reasm = sio.NewReassembler(lim)
+	}
+	return c.reasm.Add(data, binary)
+}
+
 // OnMessage implements transport.Receiver.
 func (c *client) OnMessage(data []byte, binary bool) {
-	p, atts, done, err := c.reasm.Add(data, binary)
+	p, atts, done, err := c.decode(data, binary)
 	c.awaitAttachments(err == nil && !done)
 	if err != nil {
 		c.fail(err)
@@ -89,10 +162,10 @@ func (c *client) OnMessage(data []byte, binary bool) {
 		return
 	}
 	c.mu.Lock()
-	s := c.sockets[p.Namespace]
+	s := c.socket(p.Namespace)
 	c.mu.Unlock()
 	if s == nil {
-		c.log.Debug("packet for a namespace not joined, ignored", "nsp", p.Namespace)
+		c.logger().Debug("packet for a namespace not joined, ignored", "nsp", p.Namespace)
 		return
 	}
 	switch p.Type {
@@ -115,14 +188,11 @@ func (c *client) OnUpgrade(transport string) {
 
 // OnClose implements transport.Receiver.
 func (c *client) OnClose(reason string) {
-	c.timer.Stop()
 	c.awaitAttachments(false)
 	c.mu.Lock()
 	c.closed = true
-	socks := make([]*Socket, 0, len(c.sockets))
-	for _, s := range c.sockets {
-		socks = append(socks, s)
-	}
+	c.busy()
+	socks := slices.Clone(c.sockets)
 	c.mu.Unlock()
 	for _, s := range socks {
 		s.onclose(reason)
@@ -141,7 +211,7 @@ func (c *client) awaitAttachments(waiting bool) {
 		c.attArmed = true
 		if c.attTimer == nil {
 			c.attTimer = time.AfterFunc(c.srv.cfg.attachTimeout, func() {
-				c.log.Warn("binary packet incomplete in time, closing", "timeout", c.srv.cfg.attachTimeout)
+				c.logger().Warn("binary packet incomplete in time, closing", "timeout", c.srv.cfg.attachTimeout)
 				c.conn.CloseWithReason(transport.ReasonParseError, false)
 			})
 		} else {
@@ -163,7 +233,7 @@ func (s *Server) maxPacketBytes() int {
 
 // fail closes the connection after a malformed packet.
 func (c *client) fail(err error) {
-	c.log.Warn("malformed packet, closing", "err", err)
+	c.logger().Warn("malformed packet, closing", "err", err)
 	c.conn.CloseWithReason(transport.ReasonParseError, false)
 }
 
@@ -172,12 +242,12 @@ func (c *client) fail(err error) {
 // off the read loop, so that middleware may take its time.
 func (c *client) connect(name string, auth []byte) {
 	c.mu.Lock()
-	joined := c.sockets[name] != nil || c.joining[name]
+	joined := c.socket(name) != nil || c.joining[name]
 	full := len(c.sockets)+len(c.joining) >= c.srv.cfg.maxNamespaces
 	c.mu.Unlock()
 	switch {
 	case joined:
-		c.log.Warn("namespace joined twice, ignored", "nsp", name)
+		c.logger().Warn("namespace joined twice, ignored", "nsp", name)
 		return
 	case full:
 		c.refuse(name, &ConnectError{Message: "Too many namespaces"})
@@ -188,7 +258,7 @@ func (c *client) connect(name string, auth []byte) {
 	case len(auth) > c.srv.cfg.maxAuthBytes:
 		c.refuse(name, &ConnectError{Message: "Auth payload too large"})
 		return
-	case !c.connects.allow(time.Now()):
+	case !c.connects.allow(time.Now(), c.srv.cfg.eventRate, c.srv.cfg.eventBurst):
 		c.refuse(name, &ConnectError{Message: "Too many connection attempts"})
 		return
 	}
@@ -279,25 +349,28 @@ func (c *client) v3() bool { return c.conn.Protocol() == 3 }
 func (c *client) attach(s *Socket) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.closed || c.sockets[s.nsp.name] != nil {
+	if c.closed || c.socket(s.nsp.name) != nil {
 		return false
 	}
-	c.sockets[s.nsp.name] = s
+	c.sockets = append(c.sockets, s)
 	c.forgetJoining(s.nsp.name)
 	s.mu.Lock()
 	s.connected = true
 	s.mu.Unlock()
-	c.timer.Stop()
+	c.busy()
 	return true
 }
 
 func (c *client) detach(s *Socket) {
 	c.mu.Lock()
-	if c.sockets[s.nsp.name] == s {
-		delete(c.sockets, s.nsp.name)
+	if i := slices.Index(c.sockets, s); i >= 0 {
+		c.sockets = slices.Delete(c.sockets, i, i+1)
+		if len(c.sockets) == 0 {
+			c.sockets = nil
+		}
 	}
-	if len(c.sockets) == 0 && len(c.joining) == 0 && !c.closed {
-		c.timer.Reset(c.srv.cfg.connectTimeout) // its last namespace left: closed as one that never joined
+	if len(c.sockets) == 0 && len(c.joining) == 0 {
+		c.idle() // its last namespace left: closed as one that never joined
 	}
 	c.mu.Unlock()
 }
@@ -306,10 +379,7 @@ func (c *client) detach(s *Socket) {
 // disconnect packet each, then closes the connection after writing them.
 func (c *client) disconnectAll() {
 	c.mu.Lock()
-	socks := make([]*Socket, 0, len(c.sockets))
-	for _, s := range c.sockets {
-		socks = append(socks, s)
-	}
+	socks := slices.Clone(c.sockets)
 	c.mu.Unlock()
 	for _, s := range socks {
 		s.Disconnect(false)

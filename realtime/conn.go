@@ -48,6 +48,6 @@ func (c *Conn) upgraded(transport string) {
 	fns := c.onUpgrade
 	c.mu.Unlock()
 	for _, fn := range fns {
-		call(c.c.log, "upgrade", func() { fn(transport) })
+		call(c.c.logger, "upgrade", func() { fn(transport) })
 	}
 }

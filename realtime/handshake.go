@@ -45,7 +45,7 @@ var emptyAuth = json.RawMessage("{}")
 
 // newHandshake returns the part of a handshake every socket of the
 // connection opened by r shares.
-func newHandshake(r *http.Request) Handshake {
+func newHandshake(r *http.Request) *Handshake {
 	addr := r.RemoteAddr
 	if host, _, err := net.SplitHostPort(addr); err == nil {
 		addr = host
@@ -57,7 +57,7 @@ func newHandshake(r *http.Request) Handshake {
 	if r.Host != "" {
 		headers.Set("Host", r.Host) // net/http moves it out of Header; Node keeps it
 	}
-	return Handshake{
+	return &Handshake{
 		Headers: headers,
 		Address: addr,
 		XDomain: r.Header.Get("Origin") != "",

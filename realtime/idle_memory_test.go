@@ -23,8 +23,10 @@ import (
 // handshake, a CONNECT to "/" and one room joined (an event acknowledged by
 // the server, as in cmd/vicinity-load's idle scenario), then nothing. It
 // reports the growth of the process's HeapInuse and StackInuse per
-// connection (B/conn, heap-B/conn, stack-B/conn) and goroutines per
-// connection. The clients are raw net.Conns with no goroutine and no
+// connection (B/conn, heap-B/conn, stack-B/conn), the growth of the live
+// heap (HeapAlloc after a collection, live-B/conn: the bytes of the objects
+// an idle connection keeps, without HeapInuse's partly used spans, so
+// steadier from run to run) and goroutines per connection. The clients are raw net.Conns with no goroutine and no
 // buffer of their own: their share of the figure is their sockets' few
 // hundred bytes. Run it with -benchtime=1x; the bound is 12 KB
 // (12288 B/conn).
@@ -91,19 +93,20 @@ func idleConnMemory(b *testing.B, n int) {
 	if got := srv.Of("/").Len(); got != n {
 		b.Fatalf("%d sockets, want %d", got, n)
 	}
-	time.Sleep(200 * time.Millisecond) // writers and inboxes wind down
+	time.Sleep(time.Second) // writers and inboxes wind down, idle read loops park (after 500 ms)
 	after := memNow()
 	heap := (float64(after.heap) - float64(before.heap)) / float64(n)
 	stack := (float64(after.stack) - float64(before.stack)) / float64(n)
 	b.ReportMetric(heap+stack, "B/conn")
 	b.ReportMetric(heap, "heap-B/conn")
 	b.ReportMetric(stack, "stack-B/conn")
+	b.ReportMetric((float64(after.live)-float64(before.live))/float64(n), "live-B/conn")
 	b.ReportMetric(float64(after.goroutines-before.goroutines)/float64(n), "goroutines/conn")
 }
 
 type memSample struct {
-	heap, stack uint64
-	goroutines  int
+	heap, stack, live uint64
+	goroutines        int
 }
 
 // memNow collects garbage (twice: finalizers, and stacks shrink at a GC)
@@ -113,7 +116,7 @@ func memNow() memSample {
 	debug.FreeOSMemory()
 	var m runtime.MemStats
 	runtime.ReadMemStats(&m)
-	return memSample{heap: m.HeapInuse, stack: m.StackInuse, goroutines: runtime.NumGoroutine()}
+	return memSample{heap: m.HeapInuse, stack: m.StackInuse, live: m.HeapAlloc, goroutines: runtime.NumGoroutine()}
 }
 
 // dialIdle opens a raw WebSocket to the server at addr, connects to "/",

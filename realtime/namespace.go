@@ -118,7 +118,7 @@ func (n *Namespace) targets() []*Namespace {
 // inbox. It returns false if n is a dynamic child dropped meanwhile: the
 // caller looks the namespace up again.
 func (n *Namespace) add(s *Socket) bool {
-	c, auth := s.client, s.hs.Auth
+	c, auth := s.client, s.auth
 	n.mu.Lock()
 	if n.dropped {
 		n.mu.Unlock()
@@ -134,16 +134,19 @@ func (n *Namespace) add(s *Socket) bool {
 	}()
 
 	skipMW := false
-	var restored *Session
+	var (
+		restored      *Session
+		missed        []*Packet // delivered after the CONNECT
+		restoredRooms []string
+	)
 	if n.srv.cfg.recovery > 0 && !c.v3() {
-		if sess, missed, ok := n.restore(c, auth); ok {
+		if sess, lost, ok := n.restore(c, auth); ok {
 			restored = &sess
 			s.id, s.pid, s.recovered = sess.SID, sess.PID, true
 			if len(sess.Data) > 0 {
 				s.data = sess.Data
 			}
-			s.missed = missed
-			s.restoredRooms = sess.Rooms
+			missed, restoredRooms = lost, sess.Rooms
 			skipMW = n.srv.cfg.recoverySkipMW
 		} else {
 			s.pid = id.New()
@@ -154,7 +157,7 @@ func (n *Namespace) add(s *Socket) bool {
 		if err != nil {
 			c.refuseConnect(n.name, err)
 		}
-		s.cancel()
+		s.end()
 		if restored != nil {
 			n.adapter.PersistSession(*restored) // for a later attempt
 		}
@@ -181,8 +184,7 @@ func (n *Namespace) add(s *Socket) bool {
 	n.mu.Lock()
 	n.sockets[s.id] = s
 	n.mu.Unlock()
-	n.adapter.AddAll(s.id, append([]string{s.id}, s.restoredRooms...))
-	s.restoredRooms = nil
+	n.adapter.AddAll(s.id, append([]string{s.id}, restoredRooms...))
 	if n.srv.cfg.observers != nil {
 		s.joined(nil)
 	}
@@ -196,27 +198,25 @@ func (n *Namespace) add(s *Socket) bool {
 		b, _ = json.Marshal(data)
 	}
 	c.sendPacket(&sio.Packet{Type: sio.Connect, Namespace: n.name, Data: b})
-	for _, p := range s.missed {
+	for _, p := range missed {
 		if frames, err := p.wire(n.srv.cfg.parser); err == nil {
 			c.send(false, frames)
 		}
 	}
-	s.missed = nil
 	for _, o := range n.srv.cfg.observers {
 		o.SocketConnected(s)
 	}
 	if sc := n.srv.cfg.spatial; sc != nil && sc.event != "" {
-		s.locationBucket = newTokenBucket(sc.rate, sc.burst)
 		s.On(sc.event, sc.onLocation)
 	}
-	if h := n.srv.presence; h != nil && s.presenceKey != "" {
+	if h := n.srv.presence; h != nil && s.pres != nil {
 		s.On(h.cfg.update, h.onUpdate)
 		h.track(s, "")
 		for _, r := range s.Rooms() {
 			h.track(s, r)
 		}
 	}
-	s.log.Info("connect", "recovered", s.recovered)
+	s.logger().Info("connect", "recovered", s.recovered)
 	for _, fn := range ons {
 		s.call("connection", func() { fn(s) })
 	}

@@ -37,20 +37,6 @@ func (p Parser) String() string {
 	return fmt.Sprintf("Parser(%d)", int(p))
 }
 
-// decoder turns a connection's messages into packets; a sio.Reassembler for
-// the JSON parser.
-type decoder interface {
-	Add(data []byte, binary bool) (p sio.Packet, attachments [][]byte, done bool, err error)
-}
-
-// newDecoder returns a decoder for one connection.
-func (p Parser) newDecoder(lim sio.Limits) decoder {
-	if p == MsgpackParser {
-		return msgpackDecoder{lim}
-	}
-	return sio.NewReassembler(lim)
-}
-
 // frames returns the wire form of a packet given as its JSON text and
 // attachments. Only the msgpack parser can fail, on JSON it cannot write
 // (a number beyond float64, a placeholder naming no attachment, both
@@ -69,6 +55,8 @@ func (p Parser) frames(text []byte, atts [][]byte) ([]transport.Packet, error) {
 
 // msgpackDecoder decodes socket.io-msgpack-parser messages: each binary
 // message is a whole packet.
+// msgpackDecoder decodes the msgpack parser's messages, each a whole packet
+// (see client.decode).
 type msgpackDecoder struct{ lim sio.Limits }
 
 func (d msgpackDecoder) Add(data []byte, binary bool) (sio.Packet, [][]byte, bool, error) {

@@ -254,15 +254,15 @@ func (h *presenceHub) identify(s *Socket) error {
 		return &ConnectError{Message: "no presence key"}
 	}
 	if len(key) > presence.MaxKeyLen {
-		s.log.Warn("presence: Identify returned a key too long, connection refused", "bytes", len(key), "max", presence.MaxKeyLen)
+		s.logger().Warn("presence: Identify returned a key too long, connection refused", "bytes", len(key), "max", presence.MaxKeyLen)
 		return &ConnectError{Message: "presence key too long"}
 	}
 	if err := checkMeta(&meta); err != nil {
-		s.log.Error("presence: Identify returned an invalid meta", "err", err)
+		s.logger().Error("presence: Identify returned an invalid meta", "err", err)
 		return &ConnectError{Message: "invalid presence"}
 	}
 	meta.ConnID = s.id
-	s.presenceKey, s.presenceMeta = key, meta
+	s.pres = &socketPresence{key: key, meta: meta}
 	return nil
 }
 
@@ -296,12 +296,12 @@ func printable(s string) bool {
 // track adds s to the topic of room ("" for the namespace) and, if the
 // topic is published, subscribes this server to it and sends s the state.
 func (h *presenceHub) track(s *Socket, room string) {
-	if s.presenceKey == "" || room == s.id {
+	if s.pres == nil || room == s.id {
 		return
 	}
-	s.presenceMu.Lock()
-	defer s.presenceMu.Unlock()
-	if s.presenceGone {
+	s.pres.mu.Lock()
+	defer s.pres.mu.Unlock()
+	if s.pres.gone {
 		return // a join that raced the disconnect
 	}
 	nsp, topic := s.nsp.name, topicOf(s.nsp.name, room)
@@ -309,15 +309,15 @@ func (h *presenceHub) track(s *Socket, room string) {
 	if publish && s.holdTopic(topic) {
 		if err := h.subscribe(s.nsp, room, topic); err != nil {
 			if !errors.Is(err, presence.ErrClosed) { // Track says so below
-				s.log.Error("presence: subscribe", "room", room, "err", err)
+				s.logger().Error("presence: subscribe", "room", room, "err", err)
 			}
 			s.releaseTopic(topic) // not held: the next join tries again
 		}
 	}
 	ctx, cancel := ctxPresence()
 	defer cancel()
-	if err := h.cfg.tracker.Track(ctx, topic, s.presenceKey, s.presenceMeta); err != nil {
-		s.log.Error("presence: track", "room", room, "err", err)
+	if err := h.cfg.tracker.Track(ctx, topic, s.pres.key, s.pres.meta); err != nil {
+		s.logger().Error("presence: track", "room", room, "err", err)
 		return
 	}
 	for _, o := range s.nsp.srv.cfg.observers {
@@ -334,27 +334,27 @@ func (h *presenceHub) track(s *Socket, room string) {
 		defer cancel()
 		members, err := h.cfg.tracker.List(ctx, topic)
 		if err != nil {
-			s.log.Error("presence: list", "room", room, "err", err)
+			s.logger().Error("presence: list", "room", room, "err", err)
 			return
 		}
 		if err := s.Emit(h.cfg.state, wireState(room, members)); err != nil {
-			s.log.Debug("presence: state", "room", room, "err", err)
+			s.logger().Debug("presence: state", "room", room, "err", err)
 		}
 	})
 }
 
 // untrack removes s from the topic of room.
 func (h *presenceHub) untrack(s *Socket, room string) {
-	if s.presenceKey == "" || room == s.id {
+	if s.pres == nil || room == s.id {
 		return
 	}
-	s.presenceMu.Lock()
-	defer s.presenceMu.Unlock()
+	s.pres.mu.Lock()
+	defer s.pres.mu.Unlock()
 	ctx, cancel := ctxPresence()
 	defer cancel()
 	topic := topicOf(s.nsp.name, room)
-	if err := h.cfg.tracker.Untrack(ctx, topic, s.presenceKey, s.id); err != nil {
-		s.log.Error("presence: untrack", "room", room, "err", err)
+	if err := h.cfg.tracker.Untrack(ctx, topic, s.pres.key, s.id); err != nil {
+		s.logger().Error("presence: untrack", "room", room, "err", err)
 	}
 	for _, o := range s.nsp.srv.cfg.observers {
 		o.PresenceUntracked(s, room)
@@ -366,23 +366,23 @@ func (h *presenceHub) untrack(s *Socket, room string) {
 
 // disconnect untracks s everywhere at once and releases the topics it held.
 func (h *presenceHub) disconnect(s *Socket) {
-	if s.presenceKey == "" {
+	if s.pres == nil {
 		return
 	}
-	if s.presenceTimer != nil { // on the inbox, as the coalescing
-		s.presenceTimer.Stop()
-		s.presenceNext = nil
+	if s.pres.timer != nil { // on the inbox, as the coalescing
+		s.pres.timer.Stop()
+		s.pres.next = nil
 	}
-	s.presenceMu.Lock()
-	defer s.presenceMu.Unlock()
-	s.presenceGone = true
+	s.pres.mu.Lock()
+	defer s.pres.mu.Unlock()
+	s.pres.gone = true
 	ctx, cancel := ctxPresence()
 	defer cancel()
-	if err := h.cfg.tracker.UntrackConn(ctx, s.presenceKey, s.id); err != nil {
-		s.log.Error("presence: untrack", "err", err)
+	if err := h.cfg.tracker.UntrackConn(ctx, s.pres.key, s.id); err != nil {
+		s.logger().Error("presence: untrack", "err", err)
 	}
-	topics := s.presenceTopics
-	s.presenceTopics = nil
+	topics := s.pres.topics
+	s.pres.topics = nil
 	for topic := range topics {
 		h.unsubscribe(topic)
 	}
@@ -391,25 +391,25 @@ func (h *presenceHub) disconnect(s *Socket) {
 // holdTopic records that s keeps this server subscribed to a published
 // topic; false if it already did. Each socket holds a topic at most once,
 // so subscriptions are released exactly as often as they were taken.
-// s.presenceMu is held.
+// s.pres.mu is held.
 func (s *Socket) holdTopic(topic string) bool {
-	if s.presenceTopics[topic] {
+	if s.pres.topics[topic] {
 		return false
 	}
-	if s.presenceTopics == nil {
-		s.presenceTopics = make(map[string]bool)
+	if s.pres.topics == nil {
+		s.pres.topics = make(map[string]bool)
 	}
-	s.presenceTopics[topic] = true
+	s.pres.topics[topic] = true
 	return true
 }
 
 // releaseTopic undoes holdTopic; false if s did not hold the topic.
-// s.presenceMu is held.
+// s.pres.mu is held.
 func (s *Socket) releaseTopic(topic string) bool {
-	if !s.presenceTopics[topic] {
+	if !s.pres.topics[topic] {
 		return false
 	}
-	delete(s.presenceTopics, topic)
+	delete(s.pres.topics, topic)
 	return true
 }
 
@@ -500,11 +500,11 @@ func (h *presenceHub) onUpdate(e *Event) {
 // presenceUpdateEvery lasts, and starts one; otherwise it keeps it, after
 // those kept already, for the interval's end. On the socket's inbox.
 func (h *presenceHub) coalesce(s *Socket, fn func(*presence.Meta)) error {
-	if s.presenceBusy {
-		if prev := s.presenceNext; prev != nil {
-			s.presenceNext = func(m *presence.Meta) { prev(m); fn(m) }
+	if s.pres.busy {
+		if prev := s.pres.next; prev != nil {
+			s.pres.next = func(m *presence.Meta) { prev(m); fn(m) }
 		} else {
-			s.presenceNext = fn
+			s.pres.next = fn
 		}
 		return nil
 	}
@@ -516,26 +516,26 @@ func (h *presenceHub) coalesce(s *Socket, fn func(*presence.Meta)) error {
 // startInterval starts an interval of presenceUpdateEvery for s, at whose
 // end the updates kept meanwhile are applied. On the socket's inbox.
 func (h *presenceHub) startInterval(s *Socket) {
-	s.presenceBusy = true
-	if s.presenceTimer == nil {
-		s.presenceTimer = time.AfterFunc(presenceUpdateEvery, func() {
+	s.pres.busy = true
+	if s.pres.timer == nil {
+		s.pres.timer = time.AfterFunc(presenceUpdateEvery, func() {
 			s.inbox.enqueue(func() { h.endInterval(s) })
 		})
 		return
 	}
-	s.presenceTimer.Reset(presenceUpdateEvery)
+	s.pres.timer.Reset(presenceUpdateEvery)
 }
 
 // endInterval applies the updates kept during the interval that ended, and
 // starts another if there were any. On the socket's inbox.
 func (h *presenceHub) endInterval(s *Socket) {
-	fn := s.presenceNext
-	s.presenceNext, s.presenceBusy = nil, false
+	fn := s.pres.next
+	s.pres.next, s.pres.busy = nil, false
 	if fn == nil || !s.Connected() {
 		return
 	}
 	if err := s.UpdatePresence(fn); err != nil {
-		s.log.Debug("presence: coalesced update", "err", err)
+		s.logger().Debug("presence: coalesced update", "err", err)
 	}
 	h.startInterval(s)
 }
@@ -580,7 +580,31 @@ func (h *presenceHub) clientUpdate(e *Event) (func(*presence.Meta), error) {
 
 // PresenceKey returns the user key [WithPresence]'s Identify gave the
 // socket, or "" without presence.
-func (s *Socket) PresenceKey() string { return s.presenceKey }
+func (s *Socket) PresenceKey() string {
+	if s.pres == nil {
+		return ""
+	}
+	return s.pres.key
+}
+
+// socketPresence is a socket's presence state, made by Identify before the
+// socket is shared: a socket without presence keeps none.
+type socketPresence struct {
+	key string // the user key from Identify
+
+	// mu serializes the socket's presence changes (track, untrack,
+	// disconnect, UpdatePresence) and guards the fields below it; before
+	// the socket's mu and the presence hub's mu.
+	mu     sync.Mutex
+	meta   presence.Meta   // set by Identify before the socket is shared, then under mu
+	topics map[string]bool // published topics this socket keeps subscribed; under mu
+	gone   bool            // untracked for good: the socket disconnected; under mu
+
+	// coalescing of the client's presence updates; on the inbox only
+	next  func(*presence.Meta) // the latest updates, not applied yet
+	timer *time.Timer          // runs while an interval of presenceUpdateEvery lasts
+	busy  bool                 // an interval lasts
+}
 
 // UpdatePresence changes the socket's presence meta (its status, device or
 // fields) in every topic it is tracked in; the published rooms get an
@@ -589,22 +613,22 @@ func (s *Socket) PresenceKey() string { return s.presenceKey }
 // and changes nothing.
 func (s *Socket) UpdatePresence(fn func(*presence.Meta)) error {
 	h := s.nsp.srv.presence
-	if h == nil || s.presenceKey == "" {
+	if h == nil || s.pres == nil {
 		return ErrNoPresence
 	}
-	s.presenceMu.Lock()
-	defer s.presenceMu.Unlock()
-	meta := s.presenceMeta
+	s.pres.mu.Lock()
+	defer s.pres.mu.Unlock()
+	meta := s.pres.meta
 	fn(&meta)
 	meta.ConnID = s.id
 	ctx, cancel := ctxPresence()
 	defer cancel()
-	err := h.cfg.tracker.UpdateConn(ctx, s.presenceKey, s.id, func(m *presence.Meta) {
+	err := h.cfg.tracker.UpdateConn(ctx, s.pres.key, s.id, func(m *presence.Meta) {
 		m.Status, m.Device, m.Fields = meta.Status, meta.Device, meta.Fields
 	})
 	if err != nil {
 		return fmt.Errorf("realtime: update presence: %w", err)
 	}
-	s.presenceMeta.Status, s.presenceMeta.Device, s.presenceMeta.Fields = meta.Status, meta.Device, meta.Fields
+	s.pres.meta.Status, s.pres.meta.Device, s.pres.meta.Fields = meta.Status, meta.Device, meta.Fields
 	return nil
 }

@@ -410,6 +410,63 @@ func TestServerSideOperations(t *testing.T) {
 	assert.Eventually(t, func() bool { return srv.Of("/").Len() == 1 }, wait, time.Millisecond)
 }
 
+// A socket's own room behaves as any room: the socket may leave it and
+// come back, and others may join it. (The in-memory adapter keeps it as a
+// flag on the socket, not as a set of one.)
+func TestOwnRoom(t *testing.T) {
+	t.Parallel()
+	srv := realtime.New()
+	connected := make(chan *realtime.Socket, 3)
+	srv.OnConnection(func(s *realtime.Socket) { connected <- s })
+	ts := serve(t, srv)
+	a, b, c := dialRaw(t, ts), dialRaw(t, ts), dialRaw(t, ts)
+	a.connect("/", "")
+	sa := recv(t, connected)
+	b.connect("/", "")
+	sb := recv(t, connected)
+	c.connect("/", "")
+	sc := recv(t, connected)
+	ctx := context.Background()
+	ids := func(op realtime.BroadcastOperator) []string {
+		t.Helper()
+		socks, err := op.FetchSockets(ctx)
+		require.NoError(t, err)
+		var out []string
+		for _, s := range socks {
+			out = append(out, s.ID)
+		}
+		sort.Strings(out)
+		return out
+	}
+	sorted := func(ids ...string) []string { sort.Strings(ids); return ids }
+
+	assert.Equal(t, []string{sa.ID()}, sa.Rooms())
+	assert.Equal(t, []string{sa.ID()}, ids(srv.To(sa.ID())))
+	assert.Equal(t, sorted(sb.ID(), sc.ID()), ids(srv.Of("/").Except(sa.ID())))
+
+	require.NoError(t, sb.Join(sa.ID(), "z", "0"))
+	assert.Equal(t, sorted(sa.ID(), sb.ID()), ids(srv.To(sa.ID())), "b joined a's room")
+	assert.Equal(t, sorted(sa.ID(), sb.ID()), ids(srv.To(sa.ID(), sb.ID())), "each once")
+	assert.Equal(t, sorted(sb.ID(), sa.ID(), "z", "0"), sb.Rooms())
+	assert.Equal(t, []string{sc.ID()}, ids(srv.Of("/").Except(sa.ID())))
+	require.NoError(t, srv.To(sa.ID()).Emit("to-a"))
+	assert.Equal(t, `42["to-a"]`, a.next())
+	assert.Equal(t, `42["to-a"]`, b.next())
+
+	sa.Leave(sa.ID())
+	assert.Empty(t, sa.Rooms(), "a left its own room")
+	assert.Equal(t, []string{sb.ID()}, ids(srv.To(sa.ID())))
+	assert.Equal(t, sorted(sa.ID(), sc.ID()), ids(srv.Of("/").Except(sa.ID())))
+	assert.Equal(t, sorted(sa.ID(), sb.ID(), sc.ID()), ids(srv.Of("/").Local()), "a is still in the namespace")
+
+	require.NoError(t, sa.Join(sa.ID()))
+	assert.Equal(t, []string{sa.ID()}, sa.Rooms())
+	sb.Leave(sa.ID())
+	assert.Equal(t, []string{sa.ID()}, ids(srv.To(sa.ID())))
+	assert.Equal(t, sorted(sb.ID(), "z", "0"), sb.Rooms())
+	c.closedOrQuiet()
+}
+
 func TestDynamicNamespaces(t *testing.T) {
 	t.Parallel()
 	srv := realtime.New()

@@ -7,12 +7,13 @@ import (
 	"log/slog"
 	"runtime/debug"
 	"slices"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/vicinity-go/vicinity/internal/id"
 	"github.com/vicinity-go/vicinity/internal/sio"
-	"github.com/vicinity-go/vicinity/presence"
 	"github.com/vicinity-go/vicinity/transport"
 )
 
@@ -28,51 +29,41 @@ const (
 // concurrent use. Its handlers run one at a time, in order, on a goroutine
 // of the socket's own, and may block (see the package's Concurrency).
 type Socket struct {
-	id        string
-	pid       string
-	nsp       *Namespace
-	client    *client
-	hs        Handshake
-	recovered bool
-	log       *slog.Logger
-	ctx       context.Context
-	cancel    context.CancelFunc
+	id     string
+	pid    string
+	nsp    *Namespace
+	client *client
 
-	// set during connection, before the socket is shared
-	missed        []*Packet
-	restoredRooms []string
-	presenceKey   string // "" without presence
+	// The handshake: the connection's shared part, this socket's time (Unix
+	// nanoseconds) and auth; hs is made from them on the first Handshake.
+	hs   atomic.Pointer[Handshake]
+	at   int64
+	auth json.RawMessage
 
-	// presenceMu serializes the socket's presence changes (track, untrack,
-	// disconnect, UpdatePresence) and guards the fields below it; before
-	// mu and the presence hub's mu.
-	presenceMu     sync.Mutex
-	presenceMeta   presence.Meta   // set by Identify before the socket is shared, then under presenceMu
-	presenceTopics map[string]bool // published topics this socket keeps subscribed; under presenceMu
-	presenceGone   bool            // untracked for good: the socket disconnected; under presenceMu
-
-	// coalescing of the client's presence updates; on the inbox only
-	presenceNext  func(*presence.Meta) // the latest updates, not applied yet
-	presenceTimer *time.Timer          // runs while an interval of presenceUpdateEvery lasts
-	presenceBusy  bool                 // an interval lasts
+	pres *socketPresence // nil without presence; set before the socket is shared
 
 	// locMu serializes the socket's location changes (SetLocation,
 	// SetHidden, Watch, Unwatch, ClearLocation); before mu.
-	locMu  sync.Mutex
-	hidden bool       // see SetHidden; under locMu
-	watch  *watchSpec // the socket's watch, kept while it has no location; under locMu
+	locMu sync.Mutex
+	watch *watchSpec // the socket's watch, kept while it has no location; under locMu
 
 	bucket         tokenBucket // the event rate limit; used on the read goroutine only
 	refused        int         // events the rate limit refused since refusedLog; likewise
-	refusedLog     time.Time   // when refused events were last logged; likewise
+	refusedLog     mono        // when refused events were last logged, 0 for never; likewise
 	locationBucket tokenBucket // the location event's rate limit; used on the inbox only
 
 	inbox inbox // runs the handlers
 
+	recovered bool // set before the socket is shared
+	hidden    bool // see SetHidden; under locMu
+
 	mu           sync.Mutex
 	connected    bool
 	closing      bool
-	handlers     map[string]func(*Event)
+	ended        bool               // the context is cancelled, or will be when made
+	ctx          context.Context    // nil until the first Context
+	cancel       context.CancelFunc // ctx's
+	handlers     []eventHandler
 	anyHandlers  []func(*Event)
 	disconnectin []func(*Socket, string)
 	disconnect   []func(*Socket, string)
@@ -80,29 +71,63 @@ type Socket struct {
 	data         any
 }
 
-func newSocket(n *Namespace, c *client, auth json.RawMessage) *Socket {
-	hs := c.hs // headers and query shared by the connection's sockets
-	hs.Time = time.Now()
-	if len(auth) > 0 {
-		hs.Auth = auth
+// eventHandler is the handler [Socket.On] set for an event. A socket's
+// are sorted by event: a slice, searched, costs less than a map.
+type eventHandler struct {
+	event string
+	fn    func(*Event)
+}
+
+// handler returns the handler of event, or nil. s.mu is held.
+func (s *Socket) handler(event string) func(*Event) {
+	if i, ok := slices.BinarySearchFunc(s.handlers, event, byEvent); ok {
+		return s.handlers[i].fn
 	}
+	return nil
+}
+
+func byEvent(h eventHandler, event string) int { return strings.Compare(h.event, event) }
+
+func newSocket(n *Namespace, c *client, auth json.RawMessage) *Socket {
 	s := &Socket{
-		id:       id.New(),
-		nsp:      n,
-		client:   c,
-		hs:       hs,
-		handlers: make(map[string]func(*Event)),
-		bucket:   newTokenBucket(n.srv.cfg.eventRate, n.srv.cfg.eventBurst),
+		id:     id.New(),
+		nsp:    n,
+		client: c,
+		at:     time.Now().UnixNano(),
+		auth:   auth,
 	}
 	s.inbox.srv = n.srv
-	s.log = c.log.With("nsp", n.name)
-	s.ctx, s.cancel = context.WithCancel(context.Background())
 	return s
 }
 
+// logger returns the socket's logger. It is made on each use: a socket logs
+// rarely, and keeps none.
+func (s *Socket) logger() *slog.Logger { return s.client.logger().With("nsp", s.nsp.name) }
+
 // Context returns a context cancelled when the socket disconnects, for work
 // a handler starts on the socket's behalf.
-func (s *Socket) Context() context.Context { return s.ctx }
+func (s *Socket) Context() context.Context {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ctx == nil { // made on first use: most sockets never need one
+		s.ctx, s.cancel = context.WithCancel(context.Background())
+		if s.ended {
+			s.cancel()
+		}
+	}
+	return s.ctx
+}
+
+// end cancels the socket's context, now or when it is made.
+func (s *Socket) end() {
+	s.mu.Lock()
+	s.ended = true
+	cancel := s.cancel
+	s.mu.Unlock()
+	if cancel != nil {
+		cancel()
+	}
+}
 
 // ID returns the socket's id, also the name of a room it is always in.
 func (s *Socket) ID() string { return s.id }
@@ -112,8 +137,22 @@ func (s *Socket) Namespace() *Namespace { return s.nsp }
 
 // Handshake returns what the client sent when connecting. It must not be
 // modified: its headers and query are shared with the connection's other
-// sockets.
-func (s *Socket) Handshake() *Handshake { return &s.hs }
+// sockets. It is made on the first call, from the request the connection
+// keeps: a socket that never asks keeps no copy.
+func (s *Socket) Handshake() *Handshake {
+	if h := s.hs.Load(); h != nil {
+		return h
+	}
+	h := *s.client.handshake() // headers and query shared by the connection's sockets
+	h.Time = time.Unix(0, s.at)
+	if len(s.auth) > 0 {
+		h.Auth = s.auth
+	}
+	if s.hs.CompareAndSwap(nil, &h) {
+		return &h
+	}
+	return s.hs.Load()
+}
 
 // Recovered reports whether the socket is a recovered one: same id, rooms
 // and data as before a short disconnection, missed packets delivered. See
@@ -150,8 +189,13 @@ func (s *Socket) SetData(v any) {
 // On sets the handler of an event, replacing any previous one.
 func (s *Socket) On(event string, fn func(*Event)) {
 	s.mu.Lock()
-	s.handlers[event] = fn
-	s.mu.Unlock()
+	defer s.mu.Unlock()
+	i, ok := slices.BinarySearchFunc(s.handlers, event, byEvent)
+	if ok {
+		s.handlers[i].fn = fn
+		return
+	}
+	s.handlers = slices.Insert(s.handlers, i, eventHandler{event, fn})
 }
 
 // OnAny adds a handler called for every event, before the event's own.
@@ -265,7 +309,7 @@ func (s *Socket) EmitWithAck(ctx context.Context, event string, args ...any) (Ar
 			o.AckTimedOut(s.nsp, event, 1)
 		}
 		return Args{}, ctx.Err()
-	case <-s.ctx.Done():
+	case <-s.Context().Done():
 		return Args{}, ErrNotConnected
 	}
 }
@@ -324,7 +368,7 @@ func (s *Socket) checkJoin(rooms []string) error {
 // the server's own choices (SocketsJoin, area rooms).
 func (s *Socket) join(rooms ...string) {
 	h, obs := s.nsp.srv.presence, s.nsp.srv.cfg.observers
-	track := h != nil && s.presenceKey != ""
+	track := h != nil && s.pres != nil
 	if !track && obs == nil {
 		s.nsp.adapter.AddAll(s.id, rooms)
 		return
@@ -359,7 +403,7 @@ func (s *Socket) joined(before []string) {
 // Leave removes the socket from room.
 func (s *Socket) Leave(room string) {
 	h, obs := s.nsp.srv.presence, s.nsp.srv.cfg.observers
-	track := h != nil && s.presenceKey != ""
+	track := h != nil && s.pres != nil
 	if !track && obs == nil {
 		s.nsp.adapter.Del(s.id, room)
 		return
@@ -408,7 +452,7 @@ func (s *Socket) Disconnect(close bool) {
 }
 
 func (s *Socket) info() SocketInfo {
-	return SocketInfo{ID: s.id, Handshake: s.hs, Rooms: s.Rooms(), Data: s.Data()}
+	return SocketInfo{ID: s.id, Handshake: *s.Handshake(), Rooms: s.Rooms(), Data: s.Data()}
 }
 
 // recoverable lists the reasons after which a socket's state is kept for
@@ -437,7 +481,7 @@ func (s *Socket) onclose(reason string) {
 	s.closing = true
 	s.mu.Unlock()
 	s.client.detach(s)
-	s.cancel()
+	s.end()
 	s.inbox.enqueue(func() { s.closed(reason) })
 }
 
@@ -481,7 +525,7 @@ func (s *Socket) closed(reason string) {
 	// reuses this id, and its new presence must not be untracked by us.
 	if h := s.nsp.srv.presence; h != nil {
 		h.disconnect(s)
-		if s.presenceKey != "" {
+		if s.pres != nil {
 			for _, o := range obs {
 				o.PresenceUntracked(s, "")
 				for _, r := range rooms {
@@ -513,7 +557,7 @@ func (s *Socket) closed(reason string) {
 		// its id, and must not lose the rooms it gets back
 		s.nsp.adapter.PersistSession(*sess)
 	}
-	s.log.Info("disconnect", "reason", reason)
+	s.logger().Info("disconnect", "reason", reason)
 	for _, fn := range disconnect {
 		s.call("disconnect", func() { fn(s, reason) })
 	}
@@ -527,13 +571,15 @@ func (s *Socket) onEvent(p *sio.Packet, atts [][]byte) {
 		s.client.fail(err)
 		return
 	}
-	if !s.bucket.allow(time.Now()) {
+	if cfg := &s.nsp.srv.cfg; !s.bucket.allow(time.Now(), cfg.eventRate, cfg.eventBurst) {
 		s.refuse(name, p, errRateLimited, "event rate exceeded, events refused")
 		return
 	}
 	e := &Event{Socket: s, Name: name, Args: Args{args}, ackID: p.ID, hasAck: p.HasID}
-	if s.log.Enabled(context.Background(), slog.LevelDebug) {
-		s.log.LogAttrs(context.Background(), slog.LevelDebug, "event", slog.String("event", name), slog.Int("args", args.Len()))
+	if s.nsp.srv.cfg.logger.Enabled(context.Background(), slog.LevelDebug) {
+		if l := s.logger(); l.Enabled(context.Background(), slog.LevelDebug) {
+			l.LogAttrs(context.Background(), slog.LevelDebug, "event", slog.String("event", name), slog.Int("args", args.Len()))
+		}
 	}
 	if !s.inbox.push(func() { s.dispatch(e) }, args.Size()) {
 		s.refuse(name, p, errOverloaded, "too many events waiting for the handlers, events refused")
@@ -544,7 +590,7 @@ func (s *Socket) onEvent(p *sio.Packet, atts [][]byte) {
 // looked up now, so that those a connection handler set are found.
 func (s *Socket) dispatch(e *Event) {
 	s.mu.Lock()
-	anys, h := s.anyHandlers, s.handlers[e.Name]
+	anys, h := s.anyHandlers, s.handler(e.Name)
 	s.mu.Unlock()
 	for _, fn := range anys {
 		s.callEvent(e, fn)
@@ -577,8 +623,8 @@ func (s *Socket) refuse(name string, p *sio.Packet, answer map[string]string, ms
 		o.EventRefused(s, name, answer["error"])
 	}
 	s.refused++
-	if now := time.Now(); now.Sub(s.refusedLog) >= refuseLogEvery {
-		s.log.Warn(msg, "event", name, "count", s.refused)
+	if now := monoNow(); s.refusedLog == 0 || now-s.refusedLog >= mono(refuseLogEvery) {
+		s.logger().Warn(msg, "event", name, "count", s.refused)
 		s.refused, s.refusedLog = 0, now
 	}
 }
@@ -645,7 +691,7 @@ func (s *Socket) callEvent(e *Event, fn func(*Event)) {
 // call runs a user handler, recovering a panic. It reports whether fn
 // returned normally.
 func (s *Socket) call(what string, fn func()) bool {
-	ok := call(s.log, what, fn)
+	ok := call(s.logger, what, fn)
 	if !ok {
 		s.panicked(what)
 	}
@@ -659,12 +705,12 @@ func (s *Socket) panicked(what string) {
 	}
 }
 
-// call runs a user handler, logging a panic to log. It reports whether fn
-// returned normally.
-func call(log *slog.Logger, what string, fn func()) (ok bool) {
+// call runs a user handler, logging a panic to the logger log returns. It
+// reports whether fn returned normally.
+func call(log func() *slog.Logger, what string, fn func()) (ok bool) {
 	defer func() {
 		if v := recover(); v != nil {
-			log.Error("handler panicked", "event", what, "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+			log().Error("handler panicked", "event", what, "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
 			ok = false
 		}
 	}()
@@ -675,7 +721,7 @@ func call(log *slog.Logger, what string, fn func()) (ok bool) {
 func (s *Socket) runMiddleware(mw Middleware) (err error) {
 	defer func() {
 		if v := recover(); v != nil {
-			s.log.Error("middleware panicked", "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+			s.logger().Error("middleware panicked", "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
 			err = &ConnectError{Message: "internal error"}
 			s.panicked("middleware")
 		}
@@ -683,27 +729,42 @@ func (s *Socket) runMiddleware(mw Middleware) (err error) {
 	return mw(s)
 }
 
-// tokenBucket limits a socket's event rate. A zero rate allows everything.
+// tokenBucket limits a rate of events: a burst, then rate a second. Its
+// rate and burst are the server's, passed to allow; the zero value is a
+// full bucket.
 type tokenBucket struct {
-	rate, burst, tokens float64
-	last                time.Time
+	tokens float64
+	last   mono // of the last allow; 0 before the first
 }
 
-func newTokenBucket(rate float64, burst int) tokenBucket {
-	return tokenBucket{rate: rate, burst: float64(burst), tokens: float64(burst)}
-}
-
-func (b *tokenBucket) allow(now time.Time) bool {
-	if b.rate == 0 {
+// allow takes a token, if there is one, at now. A zero rate allows
+// everything.
+func (b *tokenBucket) allow(now time.Time, rate float64, burst int) bool {
+	if rate == 0 {
 		return true
 	}
-	if !b.last.IsZero() {
-		b.tokens = min(b.burst, b.tokens+now.Sub(b.last).Seconds()*b.rate)
+	t := monoOf(now)
+	if b.last == 0 {
+		b.tokens = float64(burst)
+	} else {
+		b.tokens = min(float64(burst), b.tokens+time.Duration(t-b.last).Seconds()*rate)
 	}
-	b.last = now
+	b.last = t
 	if b.tokens < 1 {
 		return false
 	}
 	b.tokens--
 	return true
 }
+
+// mono is a time on the monotonic clock, in nanoseconds since the package
+// was loaded, plus one so that 0 can mean "never": 8 bytes where a
+// time.Time takes 24.
+type mono int64
+
+// epoch is mono's origin.
+var epoch = time.Now()
+
+func monoOf(t time.Time) mono { return mono(t.Sub(epoch)) + 1 }
+
+func monoNow() mono { return monoOf(time.Now()) }

@@ -628,7 +628,7 @@ func (sc *spatialConfig) onLocation(e *Event) {
 	}
 	var err error
 	switch {
-	case !s.locationBucket.allow(time.Now()):
+	case !s.locationBucket.allow(time.Now(), sc.rate, sc.burst):
 		err = errors.New("too many location updates")
 	case e.Bind(&loc) != nil || loc.Lat == nil || loc.Lng == nil:
 		err = errors.New(`expected {"lat": number, "lng": number, "accuracy": meters}`)
