@@ -27,7 +27,7 @@ const wait = 5 * time.Second
 func start(t *testing.T) *httptest.Server {
 	t.Helper()
 	logger := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
-	rt, handler := newServer(logger)
+	rt, handler := newServer(logger, nil)
 	ts := httptest.NewServer(handler)
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), wait)
@@ -256,4 +256,22 @@ func TestRoomsAndMembers(t *testing.T) {
 	ada.members("[ada bob]")
 	require.NoError(t, bob.ws.Close())
 	ada.members("[ada]")
+}
+
+// With -metrics, /metrics serves the server's metrics in Prometheus's text
+// format; without it there is no such page.
+func TestMetricsFlag(t *testing.T) {
+	t.Parallel()
+	for _, on := range []bool{false, true} {
+		rt, handler := newServer(slog.New(slog.DiscardHandler), web.MetricsIf(on))
+		t.Cleanup(func() { _ = rt.Close() })
+		rec := httptest.NewRecorder()
+		handler.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+		if !on {
+			assert.Equal(t, http.StatusNotFound, rec.Code, "off by default")
+			continue
+		}
+		assert.Equal(t, http.StatusOK, rec.Code)
+		assert.Contains(t, rec.Body.String(), "vicinity_sockets 0\n")
+	}
 }

@@ -42,12 +42,13 @@ var page embed.FS
 
 func main() {
 	addr := flag.String("addr", "127.0.0.1:8080", "address to listen on")
+	metrics := flag.Bool("metrics", false, web.MetricsUsage)
 	flag.Parse()
 	logger := slog.New(slog.NewTextHandler(os.Stderr, nil))
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	context.AfterFunc(ctx, stop) // once shutting down, a second Ctrl-C kills the program
-	rt, handler := newServer(logger)
+	rt, handler := newServer(logger, web.MetricsIf(*metrics))
 	ln, err := net.Listen("tcp", *addr)
 	if err == nil {
 		logger.Info("chat is running", "url", "http://"+ln.Addr().String())
@@ -63,15 +64,17 @@ func main() {
 
 // newServer returns the Socket.IO server (for Shutdown) and the handler
 // serving everything: the page, the client bundle and the Socket.IO path.
-func newServer(logger *slog.Logger) (*realtime.Server, http.Handler) {
+func newServer(logger *slog.Logger, metrics *web.Metrics) (*realtime.Server, http.Handler) {
 	// realtime.New is infallible; it is an http.Handler for "/socket.io/",
 	// the path the JavaScript client uses by default.
-	rt := realtime.New(realtime.WithLogger(logger))
+	rt := realtime.New(append(metrics.Options(), realtime.WithLogger(logger))...)
 	c := &chat{rt: rt, log: logger}
 	rt.Use(authenticate)            // runs before a client is let in
 	rt.OnConnection(c.onConnection) // runs for each client let in
 
-	return rt, web.Mux("chat", rt, page, logger)
+	mux := web.Mux("chat", rt, page, logger)
+	metrics.Mount(mux) // with -metrics
+	return rt, mux
 }
 
 // user is what each socket carries in its Data. It is replaced, never

@@ -31,7 +31,7 @@ var small = limits{Rooms: 2, Strokes: 3, RoomPoints: 10, Points: 4}
 func start(t *testing.T, lim limits) *httptest.Server {
 	t.Helper()
 	logger := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
-	rt, handler := newServer(logger, lim)
+	rt, handler := newServer(logger, lim, nil)
 	ts := httptest.NewServer(handler)
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), wait)
@@ -497,6 +497,24 @@ func TestPage(t *testing.T) {
 func TestLimitsPanic(t *testing.T) {
 	t.Parallel()
 	assert.PanicsWithValue(t, "draw: impossible limits {Rooms:1 Strokes:1 RoomPoints:1 Points:2}", func() {
-		newServer(slog.New(slog.DiscardHandler), limits{Rooms: 1, Strokes: 1, RoomPoints: 1, Points: 2})
+		newServer(slog.New(slog.DiscardHandler), limits{Rooms: 1, Strokes: 1, RoomPoints: 1, Points: 2}, nil)
 	})
+}
+
+// -metrics serves the server's metrics at /metrics: a socket that drew is
+// counted.
+func TestMetricsFlag(t *testing.T) {
+	t.Parallel()
+	rt, handler := newServer(slog.New(slog.DiscardHandler), small, web.MetricsIf(true))
+	t.Cleanup(func() { _ = rt.Close() })
+	ts := httptest.NewServer(handler)
+	t.Cleanup(ts.Close)
+	_, err := join(t, ts, "metrics")
+	require.NoError(t, err)
+	res, err := http.Get(ts.URL + "/metrics")
+	require.NoError(t, err)
+	body, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	assert.Equal(t, http.StatusOK, res.StatusCode)
+	assert.Contains(t, string(body), "vicinity_sockets 1\n")
 }

@@ -58,12 +58,13 @@ var page embed.FS
 
 func main() {
 	addr := flag.String("addr", "127.0.0.1:8081", "address to listen on")
+	metrics := flag.Bool("metrics", false, web.MetricsUsage)
 	flag.Parse()
 	logger := slog.New(slog.NewTextHandler(os.Stderr, nil))
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	context.AfterFunc(ctx, stop) // once shutting down, a second Ctrl-C kills the program
-	rt, handler := newServer(logger, defaultLimits)
+	rt, handler := newServer(logger, defaultLimits, web.MetricsIf(*metrics))
 	ln, err := net.Listen("tcp", *addr)
 	if err == nil {
 		logger.Info("draw is running", "url", "http://"+ln.Addr().String())
@@ -77,16 +78,18 @@ func main() {
 
 // newServer returns the Socket.IO server (for Shutdown) and the handler
 // serving everything: the page, the client bundle and the Socket.IO path.
-func newServer(logger *slog.Logger, lim limits) (*realtime.Server, http.Handler) {
+func newServer(logger *slog.Logger, lim limits, metrics *web.Metrics) (*realtime.Server, http.Handler) {
 	if lim.Rooms < 1 || lim.Strokes < 1 || lim.Points < 1 || lim.RoomPoints < lim.Points {
 		panic(fmt.Sprintf("draw: impossible limits %+v", lim))
 	}
-	rt := realtime.New(realtime.WithLogger(logger))
+	rt := realtime.New(append(metrics.Options(), realtime.WithLogger(logger))...)
 	b := &board{rt: rt, lim: lim, rooms: make(map[string]*room)}
 	rt.Use(b.enter)
 	rt.OnConnection(b.onConnection)
 
-	return rt, web.Mux("draw", rt, page, logger)
+	mux := web.Mux("draw", rt, page, logger)
+	metrics.Mount(mux) // with -metrics
+	return rt, mux
 }
 
 // board holds the pictures of the rooms.

@@ -83,7 +83,7 @@ func main() {
 	addr := flag.String("addr", "127.0.0.1:8080", "address to listen on")
 	flag.IntVar(&o.Bots, "bots", o.Bots, "simulated walkers, so the map is lively at once (0 for none)")
 	flag.Float64Var(&o.Precision, "precision", o.Precision, "meters: others see positions coarsened to this grid (0 for exact)")
-	flag.BoolVar(&o.Metrics, "metrics", false, "serve the server's metrics at /metrics, in Prometheus's text format")
+	flag.BoolVar(&o.Metrics, "metrics", false, web.MetricsUsage)
 	flag.Parse()
 	logger := slog.New(slog.NewTextHandler(os.Stderr, nil))
 	if err := run(*addr, o, logger); err != nil {
@@ -117,13 +117,8 @@ func run(addr string, o options, logger *slog.Logger) error {
 // Socket.IO path.
 func newServer(logger *slog.Logger, o options) (*realtime.Server, http.Handler) {
 	tracker := presence.New(presence.WithLeaveDelay(o.LeaveDelay))
-	var metrics *web.Metrics
-	observe := []realtime.Option{}
-	if o.Metrics {
-		metrics = web.NewMetrics()
-		observe = append(observe, realtime.WithObserver(metrics))
-	}
-	rt := realtime.New(append(observe,
+	metrics := web.MetricsIf(o.Metrics)
+	rt := realtime.New(append(metrics.Options(),
 		realtime.WithLogger(logger),
 		// Presence: who is online, per name. The namespace "/" is one
 		// published topic: every page gets the state, then the diffs.
@@ -155,9 +150,7 @@ func newServer(logger *slog.Logger, o options) (*realtime.Server, http.Handler) 
 		"radii": radii, "radius": defaultRadius, "areas": areas,
 	})
 	mux := web.Mux("nearby", rt, page, logger)
-	if metrics != nil {
-		mux.Handle("GET /metrics", metrics)
-	}
+	metrics.Mount(mux) // with -metrics
 	mux.HandleFunc("/world.json", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write(world)

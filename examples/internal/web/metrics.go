@@ -31,6 +31,34 @@ type Metrics struct {
 // NewMetrics returns metrics at zero.
 func NewMetrics() *Metrics { return &Metrics{series: make(map[string]*atomic.Int64)} }
 
+// MetricsIf returns new metrics if on (an example's -metrics flag), nil
+// otherwise. Nil metrics observe nothing and serve nothing.
+func MetricsIf(on bool) *Metrics {
+	if !on {
+		return nil
+	}
+	return NewMetrics()
+}
+
+// Options returns the option that makes a server report to m; none if m is
+// nil.
+func (m *Metrics) Options() []realtime.Option {
+	if m == nil {
+		return nil
+	}
+	return []realtime.Option{realtime.WithObserver(m)}
+}
+
+// Mount serves m at GET /metrics on mux, unless m is nil.
+func (m *Metrics) Mount(mux *http.ServeMux) {
+	if m != nil {
+		mux.Handle("GET /metrics", m)
+	}
+}
+
+// MetricsUsage is the help of the examples' -metrics flag.
+const MetricsUsage = "serve the server's metrics at /metrics, in Prometheus's text format"
+
 // add adds n to the labelled series key.
 func (m *Metrics) add(key string, n int64) {
 	m.mu.Lock()
