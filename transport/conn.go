@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -101,7 +102,7 @@ type Conn struct {
 	overflowed atomic.Bool // a send overflowed the queue: closing as a slow client, nothing is sent or delivered
 	graceful   bool        // closed with the queue left to be written
 	reason     string
-	queue      []Packet
+	queue      packetQueue
 	bytes      int
 	latest     map[string]int // SendLatest's key → its packet's index in queue
 	polling    [2]bool        // a GET, a POST in flight
@@ -205,23 +206,36 @@ func (c *Conn) Send(volatile bool, pkts ...Packet) bool {
 		}
 		return false
 	}
-	c.queue = append(c.queue, pkts...)
+	for _, p := range pkts {
+		c.queue.push(p)
+	}
 	c.bytes += n
 	c.mu.Unlock()
 	c.notify()
 	return true
 }
 
-// closeSlow closes the connection whose queue a send overflowed.
+// slowCloses lets one slow-client close run at a time in the process.
+var slowCloses = make(chan struct{}, 1)
+
+// closeSlow closes the connection whose queue a send overflowed. Clients
+// that stop reading together overflow together (a thousand of them in one
+// broadcast): their closes (the network connection, the session's
+// removal, the OnClose that follows) run one at a time, each letting other
+// goroutines run before the next, instead of a thousand at once ahead of
+// every reading client's writer.
 func (c *Conn) closeSlow() {
+	slowCloses <- struct{}{}
 	c.srv.cfg.logger.Warn("send queue full, closing", "sid", c.id)
 	c.close(ReasonSlowClient, false)
+	runtime.Gosched()
+	<-slowCloses
 }
 
 // fits reports whether frames packets of n bytes fit behind what is
 // queued; anything fits in an empty queue. c.mu is held.
 func (c *Conn) fits(frames, n int) bool {
-	return len(c.queue) == 0 || len(c.queue)+frames <= c.srv.cfg.queueFrames && c.bytes+n <= c.srv.cfg.queueBytes
+	return c.queue.len() == 0 || c.queue.len()+frames <= c.srv.cfg.queueFrames && c.bytes+n <= c.srv.cfg.queueBytes
 }
 
 func (c *Conn) notify() {
@@ -262,8 +276,9 @@ func (c *Conn) SendLatest(key string, p Packet) bool {
 		return false
 	}
 	if i, ok := c.latest[key]; ok {
-		c.bytes += n - eio.PayloadLen(c.queue[i])
-		c.queue[i] = p
+		q := c.queue.at(i)
+		c.bytes += n - eio.PayloadLen(*q)
+		*q = p
 		c.mu.Unlock()
 		return true
 	}
@@ -278,8 +293,8 @@ func (c *Conn) SendLatest(key string, p Packet) bool {
 	if c.latest == nil {
 		c.latest = make(map[string]int)
 	}
-	c.latest[key] = len(c.queue)
-	c.queue = append(c.queue, p)
+	c.latest[key] = c.queue.len()
+	c.queue.push(p)
 	c.bytes += n
 	c.mu.Unlock()
 	c.notify()
@@ -361,8 +376,8 @@ func (c *Conn) close(reason string, graceful bool) {
 
 // dropQueue forgets what is queued. c.mu is held.
 func (c *Conn) dropQueue() {
-	clear(c.queue)
-	c.queue, c.bytes = nil, 0
+	c.queue.reset()
+	c.bytes = 0
 	c.latest = nil
 }
 
@@ -450,14 +465,13 @@ func (c *Conn) take(t Transport, dst []Packet) (out []Packet, ok bool, err error
 	case c.transport != t:
 		c.mu.Unlock()
 		return append(dst, Packet{Type: eio.Noop}), true, nil
-	case len(c.queue) > 0:
+	case c.queue.len() > 0:
 		// After a graceful close the last packets go out on their own,
 		// and the close follows on the next call: a polling client
 		// handles a payload's close packet before its other packets.
-		taken := len(c.queue)
-		dst = append(dst, c.queue...)
-		clear(c.queue)
-		c.queue, c.bytes = c.queue[:0], 0
+		taken := c.queue.len()
+		dst = c.queue.appendTo(dst)
+		c.bytes = 0
 		clear(c.latest)
 		c.mu.Unlock()
 		if obs := c.srv.cfg.observers; obs != nil {

@@ -10,9 +10,14 @@ import (
 const tcpNotSentLowat = 0x19
 
 // notSentLimit is how many bytes the kernel may hold for a WebSocket that
-// it has not sent yet (see limitUnsent): 16 KiB, as HTTP/2 servers commonly
-// set, enough to keep a fast client's pipe full.
-const notSentLimit = 16 << 10
+// it has not sent yet (see limitUnsent): 4 KiB. Until that much waits in
+// its kernel buffer, a write to a client that has stopped reading costs as
+// much as one to a client that reads, so the limit sets how long a crowd
+// of stalled clients delays the others: 16 KiB, HTTP/2's common setting,
+// doubled that delay in cmd/vicinity-load's slow scenario. A reading
+// client's throughput does not depend on it (data in flight is not
+// limited).
+const notSentLimit = 4 << 10
 
 // limitUnsent bounds what the kernel keeps of a connection's writes that it
 // could not send yet (the client's receive window is full) to notSentLimit

@@ -1,0 +1,59 @@
+package transport
+
+import "sync"
+
+// chunkLen is how many packets a queue chunk holds (1,280 bytes).
+const chunkLen = 32
+
+type queueChunk [chunkLen]Packet
+
+// chunkPool holds empty queue chunks between uses.
+var chunkPool = sync.Pool{New: func() any { return new(queueChunk) }}
+
+// packetQueue is a connection's send queue: packets in fixed-size chunks
+// from a pool, so that a queue grows without copying what it holds and
+// gives its memory back when it is drained. Clients that stop reading at
+// the same time and get the same broadcasts grow their queues in step: as
+// slices, a thousand of them reallocated and copied their whole backlogs
+// in the same broadcast at every doubling, a burst of garbage and page
+// faults that delayed every other recipient by tens of milliseconds.
+type packetQueue struct {
+	chunks []*queueChunk
+	n      int // packets queued
+}
+
+// len returns how many packets are queued.
+func (q *packetQueue) len() int { return q.n }
+
+// push appends p.
+func (q *packetQueue) push(p Packet) {
+	i := q.n % chunkLen
+	if i == 0 {
+		q.chunks = append(q.chunks, chunkPool.Get().(*queueChunk))
+	}
+	q.chunks[len(q.chunks)-1][i] = p
+	q.n++
+}
+
+// at returns the i-th queued packet, for replacing it in place.
+func (q *packetQueue) at(i int) *Packet { return &q.chunks[i/chunkLen][i%chunkLen] }
+
+// appendTo appends what is queued to dst, in order, and empties the queue.
+func (q *packetQueue) appendTo(dst []Packet) []Packet {
+	for i, ch := range q.chunks {
+		dst = append(dst, ch[:min(chunkLen, q.n-i*chunkLen)]...)
+	}
+	q.reset()
+	return dst
+}
+
+// reset empties the queue; its chunks go back to the pool cleared, so that
+// the pool keeps no packet's data alive.
+func (q *packetQueue) reset() {
+	for i, ch := range q.chunks {
+		clear(ch[:min(chunkLen, q.n-i*chunkLen)])
+		chunkPool.Put(ch)
+	}
+	clear(q.chunks)
+	q.chunks, q.n = q.chunks[:0], 0
+}
