@@ -151,7 +151,7 @@ func BenchmarkMoveWatched(b *testing.B) {
 	const n = 10000
 	srv := New(
 		WithSpatial(),
-		WithTransportOptions(transport.WithSendQueue(1<<20, 1<<30)),
+		WithTransportOptions(transport.WithSendQueue(1<<20, 1<<30), transport.WithStallTimeout(0)),
 	)
 	defer srv.Close()
 	socks := openPolling(b, srv, n)

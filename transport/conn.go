@@ -103,6 +103,7 @@ type Conn struct {
 	graceful   bool        // closed with the queue left to be written
 	reason     string
 	queue      packetQueue
+	since      time.Time // when the oldest packet in queue was queued
 	bytes      int
 	latest     map[string]int // SendLatest's key → its packet's index in queue
 	polling    [2]bool        // a GET, a POST in flight
@@ -206,6 +207,9 @@ func (c *Conn) Send(volatile bool, pkts ...Packet) bool {
 		}
 		return false
 	}
+	if c.queue.len() == 0 {
+		c.since = time.Now()
+	}
 	for _, p := range pkts {
 		c.queue.push(p)
 	}
@@ -226,16 +230,22 @@ var slowCloses = make(chan struct{}, 1)
 // every reading client's writer.
 func (c *Conn) closeSlow() {
 	slowCloses <- struct{}{}
-	c.srv.cfg.logger.Warn("send queue full, closing", "sid", c.id)
+	c.srv.cfg.logger.Debug("closing a slow client", "sid", c.id)
+	c.srv.slowLog.log(c.srv.cfg.logger, "slow clients closed: a send queue full, or its writer stuck", "sid", c.id)
 	c.close(ReasonSlowClient, false)
 	runtime.Gosched()
 	<-slowCloses
 }
 
 // fits reports whether frames packets of n bytes fit behind what is
-// queued; anything fits in an empty queue. c.mu is held.
+// queued; anything fits in an empty queue, nothing behind a stalled one
+// (see WithStallTimeout). c.mu is held.
 func (c *Conn) fits(frames, n int) bool {
-	return c.queue.len() == 0 || c.queue.len()+frames <= c.srv.cfg.queueFrames && c.bytes+n <= c.srv.cfg.queueBytes
+	q, cfg := c.queue.len(), &c.srv.cfg
+	if q >= StallBacklog && cfg.stallTimeout > 0 && time.Since(c.since) > cfg.stallTimeout {
+		return false
+	}
+	return q == 0 || q+frames <= cfg.queueFrames && c.bytes+n <= cfg.queueBytes
 }
 
 func (c *Conn) notify() {
@@ -292,6 +302,9 @@ func (c *Conn) SendLatest(key string, p Packet) bool {
 	}
 	if c.latest == nil {
 		c.latest = make(map[string]int)
+	}
+	if c.queue.len() == 0 {
+		c.since = time.Now()
 	}
 	c.latest[key] = c.queue.len()
 	c.queue.push(p)

@@ -19,6 +19,7 @@ type config struct {
 	maxSessions    int
 	queueFrames    int
 	queueBytes     int
+	stallTimeout   time.Duration
 	allowedOrigins []string
 	origins        []origin // allowedOrigins but "*", parsed by validate
 	anyOrigin      bool     // allowedOrigins holds "*"
@@ -41,6 +42,7 @@ const (
 	DefaultMaxSessions    = 100_000
 	DefaultQueueFrames    = 1024
 	DefaultQueueBytes     = 4 << 20
+	DefaultStallTimeout   = 2 * time.Second
 )
 
 func defaultConfig() config {
@@ -53,6 +55,7 @@ func defaultConfig() config {
 		maxSessions:    DefaultMaxSessions,
 		queueFrames:    DefaultQueueFrames,
 		queueBytes:     DefaultQueueBytes,
+		stallTimeout:   DefaultStallTimeout,
 		logger:         slog.New(slog.DiscardHandler),
 	}
 }
@@ -86,6 +89,9 @@ func (c *config) validate() {
 	}
 	if c.queueFrames <= 0 || c.queueBytes <= 0 {
 		panic(fmt.Sprintf("transport: WithSendQueue: limits must be positive, got %d frames, %d bytes", c.queueFrames, c.queueBytes))
+	}
+	if c.stallTimeout < 0 {
+		panic(fmt.Sprintf("transport: WithStallTimeout: must not be negative, got %v", c.stallTimeout))
 	}
 	if c.logger == nil {
 		panic("transport: WithLogger: nil logger")
@@ -179,6 +185,24 @@ func WithMaxSessions(n int) Option {
 func WithSendQueue(frames, bytes int) Option {
 	return func(c *config) { c.queueFrames, c.queueBytes = frames, bytes }
 }
+
+// WithStallTimeout closes, with reason [ReasonSlowClient] (or drops a
+// volatile send to), a session whose writer has taken nothing from its send
+// queue for d while [StallBacklog] packets or more wait: a client that has
+// stopped reading (its network writes are blocked) is let go within d
+// instead of when its queue is full, which at a few messages a second takes
+// minutes, during which everything sent to it is kept and counted. Default
+// 2 s, as a phone's network can pause for a second or two (Centrifuge's
+// write timeout is 1 s); 0 turns it off. A session with fewer packets
+// waiting is left to the write timeout ([WithWriteTimeout]) and the ping
+// timeout.
+func WithStallTimeout(d time.Duration) Option {
+	return func(c *config) { c.stallTimeout = d }
+}
+
+// StallBacklog is how many packets must wait for a stalled session to be
+// closed (see [WithStallTimeout]).
+const StallBacklog = 64
 
 // WithAllowedOrigins lets browsers on the given origins
 // (http or https://host[:port]) connect; "*" allows every origin. An

@@ -94,6 +94,7 @@ type Server struct {
 
 	fullLog   refusalLog // handshakes over WithMaxSessions
 	originLog refusalLog // requests from a refused origin
+	slowLog   refusalLog // sessions closed as slow clients
 }
 
 // NewServer returns a server that hands each new session to h. It panics if

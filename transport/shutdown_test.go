@@ -261,3 +261,58 @@ func TestGracefulCloseThenTransportFails(t *testing.T) {
 	require.NoError(t, h.eng.Shutdown(ctx))
 	assert.Equal(t, transport.ReasonForcedClose, s.closed(t), "one OnClose, with the first reason")
 }
+
+// A session whose writer has taken nothing for the stall timeout while
+// StallBacklog packets wait is closed as a slow client (a volatile send is
+// dropped first); one with fewer packets waiting, or waiting for less long,
+// is not, and a burst into a session that was idle for long is taken whole.
+func TestStallTimeout(t *testing.T) {
+	t.Parallel()
+	const stall = 200 * time.Millisecond
+	msg := transport.Message([]byte("x"), false)
+	fill := func(t *testing.T, s *session, n int) {
+		for i := range n {
+			require.True(t, s.conn.Send(false, msg), "packet %d", i)
+		}
+	}
+
+	t.Run("stalled", func(t *testing.T) {
+		t.Parallel()
+		h := newHarness(t, transport.WithStallTimeout(stall))
+		_, s := h.handshake(t) // and no GET: nothing takes from the queue
+		fill(t, s, transport.StallBacklog)
+		time.Sleep(stall + 50*time.Millisecond)
+		assert.False(t, s.conn.Send(true, msg), "a volatile send to a stalled session")
+		s.assertOpen(t)
+		assert.False(t, s.conn.Send(false, msg), "a send to a stalled session")
+		assert.Equal(t, transport.ReasonSlowClient, s.closed(t))
+	})
+	t.Run("few packets waiting", func(t *testing.T) {
+		t.Parallel()
+		h := newHarness(t, transport.WithStallTimeout(stall))
+		_, s := h.handshake(t)
+		fill(t, s, transport.StallBacklog-2)
+		time.Sleep(stall + 50*time.Millisecond)
+		assert.True(t, s.conn.Send(false, msg), "one packet short of the backlog")
+		s.assertOpen(t)
+	})
+	t.Run("idle, then a burst", func(t *testing.T) {
+		t.Parallel()
+		h := newHarness(t, transport.WithStallTimeout(stall))
+		sid, s := h.handshake(t)
+		require.True(t, s.conn.Send(false, msg))
+		assert.Equal(t, "4x", h.get(t, sid).body, "taken: the queue is empty")
+		time.Sleep(stall + 50*time.Millisecond) // idle, nothing waiting
+		fill(t, s, 2*transport.StallBacklog)
+		s.assertOpen(t)
+	})
+	t.Run("off", func(t *testing.T) {
+		t.Parallel()
+		h := newHarness(t, transport.WithStallTimeout(0))
+		_, s := h.handshake(t)
+		fill(t, s, transport.StallBacklog)
+		time.Sleep(stall + 50*time.Millisecond)
+		assert.True(t, s.conn.Send(false, msg))
+		s.assertOpen(t)
+	})
+}

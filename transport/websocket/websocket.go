@@ -23,9 +23,10 @@
 // an upgrade probe, a second goroutine watches for the session closing.)
 //
 // A client that stops reading pays for itself: the kernel keeps at most
-// 16 KiB of a connection's writes that it could not send yet
-// (TCP_NOTSENT_LOWAT, on Linux), so the session's send queue fills, and the
-// session is closed as a slow client (see [transport.WithSendQueue]).
+// 4 KiB of a connection's writes that it could not send yet
+// (TCP_NOTSENT_LOWAT, on Linux), so its writer blocks and the session's
+// send queue grows, and the session is closed as a slow client (see
+// [transport.WithStallTimeout] and [transport.WithSendQueue]).
 //
 // A text frame that is not valid UTF-8 closes the session with
 // [transport.ReasonParseError] and the close code 1007 (RFC 6455's "invalid
