@@ -86,18 +86,23 @@ type batchConn struct {
 	rmu          sync.Mutex
 	readDeadline time.Time
 	idling       bool
+	idleUntil    time.Time // the idle wait's deadline, while idling
 }
 
 // SetReadDeadline sets the session's read deadline. During the read loop's
-// idle wait it is recorded, and set when the wait ends.
+// idle wait it is recorded, set when the wait ends, and ends the wait if it
+// comes first.
 func (b *batchConn) SetReadDeadline(t time.Time) error {
 	b.rmu.Lock()
 	defer b.rmu.Unlock()
 	b.readDeadline = t
-	if b.idling {
-		return nil
+	switch {
+	case !b.idling:
+		return b.Conn.SetReadDeadline(t)
+	case !t.IsZero() && t.Before(b.idleUntil):
+		return b.Conn.SetReadDeadline(t)
 	}
-	return b.Conn.SetReadDeadline(t)
+	return nil
 }
 
 // beginIdle sets the deadline t for the read loop's idle wait, unless the
@@ -108,9 +113,17 @@ func (b *batchConn) beginIdle(t time.Time) bool {
 	if !b.readDeadline.IsZero() {
 		return false
 	}
-	b.idling = true
+	b.idling, b.idleUntil = true, t
 	_ = b.Conn.SetReadDeadline(t)
 	return true
+}
+
+// closing reports whether the session has set a read deadline: it is
+// closing, and its read loop waits for the client's answer.
+func (b *batchConn) closing() bool {
+	b.rmu.Lock()
+	defer b.rmu.Unlock()
+	return !b.readDeadline.IsZero()
 }
 
 // endIdle ends the idle wait, setting the session's read deadline again.

@@ -13,6 +13,9 @@ import (
 // writes: the parker only learns when there is something to read. It runs
 // one goroutine, blocked in epoll_wait, while any connection is parked, and
 // none otherwise.
+// canPark reports whether connections park here.
+const canPark = true
+
 type parker struct {
 	mu      sync.Mutex
 	epfd    int              // the epoll set; -1 until first used
@@ -20,7 +23,6 @@ type parker struct {
 	parked  map[uint64]*link // by the id the epoll event carries
 	next    uint64           // the next id
 	running bool             // the wait loop runs
-	err     error            // the set could not be made: never park
 }
 
 var parking = parker{epfd: -1}
@@ -34,7 +36,11 @@ func (p *parker) park(l *link) bool {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if !p.init() {
+	// A session that set a read deadline is closing: its read loop waits
+	// for the client's answer. Checked under p.mu, as closeFrame sets the
+	// deadline before it unparks: either park sees it, or unpark sees the
+	// link parked.
+	if l.bc.closing() || !p.init() {
 		return false
 	}
 	id := p.next
@@ -78,19 +84,18 @@ func (p *parker) unpark(l *link) {
 	go l.serve()
 }
 
-// init makes the epoll set and its wake-up pipe once. p.mu is held.
+// init makes the epoll set and its wake-up pipe once; if it cannot (out
+// of file descriptors), the next park tries again. p.mu is held.
 func (p *parker) init() bool {
-	if p.epfd >= 0 || p.err != nil {
-		return p.err == nil
+	if p.epfd >= 0 {
+		return true
 	}
 	epfd, err := syscall.EpollCreate1(syscall.EPOLL_CLOEXEC)
 	if err != nil {
-		p.err = err
 		return false
 	}
 	if err := syscall.Pipe2(p.wake[:], syscall.O_CLOEXEC|syscall.O_NONBLOCK); err != nil {
 		_ = syscall.Close(epfd)
-		p.err = err
 		return false
 	}
 	ev := syscall.EpollEvent{Events: syscall.EPOLLIN, Fd: -1, Pad: -1}
@@ -98,7 +103,6 @@ func (p *parker) init() bool {
 		_ = syscall.Close(epfd)
 		_ = syscall.Close(p.wake[0])
 		_ = syscall.Close(p.wake[1])
-		p.err = err
 		return false
 	}
 	p.epfd = epfd

@@ -6,6 +6,9 @@ package websocket
 // goroutine (see park_linux.go).
 type parker struct{}
 
+// canPark reports whether connections park here.
+const canPark = false
+
 var parking parker
 
 func (*parker) park(*link) bool { return false }

@@ -15,7 +15,10 @@
 // connections share, watched by one goroutine (only while any connection is
 // parked); when the client sends something or hangs up, or the session
 // closes, a new goroutine goes on reading. A TLS connection (one not served
-// through a plain net.Conn) and other systems keep the read loop's goroutine.
+// through a plain net.Conn) and other systems keep the read loop's goroutine,
+// and so does a connection after a WebSocket ping or pong frame from the
+// client (some native clients send them), until its next message: gorilla
+// answers control frames within the read that waits for a message.
 // A writer runs only while there is something to write: the session's
 // wake-up starts it, it takes everything queued and writes it with a single
 // flush to the network, and it stops when nothing is left; there is never
@@ -87,6 +90,12 @@ const (
 	writeBufferSize = 4096
 )
 
+// gorilla reads through the hijacker's reader only if it is larger than
+// 256 bytes (else it makes its own, and the read loop's idle wait would
+// take bytes from a reader gorilla never reads): this fails to compile if
+// readBufferSize is not.
+const _ = uint(readBufferSize - 257)
+
 var writeBufferPool sync.Pool
 
 var _ transport.Acceptor = (*Transport)(nil)
@@ -148,7 +157,7 @@ func (t *Transport) Serve(w http.ResponseWriter, r *http.Request, c *transport.C
 	ws.SetReadLimit(int64(c.Server().MaxPayload()))
 	// l must not keep bw, and so net/http's request state, alive.
 	l := &link{t: t, c: c, ws: ws, bc: bw.conn, br: bw.br, timeout: c.Server().WriteTimeout(), v3: c.Protocol() == 3}
-	if sc, ok := bw.conn.Conn.(syscall.Conn); ok && l.br != nil {
+	if sc, ok := bw.conn.Conn.(syscall.Conn); ok && l.br != nil && canPark {
 		l.rc, _ = sc.SyscallConn() // a TLS connection is not one: it never parks
 	}
 	abort := l.closeNet

@@ -57,14 +57,14 @@ func server(t testing.TB, l net.Listener) (*transport.Server, string, <-chan *tr
 	return serverWith(t, l, discard{})
 }
 
-// serverWith is server with r as every session's Receiver.
-func serverWith(t testing.TB, l net.Listener, r transport.Receiver) (*transport.Server, string, <-chan *transport.Conn) {
+// serverWith is server with r as every session's Receiver, and opts.
+func serverWith(t testing.TB, l net.Listener, r transport.Receiver, opts ...transport.Option) (*transport.Server, string, <-chan *transport.Conn) {
 	t.Helper()
 	conns := make(chan *transport.Conn, 1)
 	eng := transport.NewServer(func(c *transport.Conn) transport.Receiver {
 		conns <- c
 		return r
-	}, transport.WithTransports(wstransport.New()))
+	}, append(opts, transport.WithTransports(wstransport.New()))...)
 	srv := httptest.NewUnstartedServer(eng)
 	if l != nil {
 		_ = srv.Listener.Close()
@@ -366,20 +366,30 @@ func TestParkedSessionCloses(t *testing.T) {
 	}
 }
 
+// A parked session closed gracefully whose client never answers the close
+// frame (it reads nothing) is let go at the write timeout: the read loop
+// resumes to wait for the answer, and Shutdown finds nothing held.
+func TestParkedSessionSilentClient(t *testing.T) {
+	rec := &recorder{msgs: make(chan string, 10), closes: make(chan string, 10)}
+	eng, url, conns := serverWith(t, nil, rec, transport.WithWriteTimeout(300*time.Millisecond))
+	_, c := dial(t, url, conns)
+	waitParked(t)
+	c.Close()
+	assert.Equal(t, transport.ReasonForcedClose, recvWithin(t, rec.closes))
+	require.Eventually(t, func() bool { return countStacks("websocket.(*link).serve") == 0 && eng.Len() == 0 },
+		5*time.Second, 5*time.Millisecond, "read loop or session left")
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	assert.NoError(t, eng.Shutdown(ctx), "the session's hold was released")
+}
+
 // A parked session whose client stops answering pings is closed by the
 // ping timeout, like any other.
 func TestParkedSessionPingTimeout(t *testing.T) {
 	rec := &recorder{msgs: make(chan string, 10), closes: make(chan string, 10)}
-	conns := make(chan *transport.Conn, 1)
-	eng := transport.NewServer(func(c *transport.Conn) transport.Receiver {
-		conns <- c
-		return rec
-	}, transport.WithTransports(wstransport.New()), transport.WithPingInterval(700*time.Millisecond), transport.WithPingTimeout(300*time.Millisecond))
-	srv := httptest.NewServer(eng)
-	t.Cleanup(srv.Close)
-	t.Cleanup(func() { _ = eng.Close() })
-	ws, _ := dial(t, "ws"+strings.TrimPrefix(srv.URL, "http")+"/?EIO=4&transport=websocket", conns)
-	_ = ws
+	eng, url, conns := serverWith(t, nil, rec, transport.WithPingInterval(700*time.Millisecond), transport.WithPingTimeout(300*time.Millisecond))
+	_, _ = dial(t, url, conns)
+	waitParked(t)
 	assert.Equal(t, transport.ReasonPingTimeout, recvWithin(t, rec.closes))
 	require.Eventually(t, func() bool { return countStacks("websocket.(*link).serve") == 0 && eng.Len() == 0 },
 		5*time.Second, 5*time.Millisecond, "read loop or session left")
