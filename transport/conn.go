@@ -103,7 +103,6 @@ type Conn struct {
 	graceful   bool        // closed with the queue left to be written
 	reason     string
 	queue      packetQueue
-	since      time.Time // when the oldest packet in queue was queued
 	bytes      int
 	latest     map[string]int // SendLatest's key → its packet's index in queue
 	polling    [2]bool        // a GET, a POST in flight
@@ -207,9 +206,6 @@ func (c *Conn) Send(volatile bool, pkts ...Packet) bool {
 		}
 		return false
 	}
-	if c.queue.len() == 0 {
-		c.since = time.Now()
-	}
 	for _, p := range pkts {
 		c.queue.push(p)
 	}
@@ -242,7 +238,7 @@ func (c *Conn) closeSlow() {
 // (see WithStallTimeout). c.mu is held.
 func (c *Conn) fits(frames, n int) bool {
 	q, cfg := c.queue.len(), &c.srv.cfg
-	if q >= StallBacklog && cfg.stallTimeout > 0 && time.Since(c.since) > cfg.stallTimeout {
+	if cfg.stallTimeout > 0 && c.queue.stalled(cfg.stallTimeout) {
 		return false
 	}
 	return q == 0 || q+frames <= cfg.queueFrames && c.bytes+n <= cfg.queueBytes
@@ -302,9 +298,6 @@ func (c *Conn) SendLatest(key string, p Packet) bool {
 	}
 	if c.latest == nil {
 		c.latest = make(map[string]int)
-	}
-	if c.queue.len() == 0 {
-		c.since = time.Now()
 	}
 	c.latest[key] = c.queue.len()
 	c.queue.push(p)

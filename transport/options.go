@@ -188,7 +188,8 @@ func WithSendQueue(frames, bytes int) Option {
 
 // WithStallTimeout closes, with reason [ReasonSlowClient] (or drops a
 // volatile send to), a session whose writer has taken nothing from its send
-// queue for d while [StallBacklog] packets or more wait: a client that has
+// queue while [StallBacklog] packets or more came to wait, half of them for
+// longer than d: a client that has
 // stopped reading (its network writes are blocked) is let go within d
 // instead of when its queue is full, which at a few messages a second takes
 // minutes, during which everything sent to it is kept and counted. Default

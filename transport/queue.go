@@ -1,6 +1,9 @@
 package transport
 
-import "sync"
+import (
+	"sync"
+	"time"
+)
 
 // chunkLen is how many packets a queue chunk holds (1,280 bytes).
 const chunkLen = 32
@@ -19,14 +22,19 @@ var chunkPool = sync.Pool{New: func() any { return new(queueChunk) }}
 // faults that delayed every other recipient by tens of milliseconds.
 type packetQueue struct {
 	chunks []*queueChunk
-	n      int // packets queued
+	n      int       // packets queued
+	half   time.Time // when the queue reached StallBacklog/2 packets, if it has
 }
 
 // len returns how many packets are queued.
 func (q *packetQueue) len() int { return q.n }
 
-// push appends p.
+// push appends p. The clock is read once per backlog, not per packet: when
+// the queue reaches half of StallBacklog (see WithStallTimeout).
 func (q *packetQueue) push(p Packet) {
+	if q.n == StallBacklog/2 {
+		q.half = time.Now()
+	}
 	i := q.n % chunkLen
 	if i == 0 {
 		q.chunks = append(q.chunks, chunkPool.Get().(*queueChunk))
@@ -55,5 +63,11 @@ func (q *packetQueue) reset() {
 		chunkPool.Put(ch)
 	}
 	clear(q.chunks)
-	q.chunks, q.n = q.chunks[:0], 0
+	q.chunks, q.n, q.half = q.chunks[:0], 0, time.Time{}
+}
+
+// stalled reports whether StallBacklog packets or more wait and half of
+// them have waited longer than d.
+func (q *packetQueue) stalled(d time.Duration) bool {
+	return q.n >= StallBacklog && time.Since(q.half) > d
 }

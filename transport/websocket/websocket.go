@@ -315,7 +315,7 @@ func (l *link) read() (transport.Packet, error) {
 // reset it and could destroy the client's copy of the final packets.
 func (l *link) readLoop() (parked bool) {
 	if l.br != nil && l.br.Size() == 0 { // resumed: a read buffer again
-		*l.br = *bufio.NewReaderSize(l.bc, readBufferSize)
+		l.newReadBuffer()
 	}
 	for {
 		if l.rc != nil && !l.closing && l.br.Buffered() == 0 && !l.await() {
@@ -325,7 +325,7 @@ func (l *link) readLoop() (parked bool) {
 			if parking.park(l) {
 				return true
 			}
-			*l.br = *bufio.NewReaderSize(l.bc, readBufferSize)
+			l.newReadBuffer()
 		}
 		p, err := l.read()
 		switch {
@@ -353,6 +353,10 @@ func (l *link) readLoop() (parked bool) {
 		}
 	}
 }
+
+// newReadBuffer gives gorilla's reader, which the read loop emptied to
+// park, a buffer again.
+func (l *link) newReadBuffer() { *l.br = *bufio.NewReaderSize(l.bc, readBufferSize) }
 
 // idleWait is how long a read loop waits for the next message before it
 // parks its connection.
