@@ -125,7 +125,7 @@ func (s *Socket) SetLocation(p spatial.Point, accuracy float64) error {
 		shownBefore, _ = idx.Shown(s.id)
 	}
 	pos := spatial.Position{Point: p, Accuracy: accuracy, Time: time.Now()}
-	added, err := idx.Place(s.id, pos, s.hidden)
+	added, err := idx.Place(s.id, pos, spatial.Privacy{Hidden: s.hidden})
 	if err != nil {
 		return err
 	}
@@ -148,7 +148,7 @@ func (s *Socket) SetLocation(p spatial.Point, accuracy float64) error {
 	}
 	// Not hidden, or nobody would have seen it; placed by this goroutine
 	// alone (locMu).
-	shown := idx.Show(pos)
+	shown, _ := idx.Shown(s.id)
 	if shown.Point == shownBefore.Point && shown.Accuracy == shownBefore.Accuracy {
 		return nil
 	}
@@ -393,9 +393,13 @@ func (s *Server) onSpatial(ev spatial.Event[string]) {
 		}
 	}()
 	switch ev.Kind {
+	case spatial.State:
+		for _, e := range ev.Expand() {
+			s.onSpatial(e)
+		}
 	case spatial.Enter:
 		if w := s.socketByID(ev.Watcher); w != nil {
-			pos, d := s.shownTo(ev)
+			pos, d := ev.Position, ev.Distance
 			b, at := w.eventHead(NearbyEnter, len(ev.Member)+nearbySize)
 			b = appendNearby(b, ev.Member, pos, d)
 			if w.emitBuilt(NearbyEnter, b, at) == nil {
@@ -444,28 +448,6 @@ func (s *Server) spatialEvent(event string) {
 	for _, o := range s.cfg.observers {
 		o.SpatialEvents(event, 1)
 	}
-}
-
-// shownTo returns the position an Enter shows its watcher, and the
-// distance to it: where the member is now, since a move queued after the
-// event may already have been sent; or, if it has hidden or gone since,
-// where it was at the event, so that the Leave that follows has an Enter
-// before it. The distance is left out (-1) when the watcher has no
-// location now and the position is coarsened: the exact distance would
-// undo the coarsening.
-func (s *Server) shownTo(ev spatial.Event[string]) (spatial.Position, float64) {
-	idx := s.Spatial()
-	if pos, d, ok := idx.ShownTo(ev.Member, ev.Watcher); ok {
-		return pos, d
-	}
-	pos, ok := idx.Shown(ev.Member)
-	if !ok {
-		pos = idx.Show(ev.Position)
-	}
-	if pos.Point == ev.Position.Point { // not coarsened, and not moved
-		return pos, ev.Distance
-	}
-	return pos, -1
 }
 
 // leaveReason says why the Leave ev happened, as one of the Leave…
@@ -548,16 +530,11 @@ func (n *Namespace) Nearby(center spatial.Point, radius float64, limit int) ([]N
 
 func (n *Namespace) nearby(center spatial.Point, radius float64, limit int, except string) ([]NearbySocket, error) {
 	var out []NearbySocket
-	idx := n.srv.Spatial()
 	err := n.eachNear(center, radius, func(s *Socket, h spatial.Hit[string]) bool {
 		if h.ID == except {
 			return true
 		}
-		ns := NearbySocket{Socket: s, Position: idx.Show(h.Position), Distance: h.Distance}
-		if ns.Position.Point != h.Point {
-			ns.Distance = spatial.Distance(center, ns.Position.Point)
-		}
-		out = append(out, ns)
+		out = append(out, NearbySocket{Socket: s, Position: h.Position, Distance: h.Distance})
 		return limit <= 0 || len(out) < limit
 	})
 	return out, err

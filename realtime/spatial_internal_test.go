@@ -90,33 +90,6 @@ func nextNearbyEnter(t *testing.T, srv *Server, s *Socket) map[string]any {
 	return payload
 }
 
-// An Enter shows where the member is when it is sent, which a move may
-// have changed since the event; a member that hid or went since is still
-// announced, where the event says, so that the Leave that follows has an
-// Enter before it.
-func TestEnterShownWhenSent(t *testing.T) {
-	t.Parallel()
-	srv := New(WithSpatial())
-	defer srv.Close()
-	socks := openPolling(t, srv, 2)
-	w, m := socks[0], socks[1]
-	at := func(meters float64) spatial.Point { return spatial.Point{Lat: 52.52 + meters/111_195, Lng: 13.4} }
-	require.NoError(t, w.SetLocation(at(0), 0))
-	require.NoError(t, m.SetLocation(at(200), 0))
-	ev := spatial.Event[string]{Kind: spatial.Enter, Watcher: w.id, Member: m.id,
-		Position: spatial.Position{Point: at(100), Accuracy: 7}, Distance: 100}
-
-	got := nextNearbyEnter(t, srv, withEvent(srv, ev))
-	assert.Equal(t, at(200).Lat, got["lat"], "moved since: shown where it is")
-	assert.InDelta(t, 200, got["distance"], 0.5)
-
-	require.NoError(t, m.SetHidden(true))
-	got = nextNearbyEnter(t, srv, withEvent(srv, ev))
-	assert.Equal(t, at(100).Lat, got["lat"], "hidden since: shown where it was")
-	assert.Equal(t, 7.0, got["accuracy"])
-	assert.Equal(t, 100.0, got["distance"])
-}
-
 // withEvent hands ev to srv as the index would, and returns its watcher.
 func withEvent(srv *Server, ev spatial.Event[string]) *Socket {
 	srv.onSpatial(ev)

@@ -47,6 +47,9 @@ func ExampleIndex_Watch() {
 		switch ev.Kind {
 		case spatial.Enter, spatial.Leave:
 			fmt.Printf("%s: %s %s (%.0f m)\n", ev.Watcher, ev.Kind, ev.Member, ev.Distance)
+		case spatial.State:
+			fmt.Printf("%s: watching, %d inside\n", ev.Watcher, len(ev.Members))
+		case spatial.Move:
 		default:
 			fmt.Printf("%s %s %q\n", ev.Member, ev.Kind, ev.Fence)
 		}
@@ -62,6 +65,7 @@ func ExampleIndex_Watch() {
 	x.Remove("ann")
 	// Output:
 	// ann fence enter "louvre"
+	// ann: watching, 0 inside
 	// ann: enter bob (235 m)
 	// bob fence enter "louvre"
 	// ann: leave bob (3163 m)

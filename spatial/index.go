@@ -52,14 +52,25 @@ type Hit[K comparable] struct {
 // and touches only the entry: keeping at in the map's value instead made
 // every move a second map write, and moves about 6% slower.
 //
-// The fields a query reads (v and hidden to decide, id and pos to copy
+// The trees, the watches and the fences hold a member where it is shown
+// (see [Privacy]): v and at are those of shown, and pos, the exact
+// position, is read only by Get and to show the member again.
+//
+// The fields a query reads (v and hidden to decide, id and shown to copy
 // out) come first, so that a candidate costs as few cache lines as possible.
 type entry[K comparable] struct {
-	v      vec3       // unit(pos.Point), for distances without trigonometry
+	v      vec3       // unit(shown.Point), for distances without trigonometry
 	at     [2]float64 // where the tree holds the entry (x = lng, y = lat)
-	hidden bool       // see Index.SetHidden
+	hidden bool       // by its privacy or a zone; see Index.SetHidden
 	id     K
+	shown  Position
 	pos    Position
+	priv   *privacy // nil: shown exactly, or with the index's coarsening
+	// cell is the grid cell it is shown in, when coarsened (cellOK), of
+	// the grid of cellMeters.
+	cell       cell
+	cellMeters float64
+	cellOK     bool
 	// watch is this member's own watch, or nil; watchers are the watches
 	// that hold this member inside.
 	watch    *watch[K]
@@ -94,6 +105,7 @@ type Index[K comparable] struct {
 	expiry  expiry
 	dwell   dwellTimer[K]
 	coarsen float64   // meters; see WithCoarsening
+	secret  []byte    // see WithSecret
 	scratch sync.Pool // *nearbyBuf[K], reused by Nearby
 }
 
@@ -105,6 +117,7 @@ type config struct {
 	maxAge         time.Duration
 	expiryInterval time.Duration
 	coarsen        float64
+	secret         []byte
 }
 
 // New returns an empty index. It panics if an option is invalid, for
@@ -125,6 +138,10 @@ func New[K comparable](opts ...Option) *Index[K] {
 	}
 	x.maxAge = c.maxAge
 	x.coarsen = c.coarsen
+	x.secret = c.secret
+	if x.secret == nil {
+		x.secret = newSecret()
+	}
 	if c.expiryInterval > 0 {
 		if c.maxAge == 0 {
 			panic("spatial: WithExpiryInterval: no maximum age; use WithMaxAge")
@@ -136,45 +153,89 @@ func New[K comparable](opts ...Option) *Index[K] {
 
 // Set places member id at pos, inserting it or moving it. It returns an
 // error wrapping [ErrInvalidPoint] or [ErrInvalidAccuracy], and leaves the
-// index unchanged, when pos is invalid. A move produces the [Enter] and
-// [Leave] events of the watches it crosses, and of id's own watch, and the
-// [FenceEnter] and [FenceLeave] events of the fences it crosses. A member
-// keeps its hidden flag ([Index.SetHidden]); a new one is shown.
+// index unchanged, when pos is invalid. A move produces the [Enter], [Move]
+// and [Leave] events of the watches it concerns, and of id's own watch, and
+// the [FenceEnter] and [FenceLeave] events of the fences it crosses, all
+// decided on where id is shown (see [Privacy]). A member keeps its privacy
+// ([Index.SetPrivacy]); a new one is shown as the index shows everyone.
 func (x *Index[K]) Set(id K, pos Position) error {
 	_, err := x.place(id, pos, nil)
 	return err
 }
 
-// Place is [Index.Set] and [Index.SetHidden] in one step: it places member
-// id at pos, hidden or not, so that a member inserted hidden is never seen,
-// not even between two calls. It reports whether id was new to the index.
-func (x *Index[K]) Place(id K, pos Position, hidden bool) (added bool, err error) {
-	return x.place(id, pos, &hidden)
+// Place is [Index.Set] and [Index.SetPrivacy] in one step: it places member
+// id at pos, shown as pv says, so that a member inserted hidden (or in a
+// zone) is never seen otherwise, not even between two calls. It reports
+// whether id was new to the index, and returns an error wrapping
+// [ErrInvalidPrivacy] when pv is invalid.
+func (x *Index[K]) Place(id K, pos Position, pv Privacy) (added bool, err error) {
+	return x.place(id, pos, &pv)
 }
 
-func (x *Index[K]) place(id K, pos Position, hidden *bool) (bool, error) {
+func (x *Index[K]) place(id K, pos Position, pv *Privacy) (bool, error) {
 	if err := pos.Validate(); err != nil {
 		return false, fmt.Errorf("spatial: set: %w", err)
 	}
-	at, v := xy(pos.Point), unit(pos.Point) // before locking
+	var p *privacy
+	if pv != nil {
+		var err error
+		if p, err = x.prepare(*pv); err != nil {
+			return false, fmt.Errorf("spatial: set: %w", err)
+		}
+		if !p.hidden && p.precision == 0 && len(p.zones) == 0 {
+			p = nil // the common case keeps no privacy
+		}
+	}
+	v := unit(pos.Point) // before locking: the shown point, unless coarsened
 	var evs []Event[K]
 	x.mu.Lock()
 	e, ok := x.members[id]
+	if !ok {
+		e = &entry[K]{id: id}
+	}
+	if pv == nil {
+		p = e.priv
+	}
+	x.put(id, e, pos, p, &v, &evs)
+	x.unlockAndDeliver(evs)
+	return !ok, nil
+}
+
+// put places e, new to the index or not, at pos with privacy p, with the
+// events of what changes; v is unit(pos.Point) if known. x.mu is held.
+func (x *Index[K]) put(id K, e *entry[K], pos Position, p *privacy, v *vec3, evs *[]Event[K]) {
+	_, ok := x.members[id]
+	e.priv = p
+	shown, hidden := x.show(e, pos)
+	e.pos = pos
+	if v == nil || shown.Point != pos.Point {
+		sv := unit(shown.Point)
+		v = &sv
+	}
+	if !ok {
+		e.shown, e.hidden = shown, hidden
+		e.at, e.v = xy(shown.Point), *v
+		x.members[id] = e
+		x.tree.Insert(e.at, e.at, e)
+		x.moved(e, evs)
+		x.movedFences(e, evs)
+		return
+	}
 	// A change of the hidden flag with a move: every pair it changes
 	// involves e, so the watches are updated silently and the events are
 	// the difference in who sees e and whom e sees. Hiding comes before
 	// the move, and those who saw e lose it where they saw it; showing
 	// comes after, so e is never seen where it hid.
-	wevs := &evs
+	wevs := evs
 	var seen []*entry[K]
 	var own []K // when hiding: the members in e's own watch before the move
-	flip := ok && hidden != nil && e.hidden != *hidden
+	flip := e.hidden != hidden
 	if flip {
 		seen, wevs = x.seen(e), nil
-		if *hidden {
+		if hidden {
 			viewers := x.viewers(e)
 			x.flagHidden(e, true)
-			x.diffViewers(e, viewers, CauseHidden, &evs)
+			x.diffViewers(e, viewers, CauseHidden, evs)
 			if e.watch != nil {
 				for m := range e.watch.inside {
 					own = append(own, m.id)
@@ -182,43 +243,54 @@ func (x *Index[K]) place(id K, pos Position, hidden *bool) (bool, error) {
 			}
 		}
 	}
-	switch {
-	case !ok:
-		e = &entry[K]{id: id, pos: pos, v: v, at: at, hidden: hidden != nil && *hidden}
-		x.members[id] = e
-		x.tree.Insert(at, at, e)
-		x.moved(e, &evs)
-		x.movedFences(e, &evs)
-	case e.at != at:
+	n := len(*evs) // the events of the move start here
+	was := e.shown
+	e.shown = shown
+	if at := xy(shown.Point); at != e.at {
 		// The entry is written before the tree is updated, so that its
 		// cache lines arrive meanwhile instead of stalling the unlock.
 		from := e.at
-		e.pos, e.v, e.at = pos, v, at
+		e.v, e.at = *v, at
 		x.tree.Replace(from, from, e, at, at, e)
 		x.moved(e, wevs)
-		x.movedFences(e, &evs)
-	default:
-		e.pos = pos // same place: only accuracy or time changed
+		x.movedFences(e, evs)
 	}
 	switch {
-	case flip && *hidden:
+	case flip && hidden:
 		// e no longer sees the owners of symmetric watches that held it,
 		// but the members it lost from its own watch, which hiding leaves
 		// as it is, it lost to the move.
-		n := len(evs)
-		x.diffSeen(e, seen, CauseWatcherHidden, &evs)
-		for i := n; i < len(evs); i++ {
-			if slices.Contains(own, evs[i].Member) {
-				evs[i].Cause = CauseFar
+		m := len(*evs)
+		x.diffSeen(e, seen, CauseWatcherHidden, evs)
+		for i := m; i < len(*evs); i++ {
+			if slices.Contains(own, (*evs)[i].Member) {
+				(*evs)[i].Cause = CauseFar
 			}
 		}
 	case flip:
 		x.flagHidden(e, false)
-		x.diffViewers(e, nil, CauseHidden, &evs) // a hidden member has no viewers: enters only
-		x.diffSeen(e, seen, CauseFar, &evs)
+		x.diffViewers(e, nil, CauseHidden, evs) // a hidden member has no viewers: enters only
+		x.diffSeen(e, seen, CauseFar, evs)
+	case !hidden && (shown.Point != was.Point || shown.Accuracy != was.Accuracy):
+		x.moves(e, (*evs)[n:], evs)
 	}
-	x.unlockAndDeliver(evs)
-	return !ok, nil
+}
+
+// moves appends a [Move] event for every member that sees e and did not
+// just see it enter (in since, the events of e's move so far).
+func (x *Index[K]) moves(e *entry[K], since []Event[K], evs *[]Event[K]) {
+	var entered []K
+	for _, ev := range since {
+		if ev.Kind == Enter && ev.Member == e.id {
+			entered = append(entered, ev.Watcher)
+		}
+	}
+	eachViewer(e, func(v *entry[K]) {
+		if len(entered) > 0 && slices.Contains(entered, v.id) {
+			return
+		}
+		*evs = append(*evs, Event[K]{Kind: Move, Watcher: v.id, Member: e.id, Position: e.shown, Distance: dist(v, e)})
+	})
 }
 
 // Remove deletes member id and reports whether it was present. Every
@@ -301,7 +373,7 @@ func (x *Index[K]) Nearby(center Point, radius float64, limit int) ([]Hit[K], er
 	// the entries in cache.
 	var touch float64
 	for _, e := range ents {
-		touch += e.v[0] + e.pos.Accuracy
+		touch += e.v[0] + e.shown.Accuracy
 	}
 	sc.touch = touch
 	ds, tmp := sc.ds[:0], sc.hits[:0]
@@ -313,7 +385,7 @@ func (x *Index[K]) Nearby(center Point, radius float64, limit int) ([]Hit[K], er
 		if d := chord2ToMeters(c2); d <= radius {
 			// Copying now, while e's cache lines are being fetched
 			// anyway, beats a second pass over scattered entries.
-			tmp = append(tmp, Hit[K]{ID: e.id, Position: e.pos, Distance: d})
+			tmp = append(tmp, Hit[K]{ID: e.id, Position: e.shown, Distance: d})
 			ds = append(ds, d)
 		}
 	}
@@ -444,7 +516,7 @@ func (x *Index[K]) Nearest(center Point, k int) ([]Hit[K], error) {
 			if e.hidden {
 				return true
 			}
-			hits = append(hits, Hit[K]{ID: e.id, Position: e.pos, Distance: c2})
+			hits = append(hits, Hit[K]{ID: e.id, Position: e.shown, Distance: c2})
 			return len(hits) < k
 		},
 	)
@@ -474,7 +546,7 @@ func (x *Index[K]) visibleIn(boxes []box) []Hit[K] {
 	for _, bx := range boxes {
 		x.tree.Search(bx.min, bx.max, func(_, _ [2]float64, e *entry[K]) bool {
 			if !e.hidden {
-				hits = append(hits, Hit[K]{ID: e.id, Position: e.pos})
+				hits = append(hits, Hit[K]{ID: e.id, Position: e.shown})
 			}
 			return true
 		})

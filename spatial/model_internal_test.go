@@ -208,7 +208,11 @@ func TestModelWatches(t *testing.T) {
 func runModel(t *testing.T, seed uint64, steps int) {
 	rng := rand.New(rand.NewPCG(seed, 99))
 	z := &model{t: t, replay: map[modelPair]bool{}, opEvs: map[modelPair]int{}}
-	x := New[int](WithEvents(z.handle), WithMaxAge(10*time.Hour))
+	x := New[int](WithEvents(func(ev Event[int]) {
+		for _, e := range ev.Expand() {
+			z.handle(e)
+		}
+	}), WithMaxAge(10*time.Hour))
 	defer x.Close()
 	z.x = x
 	const n = 10
@@ -268,7 +272,7 @@ func runModel(t *testing.T, seed uint64, steps int) {
 					return []Cause{CauseWatcherHidden, CauseFar}
 				}, stays(pos)
 			}
-			if _, err := x.Place(id, Position{Point: p, Time: clock}, h); err != nil {
+			if _, err := x.Place(id, Position{Point: p, Time: clock}, Privacy{Hidden: h}); err != nil {
 				t.Fatal(err)
 			}
 			pos[id] = p

@@ -105,7 +105,12 @@ func TestShown(t *testing.T) {
 	assert.Equal(t, exact, stored, "the index keeps the exact position")
 	hits, err := x.Nearby(exact.Point, 1, 0)
 	require.NoError(t, err)
-	assert.Equal(t, []string{"a"}, ids(hits), "and searches it")
+	assert.Empty(t, hits, "but searches where it is shown")
+	hits, err = x.Nearby(got.Point, 1, 0)
+	require.NoError(t, err)
+	require.Equal(t, []string{"a"}, ids(hits))
+	assert.Equal(t, got, hits[0].Position)
+	assert.Zero(t, hits[0].Distance)
 
 	assert.Panics(t, func() { spatial.New[string](spatial.WithCoarsening(-1)) })
 	assert.Panics(t, func() { spatial.New[string](spatial.WithCoarsening(math.NaN())) })
@@ -154,45 +159,25 @@ func TestPlaceHidden(t *testing.T) {
 	x, rec := recorded()
 	require.NoError(t, x.Set("w", north(0, 0)))
 	require.NoError(t, x.Watch("w", 100, spatial.WithSymmetric()))
-	added, err := x.Place("ghost", north(10, 0), true)
+	added, err := x.Place("ghost", north(10, 0), spatial.Privacy{Hidden: true})
 	require.NoError(t, err)
 	assert.True(t, added)
 	assert.Empty(t, rec.take(), "a member placed hidden is never seen")
 	assert.True(t, x.Hidden("ghost"))
 
 	// Placing again shown and moved: one Enter each way, at the new place.
-	added, err = x.Place("ghost", north(20, 0), false)
+	added, err = x.Place("ghost", north(20, 0), spatial.Privacy{})
 	require.NoError(t, err)
 	assert.False(t, added)
 	assert.ElementsMatch(t, []spatial.Event[string]{enter("w", "ghost"), enter("ghost", "w")}, rec.take())
 	// Placing hidden and out of reach: one Leave each way. w loses ghost
 	// because it hid; ghost saw w only through w's symmetric watch, which
 	// holds no hidden member, so it too is told it hid.
-	_, err = x.Place("ghost", north(500, 0), true)
+	_, err = x.Place("ghost", north(500, 0), spatial.Privacy{Hidden: true})
 	require.NoError(t, err)
 	assert.ElementsMatch(t, []spatial.Event[string]{leave("w", "ghost", spatial.CauseHidden), leave("ghost", "w", spatial.CauseWatcherHidden)}, rec.take())
 
-	_, err = x.Place("bad", spatial.Position{Point: spatial.Point{Lat: 91}}, true)
+	_, err = x.Place("bad", spatial.Position{Point: spatial.Point{Lat: 91}}, spatial.Privacy{Hidden: true})
 	require.ErrorIs(t, err, spatial.ErrInvalidPoint)
 	assert.Equal(t, 2, x.Len())
-}
-
-func TestShownTo(t *testing.T) {
-	t.Parallel()
-	for _, cell := range []float64{0, 500} {
-		x := spatial.New[string](spatial.WithCoarsening(cell))
-		require.NoError(t, x.Set("v", north(0, 0)))
-		require.NoError(t, x.Set("m", north(320, 0)))
-		want, ok := x.Shown("m")
-		require.True(t, ok)
-		pos, d, ok := x.ShownTo("m", "v")
-		require.True(t, ok)
-		assert.Equal(t, want, pos)
-		assert.InDelta(t, spatial.Distance(north(0, 0).Point, want.Point), d, 1e-6, "cell %v", cell)
-		_, _, ok = x.ShownTo("m", "nobody")
-		assert.False(t, ok)
-		x.SetHidden("m", true)
-		_, _, ok = x.ShownTo("m", "v")
-		assert.False(t, ok, "hidden")
-	}
 }

@@ -1,6 +1,7 @@
 package spatial
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"slices"
@@ -26,9 +27,19 @@ const (
 	// FenceLeave: Member left the fence named Fence, was removed, or the
 	// fence was removed.
 	FenceLeave
+	// Move: Member, which Watcher sees and still does, is shown at a new
+	// position (or with a new accuracy). For each watcher and member the
+	// events come as Enter, Move…, Leave, Enter, …: never a Move outside
+	// an Enter…Leave span.
+	Move
+	// State: Watcher's new watch holds Members, nearest first: the Enter
+	// events of a watch's start, in one event. Members Watcher already
+	// saw (through others' symmetric watches) are not listed.
+	State
 )
 
-// String returns "enter", "leave", "fence enter" or "fence leave".
+// String returns "enter", "leave", "fence enter", "fence leave", "move" or
+// "state".
 func (k EventKind) String() string {
 	switch k {
 	case Enter:
@@ -39,6 +50,10 @@ func (k EventKind) String() string {
 		return "fence enter"
 	case FenceLeave:
 		return "fence leave"
+	case Move:
+		return "move"
+	case State:
+		return "state"
 	}
 	return fmt.Sprintf("EventKind(%d)", uint8(k))
 }
@@ -93,23 +108,38 @@ type Event[K comparable] struct {
 	Watcher K      // the member whose watch changed; zero for fence events
 	Member  K      // the member that entered or left
 	Fence   string // the fence's name, for FenceEnter and FenceLeave
-	// Position is Member's position when the event happened, for Enter
-	// and Leave (for a removal its last one, for hiding where it was last
-	// seen), exact even with
-	// [WithCoarsening]: pass it to [Index.Show] before showing it to
-	// anyone. An Enter carries it so that the application can announce
-	// the member even if it hides or goes before the event is handled;
-	// the Leave that follows says so.
+	// Position is Member's position as shown (see [Privacy]) when the
+	// event happened, for Enter, Move and Leave (for a removal its last
+	// one, for hiding where it was last seen): fit to send to Watcher. An
+	// Enter carries it so that the application can announce the member
+	// even if it hides or goes before the event is handled; the Leave that
+	// follows says so.
 	Position Position
-	// Distance is the great-circle distance in meters between Watcher and
-	// Member when the event happened; for a Leave caused by removing
-	// Member, the distance at its last position. It is zero for fence
-	// events.
+	// Distance is the great-circle distance in meters between where
+	// Watcher and Member are shown when the event happened; for a Leave
+	// caused by removing Member, the distance at its last position. It is
+	// zero for fence events.
 	Distance float64
+	// Members are those a new watch holds, for State.
+	Members []Hit[K]
+}
+
+// Expand returns the events ev stands for: for a [State], an [Enter] of
+// each member, nearest first; otherwise ev itself.
+func (ev Event[K]) Expand() []Event[K] {
+	if ev.Kind != State {
+		return []Event[K]{ev}
+	}
+	out := make([]Event[K], len(ev.Members))
+	for i, h := range ev.Members {
+		out[i] = Event[K]{Kind: Enter, Watcher: ev.Watcher, Member: h.ID, Position: h.Position, Distance: h.Distance}
+	}
+	return out
 }
 
 // WithEvents sets the function that receives the index's events ([Enter],
-// [Leave], [FenceEnter], [FenceLeave]). The default is none: watches are still kept (see
+// [Move], [Leave], [FenceEnter], [FenceLeave]). The default is none:
+// watches are still kept (see
 // [Index.Watching]) but nothing is reported. K must be the index's key
 // type; New panics if it is not, or if fn is nil.
 //
@@ -131,19 +161,37 @@ func WithEvents[K comparable](fn func(Event[K])) Option {
 }
 
 // WatchOption configures one watch; see [Index.Watch].
-type WatchOption func(*watchConfig)
+type WatchOption func(*WatchSettings)
 
-type watchConfig struct {
-	margin    float64
-	dwell     time.Duration
-	symmetric bool
+// WatchSettings are the settings of a watch that its options make: see
+// [WithMargin], [WithDwell], [WithSymmetric] and [WithCapacity]. They can be
+// kept (they encode to JSON) and given back with [WatchSettings.Option].
+type WatchSettings struct {
+	Margin    float64       `json:"margin,omitempty"`
+	Dwell     time.Duration `json:"dwell,omitempty"`
+	Symmetric bool          `json:"symmetric,omitempty"`
+	Capacity  int           `json:"capacity,omitempty"`
+}
+
+// Settings returns the settings opts make.
+func Settings(opts ...WatchOption) WatchSettings {
+	var s WatchSettings
+	for _, o := range opts {
+		o(&s)
+	}
+	return s
+}
+
+// Option returns the option that sets all of s.
+func (s WatchSettings) Option() WatchOption {
+	return func(c *WatchSettings) { *c = s }
 }
 
 // WithMargin sets the hysteresis of a watch, in meters: a member enters at
 // the radius but leaves only beyond radius+m, so members on the boundary do
 // not flap. The default is zero. It must be finite and not negative.
 func WithMargin(m float64) WatchOption {
-	return func(c *watchConfig) { c.margin = m }
+	return func(c *WatchSettings) { c.Margin = m }
 }
 
 // WithDwell delays leaving: a member that goes beyond the radius plus the
@@ -155,7 +203,7 @@ func WithMargin(m float64) WatchOption {
 // by the time it is given. The default is zero, leaving at once; d must
 // not be negative.
 func WithDwell(d time.Duration) WatchOption {
-	return func(c *watchConfig) { c.dwell = d }
+	return func(c *WatchSettings) { c.Dwell = d }
 }
 
 // WithSymmetric makes the watch mutual: every member inside the watch also
@@ -165,7 +213,17 @@ func WithDwell(d time.Duration) WatchOption {
 // one [Leave] when the last lets go. A hidden watcher is not seen through
 // its symmetric watch (see [Index.SetHidden]).
 func WithSymmetric() WatchOption {
-	return func(c *watchConfig) { c.symmetric = true }
+	return func(c *WatchSettings) { c.Symmetric = true }
+}
+
+// WithCapacity bounds the members a watch holds to n, so that a watch in
+// a crowd costs its owner no more than n members: the watch starts with
+// the n nearest, and a member within the radius enters only while the
+// watch holds fewer than n, when it moves or the owner does (those
+// already inside stay until they leave). Zero, the default, is no bound; n
+// must not be negative.
+func WithCapacity(n int) WatchOption {
+	return func(c *WatchSettings) { c.Capacity = n }
 }
 
 // watch is member owner's interest in the members around it. Its circle of
@@ -175,6 +233,7 @@ type watch[K comparable] struct {
 	radius, margin float64
 	dwell          time.Duration
 	symmetric      bool
+	capacity       int // 0: no bound
 	boxes          []box
 	// inside maps each member inside to the epoch of the refresh that
 	// last confirmed it, so a refresh updates the map in place.
@@ -205,18 +264,18 @@ type watch[K comparable] struct {
 // in a tree of watch circles at its new position, so it costs nothing for
 // watchers far away.
 func (x *Index[K]) Watch(id K, radius float64, opts ...WatchOption) error {
-	var wc watchConfig
-	for _, o := range opts {
-		o(&wc)
-	}
+	wc := Settings(opts...)
 	if !finite(radius) || radius <= 0 {
 		return fmt.Errorf("spatial: watch: radius %v: %w", radius, ErrInvalidRadius)
 	}
-	if !finite(wc.margin) || wc.margin < 0 {
-		return fmt.Errorf("spatial: watch: margin %v: %w", wc.margin, ErrInvalidRadius)
+	if !finite(wc.Margin) || wc.Margin < 0 {
+		return fmt.Errorf("spatial: watch: margin %v: %w", wc.Margin, ErrInvalidRadius)
 	}
-	if wc.dwell < 0 {
-		return fmt.Errorf("spatial: watch: dwell %v: %w", wc.dwell, ErrInvalidRadius)
+	if wc.Dwell < 0 {
+		return fmt.Errorf("spatial: watch: dwell %v: %w", wc.Dwell, ErrInvalidRadius)
+	}
+	if wc.Capacity < 0 {
+		return fmt.Errorf("spatial: watch: capacity %d: %w", wc.Capacity, ErrInvalidRadius)
 	}
 	x.mu.Lock()
 	e, ok := x.member(id)
@@ -226,7 +285,8 @@ func (x *Index[K]) Watch(id K, radius float64, opts ...WatchOption) error {
 	}
 	var evs []Event[K]
 	w := e.watch
-	if w == nil {
+	fresh := w == nil
+	if fresh {
 		w = &watch[K]{owner: e, inside: make(map[*entry[K]]uint32)}
 		e.watch = w
 	} else {
@@ -235,22 +295,25 @@ func (x *Index[K]) Watch(id K, radius float64, opts ...WatchOption) error {
 	// The members inside stop seeing e through this watch before the
 	// circle changes, and start after, so that no pair enters and leaves
 	// in one call.
-	if w.symmetric && !wc.symmetric {
+	if w.symmetric && !wc.Symmetric {
 		before := x.viewers(e)
 		w.symmetric = false
 		x.diffViewers(e, before, CauseUnwatched, &evs)
 	}
-	if wc.dwell != w.dwell { // pending leaves keep when they started
+	if wc.Dwell != w.dwell { // pending leaves keep when they started
 		for m, at := range w.leaving {
-			at = at.Add(wc.dwell - w.dwell)
+			at = at.Add(wc.Dwell - w.dwell)
 			w.leaving[m] = at
 			x.dwell.add(x, w, at)
 		}
 	}
-	w.radius, w.margin, w.dwell = radius, wc.margin, wc.dwell
+	w.radius, w.margin, w.dwell, w.capacity = radius, wc.Margin, wc.Dwell, wc.Capacity
 	x.indexWatch(w)
 	x.refreshWatch(w, &evs) // with no dwell, those leaving leave now
-	if !w.symmetric && wc.symmetric {
+	if fresh {
+		evs = stateOf(e, evs)
+	}
+	if !w.symmetric && wc.Symmetric {
 		before := x.viewers(e)
 		w.symmetric = true
 		x.diffViewers(e, before, CauseUnwatched, &evs) // enters only
@@ -514,7 +577,7 @@ func (q *events[K]) drain() {
 
 // indexWatch inserts w's circle into the watch tree.
 func (x *Index[K]) indexWatch(w *watch[K]) {
-	w.boxes = circleBoxes(w.owner.pos.Point, w.radius+w.margin)
+	w.boxes = circleBoxes(w.owner.shown.Point, w.radius+w.margin)
 	for _, b := range w.boxes {
 		x.wtree.Insert(b.min, b.max, w)
 	}
@@ -539,13 +602,15 @@ func (x *Index[K]) dropWatch(e *entry[K], evs *[]Event[K]) {
 }
 
 // refreshWatch recomputes the members inside w after w was created or its
-// owner moved: a radius query around the owner.
+// owner moved: a radius query around the owner. Members new to it enter
+// nearest first, as many as its capacity allows.
 func (x *Index[K]) refreshWatch(w *watch[K], evs *[]Event[K]) {
 	o := w.owner
 	keep := w.radius + w.margin
 	limit2 := screenChord2(keep)
 	w.epoch++
 	epoch := w.epoch
+	var news []Hit[*entry[K]] // members within the radius, not inside yet
 	for _, b := range w.boxes {
 		x.tree.Search(b.min, b.max, func(_, _ [2]float64, m *entry[K]) bool {
 			if m == o || m.hidden {
@@ -560,7 +625,7 @@ func (x *Index[K]) refreshWatch(w *watch[K], evs *[]Event[K]) {
 				w.inside[m] = epoch
 				within(w, m)
 			} else if !was && d <= w.radius {
-				x.link(w, m, d, evs)
+				news = append(news, Hit[*entry[K]]{ID: m, Distance: d})
 			}
 			return true
 		})
@@ -570,6 +635,35 @@ func (x *Index[K]) refreshWatch(w *watch[K], evs *[]Event[K]) {
 			x.beyond(w, m, evs)
 		}
 	}
+	if len(news) > 1 {
+		slices.SortFunc(news, func(a, b Hit[*entry[K]]) int { return cmp.Compare(a.Distance, b.Distance) })
+	}
+	for _, h := range news {
+		if w.full() {
+			break
+		}
+		x.link(w, h.ID, h.Distance, evs)
+	}
+}
+
+// full reports whether w holds as many members as its capacity allows.
+func (w *watch[K]) full() bool { return w.capacity > 0 && len(w.inside) >= w.capacity }
+
+// stateOf replaces the Enter events of e's new watch in evs by one [State]
+// event, nearest first.
+func stateOf[K comparable](e *entry[K], evs []Event[K]) []Event[K] {
+	st := Event[K]{Kind: State, Watcher: e.id, Members: []Hit[K]{}}
+	out := evs[:0]
+	for _, ev := range evs {
+		if ev.Kind == Enter && ev.Watcher == e.id {
+			st.Members = append(st.Members, Hit[K]{ID: ev.Member, Position: ev.Position, Distance: ev.Distance})
+			continue
+		}
+		out = append(out, ev)
+	}
+	// The members entered nearest first; those e saw already (through
+	// symmetric watches of theirs) are not in the state: e knows them.
+	return append([]Event[K]{st}, out...)
 }
 
 func (e *entry[K]) addWatcher(w *watch[K]) {
@@ -607,7 +701,7 @@ func (x *Index[K]) placeInWatches(e *entry[K], evs *[]Event[K]) {
 		d := dist(w.owner, e)
 		_, in := w.inside[e]
 		switch {
-		case !in && d <= w.radius:
+		case !in && d <= w.radius && !w.full():
 			x.link(w, e, d, evs)
 		case in && d > w.radius+w.margin:
 			x.beyond(w, e, evs)
@@ -643,10 +737,10 @@ func dist[K comparable](a, b *entry[K]) float64 { return chord2ToMeters(chord2(a
 
 // enterEvent is the Enter of member m, at distance d, in watcher w's view.
 func enterEvent[K comparable](w, m *entry[K], d float64) Event[K] {
-	return Event[K]{Kind: Enter, Watcher: w.id, Member: m.id, Position: m.pos, Distance: d}
+	return Event[K]{Kind: Enter, Watcher: w.id, Member: m.id, Position: m.shown, Distance: d}
 }
 
 // leaveEvent is the Leave of member m from watcher w's view, of cause c.
 func leaveEvent[K comparable](w, m *entry[K], c Cause) Event[K] {
-	return Event[K]{Kind: Leave, Cause: c, Watcher: w.id, Member: m.id, Position: m.pos, Distance: dist(w, m)}
+	return Event[K]{Kind: Leave, Cause: c, Watcher: w.id, Member: m.id, Position: m.shown, Distance: dist(w, m)}
 }

@@ -1,6 +1,7 @@
 package spatial_test
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -42,15 +43,35 @@ func (r *recorder[K]) handle(ev spatial.Event[K]) {
 	r.evs = append(r.evs, ev)
 }
 
-// take returns the events recorded since the last take, as kind, cause,
-// watcher and member, ignoring distances and positions.
+// expanded wraps an event handler to see a State as its Enter events.
+func expanded[K comparable](fn func(spatial.Event[K])) func(spatial.Event[K]) {
+	return func(ev spatial.Event[K]) {
+		for _, e := range ev.Expand() {
+			fn(e)
+		}
+	}
+}
+
+// take returns the events recorded since the last take but the moves, as
+// kind, cause, watcher and member, ignoring distances and positions.
 func (r *recorder[K]) take() []spatial.Event[K] {
+	var out []spatial.Event[K]
+	for _, st := range r.takeAll() {
+		for _, ev := range st.Expand() {
+			if ev.Kind != spatial.Move {
+				ev.Distance, ev.Position = 0, spatial.Position{}
+				out = append(out, ev)
+			}
+		}
+	}
+	return out
+}
+
+// takeAll returns the events recorded since the last take, as they are.
+func (r *recorder[K]) takeAll() []spatial.Event[K] {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	out := r.evs
-	for i := range out {
-		out[i].Distance, out[i].Position = 0, spatial.Position{}
-	}
 	r.evs = nil
 	return out
 }
@@ -121,11 +142,50 @@ func TestWatchDistance(t *testing.T) {
 	x, rec := recorded()
 	require.NoError(t, x.Set("w", north(0, 0)))
 	require.NoError(t, x.Watch("w", 100))
+	assert.Equal(t, []spatial.Event[string]{{Kind: spatial.State, Watcher: "w", Members: []spatial.Hit[string]{}}}, rec.takeAll(), "an empty watch starts")
 	require.NoError(t, x.Set("m", north(40, 0)))
-	rec.mu.Lock()
-	require.Len(t, rec.evs, 1)
-	assert.InDelta(t, 40, rec.evs[0].Distance, 1e-6)
-	rec.mu.Unlock()
+	evs := rec.takeAll()
+	require.Len(t, evs, 1)
+	assert.InDelta(t, 40, evs[0].Distance, 1e-6)
+}
+
+// A new watch reports what it holds in one State event, nearest first,
+// at most its capacity; others enter as space frees.
+func TestWatchStateCapacity(t *testing.T) {
+	t.Parallel()
+	x, rec := recorded()
+	require.NoError(t, x.Set("w", north(0, 0)))
+	for i := range 10 {
+		require.NoError(t, x.Set(fmt.Sprint(i), north(float64(100-i*10), 0))) // 9 is the nearest
+	}
+	require.NoError(t, x.Set("far", north(5000, 0)))
+	rec.takeAll()
+	require.NoError(t, x.Watch("w", 1000, spatial.WithCapacity(4)))
+	evs := rec.takeAll()
+	require.Len(t, evs, 1)
+	assert.Equal(t, spatial.State, evs[0].Kind)
+	assert.Equal(t, []string{"9", "8", "7", "6"}, ids(evs[0].Members))
+	assert.InDelta(t, 10, evs[0].Members[0].Distance, 1e-6)
+	in, _ := x.Watching("w")
+	assert.Len(t, in, 4)
+
+	// Full: a member coming near does not enter.
+	require.NoError(t, x.Set("far", north(5, 0)))
+	assert.Empty(t, rec.take())
+	// One leaves: the next to move in enters.
+	require.NoError(t, x.Set("9", north(9000, 0)))
+	assert.Equal(t, []spatial.Event[string]{leave("w", "9", spatial.CauseFar)}, rec.take())
+	require.NoError(t, x.Set("far", north(6, 0)))
+	assert.Equal(t, []spatial.Event[string]{enter("w", "far")}, rec.take())
+
+	// Watching again is not a new watch: enters and leaves.
+	require.NoError(t, x.Watch("w", 75, spatial.WithCapacity(4)))
+	for _, ev := range rec.takeAll() {
+		assert.NotEqual(t, spatial.State, ev.Kind)
+	}
+	require.Error(t, x.Watch("w", 75, spatial.WithCapacity(-1)))
+	assert.Equal(t, spatial.WatchSettings{Margin: 2, Capacity: 3, Symmetric: true}, spatial.Settings(spatial.WithMargin(2), spatial.WithSymmetric(), spatial.WithCapacity(3)))
+	assert.Equal(t, spatial.WatchSettings{Dwell: 5}, spatial.Settings(spatial.WatchSettings{Margin: 1}.Option(), spatial.WatchSettings{Dwell: 5}.Option()))
 }
 
 func TestWatchMargin(t *testing.T) {
@@ -246,7 +306,7 @@ func TestWatchHandlerReenters(t *testing.T) {
 	t.Parallel()
 	var x *spatial.Index[string]
 	var got []spatial.Event[string]
-	x = spatial.New[string](spatial.WithEvents(func(ev spatial.Event[string]) {
+	x = spatial.New[string](spatial.WithEvents(expanded(func(ev spatial.Event[string]) {
 		ev.Distance, ev.Position = 0, spatial.Position{}
 		got = append(got, ev)
 		_, err := x.Nearby(spatial.Point{}, 10, 0)
@@ -254,7 +314,7 @@ func TestWatchHandlerReenters(t *testing.T) {
 		if ev.Kind == spatial.Enter && ev.Member == "m" {
 			assert.NoError(t, x.Set("m", north(500, 0))) // bounce it out
 		}
-	}))
+	})))
 	require.NoError(t, x.Set("w", north(0, 0)))
 	require.NoError(t, x.Watch("w", 100))
 	require.NoError(t, x.Set("m", north(5, 0)))
@@ -281,7 +341,7 @@ func TestPropertyWatch(t *testing.T) {
 			rng := rand.New(rand.NewPCG(propertySeed(11), 11))
 			type pair struct{ w, m int }
 			replay := map[pair]bool{}
-			x := spatial.New[int](spatial.WithEvents(func(ev spatial.Event[int]) {
+			x := spatial.New[int](spatial.WithEvents(expanded(func(ev spatial.Event[int]) {
 				p := pair{ev.Watcher, ev.Member}
 				switch ev.Kind {
 				case spatial.Enter:
@@ -291,7 +351,7 @@ func TestPropertyWatch(t *testing.T) {
 					require.True(t, replay[p], "leave without enter %v", p)
 					delete(replay, p)
 				}
-			}))
+			})))
 			const n = 300
 			pos := map[int]spatial.Point{}
 			type wt struct {
@@ -417,12 +477,20 @@ func TestWatchConcurrent(t *testing.T) {
 	t.Parallel()
 	var mu sync.Mutex
 	inside := map[[2]int]bool{}
-	x := spatial.New[int](spatial.WithEvents(func(ev spatial.Event[int]) {
+	var moves, outside int // moves, and moves of a member not inside
+	x := spatial.New[int](spatial.WithEvents(expanded(func(ev spatial.Event[int]) {
 		mu.Lock()
 		defer mu.Unlock()
 		p := [2]int{ev.Watcher, ev.Member}
+		if ev.Kind == spatial.Move {
+			moves++
+			if !inside[p] {
+				outside++
+			}
+			return
+		}
 		inside[p] = ev.Kind == spatial.Enter
-	}))
+	})))
 	const n = 200
 	for i := range n {
 		require.NoError(t, x.Set(i, spatial.Position{Point: cityPoint(rand.New(rand.NewPCG(uint64(i), 1)))}))
@@ -448,6 +516,8 @@ func TestWatchConcurrent(t *testing.T) {
 	// with the watches.
 	mu.Lock()
 	defer mu.Unlock()
+	assert.Positive(t, moves)
+	assert.Zero(t, outside, "a move comes only between an enter and a leave")
 	for w := 0; w < n; w += 10 {
 		in, ok := x.Watching(w)
 		require.True(t, ok)
@@ -466,13 +536,13 @@ func TestWatchConcurrent(t *testing.T) {
 func TestWatchHandlerPanics(t *testing.T) {
 	t.Parallel()
 	var got []spatial.Event[string]
-	x := spatial.New[string](spatial.WithEvents(func(ev spatial.Event[string]) {
+	x := spatial.New[string](spatial.WithEvents(expanded(func(ev spatial.Event[string]) {
 		if ev.Member == "boom" {
 			panic("boom")
 		}
 		ev.Distance, ev.Position = 0, spatial.Position{}
 		got = append(got, ev)
-	}))
+	})))
 	require.NoError(t, x.Set("w", north(0, 0)))
 	require.NoError(t, x.Watch("w", 100))
 	assert.Panics(t, func() { _ = x.Set("boom", north(1, 0)) })
@@ -638,10 +708,10 @@ func TestPlaceShowsAfterMoving(t *testing.T) {
 	defer x.Close()
 	require.NoError(t, x.Set("w", north(0, 0)))
 	require.NoError(t, x.Watch("w", 100, spatial.WithDwell(time.Hour)))
-	_, err := x.Place("m", north(50, 0), true)
+	_, err := x.Place("m", north(50, 0), spatial.Privacy{Hidden: true})
 	require.NoError(t, err)
 	assert.Empty(t, rec.take())
-	_, err = x.Place("m", north(5000, 0), false)
+	_, err = x.Place("m", north(5000, 0), spatial.Privacy{})
 	require.NoError(t, err)
 	assert.Empty(t, rec.take(), "no events at the old position")
 	in, _ := x.Watching("w")
