@@ -45,6 +45,9 @@ type Session struct {
 	PID   string          `json:"pid"`
 	Rooms []string        `json:"rooms"`
 	Data  json.RawMessage `json:"data,omitempty"`
+	// State is the state of the server's features that the socket gets
+	// back, by feature ("location": its privacy, watch and position).
+	State map[string]json.RawMessage `json:"state,omitempty"`
 }
 
 // Packet is an encoded Socket.IO packet: its text in the default (JSON)

@@ -17,6 +17,7 @@ import (
 type BroadcastOperator struct {
 	nsp  *Namespace
 	opts BroadcastOptions
+	err  error // what made the operator select nobody: Emit returns it
 }
 
 // To adds rooms: the operator reaches sockets in any of its rooms.
@@ -52,6 +53,9 @@ func (b BroadcastOperator) Local() BroadcastOperator {
 // does not wait for any client. Arguments are encoded with encoding/json,
 // except []byte arguments, which travel as binary attachments.
 func (b BroadcastOperator) Emit(event string, args ...any) error {
+	if b.err != nil {
+		return b.err
+	}
 	if sio.Reserved(event) {
 		return ErrReservedEvent
 	}
@@ -87,6 +91,9 @@ func (n *Namespace) broadcast(ctx context.Context, opts BroadcastOptions, event 
 // the answers received, in arrival order, and ctx.Err() if some are missing
 // (a socket that disconnects never answers). Give ctx a deadline.
 func (b BroadcastOperator) EmitWithAck(ctx context.Context, event string, args ...any) ([]Args, error) {
+	if b.err != nil {
+		return nil, b.err
+	}
 	if sio.Reserved(event) {
 		return nil, ErrReservedEvent
 	}
@@ -191,6 +198,9 @@ func latestKey(nsp, key string) string { return nsp + "\x00" + key }
 
 // FetchSockets returns the selected sockets.
 func (b BroadcastOperator) FetchSockets(ctx context.Context) ([]*RemoteSocket, error) {
+	if b.err != nil {
+		return nil, b.err
+	}
 	var out []*RemoteSocket
 	for _, n := range b.nsp.targets() {
 		infos, err := n.adapter.FetchSockets(ctx, b.opts)
@@ -221,6 +231,9 @@ func (b BroadcastOperator) DisconnectSockets(ctx context.Context, close bool) er
 }
 
 func (b BroadcastOperator) each(fn func(*Namespace) error) error {
+	if b.err != nil {
+		return b.err
+	}
 	var errs []error
 	for _, n := range b.nsp.targets() {
 		errs = append(errs, fn(n))

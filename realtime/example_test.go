@@ -205,8 +205,8 @@ func ExampleWithSpatial() {
 		// the nearest 100 m.
 		realtime.WithSpatial(spatial.WithMaxAge(10*time.Minute), spatial.WithExpiryInterval(time.Minute), spatial.WithCoarsening(100)),
 		// Clients report {"lat", "lng", "accuracy"} with "location", up to
-		// once a second on average.
-		realtime.WithLocationEvent("location", 1, 5),
+		// once a second on average, in bursts of 5 (the default limits).
+		realtime.WithLocationEvent("location"),
 	)
 	srv.OnConnection(func(s *realtime.Socket) {
 		// Everyone sees who is within 2 km, and is seen by them.

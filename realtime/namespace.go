@@ -171,13 +171,12 @@ func (n *Namespace) add(s *Socket) bool {
 			}
 		}
 	}
-	if h := n.srv.presence; h != nil {
-		if err := h.identify(s); err != nil {
-			refuse(err)
-			return true
-		}
+	if err := n.srv.admit(s, restored); err != nil {
+		refuse(err)
+		return true
 	}
 	if !c.attach(s) {
+		n.srv.refused(s)
 		refuse(nil)
 		return true // the connection closed meanwhile, or the namespace is joined already
 	}
@@ -206,21 +205,21 @@ func (n *Namespace) add(s *Socket) bool {
 	for _, o := range n.srv.cfg.observers {
 		o.SocketConnected(s)
 	}
-	if sc := n.srv.cfg.spatial; sc != nil && sc.event != "" {
-		s.On(sc.event, sc.onLocation)
-	}
-	if h := n.srv.presence; h != nil && s.pres != nil {
-		s.On(h.cfg.update, h.onUpdate)
-		h.track(s, "")
-		for _, r := range s.Rooms() {
-			h.track(s, r)
-		}
+	for _, f := range n.srv.feats {
+		f.connected(s)
 	}
 	s.logger().Info("connect", "recovered", s.recovered)
 	for _, fn := range ons {
 		s.call("connection", func() { fn(s) })
 	}
 	return true
+}
+
+// isDropped reports whether n, a dynamic child, was dropped.
+func (n *Namespace) isDropped() bool {
+	n.mu.RLock()
+	defer n.mu.RUnlock()
+	return n.dropped
 }
 
 // dropIfEmpty removes a dynamic child namespace that has no socket and none
@@ -249,6 +248,9 @@ func (n *Namespace) dropIfEmpty() {
 	p.children = slices.DeleteFunc(p.children, func(x *Namespace) bool { return x == n })
 	p.mu.Unlock()
 	_ = n.adapter.Close()
+	for _, f := range srv.feats {
+		f.dropped(n)
+	}
 	for _, o := range srv.cfg.observers {
 		o.NamespaceDropped(n)
 	}

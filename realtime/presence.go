@@ -235,6 +235,7 @@ type publisher struct {
 
 // presenceHub is the server's presence state: the topics it publishes.
 type presenceHub struct {
+	srv  *Server
 	cfg  *presenceConfig
 	mu   sync.Mutex
 	pubs map[string]*publisher // by topic
@@ -292,6 +293,72 @@ func printable(s string) bool {
 	}
 	return true
 }
+
+// admit implements feature: Identify says who the socket is, or refuses
+// it.
+func (h *presenceHub) admit(s *Socket, _ *Session) error { return h.identify(s) }
+
+// refused implements feature: an identified socket that did not connect
+// was tracked nowhere.
+func (h *presenceHub) refused(*Socket) {}
+
+// connected implements feature: the socket is tracked in its namespace
+// and its rooms.
+func (h *presenceHub) connected(s *Socket) {
+	if s.pres == nil {
+		return
+	}
+	s.On(h.cfg.update, h.onUpdate)
+	h.track(s, "")
+	for _, r := range s.Rooms() {
+		h.joined(s, r)
+	}
+}
+
+// joined implements feature: the socket is tracked in room, unless it is
+// an area room and the socket is hidden.
+func (h *presenceHub) joined(s *Socket, room string) {
+	if s.pres == nil || !s.Connected() {
+		return
+	}
+	if l := h.srv.loc; l != nil && l.quietIn(s, room) {
+		return
+	}
+	h.track(s, room)
+}
+
+// left implements feature.
+func (h *presenceHub) left(s *Socket, room string) {
+	if s.pres != nil {
+		h.untrack(s, room)
+	}
+}
+
+// disconnected implements feature: the socket is untracked everywhere at
+// once.
+func (h *presenceHub) disconnected(s *Socket, _ string, _ *Session) {
+	if s.pres == nil {
+		return
+	}
+	obs := h.srv.cfg.observers
+	var rooms []string
+	if obs != nil {
+		rooms = s.Rooms()
+	}
+	h.disconnect(s)
+	for _, o := range obs {
+		o.PresenceUntracked(s, "")
+		for _, r := range rooms {
+			if r != s.id {
+				o.PresenceUntracked(s, r)
+			}
+		}
+	}
+}
+
+// dropped implements feature: the topics of a dropped namespace went with
+// its sockets.
+func (h *presenceHub) dropped(*Namespace) {}
 
 // track adds s to the topic of room ("" for the namespace) and, if the
 // topic is published, subscribes this server to it and sends s the state.

@@ -9,7 +9,6 @@ import (
 	"sync"
 	"sync/atomic"
 
-	"github.com/vicinity-go/vicinity/spatial"
 	"github.com/vicinity-go/vicinity/transport"
 	"github.com/vicinity-go/vicinity/transport/polling"
 	"github.com/vicinity-go/vicinity/transport/websocket"
@@ -21,6 +20,8 @@ type Server struct {
 	cfg        config
 	eng        *transport.Server
 	presence   *presenceHub // nil without WithPresence
+	loc        *locator     // nil without WithSpatial
+	feats      []feature    // presence, then location: see feature
 	transports []transport.Transport
 	closed     atomic.Bool
 	active     activity // inboxes running handlers
@@ -34,11 +35,13 @@ type Server struct {
 // panics if an option is invalid.
 func New(opts ...Option) *Server {
 	s := &Server{cfg: newConfig(opts), nsps: make(map[string]*Namespace)}
-	if sc := s.cfg.spatial; sc != nil && sc.on {
-		sc.index = spatial.New[string](append(sc.opts, spatial.WithEvents(s.onSpatial))...)
-	}
 	if p := s.cfg.presence; p != nil {
-		s.presence = &presenceHub{cfg: p, pubs: make(map[string]*publisher)}
+		s.presence = &presenceHub{srv: s, cfg: p, pubs: make(map[string]*publisher)}
+		s.feats = append(s.feats, s.presence)
+	}
+	if sc := s.cfg.spatial; sc != nil && sc.on {
+		s.loc = newLocator(s, sc)
+		s.feats = append(s.feats, s.loc)
 	}
 	var ts []transport.Transport
 	for _, name := range s.cfg.transports {
@@ -200,11 +203,8 @@ func (s *Server) Close() error {
 }
 
 func (s *Server) closeAdapters() {
-	if idx := s.Spatial(); idx != nil {
-		_ = idx.Close()
-	}
-	if s.presence != nil {
-		s.presence.close()
+	for _, f := range s.feats {
+		f.close()
 	}
 	s.mu.RLock()
 	defer s.mu.RUnlock()

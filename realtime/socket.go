@@ -42,20 +42,13 @@ type Socket struct {
 
 	pres *socketPresence // nil without presence; set before the socket is shared
 
-	// locMu serializes the socket's location changes (SetLocation,
-	// SetHidden, Watch, Unwatch, ClearLocation); before mu.
-	locMu sync.Mutex
-	watch *watchSpec // the socket's watch, kept while it has no location; under locMu
-
-	bucket         tokenBucket // the event rate limit; used on the read goroutine only
-	refused        int         // events the rate limit refused since refusedLog; likewise
-	refusedLog     mono        // when refused events were last logged, 0 for never; likewise
-	locationBucket tokenBucket // the location event's rate limit; used on the inbox only
+	bucket     tokenBucket // the event rate limit; used on the read goroutine only
+	refused    int         // events the rate limit refused since refusedLog; likewise
+	refusedLog mono        // when refused events were last logged, 0 for never; likewise
 
 	inbox inbox // runs the handlers
 
 	recovered bool // set before the socket is shared
-	hidden    bool // see SetHidden; under locMu
 
 	mu           sync.Mutex
 	connected    bool
@@ -367,9 +360,8 @@ func (s *Socket) checkJoin(rooms []string) error {
 // join adds the socket to rooms, without the limits of [Socket.Join]: for
 // the server's own choices (SocketsJoin, area rooms).
 func (s *Socket) join(rooms ...string) {
-	h, obs := s.nsp.srv.presence, s.nsp.srv.cfg.observers
-	track := h != nil && s.pres != nil
-	if !track && obs == nil {
+	feats, obs := s.nsp.srv.feats, s.nsp.srv.cfg.observers
+	if feats == nil && obs == nil {
 		s.nsp.adapter.AddAll(s.id, rooms)
 		return
 	}
@@ -378,12 +370,11 @@ func (s *Socket) join(rooms ...string) {
 	if obs != nil {
 		s.joined(before)
 	}
-	if !track || !s.Connected() {
-		return
-	}
-	for _, r := range rooms {
-		if _, was := slices.BinarySearch(before, r); !was {
-			h.track(s, r)
+	for i, r := range rooms {
+		if _, was := slices.BinarySearch(before, r); !was && !slices.Contains(rooms[:i], r) {
+			for _, f := range feats {
+				f.joined(s, r)
+			}
 		}
 	}
 }
@@ -402,9 +393,8 @@ func (s *Socket) joined(before []string) {
 
 // Leave removes the socket from room.
 func (s *Socket) Leave(room string) {
-	h, obs := s.nsp.srv.presence, s.nsp.srv.cfg.observers
-	track := h != nil && s.pres != nil
-	if !track && obs == nil {
+	feats, obs := s.nsp.srv.feats, s.nsp.srv.cfg.observers
+	if feats == nil && obs == nil {
 		s.nsp.adapter.Del(s.id, room)
 		return
 	}
@@ -413,8 +403,8 @@ func (s *Socket) Leave(room string) {
 	if !was {
 		return
 	}
-	if track {
-		h.untrack(s, room)
+	for _, f := range feats {
+		f.left(s, room)
 	}
 	for _, o := range obs {
 		o.RoomLeft(s, room)
@@ -499,49 +489,20 @@ func (s *Socket) closed(reason string) {
 	s.connected = false
 	s.mu.Unlock()
 	obs := s.nsp.srv.cfg.observers
-	var rooms []string // for the observers: the rooms it leaves
-	if obs != nil {
-		rooms = s.Rooms()
-	}
-	if idx := s.index(); idx != nil {
-		// before the disconnect handlers: nobody finds it near any more
-		if idx.Remove(s.id) && obs != nil {
-			for _, o := range obs {
-				o.Unlocated(s)
-			}
-		}
-		if obs != nil {
-			s.locMu.Lock()
-			watched := s.watch != nil
-			s.locMu.Unlock()
-			for _, o := range obs {
-				if watched {
-					o.WatchEnded(s)
-				}
-			}
-		}
-	}
-	// Untrack before the session is kept for recovery: a recovered socket
-	// reuses this id, and its new presence must not be untracked by us.
-	if h := s.nsp.srv.presence; h != nil {
-		h.disconnect(s)
-		if s.pres != nil {
-			for _, o := range obs {
-				o.PresenceUntracked(s, "")
-				for _, r := range rooms {
-					if r != s.id {
-						o.PresenceUntracked(s, r)
-					}
-				}
-			}
-		}
-	}
 	var sess *Session
 	if s.pid != "" && recoverable[reason] {
 		sess = &Session{SID: s.id, PID: s.pid, Rooms: s.Rooms()}
 		if d := s.Data(); d != nil {
 			sess.Data, _ = json.Marshal(d)
 		}
+	}
+	// Before the session is kept for recovery: a recovered socket reuses
+	// this id, and its features' state must not be dropped by us. Nobody
+	// finds it near any more before the disconnect handlers run.
+	s.nsp.srv.disconnected(s, reason, sess)
+	var rooms []string // for the observers: the rooms it leaves
+	if obs != nil {
+		rooms = s.Rooms()
 	}
 	s.nsp.remove(s)
 	s.nsp.adapter.DelAll(s.id)

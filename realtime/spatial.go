@@ -4,27 +4,25 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"slices"
+	"math"
 	"time"
 
 	"github.com/vicinity-go/vicinity/internal/sio"
 	"github.com/vicinity-go/vicinity/spatial"
-	"github.com/vicinity-go/vicinity/transport"
 )
 
 type spatialConfig struct {
-	on    bool
-	opts  []spatial.Option
-	index *spatial.Index[string] // made by New
-	event string                 // the built-in location event; "" when off
-	rate  float64
-	burst int
+	on     bool
+	opts   []spatial.Option
+	event  string // the built-in location event; "" when off
+	limits LocationLimits
 }
 
 // Events sent to clients by location-aware servers: the nearby events to
 // a watching socket (see [Socket.Watch]), the area events to a socket
 // entering or leaving an area (see [Server.AddArea]).
 const (
+	NearbyState = "nearby:state" // {"members": [{"id", "lat", "lng", "accuracy", "distance"}…]}: a watch started; those inside, nearest first
 	NearbyEnter = "nearby:enter" // {"id", "lat", "lng", "accuracy", "distance"}: a socket came within the watch radius
 	NearbyLeave = "nearby:leave" // {"id", "reason"}: it is no longer seen; reason is one of the Leave… constants
 	NearbyMove  = "nearby:move"  // {"id", "lat", "lng", "accuracy"}: a socket inside moved; conflated per socket
@@ -36,20 +34,104 @@ const (
 // other, from the index's [spatial.Cause].
 const (
 	LeaveFar          = "far"          // out of range: either moved, the watch shrank, or a dwell ran out
-	LeaveHidden       = "hidden"       // it hid (Socket.SetHidden)
+	LeaveHidden       = "hidden"       // it hid (Socket.SetHidden, or a privacy zone that hides)
 	LeaveUnlocated    = "unlocated"    // its location was cleared or expired
 	LeaveDisconnected = "disconnected" // it disconnected
 	LeaveUnwatched    = "unwatched"    // the watch that showed it ended: this socket's Unwatch, or its symmetric watch's
 	LeaveSelf         = "self"         // this socket hid (and saw it only through its symmetric watch), or its own location was cleared or expired
 )
 
+// Errors of the location methods; a client's location event is answered
+// {"error": err.Error()} with them.
+var (
+	// ErrNoSpatial is returned by the location methods of a server
+	// without [WithSpatial].
+	ErrNoSpatial = errors.New("realtime: server has no spatial index (see WithSpatial)")
+	// ErrNoLocation is returned by [Socket.Nearby] for a socket that has
+	// not set its location.
+	ErrNoLocation = errors.New("realtime: socket has no location")
+	// ErrRadiusTooLarge refuses a watch, Nearby or Near radius beyond
+	// [LocationLimits].MaxRadius.
+	ErrRadiusTooLarge = errors.New("realtime: radius too large")
+	// ErrTooManyUpdates refuses a location update beyond the user's
+	// [LocationLimits].UpdateRate.
+	ErrTooManyUpdates = errors.New("realtime: too many location updates")
+	// ErrTooManyQueries refuses a Nearby or Near beyond the user's
+	// [LocationLimits].QueryRate.
+	ErrTooManyQueries = errors.New("realtime: too many location queries")
+	// ErrTooFast refuses a location farther from the last one than
+	// [LocationLimits].MaxSpeed allows in the time between them.
+	ErrTooFast = errors.New("realtime: location too far from the last one for the time between them")
+	// ErrTooManyZones refuses privacy zones beyond
+	// [LocationLimits].MaxZones, or larger than MaxZoneRadius.
+	ErrTooManyZones = errors.New("realtime: too many or too large privacy zones")
+)
+
+// LocationLimits bound what the clients of a location-aware server can
+// make it do; see [WithLocationLimits]. Each refusal is an error of its
+// own, changes nothing, and answers the client's location event.
+type LocationLimits struct {
+	// MaxRadius, in meters, is the largest radius of a watch
+	// ([Socket.Watch]), of [Socket.Nearby] and of [Socket.Near].
+	// Default 50 km.
+	MaxRadius float64
+	// MaxResults is the most sockets [Socket.Nearby] returns: a larger
+	// limit, or none, is cut to it. Default 100.
+	MaxResults int
+	// MaxWatch is the most sockets a watch holds (and its nearby:state
+	// lists): a watch in a crowd holds the nearest MaxWatch at its start,
+	// and others as they come when some leave. Default 256.
+	MaxWatch int
+	// UpdateRate and UpdateBurst limit the location updates of a user
+	// ([Socket.SetLocation], the location event): UpdateRate a second on
+	// average, in bursts of up to UpdateBurst, across all the user's
+	// sockets. The user is the presence identity (see [WithPresence]),
+	// else the socket. Default 1 a second, bursts of 5.
+	UpdateRate  float64
+	UpdateBurst int
+	// QueryRate and QueryBurst limit a user's [Socket.Nearby] and
+	// [Socket.Near] likewise. Default 2 a second, bursts of 10.
+	QueryRate  float64
+	QueryBurst int
+	// MaxSpeed, in meters per second, refuses a location farther from the
+	// socket's last accepted one than MaxSpeed allows in the time between
+	// them, with 250 m of slack for the noise of a device. Default 300
+	// km/h.
+	MaxSpeed float64
+	// MaxZones and MaxZoneRadius (meters) bound a socket's privacy zones
+	// ([Socket.SetPrivacy]). Default 4 zones of up to 5 km.
+	MaxZones      int
+	MaxZoneRadius float64
+}
+
+// speedSlack is how far beyond MaxSpeed a location may be from the last,
+// for the noise of a device's fixes.
+const speedSlack = 250.0
+
+// defaultLocationLimits are the limits of a server that sets none.
+var defaultLocationLimits = LocationLimits{
+	MaxRadius:     50_000,
+	MaxResults:    100,
+	MaxWatch:      256,
+	UpdateRate:    1,
+	UpdateBurst:   5,
+	QueryRate:     2,
+	QueryBurst:    10,
+	MaxSpeed:      300 / 3.6,
+	MaxZones:      4,
+	MaxZoneRadius: 5_000,
+}
+
 // WithSpatial makes the server location-aware, with a spatial index keyed
-// by socket id made with opts (expiry, coarsening…; see package spatial):
-// [Socket.SetLocation] places a socket in it, a disconnect removes it at
+// by socket id made with opts (expiry, coarsening, the secret of privacy
+// zones…; see package spatial) in each namespace: [Socket.SetLocation]
+// places a socket in its namespace's index, a disconnect removes it at
 // once, [Socket.Nearby] and the Near broadcast operators query it,
 // [Socket.Watch] reports who comes and goes, and [Server.AddArea] makes
-// area rooms that sockets join and leave as they move. One index serves
-// every namespace; [Server.Spatial] returns it.
+// area rooms that sockets join and leave as they move. Namespaces do not
+// see each other's sockets. What clients may ask is bounded by
+// [WithLocationLimits]; what others learn of a socket by its privacy
+// ([Socket.SetPrivacy]).
 func WithSpatial(opts ...spatial.Option) Option {
 	return func(c *config) {
 		sc := c.spatialConfig()
@@ -61,20 +143,46 @@ func WithSpatial(opts ...spatial.Option) Option {
 // WithLocationEvent lets clients report their position by emitting event
 // with {"lat": 52.52, "lng": 13.40, "accuracy": 20} (accuracy in meters,
 // optional) and an acknowledgement callback, answered {"ok": true} or
-// {"error": "…"} (for a coordinate out of range, say). Each socket may do so
-// rate times a second on average, in bursts of up to burst; faster updates
-// are answered {"error": "too many location updates"} and ignored. It
-// requires [WithSpatial]. Default: no such event.
-func WithLocationEvent(event string, rate float64, burst int) Option {
+// {"error": "…"}: for a coordinate out of range, and for the limits of
+// [WithLocationLimits] (the user's update rate, the speed). It requires
+// [WithSpatial]. Default: no such event.
+func WithLocationEvent(event string) Option {
+	return func(c *config) { c.spatialConfig().event = event }
+}
+
+// WithLocationLimits sets the limits of what clients may ask of a
+// location-aware server; a zero field keeps its default (see
+// [LocationLimits]). It requires [WithSpatial].
+func WithLocationLimits(l LocationLimits) Option {
 	return func(c *config) {
 		sc := c.spatialConfig()
-		sc.event, sc.rate, sc.burst = event, rate, burst
+		d := &sc.limits
+		set := func(dst *float64, v float64) {
+			if v != 0 {
+				*dst = v
+			}
+		}
+		setInt := func(dst *int, v int) {
+			if v != 0 {
+				*dst = v
+			}
+		}
+		set(&d.MaxRadius, l.MaxRadius)
+		setInt(&d.MaxResults, l.MaxResults)
+		setInt(&d.MaxWatch, l.MaxWatch)
+		set(&d.UpdateRate, l.UpdateRate)
+		setInt(&d.UpdateBurst, l.UpdateBurst)
+		set(&d.QueryRate, l.QueryRate)
+		setInt(&d.QueryBurst, l.QueryBurst)
+		set(&d.MaxSpeed, l.MaxSpeed)
+		setInt(&d.MaxZones, l.MaxZones)
+		set(&d.MaxZoneRadius, l.MaxZoneRadius)
 	}
 }
 
 func (c *config) spatialConfig() *spatialConfig {
 	if c.spatial == nil {
-		c.spatial = &spatialConfig{}
+		c.spatial = &spatialConfig{limits: defaultLocationLimits}
 	}
 	return c.spatial
 }
@@ -84,119 +192,67 @@ func (sc *spatialConfig) validate() {
 		return
 	}
 	if !sc.on {
-		panic("realtime: WithLocationEvent without WithSpatial")
+		panic("realtime: WithLocationEvent or WithLocationLimits without WithSpatial")
 	}
-	if sc.event != "" && (sc.rate <= 0 || sc.burst < 1) {
-		panic(fmt.Sprintf("realtime: WithLocationEvent: rate %v and burst %d must be positive", sc.rate, sc.burst))
+	l := sc.limits
+	for _, v := range []float64{l.MaxRadius, l.UpdateRate, l.QueryRate, l.MaxSpeed, l.MaxZoneRadius} {
+		if !(v > 0) || math.IsInf(v, 0) {
+			panic(fmt.Sprintf("realtime: WithLocationLimits: %+v: limits must be positive and finite", l))
+		}
+	}
+	if l.MaxResults < 0 || l.MaxWatch < 0 || l.UpdateBurst < 0 || l.QueryBurst < 0 || l.MaxZones < 0 {
+		panic(fmt.Sprintf("realtime: WithLocationLimits: %+v: limits must be positive", l))
 	}
 }
 
-// ErrNoSpatial is returned by the location methods of a server without
-// [WithSpatial].
-var ErrNoSpatial = errors.New("realtime: server has no spatial index (see WithSpatial)")
+// state returns the socket's location state, made if create; see
+// locator.located.
+func (s *Socket) location(create bool) (*located, error) {
+	l := s.nsp.srv.loc
+	if l == nil {
+		return nil, ErrNoSpatial
+	}
+	return l.located(s, create)
+}
 
-// ErrNoLocation is returned by [Socket.Nearby] for a socket that has not
-// set its location.
-var ErrNoLocation = errors.New("realtime: socket has no location")
-
-func (s *Socket) index() *spatial.Index[string] { return s.nsp.srv.Spatial() }
+// limits returns the server's location limits.
+func (s *Socket) limits() *LocationLimits { return &s.nsp.srv.cfg.spatial.limits }
 
 // SetLocation places the socket at p, with accuracy the radius of
 // uncertainty in meters (0 for unknown). Coordinates out of range, NaN or
 // infinite, or a negative accuracy, are refused with an error wrapping
-// spatial.ErrInvalidPoint or spatial.ErrInvalidAccuracy, and change
-// nothing. The sockets that see this one get [NearbyMove] with its new
-// position as they may see it (coarsened with spatial.WithCoarsening: a
-// move within the same grid cell, with the same shown accuracy, sends
-// nothing); a slow client gets only the newest.
+// spatial.ErrInvalidPoint or spatial.ErrInvalidAccuracy; an update beyond
+// the user's rate with [ErrTooManyUpdates]; a position farther from the
+// last than the speed limit allows with [ErrTooFast] (see
+// [LocationLimits]). A refused update changes nothing. The sockets that
+// see this one get [NearbyMove] with its new position as they may see it
+// (see [Socket.SetPrivacy]: a coarsened socket moving within its grid cell
+// sends nothing); a slow client gets only the newest.
 func (s *Socket) SetLocation(p spatial.Point, accuracy float64) error {
-	idx := s.index()
-	if idx == nil {
-		return ErrNoSpatial
-	}
-	if !s.Connected() {
-		return ErrNotConnected
-	}
-	s.locMu.Lock()
-	defer s.locMu.Unlock()
-	before := idx.WatchersOf(s.id)
-	var shownBefore spatial.Position
-	if len(before) > 0 {
-		shownBefore, _ = idx.Shown(s.id)
-	}
-	pos := spatial.Position{Point: p, Accuracy: accuracy, Time: time.Now()}
-	added, err := idx.Place(s.id, pos, spatial.Privacy{Hidden: s.hidden})
+	st, err := s.location(true)
 	if err != nil {
 		return err
 	}
-	if !s.Connected() { // the disconnect removed the socket before we placed it
-		if cur := s.nsp.srv.socketByID(s.id); cur == nil || cur == s { // not recovered under the same id
-			idx.Remove(s.id)
-		}
+	pos := spatial.Position{Point: p, Accuracy: accuracy, Time: time.Now()}
+	if err := pos.Validate(); err != nil {
+		return fmt.Errorf("realtime: set location: %w", err)
+	}
+	lim := s.limits()
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.gone {
 		return ErrNotConnected
 	}
-	if added && s.watch != nil { // a location cleared or expired: the watch resumes
-		_ = idx.Watch(s.id, s.watch.radius, s.watch.opts...)
+	if !st.user.allowUpdate(lim) {
+		return ErrTooManyUpdates
 	}
-	for _, o := range s.nsp.srv.cfg.observers {
-		o.Located(s, added)
-	}
-	// Those who saw the socket and still do get its new position (those
-	// it entered got it with the enter event).
-	if len(before) == 0 {
-		return nil
-	}
-	// Not hidden, or nobody would have seen it; placed by this goroutine
-	// alone (locMu).
-	shown, _ := idx.Shown(s.id)
-	if shown.Point == shownBefore.Point && shown.Accuracy == shownBefore.Accuracy {
-		return nil
-	}
-	after := make(map[string]bool, len(before))
-	for _, w := range idx.WatchersOf(s.id) {
-		after[w] = true
-	}
-	still := slices.DeleteFunc(before, func(w string) bool { return !after[w] })
-	s.nsp.srv.sendMove(still, s.id, shown)
-	return nil
-}
-
-// sendMove sends [NearbyMove] about member, shown at pos, to the sockets
-// ids, in whichever namespace each is. The packet is built once per
-// namespace and queued straight to each client, keeping only the newest
-// move of member (as [BroadcastOperator.EmitLatest] would): the watchers
-// are this server's own sockets, found by the index.
-func (s *Server) sendMove(ids []string, member string, pos spatial.Position) {
-	targets := make([]*Socket, 0, len(ids))
-	s.mu.RLock() // lock order: the server's, then a namespace's
-	for _, id := range ids {
-		for _, n := range s.nsps {
-			if w := n.socket(id); w != nil {
-				targets = append(targets, w)
-				break
-			}
+	if !st.lastAt.IsZero() {
+		dt := time.Since(st.lastAt).Seconds()
+		if spatial.Distance(st.last, p) > lim.MaxSpeed*dt+speedSlack {
+			return ErrTooFast
 		}
 	}
-	s.mu.RUnlock()
-	payload := appendNearby(make([]byte, 0, len(member)+nearbySize), member, pos, -1)
-	var last *Namespace
-	var p transport.Packet
-	var key string
-	for _, w := range targets {
-		if w.nsp != last { // nearly always one namespace
-			b, _ := w.eventHead(NearbyMove, len(payload)+1)
-			frames, err := s.cfg.parser.frames(append(append(b, payload...), ']'), nil)
-			if err != nil {
-				continue // numbers the index wrote: not reached
-			}
-			p = frames[0]
-			last, key = w.nsp, latestKey(w.nsp.name, "\x00move:"+member) // a key EmitLatest refuses
-		}
-		w.client.sendLatest(key, p)
-	}
-	for _, o := range s.cfg.observers {
-		o.SpatialEvents(NearbyMove, len(targets))
-	}
+	return st.place(pos)
 }
 
 // SetHidden hides the socket from the others, or shows it again: while
@@ -204,28 +260,85 @@ func (s *Server) sendMove(ids []string, member string, pos spatial.Position) {
 // the sockets that saw it get [NearbyLeave] with [LeaveHidden] (and
 // [NearbyEnter] when it shows again). It still sees the others through its
 // own watch, but no longer the owners of symmetric watches that held it
-// ([NearbyLeave] with [LeaveSelf]), and stays
-// in its area rooms. The flag holds for the socket's life, across
-// [Socket.ClearLocation] and the expiry of its location, and may be set
-// before it has a location.
+// ([NearbyLeave] with [LeaveSelf]); it stays in its area rooms, but is not
+// published in their presence (its own client still gets the area's
+// presence events). The flag holds for the socket's life, across
+// [Socket.ClearLocation], the expiry of its location and connection-state
+// recovery, and may be set before it has a location. It is the Hidden of
+// the socket's [Socket.SetPrivacy].
 func (s *Socket) SetHidden(hidden bool) error {
-	idx := s.index()
-	if idx == nil {
-		return ErrNoSpatial
+	st, err := s.location(true)
+	if err != nil {
+		return err
 	}
-	s.locMu.Lock()
-	defer s.locMu.Unlock()
-	s.hidden = hidden
-	idx.SetHidden(s.id, hidden)
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	pv := st.privacy
+	pv.Hidden = hidden
+	return st.setPrivacy(pv)
+}
+
+// SetPrivacy sets what the others may learn of the socket's location (see
+// spatial.Privacy): hidden, coarsened to a grid of Precision meters (at
+// least the server's spatial.WithCoarsening), and privacy zones inside
+// which it is shown at a point that does not move, or not at all. Every
+// decision another client can observe (who is in a Nearby answer, in what
+// order and at what distance, who enters and leaves a watch, the area
+// rooms it is in) is taken on where it is shown. More zones than
+// [LocationLimits].MaxZones, or larger than MaxZoneRadius, are refused with
+// [ErrTooManyZones]; an invalid value with an error wrapping
+// spatial.ErrInvalidPrivacy. It holds for the socket's life and across
+// recovery, and may be set before the socket has a location.
+func (s *Socket) SetPrivacy(pv spatial.Privacy) error {
+	if err := pv.Validate(); err != nil {
+		return fmt.Errorf("realtime: set privacy: %w", err)
+	}
+	st, err := s.location(true)
+	if err != nil {
+		return err
+	}
+	lim := s.limits()
+	if len(pv.Zones) > lim.MaxZones {
+		return ErrTooManyZones
+	}
+	for _, z := range pv.Zones {
+		if z.Radius > lim.MaxZoneRadius {
+			return ErrTooManyZones
+		}
+	}
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	return st.setPrivacy(pv)
+}
+
+// setPrivacy changes the socket's privacy. st.mu is held.
+func (st *located) setPrivacy(pv spatial.Privacy) error {
+	if st.gone {
+		return ErrNotConnected
+	}
+	pv.Zones = append([]spatial.Zone(nil), pv.Zones...)
+	err := st.sp.idx.SetPrivacy(st.s.id, pv)
+	if err != nil && !errors.Is(err, spatial.ErrNotFound) {
+		return err
+	}
+	st.privacy = pv
+	st.hush()
 	return nil
 }
 
-// Hidden reports whether the socket is hidden; see [Socket.SetHidden].
-func (s *Socket) Hidden() bool {
-	s.locMu.Lock()
-	defer s.locMu.Unlock()
-	return s.hidden
+// Privacy returns the socket's privacy; see [Socket.SetPrivacy].
+func (s *Socket) Privacy() spatial.Privacy {
+	st, _ := s.location(false)
+	if st == nil {
+		return spatial.Privacy{}
+	}
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	return st.privacy
 }
+
+// Hidden reports whether the socket is hidden; see [Socket.SetHidden].
+func (s *Socket) Hidden() bool { return s.Privacy().Hidden }
 
 // The nearby:enter and nearby:leave events, one per watcher and change,
 // are the bulk of a location-aware server's traffic: they are written
@@ -277,45 +390,60 @@ func appendNearby(b []byte, id string, pos spatial.Position, distance float64) [
 	return append(b, '}')
 }
 
-// watchSpec is a socket's watch, to start it again when the socket gets a
-// location back.
-type watchSpec struct {
-	radius float64
-	opts   []spatial.WatchOption
-}
-
-// Watch makes the socket watch the circle of radius meters around itself:
-// the client gets [NearbyEnter] for every other socket that comes within
-// it, with its position as others may see it (coarsened with
-// spatial.WithCoarsening) and the distance to that position, [NearbyMove]
-// as it moves, and [NearbyLeave] when the client stops seeing it, with the
+// Watch makes the socket watch the circle of radius meters around where
+// it is shown: the client gets [NearbyState] with the sockets inside,
+// nearest first, then [NearbyEnter] for every other socket that comes
+// within it, with its position as others may see it (see
+// [Socket.SetPrivacy]) and the distance to that position, [NearbyMove] as
+// it moves, and [NearbyLeave] when the client stops seeing it, with the
 // reason ([LeaveFar] beyond radius plus the margin of spatial.WithMargin or
 // after spatial.WithDwell, [LeaveHidden], [LeaveUnlocated],
 // [LeaveDisconnected], [LeaveUnwatched] after [Socket.Unwatch], [LeaveSelf]
-// when this socket's own location is cleared or expires). Every
-// NearbyLeave follows a NearbyEnter about the same socket. With
+// when this socket's own location is cleared or expires). About each
+// socket the events come in the order enter (or state), move…, leave,
+// enter…: never a move outside an enter…leave span. With
 // spatial.WithSymmetric the sockets inside see this one too, and get the
-// same events about it.
+// same events about it. Only sockets of the same namespace are seen.
 //
-// The watch lasts until [Socket.Unwatch] or the disconnect: a socket
-// without a location (not yet set, cleared, or expired) watches from the
-// moment it sets one. Watching again replaces the watch. An invalid radius
-// or option is refused with an error wrapping spatial.ErrInvalidRadius.
+// A watch holds at most [LocationLimits].MaxWatch sockets (fewer with
+// spatial.WithCapacity): in a crowd, the nearest at its start, then others
+// as they come when some have left. Its events are bounded so: at most
+// that many enters and as many leaves when the socket moves into a crowd,
+// and one pending move per socket inside, so a watch never overflows its
+// client's queue.
+//
+// The watch lasts until [Socket.Unwatch] or the disconnect, and survives
+// connection-state recovery: a socket without a location (not yet set,
+// cleared, or expired) watches from the moment it sets one. Watching again
+// replaces the watch. A radius beyond [LocationLimits].MaxRadius is refused
+// with [ErrRadiusTooLarge]; an invalid radius or option with an error
+// wrapping spatial.ErrInvalidRadius.
 func (s *Socket) Watch(radius float64, opts ...spatial.WatchOption) error {
-	idx := s.index()
-	if idx == nil {
-		return ErrNoSpatial
-	}
-	s.locMu.Lock()
-	defer s.locMu.Unlock()
-	// A socket not in the index is refused only after the arguments were
-	// checked.
-	if err := idx.Watch(s.id, radius, opts...); err != nil && !errors.Is(err, spatial.ErrNotFound) {
+	st, err := s.location(true)
+	if err != nil {
 		return err
 	}
-	had := s.watch != nil
-	s.watch = &watchSpec{radius: radius, opts: slices.Clone(opts)}
-	if !had && s.Connected() { // else closed reports no WatchEnded
+	lim := s.limits()
+	if radius > lim.MaxRadius {
+		return ErrRadiusTooLarge
+	}
+	ws := spatial.Settings(opts...)
+	if ws.Capacity <= 0 || ws.Capacity > lim.MaxWatch {
+		ws.Capacity = lim.MaxWatch
+	}
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.gone {
+		return ErrNotConnected
+	}
+	// A socket not in the index is refused only after the arguments were
+	// checked.
+	if err := st.sp.idx.Watch(s.id, radius, ws.Option()); err != nil && !errors.Is(err, spatial.ErrNotFound) {
+		return err
+	}
+	had := st.watch != nil
+	st.watch = &watchSpec{Radius: radius, WatchSettings: ws}
+	if !had {
 		for _, o := range s.nsp.srv.cfg.observers {
 			o.WatchStarted(s)
 		}
@@ -326,171 +454,116 @@ func (s *Socket) Watch(radius float64, opts ...spatial.WatchOption) error {
 // Unwatch ends the socket's watch; the client gets [NearbyLeave] for every
 // socket it no longer sees.
 func (s *Socket) Unwatch() {
-	idx := s.index()
-	if idx == nil {
+	st, _ := s.location(false)
+	if st == nil {
 		return
 	}
-	s.locMu.Lock()
-	defer s.locMu.Unlock()
-	had := s.watch != nil
-	s.watch = nil
-	idx.Unwatch(s.id)
-	if had && s.Connected() { // else closed reported it
-		for _, o := range s.nsp.srv.cfg.observers {
-			o.WatchEnded(s)
-		}
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.gone || st.watch == nil {
+		return
+	}
+	st.watch = nil
+	st.sp.idx.Unwatch(s.id)
+	for _, o := range s.nsp.srv.cfg.observers {
+		o.WatchEnded(s)
 	}
 }
 
-// Spatial returns the server's spatial index (nil without [WithSpatial]),
-// keyed by socket id, for queries of its own.
-func (s *Server) Spatial() *spatial.Index[string] {
-	if sc := s.cfg.spatial; sc != nil {
-		return sc.index
+// Spatial returns the namespace's spatial index (nil without
+// [WithSpatial]), keyed by socket id, for queries of its own. Positions it
+// returns but for Get are as the sockets are shown.
+func (n *Namespace) Spatial() *spatial.Index[string] {
+	if l := n.srv.loc; l != nil {
+		if sp := l.space(n); sp != nil {
+			return sp.idx
+		}
 	}
 	return nil
 }
 
-// AreaRoom returns the name of the room of area name: "area:" + name.
-func AreaRoom(name string) string { return "area:" + name }
+// areaPrefix starts the name of every area room.
+const areaPrefix = "area:"
 
-// AddArea defines an area, a named circle or polygon: sockets whose
-// location is inside are in its room, [AreaRoom](name), in their namespace,
-// joining and leaving it as they move, and their clients get [AreaEnter]
-// and [AreaLeave]. It is a normal room for broadcasting, presence and
-// FetchSockets. Defining a name again replaces the area.
+// AreaRoom returns the name of the room of area name: "area:" + name.
+func AreaRoom(name string) string { return areaPrefix + name }
+
+// AddArea defines an area, a named circle or polygon, in every namespace:
+// sockets shown inside are in its room, [AreaRoom](name), in their
+// namespace, joining and leaving it as they move, and their clients get
+// [AreaEnter] and [AreaLeave]. Whether a socket is inside is decided on
+// where it is shown (see [Socket.SetPrivacy]): a coarsened socket is in
+// the areas of its cell's center, which may be a little outside where it
+// is, so that nobody learns more from its area rooms than from its
+// position. It is a normal room for broadcasting, presence and
+// FetchSockets; a hidden socket is in it but not published in its
+// presence. Defining a name again replaces the area.
 func (s *Server) AddArea(name string, f spatial.Fence) error {
-	idx := s.Spatial()
-	if idx == nil {
+	l := s.loc
+	if l == nil {
 		return ErrNoSpatial
 	}
-	return idx.AddFence(name, f)
+	if err := f.Validate(); err != nil {
+		return err
+	}
+	l.mu.Lock()
+	l.areas[name] = f
+	spaces := make([]*space, 0, len(l.spaces))
+	for _, sp := range l.spaces {
+		spaces = append(spaces, sp)
+	}
+	l.mu.Unlock()
+	for _, sp := range spaces {
+		if err := sp.idx.AddFence(name, f); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // RemoveArea removes an area; its sockets leave its room.
 func (s *Server) RemoveArea(name string) bool {
-	idx := s.Spatial()
-	return idx != nil && idx.RemoveFence(name)
-}
-
-// socketByID finds a socket of this server in any namespace.
-func (s *Server) socketByID(id string) *Socket {
-	s.mu.RLock() // lock order: the server's, then a namespace's
-	defer s.mu.RUnlock()
-	for _, n := range s.nsps {
-		if sock := n.socket(id); sock != nil {
-			return sock
-		}
+	l := s.loc
+	if l == nil {
+		return false
 	}
-	return nil
-}
-
-// onSpatial turns the index's events into client events and area rooms.
-func (s *Server) onSpatial(ev spatial.Event[string]) {
-	defer func() {
-		if v := recover(); v != nil {
-			s.cfg.logger.Error("spatial event handler panicked", "panic", fmt.Sprint(v))
-		}
-	}()
-	switch ev.Kind {
-	case spatial.State:
-		for _, e := range ev.Expand() {
-			s.onSpatial(e)
-		}
-	case spatial.Enter:
-		if w := s.socketByID(ev.Watcher); w != nil {
-			pos, d := ev.Position, ev.Distance
-			b, at := w.eventHead(NearbyEnter, len(ev.Member)+nearbySize)
-			b = appendNearby(b, ev.Member, pos, d)
-			if w.emitBuilt(NearbyEnter, b, at) == nil {
-				s.spatialEvent(NearbyEnter)
-			}
-		}
-	case spatial.Leave:
-		if w := s.socketByID(ev.Watcher); w != nil {
-			b, at := w.eventHead(NearbyLeave, len(ev.Member)+40)
-			b = sio.AppendString(append(b, `{"id":`...), ev.Member)
-			b = sio.AppendString(append(b, `,"reason":`...), s.leaveReason(ev))
-			if w.emitBuilt(NearbyLeave, append(b, '}'), at) == nil {
-				s.spatialEvent(NearbyLeave)
-			}
-		}
-	case spatial.FenceEnter, spatial.FenceLeave:
-		m := s.socketByID(ev.Member)
-		if m == nil {
-			return
-		}
-		room, name := AreaRoom(ev.Fence), AreaEnter
-		if ev.Kind == spatial.FenceEnter {
-			m.join(room)
-			if !m.Connected() { // it left all its rooms meanwhile
-				m.Leave(room)
-				return
-			}
-		} else {
-			m.Leave(room)
-			name = AreaLeave
-		}
-		if m.Connected() {
-			err := m.Emit(name, struct {
-				Area string `json:"area"`
-				Room string `json:"room"`
-			}{ev.Fence, room})
-			if err == nil {
-				s.spatialEvent(name)
-			}
-		}
+	l.mu.Lock()
+	_, ok := l.areas[name]
+	delete(l.areas, name)
+	spaces := make([]*space, 0, len(l.spaces))
+	for _, sp := range l.spaces {
+		spaces = append(spaces, sp)
 	}
-}
-
-// spatialEvent tells the observers about one spatial event sent.
-func (s *Server) spatialEvent(event string) {
-	for _, o := range s.cfg.observers {
-		o.SpatialEvents(event, 1)
+	l.mu.Unlock()
+	for _, sp := range spaces {
+		sp.idx.RemoveFence(name)
 	}
+	return ok
 }
 
-// leaveReason says why the Leave ev happened, as one of the Leave…
-// constants.
-func (s *Server) leaveReason(ev spatial.Event[string]) string {
-	switch ev.Cause {
-	case spatial.CauseHidden:
-		return LeaveHidden
-	case spatial.CauseRemoved:
-		if m := s.socketByID(ev.Member); m == nil || !m.Connected() {
-			return LeaveDisconnected
-		}
-		return LeaveUnlocated
-	case spatial.CauseUnwatched:
-		return LeaveUnwatched
-	case spatial.CauseWatcherHidden, spatial.CauseWatcherRemoved:
-		return LeaveSelf
-	default:
-		return LeaveFar
-	}
-}
-
-// Location returns where the socket is, if it has set a location.
+// Location returns where the socket is, exactly, if it has set a
+// location.
 func (s *Socket) Location() (spatial.Position, bool) {
-	idx := s.index()
-	if idx == nil {
+	st, _ := s.location(false)
+	if st == nil {
 		return spatial.Position{}, false
 	}
-	return idx.Get(s.id)
+	return st.sp.idx.Get(s.id)
 }
 
 // ClearLocation removes the socket from the index: the sockets that saw it
 // get [NearbyLeave] with [LeaveUnlocated], its own client gets one with
 // [LeaveSelf] for every socket it saw, and it leaves its area rooms. Its
-// watch and hidden flag are kept for when it sets a location again.
+// watch and privacy are kept for when it sets a location again.
 func (s *Socket) ClearLocation() {
-	idx := s.index()
-	if idx == nil {
+	st, _ := s.location(false)
+	if st == nil {
 		return
 	}
-	s.locMu.Lock()
-	defer s.locMu.Unlock()
-	if idx.Remove(s.id) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.sp.idx.Remove(s.id) {
+		st.lastAt = time.Time{}
 		for _, o := range s.nsp.srv.cfg.observers {
 			o.Unlocated(s)
 		}
@@ -498,9 +571,9 @@ func (s *Socket) ClearLocation() {
 }
 
 // NearbySocket is a socket found near a point, with its position as
-// others may see it (coarsened with spatial.WithCoarsening) and the
-// distance in meters to that position: values fit to send to clients.
-// The exact position is [Socket.Location].
+// others may see it (see [Socket.SetPrivacy]) and the distance in meters
+// to that position: values fit to send to clients. The exact position is
+// [Socket.Location].
 type NearbySocket struct {
 	Socket   *Socket
 	Position spatial.Position
@@ -509,21 +582,38 @@ type NearbySocket struct {
 
 // Nearby returns the other sockets of the namespace on this server within
 // radius meters of this socket, nearest first, at most limit of them (0
-// for all). It returns [ErrNoLocation] if the socket has no location.
+// for all), and never more than [LocationLimits].MaxResults. It returns
+// [ErrNoLocation] if the socket has no location, [ErrRadiusTooLarge] for a
+// radius beyond MaxRadius and [ErrTooManyQueries] beyond the user's query
+// rate.
 func (s *Socket) Nearby(radius float64, limit int) ([]NearbySocket, error) {
-	pos, ok := s.Location()
-	if !ok {
-		if s.index() == nil {
-			return nil, ErrNoSpatial
-		}
+	st, err := s.location(false)
+	if err != nil {
+		return nil, err
+	}
+	lim := s.limits()
+	if radius > lim.MaxRadius {
+		return nil, ErrRadiusTooLarge
+	}
+	if st == nil {
 		return nil, ErrNoLocation
 	}
-	out, err := s.nsp.nearby(pos.Point, radius, limit, s.id)
-	return out, err
+	pos, ok := st.sp.idx.Get(s.id)
+	if !ok {
+		return nil, ErrNoLocation
+	}
+	if !st.user.allowQuery(lim) {
+		return nil, ErrTooManyQueries
+	}
+	if limit <= 0 || limit > lim.MaxResults {
+		limit = lim.MaxResults
+	}
+	return s.nsp.nearby(pos.Point, radius, limit, s.id)
 }
 
 // Nearby returns the sockets of the namespace on this server within radius
-// meters of center, nearest first, at most limit of them (0 for all).
+// meters of center, nearest first, at most limit of them (0 for all). The
+// server's own query: no limits apply.
 func (n *Namespace) Nearby(center spatial.Point, radius float64, limit int) ([]NearbySocket, error) {
 	return n.nearby(center, radius, limit, "")
 }
@@ -543,16 +633,20 @@ func (n *Namespace) nearby(center spatial.Point, radius float64, limit int, exce
 // eachNear calls fn, nearest first, with each socket of the namespace on
 // this server within radius meters of center, until fn returns false.
 func (n *Namespace) eachNear(center spatial.Point, radius float64, fn func(*Socket, spatial.Hit[string]) bool) error {
-	idx := n.srv.Spatial()
-	if idx == nil {
+	l := n.srv.loc
+	if l == nil {
 		return ErrNoSpatial
 	}
-	hits, err := idx.Nearby(center, radius, 0)
+	sp := l.space(n)
+	if sp == nil {
+		return ErrServerClosed
+	}
+	hits, err := sp.idx.Nearby(center, radius, 0)
 	if err != nil {
 		return err
 	}
 	for _, h := range hits {
-		if s := n.socket(h.ID); s != nil && !fn(s, h) {
+		if s := sp.socket(h.ID); s != nil && !fn(s, h) {
 			break
 		}
 	}
@@ -569,21 +663,39 @@ func (b BroadcastOperator) Near(center spatial.Point, radius float64) BroadcastO
 }
 
 // Near selects the sockets of the namespace within radius meters of
-// center; see [BroadcastOperator.Near].
+// center; see [BroadcastOperator.Near]. The server's own: no limits apply.
 func (n *Namespace) Near(center spatial.Point, radius float64) BroadcastOperator {
 	return n.op().Near(center, radius)
 }
 
 // Near selects the other sockets of the namespace within radius meters of
-// this socket: a shout. A socket without a location selects nobody.
+// where this socket is shown (see [Socket.SetPrivacy]: who gets a shout
+// must not say more than the position does): a shout. A socket without a
+// location selects nobody. A radius beyond [LocationLimits].MaxRadius, or
+// a shout beyond the user's query rate, selects nobody and makes Emit
+// return [ErrRadiusTooLarge] or [ErrTooManyQueries].
 func (s *Socket) Near(radius float64) BroadcastOperator {
 	op := s.Broadcast()
-	pos, ok := s.Location()
-	if !ok {
-		op.opts.Near = &spatial.Circle{Radius: -1} // matches nothing
-		return op
+	op.opts.Near = &spatial.Circle{Radius: -1} // matches nothing
+	st, err := s.location(false)
+	lim := s.limits()
+	switch {
+	case err != nil:
+		op.err = err
+	case radius > lim.MaxRadius:
+		op.err = ErrRadiusTooLarge
+	case st == nil:
+	default:
+		pos, ok := st.sp.idx.Placed(s.id)
+		switch {
+		case !ok:
+		case !st.user.allowQuery(lim):
+			op.err = ErrTooManyQueries
+		default:
+			op = op.Near(pos.Point, radius)
+		}
 	}
-	return op.Near(pos.Point, radius)
+	return op
 }
 
 // near returns the local sockets of the adapter's namespace inside c.
@@ -597,20 +709,16 @@ func (a *MemoryAdapter) near(c *spatial.Circle) []*Socket {
 }
 
 // onLocation handles the built-in location event.
-func (sc *spatialConfig) onLocation(e *Event) {
-	s := e.Socket
+func (l *locator) onLocation(e *Event) {
 	var loc struct {
 		Lat, Lng *float64
 		Accuracy float64
 	}
 	var err error
-	switch {
-	case !s.locationBucket.allow(time.Now(), sc.rate, sc.burst):
-		err = errors.New("too many location updates")
-	case e.Bind(&loc) != nil || loc.Lat == nil || loc.Lng == nil:
+	if e.Bind(&loc) != nil || loc.Lat == nil || loc.Lng == nil {
 		err = errors.New(`expected {"lat": number, "lng": number, "accuracy": meters}`)
-	default:
-		err = s.SetLocation(spatial.Point{Lat: *loc.Lat, Lng: *loc.Lng}, loc.Accuracy)
+	} else {
+		err = e.Socket.SetLocation(spatial.Point{Lat: *loc.Lat, Lng: *loc.Lng}, loc.Accuracy)
 	}
 	_ = e.AckResult(err)
 }

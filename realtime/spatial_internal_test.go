@@ -1,7 +1,6 @@
 package realtime
 
 import (
-	"context"
 	"encoding/json"
 	"math"
 	"math/rand/v2"
@@ -70,28 +69,4 @@ func TestEventHead(t *testing.T) {
 		require.Len(t, args, 1)
 		assert.JSONEq(t, `{"id":"x"}`, string(args[0]))
 	}
-}
-
-// nextNearbyEnter takes the socket's next queued packet, which must be a
-// nearby:enter, and returns its payload.
-func nextNearbyEnter(t *testing.T, srv *Server, s *Socket) map[string]any {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel() // an empty queue answers at once
-	pkts, err := s.client.conn.Next(ctx, srv.transports[0], nil)
-	require.NoError(t, err)
-	require.Len(t, pkts, 1)
-	var ev []json.RawMessage
-	data := string(pkts[0].Data)
-	require.Equal(t, `2["`+NearbyEnter+`",`, data[:len(NearbyEnter)+5], "%s", data)
-	require.NoError(t, json.Unmarshal([]byte(data[1:]), &ev))
-	var payload map[string]any
-	require.NoError(t, json.Unmarshal(ev[1], &payload))
-	return payload
-}
-
-// withEvent hands ev to srv as the index would, and returns its watcher.
-func withEvent(srv *Server, ev spatial.Event[string]) *Socket {
-	srv.onSpatial(ev)
-	return srv.socketByID(ev.Watcher)
 }

@@ -80,14 +80,29 @@ func events(t *testing.T, p *peer, n int) []string {
 
 // nextNearby returns p's next event, which must be a nearby event: its
 // name and payload.
+// A nearby:state is taken as the enter events of its members, nearest
+// first.
 func nextNearby(t *testing.T, p *peer) (string, map[string]any) {
 	t.Helper()
-	if len(p.held) > 0 {
-		m := p.held[0]
-		p.held = p.held[1:]
-		return decodeEvent(t, m)
+	for {
+		var m string
+		if len(p.held) > 0 {
+			m, p.held = p.held[0], p.held[1:]
+		} else {
+			m = p.next()
+		}
+		name, ev := decodeEvent(t, m)
+		if name != realtime.NearbyState {
+			return name, ev
+		}
+		var enters []string
+		for _, member := range ev["members"].([]any) {
+			b, err := json.Marshal(member)
+			require.NoError(t, err)
+			enters = append(enters, `42["`+realtime.NearbyEnter+`",`+string(b)+`]`)
+		}
+		p.held = append(enters, p.held...)
 	}
-	return decodeEvent(t, p.next())
 }
 
 var (
@@ -299,39 +314,69 @@ func TestSymmetricWatch(t *testing.T) {
 	expectNearby(t, a, realtime.NearbyLeave, idB)
 }
 
-// One index serves every namespace: a socket watching in "/" sees a
-// socket of "/other" come, move and go.
-func TestWatchAcrossNamespaces(t *testing.T) {
+// Namespaces are isolated: a socket of "/other" right next to a watching
+// socket of "/" is not seen by its watch, its Nearby or its shouts; each
+// namespace's sockets see each other.
+func TestNamespacesIsolated(t *testing.T) {
 	t.Parallel()
 	srv, _ := spatialServer(t, 100)
-	srv.Of("/other")
+	srv.Of("/other").OnConnection(func(s *realtime.Socket) {
+		s.On("watch", func(e *realtime.Event) {
+			var radius float64
+			_ = e.Bind(&radius)
+			_ = e.AckResult(s.Watch(radius))
+		})
+	})
 	ts := serve(t, srv)
 	a, _ := newPeer(t, ts)
-	r := dialRaw(t, ts)
-	reply := r.connect("/other", "")
-	require.True(t, strings.HasPrefix(reply, "40/other,"), reply)
-	var v struct{ SID string }
-	require.NoError(t, json.Unmarshal([]byte(strings.TrimPrefix(reply, "40/other,")), &v))
-	b := &peer{raw: r}
-	placeIn := func(at spatial.Point) {
-		b.send(`42/other,0["location",{"lat":` + strconv.FormatFloat(at.Lat, 'g', -1, 64) + `,"lng":` + strconv.FormatFloat(at.Lng, 'g', -1, 64) + `}]`)
-		require.Equal(t, `43/other,0[{"ok":true}]`, b.next())
+	other := func() (*peer, string, func(spatial.Point)) {
+		r := dialRaw(t, ts)
+		reply := r.connect("/other", "")
+		require.True(t, strings.HasPrefix(reply, "40/other,"), reply)
+		var v struct{ SID string }
+		require.NoError(t, json.Unmarshal([]byte(strings.TrimPrefix(reply, "40/other,")), &v))
+		b := &peer{raw: r}
+		return b, v.SID, func(at spatial.Point) {
+			b.send(`42/other,0["location",{"lat":` + strconv.FormatFloat(at.Lat, 'g', -1, 64) + `,"lng":` + strconv.FormatFloat(at.Lng, 'g', -1, 64) + `}]`)
+			for {
+				if m := b.next(); strings.HasPrefix(m, "43/other,0") {
+					require.Equal(t, `43/other,0[{"ok":true}]`, m)
+					return
+				}
+			}
+		}
 	}
+	b, _, placeB := other()
+	c, idC, placeC := other()
 	place(t, a, berlin)
 	require.Equal(t, `439["ok"]`, call(t, a, "watch", "500"))
-	placeIn(north(berlin, 100))
-	expectNearby(t, a, realtime.NearbyEnter, v.SID)
-	placeIn(north(berlin, 200))
-	expectNearby(t, a, realtime.NearbyMove, v.SID)
-	placeIn(north(berlin, 2000))
-	expectNearby(t, a, realtime.NearbyLeave, v.SID)
+	placeB(north(berlin, 10))
+	placeB(north(berlin, 20))
+	assert.Equal(t, `439[[]]`, call(t, a, "nearby", "null"), "Nearby sees its namespace only")
+	// the next event a gets is about a socket of its own namespace
+	d, idD := newPeer(t, ts)
+	place(t, d, north(berlin, 30))
+	expectNearby(t, a, realtime.NearbyEnter, idD)
+
+	// In "/other", its own sockets see each other.
+	b.send(`42/other,1["watch",500]`)
+	for m := b.next(); !strings.HasPrefix(m, "43/other,1"); m = b.next() {
+		if strings.Contains(m, realtime.NearbyState) {
+			assert.Equal(t, `42/other,["nearby:state",{"members":[]}]`, m, "a, d are not in it")
+		}
+	}
+	placeC(north(berlin, 40))
+	m := b.next()
+	assert.Contains(t, m, `42/other,["nearby:enter",{"id":"`+idC+`"`)
+	_ = c
+	assert.NotSame(t, srv.Of("/").Spatial(), srv.Of("/other").Spatial())
 }
 
 // With connection-state recovery, nearby events take the general path (to
 // be logged for replay) and read the same.
 func TestNearbyWithRecovery(t *testing.T) {
 	t.Parallel()
-	srv := realtime.New(realtime.WithSpatial(), realtime.WithLocationEvent("location", 100, 100), realtime.WithRecovery(time.Minute, false))
+	srv := realtime.New(realtime.WithSpatial(), realtime.WithLocationEvent("location"), realtime.WithLocationLimits(realtime.LocationLimits{UpdateRate: 100, UpdateBurst: 100}), realtime.WithRecovery(time.Minute, false))
 	srv.OnConnection(func(s *realtime.Socket) {
 		s.On("watch", func(e *realtime.Event) {
 			var radius float64

@@ -2,6 +2,7 @@ package realtime_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"testing"
 	"time"
 
@@ -18,8 +19,9 @@ import (
 // forgets the location with "clear".
 func spatialServer(t *testing.T, burst int, opts ...spatial.Option) (*realtime.Server, *spatial.Index[string]) {
 	t.Helper()
-	srv := realtime.New(realtime.WithSpatial(opts...), realtime.WithLocationEvent("location", 0.001, burst))
-	idx := srv.Spatial()
+	srv := realtime.New(realtime.WithSpatial(opts...), realtime.WithLocationEvent("location"),
+		realtime.WithLocationLimits(realtime.LocationLimits{UpdateRate: 0.001, UpdateBurst: burst, QueryRate: 1000, QueryBurst: 1000, MaxSpeed: 1e12}))
+	idx := srv.Of("/").Spatial()
 	srv.OnConnection(func(s *realtime.Socket) {
 		s.On("shout", func(e *realtime.Event) {
 			var text string
@@ -98,8 +100,12 @@ func TestLocationEvent(t *testing.T) {
 	assert.Equal(t, spatial.Point{Lat: 52.52, Lng: 13.405}, pos.Point, "a refused update changes nothing")
 	assert.Equal(t, 15.0, pos.Accuracy)
 
-	r.send(`425["location",{"lat":1,"lng":1}]`) // the burst of 4 is spent
-	assert.Equal(t, `435[{"error":"too many location updates"}]`, r.next())
+	for i := range 3 { // a refused update takes no token: the burst of 4 is spent
+		r.send(fmt.Sprintf(`42%d["location",{"lat":52.53,"lng":13.4}]`, 5+i))
+		assert.Equal(t, fmt.Sprintf(`43%d[{"ok":true}]`, 5+i), r.next())
+	}
+	r.send(`428["location",{"lat":52.53,"lng":13.4}]`)
+	assert.Equal(t, `438[{"error":"realtime: too many location updates"}]`, r.next())
 
 	r.send("41")
 	require.Eventually(t, func() bool { _, ok := idx.Get(id); return !ok }, wait, 5*time.Millisecond, "a disconnect removes the socket from the index")
@@ -214,7 +220,9 @@ func TestWatch(t *testing.T) {
 	// it sets one.
 	a.send(`422["watch",500]`)
 	assert.Equal(t, `432["ok"]`, a.next())
-	place(a, "52.5200", "13.4050")
+	a.send(`420["location",{"lat":52.5200,"lng":13.4050}]`)
+	assert.Equal(t, `42["nearby:state",{"members":[]}]`, a.next(), "the watch starts, empty")
+	require.Equal(t, `430[{"ok":true}]`, a.next())
 	place(b, "52.5400", "13.4050") // 2.2 km away
 
 	place(b, "52.5220", "13.4050") // 220 m: in

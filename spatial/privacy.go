@@ -435,3 +435,17 @@ func (x *Index[K]) Shown(id K) (Position, bool) {
 	}
 	return e.shown, true
 }
+
+// Placed returns where member id is placed, as it is or would be shown
+// (see [Privacy]), also while it is hidden: the center of what it does
+// that others may observe, such as a shout to those around it. ok is false
+// when id is not in the index.
+func (x *Index[K]) Placed(id K) (Position, bool) {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	e, ok := x.member(id)
+	if !ok {
+		return Position{}, false
+	}
+	return e.shown, true
+}

@@ -307,6 +307,24 @@ func (c *Conn) SendLatest(key string, p Packet) bool {
 	return true
 }
 
+// DropLatest takes back the packet queued under key by [Conn.SendLatest],
+// if the writer has not taken it yet, and reports whether there was one:
+// for news made stale by what is sent next (a member's position, before
+// the packet that says it is gone).
+func (c *Conn) DropLatest(key string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	i, ok := c.latest[key]
+	if !ok {
+		return false
+	}
+	q := c.queue.at(i)
+	c.bytes -= eio.PayloadLen(*q)
+	*q = Packet{Type: dropped}
+	delete(c.latest, key)
+	return true
+}
+
 // Close closes the connection with [ReasonForcedClose], as Node's
 // socket.conn.close(): packets already queued are still written first,
 // unless the transport fails before they are (the client has gone), then
@@ -475,8 +493,9 @@ func (c *Conn) take(t Transport, dst []Packet) (out []Packet, ok bool, err error
 		// After a graceful close the last packets go out on their own,
 		// and the close follows on the next call: a polling client
 		// handles a payload's close packet before its other packets.
-		taken := c.queue.len()
+		from := len(dst)
 		dst = c.queue.appendTo(dst)
+		taken := len(dst) - from
 		c.bytes = 0
 		clear(c.latest)
 		c.mu.Unlock()

@@ -262,6 +262,29 @@ func TestConnSendLatest(t *testing.T) {
 	assert.True(t, c.SendLatest("x", msg("")) == false)
 }
 
+// DropLatest takes back a packet not taken yet: a position made stale by
+// the packet that follows is never written.
+func TestConnDropLatest(t *testing.T) {
+	t.Parallel()
+	c, a, _ := newTestConn(t, WithSendQueue(4, 1<<20))
+	ctx := context.Background()
+	require.True(t, c.SendLatest("bob", msg("bob@1")))
+	require.True(t, c.Send(false, msg("chat")))
+	assert.True(t, c.DropLatest("bob"))
+	assert.False(t, c.DropLatest("bob"), "once")
+	assert.False(t, c.DropLatest("ann"), "nothing under the key")
+	require.True(t, c.Send(false, msg("bob left")))
+	require.True(t, c.SendLatest("bob", msg("bob@2")))
+	got, err := c.Next(ctx, a, nil)
+	require.NoError(t, err)
+	assert.Equal(t, []Packet{msg("chat"), msg("bob left"), msg("bob@2")}, got)
+	require.True(t, c.SendLatest("bob", msg("bob@3")))
+	got, err = c.Next(ctx, a, nil)
+	require.NoError(t, err)
+	assert.Equal(t, []Packet{msg("bob@3")}, got)
+	assert.False(t, c.DropLatest("bob"), "taken already")
+}
+
 func BenchmarkConnSendLatest(b *testing.B) {
 	c, a, _ := newTestConn(b)
 	keys := []string{"a", "b", "c", "d"}

@@ -3,6 +3,8 @@ package transport
 import (
 	"sync"
 	"time"
+
+	"github.com/vicinity-go/vicinity/internal/eio"
 )
 
 // chunkLen is how many packets a queue chunk holds (1,280 bytes).
@@ -46,10 +48,18 @@ func (q *packetQueue) push(p Packet) {
 // at returns the i-th queued packet, for replacing it in place.
 func (q *packetQueue) at(i int) *Packet { return &q.chunks[i/chunkLen][i%chunkLen] }
 
+// dropped marks a packet taken back from the queue (Conn.DropLatest):
+// appendTo leaves it out.
+const dropped eio.Type = 0xff
+
 // appendTo appends what is queued to dst, in order, and empties the queue.
 func (q *packetQueue) appendTo(dst []Packet) []Packet {
 	for i, ch := range q.chunks {
-		dst = append(dst, ch[:min(chunkLen, q.n-i*chunkLen)]...)
+		for _, p := range ch[:min(chunkLen, q.n-i*chunkLen)] {
+			if p.Type != dropped {
+				dst = append(dst, p)
+			}
+		}
 	}
 	q.reset()
 	return dst

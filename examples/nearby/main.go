@@ -135,7 +135,8 @@ func newServer(logger *slog.Logger, o options) (*realtime.Server, http.Handler) 
 		),
 		// Pages send {"lat", "lng", "accuracy"} as "location", up to 10
 		// times a second.
-		realtime.WithLocationEvent("location", 10, 20),
+		realtime.WithLocationEvent("location"),
+		realtime.WithLocationLimits(realtime.LocationLimits{UpdateRate: 10, UpdateBurst: 20}),
 	)...)
 	for _, a := range areas {
 		if err := rt.AddArea(a.Name, spatial.Fence{Circle: a.Circle, Polygon: a.Polygon}); err != nil {

@@ -201,7 +201,8 @@ func startEnv(t *testing.T) *env {
 		realtime.WithPath(spatialPath),
 		realtime.WithLogger(logger),
 		realtime.WithSpatial(),
-		realtime.WithLocationEvent("location", 100, 100),
+		realtime.WithLocationEvent("location"),
+		realtime.WithLocationLimits(realtime.LocationLimits{UpdateRate: 100, UpdateBurst: 100, QueryRate: 100, QueryBurst: 100, MaxSpeed: 1e7}),
 		heartbeat,
 	)
 	located.OnConnection(registerSpatial)

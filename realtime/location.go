@@ -1,0 +1,522 @@
+package realtime
+
+import (
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/vicinity-go/vicinity/internal/sio"
+	"github.com/vicinity-go/vicinity/spatial"
+	"github.com/vicinity-go/vicinity/transport"
+)
+
+// locator is the location feature of a server made with WithSpatial. Each
+// namespace has a space of its own, with its own index: watches, Nearby,
+// Near and area rooms see only the sockets of their namespace.
+type locator struct {
+	srv *Server
+	cfg *spatialConfig
+
+	mu     sync.Mutex
+	areas  map[string]spatial.Fence // by name; every space has them
+	spaces map[*Namespace]*space
+	users  map[string]*budget // the limits of each user, by key
+	closed bool
+}
+
+func newLocator(srv *Server, cfg *spatialConfig) *locator {
+	return &locator{srv: srv, cfg: cfg, areas: make(map[string]spatial.Fence), spaces: make(map[*Namespace]*space), users: make(map[string]*budget)}
+}
+
+// space is the location state of one namespace: its index and its located
+// sockets.
+type space struct {
+	loc *locator
+	nsp *Namespace
+	idx *spatial.Index[string]
+
+	mu    sync.RWMutex
+	socks map[string]*located // by socket id
+
+	// move caches the last nearby:move packet built, on the index's
+	// delivering goroutine: a move's events come together.
+	move struct {
+		member string
+		pos    spatial.Position
+		frame  transport.Packet
+	}
+	moveMu sync.Mutex
+}
+
+// located is the location state of one socket: made on its first use of
+// location (or when it is recovered), dropped when it disconnects.
+type located struct {
+	s    *Socket
+	sp   *space
+	user *budget
+
+	// mu serializes the socket's location changes, and guards the fields
+	// below; before the index's.
+	mu      sync.Mutex
+	gone    bool // disconnected: changes are refused
+	privacy spatial.Privacy
+	watch   *watchSpec // kept while the socket has no location
+	last    spatial.Point
+	lastAt  time.Time         // of the last accepted update; zero for none
+	pending *spatial.Position // a recovered location, placed on connect
+
+	// quiet is whether the socket, hidden (by its flag or a zone), is kept
+	// out of the presence of its area rooms.
+	quiet atomic.Bool
+}
+
+// budget is the rate limits of one user (the presence identity, or the
+// socket when there is none), shared by its sockets.
+type budget struct {
+	key     string
+	refs    int // sockets holding it; under locator.mu
+	mu      sync.Mutex
+	updates tokenBucket
+	queries tokenBucket
+}
+
+// watchSpec is a socket's watch, to start it again when the socket gets a
+// location back, or on another connection after recovery.
+type watchSpec struct {
+	Radius float64 `json:"radius"`
+	spatial.WatchSettings
+}
+
+// locationState is what a recovered socket gets back: its privacy, its
+// watch and its location.
+type locationState struct {
+	Privacy  spatial.Privacy   `json:"privacy"`
+	Watch    *watchSpec        `json:"watch,omitempty"`
+	Position *spatial.Position `json:"position,omitempty"`
+}
+
+// stateKey is the location feature's key in a Session's State.
+const stateKey = "location"
+
+// space returns the space of n, made on first use; nil once the server is
+// closed or n dropped.
+func (l *locator) space(n *Namespace) *space {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if sp := l.spaces[n]; sp != nil || l.closed || n.isDropped() {
+		return sp
+	}
+	sp := &space{loc: l, nsp: n, socks: make(map[string]*located)}
+	sp.idx = spatial.New[string](append(slices.Clip(l.cfg.opts), spatial.WithEvents(sp.onEvent))...)
+	for name, f := range l.areas {
+		_ = sp.idx.AddFence(name, f) // checked when added
+	}
+	l.spaces[n] = sp
+	return sp
+}
+
+// located returns s's location state; with create, made if s has none. It
+// returns ErrNotConnected for a socket that is not connected (when
+// creating) or whose state is gone.
+func (l *locator) located(s *Socket, create bool) (*located, error) {
+	sp := l.space(s.nsp)
+	if sp == nil {
+		return nil, ErrServerClosed
+	}
+	sp.mu.RLock()
+	st := sp.socks[s.id]
+	sp.mu.RUnlock()
+	if st != nil && st.s == s {
+		return st, nil
+	}
+	if !create {
+		return nil, nil
+	}
+	sp.mu.Lock()
+	defer sp.mu.Unlock()
+	if st = sp.socks[s.id]; st != nil && st.s == s {
+		return st, nil
+	}
+	// The disconnect marks the socket not connected before it drops the
+	// state under sp.mu: a state made after that would never be dropped.
+	if !s.Connected() {
+		return nil, ErrNotConnected
+	}
+	st = &located{s: s, sp: sp, user: l.hold(s)}
+	sp.socks[s.id] = st
+	return st, nil
+}
+
+// hold returns the budget of s's user, counting s in.
+func (l *locator) hold(s *Socket) *budget {
+	key := "\x00" + s.id // a socket alone
+	if k := s.PresenceKey(); k != "" {
+		key = k
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	b := l.users[key]
+	if b == nil {
+		b = &budget{key: key}
+		l.users[key] = b
+	}
+	b.refs++
+	return b
+}
+
+// release counts a socket out of b.
+func (l *locator) release(b *budget) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if b.refs--; b.refs == 0 {
+		delete(l.users, b.key)
+	}
+}
+
+// allowUpdate and allowQuery take a token of the user's location update
+// and query rates.
+func (b *budget) allowUpdate(lim *LocationLimits) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.updates.allow(time.Now(), lim.UpdateRate, lim.UpdateBurst)
+}
+
+func (b *budget) allowQuery(lim *LocationLimits) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.queries.allow(time.Now(), lim.QueryRate, lim.QueryBurst)
+}
+
+// admit implements feature: a recovered socket gets its state back, or,
+// when its session has none that can be read, is hidden (fail closed).
+func (l *locator) admit(s *Socket, restored *Session) error {
+	if restored == nil {
+		return nil
+	}
+	var st locationState
+	raw, ok := restored.State[stateKey]
+	if !ok || json.Unmarshal(raw, &st) != nil || st.Privacy.Validate() != nil {
+		st = locationState{Privacy: spatial.Privacy{Hidden: true}}
+		s.logger().Warn("location state not restored: the socket is hidden")
+	}
+	sp := l.space(s.nsp)
+	if sp == nil {
+		return ErrServerClosed
+	}
+	loc := &located{s: s, sp: sp, user: l.hold(s), privacy: st.Privacy, watch: st.Watch, pending: st.Position}
+	if loc.pending != nil && loc.pending.Validate() != nil {
+		loc.pending = nil
+	}
+	sp.mu.Lock()
+	sp.socks[s.id] = loc
+	sp.mu.Unlock()
+	return nil
+}
+
+// refused implements feature.
+func (l *locator) refused(s *Socket) {
+	if st, _ := l.located(s, false); st != nil {
+		st.sp.forget(st)
+	}
+}
+
+// forget drops st from its space and releases its budget.
+func (sp *space) forget(st *located) {
+	sp.mu.Lock()
+	if sp.socks[st.s.id] == st {
+		delete(sp.socks, st.s.id)
+	}
+	sp.mu.Unlock()
+	sp.loc.release(st.user)
+}
+
+// connected implements feature: a recovered socket is placed where it was,
+// with its privacy, and watches again, before its handlers run and before
+// anyone is told about it.
+func (l *locator) connected(s *Socket) {
+	st, _ := l.located(s, false)
+	if st != nil {
+		st.mu.Lock()
+		if pos := st.pending; pos != nil {
+			st.pending = nil
+			st.place(*pos)
+		}
+		st.mu.Unlock()
+	}
+	if l.cfg.event != "" {
+		s.On(l.cfg.event, l.onLocation)
+	}
+}
+
+// joined and left implement feature: area rooms are the index's to decide.
+func (l *locator) joined(*Socket, string) {}
+func (l *locator) left(*Socket, string)   {}
+
+// disconnected implements feature: the socket leaves the index at once
+// (those who saw it get nearby:leave, "disconnected"), and a session kept
+// for recovery keeps its privacy, watch and location, but not its area
+// rooms, which its location decides again.
+func (l *locator) disconnected(s *Socket, _ string, sess *Session) {
+	st, _ := l.located(s, false)
+	var state locationState
+	if st != nil {
+		obs := l.srv.cfg.observers
+		st.mu.Lock()
+		st.gone = true
+		idx := st.sp.idx
+		if pos, ok := idx.Get(s.id); ok {
+			state.Position = &pos
+		}
+		state.Privacy, state.Watch = st.privacy, st.watch
+		if idx.Remove(s.id) {
+			for _, o := range obs {
+				o.Unlocated(s)
+			}
+		}
+		if st.watch != nil {
+			for _, o := range obs {
+				o.WatchEnded(s)
+			}
+		}
+		st.mu.Unlock()
+		st.sp.forget(st)
+	}
+	if sess == nil {
+		return
+	}
+	if b, err := json.Marshal(state); err == nil {
+		if sess.State == nil {
+			sess.State = make(map[string]json.RawMessage)
+		}
+		sess.State[stateKey] = b
+	}
+	l.mu.Lock()
+	sess.Rooms = slices.DeleteFunc(sess.Rooms, func(r string) bool {
+		name, ok := strings.CutPrefix(r, areaPrefix)
+		_, area := l.areas[name]
+		return ok && area
+	})
+	l.mu.Unlock()
+}
+
+// dropped implements feature: a dropped namespace's index goes.
+func (l *locator) dropped(n *Namespace) {
+	l.mu.Lock()
+	sp := l.spaces[n]
+	delete(l.spaces, n)
+	l.mu.Unlock()
+	if sp != nil {
+		_ = sp.idx.Close()
+	}
+}
+
+// close implements feature.
+func (l *locator) close() {
+	l.mu.Lock()
+	l.closed = true
+	spaces := l.spaces
+	l.spaces = nil
+	l.mu.Unlock()
+	for _, sp := range spaces {
+		_ = sp.idx.Close()
+	}
+}
+
+// quietIn reports whether s is kept out of the presence of room: an area
+// room, while s is hidden.
+func (l *locator) quietIn(s *Socket, room string) bool {
+	if !strings.HasPrefix(room, areaPrefix) {
+		return false
+	}
+	st, _ := l.located(s, false)
+	return st != nil && st.quiet.Load()
+}
+
+// place puts the socket in the index at pos with its privacy, starts its
+// watch if it had none in the index, and follows what others may see of
+// it now. st.mu is held.
+func (st *located) place(pos spatial.Position) error {
+	s, idx := st.s, st.sp.idx
+	added, err := idx.Place(s.id, pos, st.privacy)
+	if err != nil {
+		return err
+	}
+	st.last, st.lastAt = pos.Point, time.Now()
+	if added && st.watch != nil { // new to the index: the watch resumes
+		_ = idx.Watch(s.id, st.watch.Radius, st.watch.Option())
+	}
+	for _, o := range s.nsp.srv.cfg.observers {
+		o.Located(s, added)
+	}
+	st.hush()
+	return nil
+}
+
+// hush keeps the socket's area rooms' presence in step with whether it is
+// hidden: a hidden socket is published in none. st.mu is held.
+func (st *located) hush() {
+	s := st.s
+	quiet := st.sp.idx.Hidden(s.id)
+	if st.quiet.Swap(quiet) == quiet {
+		return
+	}
+	h := s.nsp.srv.presence
+	if h == nil {
+		return
+	}
+	// Rooms joined from now on see the flag; those joined before are
+	// done here.
+	for _, r := range s.Rooms() {
+		if !strings.HasPrefix(r, areaPrefix) {
+			continue
+		}
+		if quiet {
+			h.untrack(s, r)
+		} else if s.Connected() {
+			h.track(s, r)
+		}
+	}
+}
+
+// onEvent turns the index's events into client events and area rooms. It
+// runs on the goroutine delivering the index's events, one at a time and
+// in order, so that each client gets, about each member, enter, move…,
+// leave, in that order.
+func (sp *space) onEvent(ev spatial.Event[string]) {
+	srv := sp.nsp.srv
+	defer func() {
+		if v := recover(); v != nil {
+			srv.cfg.logger.Error("spatial event handler panicked", "panic", fmt.Sprint(v))
+		}
+	}()
+	switch ev.Kind {
+	case spatial.State:
+		if w := sp.socket(ev.Watcher); w != nil {
+			b, at := w.eventHead(NearbyState, len(ev.Members)*(32+nearbySize)+16)
+			b = append(b, `{"members":[`...)
+			for i, h := range ev.Members {
+				if i > 0 {
+					b = append(b, ',')
+				}
+				b = appendNearby(b, h.ID, h.Position, h.Distance)
+			}
+			if w.emitBuilt(NearbyState, append(b, "]}"...), at) == nil {
+				srv.spatialEvents(NearbyState, 1)
+			}
+		}
+	case spatial.Enter:
+		if w := sp.socket(ev.Watcher); w != nil {
+			b, at := w.eventHead(NearbyEnter, len(ev.Member)+nearbySize)
+			b = appendNearby(b, ev.Member, ev.Position, ev.Distance)
+			if w.emitBuilt(NearbyEnter, b, at) == nil {
+				srv.spatialEvents(NearbyEnter, 1)
+			}
+		}
+	case spatial.Move:
+		if w := sp.socket(ev.Watcher); w != nil && w.Connected() {
+			w.client.sendLatest(moveKey(sp.nsp.name, ev.Member), sp.movePacket(w, ev))
+			srv.spatialEvents(NearbyMove, 1)
+		}
+	case spatial.Leave:
+		if w := sp.socket(ev.Watcher); w != nil {
+			// A move of the member still queued would come after its leave.
+			w.client.conn.DropLatest(moveKey(sp.nsp.name, ev.Member))
+			b, at := w.eventHead(NearbyLeave, len(ev.Member)+40)
+			b = sio.AppendString(append(b, `{"id":`...), ev.Member)
+			b = sio.AppendString(append(b, `,"reason":`...), sp.leaveReason(ev))
+			if w.emitBuilt(NearbyLeave, append(b, '}'), at) == nil {
+				srv.spatialEvents(NearbyLeave, 1)
+			}
+		}
+	case spatial.FenceEnter, spatial.FenceLeave:
+		m := sp.socket(ev.Member)
+		if m == nil {
+			return
+		}
+		room, name := AreaRoom(ev.Fence), AreaEnter
+		if ev.Kind == spatial.FenceEnter {
+			m.join(room)
+			if !m.Connected() { // it left all its rooms meanwhile
+				m.Leave(room)
+				return
+			}
+		} else {
+			m.Leave(room)
+			name = AreaLeave
+		}
+		if m.Connected() {
+			err := m.Emit(name, struct {
+				Area string `json:"area"`
+				Room string `json:"room"`
+			}{ev.Fence, room})
+			if err == nil {
+				srv.spatialEvents(name, 1)
+			}
+		}
+	}
+}
+
+// socket returns the located socket id of the space, or nil.
+func (sp *space) socket(id string) *Socket {
+	sp.mu.RLock()
+	defer sp.mu.RUnlock()
+	if st := sp.socks[id]; st != nil {
+		return st.s
+	}
+	return nil
+}
+
+// moveKey is the SendLatest key of member's moves in namespace nsp: one a
+// client's own EmitLatest cannot use.
+func moveKey(nsp, member string) string { return latestKey(nsp, "\x00move:"+member) }
+
+// movePacket returns the nearby:move packet of ev for w: the one built for
+// the previous watcher when the move is the same (the events of one move
+// come together), else a new one.
+func (sp *space) movePacket(w *Socket, ev spatial.Event[string]) transport.Packet {
+	sp.moveMu.Lock()
+	defer sp.moveMu.Unlock()
+	m := &sp.move
+	if m.member == ev.Member && m.pos == ev.Position && m.frame.Data != nil {
+		return m.frame
+	}
+	payload := appendNearby(make([]byte, 0, len(ev.Member)+nearbySize), ev.Member, ev.Position, -1)
+	b, _ := w.eventHead(NearbyMove, len(payload)+1)
+	frames, err := sp.nsp.srv.cfg.parser.frames(append(append(b, payload...), ']'), nil)
+	if err != nil || len(frames) != 1 {
+		return transport.Packet{} // numbers the index wrote: not reached
+	}
+	m.member, m.pos, m.frame = ev.Member, ev.Position, frames[0]
+	return m.frame
+}
+
+// leaveReason says why the Leave ev happened, as one of the Leave…
+// constants.
+func (sp *space) leaveReason(ev spatial.Event[string]) string {
+	switch ev.Cause {
+	case spatial.CauseHidden:
+		return LeaveHidden
+	case spatial.CauseRemoved:
+		if m := sp.socket(ev.Member); m == nil || !m.Connected() {
+			return LeaveDisconnected
+		}
+		return LeaveUnlocated
+	case spatial.CauseUnwatched:
+		return LeaveUnwatched
+	case spatial.CauseWatcherHidden, spatial.CauseWatcherRemoved:
+		return LeaveSelf
+	default:
+		return LeaveFar
+	}
+}
+
+// spatialEvents tells the observers about n spatial events sent.
+func (s *Server) spatialEvents(event string, n int) {
+	for _, o := range s.cfg.observers {
+		o.SpatialEvents(event, n)
+	}
+}
