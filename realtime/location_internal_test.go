@@ -1,0 +1,235 @@
+package realtime
+
+import (
+	"context"
+	"encoding/json"
+	"math/rand/v2"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/vicinity-go/vicinity/spatial"
+	"github.com/vicinity-go/vicinity/transport"
+)
+
+// A recovered socket whose session has no location state that can be read
+// is hidden: when in doubt, fail closed.
+func TestRecoveredWithoutStateIsHidden(t *testing.T) {
+	t.Parallel()
+	srv := New(WithSpatial())
+	defer srv.Close()
+	s := openPolling(t, srv, 1)[0]
+	for _, sess := range []*Session{
+		{SID: s.id},
+		{SID: s.id, State: map[string]json.RawMessage{stateKey: json.RawMessage(`{"privacy":`)}},
+		{SID: s.id, State: map[string]json.RawMessage{stateKey: json.RawMessage(`{"privacy":{"precision":-1}}`)}},
+	} {
+		require.NoError(t, srv.loc.admit(s, sess))
+		st, err := srv.loc.located(s, false)
+		require.NoError(t, err)
+		require.NotNil(t, st)
+		assert.True(t, st.privacy.Hidden, "%s", sess.State)
+		srv.loc.refused(s)
+		st, _ = srv.loc.located(s, false)
+		assert.Nil(t, st, "refused: forgotten")
+	}
+	require.NoError(t, srv.loc.admit(s, &Session{SID: s.id, State: map[string]json.RawMessage{stateKey: json.RawMessage(`{"privacy":{}}`)}}))
+	assert.False(t, s.Hidden(), "a state that says shown")
+}
+
+// nearbyEvent is a nearby event a client got: its name and the id it is
+// about, or for a state the ids it lists.
+type nearbyEvent struct {
+	name string
+	ids  []string
+}
+
+// collect drains s's send queue until ctx is done, keeping its nearby
+// events in order.
+func collect(ctx context.Context, srv *Server, s *Socket) []nearbyEvent {
+	var out []nearbyEvent
+	var buf []transport.Packet
+	for {
+		var err error
+		buf, err = s.client.conn.Next(ctx, srv.transports[0], buf[:0])
+		if err != nil {
+			return out
+		}
+		for _, p := range buf {
+			data := string(p.Data)
+			if !strings.HasPrefix(data, `2["nearby:`) {
+				continue
+			}
+			var args []json.RawMessage
+			if json.Unmarshal(p.Data[1:], &args) != nil || len(args) < 2 {
+				continue
+			}
+			var ev nearbyEvent
+			_ = json.Unmarshal(args[0], &ev.name)
+			var payload struct {
+				ID      string
+				Members []struct{ ID string }
+			}
+			_ = json.Unmarshal(args[1], &payload)
+			if ev.name == NearbyState {
+				for _, m := range payload.Members {
+					ev.ids = append(ev.ids, m.ID)
+				}
+			} else {
+				ev.ids = []string{payload.ID}
+			}
+			out = append(out, ev)
+		}
+	}
+}
+
+// Under concurrent moves, hides and clears of many sockets, every client
+// gets, about each other socket, enter, move…, leave, enter…: never a move
+// outside an enter…leave span, never two enters or two leaves in a row; and
+// what it ends up seeing is what its watch holds.
+func TestLocationEventOrder(t *testing.T) {
+	t.Parallel()
+	srv := New(WithSpatial(), WithLocationLimits(LocationLimits{UpdateRate: 1e9, UpdateBurst: 1 << 30, MaxSpeed: 1e12}),
+		WithTransportOptions(transport.WithPingInterval(time.Hour), transport.WithPingTimeout(time.Hour)))
+	defer srv.Close()
+	const n = 40
+	socks := openPolling(t, srv, n)
+	rng := rand.New(rand.NewPCG(7, 7))
+	point := func(rng *rand.Rand) spatial.Point {
+		return spatial.Point{Lat: 52.50 + rng.Float64()*0.02, Lng: 13.40 + rng.Float64()*0.03}
+	}
+	for i, s := range socks {
+		require.NoError(t, s.SetLocation(point(rng), 0))
+		var opts []spatial.WatchOption
+		if i%3 == 0 {
+			opts = append(opts, spatial.WithSymmetric())
+		}
+		require.NoError(t, s.Watch(800, opts...))
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	got := make([][]nearbyEvent, n)
+	var drains sync.WaitGroup
+	for i, s := range socks {
+		drains.Go(func() { got[i] = collect(ctx, srv, s) })
+	}
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Go(func() {
+			rng := rand.New(rand.NewPCG(uint64(g), 9))
+			for range 600 {
+				s := socks[rng.IntN(n)]
+				switch r := rng.IntN(20); {
+				case r == 0:
+					_ = s.SetHidden(!s.Hidden())
+				case r == 1:
+					s.ClearLocation()
+				default:
+					_ = s.SetLocation(point(rng), 0)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	for _, s := range socks { // everyone shown and placed, for the final check
+		_ = s.SetHidden(false)
+		_ = s.SetLocation(point(rng), 0)
+	}
+	time.Sleep(200 * time.Millisecond) // the last events are queued
+	cancel()
+	drains.Wait()
+
+	moves := 0
+	for i, s := range socks {
+		in := map[string]bool{}
+		for _, ev := range got[i] {
+			switch ev.name {
+			case NearbyState:
+				for _, id := range ev.ids {
+					require.False(t, in[id], "%s: state lists %s, already seen", s.id, id)
+					in[id] = true
+				}
+			case NearbyEnter:
+				require.False(t, in[ev.ids[0]], "%s: enter of %s, already seen", s.id, ev.ids[0])
+				in[ev.ids[0]] = true
+			case NearbyMove:
+				moves++
+				require.True(t, in[ev.ids[0]], "%s: move of %s, not seen", s.id, ev.ids[0])
+			case NearbyLeave:
+				require.True(t, in[ev.ids[0]], "%s: leave of %s, not seen", s.id, ev.ids[0])
+				delete(in, ev.ids[0])
+			}
+		}
+		want, _ := s.nsp.Spatial().Watching(s.id)
+		var seen []string
+		for id := range in {
+			seen = append(seen, id)
+		}
+		assert.ElementsMatch(t, want, seen, "%s ends up seeing what its watch holds", s.id)
+	}
+	assert.Positive(t, moves)
+	for _, s := range socks {
+		assert.True(t, s.Connected(), "nobody was disconnected")
+	}
+}
+
+// A watch started among 5,000 sockets, or moving into them, gets its
+// snapshot (the nearest MaxWatch) and enters without overflowing its
+// client's queue.
+func TestDenseWatch(t *testing.T) {
+	if testing.Short() {
+		t.Skip("5,000 sockets")
+	}
+	t.Parallel()
+	srv := New(WithSpatial(), WithTransportOptions(transport.WithPingInterval(time.Hour), transport.WithPingTimeout(time.Hour)))
+	defer srv.Close()
+	const crowd = 5000
+	socks := openPolling(t, srv, crowd+2)
+	rng := rand.New(rand.NewPCG(5, 5))
+	center := spatial.Point{Lat: 52.52, Lng: 13.405}
+	for _, s := range socks[2:] {
+		require.NoError(t, s.SetLocation(spatial.Point{Lat: center.Lat + (rng.Float64()-0.5)*0.01, Lng: center.Lng + (rng.Float64()-0.5)*0.015}, 0))
+	}
+	w, mover := socks[0], socks[1]
+	require.NoError(t, w.SetLocation(center, 0))
+	require.NoError(t, w.Watch(2000))
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	evs := collect(ctx, srv, w)
+	cancel()
+	require.Len(t, evs, 1, "one snapshot")
+	assert.Equal(t, NearbyState, evs[0].name)
+	assert.Len(t, evs[0].ids, defaultLocationLimits.MaxWatch)
+	assert.True(t, w.Connected())
+	// nearest first
+	first, _ := socks[0].nsp.Spatial().Nearby(center, 2000, 2)
+	assert.Equal(t, first[1].ID, evs[0].ids[0], "the nearest comes first (first[0] is w)")
+
+	// Walking into the crowd from 20 km away.
+	far := spatial.Point{Lat: center.Lat + 0.18, Lng: center.Lng}
+	require.NoError(t, mover.SetLocation(far, 0))
+	require.NoError(t, mover.Watch(2000))
+	mover.nsp.srv.loc.mu.Lock()
+	for _, b := range mover.nsp.srv.loc.users {
+		b.updates = tokenBucket{}
+	}
+	mover.nsp.srv.loc.mu.Unlock()
+	st, _ := mover.location(false)
+	st.mu.Lock()
+	st.lastAt = time.Time{} // not a speed test
+	st.mu.Unlock()
+	require.NoError(t, mover.SetLocation(center, 0))
+	ctx, cancel = context.WithTimeout(context.Background(), 300*time.Millisecond)
+	evs = collect(ctx, srv, mover)
+	cancel()
+	enters := 0
+	for _, ev := range evs {
+		if ev.name == NearbyEnter {
+			enters++
+		}
+	}
+	assert.Equal(t, defaultLocationLimits.MaxWatch, enters)
+	assert.True(t, mover.Connected())
+}
