@@ -233,3 +233,90 @@ func TestDenseWatch(t *testing.T) {
 	assert.Equal(t, defaultLocationLimits.MaxWatch, enters)
 	assert.True(t, mover.Connected())
 }
+
+// An observer that moves freely and queries through the server (its
+// Nearby, its watch) learns of a coarsened socket its cell, and of a socket
+// in a privacy zone the zone's shown center: the answers are the same
+// wherever in the cell, or the zone, the socket is.
+func TestLocationAdversary(t *testing.T) {
+	t.Parallel()
+	srv := New(WithSpatial(spatial.WithSecret([]byte("0123456789abcdef"))),
+		WithLocationLimits(LocationLimits{UpdateRate: 1e9, UpdateBurst: 1 << 30, QueryRate: 1e9, QueryBurst: 1 << 30, MaxSpeed: 1e12}),
+		WithTransportOptions(transport.WithPingInterval(time.Hour), transport.WithPingTimeout(time.Hour)))
+	defer srv.Close()
+	socks := openPolling(t, srv, 2)
+	m, o := socks[0], socks[1]
+	require.NoError(t, o.Watch(1000))
+	home := spatial.Point{Lat: 52.52, Lng: 13.405}
+	north := func(p spatial.Point, meters float64) spatial.Point {
+		return spatial.Point{Lat: p.Lat + meters/(spatial.EarthRadius*3.141592653589793/180), Lng: p.Lng}
+	}
+	// transcript is what the observer learns: the radius at which Nearby
+	// first finds m from three places, and how far it walks north before
+	// m enters its watch.
+	transcript := func() []float64 {
+		var out []float64
+		for _, from := range []spatial.Point{{Lat: 52.51, Lng: 13.40}, {Lat: 52.53, Lng: 13.39}, {Lat: 52.52, Lng: 13.42}} {
+			require.NoError(t, o.SetLocation(from, 0))
+			lo, hi := 0.0, 5000.0
+			for range 50 {
+				mid := (lo + hi) / 2
+				near, err := o.Nearby(mid, 0)
+				require.NoError(t, err)
+				if len(near) > 0 {
+					hi = mid
+				} else {
+					lo = mid
+				}
+			}
+			out = append(out, hi)
+		}
+		start := spatial.Point{Lat: 52.50, Lng: home.Lng}
+		lo, hi := 0.0, 2400.0
+		for range 50 {
+			mid := (lo + hi) / 2
+			require.NoError(t, o.SetLocation(north(start, mid), 0))
+			in, _ := o.nsp.Spatial().Watching(o.id)
+			if len(in) > 0 {
+				hi = mid
+			} else {
+				lo = mid
+			}
+		}
+		return append(out, hi)
+	}
+	for _, tc := range []struct {
+		name string
+		pv   spatial.Privacy
+		at   []float64 // meters north of home
+	}{
+		{"coarsened", spatial.Privacy{Precision: 500}, []float64{-100, -40, 0, 60, 110}},
+		{"zone", spatial.Privacy{Zones: []spatial.Zone{{Center: home, Radius: 300}}}, []float64{-150, -60, 0, 80, 190}},
+	} {
+		require.NoError(t, m.SetPrivacy(tc.pv))
+		var first []float64
+		compared := 0
+		for _, d := range tc.at {
+			p := north(home, d)
+			if tc.pv.Precision > 0 && spatial.Coarsen(p, tc.pv.Precision) != spatial.Coarsen(home, tc.pv.Precision) {
+				continue // another cell
+			}
+			st, _ := m.location(false)
+			if st != nil {
+				st.mu.Lock()
+				st.lastAt = time.Time{}
+				st.mu.Unlock()
+			}
+			m.ClearLocation() // a fresh cell: no hysteresis from where it was
+			require.NoError(t, m.SetLocation(p, 0))
+			got := transcript()
+			if first == nil {
+				first = got
+				continue
+			}
+			assert.Equal(t, first, got, "%s: the same answers %v m from home", tc.name, d)
+			compared++
+		}
+		assert.GreaterOrEqual(t, compared, 2, tc.name)
+	}
+}
