@@ -88,9 +88,22 @@
 // within [WithAttachmentTimeout] (else "parse error"); [Socket.Join]
 // refuses rooms past [WithMaxRooms] and names past [WithMaxNameLen];
 // presence keys, metas and a client's updates are bounded (see
-// [WithPresence]); the transport bounds sessions, payloads and text
+// [WithPresence]); location updates, queries, radii, results, watch
+// populations and privacy zones are bounded per user (see
+// [WithLocationLimits]); the transport bounds sessions, payloads and text
 // (see package transport, Limits). Refusals a client repeats are logged at
 // most once per 10 seconds per socket, with their count.
+//
+// # Location and privacy
+//
+// With [WithSpatial] sockets have locations, in an index per namespace:
+// [Socket.SetLocation], [Socket.Watch] (nearby:state, enter, move, leave,
+// in that order about each socket), [Socket.Nearby], the Near operators,
+// and area rooms ([Server.AddArea]). What another client can observe of a
+// socket (inclusion, order, distance, enter and leave, area rooms, who a
+// shout reaches) is decided on where the socket is shown, by its privacy
+// ([Socket.SetPrivacy]: exact, coarsened, in a privacy zone, or hidden),
+// which survives connection-state recovery.
 //
 // # Binary data
 //

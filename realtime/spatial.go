@@ -96,7 +96,8 @@ type LocationLimits struct {
 	// MaxSpeed, in meters per second, refuses a location farther from the
 	// socket's last accepted one than MaxSpeed allows in the time between
 	// them, with 250 m of slack for the noise of a device. Default 300
-	// km/h.
+	// km/h; math.Inf(1) turns the check off (for an app whose users
+	// place themselves by hand, not by GPS).
 	MaxSpeed float64
 	// MaxZones and MaxZoneRadius (meters) bound a socket's privacy zones
 	// ([Socket.SetPrivacy]). Default 4 zones of up to 5 km.
@@ -195,10 +196,13 @@ func (sc *spatialConfig) validate() {
 		panic("realtime: WithLocationEvent or WithLocationLimits without WithSpatial")
 	}
 	l := sc.limits
-	for _, v := range []float64{l.MaxRadius, l.UpdateRate, l.QueryRate, l.MaxSpeed, l.MaxZoneRadius} {
+	for _, v := range []float64{l.MaxRadius, l.UpdateRate, l.QueryRate, l.MaxZoneRadius} {
 		if !(v > 0) || math.IsInf(v, 0) {
 			panic(fmt.Sprintf("realtime: WithLocationLimits: %+v: limits must be positive and finite", l))
 		}
+	}
+	if !(l.MaxSpeed > 0) {
+		panic(fmt.Sprintf("realtime: WithLocationLimits: MaxSpeed %v must be positive", l.MaxSpeed))
 	}
 	if l.MaxResults < 0 || l.MaxWatch < 0 || l.UpdateBurst < 0 || l.QueryBurst < 0 || l.MaxZones < 0 {
 		panic(fmt.Sprintf("realtime: WithLocationLimits: %+v: limits must be positive", l))
@@ -246,7 +250,7 @@ func (s *Socket) SetLocation(p spatial.Point, accuracy float64) error {
 	if !st.user.allowUpdate(lim) {
 		return ErrTooManyUpdates
 	}
-	if !st.lastAt.IsZero() {
+	if !st.lastAt.IsZero() && !math.IsInf(lim.MaxSpeed, 1) {
 		dt := time.Since(st.lastAt).Seconds()
 		if spatial.Distance(st.last, p) > lim.MaxSpeed*dt+speedSlack {
 			return ErrTooFast

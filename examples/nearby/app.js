@@ -7,7 +7,7 @@
 //   #login, #name, #login-error       the login form; #app is shown after "welcome"
 //   #map                              the SVG map: a click places (or moves) you there
 //   #me                               your marker, draggable; #me-pos says where you are
-//   #radius, #hide                    the radius <select> and the "hide me" checkbox
+//   #radius, #hide, #home             the radius <select>, the "hide me" and "blur my home" checkboxes
 //   #people li[data-id][data-name]    people near you, sorted by distance, with
 //                                     class online, away or offline; .selected is the DM target
 //   #messages li                      class shout, dm, area or system; .mine for your own
@@ -108,6 +108,7 @@ function connect(name) {
     setStatus(`connected as ${myName}`, true);
     if (radius !== world.radius) request('radius', radius);
     if ($('#hide').checked) request('hide', true);
+    $('#home').checked = false; // a new session has no zone
     if (me) sendLocation();
     if (document.hidden) sendStatus();
     if (first) {
@@ -133,6 +134,13 @@ function connect(name) {
     }
     for (const [key, metas] of Object.entries({ ...d.joins, ...d.updates })) setPresent(key, metas);
     if (d.leaves || d.updates) stale = true; // connections gone
+    render();
+  });
+
+  // A watch starts with who is inside, nearest first; then they come and
+  // go one at a time.
+  socket.on('nearby:state', ({ members }) => {
+    for (const p of members) people.set(p.id, { id: p.id, lat: p.lat, lng: p.lng, distance: p.distance, gone: false });
     render();
   });
 
@@ -267,6 +275,13 @@ $('#radius').addEventListener('change', () => {
 $('#hide').addEventListener('change', () => {
   const hide = $('#hide').checked;
   request('hide', hide, render, () => { $('#hide').checked = !hide; });
+});
+
+// "blur my home": a privacy zone around where I am now. The server says
+// no until I have a place.
+$('#home').addEventListener('change', () => {
+  const home = $('#home').checked;
+  request('home', home, render, () => { $('#home').checked = !home; });
 });
 
 // --- Moving --------------------------------------------------------------

@@ -210,6 +210,18 @@ test('nearby in two browser pages', { skip: !url && 'NEARBY_URL is not set' }, a
     await person(alice, 'bob').waitFor();
   });
 
+  await t.test('blurring my home keeps me listed, at a fixed point', async () => {
+    await front(bob);
+    await bob.check('#home');
+    await bob.waitForTimeout(300); // the answer
+    assert.ok(await bob.isChecked('#home'), 'the server took the zone');
+    assert.equal(await bob.textContent('#send-error'), '');
+    await person(alice, 'bob').waitFor(); // still seen, near home
+    await bob.uncheck('#home');
+    await bob.waitForTimeout(300);
+    assert.equal(await bob.textContent('#send-error'), '');
+  });
+
   await t.test('a page in the background shows away', async () => {
     // Headless pages stay visible: tell bob's page it was hidden, then shown.
     const visible = (page, shown) => page.evaluate((shown) => {

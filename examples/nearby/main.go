@@ -19,6 +19,7 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"os"
@@ -68,6 +69,10 @@ var (
 )
 
 const defaultRadius = 1000
+
+// homeRadius is the radius, in meters, of the privacy zone the "home"
+// switch puts around you.
+const homeRadius = 300
 
 type area struct {
 	Name    string          `json:"name"`
@@ -134,9 +139,13 @@ func newServer(logger *slog.Logger, o options) (*realtime.Server, http.Handler) 
 			spatial.WithExpiryInterval(time.Minute),
 		),
 		// Pages send {"lat", "lng", "accuracy"} as "location", up to 10
-		// times a second.
+		// times a second. Clicking the map jumps across the city at
+		// once, so there is no speed limit (an app fed by GPS keeps the
+		// default, 300 km/h). The other limits keep their defaults:
+		// radius 50 km, 100 results, 256 people per watch, 2 queries a
+		// second per user, 4 privacy zones of up to 5 km.
 		realtime.WithLocationEvent("location"),
-		realtime.WithLocationLimits(realtime.LocationLimits{UpdateRate: 10, UpdateBurst: 20}),
+		realtime.WithLocationLimits(realtime.LocationLimits{UpdateRate: 10, UpdateBurst: 20, MaxSpeed: math.Inf(1)}),
 	)...)
 	for _, a := range areas {
 		if err := rt.AddArea(a.Name, spatial.Fence{Circle: a.Circle, Polygon: a.Polygon}); err != nil {
@@ -267,6 +276,29 @@ func onConnection(rt *realtime.Server) func(*realtime.Socket) {
 				return
 			}
 			_ = e.AckResult(s.SetHidden(hide))
+		})
+
+		// "home" (bool) → a privacy zone of homeRadius around where you
+		// are now: inside it, others see you at one point that does not
+		// move (not where your home is), and nothing of where you are in
+		// it. false removes it.
+		s.On("home", func(e *realtime.Event) {
+			var on bool
+			if e.Bind(&on) != nil {
+				_ = e.AckResult(errors.New("home must be true or false"))
+				return
+			}
+			pv := s.Privacy()
+			pv.Zones = nil
+			if on {
+				here, ok := s.Location()
+				if !ok {
+					_ = e.AckResult(errors.New("place yourself first"))
+					return
+				}
+				pv.Zones = []spatial.Zone{{Center: here.Point, Radius: homeRadius}}
+			}
+			_ = e.AckResult(s.SetPrivacy(pv))
 		})
 	}
 }

@@ -181,6 +181,20 @@ func TestNearbyFlow(t *testing.T) {
 	require.Empty(t, bob.call("hide", false))
 	alice.next(realtime.NearbyEnter, about(bob.s.ID()))
 
+	// Bob blurs his home: alice sees him jump to one point near it, and
+	// nothing of his walk about the house; she sees him again as he goes.
+	require.Empty(t, bob.call("home", true))
+	home := alice.next(realtime.NearbyMove, about(bob.s.ID()))
+	assert.Equal(t, 300.0, home["accuracy"], "the zone's radius")
+	bob.moveTo(offset(center, 350, 20))
+	bob.moveTo(offset(center, 250, -20))
+	bob.moveTo(offset(center, 1200, 0)) // out
+	out := alice.next(realtime.NearbyMove, about(bob.s.ID()))
+	want := spatial.Coarsen(offset(center, 1200, 0), 50)
+	assert.Equal(t, want.Lat, out["lat"], "the next move is the way out")
+	require.Empty(t, bob.call("home", false))
+	assert.Equal(t, "home must be true or false", bob.call("home", "yes"))
+
 	// Bob closes the app: he leaves alice's list as disconnected, and
 	// presence says when he was last seen.
 	bobID := bob.s.ID()
