@@ -233,12 +233,54 @@ type publisher struct {
 	refs   int
 }
 
-// presenceHub is the server's presence state: the topics it publishes.
+// presenceHub is the server's presence state: each socket's, and the
+// topics it publishes.
+//
+// Lock order: a socket's socketPresence.mu, then h.mu. A shard's mu is
+// taken alone: nothing is locked, and nothing waits, while it is held.
 type presenceHub struct {
-	srv  *Server
-	cfg  *presenceConfig
-	mu   sync.Mutex
-	pubs map[string]*publisher // by topic
+	srv   *Server
+	cfg   *presenceConfig
+	socks [shardCount]presenceShard // each socket's state, in its id's shard
+	mu    sync.Mutex
+	pubs  map[string]*publisher // by topic
+}
+
+// presenceShard holds the state of the sockets whose id falls in it. It is
+// keyed by the socket, not by its id: an id is unique only in its namespace,
+// and a recovered socket takes the id of the one it restores.
+type presenceShard struct {
+	mu    sync.RWMutex
+	socks map[*Socket]*socketPresence // nil until the first
+}
+
+// state returns s's presence state, or nil: s was not identified, was
+// refused, or has disconnected and run its disconnect handlers.
+func (h *presenceHub) state(s *Socket) *socketPresence {
+	sh := &h.socks[shardOf(s.id)]
+	sh.mu.RLock()
+	p := sh.socks[s]
+	sh.mu.RUnlock()
+	return p
+}
+
+// keep stores p as s's presence state.
+func (h *presenceHub) keep(s *Socket, p *socketPresence) {
+	sh := &h.socks[shardOf(s.id)]
+	sh.mu.Lock()
+	if sh.socks == nil {
+		sh.socks = make(map[*Socket]*socketPresence)
+	}
+	sh.socks[s] = p
+	sh.mu.Unlock()
+}
+
+// forget drops s's presence state.
+func (h *presenceHub) forget(s *Socket) {
+	sh := &h.socks[shardOf(s.id)]
+	sh.mu.Lock()
+	delete(sh.socks, s)
+	sh.mu.Unlock()
 }
 
 func ctxPresence() (context.Context, context.CancelFunc) {
@@ -263,7 +305,7 @@ func (h *presenceHub) identify(s *Socket) error {
 		return &ConnectError{Message: "invalid presence"}
 	}
 	meta.ConnID = s.id
-	s.pres = &socketPresence{key: key, meta: meta}
+	h.keep(s, &socketPresence{key: key, meta: meta})
 	return nil
 }
 
@@ -294,50 +336,57 @@ func printable(s string) bool {
 	return true
 }
 
-// admit implements feature: Identify says who the socket is, or refuses
-// it.
+// admit implements feature: Identify says who the socket is, and its
+// state is kept, or refuses it.
 func (h *presenceHub) admit(s *Socket, _ *Session) error { return h.identify(s) }
 
 // refused implements feature: an identified socket that did not connect
-// was tracked nowhere.
-func (h *presenceHub) refused(*Socket) {}
+// was tracked nowhere; its state is dropped.
+func (h *presenceHub) refused(s *Socket) { h.forget(s) }
 
 // connected implements feature: the socket is tracked in its namespace
 // and its rooms.
 func (h *presenceHub) connected(s *Socket) {
-	if s.pres == nil {
+	p := h.state(s)
+	if p == nil {
 		return
 	}
 	s.On(h.cfg.update, h.onUpdate)
-	h.track(s, "")
+	h.trackState(s, p, "")
 	for _, r := range s.Rooms() {
-		h.joined(s, r)
+		h.joinedState(s, p, r)
 	}
 }
 
 // joined implements feature: the socket is tracked in room, unless it is
 // an area room and the socket is hidden.
 func (h *presenceHub) joined(s *Socket, room string) {
-	if s.pres == nil || !s.Connected() {
+	if !s.Connected() {
 		return
 	}
+	if p := h.state(s); p != nil {
+		h.joinedState(s, p, room)
+	}
+}
+
+// joinedState is joined for a connected socket whose state is p.
+func (h *presenceHub) joinedState(s *Socket, p *socketPresence, room string) {
 	if l := h.srv.loc; l != nil && l.quietIn(s, room) {
 		return
 	}
-	h.track(s, room)
+	h.trackState(s, p, room)
 }
 
 // left implements feature.
-func (h *presenceHub) left(s *Socket, room string) {
-	if s.pres != nil {
-		h.untrack(s, room)
-	}
-}
+func (h *presenceHub) left(s *Socket, room string) { h.untrack(s, room) }
 
 // disconnected implements feature: the socket is untracked everywhere at
-// once.
+// once. Its state, which has its key, is dropped once its disconnect
+// handlers, which may ask for [Socket.PresenceKey], have run: they run on
+// the socket's inbox after this, and so does the drop.
 func (h *presenceHub) disconnected(s *Socket, _ string, _ *Session) {
-	if s.pres == nil {
+	p := h.state(s)
+	if p == nil {
 		return
 	}
 	obs := h.srv.cfg.observers
@@ -345,7 +394,7 @@ func (h *presenceHub) disconnected(s *Socket, _ string, _ *Session) {
 	if obs != nil {
 		rooms = s.Rooms()
 	}
-	h.disconnect(s)
+	h.disconnect(s, p)
 	for _, o := range obs {
 		o.PresenceUntracked(s, "")
 		for _, r := range rooms {
@@ -354,6 +403,7 @@ func (h *presenceHub) disconnected(s *Socket, _ string, _ *Session) {
 			}
 		}
 	}
+	s.inbox.enqueue(func() { h.forget(s) })
 }
 
 // dropped implements feature: the topics of a dropped namespace went with
@@ -363,27 +413,34 @@ func (h *presenceHub) dropped(*Namespace) {}
 // track adds s to the topic of room ("" for the namespace) and, if the
 // topic is published, subscribes this server to it and sends s the state.
 func (h *presenceHub) track(s *Socket, room string) {
-	if s.pres == nil || room == s.id {
+	if p := h.state(s); p != nil {
+		h.trackState(s, p, room)
+	}
+}
+
+// trackState is track for a socket whose state is p.
+func (h *presenceHub) trackState(s *Socket, p *socketPresence, room string) {
+	if room == s.id {
 		return
 	}
-	s.pres.mu.Lock()
-	defer s.pres.mu.Unlock()
-	if s.pres.gone {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.gone {
 		return // a join that raced the disconnect
 	}
 	nsp, topic := s.nsp.name, topicOf(s.nsp.name, room)
 	publish := h.cfg.rooms(nsp, room)
-	if publish && s.holdTopic(topic) {
+	if publish && p.holdTopic(topic) {
 		if err := h.subscribe(s.nsp, room, topic); err != nil {
 			if !errors.Is(err, presence.ErrClosed) { // Track says so below
 				s.logger().Error("presence: subscribe", "room", room, "err", err)
 			}
-			s.releaseTopic(topic) // not held: the next join tries again
+			p.releaseTopic(topic) // not held: the next join tries again
 		}
 	}
 	ctx, cancel := ctxPresence()
 	defer cancel()
-	if err := h.cfg.tracker.Track(ctx, topic, s.pres.key, s.pres.meta); err != nil {
+	if err := h.cfg.tracker.Track(ctx, topic, p.key, p.meta); err != nil {
 		s.logger().Error("presence: track", "room", room, "err", err)
 		return
 	}
@@ -412,71 +469,73 @@ func (h *presenceHub) track(s *Socket, room string) {
 
 // untrack removes s from the topic of room.
 func (h *presenceHub) untrack(s *Socket, room string) {
-	if s.pres == nil || room == s.id {
+	if room == s.id {
 		return
 	}
-	s.pres.mu.Lock()
-	defer s.pres.mu.Unlock()
+	p := h.state(s)
+	if p == nil {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
 	ctx, cancel := ctxPresence()
 	defer cancel()
 	topic := topicOf(s.nsp.name, room)
-	if err := h.cfg.tracker.Untrack(ctx, topic, s.pres.key, s.id); err != nil {
+	if err := h.cfg.tracker.Untrack(ctx, topic, p.key, s.id); err != nil {
 		s.logger().Error("presence: untrack", "room", room, "err", err)
 	}
 	for _, o := range s.nsp.srv.cfg.observers {
 		o.PresenceUntracked(s, room)
 	}
-	if s.releaseTopic(topic) {
+	if p.releaseTopic(topic) {
 		h.unsubscribe(topic)
 	}
 }
 
-// disconnect untracks s everywhere at once and releases the topics it held.
-func (h *presenceHub) disconnect(s *Socket) {
-	if s.pres == nil {
-		return
+// disconnect untracks s, whose state is p, everywhere at once and releases
+// the topics it held.
+func (h *presenceHub) disconnect(s *Socket, p *socketPresence) {
+	if p.timer != nil { // on the inbox, as the coalescing
+		p.timer.Stop()
+		p.next = nil
 	}
-	if s.pres.timer != nil { // on the inbox, as the coalescing
-		s.pres.timer.Stop()
-		s.pres.next = nil
-	}
-	s.pres.mu.Lock()
-	defer s.pres.mu.Unlock()
-	s.pres.gone = true
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.gone = true
 	ctx, cancel := ctxPresence()
 	defer cancel()
-	if err := h.cfg.tracker.UntrackConn(ctx, s.pres.key, s.id); err != nil {
+	if err := h.cfg.tracker.UntrackConn(ctx, p.key, s.id); err != nil {
 		s.logger().Error("presence: untrack", "err", err)
 	}
-	topics := s.pres.topics
-	s.pres.topics = nil
+	topics := p.topics
+	p.topics = nil
 	for topic := range topics {
 		h.unsubscribe(topic)
 	}
 }
 
-// holdTopic records that s keeps this server subscribed to a published
-// topic; false if it already did. Each socket holds a topic at most once,
-// so subscriptions are released exactly as often as they were taken.
-// s.pres.mu is held.
-func (s *Socket) holdTopic(topic string) bool {
-	if s.pres.topics[topic] {
+// holdTopic records that the socket keeps this server subscribed to a
+// published topic; false if it already did. Each socket holds a topic at
+// most once, so subscriptions are released exactly as often as they were
+// taken. p.mu is held.
+func (p *socketPresence) holdTopic(topic string) bool {
+	if p.topics[topic] {
 		return false
 	}
-	if s.pres.topics == nil {
-		s.pres.topics = make(map[string]bool)
+	if p.topics == nil {
+		p.topics = make(map[string]bool)
 	}
-	s.pres.topics[topic] = true
+	p.topics[topic] = true
 	return true
 }
 
-// releaseTopic undoes holdTopic; false if s did not hold the topic.
-// s.pres.mu is held.
-func (s *Socket) releaseTopic(topic string) bool {
-	if !s.pres.topics[topic] {
+// releaseTopic undoes holdTopic; false if the socket did not hold the
+// topic. p.mu is held.
+func (p *socketPresence) releaseTopic(topic string) bool {
+	if !p.topics[topic] {
 		return false
 	}
-	delete(s.pres.topics, topic)
+	delete(p.topics, topic)
 	return true
 }
 
@@ -567,44 +626,53 @@ func (h *presenceHub) onUpdate(e *Event) {
 // presenceUpdateEvery lasts, and starts one; otherwise it keeps it, after
 // those kept already, for the interval's end. On the socket's inbox.
 func (h *presenceHub) coalesce(s *Socket, fn func(*presence.Meta)) error {
-	if s.pres.busy {
-		if prev := s.pres.next; prev != nil {
-			s.pres.next = func(m *presence.Meta) { prev(m); fn(m) }
+	p := h.state(s)
+	if p == nil {
+		return ErrNoPresence
+	}
+	if p.busy {
+		if prev := p.next; prev != nil {
+			p.next = func(m *presence.Meta) { prev(m); fn(m) }
 		} else {
-			s.pres.next = fn
+			p.next = fn
 		}
 		return nil
 	}
-	err := s.UpdatePresence(fn)
-	h.startInterval(s)
+	err := h.update(s, p, fn)
+	h.startInterval(s, p)
 	return err
 }
 
-// startInterval starts an interval of presenceUpdateEvery for s, at whose
-// end the updates kept meanwhile are applied. On the socket's inbox.
-func (h *presenceHub) startInterval(s *Socket) {
-	s.pres.busy = true
-	if s.pres.timer == nil {
-		s.pres.timer = time.AfterFunc(presenceUpdateEvery, func() {
+// startInterval starts an interval of presenceUpdateEvery for s, whose
+// state is p, at whose end the updates kept meanwhile are applied. On the
+// socket's inbox.
+func (h *presenceHub) startInterval(s *Socket, p *socketPresence) {
+	p.busy = true
+	if p.timer == nil {
+		p.timer = time.AfterFunc(presenceUpdateEvery, func() {
 			s.inbox.enqueue(func() { h.endInterval(s) })
 		})
 		return
 	}
-	s.pres.timer.Reset(presenceUpdateEvery)
+	p.timer.Reset(presenceUpdateEvery)
 }
 
 // endInterval applies the updates kept during the interval that ended, and
 // starts another if there were any. On the socket's inbox.
 func (h *presenceHub) endInterval(s *Socket) {
-	fn := s.pres.next
-	s.pres.next, s.pres.busy = nil, false
+	p := h.state(s)
+	if p == nil {
+		return
+	}
+	fn := p.next
+	p.next, p.busy = nil, false
 	if fn == nil || !s.Connected() {
 		return
 	}
-	if err := s.UpdatePresence(fn); err != nil {
+	if err := h.update(s, p, fn); err != nil {
 		s.logger().Debug("presence: coalesced update", "err", err)
 	}
-	h.startInterval(s)
+	h.startInterval(s, p)
 }
 
 // clientUpdate checks a client's presence update event and returns the
@@ -646,16 +714,23 @@ func (h *presenceHub) clientUpdate(e *Event) (func(*presence.Meta), error) {
 }
 
 // PresenceKey returns the user key [WithPresence]'s Identify gave the
-// socket, or "" without presence.
+// socket, or "" without presence. The socket's disconnect handlers still
+// get it; once they have run, it is "".
 func (s *Socket) PresenceKey() string {
-	if s.pres == nil {
+	h := s.nsp.srv.presence
+	if h == nil {
 		return ""
 	}
-	return s.pres.key
+	p := h.state(s)
+	if p == nil {
+		return ""
+	}
+	return p.key
 }
 
 // socketPresence is a socket's presence state, made by Identify before the
-// socket is shared: a socket without presence keeps none.
+// socket is shared and kept by the presence hub (see presenceHub.state):
+// a socket without presence has none.
 type socketPresence struct {
 	key string // the user key from Identify
 
@@ -677,25 +752,36 @@ type socketPresence struct {
 // fields) in every topic it is tracked in; the published rooms get an
 // update diff. fn edits a copy; a change the tracker refuses (too long, not
 // a JSON object) is returned as an error wrapping presence.ErrInvalidMeta
-// and changes nothing.
+// and changes nothing. Without presence, and once the socket has
+// disconnected and its disconnect handlers have run, it returns
+// [ErrNoPresence].
 func (s *Socket) UpdatePresence(fn func(*presence.Meta)) error {
 	h := s.nsp.srv.presence
-	if h == nil || s.pres == nil {
+	if h == nil {
 		return ErrNoPresence
 	}
-	s.pres.mu.Lock()
-	defer s.pres.mu.Unlock()
-	meta := s.pres.meta
+	p := h.state(s)
+	if p == nil {
+		return ErrNoPresence
+	}
+	return h.update(s, p, fn)
+}
+
+// update is [Socket.UpdatePresence] for a socket whose state is p.
+func (h *presenceHub) update(s *Socket, p *socketPresence, fn func(*presence.Meta)) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	meta := p.meta
 	fn(&meta)
 	meta.ConnID = s.id
 	ctx, cancel := ctxPresence()
 	defer cancel()
-	err := h.cfg.tracker.UpdateConn(ctx, s.pres.key, s.id, func(m *presence.Meta) {
+	err := h.cfg.tracker.UpdateConn(ctx, p.key, s.id, func(m *presence.Meta) {
 		m.Status, m.Device, m.Fields = meta.Status, meta.Device, meta.Fields
 	})
 	if err != nil {
 		return fmt.Errorf("realtime: update presence: %w", err)
 	}
-	s.pres.meta.Status, s.pres.meta.Device, s.pres.meta.Fields = meta.Status, meta.Device, meta.Fields
+	p.meta.Status, p.meta.Device, p.meta.Fields = meta.Status, meta.Device, meta.Fields
 	return nil
 }

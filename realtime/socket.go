@@ -40,8 +40,6 @@ type Socket struct {
 	at   int64
 	auth json.RawMessage
 
-	pres *socketPresence // nil without presence; set before the socket is shared
-
 	bucket     tokenBucket // the event rate limit; used on the read goroutine only
 	refused    int         // events the rate limit refused since refusedLog; likewise
 	refusedLog mono        // when refused events were last logged, 0 for never; likewise
