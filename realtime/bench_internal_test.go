@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
@@ -151,6 +152,7 @@ func BenchmarkMoveWatched(b *testing.B) {
 	const n = 10000
 	srv := New(
 		WithSpatial(),
+		WithLocationLimits(LocationLimits{UpdateRate: 1e12, UpdateBurst: 1 << 30, MaxSpeed: math.Inf(1)}),
 		WithTransportOptions(transport.WithSendQueue(1<<20, 1<<30), transport.WithStallTimeout(0)),
 	)
 	defer srv.Close()

@@ -46,6 +46,7 @@ type space struct {
 	// delivering goroutine: a move's events come together.
 	move struct {
 		member string
+		key    string // moveKey of member
 		pos    spatial.Position
 		frame  transport.Packet
 	}
@@ -418,7 +419,8 @@ func (sp *space) onEvent(ev spatial.Event[string]) {
 		}
 	case spatial.Move:
 		if w := sp.socket(ev.Watcher); w != nil && w.Connected() {
-			w.client.sendLatest(moveKey(sp.nsp.name, ev.Member), sp.movePacket(w, ev))
+			key, frame := sp.movePacket(w, ev)
+			w.client.sendLatest(key, frame)
 			srv.spatialEvents(NearbyMove, 1)
 		}
 	case spatial.Leave:
@@ -474,24 +476,27 @@ func (sp *space) socket(id string) *Socket {
 // client's own EmitLatest cannot use.
 func moveKey(nsp, member string) string { return latestKey(nsp, "\x00move:"+member) }
 
-// movePacket returns the nearby:move packet of ev for w: the one built for
-// the previous watcher when the move is the same (the events of one move
-// come together), else a new one.
-func (sp *space) movePacket(w *Socket, ev spatial.Event[string]) transport.Packet {
+// movePacket returns the nearby:move packet of ev for w, and its
+// SendLatest key: those built for the previous watcher when the move is the
+// same (the events of one move come together), else new ones.
+func (sp *space) movePacket(w *Socket, ev spatial.Event[string]) (string, transport.Packet) {
 	sp.moveMu.Lock()
 	defer sp.moveMu.Unlock()
 	m := &sp.move
 	if m.member == ev.Member && m.pos == ev.Position && m.frame.Data != nil {
-		return m.frame
+		return m.key, m.frame
 	}
 	payload := appendNearby(make([]byte, 0, len(ev.Member)+nearbySize), ev.Member, ev.Position, -1)
 	b, _ := w.eventHead(NearbyMove, len(payload)+1)
 	frames, err := sp.nsp.srv.cfg.parser.frames(append(append(b, payload...), ']'), nil)
 	if err != nil || len(frames) != 1 {
-		return transport.Packet{} // numbers the index wrote: not reached
+		return "", transport.Packet{} // numbers the index wrote: not reached
+	}
+	if m.member != ev.Member {
+		m.key = moveKey(sp.nsp.name, ev.Member)
 	}
 	m.member, m.pos, m.frame = ev.Member, ev.Position, frames[0]
-	return m.frame
+	return m.key, m.frame
 }
 
 // leaveReason says why the Leave ev happened, as one of the Leave…

@@ -112,7 +112,7 @@ type Observer interface {
 	WatchStarted(s *Socket)
 	WatchEnded(s *Socket)
 	// SpatialEvents is called when n spatial events are queued for
-	// clients: event is [NearbyEnter], [NearbyMove], [NearbyLeave],
+	// clients: event is [NearbyState], [NearbyEnter], [NearbyMove], [NearbyLeave],
 	// [AreaEnter] or [AreaLeave].
 	SpatialEvents(event string, n int)
 }

@@ -83,7 +83,7 @@ func (f *fence[K]) contains(e *entry[K]) bool {
 	if f.circle {
 		return chord2ToMeters(chord2(f.center, e.v)) <= f.radius
 	}
-	return f.poly.contains(e.shown.Point)
+	return f.poly.contains(e.point())
 }
 
 // AddFence adds the fence called name, or replaces it. Members inside it

@@ -53,30 +53,35 @@ type Hit[K comparable] struct {
 // every move a second map write, and moves about 6% slower.
 //
 // The trees, the watches and the fences hold a member where it is shown
-// (see [Privacy]): v and at are those of shown, and pos, the exact
-// position, is read only by Get and to show the member again.
+// (see [Privacy]): at and v are those of its shown point, acc its shown
+// accuracy, and pos, the exact position, is read only by Get and to show
+// the member again.
 //
-// The fields a query reads (v and hidden to decide, id and shown to copy
-// out) come first, so that a candidate costs as few cache lines as possible.
+// The fields a query reads (v and hidden to decide, id, at, acc and pos's
+// time to copy out) come first, so that a candidate costs as few cache
+// lines as possible.
 type entry[K comparable] struct {
-	v      vec3       // unit(shown.Point), for distances without trigonometry
-	at     [2]float64 // where the tree holds the entry (x = lng, y = lat)
+	v      vec3       // unit of the shown point, for distances without trigonometry
+	at     [2]float64 // the shown point, where the trees hold the entry (x = lng, y = lat)
 	hidden bool       // by its privacy or a zone; see Index.SetHidden
 	id     K
-	shown  Position
+	acc    float64 // the shown accuracy
 	pos    Position
-	priv   *privacy // nil: shown exactly, or with the index's coarsening
-	// cell is the grid cell it is shown in, when coarsened (cellOK), of
-	// the grid of cellMeters.
-	cell       cell
-	cellMeters float64
-	cellOK     bool
+	priv   *privacy // nil: shown exactly, and no grid cell kept
 	// watch is this member's own watch, or nil; watchers are the watches
 	// that hold this member inside.
 	watch    *watch[K]
 	watchers map[*watch[K]]struct{}
 	fences   map[*fence[K]]struct{} // the fences this member is inside
 }
+
+// shown returns e's position as others see it.
+func (e *entry[K]) shown() Position {
+	return Position{Point: e.point(), Accuracy: e.acc, Time: e.pos.Time}
+}
+
+// point returns e's shown point.
+func (e *entry[K]) point() Point { return Point{Lat: e.at[1], Lng: e.at[0]} }
 
 // member returns the entry of id.
 func (x *Index[K]) member(id K) (*entry[K], bool) {
@@ -107,6 +112,7 @@ type Index[K comparable] struct {
 	coarsen float64   // meters; see WithCoarsening
 	secret  []byte    // see WithSecret
 	scratch sync.Pool // *nearbyBuf[K], reused by Nearby
+	evbuf   sync.Pool // *[]Event[K], the events of one Set
 }
 
 // Option configures an [Index].
@@ -129,6 +135,7 @@ func New[K comparable](opts ...Option) *Index[K] {
 		o(&c)
 	}
 	x := &Index[K]{members: make(map[K]*entry[K])}
+	x.evbuf.New = func() any { return new([]Event[K]) }
 	if c.events != nil {
 		fn, ok := c.events.(func(Event[K]))
 		if !ok {
@@ -176,28 +183,33 @@ func (x *Index[K]) place(id K, pos Position, pv *Privacy) (bool, error) {
 	if err := pos.Validate(); err != nil {
 		return false, fmt.Errorf("spatial: set: %w", err)
 	}
-	var p *privacy
 	if pv != nil {
-		var err error
-		if p, err = x.prepare(*pv); err != nil {
+		if err := pv.Validate(); err != nil {
 			return false, fmt.Errorf("spatial: set: %w", err)
-		}
-		if !p.hidden && p.precision == 0 && len(p.zones) == 0 {
-			p = nil // the common case keeps no privacy
 		}
 	}
 	v := unit(pos.Point) // before locking: the shown point, unless coarsened
-	var evs []Event[K]
+	buf := x.evbuf.Get().(*[]Event[K])
+	evs := (*buf)[:0]
 	x.mu.Lock()
 	e, ok := x.members[id]
 	if !ok {
 		e = &entry[K]{id: id}
 	}
-	if pv == nil {
-		p = e.priv
+	p := e.priv
+	if pv != nil && !samePrivacy(e.privacy(), *pv) {
+		p, _ = x.prepare(*pv) // valid: checked above
+		if !p.hidden && p.precision == 0 && len(p.zones) == 0 {
+			p = nil // the common case keeps no privacy
+		}
 	}
 	x.put(id, e, pos, p, &v, &evs)
-	x.unlockAndDeliver(evs)
+	x.unlockAndDeliver(evs) // copies evs into the queue
+	if cap(evs) <= maxSpare {
+		clear(evs)
+		*buf = evs[:0]
+		x.evbuf.Put(buf)
+	}
 	return !ok, nil
 }
 
@@ -205,6 +217,12 @@ func (x *Index[K]) place(id K, pos Position, pv *Privacy) (bool, error) {
 // events of what changes; v is unit(pos.Point) if known. x.mu is held.
 func (x *Index[K]) put(id K, e *entry[K], pos Position, p *privacy, v *vec3, evs *[]Event[K]) {
 	_, ok := x.members[id]
+	if old := e.priv; p != old && old != nil && old.cellOK {
+		if p == nil {
+			p = &privacy{}
+		}
+		p.cell, p.cellMeters, p.cellOK = old.cell, old.cellMeters, true // the same grid keeps its cell
+	}
 	e.priv = p
 	shown, hidden := x.show(e, pos)
 	e.pos = pos
@@ -213,7 +231,7 @@ func (x *Index[K]) put(id K, e *entry[K], pos Position, p *privacy, v *vec3, evs
 		v = &sv
 	}
 	if !ok {
-		e.shown, e.hidden = shown, hidden
+		e.acc, e.hidden = shown.Accuracy, hidden
 		e.at, e.v = xy(shown.Point), *v
 		x.members[id] = e
 		x.tree.Insert(e.at, e.at, e)
@@ -244,9 +262,11 @@ func (x *Index[K]) put(id K, e *entry[K], pos Position, p *privacy, v *vec3, evs
 		}
 	}
 	n := len(*evs) // the events of the move start here
-	was := e.shown
-	e.shown = shown
-	if at := xy(shown.Point); at != e.at {
+	wasAcc := e.acc
+	e.acc = shown.Accuracy
+	at := xy(shown.Point)
+	movedTo := at != e.at
+	if movedTo {
 		// The entry is written before the tree is updated, so that its
 		// cache lines arrive meanwhile instead of stalling the unlock.
 		from := e.at
@@ -271,7 +291,7 @@ func (x *Index[K]) put(id K, e *entry[K], pos Position, p *privacy, v *vec3, evs
 		x.flagHidden(e, false)
 		x.diffViewers(e, nil, CauseHidden, evs) // a hidden member has no viewers: enters only
 		x.diffSeen(e, seen, CauseFar, evs)
-	case !hidden && (shown.Point != was.Point || shown.Accuracy != was.Accuracy):
+	case !hidden && (movedTo || shown.Accuracy != wasAcc):
 		x.moves(e, (*evs)[n:], evs)
 	}
 }
@@ -285,11 +305,12 @@ func (x *Index[K]) moves(e *entry[K], since []Event[K], evs *[]Event[K]) {
 			entered = append(entered, ev.Watcher)
 		}
 	}
+	pos := e.shown()
 	eachViewer(e, func(v *entry[K]) {
 		if len(entered) > 0 && slices.Contains(entered, v.id) {
 			return
 		}
-		*evs = append(*evs, Event[K]{Kind: Move, Watcher: v.id, Member: e.id, Position: e.shown, Distance: dist(v, e)})
+		*evs = append(*evs, Event[K]{Kind: Move, Watcher: v.id, Member: e.id, Position: pos, Distance: dist(v, e)})
 	})
 }
 
@@ -373,7 +394,7 @@ func (x *Index[K]) Nearby(center Point, radius float64, limit int) ([]Hit[K], er
 	// the entries in cache.
 	var touch float64
 	for _, e := range ents {
-		touch += e.v[0] + e.shown.Accuracy
+		touch += e.v[0] + e.acc
 	}
 	sc.touch = touch
 	ds, tmp := sc.ds[:0], sc.hits[:0]
@@ -385,7 +406,7 @@ func (x *Index[K]) Nearby(center Point, radius float64, limit int) ([]Hit[K], er
 		if d := chord2ToMeters(c2); d <= radius {
 			// Copying now, while e's cache lines are being fetched
 			// anyway, beats a second pass over scattered entries.
-			tmp = append(tmp, Hit[K]{ID: e.id, Position: e.shown, Distance: d})
+			tmp = append(tmp, Hit[K]{ID: e.id, Position: e.shown(), Distance: d})
 			ds = append(ds, d)
 		}
 	}
@@ -516,7 +537,7 @@ func (x *Index[K]) Nearest(center Point, k int) ([]Hit[K], error) {
 			if e.hidden {
 				return true
 			}
-			hits = append(hits, Hit[K]{ID: e.id, Position: e.shown, Distance: c2})
+			hits = append(hits, Hit[K]{ID: e.id, Position: e.shown(), Distance: c2})
 			return len(hits) < k
 		},
 	)
@@ -546,7 +567,7 @@ func (x *Index[K]) visibleIn(boxes []box) []Hit[K] {
 	for _, bx := range boxes {
 		x.tree.Search(bx.min, bx.max, func(_, _ [2]float64, e *entry[K]) bool {
 			if !e.hidden {
-				hits = append(hits, Hit[K]{ID: e.id, Position: e.shown})
+				hits = append(hits, Hit[K]{ID: e.id, Position: e.shown()})
 			}
 			return true
 		})

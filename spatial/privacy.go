@@ -124,6 +124,11 @@ type privacy struct {
 	hidden    bool
 	precision float64 // the member's own; the index's floor is applied when showing
 	zones     []zone
+	// cell is the grid cell the member is shown in, when coarsened
+	// (cellOK), of the grid of cellMeters.
+	cell       cell
+	cellMeters float64
+	cellOK     bool
 }
 
 // zone is a [Zone] in use: the circle the index tests, centered on the
@@ -296,7 +301,7 @@ func (x *Index[K]) show(e *entry[K], pos Position) (Position, bool) {
 			if chord2ToMeters(chord2(z.v, unit(pos.Point))) > z.radius {
 				continue
 			}
-			e.cellOK = false
+			pv.cellOK = false
 			shown.Point = z.shown
 			shown.Accuracy = math.Max(z.radius, quantize(pos.Accuracy, precision))
 			if precision > 0 {
@@ -306,14 +311,20 @@ func (x *Index[K]) show(e *entry[K], pos Position) (Position, bool) {
 		}
 	}
 	if precision > 0 {
-		g := newGrid(precision)
-		if !e.cellOK || e.cellMeters != precision || !g.holds(e.cell, pos.Point, hysteresis) {
-			e.cell, e.cellMeters, e.cellOK = g.at(pos.Point), precision, true
+		if pv == nil { // coarsened by the index: the cell is kept all the same
+			pv = &privacy{}
+			e.priv = pv
 		}
-		shown.Point = g.center(e.cell)
+		g := newGrid(precision)
+		if !pv.cellOK || pv.cellMeters != precision || !g.holds(pv.cell, pos.Point, hysteresis) {
+			pv.cell, pv.cellMeters, pv.cellOK = g.at(pos.Point), precision, true
+		}
+		shown.Point = g.center(pv.cell)
 		shown.Accuracy = quantize(pos.Accuracy, precision)
-	} else {
-		e.cellOK = false
+		return shown, pv.hidden
+	}
+	if pv != nil {
+		pv.cellOK = false
 	}
 	return shown, pv != nil && pv.hidden
 }
@@ -381,6 +392,11 @@ func (x *Index[K]) SetPrivacy(id K, pv Privacy) error {
 	return nil
 }
 
+// samePrivacy reports whether a and b show a member alike.
+func samePrivacy(a, b Privacy) bool {
+	return a.Hidden == b.Hidden && a.Precision == b.Precision && slices.Equal(a.Zones, b.Zones)
+}
+
 // privacy returns e's Privacy.
 func (e *entry[K]) privacy() Privacy {
 	if e.priv == nil {
@@ -433,7 +449,7 @@ func (x *Index[K]) Shown(id K) (Position, bool) {
 	if !ok || e.hidden {
 		return Position{}, false
 	}
-	return e.shown, true
+	return e.shown(), true
 }
 
 // Placed returns where member id is placed, as it is or would be shown
@@ -447,5 +463,5 @@ func (x *Index[K]) Placed(id K) (Position, bool) {
 	if !ok {
 		return Position{}, false
 	}
-	return e.shown, true
+	return e.shown(), true
 }

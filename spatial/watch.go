@@ -523,8 +523,12 @@ type events[K comparable] struct {
 	fn         func(Event[K])
 	mu         sync.Mutex
 	queue      []Event[K]
+	spare      []Event[K] // a delivered batch's storage, for the next queue
 	delivering bool
 }
+
+// maxSpare is the largest batch whose storage is kept for the next.
+const maxSpare = 1024
 
 // unlockAndDeliver queues evs, releases x.mu (held for writing) and
 // delivers the queue unless another goroutine is delivering it.
@@ -561,23 +565,29 @@ func (q *events[K]) drain() {
 	for {
 		q.mu.Lock()
 		batch := q.queue
-		q.queue = nil
 		if len(batch) == 0 {
 			q.delivering = false
 			q.mu.Unlock()
 			done = true
 			return
 		}
+		q.queue, q.spare = q.spare, nil
 		q.mu.Unlock()
 		for _, ev := range batch {
 			q.fn(ev)
+		}
+		if cap(batch) <= maxSpare {
+			clear(batch) // keep no member alive
+			q.mu.Lock()
+			q.spare = batch[:0]
+			q.mu.Unlock()
 		}
 	}
 }
 
 // indexWatch inserts w's circle into the watch tree.
 func (x *Index[K]) indexWatch(w *watch[K]) {
-	w.boxes = circleBoxes(w.owner.shown.Point, w.radius+w.margin)
+	w.boxes = circleBoxes(w.owner.point(), w.radius+w.margin)
 	for _, b := range w.boxes {
 		x.wtree.Insert(b.min, b.max, w)
 	}
@@ -737,10 +747,10 @@ func dist[K comparable](a, b *entry[K]) float64 { return chord2ToMeters(chord2(a
 
 // enterEvent is the Enter of member m, at distance d, in watcher w's view.
 func enterEvent[K comparable](w, m *entry[K], d float64) Event[K] {
-	return Event[K]{Kind: Enter, Watcher: w.id, Member: m.id, Position: m.shown, Distance: d}
+	return Event[K]{Kind: Enter, Watcher: w.id, Member: m.id, Position: m.shown(), Distance: d}
 }
 
 // leaveEvent is the Leave of member m from watcher w's view, of cause c.
 func leaveEvent[K comparable](w, m *entry[K], c Cause) Event[K] {
-	return Event[K]{Kind: Leave, Cause: c, Watcher: w.id, Member: m.id, Position: m.shown, Distance: dist(w, m)}
+	return Event[K]{Kind: Leave, Cause: c, Watcher: w.id, Member: m.id, Position: m.shown(), Distance: dist(w, m)}
 }

@@ -44,7 +44,7 @@
 //	vicinity_spatial_members                    gauge    located sockets (positions expired by the index are not subtracted)
 //	vicinity_spatial_updates_total              counter  locations set
 //	vicinity_spatial_watches                    gauge    sockets watching
-//	vicinity_spatial_events_total{event}        counter  nearby:enter, nearby:move, nearby:leave, area:enter, area:leave sent
+//	vicinity_spatial_events_total{event}        counter  nearby:state, nearby:enter, nearby:move, nearby:leave, area:enter, area:leave sent
 //
 // No metric has a namespace or room label: clients can name dynamic
 // namespaces and rooms, and so would choose the series.

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"log/slog"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -202,7 +203,8 @@ func startEnv(t *testing.T) *env {
 		realtime.WithLogger(logger),
 		realtime.WithSpatial(),
 		realtime.WithLocationEvent("location"),
-		realtime.WithLocationLimits(realtime.LocationLimits{UpdateRate: 100, UpdateBurst: 100, QueryRate: 100, QueryBurst: 100, MaxSpeed: 1e7}),
+		realtime.WithLocationLimits(realtime.LocationLimits{UpdateRate: 100, UpdateBurst: 100, QueryRate: 100, QueryBurst: 100, MaxSpeed: math.Inf(1)}),
+		realtime.WithRecovery(time.Minute, false),
 		heartbeat,
 	)
 	located.OnConnection(registerSpatial)

@@ -45,5 +45,40 @@ for (const mode of MODES) {
       assert.equal(left.id, bobID);
       assert.equal(left.reason, "disconnected");
     });
+
+    test("hidden state, zones, watch and location survive connection-state recovery", async (t) => {
+      const opts = { ...mode.opts, path: SPATIAL };
+      const ann = await connected(t, "/", opts);
+      const bob = await connected(t, "/", opts);
+      const bobEvents = [];
+      bob.onAny((event, arg) => { if (event.startsWith("nearby:")) bobEvents.push([event, arg]); });
+      const home = { lat: 52.52, lng: 13.405 };
+      assert.deepEqual(await ack(ann, "location", home), [{ ok: true }]);
+      assert.deepEqual(await ack(ann, "privacy", { hidden: true, zones: [{ center: home, radius: 200 }] }), [{ ok: true }]);
+      const state = waitFor(ann, "nearby:state");
+      assert.deepEqual(await ack(ann, "watch", 1000), [{ ok: true }]);
+      await state; // ann has a recovery offset now
+      assert.deepEqual(await ack(bob, "location", { lat: 52.521, lng: 13.405 }), [{ ok: true }]);
+      assert.deepEqual(await ack(bob, "watch", 1000), [{ ok: true }]);
+
+      // the transport drops; the client comes back with its session
+      const id = ann.id;
+      const back = waitFor(ann, "connect", { ms: 10_000 });
+      const again = waitFor(ann, "nearby:state", { ms: 10_000 });
+      ann.io.engine.close();
+      await back;
+      assert.equal(ann.recovered, true);
+      assert.equal(ann.id, id);
+      const [watching] = await again;
+      assert.ok(watching.members.some((m) => m.id === bob.id), "the watch is back, and sees bob");
+      assert.deepEqual(await ack(ann, "whoami"), [{ hidden: true, zones: 1, located: true }]);
+
+      // bob never learnt of ann: his next nearby event is about carl
+      const carl = await connected(t, "/", opts);
+      const carlSeen = waitFor(bob, "nearby:enter", { filter: (e) => e.id === carl.id });
+      assert.deepEqual(await ack(carl, "location", { lat: 52.5205, lng: 13.405 }), [{ ok: true }]);
+      await carlSeen;
+      assert.ok(bobEvents.every(([, e]) => e.id !== id && !(e.members ?? []).some((m) => m.id === id)), JSON.stringify(bobEvents));
+    });
   });
 }
