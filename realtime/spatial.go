@@ -22,7 +22,7 @@ type spatialConfig struct {
 // a watching socket (see [Socket.Watch]), the area events to a socket
 // entering or leaving an area (see [Server.AddArea]).
 const (
-	NearbyState = "nearby:state" // {"members": [{"id", "lat", "lng", "accuracy", "distance"}…]}: a watch started; those inside, nearest first
+	NearbyState = "nearby:state" // {"members": [{"id", "lat", "lng", "accuracy", "distance"}…]}: a watch started; all the socket sees, nearest first, replacing what the client knew
 	NearbyEnter = "nearby:enter" // {"id", "lat", "lng", "accuracy", "distance"}: a socket came within the watch radius
 	NearbyLeave = "nearby:leave" // {"id", "reason"}: it is no longer seen; reason is one of the Leave… constants
 	NearbyMove  = "nearby:move"  // {"id", "lat", "lng", "accuracy"}: a socket inside moved; conflated per socket
@@ -395,8 +395,10 @@ func appendNearby(b []byte, id string, pos spatial.Position, distance float64) [
 }
 
 // Watch makes the socket watch the circle of radius meters around where
-// it is shown: the client gets [NearbyState] with the sockets inside,
-// nearest first, then [NearbyEnter] for every other socket that comes
+// it is shown: the client gets [NearbyState] with all it sees, nearest
+// first (the sockets inside, and those whose symmetric watch holds it),
+// which replaces what it knew (after a recovery, say), then [NearbyEnter]
+// for every other socket that comes
 // within it, with its position as others may see it (see
 // [Socket.SetPrivacy]) and the distance to that position, [NearbyMove] as
 // it moves, and [NearbyLeave] when the client stops seeing it, with the

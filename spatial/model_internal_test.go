@@ -210,6 +210,9 @@ func runModel(t *testing.T, seed uint64, steps int) {
 	z := &model{t: t, replay: map[modelPair]bool{}, opEvs: map[modelPair]int{}}
 	x := New[int](WithEvents(func(ev Event[int]) {
 		for _, e := range ev.Expand() {
+			if ev.Kind == State && z.replay[modelPair{e.Watcher, e.Member}] {
+				continue // a State lists those seen already too
+			}
 			z.handle(e)
 		}
 	}), WithMaxAge(10*time.Hour))

@@ -32,9 +32,11 @@ const (
 	// events come as Enter, Move…, Leave, Enter, …: never a Move outside
 	// an Enter…Leave span.
 	Move
-	// State: Watcher's new watch holds Members, nearest first: the Enter
-	// events of a watch's start, in one event. Members Watcher already
-	// saw (through others' symmetric watches) are not listed.
+	// State: Watcher started a watch (it had none); Members are all it
+	// sees now, nearest first: those of its watch and the owners of
+	// symmetric watches that hold it. It stands for the Enter events of
+	// the watch's start, and is the whole of Watcher's view: what it saw
+	// before and is not listed, it no longer sees.
 	State
 )
 
@@ -125,7 +127,8 @@ type Event[K comparable] struct {
 }
 
 // Expand returns the events ev stands for: for a [State], an [Enter] of
-// each member, nearest first; otherwise ev itself.
+// each member, nearest first (those Watcher saw already included);
+// otherwise ev itself.
 func (ev Event[K]) Expand() []Event[K] {
 	if ev.Kind != State {
 		return []Event[K]{ev}
@@ -311,7 +314,7 @@ func (x *Index[K]) Watch(id K, radius float64, opts ...WatchOption) error {
 	x.indexWatch(w)
 	x.refreshWatch(w, &evs) // with no dwell, those leaving leave now
 	if fresh {
-		evs = stateOf(e, evs)
+		evs = x.stateOf(e, evs)
 	}
 	if !w.symmetric && wc.Symmetric {
 		before := x.viewers(e)
@@ -660,20 +663,21 @@ func (x *Index[K]) refreshWatch(w *watch[K], evs *[]Event[K]) {
 func (w *watch[K]) full() bool { return w.capacity > 0 && len(w.inside) >= w.capacity }
 
 // stateOf replaces the Enter events of e's new watch in evs by one [State]
-// event, nearest first.
-func stateOf[K comparable](e *entry[K], evs []Event[K]) []Event[K] {
-	st := Event[K]{Kind: State, Watcher: e.id, Members: []Hit[K]{}}
+// event: every member e sees now, nearest first.
+func (x *Index[K]) stateOf(e *entry[K], evs []Event[K]) []Event[K] {
 	out := evs[:0]
 	for _, ev := range evs {
-		if ev.Kind == Enter && ev.Watcher == e.id {
-			st.Members = append(st.Members, Hit[K]{ID: ev.Member, Position: ev.Position, Distance: ev.Distance})
-			continue
+		if ev.Kind != Enter || ev.Watcher != e.id {
+			out = append(out, ev)
 		}
-		out = append(out, ev)
 	}
-	// The members entered nearest first; those e saw already (through
-	// symmetric watches of theirs) are not in the state: e knows them.
-	return append([]Event[K]{st}, out...)
+	seen := x.seen(e)
+	members := make([]Hit[K], len(seen))
+	for i, m := range seen {
+		members[i] = Hit[K]{ID: m.id, Position: m.shown(), Distance: dist(e, m)}
+	}
+	slices.SortFunc(members, func(a, b Hit[K]) int { return cmp.Compare(a.Distance, b.Distance) })
+	return append([]Event[K]{{Kind: State, Watcher: e.id, Members: members}}, out...)
 }
 
 func (e *entry[K]) addWatcher(w *watch[K]) {

@@ -137,10 +137,12 @@ function connect(name) {
     render();
   });
 
-  // A watch starts with who is inside, nearest first; then they come and
-  // go one at a time.
+  // A watch starts with all I see, nearest first, which replaces what I
+  // knew (those shown offline stay); then they come and go one at a time.
   socket.on('nearby:state', ({ members }) => {
+    for (const [id, p] of people) if (!p.gone) people.delete(id);
     for (const p of members) people.set(p.id, { id: p.id, lat: p.lat, lng: p.lng, distance: p.distance, gone: false });
+    stale = true;
     render();
   });
 
