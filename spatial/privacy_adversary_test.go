@@ -1,6 +1,7 @@
 package spatial_test
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"testing"
@@ -311,4 +312,28 @@ func TestMoveEvents(t *testing.T) {
 		require.NoError(t, x.Set("m", p))
 		assert.Empty(t, rec.takeAll(), "inside the cell: nothing")
 	}
+}
+
+// Fences are decided on the shown position too: a coarsened member whose
+// cell's center is inside a fence is in it, wherever it is in the cell,
+// and one whose center is outside is not.
+func TestFencesOnShownPosition(t *testing.T) {
+	t.Parallel()
+	const cell = 500.0
+	x, rec := recorded(spatial.WithCoarsening(cell))
+	c := spatial.Coarsen(spatial.Point{Lat: 52.52, Lng: 13.405}, cell)
+	require.NoError(t, x.AddFence("center", spatial.Fence{Circle: &spatial.Circle{Center: c, Radius: 10}}))
+	rng := rand.New(rand.NewPCG(8, 8))
+	for i, p := range inCell(rng, c, cell, 5) {
+		id := fmt.Sprint(i)
+		require.NoError(t, x.Set(id, spatial.Position{Point: p}))
+		assert.Equal(t, []string{"center"}, x.FencesOf(id), "%v is %0.f m from the fence, in its cell", p, spatial.Distance(p, c))
+	}
+	// A member 5 m from the fence's center but in the next cell is not in it.
+	next := spatial.Point{Lat: c.Lat, Lng: c.Lng + 0.6*cell/metersPerDegree/math.Cos(c.Lat*math.Pi/180)}
+	require.NotEqual(t, c, spatial.Coarsen(next, cell))
+	require.NoError(t, x.AddFence("edge", spatial.Fence{Circle: &spatial.Circle{Center: next, Radius: 5}}))
+	require.NoError(t, x.Set("near", spatial.Position{Point: next}))
+	assert.NotContains(t, x.FencesOf("near"), "edge")
+	rec.takeAll()
 }
