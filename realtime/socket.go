@@ -429,14 +429,15 @@ func (s *Socket) Disconnect(close bool) {
 		s.client.disconnectAll()
 		return
 	}
-	s.mu.Lock()
-	closing := !s.connected || s.closing
-	s.mu.Unlock()
-	if closing {
+	// The socket is marked closing before the packet goes out: the client
+	// may answer it (closing the connection, when it was its last
+	// namespace) before this goroutine goes on, and that close must find
+	// the reason taken, as Node.js's synchronous _onclose does.
+	if !s.startClose() {
 		return
 	}
 	s.client.sendPacket(&sio.Packet{Type: sio.Disconnect, Namespace: s.nsp.name})
-	s.onclose(ReasonServerNamespaceDisconnect)
+	s.finishClose(ReasonServerNamespaceDisconnect)
 }
 
 func (s *Socket) info() SocketInfo {
@@ -461,13 +462,27 @@ var recoverable = map[string]bool{
 // so that a socket's handlers never run concurrently, and never on a read
 // loop.
 func (s *Socket) onclose(reason string) {
+	if s.startClose() {
+		s.finishClose(reason)
+	}
+}
+
+// startClose marks the socket closing; false if it is not connected or
+// already closing, in which case the disconnection and its reason are
+// another's.
+func (s *Socket) startClose() bool {
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	if !s.connected || s.closing {
-		s.mu.Unlock()
-		return
+		return false
 	}
 	s.closing = true
-	s.mu.Unlock()
+	return true
+}
+
+// finishClose goes on with the disconnection startClose began, with
+// reason.
+func (s *Socket) finishClose(reason string) {
 	s.client.detach(s)
 	s.end()
 	s.inbox.enqueue(func() { s.closed(reason) })
