@@ -752,3 +752,26 @@ func TestRecovery(t *testing.T) {
 	require.Len(t, m, 3)
 	assert.NotEqual(t, sid3, m[2], "no offset: not recovered")
 }
+
+// A client that closes its connection as soon as it gets the DISCONNECT
+// packet (socket.io-client does when that was its last namespace) does not
+// change the reason: the socket was disconnected by the server, as Node's
+// synchronous _onclose reports. The close raced the reason before.
+func TestKickThenClientCloses(t *testing.T) {
+	t.Parallel()
+	srv, reasons := echoServer(t)
+	srv.OnConnection(func(s *realtime.Socket) {
+		s.On("kick", func(*realtime.Event) { s.Disconnect(false) })
+		s.On("close", func(*realtime.Event) { s.Disconnect(true) })
+	})
+	ts := serve(t, srv)
+	for i := range 50 {
+		ev := []string{"kick", "close"}[i%2]
+		r := dialRaw(t, ts)
+		r.connect("/", "")
+		r.send(`42["` + ev + `"]`)
+		assert.Equal(t, `41`, r.next())
+		_ = r.ws.Close()
+		assert.Equal(t, realtime.ReasonServerNamespaceDisconnect, recv(t, reasons), ev)
+	}
+}
