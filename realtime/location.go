@@ -76,14 +76,25 @@ type located struct {
 }
 
 // budget is the rate limits of one user (the presence identity, or the
-// socket when there is none), shared by its sockets.
+// socket when there is none), shared by its sockets, and the privacy its
+// sockets last set. A user with a presence identity is remembered for
+// userMemory after its last socket went, so that reconnecting resets
+// neither its rates nor its privacy.
 type budget struct {
-	key     string
-	refs    int // sockets holding it; under locator.mu
+	key   string
+	refs  int         // sockets holding it; under locator.mu
+	timer *time.Timer // forgets the user when it has had no socket for userMemory; under locator.mu
+
 	mu      sync.Mutex
 	updates tokenBucket
 	queries tokenBucket
+	privacy *spatial.Privacy // the last set by a socket of the user; nil for none
 }
+
+// userMemory is how long a user with a presence identity is remembered
+// after its last socket went: a new connection within it starts with the
+// privacy (hidden, zones…) and the rates the user had.
+const userMemory = 2 * time.Minute
 
 // watchSpec is a socket's watch, to start it again when the socket gets a
 // location back, or on another connection after recovery.
@@ -148,6 +159,11 @@ func (l *locator) located(s *Socket, create bool) (*located, error) {
 		return nil, ErrNotConnected
 	}
 	st = &located{s: s, sp: sp, user: l.hold(s)}
+	st.user.mu.Lock()
+	if pv := st.user.privacy; pv != nil { // the user's, from another socket
+		st.privacy = *pv
+	}
+	st.user.mu.Unlock()
 	sp.socks[s.id] = st
 	return st, nil
 }
@@ -165,17 +181,57 @@ func (l *locator) hold(s *Socket) *budget {
 		b = &budget{key: key}
 		l.users[key] = b
 	}
+	if b.timer != nil {
+		b.timer.Stop()
+		b.timer = nil
+	}
 	b.refs++
 	return b
 }
 
-// release counts a socket out of b.
+// release counts a socket out of b. A user with a presence identity is
+// forgotten userMemory after its last socket went; a socket alone at once.
 func (l *locator) release(b *budget) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if b.refs--; b.refs == 0 {
-		delete(l.users, b.key)
+	if b.refs--; b.refs > 0 {
+		return
 	}
+	if strings.HasPrefix(b.key, "\x00") || l.closed {
+		delete(l.users, b.key)
+		return
+	}
+	b.timer = time.AfterFunc(userMemory, func() {
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		if b.refs == 0 && l.users[b.key] == b {
+			delete(l.users, b.key)
+		}
+	})
+}
+
+// remembered returns the privacy s's user last set, if it is remembered.
+func (l *locator) remembered(s *Socket) *spatial.Privacy {
+	key := s.PresenceKey()
+	if key == "" {
+		return nil
+	}
+	l.mu.Lock()
+	b := l.users[key]
+	l.mu.Unlock()
+	if b == nil {
+		return nil
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.privacy
+}
+
+// remember keeps pv as the privacy of the user of b.
+func (b *budget) remember(pv spatial.Privacy) {
+	b.mu.Lock()
+	b.privacy = &pv
+	b.mu.Unlock()
 }
 
 // allowUpdate and allowQuery take a token of the user's location update
@@ -240,6 +296,10 @@ func (sp *space) forget(st *located) {
 // anyone is told about it.
 func (l *locator) connected(s *Socket) {
 	st, _ := l.located(s, false)
+	if st == nil && l.remembered(s) != nil {
+		// A user that set its privacy has it from its first moment.
+		st, _ = l.located(s, true)
+	}
 	if st != nil {
 		st.mu.Lock()
 		if pos := st.pending; pos != nil {
@@ -319,6 +379,11 @@ func (l *locator) dropped(n *Namespace) {
 func (l *locator) close() {
 	l.mu.Lock()
 	l.closed = true
+	for _, b := range l.users {
+		if b.timer != nil {
+			b.timer.Stop()
+		}
+	}
 	spaces := l.spaces
 	l.spaces = nil
 	l.mu.Unlock()

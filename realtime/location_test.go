@@ -281,3 +281,41 @@ func TestHiddenNotInAreaPresence(t *testing.T) {
 	require.Equal(t, `439[{"ok":true}]`, call(t, bob, "privacy", fmt.Sprintf(`{"zones":[{"center":{"lat":%v,"lng":%v},"radius":100,"hide":true}]}`, park.Lat, park.Lng)))
 	assert.Equal(t, []string{"ann"}, members())
 }
+
+// A user's privacy outlives its socket: a new connection of the same
+// presence identity starts hidden (a phone back on a new socket is not
+// shown for a moment), and the user's rates are not reset by reconnecting.
+func TestPrivacyRememberedForTheUser(t *testing.T) {
+	t.Parallel()
+	srv := presenceServer(t, realtime.WithSpatial(), realtime.WithLocationEvent("location"),
+		realtime.WithLocationLimits(realtime.LocationLimits{MaxSpeed: 1e12, QueryRate: 0.001, QueryBurst: 3}))
+	srv.OnConnection(locationHandlers)
+	ts := serve(t, srv)
+	connect := func(user string) (*peer, string) {
+		r := dialRaw(t, ts)
+		return &peer{raw: r}, sid(t, r.connect("/", `{"user":"`+user+`"}`))
+	}
+	bob, _ := connect("bob")
+	place(t, bob, berlin)
+	require.Equal(t, `439[{"ok":true}]`, call(t, bob, "watch", "1000"))
+
+	ann, _ := connect("ann")
+	require.Equal(t, `439[{"ok":true}]`, call(t, ann, "privacy", `{"hidden":true}`))
+	place(t, ann, north(berlin, 10))
+	for range 3 {
+		assert.Contains(t, call(t, ann, "nearby", "500"), `439[[`)
+	}
+	_ = ann.ws.Close()
+
+	ann2, idAnn2 := connect("ann")
+	assert.Equal(t, `439[{"hidden":true,"located":false,"zones":0}]`, call(t, ann2, "whoami", "null"), "hidden from its first moment")
+	place(t, ann2, north(berlin, 20))
+	assert.Equal(t, `439[{"error":"realtime: too many location queries"}]`, call(t, ann2, "nearby", "500"), "the rates were not reset")
+
+	carl, idCarl := connect("carl")
+	assert.Equal(t, `439[{"hidden":false,"located":false,"zones":0}]`, call(t, carl, "whoami", "null"), "another user is not")
+	place(t, carl, north(berlin, 30))
+	next := bob.until(t, `^42\["nearby:(enter|move)"`)
+	assert.Contains(t, next, idCarl, "bob's next news is carl, never ann")
+	assert.NotContains(t, next, idAnn2)
+}

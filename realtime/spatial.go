@@ -292,7 +292,11 @@ func (s *Socket) SetHidden(hidden bool) error {
 // [LocationLimits].MaxZones, or larger than MaxZoneRadius, are refused with
 // [ErrTooManyZones]; an invalid value with an error wrapping
 // spatial.ErrInvalidPrivacy. It holds for the socket's life and across
-// recovery, and may be set before the socket has a location.
+// recovery, and may be set before the socket has a location. With a
+// presence identity (see [WithPresence]) it is also the user's: the user's
+// next sockets start with it, until a socket of the user sets another,
+// and for two minutes after the user's last socket went (a phone that
+// reconnects with a new socket is hidden from its first moment).
 func (s *Socket) SetPrivacy(pv spatial.Privacy) error {
 	if err := pv.Validate(); err != nil {
 		return fmt.Errorf("realtime: set privacy: %w", err)
@@ -326,6 +330,7 @@ func (st *located) setPrivacy(pv spatial.Privacy) error {
 		return err
 	}
 	st.privacy = pv
+	st.user.remember(pv)
 	st.hush()
 	return nil
 }
