@@ -108,6 +108,9 @@ func FuzzPolygon(f *testing.F) {
 	f.Add(seed(0, [2]float64{0, 0}, [2]float64{0, 1}, [2]float64{1, 1}, [2]float64{1, 0}))
 	f.Add(seed(0, [2]float64{-12, 177}, [2]float64{-12, -178}, [2]float64{-21, -178}, [2]float64{-21, 177}))
 	f.Add(seed(0, [2]float64{80, 0}, [2]float64{80, 120}, [2]float64{80, -120}))
+	// Reaching a pole: its members at every longitude are inside.
+	f.Add(seed(1, [2]float64{80, 0}, [2]float64{80, 90}, [2]float64{90, 90}, [2]float64{90, 0}))
+	f.Add(seed(1, [2]float64{-80, 170}, [2]float64{-80, -170}, [2]float64{-90, -170}, [2]float64{-90, 170}))
 	f.Add(seed(1, [2]float64{0, 0}, [2]float64{math.NaN(), 1}, [2]float64{1, 1}))
 	f.Add(seed(1, [2]float64{0, 0}, [2]float64{1, 1}))
 	f.Add([]byte{})

@@ -62,17 +62,17 @@ func (p Point) Validate() error {
 // Distance returns the great-circle distance between a and b in meters on
 // a sphere of radius [EarthRadius]. It is accurate to about 0.5% against the
 // WGS84 ellipsoid, and to well under a millimeter against the sphere at any
-// distance. Both points should be valid (see [Point.Validate]); the result
-// for invalid points is unspecified but Distance never panics.
+// distance, antipodes included (a few nanometers). Both points should be
+// valid (see [Point.Validate]); the result for invalid points is
+// unspecified but Distance never panics.
 func Distance(a, b Point) float64 {
 	return chord2ToMeters(chord2(unit(a), unit(b)))
 }
 
 // vec3 is a point on the unit sphere in Earth-centered coordinates. Members
-// keep theirs, so that a distance costs no trigonometry: the squared chord
-// between two unit vectors orders points exactly as the great-circle
-// distance does, and converts to it with one asin (the haversine formula in
-// another form).
+// keep theirs, so that a distance costs no trigonometry: chord2 of two unit
+// vectors orders pairs exactly as their great-circle distance does, and
+// converts to it with one asin (the haversine formula in another form).
 type vec3 [3]float64
 
 func unit(p Point) vec3 {
@@ -81,35 +81,66 @@ func unit(p Point) vec3 {
 	return vec3{cLat * cLng, cLat * sLng, sLat}
 }
 
-// chord2 returns the squared straight-line distance between two unit
-// vectors, in [0, 4].
-func chord2(a, b vec3) float64 {
+// chord2 returns the distance key of two unit vectors: their squared
+// chord, in [0, 2], up to a quarter of a great circle apart (10,007 km);
+// beyond, 4 over the squared chord from a to the antipode of b, in (2,
+// +Inf], +Inf for exact antipodes. The key grows with the great-circle
+// distance, and chord2ToMeters converts it back; it is compared only with
+// keys from chord2, metersToChord2, screenChord2 and rectChord2.
+//
+// Near the antipode a squared chord is close to 4, where one float64 step
+// is 0.2 m of distance and asin is ill-conditioned: converting it would be
+// off by up to 0.27 m. The chord to the antipode is small there instead,
+// and keeps every bit. A short distance, the common case, costs one
+// compare more than the squared chord.
+func chord2(a, b vec3) (k float64) {
 	dx, dy, dz := a[0]-b[0], a[1]-b[1], a[2]-b[2]
-	return dx*dx + dy*dy + dz*dz
+	if k = dx*dx + dy*dy + dz*dz; k <= 2 {
+		return k
+	}
+	// The loop keeps chord2 within the inlining budget (its cost is 78 of
+	// 80): the hot paths call it for every candidate.
+	k = 0
+	for i := range a {
+		s := a[i] + b[i]
+		k += s * s
+	}
+	return 4 / k
 }
 
-// chord2ToMeters converts a squared chord to the great-circle distance in
-// meters.
-func chord2ToMeters(c2 float64) float64 {
-	return 2 * EarthRadius * math.Asin(math.Min(1, math.Sqrt(c2)/2))
+// chord2ToMeters converts a distance key (see chord2) to the great-circle
+// distance in meters. Both forms are well-conditioned: asin is taken of at
+// most sqrt(2)/2.
+func chord2ToMeters(k float64) float64 {
+	if k <= 2 {
+		return 2 * EarthRadius * math.Asin(math.Sqrt(k)/2)
+	}
+	// 1/sqrt(k) is half the chord from a to -b, so -b is 2R*asin of it
+	// away, and b half the circumference less that.
+	return EarthRadius * (math.Pi - 2*math.Asin(1/math.Sqrt(k)))
 }
 
-// metersToChord2 converts a great-circle distance in meters to a squared
-// chord; distances of half the circumference or more give 4.
+// metersToChord2 converts a great-circle distance in meters to a distance
+// key (see chord2); distances of half the circumference or more give +Inf.
 func metersToChord2(d float64) float64 {
 	delta := d / EarthRadius
-	if delta >= math.Pi {
-		return 4
+	switch {
+	case delta >= math.Pi:
+		return math.Inf(1)
+	case delta <= math.Pi/2:
+		c := 2 * math.Sin(delta/2)
+		return c * c
 	}
-	c := 2 * math.Sin(delta/2)
-	return c * c
+	s := 2 * math.Sin((math.Pi-delta)/2) // the chord to the antipode
+	return 4 / (s * s)
 }
 
-// screenChord2 is the squared chord a candidate is screened with for a
-// radius of meters: a hair more than the radius's, so that rounding never
-// drops a member exactly on the edge before its distance decides.
+// screenChord2 is the distance key a candidate is screened with for a
+// radius of meters: the key of a micrometer more than the radius, so that
+// rounding (nanometers, see chord2) never drops a member exactly on the
+// edge before its distance decides.
 func screenChord2(meters float64) float64 {
-	return metersToChord2(meters)*(1+1e-9) + 1e-18
+	return metersToChord2(meters + 1e-6)
 }
 
 // finite reports whether v is neither NaN nor infinite.
@@ -137,6 +168,40 @@ func withAliases(bs []box) []box {
 		bs = append(bs, box{[2]float64{180, lo}, [2]float64{180, hi}})
 	}
 	return bs
+}
+
+// atPoles keeps bs, boxes that all share one latitude range, off the
+// poles, and adds for each pole that the range reaches a line box at that
+// latitude spanning every longitude: all the longitudes of a pole name one
+// place, and a member there is stored at whatever longitude it was given.
+// A box left empty (a range at a pole only) is dropped. No member is
+// matched by two boxes.
+func atPoles(bs []box) []box {
+	south, north := bs[0].min[1], bs[0].max[1]
+	if south > -90 && north < 90 {
+		return bs
+	}
+	lo, hi := south, north
+	if south == -90 {
+		lo = math.Nextafter(-90, 0)
+	}
+	if north == 90 {
+		hi = math.Nextafter(90, 0)
+	}
+	out := make([]box, 0, len(bs)+2)
+	if lo <= hi {
+		for _, b := range bs {
+			b.min[1], b.max[1] = lo, hi
+			out = append(out, b)
+		}
+	}
+	if south == -90 {
+		out = append(out, box{[2]float64{-180, -90}, [2]float64{180, -90}})
+	}
+	if north == 90 {
+		out = append(out, box{[2]float64{-180, 90}, [2]float64{180, 90}})
+	}
+	return out
 }
 
 // box is an axis-aligned rectangle in the R-tree's plane (x=lng, y=lat) that
@@ -184,14 +249,15 @@ func circleBoxes(c Point, radius float64) []box {
 	return withAliases([]box{{[2]float64{west, south}, [2]float64{east, north}}})
 }
 
-// rectChord2 returns a lower bound of the squared chord between the center
-// of a query (latitude lat and longitude lng in radians, sinLat and cosLat
-// of lat) and the nearest point of the lat/lng rectangle min..max (degrees,
-// x=lng, y=lat, not crossing the antimeridian). It is exact up to rounding,
-// minus a small margin, so that a best-first nearest-neighbour search that
-// ranks nodes by it and items by their exact squared chord is exact.
+// rectChord2 returns a lower bound of the distance key (see chord2)
+// between the center of a query (latitude lat and longitude lng in
+// radians, sinLat and cosLat of lat) and the nearest point of the lat/lng
+// rectangle min..max (degrees, x=lng, y=lat, not crossing the
+// antimeridian). It is exact up to rounding, minus a small margin, so that
+// a best-first nearest-neighbour search that ranks nodes by it and items by
+// their exact key is exact.
 func rectChord2(lat, lng, sinLat, cosLat float64, min, max [2]float64) float64 {
-	var c2 float64
+	var c2, s2 float64 // squared chords to the nearest point and to its antipode
 	if lngDeg := lng * radToDeg; lngDeg >= min[0] && lngDeg <= max[0] {
 		// The nearest point is on our own meridian.
 		var dLat float64
@@ -200,8 +266,8 @@ func rectChord2(lat, lng, sinLat, cosLat float64, min, max [2]float64) float64 {
 		} else if latDeg < min[1] {
 			dLat = (min[1] - latDeg) * degToRad
 		}
-		c := 2 * math.Sin(dLat/2)
-		c2 = c * c
+		s, c := math.Sincos(dLat / 2)
+		c2, s2 = 4*s*s, 4*c*c
 	} else {
 		// The longitude is outside the rectangle: the nearest point is on
 		// one of its two meridian edges (along a parallel the distance
@@ -214,11 +280,14 @@ func rectChord2(lat, lng, sinLat, cosLat float64, min, max [2]float64) float64 {
 			meridianDot(sinLat, cosLat, math.Cos(lng-min[0]*degToRad), sLo, cLo, sHi, cHi),
 			meridianDot(sinLat, cosLat, math.Cos(lng-max[0]*degToRad), sLo, cLo, sHi, cHi),
 		)
-		c2 = 2 - 2*dot
+		c2, s2 = 2-2*dot, 2+2*dot
 	}
-	// The dot-product form loses about 1e-16 absolutely; the margin keeps
+	// The dot-product form loses about 1e-16 absolutely; the margins keep
 	// the bound below every item inside the rectangle.
-	return c2*(1-1e-9) - 1e-14
+	if c2 <= 2 {
+		return c2*(1-1e-9) - 1e-14
+	}
+	return 4 / (s2*(1+1e-9) + 1e-14)
 }
 
 // meridianDot returns the largest dot product between the query center
@@ -248,6 +317,10 @@ func meridianDot(sinLat, cosLat, cosD, sLo, cLo, sHi, cHi float64) float64 {
 // rectangle crosses the antimeridian: it covers longitudes West..180 and
 // -180..East. Edges are inclusive. Bounds{-90, -180, 90, 180} is the whole
 // globe.
+//
+// Bounds that reach a pole (North 90, or South -90) contain every point at
+// that pole, whatever its longitude and whatever West and East are: every
+// longitude of a pole names the same place.
 type Bounds struct {
 	South float64 `json:"south"`
 	West  float64 `json:"west"`
@@ -270,8 +343,8 @@ func (b Bounds) Validate() error {
 	return nil
 }
 
-// Contains reports whether p lies in b, edges included. It is false when b
-// or p is invalid.
+// Contains reports whether p lies in b, edges included; a point at a pole
+// lies in b when b reaches that pole. It is false when b or p is invalid.
 func (b Bounds) Contains(p Point) bool {
 	if b.Validate() != nil || p.Validate() != nil {
 		return false
@@ -282,6 +355,9 @@ func (b Bounds) Contains(p Point) bool {
 func (b Bounds) contains(p Point) bool {
 	if p.Lat < b.South || p.Lat > b.North {
 		return false
+	}
+	if p.Lat == 90 || p.Lat == -90 {
+		return true // b reaches the pole, which is at every longitude
 	}
 	in := func(lng float64) bool {
 		if b.West <= b.East {
@@ -296,12 +372,12 @@ func (b Bounds) contains(p Point) bool {
 // boxes returns the R-tree boxes of a valid b.
 func (b Bounds) boxes() []box {
 	if b.West <= b.East {
-		return withAliases([]box{{[2]float64{b.West, b.South}, [2]float64{b.East, b.North}}})
+		return atPoles(withAliases([]box{{[2]float64{b.West, b.South}, [2]float64{b.East, b.North}}}))
 	}
-	return []box{
+	return atPoles([]box{
 		{[2]float64{b.West, b.South}, [2]float64{180, b.North}},
 		{[2]float64{-180, b.South}, [2]float64{b.East, b.North}},
-	}
+	})
 }
 
 // Polygon is a simple polygon given by its vertices in order (either
@@ -315,6 +391,16 @@ func (b Bounds) boxes() []box {
 // (for example Fiji's) works as expected. A polygon that winds around a pole
 // is refused with [ErrInvalidPolygon]; query such areas with
 // [Index.WithinBounds] or [Index.Nearby].
+//
+// A polygon contains a pole when one of its vertices is at that pole
+// (latitude 90 or -90); every point at the pole is then inside, whatever
+// its longitude, since every longitude of a pole names the same place, and
+// no point at the pole is inside any other polygon. Vertices at a pole keep
+// their longitudes, which shape the polygon: in the lat/lng plane an edge
+// between two of them runs along the pole, so {80, 0}, {80, 90}, {90, 90},
+// {90, 0} is the wedge between the meridians 0 and 90 north of latitude 80.
+// This overrides the rule for points on an edge (see [Polygon.Contains]):
+// two polygons that meet at a pole both contain it.
 type Polygon []Point
 
 // Validate returns an error wrapping [ErrInvalidPolygon] when p has fewer
@@ -329,7 +415,8 @@ func (poly Polygon) Validate() error {
 // unwrapped lng/lat plane. A point exactly on an edge is decided
 // consistently but arbitrarily: for an axis-aligned rectangle, points on
 // the south and west edges are inside and points on the north and east
-// edges are outside. It is false when poly or p is invalid.
+// edges are outside. A point at a pole is inside when a vertex is at that
+// pole (see [Polygon]). It is false when poly or p is invalid.
 func (poly Polygon) Contains(p Point) bool {
 	pp, err := poly.prepare()
 	if err != nil || p.Validate() != nil {
@@ -395,28 +482,33 @@ func (poly Polygon) prepare() (*preparedPolygon, error) {
 	return pp, nil
 }
 
-// boxes returns the one or two R-tree boxes covering the polygon.
+// boxes returns the R-tree boxes covering the polygon: one or two, and a
+// line box at each pole it reaches.
 func (pp *preparedPolygon) boxes() []box {
 	switch {
 	case pp.minX < -180:
-		return []box{
+		return atPoles([]box{
 			{[2]float64{pp.minX + 360, pp.minY}, [2]float64{180, pp.maxY}},
 			{[2]float64{-180, pp.minY}, [2]float64{math.Min(pp.maxX, 180), pp.maxY}},
-		}
+		})
 	case pp.maxX > 180:
-		return []box{
+		return atPoles([]box{
 			{[2]float64{math.Max(pp.minX, -180), pp.minY}, [2]float64{180, pp.maxY}},
 			{[2]float64{-180, pp.minY}, [2]float64{pp.maxX - 360, pp.maxY}},
-		}
+		})
 	}
-	return withAliases([]box{{[2]float64{pp.minX, pp.minY}, [2]float64{pp.maxX, pp.maxY}}})
+	return atPoles(withAliases([]box{{[2]float64{pp.minX, pp.minY}, [2]float64{pp.maxX, pp.maxY}}}))
 }
 
-// contains tests a valid point. The point's longitude is tried at each
-// 360° shift that falls inside the unwrapped bounding box.
+// contains tests a valid point. A point at a pole is inside when a vertex
+// is at that pole; any other point's longitude is tried at each 360° shift
+// that falls inside the unwrapped bounding box.
 func (pp *preparedPolygon) contains(p Point) bool {
 	if p.Lat < pp.minY || p.Lat > pp.maxY {
 		return false
+	}
+	if p.Lat == 90 || p.Lat == -90 {
+		return true // a vertex is at the pole
 	}
 	for _, x := range [3]float64{p.Lng - 360, p.Lng, p.Lng + 360} {
 		if x >= pp.minX && x <= pp.maxX && pp.crossings(x, p.Lat) {

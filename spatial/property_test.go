@@ -55,6 +55,25 @@ func globePoint(rng *rand.Rand) spatial.Point {
 	return p
 }
 
+// antipodeOf returns the point opposite p, moved by up to nudge degrees
+// in latitude and longitude.
+func antipodeOf(rng *rand.Rand, p spatial.Point, nudge float64) spatial.Point {
+	return spatial.Point{
+		Lat: math.Max(-90, math.Min(90, -p.Lat+(2*rng.Float64()-1)*nudge)),
+		Lng: wrapLng(p.Lng + 180 + (2*rng.Float64()-1)*nudge),
+	}
+}
+
+// someMember returns the point of a member picked by rng (ids are below
+// twice the members left).
+func (w *world) someMember(rng *rand.Rand) spatial.Point {
+	for {
+		if p, ok := w.members[rng.IntN(len(w.members)*2)]; ok {
+			return p
+		}
+	}
+}
+
 func newWorld(t *testing.T, name string, n int, point func(*rand.Rand) spatial.Point) *world {
 	t.Helper()
 	rng := rand.New(rand.NewPCG(42, uint64(n)))
@@ -134,6 +153,13 @@ func TestPropertyNearby(t *testing.T) {
 				if w.name == "globe" {
 					radius = math.Pow(10, 3+rng.Float64()*4.4) // 1 km .. 25,000 km
 				}
+				switch rng.IntN(8) {
+				case 0: // from near a member's antipode, out to about that member
+					c = antipodeOf(rng, w.someMember(rng), math.Pow(10, -8*rng.Float64()))
+					radius = math.Pi*spatial.EarthRadius - radius/1000
+				case 1: // a member exactly on the edge
+					radius = spatial.Distance(c, w.someMember(rng))
+				}
 				limit := 0
 				if rng.IntN(3) == 0 {
 					limit = 1 + rng.IntN(20)
@@ -175,6 +201,9 @@ func TestPropertyNearest(t *testing.T) {
 				if w.name == "globe" && rng.IntN(2) == 0 {
 					c = globePoint(rng) // queries from anywhere
 				}
+				if rng.IntN(8) == 0 { // from a member's antipode: in the city, all are far
+					c = antipodeOf(rng, w.someMember(rng), math.Pow(10, -8*rng.Float64()))
+				}
 				k := 1 + rng.IntN(50)
 				hits, err := w.index.Nearest(c, k)
 				require.NoError(t, err)
@@ -206,6 +235,12 @@ func TestPropertyWithinBounds(t *testing.T) {
 					bounds.East = 180
 				case 1:
 					bounds.West = -180
+				}
+				switch rng.IntN(8) { // reaching a pole: its members at any longitude
+				case 0:
+					bounds.North = 90
+				case 1:
+					bounds.South = -90
 				}
 				hits, err := w.index.WithinBounds(bounds)
 				require.NoError(t, err)
@@ -254,6 +289,11 @@ func TestPropertyWithinPolygon(t *testing.T) {
 				c := w.point(rng)
 				if w.name == "globe" {
 					c.Lat = math.Max(-60, math.Min(60, c.Lat)) // not around a pole
+					if rng.IntN(4) == 0 {
+						// Near a pole, not around it: vertices beyond it
+						// are clamped to it, so the polygon reaches it.
+						c.Lat = math.Copysign(75+15*rng.Float64(), c.Lat)
+					}
 				}
 				poly := starPolygon(rng, c, size*rng.Float64())
 				hits, err := w.index.WithinPolygon(poly)
