@@ -8,8 +8,10 @@
 //
 // # Watches
 //
-// A member can watch the circle around itself ([Index.Watch]): members
-// coming within the radius produce [Enter] events, members going beyond
+// A member can watch the circle around itself ([Index.Watch]): a new watch
+// reports all its owner sees in one [State] event, nearest first; members
+// coming within the radius produce [Enter] events, members inside that
+// move [Move] events, members going beyond
 // the radius plus an optional margin, hiding or being removed produce
 // [Leave] events, each with a [Cause] that says which. The margin ([WithMargin]) and a dwell time ([WithDwell], a delay
 // before leaving) keep members on the boundary from flapping. A symmetric
@@ -44,13 +46,19 @@
 //
 // # Privacy
 //
-// A hidden member ([Index.SetHidden]) is left out of queries and of other
-// members' watches, while it can still watch and query (it sees others
-// through its own watch, not through theirs). Positions shown to
-// others can be coarsened to a grid ([WithCoarsening], [Coarsen],
-// [Index.Shown]); the index keeps and searches the exact ones. Note that
-// [Hit.Distance] and [Event.Distance] are exact: a layer that shows
-// coarsened positions should not show those distances as they are.
+// What one member can observe of another is decided on where that member
+// is shown, never where it is: the trees, the watches and the fences hold
+// each member at its shown position, so the inclusion, order, limit and
+// distance of query results, the Enter, Move and Leave of watches and the
+// fences a member is in all follow from it. A member's [Privacy] says how
+// it is shown: exactly; coarsened to the center of its cell of a fixed grid
+// (Precision, or [WithCoarsening] for all, with hysteresis at the cell's
+// edges); at the shown center of a privacy zone ([Zone]: a randomized
+// circle placed with the index's secret, [WithSecret]) while inside it; or
+// not at all, hidden ([Index.SetHidden], or a zone that hides): left out of
+// queries and of other members' watches, while it can still watch and
+// query (it sees others through its own watch, not through theirs).
+// [Index.Get] alone returns the exact position, for the member's own use.
 //
 // # Units
 //
@@ -76,7 +84,8 @@
 // great-circle distance, so it is exact everywhere. A [Bounds] with West
 // greater than East crosses the antimeridian. A [Polygon]'s edges take the
 // short way around in longitude, so polygons across the antimeridian work;
-// polygons around a pole are refused.
+// polygons around a pole are refused. A member at a pole is inside bounds
+// and polygons that reach that pole, whatever longitude it was stored with.
 //
 // # Concurrency
 //
