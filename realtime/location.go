@@ -1,6 +1,7 @@
 package realtime
 
 import (
+	"crypto/rand"
 	"encoding/json"
 	"fmt"
 	"slices"
@@ -29,6 +30,11 @@ type locator struct {
 }
 
 func newLocator(srv *Server, cfg *spatialConfig) *locator {
+	// One secret for every namespace's index (a zone shows one center);
+	// the application's spatial.WithSecret, later in the options, wins.
+	key := make([]byte, 32)
+	_, _ = rand.Read(key)
+	cfg.opts = append([]spatial.Option{spatial.WithSecret(key)}, cfg.opts...)
 	return &locator{srv: srv, cfg: cfg, areas: make(map[string]spatial.Fence), spaces: make(map[*Namespace]*space), users: make(map[string]*budget)}
 }
 
@@ -172,7 +178,7 @@ func (l *locator) located(s *Socket, create bool) (*located, error) {
 func (l *locator) hold(s *Socket) *budget {
 	key := "\x00" + s.id // a socket alone
 	if k := s.PresenceKey(); k != "" {
-		key = k
+		key = userKey(s.nsp, k) // namespaces are tenants: a user of each
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -217,7 +223,7 @@ func (l *locator) remembered(s *Socket) *spatial.Privacy {
 		return nil
 	}
 	l.mu.Lock()
-	b := l.users[key]
+	b := l.users[userKey(s.nsp, key)]
 	l.mu.Unlock()
 	if b == nil {
 		return nil
@@ -226,6 +232,9 @@ func (l *locator) remembered(s *Socket) *spatial.Privacy {
 	defer b.mu.Unlock()
 	return b.privacy
 }
+
+// userKey is the key of the user of presence key k in namespace n.
+func userKey(n *Namespace, k string) string { return n.name + "\x00" + k }
 
 // remember keeps pv as the privacy of the user of b.
 func (b *budget) remember(pv spatial.Privacy) {
@@ -302,6 +311,13 @@ func (l *locator) connected(s *Socket) {
 	}
 	if st != nil {
 		st.mu.Lock()
+		if s.recovered {
+			// What the client saw before it dropped is stale, and the
+			// leaves of its disconnect never reached it: it starts again
+			// from nothing, then hears of those it sees now.
+			b, at := s.eventHead(NearbyState, 16)
+			_ = s.emitBuilt(NearbyState, append(b, `{"members":[]}`...), at)
+		}
 		if pos := st.pending; pos != nil {
 			st.pending = nil
 			st.place(*pos)
@@ -398,8 +414,11 @@ func (l *locator) quietIn(s *Socket, room string) bool {
 	if !strings.HasPrefix(room, areaPrefix) {
 		return false
 	}
+	// The index's flag, not st.quiet: the area events of a placement are
+	// delivered before hush runs, and a socket placed hidden (or stepping
+	// into a zone that hides it) must never be tracked in them.
 	st, _ := l.located(s, false)
-	return st != nil && st.quiet.Load()
+	return st != nil && st.sp.idx.Hidden(s.id)
 }
 
 // place puts the socket in the index at pos with its privacy, starts its
@@ -441,7 +460,7 @@ func (st *located) hush() {
 			continue
 		}
 		if quiet {
-			h.untrack(s, r)
+			h.untrack(s, r, true) // it still sees the area's presence
 		} else if s.Connected() {
 			h.track(s, r)
 		}
@@ -462,6 +481,9 @@ func (sp *space) onEvent(ev spatial.Event[string]) {
 	switch ev.Kind {
 	case spatial.State:
 		if w := sp.socket(ev.Watcher); w != nil {
+			for _, h := range ev.Members { // the state is newer
+				w.client.conn.DropLatest(moveKey(sp.nsp.name, h.ID))
+			}
 			b, at := w.eventHead(NearbyState, len(ev.Members)*(32+nearbySize)+16)
 			b = append(b, `{"members":[`...)
 			for i, h := range ev.Members {

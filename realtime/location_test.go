@@ -26,6 +26,11 @@ func locationHandlers(s *realtime.Socket) {
 		_ = e.Bind(&radius)
 		_ = e.AckResult(s.Watch(radius))
 	})
+	s.On("watchmargin", func(e *realtime.Event) {
+		var w struct{ Radius, Margin float64 }
+		_ = e.Bind(&w)
+		_ = e.AckResult(s.Watch(w.Radius, spatial.WithMargin(w.Margin)))
+	})
 	s.On("privacy", func(e *realtime.Event) {
 		var pv spatial.Privacy
 		if err := e.Bind(&pv); err != nil {
@@ -130,6 +135,8 @@ func TestLocationSurvivesRecovery(t *testing.T) {
 	require.Len(t, m, 3)
 	require.Equal(t, sidA, m[2], "recovered")
 	a2 := &peer{raw: r2}
+	reset := a2.until(t, `^42\["nearby:state"`)
+	assert.True(t, strings.HasPrefix(reset, `42["nearby:state",{"members":[]}`), "first, what it saw is dropped: %s", reset)
 	state := a2.until(t, `^42\["nearby:state"`)
 	assert.Contains(t, state, `"id":"`+idB+`"`, "the watch is back, with the location")
 	assert.Equal(t, `439[{"hidden":true,"located":true,"zones":1}]`, call(t, a2, "whoami", "null"))
@@ -191,7 +198,9 @@ func TestLocationLimits(t *testing.T) {
 	assert.Equal(t, `439[{"error":"realtime: too many or too large privacy zones"}]`, call(t, a, "privacy", z(1, 501)))
 	assert.Regexp(t, `^439\[\{"error":".*invalid privacy.*"\}\]$`, call(t, a, "privacy", z(1, -1)))
 	assert.Equal(t, `439[{"hidden":false,"located":true,"zones":0}]`, call(t, a, "whoami", "null"))
-	assert.Equal(t, `439[{"ok":true}]`, call(t, a, "privacy", z(1, 500)))
+	assert.Equal(t, `439[{"error":"realtime: too many location updates"}]`, call(t, a, "privacy", z(1, 500)), "a change of privacy is an update")
+	assert.Equal(t, `439[{"error":"realtime: too many location queries"}]`, call(t, a, "watch", "500"), "a new watch is a query")
+	assert.Equal(t, `439[{"error":"realtime: radius too large"}]`, call(t, a, "watchmargin", `{"radius":500,"margin":501}`), "radius and margin")
 
 	assert.Panics(t, func() { realtime.New(realtime.WithLocationLimits(realtime.LocationLimits{MaxRadius: 1})) }, "without WithSpatial")
 	assert.Panics(t, func() {

@@ -352,7 +352,7 @@ func (h *presenceHub) connected(s *Socket) {
 		return
 	}
 	s.On(h.cfg.update, h.onUpdate)
-	h.trackState(s, p, "")
+	h.trackState(s, p, "", false)
 	for _, r := range s.Rooms() {
 		h.joinedState(s, p, r)
 	}
@@ -371,14 +371,15 @@ func (h *presenceHub) joined(s *Socket, room string) {
 
 // joinedState is joined for a connected socket whose state is p.
 func (h *presenceHub) joinedState(s *Socket, p *socketPresence, room string) {
-	if l := h.srv.loc; l != nil && l.quietIn(s, room) {
-		return
+	quiet := false
+	if l := h.srv.loc; l != nil {
+		quiet = l.quietIn(s, room) // hidden: it sees the area's presence, but is not in it
 	}
-	h.trackState(s, p, room)
+	h.trackState(s, p, room, quiet)
 }
 
 // left implements feature.
-func (h *presenceHub) left(s *Socket, room string) { h.untrack(s, room) }
+func (h *presenceHub) left(s *Socket, room string) { h.untrack(s, room, false) }
 
 // disconnected implements feature: the socket is untracked everywhere at
 // once. Its state, which has its key, is dropped once its disconnect
@@ -414,12 +415,14 @@ func (h *presenceHub) dropped(*Namespace) {}
 // topic is published, subscribes this server to it and sends s the state.
 func (h *presenceHub) track(s *Socket, room string) {
 	if p := h.state(s); p != nil {
-		h.trackState(s, p, room)
+		h.trackState(s, p, room, false)
 	}
 }
 
-// trackState is track for a socket whose state is p.
-func (h *presenceHub) trackState(s *Socket, p *socketPresence, room string) {
+// trackState is track for a socket whose state is p; quiet, it is not
+// tracked, but subscribed and sent the state all the same (a hidden
+// socket in an area room).
+func (h *presenceHub) trackState(s *Socket, p *socketPresence, room string, quiet bool) {
 	if room == s.id {
 		return
 	}
@@ -438,14 +441,16 @@ func (h *presenceHub) trackState(s *Socket, p *socketPresence, room string) {
 			p.releaseTopic(topic) // not held: the next join tries again
 		}
 	}
-	ctx, cancel := ctxPresence()
-	defer cancel()
-	if err := h.cfg.tracker.Track(ctx, topic, p.key, p.meta); err != nil {
-		s.logger().Error("presence: track", "room", room, "err", err)
-		return
-	}
-	for _, o := range s.nsp.srv.cfg.observers {
-		o.PresenceTracked(s, room)
+	if !quiet {
+		ctx, cancel := ctxPresence()
+		defer cancel()
+		if err := h.cfg.tracker.Track(ctx, topic, p.key, p.meta); err != nil {
+			s.logger().Error("presence: track", "room", room, "err", err)
+			return
+		}
+		for _, o := range s.nsp.srv.cfg.observers {
+			o.PresenceTracked(s, room)
+		}
 	}
 	if !publish {
 		return
@@ -467,8 +472,9 @@ func (h *presenceHub) trackState(s *Socket, p *socketPresence, room string) {
 	})
 }
 
-// untrack removes s from the topic of room.
-func (h *presenceHub) untrack(s *Socket, room string) {
+// untrack removes s from the topic of room; with keep, s keeps the topic
+// subscribed, and still hears the room's presence (it hid).
+func (h *presenceHub) untrack(s *Socket, room string, keep bool) {
 	if room == s.id {
 		return
 	}
@@ -487,7 +493,7 @@ func (h *presenceHub) untrack(s *Socket, room string) {
 	for _, o := range s.nsp.srv.cfg.observers {
 		o.PresenceUntracked(s, room)
 	}
-	if p.releaseTopic(topic) {
+	if !keep && p.releaseTopic(topic) {
 		h.unsubscribe(topic)
 	}
 }

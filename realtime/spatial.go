@@ -278,6 +278,12 @@ func (s *Socket) SetHidden(hidden bool) error {
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	pv := st.privacy
+	if pv.Hidden == hidden {
+		return nil
+	}
+	if !st.user.allowUpdate(s.limits()) { // each change is news to all who see it
+		return ErrTooManyUpdates
+	}
 	pv.Hidden = hidden
 	return st.setPrivacy(pv)
 }
@@ -313,6 +319,9 @@ func (s *Socket) SetPrivacy(pv spatial.Privacy) error {
 		if z.Radius > lim.MaxZoneRadius {
 			return ErrTooManyZones
 		}
+	}
+	if !st.user.allowUpdate(lim) { // each change is news to all who see it
+		return ErrTooManyUpdates
 	}
 	st.mu.Lock()
 	defer st.mu.Unlock()
@@ -435,10 +444,13 @@ func (s *Socket) Watch(radius float64, opts ...spatial.WatchOption) error {
 		return err
 	}
 	lim := s.limits()
-	if radius > lim.MaxRadius {
+	ws := spatial.Settings(opts...)
+	if radius+max(ws.Margin, 0) > lim.MaxRadius {
 		return ErrRadiusTooLarge
 	}
-	ws := spatial.Settings(opts...)
+	if !st.user.allowQuery(lim) { // a new watch tells as much as a Nearby
+		return ErrTooManyQueries
+	}
 	if ws.Capacity <= 0 || ws.Capacity > lim.MaxWatch {
 		ws.Capacity = lim.MaxWatch
 	}
@@ -573,8 +585,7 @@ func (s *Socket) ClearLocation() {
 	}
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	if st.sp.idx.Remove(s.id) {
-		st.lastAt = time.Time{}
+	if st.sp.idx.Remove(s.id) { // the last place is kept for the speed limit
 		for _, o := range s.nsp.srv.cfg.observers {
 			o.Unlocated(s)
 		}

@@ -84,14 +84,16 @@ type Privacy struct {
 // does not move while it stays inside, with an accuracy of the radius.
 //
 // The zone's edge is randomized, as the privacy zones of fitness apps are:
-// the circle the index uses has the given radius but a center moved from
-// Center by up to a third of the radius, in a direction and by a distance
-// that depend only on the index's secret ([WithSecret]) and the zone, and
-// that point is its shown center. A member that leaves the zone shows where
-// it crossed that circle, so an observer who sees many crossings can find
-// the circle, and with it the shown center, but no more: Center is
-// somewhere within a third of the radius of it, and every point within two
-// thirds of the radius of Center is inside the zone.
+// the circle the index uses has the given radius, but its center is
+// Center snapped to a grid of a quarter of the radius (so that a zone set
+// again from a device's noisy fixes of one home shows one center) and then
+// moved by up to a quarter of the radius, in a direction and by a distance
+// that depend only on the index's secret ([WithSecret]) and that snapped
+// point; that center is the zone's shown center. A member that leaves the
+// zone shows where it crossed that circle, so an observer who sees many
+// crossings can find the circle, and with it the shown center, but no more:
+// Center is somewhere within about 0.43 of the radius of it, and every point
+// within half the radius of Center is inside the zone.
 type Zone struct {
 	Center Point   `json:"center"`
 	Radius float64 `json:"radius"` // meters, positive
@@ -103,14 +105,14 @@ type Zone struct {
 // Validate returns an error wrapping [ErrInvalidPrivacy] when pv cannot be
 // used.
 func (pv Privacy) Validate() error {
-	if !finite(pv.Precision) || pv.Precision < 0 {
-		return fmt.Errorf("precision %v: %w", pv.Precision, ErrInvalidPrivacy)
+	if !finite(pv.Precision) || pv.Precision < 0 || (pv.Precision > 0 && pv.Precision < 1) {
+		return fmt.Errorf("precision %v (0, or 1 m or more): %w", pv.Precision, ErrInvalidPrivacy)
 	}
 	for i, z := range pv.Zones {
 		if err := z.Center.Validate(); err != nil {
 			return fmt.Errorf("zone %d: %w: %w", i, ErrInvalidPrivacy, err)
 		}
-		if !finite(z.Radius) || z.Radius <= 0 || z.Radius > EarthRadius {
+		if !finite(z.Radius) || z.Radius < 1 || z.Radius > EarthRadius {
 			return fmt.Errorf("zone %d: radius %v: %w", i, z.Radius, ErrInvalidPrivacy)
 		}
 	}
@@ -158,16 +160,20 @@ func (x *Index[K]) prepare(pv Privacy) (*privacy, error) {
 // of the radius, in a direction and by a distance drawn from an HMAC of the
 // zone under the index's secret, uniformly over the disc.
 func (x *Index[K]) zoneCenter(z Zone) Point {
+	// The center is first snapped to a grid of a quarter of the radius, so
+	// that a zone set again and again from a device's noisy fixes of one
+	// home shows one center, not a cloud whose mean is the home.
+	q := Coarsen(z.Center, z.Radius/4)
 	m := hmac.New(sha256.New, x.secret)
 	var b [24]byte
-	binary.BigEndian.PutUint64(b[0:], math.Float64bits(z.Center.Lat))
-	binary.BigEndian.PutUint64(b[8:], math.Float64bits(z.Center.Lng))
+	binary.BigEndian.PutUint64(b[0:], math.Float64bits(q.Lat))
+	binary.BigEndian.PutUint64(b[8:], math.Float64bits(q.Lng))
 	binary.BigEndian.PutUint64(b[16:], math.Float64bits(z.Radius))
 	m.Write(b[:])
 	sum := m.Sum(nil)
 	u1 := float64(binary.BigEndian.Uint64(sum[0:])>>11) / (1 << 53)
 	u2 := float64(binary.BigEndian.Uint64(sum[8:])>>11) / (1 << 53)
-	return travel(z.Center, 2*math.Pi*u1, z.Radius/3*math.Sqrt(u2))
+	return travel(q, 2*math.Pi*u1, z.Radius/4*math.Sqrt(u2))
 }
 
 // travel returns the point d meters from p in the direction bearing
@@ -303,7 +309,7 @@ func (x *Index[K]) show(e *entry[K], pos Position) (Position, bool) {
 			}
 			pv.cellOK = false
 			shown.Point = z.shown
-			shown.Accuracy = math.Max(z.radius, quantize(pos.Accuracy, precision))
+			shown.Accuracy = math.Max(z.radius, precision) // nothing of the device's
 			if precision > 0 {
 				shown.Point = Coarsen(z.shown, precision)
 			}

@@ -498,6 +498,10 @@ func (c *Conn) take(t Transport, dst []Packet) (out []Packet, ok bool, err error
 		taken := len(dst) - from
 		c.bytes = 0
 		clear(c.latest)
+		if taken == 0 { // only packets taken back (DropLatest): nothing to write
+			c.mu.Unlock()
+			return c.take(t, dst)
+		}
 		c.mu.Unlock()
 		if obs := c.srv.cfg.observers; obs != nil {
 			sent := dst[len(dst)-taken:]

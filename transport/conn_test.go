@@ -283,6 +283,16 @@ func TestConnDropLatest(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, []Packet{msg("bob@3")}, got)
 	assert.False(t, c.DropLatest("bob"), "taken already")
+
+	// A queue of nothing but taken-back packets is an empty queue: a poll
+	// waits rather than answering nothing.
+	require.True(t, c.SendLatest("bob", msg("bob@4")))
+	require.True(t, c.DropLatest("bob"))
+	ctx, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+	defer cancel()
+	got, err = c.Next(ctx, a, nil)
+	assert.Empty(t, got)
+	assert.ErrorIs(t, err, context.DeadlineExceeded)
 }
 
 func BenchmarkConnSendLatest(b *testing.B) {
