@@ -328,3 +328,30 @@ func TestPrivacyRememberedForTheUser(t *testing.T) {
 	assert.Contains(t, next, idCarl, "bob's next news is carl, never ann")
 	assert.NotContains(t, next, idAnn2)
 }
+
+// Namespaces are tenants: one presence key in two namespaces is two users,
+// with rates and remembered privacy of their own.
+func TestUserPerNamespace(t *testing.T) {
+	t.Parallel()
+	srv := presenceServer(t, realtime.WithSpatial(), realtime.WithLocationEvent("location"),
+		realtime.WithLocationLimits(realtime.LocationLimits{MaxSpeed: 1e12, QueryRate: 0.001, QueryBurst: 1}))
+	srv.OnConnection(locationHandlers)
+	srv.Of("/b").OnConnection(locationHandlers)
+	ts := serve(t, srv)
+	r := dialRaw(t, ts)
+	r.connect("/", `{"user":"42"}`)
+	a := &peer{raw: r}
+	require.Equal(t, `439[{"ok":true}]`, call(t, a, "privacy", `{"hidden":true}`))
+	place(t, a, berlin)
+	assert.Contains(t, call(t, a, "nearby", "500"), `439[[`)
+
+	r2 := dialRaw(t, ts)
+	reply := r2.connect("/b", `{"user":"42"}`)
+	require.True(t, strings.HasPrefix(reply, "40/b,"), reply)
+	r2.send(`42/b,9["whoami",null]`)
+	assert.Equal(t, `43/b,9[{"hidden":false,"located":false,"zones":0}]`, r2.reply(), "not /'s user 42")
+	r2.send(`42/b,8["location",{"lat":52.52,"lng":13.405}]`)
+	assert.Equal(t, `43/b,8[{"ok":true}]`, r2.reply())
+	r2.send(`42/b,7["nearby",500]`)
+	assert.Equal(t, `43/b,7[[]]`, r2.reply(), "its own query budget, and / is not seen")
+}
