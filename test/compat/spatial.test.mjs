@@ -64,7 +64,10 @@ for (const mode of MODES) {
       // the transport drops; the client comes back with its session
       const id = ann.id;
       const back = waitFor(ann, "connect", { ms: 10_000 });
-      const again = waitFor(ann, "nearby:state", { ms: 10_000 });
+      const states = [];
+      ann.on("nearby:state", (st) => states.push(st.members.length));
+      // first an empty state (what ann saw before is stale), then its watch's
+      const again = waitFor(ann, "nearby:state", { ms: 10_000, filter: (st) => st.members.length > 0 });
       ann.io.engine.close();
       await back;
       assert.equal(ann.recovered, true);
@@ -72,6 +75,7 @@ for (const mode of MODES) {
       const [watching] = await again;
       assert.ok(watching.members.some((m) => m.id === bob.id), "the watch is back, and sees bob");
       assert.deepEqual(await ack(ann, "whoami"), [{ hidden: true, zones: 1, located: true }]);
+      assert.equal(states[0], 0, "the view is reset first");
 
       // bob never learnt of ann: his next nearby event is about carl
       const carl = await connected(t, "/", opts);
