@@ -34,7 +34,9 @@ func newLocator(srv *Server, cfg *spatialConfig) *locator {
 	// the application's spatial.WithSecret, later in the options, wins.
 	key := make([]byte, 32)
 	_, _ = rand.Read(key)
-	cfg.opts = append([]spatial.Option{spatial.WithSecret(key)}, cfg.opts...)
+	// What a socket sees through others' symmetric watches is bounded as
+	// its own watch is: walking into a crowd of them never floods it.
+	cfg.opts = append([]spatial.Option{spatial.WithSecret(key), spatial.WithSymmetricLimit(cfg.limits.MaxWatch)}, cfg.opts...)
 	return &locator{srv: srv, cfg: cfg, areas: make(map[string]spatial.Fence), spaces: make(map[*Namespace]*space), users: make(map[string]*budget)}
 }
 

@@ -3,6 +3,7 @@ package realtime
 import (
 	"context"
 	"encoding/json"
+	"math"
 	"math/rand/v2"
 	"strings"
 	"sync"
@@ -319,4 +320,41 @@ func TestLocationAdversary(t *testing.T) {
 		}
 		assert.GreaterOrEqual(t, compared, 2, tc.name)
 	}
+}
+
+// A socket stepping into a crowd of symmetric watchers (five groups of 255,
+// out of each other's reach) is held by at most MaxWatch of them: it gets
+// that many enters, not 1,275, and stays connected.
+func TestSymmetricCrowd(t *testing.T) {
+	if testing.Short() {
+		t.Skip("1,276 sockets")
+	}
+	t.Parallel()
+	srv := New(WithSpatial(), WithTransportOptions(transport.WithPingInterval(time.Hour), transport.WithPingTimeout(time.Hour)))
+	defer srv.Close()
+	const groups, per = 5, 255
+	socks := openPolling(t, srv, groups*per+1)
+	w := socks[0]
+	center := spatial.Point{Lat: 52.52, Lng: 13.405}
+	for g := range groups {
+		bearing := 2 * math.Pi * float64(g) / groups
+		for i := range per {
+			d := 990.0 + float64(i%10)*0.5
+			p := spatial.Point{
+				Lat: center.Lat + d*math.Cos(bearing)/111195,
+				Lng: center.Lng + d*math.Sin(bearing)/(111195*math.Cos(center.Lat*math.Pi/180)),
+			}
+			require.NoError(t, socks[1+g*per+i].SetLocation(p, 0))
+		}
+	}
+	for _, s := range socks[1:] {
+		require.NoError(t, s.Watch(1000, spatial.WithSymmetric()))
+	}
+	drain(t, srv, socks[1:])
+	require.NoError(t, w.SetLocation(center, 0))
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	evs := collect(ctx, srv, w)
+	cancel()
+	assert.Len(t, evs, defaultLocationLimits.MaxWatch, "one enter for each watch that holds it")
+	assert.True(t, w.Connected())
 }

@@ -427,9 +427,11 @@ func appendNearby(b []byte, id string, pos spatial.Position, distance float64) [
 //
 // A watch holds at most [LocationLimits].MaxWatch sockets (fewer with
 // spatial.WithCapacity): in a crowd, the nearest at its start, then others
-// as they come when some have left. Its events are bounded so: at most
-// that many enters and as many leaves when the socket moves into a crowd,
-// and one pending move per socket inside, so a watch never overflows its
+// as they come when some have left; and a socket is held by at most
+// MaxWatch symmetric watches (spatial.WithSymmetricLimit), so what it sees
+// through others' is bounded too. Its events are bounded so: at most that
+// many enters and as many leaves when the socket moves into a crowd, and
+// one pending move per socket it sees, so a watch never overflows its
 // client's queue.
 //
 // The watch lasts until [Socket.Unwatch] or the disconnect, and survives

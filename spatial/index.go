@@ -66,6 +66,7 @@ type entry[K comparable] struct {
 	hidden bool       // by its privacy or a zone; see Index.SetHidden
 	id     K
 	acc    float64 // the shown accuracy
+	symIn  int     // symmetric watches that hold it; see WithSymmetricLimit
 	pos    Position
 	priv   *privacy // nil: shown exactly, and no grid cell kept
 	// watch is this member's own watch, or nil; watchers are the watches
@@ -99,20 +100,21 @@ func (x *Index[K]) member(id K) (*entry[K], bool) {
 // queries run in parallel with each other. Events are delivered after the
 // lock is released (see [WithEvents]).
 type Index[K comparable] struct {
-	mu      sync.RWMutex
-	tree    rtree.RTreeG[*entry[K]]
-	members map[K]*entry[K]
-	wtree   rtree.RTreeG[*watch[K]] // boxes of the watch circles
-	events  events[K]
-	fences  map[string]*fence[K]
-	ftree   rtree.RTreeG[*fence[K]] // boxes of the fences
-	maxAge  time.Duration
-	expiry  expiry
-	dwell   dwellTimer[K]
-	coarsen float64   // meters; see WithCoarsening
-	secret  []byte    // see WithSecret
-	scratch sync.Pool // *nearbyBuf[K], reused by Nearby
-	evbuf   sync.Pool // *[]Event[K], the events of one Set
+	mu       sync.RWMutex
+	tree     rtree.RTreeG[*entry[K]]
+	members  map[K]*entry[K]
+	wtree    rtree.RTreeG[*watch[K]] // boxes of the watch circles
+	events   events[K]
+	fences   map[string]*fence[K]
+	ftree    rtree.RTreeG[*fence[K]] // boxes of the fences
+	maxAge   time.Duration
+	expiry   expiry
+	dwell    dwellTimer[K]
+	coarsen  float64   // meters; see WithCoarsening
+	symLimit int       // see WithSymmetricLimit
+	secret   []byte    // see WithSecret
+	scratch  sync.Pool // *nearbyBuf[K], reused by Nearby
+	evbuf    sync.Pool // *[]Event[K], the events of one Set
 }
 
 // Option configures an [Index].
@@ -124,6 +126,7 @@ type config struct {
 	expiryInterval time.Duration
 	coarsen        float64
 	secret         []byte
+	symLimit       int
 }
 
 // New returns an empty index. It panics if an option is invalid, for
@@ -145,6 +148,7 @@ func New[K comparable](opts ...Option) *Index[K] {
 	}
 	x.maxAge = c.maxAge
 	x.coarsen = c.coarsen
+	x.symLimit = c.symLimit
 	x.secret = c.secret
 	if x.secret == nil {
 		x.secret = newSecret()

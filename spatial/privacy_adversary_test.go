@@ -337,3 +337,35 @@ func TestFencesOnShownPosition(t *testing.T) {
 	assert.NotContains(t, x.FencesOf("near"), "edge")
 	rec.takeAll()
 }
+
+// A member walking into a crowd of symmetric watchers is held by at most
+// WithSymmetricLimit of them: it sees, and is seen by, that many.
+func TestSymmetricLimit(t *testing.T) {
+	t.Parallel()
+	x, rec := recorded(spatial.WithSymmetricLimit(3))
+	for i := range 5 {
+		id := fmt.Sprint("w", i)
+		require.NoError(t, x.Set(id, north(float64(10*i), 0)))
+		require.NoError(t, x.Watch(id, 1000, spatial.WithSymmetric()))
+	}
+	rec.takeAll()
+	require.NoError(t, x.Set("m", north(500, 0)))
+	seen, own := x.Watching("m")
+	assert.False(t, own)
+	assert.Len(t, seen, 3, "m sees the first three")
+	enters := 0
+	for _, ev := range rec.take() {
+		if ev.Kind == spatial.Enter {
+			enters++
+		}
+	}
+	assert.Equal(t, 6, enters, "three each way")
+	// One lets go: the next move of m fills the place.
+	require.NoError(t, x.Set(seen[0], north(5000, 0)))
+	seen2, _ := x.Watching("m")
+	assert.Len(t, seen2, 2)
+	require.NoError(t, x.Set("m", north(501, 0)))
+	seen3, _ := x.Watching("m")
+	assert.Len(t, seen3, 3)
+	assert.Panics(t, func() { spatial.New[string](spatial.WithSymmetricLimit(-1)) })
+}

@@ -301,6 +301,9 @@ func (x *Index[K]) Watch(id K, radius float64, opts ...WatchOption) error {
 	if w.symmetric && !wc.Symmetric {
 		before := x.viewers(e)
 		w.symmetric = false
+		for m := range w.inside {
+			m.symIn--
+		}
 		x.diffViewers(e, before, CauseUnwatched, &evs)
 	}
 	if wc.Dwell != w.dwell { // pending leaves keep when they started
@@ -319,6 +322,9 @@ func (x *Index[K]) Watch(id K, radius float64, opts ...WatchOption) error {
 	if !w.symmetric && wc.Symmetric {
 		before := x.viewers(e)
 		w.symmetric = true
+		for m := range w.inside {
+			m.symIn++
+		}
 		x.diffViewers(e, before, CauseUnwatched, &evs) // enters only
 	}
 	x.unlockAndDeliver(evs)
@@ -467,6 +473,9 @@ func (x *Index[K]) link(w *watch[K], m *entry[K], d float64, evs *[]Event[K]) {
 	seenBack := mirror && sees(m, o)
 	w.inside[m] = w.epoch
 	m.addWatcher(w)
+	if w.symmetric {
+		m.symIn++
+	}
 	if evs == nil {
 		return
 	}
@@ -482,6 +491,9 @@ func (x *Index[K]) link(w *watch[K], m *entry[K], d float64, evs *[]Event[K]) {
 // stops seeing whom; evs nil means no events.
 func (x *Index[K]) unlink(w *watch[K], m *entry[K], c Cause, evs *[]Event[K]) {
 	o := w.owner
+	if _, in := w.inside[m]; in && w.symmetric {
+		m.symIn--
+	}
 	delete(w.inside, m)
 	delete(m.watchers, w)
 	delete(w.leaving, m)
@@ -655,7 +667,30 @@ func (x *Index[K]) refreshWatch(w *watch[K], evs *[]Event[K]) {
 		if w.full() {
 			break
 		}
-		x.link(w, h.ID, h.Distance, evs)
+		if !x.symFull(w, h.ID) {
+			x.link(w, h.ID, h.Distance, evs)
+		}
+	}
+}
+
+// symFull reports whether w is symmetric and m is held by as many
+// symmetric watches as WithSymmetricLimit allows.
+func (x *Index[K]) symFull(w *watch[K], m *entry[K]) bool {
+	return w.symmetric && x.symLimit > 0 && m.symIn >= x.symLimit
+}
+
+// WithSymmetricLimit bounds to n the symmetric watches that hold one
+// member, so that what a member sees through others' symmetric watches is
+// bounded as its own watch is ([WithCapacity]): walking into a crowd of
+// symmetric watchers, it enters (and sees) the first n it comes within,
+// and others as those let go. Zero, the default, is no bound; New panics
+// if n is negative.
+func WithSymmetricLimit(n int) Option {
+	return func(c *config) {
+		if n < 0 {
+			panic(fmt.Sprintf("spatial: WithSymmetricLimit: %d", n))
+		}
+		c.symLimit = n
 	}
 }
 
@@ -715,7 +750,7 @@ func (x *Index[K]) placeInWatches(e *entry[K], evs *[]Event[K]) {
 		d := dist(w.owner, e)
 		_, in := w.inside[e]
 		switch {
-		case !in && d <= w.radius && !w.full():
+		case !in && d <= w.radius && !w.full() && !x.symFull(w, e):
 			x.link(w, e, d, evs)
 		case in && d > w.radius+w.margin:
 			x.beyond(w, e, evs)
