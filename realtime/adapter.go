@@ -3,6 +3,7 @@ package realtime
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"hash/maphash"
 	"slices"
 	"sync"
@@ -112,14 +113,30 @@ type Adapter interface {
 	// connections too if close is set.
 	DisconnectSockets(ctx context.Context, opts BroadcastOptions, close bool) error
 	// PersistSession keeps the state of a socket that lost its connection,
-	// for connection-state recovery.
-	PersistSession(s Session)
+	// for connection-state recovery. A remote store may fail: the error is
+	// logged, and the client then starts afresh when it comes back.
+	PersistSession(ctx context.Context, s Session) error
 	// RestoreSession takes back the session pid and returns the packets
-	// broadcast to it after offset ("" means: since it disconnected). ok is
-	// false when the session or the offset is unknown or expired.
-	RestoreSession(pid, offset string) (s Session, missed []*Packet, ok bool)
+	// broadcast to it after offset ("" means: since it disconnected). It
+	// returns an error wrapping [ErrNoSession] when the session or the
+	// offset is unknown or expired; any other error is the store's, and
+	// the client starts afresh too.
+	RestoreSession(ctx context.Context, pid, offset string) (s Session, missed []*Packet, err error)
 	// Close releases the adapter's resources.
-	Close() error
+	Close(ctx context.Context) error
+}
+
+// ErrNoSession is returned by [Adapter.RestoreSession] for a session or
+// an offset that is unknown or expired.
+var ErrNoSession = errors.New("realtime: no such recovery session")
+
+// adapterTimeout bounds the adapter calls the server makes on its own
+// (persisting and restoring sessions, closing).
+const adapterTimeout = 5 * time.Second
+
+// adapterContext returns a context for such a call.
+func adapterContext() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.Background(), adapterTimeout)
 }
 
 const shardCount = 32
@@ -469,22 +486,27 @@ func (a *MemoryAdapter) DisconnectSockets(_ context.Context, opts BroadcastOptio
 }
 
 // PersistSession implements [Adapter].
-func (a *MemoryAdapter) PersistSession(s Session) {
+func (a *MemoryAdapter) PersistSession(_ context.Context, s Session) error {
 	if a.rec != nil {
 		a.rec.persist(s)
 	}
+	return nil
 }
 
 // RestoreSession implements [Adapter].
-func (a *MemoryAdapter) RestoreSession(pid, offset string) (Session, []*Packet, bool) {
+func (a *MemoryAdapter) RestoreSession(_ context.Context, pid, offset string) (Session, []*Packet, error) {
 	if a.rec == nil {
-		return Session{}, nil, false
+		return Session{}, nil, ErrNoSession
 	}
-	return a.rec.restore(pid, offset)
+	sess, missed, ok := a.rec.restore(pid, offset)
+	if !ok {
+		return Session{}, nil, ErrNoSession
+	}
+	return sess, missed, nil
 }
 
 // Close implements [Adapter].
-func (a *MemoryAdapter) Close() error {
+func (a *MemoryAdapter) Close(context.Context) error {
 	if a.rec != nil {
 		a.rec.close()
 	}

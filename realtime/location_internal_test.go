@@ -94,8 +94,11 @@ func collect(ctx context.Context, srv *Server, s *Socket) []nearbyEvent {
 // what it ends up seeing is what its watch holds.
 func TestLocationEventOrder(t *testing.T) {
 	t.Parallel()
+	// The clients drain as fast as they can, but a loaded machine may
+	// starve them for seconds: no slow-client closes here.
 	srv := New(WithSpatial(), WithLocationLimits(LocationLimits{UpdateRate: 1e9, UpdateBurst: 1 << 30, MaxSpeed: 1e12}),
-		WithTransportOptions(transport.WithPingInterval(time.Hour), transport.WithPingTimeout(time.Hour)))
+		WithTransportOptions(transport.WithPingInterval(time.Hour), transport.WithPingTimeout(time.Hour),
+			transport.WithStallTimeout(0), transport.WithSendQueue(1<<16, 1<<30)))
 	defer srv.Close()
 	const n = 40
 	socks := openPolling(t, srv, n)
@@ -185,8 +188,9 @@ func TestDenseWatch(t *testing.T) {
 		t.Skip("5,000 sockets")
 	}
 	t.Parallel()
-	srv := New(WithSpatial(), WithTransportOptions(transport.WithPingInterval(time.Hour), transport.WithPingTimeout(time.Hour)))
-	defer srv.Close()
+	srv := New(WithSpatial(), WithTransportOptions(transport.WithPingInterval(time.Hour), transport.WithPingTimeout(time.Hour),
+		transport.WithStallTimeout(0)))
+	defer shutdown(srv) // thousands of sockets leave the index: wait for them
 	const crowd = 5000
 	socks := openPolling(t, srv, crowd+2)
 	rng := rand.New(rand.NewPCG(5, 5))
@@ -330,8 +334,11 @@ func TestSymmetricCrowd(t *testing.T) {
 		t.Skip("1,276 sockets")
 	}
 	t.Parallel()
-	srv := New(WithSpatial(), WithTransportOptions(transport.WithPingInterval(time.Hour), transport.WithPingTimeout(time.Hour)))
-	defer srv.Close()
+	// The crowd does not read what its own watches send it: no slow-client
+	// closes while it is set up.
+	srv := New(WithSpatial(), WithTransportOptions(transport.WithPingInterval(time.Hour), transport.WithPingTimeout(time.Hour),
+		transport.WithStallTimeout(0)))
+	defer shutdown(srv) // thousands of sockets leave the index: wait for them
 	const groups, per = 5, 255
 	socks := openPolling(t, srv, groups*per+1)
 	w := socks[0]
@@ -357,4 +364,12 @@ func TestSymmetricCrowd(t *testing.T) {
 	cancel()
 	assert.Len(t, evs, defaultLocationLimits.MaxWatch, "one enter for each watch that holds it")
 	assert.True(t, w.Connected())
+}
+
+// shutdown shuts srv down and waits for its sockets' disconnections, which
+// a large test leaves many of.
+func shutdown(srv *Server) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	_ = srv.Shutdown(ctx)
 }

@@ -3,6 +3,7 @@ package realtime
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -159,7 +160,7 @@ func (n *Namespace) add(s *Socket) bool {
 		}
 		s.end()
 		if restored != nil {
-			n.adapter.PersistSession(*restored) // for a later attempt
+			n.persist(*restored) // for a later attempt
 		}
 	}
 	mws, ons := n.handlers()
@@ -215,6 +216,16 @@ func (n *Namespace) add(s *Socket) bool {
 	return true
 }
 
+// persist keeps sess for recovery; a store that fails is logged, and the
+// client starts afresh when it comes back.
+func (n *Namespace) persist(sess Session) {
+	ctx, cancel := adapterContext()
+	defer cancel()
+	if err := n.adapter.PersistSession(ctx, sess); err != nil {
+		n.srv.cfg.logger.Warn("recovery session not kept", "nsp", n.name, "sid", sess.SID, "err", err)
+	}
+}
+
 // isDropped reports whether n, a dynamic child, was dropped.
 func (n *Namespace) isDropped() bool {
 	n.mu.RLock()
@@ -247,7 +258,9 @@ func (n *Namespace) dropIfEmpty() {
 	p.mu.Lock()
 	p.children = slices.DeleteFunc(p.children, func(x *Namespace) bool { return x == n })
 	p.mu.Unlock()
-	_ = n.adapter.Close()
+	ctx, cancel := adapterContext()
+	_ = n.adapter.Close(ctx)
+	cancel()
 	for _, f := range srv.feats {
 		f.dropped(n)
 	}
@@ -268,12 +281,17 @@ func (n *Namespace) restore(c *client, auth json.RawMessage) (Session, []*Packet
 	if len(auth) == 0 || json.Unmarshal(auth, &a) != nil || a.PID == "" {
 		return Session{}, nil, false
 	}
-	sess, missed, ok := n.adapter.RestoreSession(a.PID, a.Offset)
-	if !ok {
+	ctx, cancel := adapterContext()
+	sess, missed, err := n.adapter.RestoreSession(ctx, a.PID, a.Offset)
+	cancel()
+	if err != nil {
+		if !errors.Is(err, ErrNoSession) {
+			c.logger().Warn("recovery session not restored: the client starts afresh", "nsp", n.name, "err", err)
+		}
 		return Session{}, nil, false
 	}
 	if n.socket(sess.SID) != nil {
-		n.adapter.PersistSession(sess)
+		n.persist(sess)
 		return Session{}, nil, false // that socket is still connected
 	}
 	frames, bytes := 1, 0

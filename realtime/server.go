@@ -130,7 +130,9 @@ func (s *Server) lookup(name string, auth json.RawMessage) *Namespace {
 		s.mu.Lock()
 		if existing := s.nsps[name]; existing != nil {
 			s.mu.Unlock()
-			_ = n.adapter.Close()
+			ctx, cancel := adapterContext()
+			_ = n.adapter.Close(ctx)
+			cancel()
 			return existing
 		}
 		s.nsps[name] = n
@@ -207,8 +209,15 @@ func (s *Server) closeAdapters() {
 		f.close()
 	}
 	s.mu.RLock()
-	defer s.mu.RUnlock()
+	nsps := make([]*Namespace, 0, len(s.nsps))
 	for _, n := range s.nsps {
-		_ = n.adapter.Close()
+		nsps = append(nsps, n)
+	}
+	s.mu.RUnlock()
+	// Outside the lock: a cluster adapter's Close may wait on the network.
+	ctx, cancel := adapterContext()
+	defer cancel()
+	for _, n := range nsps {
+		_ = n.adapter.Close(ctx)
 	}
 }

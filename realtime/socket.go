@@ -529,7 +529,7 @@ func (s *Socket) closed(reason string) {
 	if sess != nil {
 		// once the socket has left everything: a recovered socket takes
 		// its id, and must not lose the rooms it gets back
-		s.nsp.adapter.PersistSession(*sess)
+		s.nsp.persist(*sess)
 	}
 	s.logger().Info("disconnect", "reason", reason)
 	for _, fn := range disconnect {
