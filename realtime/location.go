@@ -248,15 +248,18 @@ func (b *budget) remember(pv spatial.Privacy) {
 // allowUpdate and allowQuery take a token of the user's location update
 // and query rates.
 func (b *budget) allowUpdate(lim *LocationLimits) bool {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.updates.allow(time.Now(), lim.UpdateRate, lim.UpdateBurst)
+	return b.allow(&b.updates, lim.UpdateRate, lim.UpdateBurst)
 }
 
 func (b *budget) allowQuery(lim *LocationLimits) bool {
+	return b.allow(&b.queries, lim.QueryRate, lim.QueryBurst)
+}
+
+// allow takes a token of one of b's buckets.
+func (b *budget) allow(bucket *tokenBucket, rate float64, burst int) bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	return b.queries.allow(time.Now(), lim.QueryRate, lim.QueryBurst)
+	return bucket.allow(time.Now(), rate, burst)
 }
 
 // admit implements feature: a recovered socket gets its state back, or,
