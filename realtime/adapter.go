@@ -112,6 +112,12 @@ type Adapter interface {
 	// DisconnectSockets disconnects the sockets opts selects, closing their
 	// connections too if close is set.
 	DisconnectSockets(ctx context.Context, opts BroadcastOptions, close bool) error
+	// ServerSideEmit sends a server-side event, data being its name then
+	// its arguments, to the other servers, which hand it to
+	// [Namespace.ReceiveServerSideEmit]. With withAck it waits for each
+	// one's answer, until ctx ends or the adapter's own deadline, and
+	// returns the answers, with an error if some are missing.
+	ServerSideEmit(ctx context.Context, data []json.RawMessage, withAck bool) ([]json.RawMessage, error)
 	// PersistSession keeps the state of a socket that lost its connection,
 	// for connection-state recovery. A remote store may fail: the error is
 	// logged, and the client then starts afresh when it comes back.
@@ -173,7 +179,10 @@ type MemoryAdapter struct {
 	rec   *recoveryLog // nil unless recovery is on
 }
 
-// NewMemoryAdapter returns the in-memory adapter of nsp.
+// NewMemoryAdapter returns the in-memory adapter of nsp, a
+// *[MemoryAdapter]. A cluster adapter embeds one for its own sockets:
+//
+//	local := realtime.NewMemoryAdapter(nsp).(*realtime.MemoryAdapter)
 func NewMemoryAdapter(nsp *Namespace) Adapter {
 	a := &MemoryAdapter{nsp: nsp}
 	for i := range a.rooms {
@@ -297,6 +306,44 @@ func (a *MemoryAdapter) SocketRooms(id string) []string {
 	out = append(out, m.rooms[:i]...)
 	out = append(out, id)
 	return append(out, m.rooms[i:]...)
+}
+
+// HasRoom reports whether any socket of this server is in room (a
+// socket's own room included).
+func (a *MemoryAdapter) HasRoom(room string) bool {
+	if a.owner(room) != nil {
+		return true
+	}
+	rs := &a.rooms[shardOf(room)]
+	rs.mu.RLock()
+	defer rs.mu.RUnlock()
+	return len(rs.rooms[room]) > 0
+}
+
+// Rooms returns the rooms this server's sockets are in, their own rooms
+// included, as Node's adapter.rooms lists them.
+func (a *MemoryAdapter) Rooms() []string {
+	var out []string
+	for i := range a.rooms {
+		rs := &a.rooms[i]
+		rs.mu.RLock()
+		for r := range rs.rooms {
+			out = append(out, r)
+		}
+		rs.mu.RUnlock()
+	}
+	for i := range a.sids {
+		sh := &a.sids[i]
+		sh.mu.RLock()
+		for id, m := range sh.sids {
+			if m.own {
+				out = append(out, id)
+			}
+		}
+		sh.mu.RUnlock()
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
 }
 
 // owner returns the socket whose own room is room: the socket with that id,
@@ -483,6 +530,11 @@ func (a *MemoryAdapter) DelSockets(_ context.Context, opts BroadcastOptions, roo
 func (a *MemoryAdapter) DisconnectSockets(_ context.Context, opts BroadcastOptions, close bool) error {
 	a.each(opts, func(s *Socket) { s.Disconnect(close) })
 	return nil
+}
+
+// ServerSideEmit implements [Adapter]: there is no other server to reach.
+func (a *MemoryAdapter) ServerSideEmit(context.Context, []json.RawMessage, bool) ([]json.RawMessage, error) {
+	return nil, nil
 }
 
 // PersistSession implements [Adapter].

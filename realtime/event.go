@@ -13,8 +13,24 @@ import (
 // attachments that came with them. The zero value has no arguments.
 type Args struct{ a sio.Args }
 
+// NewArgs returns the arguments raw, whose binary data are placeholders
+// {"_placeholder":true,"num":N} referring to attachments[N], as a cluster
+// adapter receives them from another server.
+func NewArgs(raw []json.RawMessage, attachments [][]byte) Args {
+	return Args{sio.NewArgs(raw, attachments)}
+}
+
 // Len returns the number of arguments.
 func (a Args) Len() int { return a.a.Len() }
+
+// Raw returns argument i's JSON as it came, binary data as placeholders
+// referring to [Args.Attachments], for a cluster adapter to carry it. It
+// panics if i is out of range.
+func (a Args) Raw(i int) json.RawMessage { return a.a.Raw(i) }
+
+// Attachments returns the binary attachments the arguments' placeholders
+// refer to.
+func (a Args) Attachments() [][]byte { return a.a.Attachments() }
 
 // Bind decodes the arguments, in order, into dst (pointers, as for
 // json.Unmarshal, with the same rules for struct tags and Unmarshaler); a

@@ -30,6 +30,8 @@ type Namespace struct {
 	parent  *Namespace                         // set on dynamic children
 	ackIDs  atomic.Uint64                      // acknowledgement ids, unique in the namespace
 
+	serverOn serverHandlers
+
 	mu         sync.RWMutex
 	sockets    map[string]*Socket
 	joining    int  // sockets between lookup and registration (dynamic children)
@@ -321,6 +323,11 @@ func (n *Namespace) remove(s *Socket) {
 // namespace, so that one encoded packet can ask many sockets for an
 // acknowledgement.
 func (n *Namespace) nextAckID() uint64 { return n.ackIDs.Add(1) - 1 }
+
+// NextAckID returns a fresh acknowledgement id of the namespace, for a
+// cluster adapter delivering another server's broadcast that asks for
+// acknowledgements (see [Adapter.BroadcastWithAck]).
+func (n *Namespace) NextAckID() uint64 { return n.nextAckID() }
 
 func (n *Namespace) op() BroadcastOperator { return BroadcastOperator{nsp: n} }
 

@@ -233,7 +233,7 @@ func (s *Socket) emit(volatile bool, event string, args []any) error {
 	}
 	if s.pid != "" && !volatile {
 		// kept for recovery: through the adapter, to the socket's own room
-		return s.nsp.broadcast(context.Background(), BroadcastOptions{Rooms: []string{s.id}}, event, args)
+		return s.nsp.broadcast(context.Background(), BroadcastOptions{Rooms: []string{s.id}, Local: true}, event, args)
 	}
 	frames, err := s.nsp.encode(sio.Event, 0, false, event, args)
 	if err != nil {

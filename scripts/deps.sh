@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what `make run` (deps.sh run), `make test` (deps.sh test) or
 # `make bench` (deps.sh load) needs: the npm packages pinned by each
-# package-lock.json, and for tests Debian's Chromium for the page tests.
+# package-lock.json, and for tests Debian's Chromium for the page tests and
+# Debian's redis-server for the cluster tests.
 # The load tool (cmd/vicinity-load) holds up to 19,000 connections, and so
 # does its target server: each needs an open-files limit above that
 # (`ulimit -n 20000`; the tool raises its soft limit to the hard one).
@@ -35,10 +36,15 @@ for lock in $(git ls-files '*package-lock.json'); do
   esac
 done
 
-if [ "$mode" = test ] && [ ! -x /usr/bin/chromium ]; then
-  if [ "$(id -u)" = 0 ]; then
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
-  else
-    sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+# Debian packages the tests need: Chromium for the page tests, redis-server
+# for the cluster tests (which start their own instances on free ports).
+if [ "$mode" = test ]; then
+  pkgs=()
+  [ -x /usr/bin/chromium ] || pkgs+=(chromium)
+  command -v redis-server >/dev/null 2>&1 || pkgs+=(redis-server)
+  if [ ${#pkgs[@]} -gt 0 ]; then
+    sudo=""
+    [ "$(id -u)" = 0 ] || sudo=sudo
+    $sudo apt-get update -qq && $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${pkgs[@]}" >/dev/null
   fi
 fi

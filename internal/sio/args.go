@@ -57,6 +57,9 @@ func (a Args) MarshalJSON() ([]byte, error) {
 // Head returns the first n arguments.
 func (a Args) Head(n int) Args { return Args{raw: a.raw[:n], atts: a.atts} }
 
+// Attachments returns the binary attachments the placeholders refer to.
+func (a Args) Attachments() [][]byte { return a.atts }
+
 // Raw returns argument i's JSON as received, placeholders included.
 func (a Args) Raw(i int) json.RawMessage { return a.raw[i] }
 

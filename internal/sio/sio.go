@@ -53,6 +53,19 @@ func (t Type) Binary() Type {
 	return t
 }
 
+// Plain returns the type without binary attachments: Event for
+// BinaryEvent, Ack for BinaryAck, t otherwise (formats that carry binary
+// data inline, such as msgpack, have no binary types).
+func (t Type) Plain() Type {
+	switch t {
+	case BinaryEvent:
+		return Event
+	case BinaryAck:
+		return Ack
+	}
+	return t
+}
+
 // Packet is one decoded or to-be-encoded Socket.IO packet.
 type Packet struct {
 	Type Type

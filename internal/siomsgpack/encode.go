@@ -29,13 +29,7 @@ import (
 // number out of the float64 range, or a placeholder whose num is not an
 // index of atts.
 func Append(dst []byte, p sio.Packet, atts [][]byte) ([]byte, error) {
-	t := p.Type
-	switch t {
-	case sio.BinaryEvent:
-		t = sio.Event
-	case sio.BinaryAck:
-		t = sio.Ack
-	}
+	t := p.Type.Plain()
 	if t > sio.ConnectError {
 		return dst, fmt.Errorf("siomsgpack: unknown packet type %v", p.Type)
 	}

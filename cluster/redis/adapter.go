@@ -1,0 +1,468 @@
+package redis
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/redis/rueidis"
+	"github.com/vicinity-go/vicinity/internal/id"
+	"github.com/vicinity-go/vicinity/realtime"
+)
+
+// ErrUnavailable is wrapped by the errors of operations that could not
+// reach Redis: a broadcast then reached this server's sockets only, and a
+// request got no answer from the other servers.
+var ErrUnavailable = errors.New("redis adapter: Redis is unreachable")
+
+// ErrTimeout is wrapped by the errors of requests that some servers did
+// not answer in time; what the others answered is returned with it.
+var ErrTimeout = errors.New("redis adapter: servers did not answer in time")
+
+// NewAdapter returns the factory of the cluster adapters of a server's
+// namespaces, for [realtime.WithAdapter]. They share client, one
+// connection of it held in the subscribed state while any of them is open,
+// and speak @socket.io/redis-adapter's protocol (see the package
+// documentation).
+func NewAdapter(client rueidis.Client, opts ...Option) realtime.AdapterFactory {
+	cfg := defaults()
+	for _, o := range opts {
+		o(&cfg)
+	}
+	h := &hub{client: client, cfg: cfg, adapters: make(map[*Adapter]struct{})}
+	return h.newAdapter
+}
+
+// hub is what the adapters made by one factory share.
+type hub struct {
+	client rueidis.Client
+	cfg    config
+
+	mu       sync.Mutex
+	sub      *subscriber
+	adapters map[*Adapter]struct{}
+}
+
+// acquire returns the subscriber, started for the first adapter.
+func (h *hub) acquire(a *Adapter) *subscriber {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.sub == nil {
+		h.sub = newSubscriber(h.client, h.cfg.logger)
+		h.sub.onUp = h.resubscribed
+	}
+	h.adapters[a] = struct{}{}
+	return h.sub
+}
+
+// release stops the subscriber once the last adapter is closed.
+func (h *hub) release(a *Adapter) {
+	h.mu.Lock()
+	delete(h.adapters, a)
+	var stop *subscriber
+	if len(h.adapters) == 0 {
+		stop, h.sub = h.sub, nil
+	}
+	h.mu.Unlock()
+	if stop != nil {
+		stop.close()
+	}
+}
+
+// resubscribed makes every adapter say hello again after a reconnection,
+// so that servers that came or went meanwhile are known again.
+func (h *hub) resubscribed() {
+	h.mu.Lock()
+	as := make([]*Adapter, 0, len(h.adapters))
+	for a := range h.adapters {
+		as = append(as, a)
+	}
+	h.mu.Unlock()
+	for _, a := range as {
+		go a.control(reqHeartbeatHello)
+	}
+}
+
+// Adapter is the cluster adapter of one namespace: an in-memory adapter
+// for this server's sockets, which also publishes broadcasts and
+// server-side operations to the other servers through Redis and applies
+// theirs.
+type Adapter struct {
+	*realtime.MemoryAdapter
+	nsp  *realtime.Namespace
+	name string
+	h    *hub
+	sub  *subscriber
+	log  *slog.Logger
+	uid  string
+
+	channel     string // broadcasts: channel, or channel+room+"#" for one room
+	reqChannel  string
+	respChannel string
+	ownResp     string // respChannel+uid+"#"
+	vicChannel  string // vicinity's own: heartbeats and Near broadcasts
+
+	mu      sync.Mutex
+	pending map[string]*request
+	peers   map[string]time.Time // other vicinity servers, by uid: last heard of
+	closed  bool
+	stop    chan struct{}
+	done    chan struct{}
+}
+
+func (h *hub) newAdapter(nsp *realtime.Namespace) realtime.Adapter {
+	name := nsp.Name()
+	key := h.cfg.key
+	a := &Adapter{
+		MemoryAdapter: realtime.NewMemoryAdapter(nsp).(*realtime.MemoryAdapter),
+		nsp:           nsp,
+		name:          name,
+		h:             h,
+		uid:           id.New()[:16],
+		channel:       key + "#" + name + "#",
+		reqChannel:    key + "-request#" + name + "#",
+		respChannel:   key + "-response#" + name + "#",
+		vicChannel:    key + "-vicinity#" + name + "#",
+		pending:       make(map[string]*request),
+		peers:         make(map[string]time.Time),
+		stop:          make(chan struct{}),
+		done:          make(chan struct{}),
+	}
+	a.log = h.cfg.logger.With("nsp", name, "uid", a.uid)
+	a.ownResp = a.respChannel + a.uid + "#"
+	a.sub = h.acquire(a)
+	if err := a.sub.add(a.onBroadcast, subKey{patternSub, globEscape(a.channel) + "*"}); err != nil {
+		a.log.Warn("redis adapter: subscribe", "err", err)
+	}
+	if err := a.sub.add(a.onMessage,
+		subKey{channelSub, a.reqChannel}, subKey{channelSub, a.respChannel},
+		subKey{channelSub, a.ownResp}, subKey{channelSub, a.vicChannel}); err != nil {
+		a.log.Warn("redis adapter: subscribe", "err", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), h.cfg.requestTimeout)
+	if !a.sub.waitReady(ctx) {
+		a.log.Warn("redis adapter: not subscribed yet: serving this server's sockets, subscribing in the background")
+	}
+	cancel()
+	go a.heartbeats()
+	return a
+}
+
+// globEscape escapes the characters PSUBSCRIBE's patterns give a meaning.
+func globEscape(s string) string {
+	if !strings.ContainsAny(s, `*?[]\`) {
+		return s
+	}
+	var b strings.Builder
+	for _, r := range s {
+		if strings.ContainsRune(`*?[]\`, r) {
+			b.WriteByte('\\')
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+// publish publishes msg on ch, failing at once while the subscription
+// connection is down (Redis is then very likely unreachable).
+func (a *Adapter) publish(ctx context.Context, ch string, msg []byte) error {
+	if !a.sub.up.Load() {
+		return fmt.Errorf("%w: reconnecting", ErrUnavailable)
+	}
+	ctx, cancel := context.WithTimeout(ctx, a.h.cfg.requestTimeout)
+	defer cancel()
+	c := a.h.client
+	if err := c.Do(ctx, c.B().Publish().Channel(ch).Message(rueidis.BinaryString(msg)).Build()).Error(); err != nil {
+		return fmt.Errorf("%w: %v", ErrUnavailable, err)
+	}
+	return nil
+}
+
+// publishAsync publishes from the subscriber's goroutine, which must not
+// wait: the answers to other servers' requests.
+func (a *Adapter) publishAsync(ch string, msg []byte) {
+	go func() {
+		if err := a.publish(context.Background(), ch, msg); err != nil {
+			a.log.Debug("redis adapter: answer not published", "err", err)
+		}
+	}()
+}
+
+// Broadcast implements [realtime.Adapter]: it publishes p to the other
+// servers, unless opts.Local, then delivers it to this server's sockets.
+// When Redis cannot be reached, p still reaches this server's sockets and
+// the error wraps [ErrUnavailable].
+func (a *Adapter) Broadcast(ctx context.Context, p *realtime.Packet, opts realtime.BroadcastOptions) error {
+	var err error
+	if !opts.Local {
+		err = a.publishBroadcast(ctx, p, opts)
+	}
+	if lerr := a.MemoryAdapter.Broadcast(ctx, p, opts); lerr != nil {
+		return lerr
+	}
+	return err
+}
+
+func (a *Adapter) publishBroadcast(ctx context.Context, p *realtime.Packet, opts realtime.BroadcastOptions) error {
+	msg, err := encodeBroadcast(a.uid, p, opts)
+	if err != nil {
+		return err
+	}
+	ch := a.channel
+	switch {
+	case opts.Near != nil:
+		ch = a.vicChannel // Node servers would take it for a broadcast to every socket of its rooms
+	case len(opts.Rooms) == 1:
+		ch += opts.Rooms[0] + "#"
+	}
+	return a.publish(ctx, ch, msg)
+}
+
+// encodeBroadcast encodes a classic broadcast: [uid, packet, opts], in
+// msgpack.
+func encodeBroadcast(uid string, p *realtime.Packet, opts realtime.BroadcastOptions) ([]byte, error) {
+	js := make([]byte, 0, len(p.Text())+128)
+	js = append(js, '[')
+	js = appendJSON(js, uid)
+	js = append(js, ',')
+	js, err := packetJSON(js, p)
+	if err != nil {
+		return nil, err
+	}
+	js = append(js, ',')
+	js = appendJSON(js, encodeOpts(opts))
+	js = append(js, ']')
+	return encodeMsgpack(js, p.Attachments())
+}
+
+func appendJSON(b []byte, v any) []byte {
+	raw, _ := json.Marshal(v) // strings, options: cannot fail
+	return append(b, raw...)
+}
+
+// onBroadcast receives the classic broadcasts of the namespace's channels.
+func (a *Adapter) onBroadcast(channel string, msg []byte) {
+	if len(channel) > len(a.channel) {
+		room := channel[len(a.channel) : len(channel)-1]
+		if !a.HasRoom(room) {
+			return // a broadcast to one room, which no socket here is in
+		}
+	}
+	a.deliver(msg)
+}
+
+// deliver delivers a classic broadcast, [uid, packet, opts], to this
+// server's sockets.
+func (a *Adapter) deliver(msg []byte) {
+	js, atts, err := decodeAny(msg)
+	if err != nil {
+		a.drop("broadcast", err)
+		return
+	}
+	var parts []json.RawMessage
+	var uid string
+	if err := json.Unmarshal(js, &parts); err != nil || len(parts) < 3 || json.Unmarshal(parts[0], &uid) != nil {
+		a.drop("broadcast", errMalformed)
+		return
+	}
+	if uid == a.uid {
+		return
+	}
+	var wp wirePacket
+	var wo wireOpts
+	if err := json.Unmarshal(parts[1], &wp); err != nil {
+		a.drop("broadcast", err)
+		return
+	}
+	if err := json.Unmarshal(parts[2], &wo); err != nil {
+		a.drop("broadcast", err)
+		return
+	}
+	if nsp := wp.Nsp; nsp != a.name && !(nsp == "" && a.name == "/") {
+		return
+	}
+	p, err := toPacket(wp, atts, a.name, 0, false)
+	if err != nil {
+		a.drop("broadcast", err)
+		return
+	}
+	if err := a.MemoryAdapter.Broadcast(context.Background(), p, wo.decode()); err != nil {
+		a.drop("broadcast", err)
+	}
+}
+
+func (a *Adapter) drop(what string, err error) {
+	a.log.Debug("redis adapter: message dropped", "what", what, "err", err)
+}
+
+// wireRequest is a request on the request channel, or an answer on a
+// response channel, in classic mode.
+type wireRequest struct {
+	UID         string          `json:"uid,omitempty"`
+	RequestID   string          `json:"requestId,omitempty"`
+	Type        int             `json:"type"`
+	Rooms       rooms           `json:"rooms,omitempty"`
+	Opts        *wireOpts       `json:"opts,omitempty"`
+	Close       bool            `json:"close,omitempty"`
+	Data        json.RawMessage `json:"data,omitempty"`
+	Packet      json.RawMessage `json:"packet,omitempty"`
+	SID         string          `json:"sid,omitempty"`
+	Room        string          `json:"room,omitempty"`
+	Sockets     json.RawMessage `json:"sockets,omitempty"`
+	ClientCount int             `json:"clientCount,omitempty"`
+}
+
+// onMessage receives the request, response and vicinity channels.
+func (a *Adapter) onMessage(channel string, msg []byte) {
+	if channel == a.vicChannel && (len(msg) == 0 || msg[0] != '{') {
+		a.deliver(msg) // a Near broadcast
+		return
+	}
+	js, atts, err := decodeAny(msg)
+	if err != nil {
+		a.drop("request", err)
+		return
+	}
+	var r wireRequest
+	if err := json.Unmarshal(js, &r); err != nil {
+		a.drop("request", err)
+		return
+	}
+	switch channel {
+	case a.reqChannel:
+		if r.UID != a.uid {
+			a.onRequest(r, atts)
+		}
+	case a.respChannel, a.ownResp:
+		a.onResponse(r, atts)
+	case a.vicChannel:
+		a.onControl(r)
+	}
+}
+
+// onRequest applies another server's (or an emitter's) request to this
+// server's sockets, answering those that wait for an answer.
+func (a *Adapter) onRequest(r wireRequest, atts [][]byte) {
+	ctx := context.Background()
+	respond := func(v any) {
+		ch := a.respChannel
+		if r.UID != "" {
+			ch += r.UID + "#" // every requester listens to its own channel too
+		}
+		a.publishAsync(ch, appendJSON(nil, v))
+	}
+	type answer struct {
+		RequestID string `json:"requestId"`
+	}
+	switch r.Type {
+	case reqSockets, reqRemoteFetch:
+		if r.RequestID == "" {
+			return
+		}
+		opts := realtime.BroadcastOptions{Rooms: r.Rooms, Local: true}
+		if r.Opts != nil {
+			opts = r.Opts.decode()
+		}
+		infos, _ := a.MemoryAdapter.FetchSockets(ctx, opts)
+		if r.Type == reqSockets {
+			ids := make([]string, len(infos))
+			for i, in := range infos {
+				ids[i] = in.ID
+			}
+			respond(struct {
+				RequestID string   `json:"requestId"`
+				Sockets   []string `json:"sockets"`
+			}{r.RequestID, ids})
+			return
+		}
+		if infos == nil {
+			infos = []realtime.SocketInfo{}
+		}
+		respond(struct {
+			RequestID string                `json:"requestId"`
+			Sockets   []realtime.SocketInfo `json:"sockets"`
+		}{r.RequestID, infos})
+	case reqAllRooms:
+		if r.RequestID != "" {
+			respond(struct {
+				RequestID string   `json:"requestId"`
+				Rooms     []string `json:"rooms"`
+			}{r.RequestID, a.Rooms()})
+		}
+	case reqRemoteJoin, reqRemoteLeave, reqRemoteDisconn:
+		if r.Opts != nil {
+			opts := r.Opts.decode()
+			switch r.Type {
+			case reqRemoteJoin:
+				_ = a.MemoryAdapter.AddSockets(ctx, opts, r.Rooms)
+			case reqRemoteLeave:
+				_ = a.MemoryAdapter.DelSockets(ctx, opts, r.Rooms)
+			default:
+				_ = a.MemoryAdapter.DisconnectSockets(ctx, opts, r.Close)
+			}
+			return
+		}
+		s := a.nsp.Socket(r.SID) // the single-socket form of older servers
+		if s == nil {
+			return
+		}
+		switch r.Type {
+		case reqRemoteJoin:
+			s.Join(r.Room)
+		case reqRemoteLeave:
+			s.Leave(r.Room)
+		default:
+			s.Disconnect(r.Close)
+		}
+		respond(answer{r.RequestID})
+	case reqServerSideEmit:
+		var data []json.RawMessage
+		if err := json.Unmarshal(r.Data, &data); err != nil {
+			a.drop("server-side emit", err)
+			return
+		}
+		var ack func(json.RawMessage)
+		if r.RequestID != "" {
+			ack = func(v json.RawMessage) {
+				a.publishAsync(a.respChannel, appendJSON(nil, struct {
+					Type      int             `json:"type"`
+					RequestID string          `json:"requestId"`
+					Data      json.RawMessage `json:"data"`
+				}{reqServerSideEmit, r.RequestID, v}))
+			}
+		}
+		if err := a.nsp.ReceiveServerSideEmit(data, ack); err != nil {
+			a.drop("server-side emit", err)
+		}
+	case reqBroadcast:
+		a.onBroadcastWithAck(r, atts)
+	}
+}
+
+func errUnavailable(err error) error { return fmt.Errorf("%w: %v", ErrUnavailable, err) }
+
+// Close implements [realtime.Adapter]: it tells the other servers, stops
+// listening, and closes the in-memory adapter. Requests waiting for
+// answers end with their contexts.
+func (a *Adapter) Close(ctx context.Context) error {
+	a.mu.Lock()
+	if a.closed {
+		a.mu.Unlock()
+		return nil
+	}
+	a.closed = true
+	a.mu.Unlock()
+	close(a.stop)
+	<-a.done
+	a.control(reqHeartbeatClose)
+	a.sub.remove(subKey{patternSub, globEscape(a.channel) + "*"},
+		subKey{channelSub, a.reqChannel}, subKey{channelSub, a.respChannel},
+		subKey{channelSub, a.ownResp}, subKey{channelSub, a.vicChannel})
+	a.h.release(a)
+	return a.MemoryAdapter.Close(ctx)
+}

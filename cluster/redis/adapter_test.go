@@ -1,0 +1,323 @@
+package redis_test
+
+import (
+	"context"
+	"net/http/httptest"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/redis/rueidis"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/vicinity-go/vicinity/client"
+	"github.com/vicinity-go/vicinity/cluster/redis"
+	"github.com/vicinity-go/vicinity/internal/redistest"
+	"github.com/vicinity-go/vicinity/realtime"
+)
+
+// node is one vicinity server of a test cluster.
+type node struct {
+	srv  *realtime.Server
+	url  string
+	rc   rueidis.Client
+	http *httptest.Server
+}
+
+// newClient returns a Redis client of addr, closed when the test ends.
+func newClient(t *testing.T, addr string) rueidis.Client {
+	t.Helper()
+	rc, err := rueidis.NewClient(rueidis.ClientOption{InitAddress: []string{addr}, DisableCache: true})
+	require.NoError(t, err)
+	t.Cleanup(rc.Close)
+	return rc
+}
+
+// startNode starts a vicinity server on the Redis at addr. Its sockets
+// join the rooms they ask for with "join".
+func startNode(t *testing.T, addr string, opts ...redis.Option) *node {
+	t.Helper()
+	rc := newClient(t, addr)
+	opts = append([]redis.Option{redis.WithHeartbeat(100*time.Millisecond, 400*time.Millisecond), redis.WithRequestTimeout(2 * time.Second)}, opts...)
+	srv := realtime.New(realtime.WithAdapter(redis.NewAdapter(rc, opts...)))
+	srv.Of("/").OnConnection(func(s *realtime.Socket) {
+		s.On("join", func(e *realtime.Event) {
+			var rooms []string
+			_ = e.Bind(&rooms)
+			_ = e.AckResult(s.Join(rooms...))
+		})
+	})
+	srv.Of("/").OnServerSideEmit("ping", func(e *realtime.ServerEvent) { _ = e.Ack("pong") })
+	hs := httptest.NewServer(srv)
+	n := &node{srv: srv, url: hs.URL, rc: rc, http: hs}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(ctx)
+		hs.Close()
+	})
+	return n
+}
+
+// received collects the events a client gets.
+type received struct {
+	mu     sync.Mutex
+	events []string
+	args   map[string][]client.Args
+}
+
+func connect(t *testing.T, n *node, rooms ...string) (*client.Socket, *received) {
+	t.Helper()
+	r := &received{args: make(map[string][]client.Args)}
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+	defer cancel()
+	s, err := client.Connect(ctx, n.url, client.WithTransports("websocket"), client.WithReconnection(false))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = s.Manager().Close() })
+	if len(rooms) > 0 {
+		_, err = s.EmitWithAck(ctx, "join", rooms)
+		require.NoError(t, err)
+	}
+	s.OnAny(func(e *client.Event) {
+		r.mu.Lock()
+		r.events = append(r.events, e.Name)
+		r.args[e.Name] = append(r.args[e.Name], e.Args)
+		r.mu.Unlock()
+		if e.WantsAck() {
+			_ = e.Ack("from " + e.Socket.ID())
+		}
+	})
+	return s, r
+}
+
+// got returns the events received so far.
+func (r *received) got() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.events)
+}
+
+// waitFor waits until the client has received n events.
+func (r *received) waitFor(t *testing.T, n int) []string {
+	t.Helper()
+	require.Eventually(t, func() bool { return len(r.got()) >= n }, 5*time.Second, 5*time.Millisecond, "got %v", r.got())
+	return r.got()
+}
+
+// settle waits long enough for a message that should not come to come.
+func settle() { time.Sleep(150 * time.Millisecond) }
+
+func cluster(t *testing.T, n int, opts ...redis.Option) (*redistest.Server, []*node) {
+	t.Helper()
+	rs := redistest.Start(t)
+	nodes := make([]*node, n)
+	for i := range nodes {
+		nodes[i] = startNode(t, rs.Addr(), opts...)
+	}
+	waitPeers(t, nodes)
+	return rs, nodes
+}
+
+// waitPeers waits until every node's namespace / knows every other one.
+func waitPeers(t *testing.T, nodes []*node) {
+	t.Helper()
+	for _, n := range nodes {
+		require.Eventually(t, func() bool {
+			ctx, cancel := context.WithTimeout(t.Context(), time.Second)
+			defer cancel()
+			got, err := n.srv.Of("/").ServerSideEmitWithAck(ctx, "ping")
+			return err == nil && len(got) == len(nodes)-1
+		}, 5*time.Second, 20*time.Millisecond)
+	}
+}
+
+func TestBroadcastAcrossNodes(t *testing.T) {
+	_, nodes := cluster(t, 3)
+	_, inA0 := connect(t, nodes[0], "a")
+	_, inA1 := connect(t, nodes[1], "a")
+	_, inB2 := connect(t, nodes[2], "b")
+	_, inAB2 := connect(t, nodes[2], "a", "b")
+
+	nsp := nodes[0].srv.Of("/")
+	require.NoError(t, nsp.To("a").Emit("to-a", "hi", []byte{1, 2, 3}))
+	assert.Equal(t, []string{"to-a"}, inA0.waitFor(t, 1))
+	assert.Equal(t, []string{"to-a"}, inA1.waitFor(t, 1))
+	assert.Equal(t, []string{"to-a"}, inAB2.waitFor(t, 1))
+	var text string
+	var bin []byte
+	inA1.mu.Lock()
+	require.NoError(t, inA1.args["to-a"][0].Bind(&text, &bin))
+	inA1.mu.Unlock()
+	assert.Equal(t, "hi", text)
+	assert.Equal(t, []byte{1, 2, 3}, bin, "binary data crosses the cluster")
+
+	require.NoError(t, nodes[1].srv.Of("/").Except("a").Emit("not-a"))
+	assert.Equal(t, []string{"not-a"}, inB2.waitFor(t, 1))
+	require.NoError(t, nodes[2].srv.Of("/").To("a", "b").Emit("a-or-b"))
+	assert.Equal(t, []string{"not-a", "a-or-b"}, inB2.waitFor(t, 2))
+	assert.Equal(t, []string{"to-a", "a-or-b"}, inAB2.waitFor(t, 2), "once, though in both rooms")
+	assert.Equal(t, []string{"to-a", "a-or-b"}, inA0.waitFor(t, 2))
+
+	require.NoError(t, nodes[0].srv.Of("/").Local().Emit("local"))
+	assert.Equal(t, []string{"to-a", "a-or-b", "local"}, inA0.waitFor(t, 3))
+	require.NoError(t, nodes[0].srv.Of("/").Volatile().Emit("volatile"))
+	assert.Equal(t, []string{"to-a", "a-or-b", "volatile"}, inA1.waitFor(t, 3))
+	settle()
+	assert.Equal(t, []string{"to-a", "a-or-b", "local", "volatile"}, inA0.got())
+	assert.Equal(t, []string{"to-a", "a-or-b", "volatile"}, inA1.got(), "Local stays on its node")
+}
+
+func TestEmitWithAckAcrossNodes(t *testing.T) {
+	_, nodes := cluster(t, 3)
+	s0, _ := connect(t, nodes[0], "a")
+	s1, _ := connect(t, nodes[1], "a")
+	s2, _ := connect(t, nodes[2], "a")
+	connect(t, nodes[2], "b")
+
+	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Second)
+	defer cancel()
+	answers, err := nodes[1].srv.Of("/").To("a").EmitWithAck(ctx, "ask", "q")
+	require.NoError(t, err)
+	var got []string
+	for _, a := range answers {
+		var s string
+		require.NoError(t, a.Bind(&s))
+		got = append(got, s)
+	}
+	assert.ElementsMatch(t, []string{"from " + s0.ID(), "from " + s1.ID(), "from " + s2.ID()}, got)
+
+	// a room with no socket anywhere: every server says 0 at once
+	answers, err = nodes[0].srv.Of("/").To("nobody").EmitWithAck(ctx, "ask")
+	require.NoError(t, err)
+	assert.Empty(t, answers)
+}
+
+func TestServerSideOperations(t *testing.T) {
+	_, nodes := cluster(t, 3)
+	s0, in0 := connect(t, nodes[0], "a")
+	s1, in1 := connect(t, nodes[1], "a")
+	s2, in2 := connect(t, nodes[2])
+
+	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Second)
+	defer cancel()
+	nsp := nodes[2].srv.Of("/")
+	all, err := nsp.FetchSockets(ctx)
+	require.NoError(t, err)
+	assert.ElementsMatch(t, []string{s0.ID(), s1.ID(), s2.ID()}, ids(all))
+	inA, err := nsp.In("a").FetchSockets(ctx)
+	require.NoError(t, err)
+	assert.ElementsMatch(t, []string{s0.ID(), s1.ID()}, ids(inA))
+	for _, rs := range inA {
+		assert.Contains(t, rs.Rooms, "a")
+		assert.Contains(t, rs.Rooms, rs.ID)
+		assert.Equal(t, "127.0.0.1", rs.Handshake.Address)
+	}
+
+	// SocketsJoin reaches every node; a broadcast to the joined room follows it
+	require.NoError(t, nsp.In("a").SocketsJoin(ctx, "joined"))
+	require.NoError(t, nsp.To("joined").Emit("in-joined"))
+	assert.Equal(t, []string{"in-joined"}, in0.waitFor(t, 1))
+	assert.Equal(t, []string{"in-joined"}, in1.waitFor(t, 1))
+	require.NoError(t, nsp.In("a").SocketsLeave(ctx, "joined"))
+	require.NoError(t, nsp.To("joined").Emit("in-joined"))
+	settle()
+	assert.Len(t, in0.got(), 1)
+
+	// a remote socket found by FetchSockets can be told things
+	remote := inA[slices.IndexFunc(inA, func(r *realtime.RemoteSocket) bool { return r.ID == s1.ID() })]
+	require.NoError(t, remote.Emit("direct", 1))
+	assert.Equal(t, []string{"in-joined", "direct"}, in1.waitFor(t, 2))
+
+	// DisconnectSockets across nodes
+	gone := make(chan string, 3)
+	s0.OnDisconnect(func(_ *client.Socket, reason string) { gone <- reason })
+	s1.OnDisconnect(func(_ *client.Socket, reason string) { gone <- reason })
+	require.NoError(t, nsp.In("a").DisconnectSockets(ctx, false))
+	for range 2 {
+		select {
+		case r := <-gone:
+			assert.Equal(t, "io server disconnect", r)
+		case <-time.After(5 * time.Second):
+			t.Fatal("a socket of room a was not disconnected")
+		}
+	}
+	all, err = nsp.FetchSockets(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, []string{s2.ID()}, ids(all))
+	assert.Empty(t, in2.got())
+}
+
+func ids(rs []*realtime.RemoteSocket) []string {
+	out := make([]string, len(rs))
+	for i, r := range rs {
+		out[i] = r.ID
+	}
+	return out
+}
+
+func TestServerSideEmit(t *testing.T) {
+	_, nodes := cluster(t, 3)
+	got := make(chan string, 10)
+	for i, n := range nodes {
+		n.srv.Of("/").OnServerSideEmit("hello", func(e *realtime.ServerEvent) {
+			var who string
+			_ = e.Bind(&who)
+			got <- who
+			_ = e.Ack(map[string]int{"node": i})
+		})
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Second)
+	defer cancel()
+	answers, err := nodes[0].srv.Of("/").ServerSideEmitWithAck(ctx, "hello", "zero")
+	require.NoError(t, err)
+	var nums []string
+	for _, a := range answers {
+		nums = append(nums, string(a))
+	}
+	assert.ElementsMatch(t, []string{`{"node":1}`, `{"node":2}`}, nums, "every other node answers, not the sender")
+	assert.Equal(t, "zero", <-got)
+	assert.Equal(t, "zero", <-got)
+	require.NoError(t, nodes[1].srv.Of("/").ServerSideEmit(ctx, "hello", "one"))
+	assert.Equal(t, "one", <-got)
+	assert.Equal(t, "one", <-got)
+	select {
+	case w := <-got:
+		t.Fatalf("a node got its own event or one twice: %q", w)
+	case <-time.After(150 * time.Millisecond):
+	}
+	err = nodes[1].srv.Of("/").ServerSideEmit(ctx, "connection")
+	assert.ErrorIs(t, err, realtime.ErrReservedEvent)
+}
+
+// A server that keeps its Redis connection but stops answering (frozen)
+// is waited for while its last heartbeat is fresh, then no longer.
+func TestFrozenServerDropped(t *testing.T) {
+	rs, nodes := cluster(t, 2)
+	// the frozen server: subscribed to the namespace's request and
+	// vicinity channels, it says hello once and then nothing
+	frozen := newClient(t, rs.Addr())
+	dc, cancel := frozen.Dedicate()
+	defer cancel()
+	dc.SetPubSubHooks(rueidis.PubSubHooks{OnMessage: func(rueidis.PubSubMessage) {}})
+	ctx, stop := context.WithTimeout(t.Context(), 5*time.Second)
+	defer stop()
+	require.NoError(t, dc.Do(ctx, dc.B().Subscribe().Channel("socket.io-request#/#", "socket.io-vicinity#/#").Build()).Error())
+	require.NoError(t, frozen.Do(ctx, frozen.B().Publish().Channel("socket.io-vicinity#/#").Message(`{"uid":"frozen-server-01","type":100}`).Build()).Error())
+
+	nsp := nodes[0].srv.Of("/")
+	var err error
+	require.Eventually(t, func() bool { // while its heartbeat is fresh, it is waited for
+		_, err = nsp.FetchSockets(ctx)
+		return err != nil
+	}, 5*time.Second, 10*time.Millisecond)
+	assert.ErrorIs(t, err, redis.ErrTimeout)
+	assert.ErrorContains(t, err, "1 of 2 servers answered")
+	time.Sleep(500 * time.Millisecond) // past the heartbeat timeout (400 ms)
+	_, err = nsp.FetchSockets(ctx)
+	require.NoError(t, err, "a server silent past the heartbeat timeout is not waited for")
+	answers, err := nsp.ServerSideEmitWithAck(ctx, "ping")
+	require.NoError(t, err)
+	assert.Len(t, answers, 1)
+}

@@ -1,0 +1,57 @@
+// Package redis runs several vicinity servers as one Socket.IO server over
+// Redis: a cluster adapter for [realtime.WithAdapter] that speaks the
+// protocol of Node's @socket.io/redis-adapter (8.x), so that Node servers
+// with that adapter, and @socket.io/redis-emitter, share a cluster with
+// vicinity servers.
+//
+//	rc, err := rueidis.NewClient(rueidis.ClientOption{InitAddress: []string{"127.0.0.1:6379"}})
+//	…
+//	srv := realtime.New(realtime.WithAdapter(redis.NewAdapter(rc)))
+//
+// The client is github.com/redis/rueidis: it pipelines concurrent publishes
+// on one connection (twice go-redis's broadcast rate with 16 publishers
+// here, with no allocation per publish) and fails at once while Redis is
+// down rather than waiting for a deadline.
+//
+// # Protocol
+//
+// For namespace N and key K ("socket.io" by default, [WithKey]):
+//
+//   - K#N# carries broadcasts, K#N#room# those to exactly one room, each a
+//     msgpack array [uid, packet, opts] (the Socket.IO packet object, binary
+//     data inline; opts {rooms, except, flags}); servers subscribe to the
+//     pattern K#N#*;
+//   - K-request#N# carries requests (fetch sockets, sockets join/leave,
+//     disconnect sockets, server-side emits, broadcasts with
+//     acknowledgements), JSON objects or msgpack maps;
+//   - K-response#N# and K-response#N#uid# carry the answers;
+//   - K-vicinity#N# is vicinity's own: its servers' heartbeats, and
+//     broadcasts to the sockets near a place (Near), which Node servers
+//     would not know to filter.
+//
+// Flags vicinity adds to a broadcast's opts (vicinityLatest) are ignored by
+// Node servers, which deliver such a broadcast as a volatile one.
+//
+// # Servers and requests
+//
+// A request waits for the answers of the other servers: the Node servers
+// subscribed to the request channel (PUBSUB NUMSUB, as Node's adapter
+// counts) and the vicinity servers heard of within the heartbeat timeout
+// ([WithHeartbeat]: every 5 s, dropped after 10 s of silence). A server
+// that crashed is no longer counted once Redis sees its connection close;
+// one that froze but keeps its connection, after the heartbeat timeout.
+// No request waits longer than its context or the request timeout
+// ([WithRequestTimeout], 5 s); one that ends with answers missing returns
+// what it got and an error wrapping [ErrTimeout].
+//
+// # When Redis is unreachable
+//
+// Each server keeps serving its own sockets. A broadcast reaches this
+// server's sockets and returns an error wrapping [ErrUnavailable]; so do
+// the other operations, after acting on this server's sockets, and
+// requests return this server's part. Nothing waits for Redis on a
+// connection's read loop. The subscription connection is made again, with
+// every subscription, as soon as Redis answers (pauses from 50 ms to 2 s);
+// what was published meanwhile is lost, as with Node's adapter: Redis
+// pub/sub keeps nothing.
+package redis

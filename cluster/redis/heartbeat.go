@@ -1,0 +1,89 @@
+package redis
+
+import (
+	"context"
+	"time"
+)
+
+// control publishes a heartbeat message of type typ on the vicinity
+// channel.
+func (a *Adapter) control(typ int) {
+	ctx, cancel := context.WithTimeout(context.Background(), a.h.cfg.requestTimeout)
+	defer cancel()
+	if err := a.publish(ctx, a.vicChannel, appendJSON(nil, wireRequest{UID: a.uid, Type: typ})); err != nil {
+		a.log.Debug("redis adapter: heartbeat not published", "err", err)
+	}
+}
+
+// heartbeats says hello, then says it is alive every interval and forgets
+// the servers not heard of for the timeout, until the adapter closes.
+func (a *Adapter) heartbeats() {
+	defer close(a.done)
+	a.control(reqHeartbeatHello)
+	t := time.NewTicker(a.h.cfg.heartbeat)
+	defer t.Stop()
+	for {
+		select {
+		case <-a.stop:
+			return
+		case <-t.C:
+		}
+		a.control(reqHeartbeat)
+		cut := time.Now().Add(-a.h.cfg.heartbeatTimeout)
+		a.mu.Lock()
+		for uid, at := range a.peers {
+			if at.Before(cut) {
+				delete(a.peers, uid)
+			}
+		}
+		a.mu.Unlock()
+	}
+}
+
+// onControl takes another vicinity server's heartbeat message.
+func (a *Adapter) onControl(w wireRequest) {
+	if w.UID == "" || w.UID == a.uid {
+		return
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.closed {
+		return
+	}
+	switch w.Type {
+	case reqHeartbeat:
+		a.peers[w.UID] = time.Now()
+	case reqHeartbeatHello:
+		a.peers[w.UID] = time.Now()
+		go a.control(reqHeartbeat) // so that it knows this server at once
+	case reqHeartbeatClose:
+		delete(a.peers, w.UID)
+	}
+}
+
+// serverCount returns how many other servers answer requests: the Node
+// servers subscribed to the request channel, and the vicinity servers
+// heard of within the heartbeat timeout (a vicinity server that stopped
+// answering but keeps its connection is not waited for).
+func (a *Adapter) serverCount(ctx context.Context) (int, error) {
+	if !a.sub.up.Load() {
+		return 0, ErrUnavailable
+	}
+	c := a.h.client
+	counts, err := c.Do(ctx, c.B().PubsubNumsub().Channel(a.reqChannel, a.vicChannel).Build()).AsIntMap()
+	if err != nil {
+		return 0, errUnavailable(err)
+	}
+	subscribed, vicinity := int(counts[a.reqChannel]), int(counts[a.vicChannel])
+	cut := time.Now().Add(-a.h.cfg.heartbeatTimeout)
+	alive := 0
+	a.mu.Lock()
+	for _, at := range a.peers {
+		if at.After(cut) {
+			alive++
+		}
+	}
+	a.mu.Unlock()
+	node := max(0, subscribed-vicinity)
+	return node + min(alive, max(0, vicinity-1)), nil
+}

@@ -1,0 +1,68 @@
+package redis
+
+import (
+	"log/slog"
+	"time"
+)
+
+// Option configures [NewAdapter].
+type Option func(*config)
+
+type config struct {
+	key              string
+	requestTimeout   time.Duration
+	heartbeat        time.Duration
+	heartbeatTimeout time.Duration
+	logger           *slog.Logger
+}
+
+func defaults() config {
+	return config{
+		key:              "socket.io",
+		requestTimeout:   5 * time.Second,
+		heartbeat:        5 * time.Second,
+		heartbeatTimeout: 10 * time.Second,
+		logger:           slog.Default(),
+	}
+}
+
+// WithKey sets the prefix of the channel names, @socket.io/redis-adapter's
+// "key" option. Default "socket.io"; every server and emitter of a
+// cluster uses the same.
+func WithKey(key string) Option {
+	if key == "" {
+		panic("redis: WithKey: empty key")
+	}
+	return func(c *config) { c.key = key }
+}
+
+// WithRequestTimeout bounds how long a request to the other servers
+// (FetchSockets, ServerSideEmitWithAck, the server counts of
+// EmitWithAck) waits for their answers, whatever its context; also how
+// long a publish may take. Default 5 s, @socket.io/redis-adapter's
+// requestsTimeout.
+func WithRequestTimeout(d time.Duration) Option {
+	if d <= 0 {
+		panic("redis: WithRequestTimeout: not positive")
+	}
+	return func(c *config) { c.requestTimeout = d }
+}
+
+// WithHeartbeat sets how often each vicinity server says it is alive
+// (interval, default 5 s), and after how long without a word it stops
+// being waited for (timeout, default 10 s).
+func WithHeartbeat(interval, timeout time.Duration) Option {
+	if interval <= 0 || timeout <= interval {
+		panic("redis: WithHeartbeat: want 0 < interval < timeout")
+	}
+	return func(c *config) { c.heartbeat, c.heartbeatTimeout = interval, timeout }
+}
+
+// WithLogger sets where the adapter logs what it drops and its
+// connection's troubles. Default slog.Default().
+func WithLogger(l *slog.Logger) Option {
+	if l == nil {
+		panic("redis: WithLogger: nil logger")
+	}
+	return func(c *config) { c.logger = l }
+}

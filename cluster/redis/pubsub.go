@@ -1,0 +1,214 @@
+package redis
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unsafe"
+
+	"github.com/redis/rueidis"
+)
+
+// handler receives the messages of a subscription, in the order Redis
+// sent them, on the subscriber's goroutine: it must not block.
+type handler func(channel string, msg []byte)
+
+// kind is how a subscription is made.
+type kind uint8
+
+const (
+	channelSub kind = iota // SUBSCRIBE
+	patternSub             // PSUBSCRIBE
+	shardSub               // SSUBSCRIBE (Redis 7)
+)
+
+type subKey struct {
+	kind kind
+	name string
+}
+
+// subscriber holds one dedicated connection in the subscribed state and
+// its subscriptions, made again after every reconnection.
+type subscriber struct {
+	client rueidis.Client
+	log    *slog.Logger
+	up     atomic.Bool // subscribed on a live connection
+	// onUp is called each time the subscriptions are made again after the
+	// connection was lost (not the first time).
+	onUp func()
+
+	mu    sync.Mutex
+	subs  map[subKey]handler
+	dc    rueidis.DedicatedClient // nil while (re)connecting
+	stop  chan struct{}
+	done  chan struct{}
+	ready chan struct{} // closed when first subscribed
+}
+
+func newSubscriber(client rueidis.Client, log *slog.Logger) *subscriber {
+	s := &subscriber{
+		client: client, log: log,
+		subs: make(map[subKey]handler),
+		stop: make(chan struct{}), done: make(chan struct{}), ready: make(chan struct{}),
+	}
+	go s.run()
+	return s
+}
+
+// run keeps the connection: it subscribes to everything, waits for the
+// connection to break, and starts again after a pause.
+func (s *subscriber) run() {
+	defer close(s.done)
+	const minPause, maxPause = 50 * time.Millisecond, 2 * time.Second
+	pause := minPause
+	first := true
+	for {
+		dc, cancel := s.client.Dedicate()
+		wait := dc.SetPubSubHooks(rueidis.PubSubHooks{OnMessage: s.dispatch})
+		s.mu.Lock()
+		s.dc = dc
+		keys := make([]subKey, 0, len(s.subs))
+		for k := range s.subs {
+			keys = append(keys, k)
+		}
+		s.mu.Unlock()
+		err := subscribe(dc, keys...)
+		if err == nil {
+			s.up.Store(true)
+			if first {
+				close(s.ready)
+			} else if s.onUp != nil {
+				s.onUp()
+			}
+			first, pause = false, minPause
+			select {
+			case err = <-wait:
+			case <-s.stop:
+			}
+		}
+		s.up.Store(false)
+		s.mu.Lock()
+		s.dc = nil
+		s.mu.Unlock()
+		cancel()
+		select {
+		case <-s.stop:
+			return
+		default:
+		}
+		s.log.Warn("redis adapter: subscription connection lost, reconnecting", "err", err, "pause", pause)
+		select {
+		case <-time.After(pause):
+		case <-s.stop:
+			return
+		}
+		pause = min(2*pause, maxPause)
+	}
+}
+
+// subscribe makes the subscriptions keys on dc.
+func subscribe(dc rueidis.DedicatedClient, keys ...subKey) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	var chans, pats []string
+	var cmds rueidis.Commands
+	for _, k := range keys {
+		switch k.kind {
+		case channelSub:
+			chans = append(chans, k.name)
+		case patternSub:
+			pats = append(pats, k.name)
+		case shardSub: // one command per channel: a cluster may hold them on different shards
+			cmds = append(cmds, dc.B().Ssubscribe().Channel(k.name).Build())
+		}
+	}
+	if len(chans) > 0 {
+		cmds = append(cmds, dc.B().Subscribe().Channel(chans...).Build())
+	}
+	if len(pats) > 0 {
+		cmds = append(cmds, dc.B().Psubscribe().Pattern(pats...).Build())
+	}
+	for _, r := range dc.DoMulti(ctx, cmds...) {
+		if err := r.Error(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *subscriber) dispatch(m rueidis.PubSubMessage) {
+	k := subKey{channelSub, m.Channel}
+	if m.Pattern != "" {
+		k = subKey{patternSub, m.Pattern}
+	}
+	s.mu.Lock()
+	h := s.subs[k]
+	if h == nil && m.Pattern == "" {
+		h = s.subs[subKey{shardSub, m.Channel}]
+	}
+	s.mu.Unlock()
+	if h != nil {
+		// The message is never written to: its bytes may back the packets
+		// made of it.
+		h(m.Channel, unsafe.Slice(unsafe.StringData(m.Message), len(m.Message)))
+	}
+}
+
+// add subscribes h to the subscriptions keys, on the live connection if
+// there is one (else at the next connection).
+func (s *subscriber) add(h handler, keys ...subKey) error {
+	s.mu.Lock()
+	for _, k := range keys {
+		s.subs[k] = h
+	}
+	dc := s.dc
+	s.mu.Unlock()
+	if dc == nil {
+		return nil
+	}
+	return subscribe(dc, keys...)
+}
+
+// remove unsubscribes from keys.
+func (s *subscriber) remove(keys ...subKey) {
+	s.mu.Lock()
+	for _, k := range keys {
+		delete(s.subs, k)
+	}
+	dc := s.dc
+	s.mu.Unlock()
+	if dc == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	var cmds rueidis.Commands
+	for _, k := range keys {
+		switch k.kind {
+		case channelSub:
+			cmds = append(cmds, dc.B().Unsubscribe().Channel(k.name).Build())
+		case patternSub:
+			cmds = append(cmds, dc.B().Punsubscribe().Pattern(k.name).Build())
+		case shardSub:
+			cmds = append(cmds, dc.B().Sunsubscribe().Channel(k.name).Build())
+		}
+	}
+	dc.DoMulti(ctx, cmds...) // a failure breaks the connection, which subscribes afresh
+}
+
+// waitReady waits until the first subscription is made, or for ctx.
+func (s *subscriber) waitReady(ctx context.Context) bool {
+	select {
+	case <-s.ready:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+func (s *subscriber) close() {
+	close(s.stop)
+	<-s.done
+}
