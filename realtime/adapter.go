@@ -179,18 +179,27 @@ type MemoryAdapter struct {
 	rec   *recoveryLog // nil unless recovery is on
 }
 
-// NewMemoryAdapter returns the in-memory adapter of nsp, a
-// *[MemoryAdapter]. A cluster adapter embeds one for its own sockets:
-//
-//	local := realtime.NewMemoryAdapter(nsp).(*realtime.MemoryAdapter)
+// NewMemoryAdapter returns the in-memory adapter of nsp, a *[MemoryAdapter]
+// that, with [WithRecovery], keeps the sessions and packets for recovery
+// in memory.
 func NewMemoryAdapter(nsp *Namespace) Adapter {
+	a := NewLocalAdapter(nsp)
+	if d := nsp.srv.cfg.recovery; d > 0 {
+		a.rec = newRecoveryLog(d)
+	}
+	return a
+}
+
+// NewLocalAdapter returns an in-memory adapter of nsp that keeps no
+// recovery log, for a cluster adapter that keeps sessions and packets
+// elsewhere and embeds it for its own sockets: its PersistSession keeps
+// nothing, its RestoreSession finds nothing, and its Broadcast delivers
+// packets with an offset without logging them.
+func NewLocalAdapter(nsp *Namespace) *MemoryAdapter {
 	a := &MemoryAdapter{nsp: nsp}
 	for i := range a.rooms {
 		a.rooms[i].rooms = make(map[string]map[string]*Socket)
 		a.sids[i].sids = make(map[string]*member)
-	}
-	if d := nsp.srv.cfg.recovery; d > 0 {
-		a.rec = newRecoveryLog(d)
 	}
 	return a
 }

@@ -33,6 +33,11 @@ type feature interface {
 	// session kept for recovery (nil when it is not kept): the feature adds
 	// its state to it, and may drop rooms that are its own to restore.
 	disconnected(s *Socket, reason string, sess *Session)
+	// persisting adds the feature's state to sess, the session the socket
+	// would be recovered with if it dropped now, and drops the rooms that
+	// are the feature's own to restore, changing nothing else (see
+	// [Socket.Session]).
+	persisting(s *Socket, sess *Session)
 	// dropped is called when a dynamic namespace is dropped.
 	dropped(n *Namespace)
 	// close is called when the server closes.

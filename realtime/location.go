@@ -344,17 +344,14 @@ func (l *locator) left(*Socket, string)   {}
 // rooms, which its location decides again.
 func (l *locator) disconnected(s *Socket, _ string, sess *Session) {
 	st, _ := l.located(s, false)
-	var state locationState
 	if st != nil {
 		obs := l.srv.cfg.observers
 		st.mu.Lock()
-		st.gone = true
-		idx := st.sp.idx
-		if pos, ok := idx.Get(s.id); ok {
-			state.Position = &pos
+		if sess != nil {
+			l.persist(st, sess)
 		}
-		state.Privacy, state.Watch = st.privacy, st.watch
-		if idx.Remove(s.id) {
+		st.gone = true
+		if st.sp.idx.Remove(s.id) {
 			for _, o := range obs {
 				o.Unlocated(s)
 			}
@@ -366,9 +363,33 @@ func (l *locator) disconnected(s *Socket, _ string, sess *Session) {
 		}
 		st.mu.Unlock()
 		st.sp.forget(st)
+	} else if sess != nil {
+		l.persist(nil, sess)
 	}
-	if sess == nil {
-		return
+}
+
+// persisting implements feature.
+func (l *locator) persisting(s *Socket, sess *Session) {
+	st, _ := l.located(s, false)
+	if st != nil {
+		st.mu.Lock()
+		defer st.mu.Unlock()
+	}
+	l.persist(st, sess)
+}
+
+// persist writes the location state of st (nil: none) into sess and drops
+// its area rooms; the caller holds st.mu. The position kept is the one
+// others are shown (a coarsened member's cell, a zone's center), never the
+// exact one: a session may be kept outside this server (in Redis), and a
+// recovered socket shows what it showed.
+func (l *locator) persist(st *located, sess *Session) {
+	var state locationState
+	if st != nil {
+		if pos, ok := st.sp.idx.Placed(st.s.id); ok {
+			state.Position = &pos
+		}
+		state.Privacy, state.Watch = st.privacy, st.watch
 	}
 	if b, err := json.Marshal(state); err == nil {
 		if sess.State == nil {

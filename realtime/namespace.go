@@ -7,6 +7,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/vicinity-go/vicinity/internal/id"
 	"github.com/vicinity-go/vicinity/internal/sio"
@@ -323,6 +324,10 @@ func (n *Namespace) remove(s *Socket) {
 // namespace, so that one encoded packet can ask many sockets for an
 // acknowledgement.
 func (n *Namespace) nextAckID() uint64 { return n.ackIDs.Add(1) - 1 }
+
+// RecoveryWindow returns how long a disconnected socket's session is kept
+// for connection-state recovery ([WithRecovery]); 0 when recovery is off.
+func (n *Namespace) RecoveryWindow() time.Duration { return n.srv.cfg.recovery }
 
 // NextAckID returns a fresh acknowledgement id of the namespace, for a
 // cluster adapter delivering another server's broadcast that asks for

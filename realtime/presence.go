@@ -385,6 +385,9 @@ func (h *presenceHub) left(s *Socket, room string) { h.untrack(s, room, false) }
 // once. Its state, which has its key, is dropped once its disconnect
 // handlers, which may ask for [Socket.PresenceKey], have run: they run on
 // the socket's inbox after this, and so does the drop.
+// persisting implements feature: presence keeps nothing in a session.
+func (h *presenceHub) persisting(*Socket, *Session) {}
+
 func (h *presenceHub) disconnected(s *Socket, _ string, _ *Session) {
 	p := h.state(s)
 	if p == nil {

@@ -53,6 +53,7 @@ func (refuser) admit(*Socket, *Session) error {
 }
 func (refuser) refused(*Socket)                        {}
 func (refuser) connected(*Socket)                      {}
+func (refuser) persisting(*Socket, *Session)           {}
 func (refuser) joined(*Socket, string)                 {}
 func (refuser) left(*Socket, string)                   {}
 func (refuser) disconnected(*Socket, string, *Session) {}

@@ -73,7 +73,7 @@ func (n *Namespace) OnServerSideEmit(event string, fn func(*ServerEvent)) {
 // []byte as base64, as the Node adapter's JSON carries a Buffer as an
 // object): server-side events carry no binary attachments.
 func (n *Namespace) ServerSideEmit(ctx context.Context, event string, args ...any) error {
-	data, err := serverSideData(event, args)
+	data, err := ServerSideData(event, args)
 	if err != nil {
 		return err
 	}
@@ -86,16 +86,18 @@ func (n *Namespace) ServerSideEmit(ctx context.Context, event string, args ...an
 // the answers, one per server that answered, and an error when some are
 // missing. Give ctx a deadline; the adapter bounds the wait too.
 func (n *Namespace) ServerSideEmitWithAck(ctx context.Context, event string, args ...any) ([]json.RawMessage, error) {
-	data, err := serverSideData(event, args)
+	data, err := ServerSideData(event, args)
 	if err != nil {
 		return nil, err
 	}
 	return n.adapter.ServerSideEmit(ctx, data, true)
 }
 
-// serverSideData is a server-side event as it crosses the cluster: the
-// event's name, then its arguments, as JSON.
-func serverSideData(event string, args []any) ([]json.RawMessage, error) {
+// ServerSideData encodes a server-side event as it crosses a cluster: the
+// event's name, then its arguments, as JSON. It refuses reserved names
+// ([ErrReservedEvent]) and arguments encoding/json cannot encode
+// ([ErrInvalidArgument]). For emitters and cluster adapters.
+func ServerSideData(event string, args []any) ([]json.RawMessage, error) {
 	if event == "" || sio.Reserved(event) || serverReserved[event] {
 		return nil, fmt.Errorf("%w: server-side event %q", ErrReservedEvent, event)
 	}

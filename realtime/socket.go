@@ -488,6 +488,33 @@ func (s *Socket) finishClose(reason string) {
 	s.inbox.enqueue(func() { s.closed(reason) })
 }
 
+// baseSession is the socket's session without its features' state.
+func (s *Socket) baseSession() Session {
+	sess := Session{SID: s.id, PID: s.pid, Rooms: s.Rooms()}
+	if d := s.Data(); d != nil {
+		sess.Data, _ = json.Marshal(d)
+	}
+	return sess
+}
+
+// Session returns the session the socket would be recovered with if its
+// connection dropped now: its id, rooms and data, and the state of the
+// server's features (see [Session]). ok is false when the socket cannot be
+// recovered (recovery is off, or it is a Socket.IO 2 client) or is no
+// longer connected. It is for cluster adapters that keep the sessions of
+// connected sockets, so that a client recovers on another server even
+// after this one crashed.
+func (s *Socket) Session() (sess Session, ok bool) {
+	if s.pid == "" || !s.Connected() {
+		return Session{}, false
+	}
+	sess = s.baseSession()
+	for _, f := range s.nsp.srv.feats {
+		f.persisting(s, &sess)
+	}
+	return sess, true
+}
+
 // closed runs the disconnection of the socket on its inbox.
 func (s *Socket) closed(reason string) {
 	s.mu.Lock()
@@ -504,10 +531,8 @@ func (s *Socket) closed(reason string) {
 	obs := s.nsp.srv.cfg.observers
 	var sess *Session
 	if s.pid != "" && recoverable[reason] {
-		sess = &Session{SID: s.id, PID: s.pid, Rooms: s.Rooms()}
-		if d := s.Data(); d != nil {
-			sess.Data, _ = json.Marshal(d)
-		}
+		b := s.baseSession()
+		sess = &b
 	}
 	// Before the session is kept for recovery: a recovered socket reuses
 	// this id, and its features' state must not be dropped by us. Nobody

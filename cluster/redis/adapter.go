@@ -112,14 +112,15 @@ type Adapter struct {
 	peers   map[string]time.Time // other vicinity servers, by uid: last heard of
 	closed  bool
 	stop    chan struct{}
-	done    chan struct{}
+	wg      sync.WaitGroup // the heartbeat and session goroutines
+	rec     *recovery      // nil unless recovery is on
 }
 
 func (h *hub) newAdapter(nsp *realtime.Namespace) realtime.Adapter {
 	name := nsp.Name()
 	key := h.cfg.key
 	a := &Adapter{
-		MemoryAdapter: realtime.NewMemoryAdapter(nsp).(*realtime.MemoryAdapter),
+		MemoryAdapter: realtime.NewLocalAdapter(nsp),
 		nsp:           nsp,
 		name:          name,
 		h:             h,
@@ -131,7 +132,9 @@ func (h *hub) newAdapter(nsp *realtime.Namespace) realtime.Adapter {
 		pending:       make(map[string]*request),
 		peers:         make(map[string]time.Time),
 		stop:          make(chan struct{}),
-		done:          make(chan struct{}),
+	}
+	if w := nsp.RecoveryWindow(); w > 0 {
+		a.rec = newRecovery(h.cfg, key, name, w)
 	}
 	a.log = h.cfg.logger.With("nsp", name, "uid", a.uid)
 	a.ownResp = a.respChannel + a.uid + "#"
@@ -149,8 +152,39 @@ func (h *hub) newAdapter(nsp *realtime.Namespace) realtime.Adapter {
 		a.log.Warn("redis adapter: not subscribed yet: serving this server's sockets, subscribing in the background")
 	}
 	cancel()
+	a.wg.Add(1)
 	go a.heartbeats()
+	if a.rec != nil {
+		a.wg.Add(1)
+		go a.keepSessions()
+	}
 	return a
+}
+
+// AddAll implements [realtime.Adapter]; with recovery on, the socket's
+// session is written again soon.
+func (a *Adapter) AddAll(id string, rooms []string) {
+	a.MemoryAdapter.AddAll(id, rooms)
+	if a.rec != nil {
+		a.rec.touch(id)
+	}
+}
+
+// Del implements [realtime.Adapter], as [Adapter.AddAll].
+func (a *Adapter) Del(id, room string) {
+	a.MemoryAdapter.Del(id, room)
+	if a.rec != nil {
+		a.rec.touch(id)
+	}
+}
+
+// DelAll implements [realtime.Adapter]; with recovery on, the session of
+// the socket, gone, is no longer kept fresh.
+func (a *Adapter) DelAll(id string) {
+	a.MemoryAdapter.DelAll(id)
+	if a.rec != nil {
+		a.rec.forget(id)
+	}
 }
 
 // globEscape escapes the characters PSUBSCRIBE's patterns give a meaning.
@@ -198,6 +232,9 @@ func (a *Adapter) publishAsync(ch string, msg []byte) {
 // When Redis cannot be reached, p still reaches this server's sockets and
 // the error wraps [ErrUnavailable].
 func (a *Adapter) Broadcast(ctx context.Context, p *realtime.Packet, opts realtime.BroadcastOptions) error {
+	if a.rec != nil && p.Offset != "" {
+		return a.broadcastLogged(ctx, p, opts)
+	}
 	var err error
 	if !opts.Local {
 		err = a.publishBroadcast(ctx, p, opts)
@@ -209,23 +246,27 @@ func (a *Adapter) Broadcast(ctx context.Context, p *realtime.Packet, opts realti
 }
 
 func (a *Adapter) publishBroadcast(ctx context.Context, p *realtime.Packet, opts realtime.BroadcastOptions) error {
-	msg, err := encodeBroadcast(a.uid, p, opts)
+	msg, err := encodeBroadcast(a.uid, p, opts, "")
 	if err != nil {
 		return err
 	}
-	ch := a.channel
+	return a.publish(ctx, a.broadcastChannel(opts), msg)
+}
+
+// broadcastChannel is the channel of a broadcast with opts.
+func (a *Adapter) broadcastChannel(opts realtime.BroadcastOptions) string {
 	switch {
 	case opts.Near != nil:
-		ch = a.vicChannel // Node servers would take it for a broadcast to every socket of its rooms
+		return a.vicChannel // Node servers would take it for a broadcast to every socket of its rooms
 	case len(opts.Rooms) == 1:
-		ch += opts.Rooms[0] + "#"
+		return a.channel + opts.Rooms[0] + "#"
 	}
-	return a.publish(ctx, ch, msg)
+	return a.channel
 }
 
 // encodeBroadcast encodes a classic broadcast: [uid, packet, opts], in
-// msgpack.
-func encodeBroadcast(uid string, p *realtime.Packet, opts realtime.BroadcastOptions) ([]byte, error) {
+// msgpack, with offset, unless "", among opts' flags.
+func encodeBroadcast(uid string, p *realtime.Packet, opts realtime.BroadcastOptions, offset string) ([]byte, error) {
 	js := make([]byte, 0, len(p.Text())+128)
 	js = append(js, '[')
 	js = appendJSON(js, uid)
@@ -235,7 +276,14 @@ func encodeBroadcast(uid string, p *realtime.Packet, opts realtime.BroadcastOpti
 		return nil, err
 	}
 	js = append(js, ',')
-	js = appendJSON(js, encodeOpts(opts))
+	wo := encodeOpts(opts)
+	if offset != "" {
+		if wo.Flags == nil {
+			wo.Flags = &wireFlags{}
+		}
+		wo.Flags.Offset = offset
+	}
+	js = appendJSON(js, wo)
 	js = append(js, ']')
 	return encodeMsgpack(js, p.Attachments())
 }
@@ -257,41 +305,30 @@ func (a *Adapter) onBroadcast(channel string, msg []byte) {
 }
 
 // deliver delivers a classic broadcast, [uid, packet, opts], to this
-// server's sockets.
+// server's sockets: another server's, or this one's own recoverable
+// broadcast back from the recovery log.
 func (a *Adapter) deliver(msg []byte) {
-	js, atts, err := decodeAny(msg)
+	b, err := decodeBroadcast(msg)
 	if err != nil {
 		a.drop("broadcast", err)
 		return
 	}
-	var parts []json.RawMessage
-	var uid string
-	if err := json.Unmarshal(js, &parts); err != nil || len(parts) < 3 || json.Unmarshal(parts[0], &uid) != nil {
-		a.drop("broadcast", errMalformed)
+	var offset string
+	if f := b.opts.Flags; f != nil {
+		offset = f.Offset
+	}
+	if offset != "" && (a.rec == nil || !validStreamID(offset)) {
+		offset = "" // recovery is off here, or a foreign offset
+	}
+	if (b.uid == a.uid && offset == "") || b.nsp != a.name {
 		return
 	}
-	if uid == a.uid {
-		return
-	}
-	var wp wirePacket
-	var wo wireOpts
-	if err := json.Unmarshal(parts[1], &wp); err != nil {
-		a.drop("broadcast", err)
-		return
-	}
-	if err := json.Unmarshal(parts[2], &wo); err != nil {
-		a.drop("broadcast", err)
-		return
-	}
-	if nsp := wp.Nsp; nsp != a.name && !(nsp == "" && a.name == "/") {
-		return
-	}
-	p, err := toPacket(wp, atts, a.name, 0, false)
+	p, err := toPacket(b.packet, b.atts, a.name, 0, false, offset)
 	if err != nil {
 		a.drop("broadcast", err)
 		return
 	}
-	if err := a.MemoryAdapter.Broadcast(context.Background(), p, wo.decode()); err != nil {
+	if err := a.MemoryAdapter.Broadcast(context.Background(), p, b.opts.decode()); err != nil {
 		a.drop("broadcast", err)
 	}
 }
@@ -319,8 +356,8 @@ type wireRequest struct {
 
 // onMessage receives the request, response and vicinity channels.
 func (a *Adapter) onMessage(channel string, msg []byte) {
-	if channel == a.vicChannel && (len(msg) == 0 || msg[0] != '{') {
-		a.deliver(msg) // a Near broadcast
+	if (channel == a.vicChannel || channel == a.ownResp) && isArray(msg) {
+		a.deliver(msg) // a Near broadcast, or this server's own recoverable one
 		return
 	}
 	js, atts, err := decodeAny(msg)
@@ -458,7 +495,7 @@ func (a *Adapter) Close(ctx context.Context) error {
 	a.closed = true
 	a.mu.Unlock()
 	close(a.stop)
-	<-a.done
+	a.wg.Wait()
 	a.control(reqHeartbeatClose)
 	a.sub.remove(subKey{patternSub, globEscape(a.channel) + "*"},
 		subKey{channelSub, a.reqChannel}, subKey{channelSub, a.respChannel},

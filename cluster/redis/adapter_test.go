@@ -39,17 +39,15 @@ func newClient(t *testing.T, addr string) rueidis.Client {
 // join the rooms they ask for with "join".
 func startNode(t *testing.T, addr string, opts ...redis.Option) *node {
 	t.Helper()
+	return startNodeWith(t, addr, nil, opts...)
+}
+
+// startNodeWith is startNode with server options.
+func startNodeWith(t *testing.T, addr string, sopts []realtime.Option, opts ...redis.Option) *node {
+	t.Helper()
 	rc := newClient(t, addr)
 	opts = append([]redis.Option{redis.WithHeartbeat(100*time.Millisecond, 400*time.Millisecond), redis.WithRequestTimeout(2 * time.Second)}, opts...)
-	srv := realtime.New(realtime.WithAdapter(redis.NewAdapter(rc, opts...)))
-	srv.Of("/").OnConnection(func(s *realtime.Socket) {
-		s.On("join", func(e *realtime.Event) {
-			var rooms []string
-			_ = e.Bind(&rooms)
-			_ = e.AckResult(s.Join(rooms...))
-		})
-	})
-	srv.Of("/").OnServerSideEmit("ping", func(e *realtime.ServerEvent) { _ = e.Ack("pong") })
+	srv := newNodeServer(rc, sopts, opts...)
 	hs := httptest.NewServer(srv)
 	n := &node{srv: srv, url: hs.URL, rc: rc, http: hs}
 	t.Cleanup(func() {
@@ -59,6 +57,21 @@ func startNode(t *testing.T, addr string, opts ...redis.Option) *node {
 		hs.Close()
 	})
 	return n
+}
+
+// newNodeServer returns a node's server: its sockets join the rooms they
+// ask for with "join", and it answers "ping" server-side events.
+func newNodeServer(rc rueidis.Client, sopts []realtime.Option, opts ...redis.Option) *realtime.Server {
+	srv := realtime.New(append([]realtime.Option{realtime.WithAdapter(redis.NewAdapter(rc, opts...))}, sopts...)...)
+	srv.Of("/").OnConnection(func(s *realtime.Socket) {
+		s.On("join", func(e *realtime.Event) {
+			var rooms []string
+			_ = e.Bind(&rooms)
+			_ = e.AckResult(s.Join(rooms...))
+		})
+	})
+	srv.Of("/").OnServerSideEmit("ping", func(e *realtime.ServerEvent) { _ = e.Ack("pong") })
+	return srv
 }
 
 // received collects the events a client gets.

@@ -18,7 +18,7 @@ func (a *Adapter) control(typ int) {
 // heartbeats says hello, then says it is alive every interval and forgets
 // the servers not heard of for the timeout, until the adapter closes.
 func (a *Adapter) heartbeats() {
-	defer close(a.done)
+	defer a.wg.Done()
 	a.control(reqHeartbeatHello)
 	t := time.NewTicker(a.h.cfg.heartbeat)
 	defer t.Stop()

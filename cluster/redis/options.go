@@ -13,6 +13,7 @@ type config struct {
 	requestTimeout   time.Duration
 	heartbeat        time.Duration
 	heartbeatTimeout time.Duration
+	recoveryLen      int
 	logger           *slog.Logger
 }
 
@@ -22,6 +23,7 @@ func defaults() config {
 		requestTimeout:   5 * time.Second,
 		heartbeat:        5 * time.Second,
 		heartbeatTimeout: 10 * time.Second,
+		recoveryLen:      10000,
 		logger:           slog.Default(),
 	}
 }
@@ -65,4 +67,16 @@ func WithLogger(l *slog.Logger) Option {
 		panic("redis: WithLogger: nil logger")
 	}
 	return func(c *config) { c.logger = l }
+}
+
+// WithRecoveryLog bounds the log of recoverable packets a namespace keeps
+// in Redis, with [realtime.WithRecovery], at about n packets (default
+// 10,000, as Node's Redis Streams adapter): past it the oldest go, and a
+// client whose offset they held starts afresh. Packets older than the
+// recovery window go too.
+func WithRecoveryLog(n int) Option {
+	if n <= 0 {
+		panic("redis: WithRecoveryLog: not positive")
+	}
+	return func(c *config) { c.recoveryLen = n }
 }

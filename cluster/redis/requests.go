@@ -289,7 +289,7 @@ func (a *Adapter) onBroadcastWithAck(w wireRequest, atts [][]byte) {
 		return
 	}
 	ackID := a.nsp.NextAckID()
-	p, err := toPacket(wp, atts, a.name, ackID, true)
+	p, err := toPacket(wp, atts, a.name, ackID, true, "")
 	if err != nil {
 		a.drop("broadcast with acks", err)
 		return

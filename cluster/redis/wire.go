@@ -91,6 +91,10 @@ type wireFlags struct {
 	Timeout  float64         `json:"timeout,omitempty"`
 	Latest   string          `json:"vicinityLatest,omitempty"`
 	Near     *spatial.Circle `json:"vicinityNear,omitempty"`
+	// Offset is a recoverable broadcast's recovery offset: its id in the
+	// recovery log. Node servers ignore it, as their adapter recovers
+	// nothing.
+	Offset string `json:"vicinityOffset,omitempty"`
 }
 
 // wireOpts are a broadcast's or an operation's options on the wire.
@@ -177,9 +181,10 @@ func dropLast(data json.RawMessage) (json.RawMessage, error) {
 }
 
 // toPacket turns a packet another server sent into one for this server's
-// sockets: an event in namespace nsp, with ackID when hasAck. Its binary
-// values are placeholders referring to atts.
-func toPacket(wp wirePacket, atts [][]byte, nsp string, ackID uint64, hasAck bool) (*realtime.Packet, error) {
+// sockets: an event in namespace nsp, with ackID when hasAck, and offset
+// as its last argument unless "". Its binary values are placeholders
+// referring to atts.
+func toPacket(wp wirePacket, atts [][]byte, nsp string, ackID uint64, hasAck bool, offset string) (*realtime.Packet, error) {
 	if wp.Type != int(sio.Event) && wp.Type != int(sio.BinaryEvent) {
 		return nil, fmt.Errorf("%w: packet type %d is not an event", errMalformed, wp.Type)
 	}
@@ -187,14 +192,67 @@ func toPacket(wp wirePacket, atts [][]byte, nsp string, ackID uint64, hasAck boo
 	if err != nil || name == "" || sio.Reserved(name) {
 		return nil, fmt.Errorf("%w: not an event", errMalformed)
 	}
-	sp := sio.Packet{Type: sio.Event, Namespace: nsp, Data: wp.Data, ID: ackID, HasID: hasAck}
+	data := wp.Data
+	if offset != "" {
+		data = appendLast(data, offset)
+	}
+	sp := sio.Packet{Type: sio.Event, Namespace: nsp, Data: data, ID: ackID, HasID: hasAck}
 	if n := countPlaceholders(wp.Data); n > 0 || len(atts) > 0 {
 		if n != len(atts) {
 			return nil, fmt.Errorf("%w: %d placeholders for %d binary values", errMalformed, n, len(atts))
 		}
 		sp.Type, sp.Attachments = sio.BinaryEvent, len(atts)
 	}
-	return realtime.NewPacket(sp.Append(nil), atts, ""), nil
+	return realtime.NewPacket(sp.Append(nil), atts, offset), nil
+}
+
+// appendLast returns the JSON array data with s appended as a string.
+func appendLast(data json.RawMessage, s string) json.RawMessage {
+	body := bytes.TrimRight(data, " \t\r\n")
+	body = body[:len(body)-1] // the ']' (data is an event's non-empty array)
+	out := make([]byte, 0, len(body)+len(s)+4)
+	out = append(append(out, body...), ',')
+	out = sio.AppendString(out, s)
+	return append(out, ']')
+}
+
+// broadcast is a classic broadcast as received: [uid, packet, opts].
+type broadcast struct {
+	uid    string
+	nsp    string
+	packet wirePacket
+	atts   [][]byte
+	opts   wireOpts
+}
+
+// decodeBroadcast decodes a classic broadcast.
+func decodeBroadcast(msg []byte) (broadcast, error) {
+	var b broadcast
+	js, atts, err := decodeAny(msg)
+	if err != nil {
+		return b, err
+	}
+	var parts []json.RawMessage
+	if err := json.Unmarshal(js, &parts); err != nil || len(parts) < 3 || json.Unmarshal(parts[0], &b.uid) != nil {
+		return b, errMalformed
+	}
+	if err := json.Unmarshal(parts[1], &b.packet); err != nil {
+		return b, err
+	}
+	if err := json.Unmarshal(parts[2], &b.opts); err != nil {
+		return b, err
+	}
+	b.nsp, b.atts = b.packet.Nsp, atts
+	if b.nsp == "" {
+		b.nsp = "/"
+	}
+	return b, nil
+}
+
+// isArray reports whether msg is a msgpack array: a broadcast, where
+// requests and answers are maps or JSON objects.
+func isArray(msg []byte) bool {
+	return len(msg) > 0 && (msg[0]&0xf0 == 0x90 || msg[0] == 0xdc || msg[0] == 0xdd)
 }
 
 // countPlaceholders counts the attachment placeholders in data.

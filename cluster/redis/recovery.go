@@ -1,0 +1,348 @@
+package redis
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/redis/rueidis"
+	"github.com/vicinity-go/vicinity/internal/siomsgpack"
+	"github.com/vicinity-go/vicinity/realtime"
+)
+
+// recovery keeps a namespace's recovery sessions and recoverable packets
+// in Redis, so that a client recovers on any server of the cluster: the
+// packets in a stream (K-recovery#N#, its entry ids being the offsets), the
+// sessions in keys (K-session#N#pid) that expire.
+//
+// A recoverable broadcast is added to the stream and published in one
+// script, so the stream's order is the order in which every server, the
+// sender included, delivers it. The sessions of connected sockets are
+// kept too, and kept fresh, so that a client recovers even when its
+// server crashed and never saw it go.
+type recovery struct {
+	window  time.Duration // WithRecovery's
+	full    time.Duration // how often every live session is written again
+	ttl     time.Duration // of a live session's key
+	maxLen  int
+	stream  string
+	session string // key prefix
+
+	mu   sync.Mutex // held while sessions are written
+	kept map[string]bool
+
+	liveMu sync.Mutex
+	live   map[string]*liveSession // by socket id
+	gone   []string                // pids of sockets gone since the last flush
+}
+
+type liveSession struct {
+	pid   string
+	dirty bool
+}
+
+func newRecovery(cfg config, key, nsp string, window time.Duration) *recovery {
+	full := max(window/2, time.Second)
+	return &recovery{
+		window:  window,
+		full:    full,
+		ttl:     window + full,
+		maxLen:  cfg.recoveryLen,
+		stream:  key + "-recovery#" + nsp + "#",
+		session: key + "-session#" + nsp + "#",
+		kept:    make(map[string]bool),
+		live:    make(map[string]*liveSession),
+	}
+}
+
+// publishLogged adds a broadcast to the stream (without an offset) and
+// publishes it with the entry's id as its offset, spliced between the two
+// halves of the msgpack message (as a str8).
+var publishLogged = rueidis.NewLuaScript(`local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'm', ARGV[3] .. '\160' .. ARGV[4])
+redis.call('PUBLISH', ARGV[2], ARGV[3] .. string.char(217, #id) .. id .. ARGV[4])
+return id`)
+
+// offsetSentinel stands for the offset in an encoded broadcast until the
+// script splices the real one in; sentinelMsgpack is its msgpack.
+const offsetSentinel = "\x00vicinity-offset\x00"
+
+var sentinelMsgpack, _ = siomsgpack.AppendValue(nil, appendJSON(nil, offsetSentinel), nil)
+
+// broadcastLogged publishes a recoverable broadcast through the stream. It
+// reaches this server's sockets when it comes back from Redis, in the
+// stream's order. When Redis cannot be reached, it reaches this server's
+// sockets at once, with an offset no server knows: a client that recovers
+// after it starts afresh rather than miss what it cannot be given.
+func (a *Adapter) broadcastLogged(ctx context.Context, p *realtime.Packet, opts realtime.BroadcastOptions) error {
+	msg, err := encodeBroadcast(a.uid, p, opts, offsetSentinel)
+	if err != nil {
+		return err
+	}
+	i := bytes.LastIndex(msg, sentinelMsgpack)
+	if i < 0 {
+		return fmt.Errorf("redis adapter: offset placeholder not found")
+	}
+	ch := a.broadcastChannel(opts)
+	if opts.Local {
+		ch = a.ownResp // only this server delivers it, once it is logged
+	}
+	err = fmt.Errorf("%w: reconnecting", ErrUnavailable)
+	if a.sub.up.Load() {
+		ctx, cancel := context.WithTimeout(ctx, a.h.cfg.requestTimeout)
+		err = publishLogged.Exec(ctx, a.h.client, []string{a.rec.stream},
+			[]string{strconv.Itoa(a.rec.maxLen), ch, string(msg[:i]), string(msg[i+len(sentinelMsgpack):])}).Error()
+		cancel()
+		if err == nil {
+			return nil
+		}
+		err = errUnavailable(err)
+	}
+	if lerr := a.MemoryAdapter.Broadcast(ctx, p, opts); lerr != nil {
+		return lerr
+	}
+	return err
+}
+
+// touch marks socket id's session to be written at the next flush.
+func (r *recovery) touch(id string) {
+	r.liveMu.Lock()
+	if ls := r.live[id]; ls != nil {
+		ls.dirty = true
+	} else {
+		r.live[id] = &liveSession{dirty: true}
+	}
+	r.liveMu.Unlock()
+}
+
+// forget drops socket id: its session's key is deleted at the next flush,
+// unless a session was kept for it meanwhile.
+func (r *recovery) forget(id string) {
+	r.liveMu.Lock()
+	if ls := r.live[id]; ls != nil {
+		delete(r.live, id)
+		if ls.pid != "" {
+			r.gone = append(r.gone, ls.pid)
+		}
+	}
+	r.liveMu.Unlock()
+}
+
+// keepSessions writes the sessions of connected sockets: those that
+// changed every second, all of them every full period.
+func (a *Adapter) keepSessions() {
+	defer a.wg.Done()
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	last := time.Now()
+	for {
+		select {
+		case <-a.stop:
+			return
+		case now := <-t.C:
+			full := now.Sub(last) >= a.rec.full
+			if full {
+				last = now
+			}
+			a.flushSessions(full)
+			if full {
+				a.trimLog()
+			}
+		}
+	}
+}
+
+// flushSessions writes the sessions of the connected sockets that changed
+// (all with full) and deletes those of the sockets gone.
+func (a *Adapter) flushSessions(full bool) {
+	r := a.rec
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.liveMu.Lock()
+	var ids []string
+	for id, ls := range r.live {
+		if full || ls.dirty {
+			ls.dirty = false
+			ids = append(ids, id)
+		}
+	}
+	gone := r.gone
+	r.gone = nil
+	r.liveMu.Unlock()
+
+	c := a.h.client
+	cmds := make(rueidis.Commands, 0, len(ids)+len(gone))
+	for _, pid := range gone {
+		if !r.kept[pid] {
+			cmds = append(cmds, c.B().Del().Key(r.session+pid).Build())
+		}
+	}
+	clear(r.kept)
+	for _, id := range ids {
+		s := a.nsp.Socket(id)
+		if s == nil {
+			continue
+		}
+		sess, ok := s.Session()
+		if !ok {
+			continue
+		}
+		r.liveMu.Lock()
+		if ls := r.live[id]; ls != nil {
+			ls.pid = sess.PID
+		}
+		r.liveMu.Unlock()
+		b, _ := json.Marshal(sess)
+		cmds = append(cmds, c.B().Set().Key(r.session+sess.PID).Value(rueidis.BinaryString(b)).Px(r.ttl).Build())
+	}
+	if len(cmds) == 0 || !a.sub.up.Load() {
+		return // written again at the next full flush
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), a.h.cfg.requestTimeout)
+	defer cancel()
+	for _, res := range c.DoMulti(ctx, cmds...) {
+		if err := res.Error(); err != nil {
+			a.log.Debug("redis adapter: sessions not written", "err", err)
+			return
+		}
+	}
+}
+
+// trimLog drops the packets older than the recovery window from the
+// stream (its length is bounded at every add).
+func (a *Adapter) trimLog() {
+	if !a.sub.up.Load() {
+		return
+	}
+	c := a.h.client
+	minID := strconv.FormatInt(time.Now().Add(-a.rec.window).UnixMilli(), 10) + "-0"
+	ctx, cancel := context.WithTimeout(context.Background(), a.h.cfg.requestTimeout)
+	defer cancel()
+	if err := c.Do(ctx, c.B().Xtrim().Key(a.rec.stream).Minid().Almost().Threshold(minID).Build()).Error(); err != nil {
+		a.log.Debug("redis adapter: recovery log not trimmed", "err", err)
+	}
+}
+
+// PersistSession implements [realtime.Adapter]: the session is kept in
+// Redis for the recovery window, for any server of the cluster.
+func (a *Adapter) PersistSession(ctx context.Context, s realtime.Session) error {
+	if a.rec == nil {
+		return a.MemoryAdapter.PersistSession(ctx, s)
+	}
+	b, err := json.Marshal(s)
+	if err != nil {
+		return err
+	}
+	r := a.rec
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.kept[s.PID] = true
+	c := a.h.client
+	if err := c.Do(ctx, c.B().Set().Key(r.session+s.PID).Value(rueidis.BinaryString(b)).Px(r.window).Build()).Error(); err != nil {
+		return errUnavailable(err)
+	}
+	return nil
+}
+
+// maxReplay bounds the packets read back for one recovered session.
+const maxReplay = 10000
+
+// RestoreSession implements [realtime.Adapter]: the session, kept by any
+// server, and the packets of the stream after offset that reach its
+// rooms.
+func (a *Adapter) RestoreSession(ctx context.Context, pid, offset string) (realtime.Session, []*realtime.Packet, error) {
+	if a.rec == nil {
+		return a.MemoryAdapter.RestoreSession(ctx, pid, offset)
+	}
+	if offset == "" || !validStreamID(offset) {
+		return realtime.Session{}, nil, realtime.ErrNoSession
+	}
+	r := a.rec
+	c := a.h.client
+	raw, err := c.Do(ctx, c.B().Getdel().Key(r.session+pid).Build()).AsBytes()
+	if rueidis.IsRedisNil(err) {
+		return realtime.Session{}, nil, realtime.ErrNoSession
+	}
+	if err != nil {
+		return realtime.Session{}, nil, errUnavailable(err)
+	}
+	var sess realtime.Session
+	if err := json.Unmarshal(raw, &sess); err != nil || sess.PID != pid || sess.SID == "" {
+		return realtime.Session{}, nil, fmt.Errorf("%w: unreadable session", realtime.ErrNoSession)
+	}
+	res := c.DoMulti(ctx,
+		c.B().Xrange().Key(r.stream).Start(offset).End(offset).Build(),
+		c.B().Xrange().Key(r.stream).Start("("+offset).End("+").Count(maxReplay+1).Build())
+	at, err := res[0].AsXRange()
+	if err != nil {
+		return realtime.Session{}, nil, errUnavailable(err)
+	}
+	if len(at) == 0 {
+		return realtime.Session{}, nil, fmt.Errorf("%w: offset no longer in the log", realtime.ErrNoSession)
+	}
+	after, err := res[1].AsXRange()
+	if err != nil {
+		return realtime.Session{}, nil, errUnavailable(err)
+	}
+	if len(after) > maxReplay {
+		return realtime.Session{}, nil, fmt.Errorf("%w: more than %d packets missed", realtime.ErrNoSession, maxReplay)
+	}
+	rooms := make(map[string]bool, len(sess.Rooms))
+	for _, room := range sess.Rooms {
+		rooms[room] = true
+	}
+	var missed []*realtime.Packet
+	for _, e := range after {
+		b, err := decodeBroadcast([]byte(e.FieldValues["m"]))
+		if err != nil {
+			a.drop("logged broadcast", err)
+			continue
+		}
+		if b.nsp != a.name || !reaches(b.opts, rooms) {
+			continue
+		}
+		p, err := toPacket(b.packet, b.atts, a.name, 0, false, e.ID)
+		if err != nil {
+			a.drop("logged broadcast", err)
+			continue
+		}
+		missed = append(missed, p)
+	}
+	return sess, missed, nil
+}
+
+// reaches reports whether a broadcast with opts reaches a socket in rooms.
+func reaches(opts wireOpts, rooms map[string]bool) bool {
+	if opts.Flags != nil && opts.Flags.Near != nil {
+		return false // where the socket was then is not known: not replayed
+	}
+	for _, r := range opts.Except {
+		if rooms[r] {
+			return false
+		}
+	}
+	if len(opts.Rooms) == 0 {
+		return true
+	}
+	for _, r := range opts.Rooms {
+		if rooms[r] {
+			return true
+		}
+	}
+	return false
+}
+
+// validStreamID reports whether s reads as a stream entry id, ms-seq.
+func validStreamID(s string) bool {
+	ms, seq, ok := strings.Cut(s, "-")
+	if !ok {
+		return false
+	}
+	_, err1 := strconv.ParseUint(ms, 10, 64)
+	_, err2 := strconv.ParseUint(seq, 10, 64)
+	return err1 == nil && err2 == nil
+}

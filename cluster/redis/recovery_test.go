@@ -1,0 +1,240 @@
+package redis_test
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/redis/rueidis"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/vicinity-go/vicinity/client"
+	"github.com/vicinity-go/vicinity/cluster/redis"
+	"github.com/vicinity-go/vicinity/internal/redistest"
+	"github.com/vicinity-go/vicinity/realtime"
+)
+
+// balancer is a load balancer in front of the nodes: it forwards to one
+// node at a time, and can cut every connection it holds.
+type balancer struct {
+	url    string
+	target atomic.Pointer[url.URL]
+	mu     sync.Mutex
+	conns  map[net.Conn]bool
+}
+
+func newBalancer(t *testing.T, to string) *balancer {
+	t.Helper()
+	b := &balancer{conns: make(map[net.Conn]bool)}
+	b.point(to)
+	tr := &http.Transport{DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := (&net.Dialer{}).DialContext(ctx, network, addr)
+		if err == nil {
+			b.mu.Lock()
+			b.conns[c] = true
+			b.mu.Unlock()
+		}
+		return c, err
+	}}
+	rp := &httputil.ReverseProxy{
+		Rewrite:   func(r *httputil.ProxyRequest) { r.SetURL(b.target.Load()) },
+		Transport: tr,
+		ErrorLog:  nil,
+	}
+	hs := httptest.NewServer(rp)
+	t.Cleanup(func() { b.cut(); hs.Close(); tr.CloseIdleConnections() })
+	b.url = hs.URL
+	return b
+}
+
+// point sends the next connections to the node at rawURL.
+func (b *balancer) point(rawURL string) {
+	u, _ := url.Parse(rawURL)
+	b.target.Store(u)
+}
+
+// cut closes every connection to the nodes, as a node's crash does.
+func (b *balancer) cut() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for c := range b.conns {
+		_ = c.Close()
+		delete(b.conns, c)
+	}
+}
+
+// recoveringClient connects through the balancer, reconnecting quickly.
+func recoveringClient(t *testing.T, url string, rooms ...string) (*client.Socket, *received) {
+	t.Helper()
+	r := &received{args: make(map[string][]client.Args)}
+	m := client.New(url, client.WithTransports("websocket"), client.WithReconnectionDelay(50*time.Millisecond, 200*time.Millisecond))
+	t.Cleanup(func() { _ = m.Close() })
+	s := m.Socket("/")
+	s.OnAny(func(e *client.Event) {
+		r.mu.Lock()
+		r.events = append(r.events, e.Name)
+		r.args[e.Name] = append(r.args[e.Name], e.Args)
+		r.mu.Unlock()
+	})
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+	defer cancel()
+	require.NoError(t, s.Connect(ctx))
+	_, err := s.EmitWithAck(ctx, "join", rooms)
+	require.NoError(t, err)
+	return s, r
+}
+
+// waitSession waits until Redis holds a session whose rooms include room.
+func waitSession(t *testing.T, rc rueidis.Client, room string) {
+	t.Helper()
+	require.Eventually(t, func() bool {
+		keys, err := rc.Do(t.Context(), rc.B().Keys().Pattern("socket.io-session#/#*").Build()).AsStrSlice()
+		if err != nil || len(keys) == 0 {
+			return false
+		}
+		v, err := rc.Do(t.Context(), rc.B().Get().Key(keys[0]).Build()).ToString()
+		return err == nil && strings.Contains(v, `"`+room+`"`)
+	}, 5*time.Second, 20*time.Millisecond)
+}
+
+// A client that loses its connection to node A comes back through the
+// load balancer to node B with its id, its rooms and what it missed.
+func TestRecoveryOnAnotherNode(t *testing.T) {
+	rs := redistest.Start(t)
+	a := startRecoveryNode(t, rs.Addr())
+	b := startRecoveryNode(t, rs.Addr())
+	waitPeers(t, []*node{a, b})
+	lb := newBalancer(t, a.url)
+	s, in := recoveringClient(t, lb.url, "r")
+	first := s.ID()
+
+	require.NoError(t, b.srv.Of("/").To("r").Emit("before", 0))
+	in.waitFor(t, 1)
+	waitSession(t, a.rc, "r")
+
+	lb.point(b.url)
+	lb.cut()
+	require.Eventually(t, func() bool { return !s.Connected() }, 5*time.Second, 5*time.Millisecond)
+	for i := range 3 {
+		require.NoError(t, b.srv.Of("/").To("r").Emit("missed", i, []byte{byte(i)}))
+	}
+	require.NoError(t, b.srv.Of("/").To("elsewhere").Emit("not-for-it"))
+	require.Eventually(t, s.Connected, 5*time.Second, 5*time.Millisecond)
+	assert.True(t, s.Recovered(), "recovered on node B")
+	assert.Equal(t, first, s.ID())
+	assert.Equal(t, []string{"before", "missed", "missed", "missed"}, in.waitFor(t, 4))
+	in.mu.Lock()
+	for i, args := range in.args["missed"] {
+		var n int
+		var bin []byte
+		require.NoError(t, args.Bind(&n, &bin))
+		assert.Equal(t, i, n, "in order")
+		assert.Equal(t, []byte{byte(i)}, bin)
+	}
+	in.mu.Unlock()
+	require.NoError(t, a.srv.Of("/").To("r").Emit("after"))
+	assert.Equal(t, "after", in.waitFor(t, 5)[4], "its rooms are back, on node B")
+}
+
+func startRecoveryNode(t *testing.T, addr string) *node {
+	t.Helper()
+	return startNodeWith(t, addr, []realtime.Option{realtime.WithRecovery(time.Minute, false)}, redis.WithRecoveryLog(1000))
+}
+
+// nodeEnv makes the test binary a vicinity node on the Redis it names, for
+// TestRecoveryAfterKill (see TestMain).
+const nodeEnv = "VICINITY_TEST_NODE_REDIS"
+
+// runNode serves a recovery node until killed, printing its URL.
+func runNode(addr string) {
+	rc, err := rueidis.NewClient(rueidis.ClientOption{InitAddress: []string{addr}, DisableCache: true})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	srv := newNodeServer(rc, []realtime.Option{realtime.WithRecovery(time.Minute, false)},
+		redis.WithHeartbeat(100*time.Millisecond, 400*time.Millisecond), redis.WithRecoveryLog(1000))
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	fmt.Println("http://" + l.Addr().String())
+	_ = http.Serve(l, srv)
+}
+
+// A client whose node was killed (SIGKILL: it never saw the client go)
+// recovers on another node, from the session the dead node kept fresh.
+func TestRecoveryAfterKill(t *testing.T) {
+	rs := redistest.Start(t)
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), nodeEnv+"="+rs.Addr())
+	out, err := cmd.StdoutPipe()
+	require.NoError(t, err)
+	cmd.Stderr = os.Stderr
+	require.NoError(t, cmd.Start())
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	line, err := bufio.NewReader(out).ReadString('\n')
+	require.NoError(t, err)
+	aURL := strings.TrimSpace(line)
+
+	b := startRecoveryNode(t, rs.Addr())
+	lb := newBalancer(t, aURL)
+	s, in := recoveringClient(t, lb.url, "r")
+	first := s.ID()
+	require.NoError(t, b.srv.Of("/").To("r").Emit("before"))
+	in.waitFor(t, 1)
+	waitSession(t, b.rc, "r")
+
+	require.NoError(t, cmd.Process.Kill()) // SIGKILL
+	_ = cmd.Wait()
+	lb.point(b.url)
+	lb.cut()
+	require.Eventually(t, func() bool { return !s.Connected() }, 5*time.Second, 5*time.Millisecond)
+	require.NoError(t, b.srv.Of("/").To("r").Emit("missed", 1))
+	require.NoError(t, b.srv.Of("/").Emit("missed", 2))
+	require.Eventually(t, s.Connected, 5*time.Second, 5*time.Millisecond)
+	assert.True(t, s.Recovered(), "recovered though its node was killed")
+	assert.Equal(t, first, s.ID())
+	assert.Equal(t, []string{"before", "missed", "missed"}, in.waitFor(t, 3))
+	require.NoError(t, b.srv.Of("/").To("r").Emit("after"))
+	assert.Equal(t, "after", in.waitFor(t, 4)[3])
+}
+
+// Past what the log holds, or with an unknown session, a client starts
+// afresh: a new id, nothing replayed.
+func TestRecoveryRefused(t *testing.T) {
+	rs := redistest.Start(t)
+	a := startNodeWith(t, rs.Addr(), []realtime.Option{realtime.WithRecovery(time.Minute, false)}, redis.WithRecoveryLog(5))
+	b := startNodeWith(t, rs.Addr(), []realtime.Option{realtime.WithRecovery(time.Minute, false)}, redis.WithRecoveryLog(5))
+	waitPeers(t, []*node{a, b})
+	lb := newBalancer(t, a.url)
+	s, in := recoveringClient(t, lb.url, "r")
+	first := s.ID()
+	require.NoError(t, b.srv.Of("/").To("r").Emit("before"))
+	in.waitFor(t, 1)
+	lb.point(b.url)
+	lb.cut()
+	require.Eventually(t, func() bool { return !s.Connected() }, 5*time.Second, 5*time.Millisecond)
+	for i := range 500 { // the log keeps about 5: the client's offset goes
+		require.NoError(t, b.srv.Of("/").To("r").Emit("flood", i))
+	}
+	require.Eventually(t, s.Connected, 5*time.Second, 5*time.Millisecond)
+	assert.False(t, s.Recovered())
+	assert.NotEqual(t, first, s.ID())
+	settle()
+	assert.Equal(t, []string{"before"}, in.got(), "nothing replayed")
+}
