@@ -65,6 +65,8 @@ type conn struct {
 	acks chan ack      // answers to requests (echo), capacity 1
 	done chan struct{} // closed when the read loop ends
 
+	connected string // Socket.IO: the CONNECT answer's data ({"sid":…,"pid":…})
+
 	recording *atomic.Bool // shared by a scenario's receivers
 	mu        sync.Mutex
 	lat       []int64 // delivery latencies in ns, under mu
@@ -82,6 +84,7 @@ type dialOptions struct {
 	proto   proto
 	room    string // joined after connecting, if not empty
 	rcvBuf  int    // SO_RCVBUF if > 0 (non-reading clients)
+	auth    string // Socket.IO: the CONNECT packet's data, e.g. a recovery {"pid":…,"offset":…}
 	timeout time.Duration
 }
 
@@ -122,7 +125,7 @@ func dial(ctx context.Context, o dialOptions) (*conn, error) {
 	if dl, ok := ctx.Deadline(); ok {
 		_ = ws.SetReadDeadline(dl)
 	}
-	if err := c.handshake(o.room); err != nil {
+	if err := c.handshake(o.room, o.auth); err != nil {
 		ws.Close()
 		return nil, err
 	}
@@ -130,7 +133,7 @@ func dial(ctx context.Context, o dialOptions) (*conn, error) {
 	return c, nil
 }
 
-func (c *conn) handshake(room string) error {
+func (c *conn) handshake(room, auth string) error {
 	switch c.proto {
 	case protoSIO:
 		msg, err := c.next()
@@ -140,12 +143,13 @@ func (c *conn) handshake(room string) error {
 		if len(msg) == 0 || msg[0] != '0' {
 			return fmt.Errorf("engine.io open: got %q", msg)
 		}
-		if err := c.write([]byte("40")); err != nil {
+		if err := c.write([]byte("40" + auth)); err != nil {
 			return err
 		}
 		if err := c.expect("40"); err != nil {
 			return err
 		}
+		c.connected = string(c.read[2:])
 		if room == "" {
 			return nil
 		}

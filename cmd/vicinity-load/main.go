@@ -22,12 +22,28 @@
 //	churn   connect/join/disconnect loops: cycles/s, then the server's RSS,
 //	        heap and goroutines back at baseline
 //
+// The cluster scenarios run only when named; each starts its own
+// redis-server on a free loopback port:
+//
+//	cluster   the fan-out across nodes: -cluster-nodes N target processes on
+//	          one Redis (vicinity with cluster/redis, Node with
+//	          @socket.io/redis-adapter, Centrifuge with its Redis broker),
+//	          -cluster-receivers spread evenly over them in one room, the
+//	          sender on node 0, a burst then a paced rate: deliveries/s,
+//	          p50/p99, delivered %; and first the same receivers on one node
+//	          without Redis, the cluster's figures as ratios to it (× single)
+//	recovery  vicinity only: a client in a room goes from node A; K packets
+//	          reach the room; it comes back on node B with its session:
+//	          from the reconnection's dial to the CONNECT answer and to the
+//	          K-th missed packet received
+//
 // Usage:
 //
 //	go run ./cmd/vicinity-load                                  # quick, vicinity only
 //	go run ./cmd/vicinity-load -targets all -repeat 3           # every target
 //	go run ./cmd/vicinity-load -targets all -scenarios idle -idle 10000,19000
 //	go run ./cmd/vicinity-load -targets all -large -repeat 3 -max-load 1.5
+//	go run ./cmd/vicinity-load -targets vicinity,node -scenarios cluster,recovery -repeat 3
 //	go run ./cmd/vicinity-load -scenarios idle -idle 10000 -profile /tmp/prof -memprofilerate 1
 //	go tool pprof -top -base /tmp/prof/vicinity-idle-10000-before.pprof /tmp/prof/vicinity-idle-10000-after.pprof
 //
@@ -70,17 +86,19 @@ func run(args []string, stdout, stderr io.Writer) error {
 	fs.SetOutput(stderr)
 	var (
 		targets = fs.String("targets", "vicinity", "comma-separated targets: vicinity, node, centrifuge, hub, or all")
-		scens   = fs.String("scenarios", strings.Join(scenarioNames, ","), "comma-separated scenarios: "+strings.Join(scenarioNames, ", "))
+		scens   = fs.String("scenarios", strings.Join(scenarioNames, ","), "comma-separated scenarios: "+strings.Join(slices.Concat(scenarioNames, clusterScenarioNames), ", ")+" (the last two need redis-server)")
 		repeat  = fs.Int("repeat", 1, "run everything this many times; report medians with [min–max]")
 		idle    = fs.String("idle", "1000", "idle: comma-separated connection counts (e.g. 10000,19000)")
+		cnodes  = fs.String("cluster-nodes", "2,3", "cluster: comma-separated node counts, each above 1 (one node without Redis is always measured too)")
+		missed  = fs.String("recovery-missed", "100,1000", "recovery: comma-separated counts of packets missed while away")
 		jsonOut = fs.String("json", "", "also write every result as JSON to this file")
 		root    = fs.String("root", "", "the repository's root (default: found from the working directory)")
-		large   = fs.Bool("large", false, "the issue's sizes: -idle 10000,19000 -slow-clients 1000 -duration 10s")
+		large   = fs.Bool("large", false, "the issue's sizes: -idle 10000,19000 -slow-clients 1000 -duration 10s -cluster-receivers 10000 -cluster-burst 20 -cluster-rate 10")
 		maxLoad = fs.Float64("max-load", 0, "before each run, wait (up to 3 minutes) until the 1-minute load average is at most this; 0 does not wait")
 		cfg     config
 	)
 	fs.IntVar(&cfg.echoClients, "echo-clients", 100, "echo: clients, one round trip in flight each")
-	fs.DurationVar(&cfg.duration, "duration", 3*time.Second, "echo, paced fan-out, slow and churn: how long")
+	fs.DurationVar(&cfg.duration, "duration", 3*time.Second, "echo, paced fan-out (fanout, cluster), slow and churn: how long")
 	fs.IntVar(&cfg.receivers, "receivers", 100, "fanout: receivers in the room")
 	fs.IntVar(&cfg.burst, "burst", 200, "fanout: messages sent back to back (vicinity refuses a socket's events beyond 256 waiting for its handler; the hub target drops beyond 256 queued)")
 	fs.Float64Var(&cfg.rate, "rate", 200, "fanout and slow: paced broadcasts per second")
@@ -88,8 +106,12 @@ func run(args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&cfg.slowClients, "slow-clients", 200, "slow: non-reading clients (SO_RCVBUF 4 KiB)")
 	fs.IntVar(&cfg.slowPayload, "slow-payload", 1000, "slow: payload padding in bytes")
 	fs.IntVar(&cfg.churnWorkers, "churn-workers", 10, "churn: parallel connect/disconnect loops")
-	fs.IntVar(&cfg.payload, "payload", 16, "echo and fanout: payload padding in bytes")
+	fs.IntVar(&cfg.payload, "payload", 16, "echo, fanout, cluster and recovery: payload padding in bytes")
 	fs.IntVar(&cfg.dialConc, "dial-concurrency", 100, "connections dialled in parallel")
+	fs.IntVar(&cfg.clusterReceivers, "cluster-receivers", 1000, "cluster: receivers, spread evenly over the nodes")
+	fs.IntVar(&cfg.clusterBurst, "cluster-burst", 100, "cluster: messages sent back to back")
+	fs.Float64Var(&cfg.clusterRate, "cluster-rate", 50, "cluster: paced broadcasts per second")
+	fs.IntVar(&cfg.recoveryRounds, "recovery-rounds", 5, "recovery: reconnections timed per missed count")
 	fs.DurationVar(&cfg.settle, "settle", 2*time.Second, "idle and churn: wait before reading memory")
 	fs.StringVar(&cfg.profileDir, "profile", "", "idle: save Go targets' heap profiles (before/after) in this directory")
 	memProfileRate := fs.Int("memprofilerate", 0, "the Go targets' runtime.MemProfileRate (1: every allocation, for an exact -profile; slows the targets)")
@@ -100,13 +122,19 @@ func run(args []string, stdout, stderr io.Writer) error {
 		*idle = "10000,19000"
 		cfg.slowClients = 1000
 		cfg.duration = 10 * time.Second
+		cfg.clusterReceivers = 10000
+		cfg.clusterBurst = 20
+		cfg.clusterRate = 10
 	}
-	for f := range strings.SplitSeq(*idle, ",") {
-		n, err := strconv.Atoi(strings.TrimSpace(f))
-		if err != nil || n <= 0 {
-			return fmt.Errorf("-idle: bad count %q", f)
-		}
-		cfg.idle = append(cfg.idle, n)
+	var err error
+	if cfg.idle, err = parseCounts("idle", *idle, 1); err != nil {
+		return err
+	}
+	if cfg.clusterNodes, err = parseCounts("cluster-nodes", *cnodes, 2); err != nil {
+		return err
+	}
+	if cfg.recoveryMissed, err = parseCounts("recovery-missed", *missed, 1); err != nil {
+		return err
 	}
 	names := splitList(*targets)
 	if slices.Equal(names, []string{"all"}) {
@@ -124,7 +152,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	if *root == "" {
-		wd, err := os.Getwd()
+		var wd string
+		wd, err = os.Getwd()
 		if err != nil {
 			return err
 		}
@@ -196,6 +225,19 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("%d runs failed:\n  %s", len(failed), strings.Join(failed, "\n  "))
 	}
 	return nil
+}
+
+// parseCounts parses flag name's comma-separated counts, none below least.
+func parseCounts(name, s string, least int) ([]int, error) {
+	var out []int
+	for f := range strings.SplitSeq(s, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < least {
+			return nil, fmt.Errorf("-%s: bad count %q", name, f)
+		}
+		out = append(out, n)
+	}
+	return out, nil
 }
 
 func splitList(s string) []string {

@@ -4,12 +4,16 @@ import (
 	"bytes"
 	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
+
+	"github.com/vicinity-go/vicinity/internal/nodetest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -24,38 +28,15 @@ func TestScenarios(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(root, "cmd/vicinity-load/targets/node/node_modules/socket.io")); err == nil {
 		targets += ",node"
 	}
-	out := filepath.Join(t.TempDir(), "results.json")
-	var stdout, stderr bytes.Buffer
-	err = run([]string{
-		"-targets", targets, "-json", out,
+	got := runTool(t, "-targets", targets,
 		"-idle", "5", "-echo-clients", "3", "-duration", "300ms",
 		"-receivers", "3", "-burst", "20", "-rate", "50",
 		"-slow-normal", "2", "-slow-clients", "3", "-churn-workers", "2",
 		"-settle", "100ms", "-dial-concurrency", "4",
-	}, &stdout, &stderr)
-	require.NoError(t, err, "stderr:\n%s", stderr.String())
-	t.Log("\n" + stdout.String())
-
-	data, err := os.ReadFile(out)
-	require.NoError(t, err)
-	var results []result
-	require.NoError(t, json.Unmarshal(data, &results))
-
-	type want struct{ target, scenario, cas string }
-	got := map[want]result{}
-	for _, r := range results {
-		got[want{r.Target, r.Scenario, r.Case}] = r
-	}
+	)
 	for _, target := range splitList(targets) {
 		t.Run(target, func(t *testing.T) {
-			metric := func(scenario, cas, name string) float64 {
-				t.Helper()
-				r, ok := got[want{target, scenario, cas}]
-				require.True(t, ok, "no result for %s %s", scenario, cas)
-				v, ok := r.get(name)
-				require.True(t, ok, "%s %s has no %q: %v", scenario, cas, name, r.Metrics)
-				return v
-			}
+			metric := got.metric(t, target)
 
 			assert.Equal(t, 5.0, metric("idle", "n=5", "conns"))
 			assert.Equal(t, 5.0, metric("idle", "n=5", "server conns"))
@@ -86,6 +67,85 @@ func TestScenarios(t *testing.T) {
 				assert.LessOrEqual(t, metric("churn", "workers=2", "goroutines after"), metric("churn", "workers=2", "goroutines before"))
 			}
 		})
+	}
+}
+
+// TestClusterScenarios runs the cluster and recovery scenarios at a tiny
+// scale on vicinity (and Node when its Redis adapter is installed), on
+// redis-servers of their own. It asserts counts, never timings.
+func TestClusterScenarios(t *testing.T) {
+	if _, err := exec.LookPath("redis-server"); err != nil {
+		if os.Getenv(nodetest.RequireEnv) == "1" {
+			t.Fatal(errNoRedis)
+		}
+		t.Skip(errNoRedis)
+	}
+	root, err := moduleRoot(".")
+	require.NoError(t, err)
+	targets := "vicinity,hub"
+	if _, err := os.Stat(filepath.Join(root, "cmd/vicinity-load/targets/node/node_modules/@socket.io/redis-adapter")); err == nil {
+		targets += ",node"
+	}
+	got := runTool(t, "-targets", targets, "-scenarios", "cluster,recovery",
+		"-cluster-nodes", "2", "-cluster-receivers", "5", "-cluster-burst", "10", "-cluster-rate", "50",
+		"-duration", "200ms", "-recovery-missed", "5", "-recovery-rounds", "1", "-dial-concurrency", "4",
+	)
+	for _, target := range []string{"vicinity", "node"} {
+		if !slices.Contains(splitList(targets), target) {
+			continue
+		}
+		t.Run(target, func(t *testing.T) {
+			metric := got.metric(t, target)
+			for _, cas := range []string{"burst=10 receivers=5", "paced=50/s receivers=5"} {
+				assert.Equal(t, 100.0, metric("cluster", "1 node, no Redis: "+cas, "delivered %"), cas)
+				assert.Equal(t, 100.0, metric("cluster", "2 nodes: "+cas, "delivered %"), cas)
+				assert.Positive(t, metric("cluster", "2 nodes: "+cas, "rate × single"), cas)
+			}
+			if target == "vicinity" {
+				assert.Equal(t, 100.0, metric("recovery", "missed=5", "recovered %"))
+				assert.Positive(t, metric("recovery", "missed=5", "replay p50 ms"))
+			}
+		})
+	}
+	for key := range got {
+		assert.NotEqual(t, "hub", key.target, "the hub has no cluster mode: %v", key)
+	}
+}
+
+// results are the tool's results by target, scenario and case.
+type results map[resultKey]result
+
+type resultKey struct{ target, scenario, cas string }
+
+// runTool runs the tool with args and the results it wrote as JSON.
+func runTool(t *testing.T, args ...string) results {
+	t.Helper()
+	out := filepath.Join(t.TempDir(), "results.json")
+	var stdout, stderr bytes.Buffer
+	err := run(append(args, "-json", out), &stdout, &stderr)
+	require.NoError(t, err, "stderr:\n%s", stderr.String())
+	t.Log("\n" + stdout.String())
+	data, err := os.ReadFile(out)
+	require.NoError(t, err)
+	var list []result
+	require.NoError(t, json.Unmarshal(data, &list))
+	got := results{}
+	for _, r := range list {
+		got[resultKey{r.Target, r.Scenario, r.Case}] = r
+	}
+	return got
+}
+
+// metric returns a function that looks up target's metrics, failing t if
+// one is missing.
+func (rs results) metric(t *testing.T, target string) func(scenario, cas, name string) float64 {
+	return func(scenario, cas, name string) float64 {
+		t.Helper()
+		r, ok := rs[resultKey{target, scenario, cas}]
+		require.True(t, ok, "no result for %s %s", scenario, cas)
+		v, ok := r.get(name)
+		require.True(t, ok, "%s %s has no %q: %v", scenario, cas, name, r.Metrics)
+		return v
 	}
 }
 

@@ -28,6 +28,13 @@ type config struct {
 	dialConc     int           // connections dialled in parallel
 	settle       time.Duration // wait before measuring memory
 	profileDir   string        // idle: save Go heap profiles here
+
+	clusterNodes     []int   // cluster: node counts (besides the single node)
+	clusterReceivers int     // cluster: receivers, spread over the nodes
+	clusterBurst     int     // cluster: messages sent back to back
+	clusterRate      float64 // cluster: paced messages per second
+	recoveryMissed   []int   // recovery: packets missed while away
+	recoveryRounds   int     // recovery: reconnections timed per count
 }
 
 // result is one scenario case on one target.
@@ -63,14 +70,20 @@ type runner struct {
 
 type scenario func(r *runner, ctx context.Context, target string) ([]result, error)
 
+// scenarioNames are the scenarios run by default; the cluster scenarios,
+// which need redis-server, run when asked for.
 var scenarioNames = []string{"idle", "echo", "fanout", "slow", "churn"}
 
+var clusterScenarioNames = []string{"cluster", "recovery"}
+
 var scenarios = map[string]scenario{
-	"idle":   (*runner).idle,
-	"echo":   (*runner).echo,
-	"fanout": (*runner).fanout,
-	"slow":   (*runner).slow,
-	"churn":  (*runner).churn,
+	"idle":     (*runner).idle,
+	"echo":     (*runner).echo,
+	"fanout":   (*runner).fanout,
+	"slow":     (*runner).slow,
+	"churn":    (*runner).churn,
+	"cluster":  (*runner).cluster,
+	"recovery": (*runner).recovery,
 }
 
 // dialMany connects n clients to s, joined to room, cfg.dialConc at a
@@ -321,12 +334,41 @@ func (r *runner) fanout(ctx context.Context, target string) ([]result, error) {
 		return nil, err
 	}
 	defer s.stop()
-	var rec atomic.Bool
-	recv, err := r.dialMany(ctx, s, r.cfg.receivers, "fan", true, 0, &rec)
-	if err != nil {
-		return nil, err
+	return r.fanoutRoom(ctx, fanoutSpec{target: target, scenario: "fanout", nodes: []*server{s},
+		receivers: r.cfg.receivers, burst: r.cfg.burst, rate: r.cfg.rate})
+}
+
+// fanoutSpec says where and how much fanoutRoom broadcasts.
+type fanoutSpec struct {
+	target, scenario string
+	casePrefix       string    // put before each case's name
+	nodes            []*server // receivers spread evenly over them; the sender on nodes[0]
+	receivers, burst int
+	rate             float64 // paced broadcasts per second, for the duration
+	warm             bool    // first broadcast until every receiver got one
+}
+
+// fanoutRoom spreads the receivers over the nodes in one room, connects a
+// sender to the first node, and measures a burst of broadcasts, then the
+// paced rate: two results.
+func (r *runner) fanoutRoom(ctx context.Context, f fanoutSpec) ([]result, error) {
+	var (
+		rec  atomic.Bool
+		recv []*conn
+	)
+	defer func() { closeAll(recv) }()
+	for i, s := range f.nodes {
+		n := f.receivers / len(f.nodes)
+		if i < f.receivers%len(f.nodes) {
+			n++
+		}
+		conns, err := r.dialMany(ctx, s, n, "fan", true, 0, &rec)
+		if err != nil {
+			return nil, fmt.Errorf("node %d: %w", i, err)
+		}
+		recv = append(recv, conns...)
 	}
-	defer closeAll(recv)
+	s := f.nodes[0]
 	sender, err := dial(ctx, dialOptions{addr: s.addr, proto: s.proto})
 	if err != nil {
 		return nil, err
@@ -334,16 +376,62 @@ func (r *runner) fanout(ctx context.Context, target string) ([]result, error) {
 	sender.start(nil)
 	defer sender.close()
 	pad := padding(r.cfg.payload)
+	if f.warm {
+		if err := warmRoom(ctx, sender, "fan", recv, &rec, pad); err != nil {
+			return nil, err
+		}
+	}
 
-	burst := result{Target: target, Scenario: "fanout", Case: fmt.Sprintf("burst=%d receivers=%d", r.cfg.burst, r.cfg.receivers)}
-	if err := r.deliver(ctx, &burst, sender, recv, &rec, pad, r.cfg.burst, 0); err != nil {
+	burst := result{Target: f.target, Scenario: f.scenario, Case: fmt.Sprintf("%sburst=%d receivers=%d", f.casePrefix, f.burst, f.receivers)}
+	if err := r.deliver(ctx, &burst, sender, recv, &rec, pad, f.burst, 0); err != nil {
 		return nil, err
 	}
-	paced := result{Target: target, Scenario: "fanout", Case: fmt.Sprintf("paced=%g/s receivers=%d", r.cfg.rate, r.cfg.receivers)}
-	if err := r.deliver(ctx, &paced, sender, recv, &rec, pad, int(r.cfg.rate*r.cfg.duration.Seconds()), r.cfg.rate); err != nil {
+	paced := result{Target: f.target, Scenario: f.scenario, Case: fmt.Sprintf("%spaced=%g/s receivers=%d", f.casePrefix, f.rate, f.receivers)}
+	if err := r.deliver(ctx, &paced, sender, recv, &rec, pad, int(f.rate*r.cfg.duration.Seconds()), f.rate); err != nil {
 		return nil, err
 	}
 	return []result{burst, paced}, nil
+}
+
+// warmRoom broadcasts to room, every 100ms for at most 10s, until every
+// receiver got a broadcast: every node has joined the cluster and the
+// room. What was received is then forgotten.
+func warmRoom(ctx context.Context, sender *conn, room string, recv []*conn, rec *atomic.Bool, pad string) error {
+	rec.Store(true)
+	defer func() {
+		rec.Store(false)
+		for _, c := range recv {
+			c.take()
+		}
+	}()
+	for range 100 {
+		if err := sender.broadcast(room, pad); err != nil {
+			return fmt.Errorf("warm-up broadcast: %w", err)
+		}
+		if err := pause(ctx, 100*time.Millisecond); err != nil {
+			return err
+		}
+		if !slices.ContainsFunc(recv, func(c *conn) bool { return received(c) == 0 }) {
+			return nil
+		}
+	}
+	return errors.New("warm-up: some receivers got no broadcast within 10s")
+}
+
+// received is how many broadcasts c got while recording since its last take.
+func received(c *conn) int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.got
+}
+
+// paceUntil waits until the i-th of messages sent at rate per second from
+// t0 (now()) is due.
+func paceUntil(ctx context.Context, t0 int64, i int, rate float64) error {
+	if d := time.Duration(t0 + int64(float64(i)*float64(time.Second)/rate) - now()); d > 0 {
+		return pause(ctx, d)
+	}
+	return nil
 }
 
 // deliver sends count broadcasts (back to back if rate is 0), waits for
@@ -358,10 +446,8 @@ func (r *runner) deliver(ctx context.Context, res *result, sender *conn, recv []
 	t0 := now()
 	for i := range count {
 		if rate > 0 {
-			if d := time.Duration(t0 + int64(float64(i)*float64(time.Second)/rate) - now()); d > 0 {
-				if err := pause(ctx, d); err != nil {
-					return err
-				}
+			if err := paceUntil(ctx, t0, i, rate); err != nil {
+				return err
 			}
 		}
 		if err := sender.broadcast("fan", pad); err != nil {
@@ -371,9 +457,7 @@ func (r *runner) deliver(ctx context.Context, res *result, sender *conn, recv []
 	want := int64(count) * int64(len(recv))
 	total := func() (n int64) {
 		for _, c := range recv {
-			c.mu.Lock()
-			n += c.got
-			c.mu.Unlock()
+			n += received(c)
 		}
 		return n
 	}

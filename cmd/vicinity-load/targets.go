@@ -19,6 +19,17 @@ import (
 // targetNames are the servers the tool knows, in report order.
 var targetNames = []string{"vicinity", "node", "centrifuge", "hub"}
 
+// clusterTargets are the targets that can run as nodes of a cluster on
+// Redis: vicinity with cluster/redis, Node with @socket.io/redis-adapter,
+// Centrifuge with its Redis broker.
+var clusterTargets = []string{"vicinity", "node", "centrifuge"}
+
+// targetOptions are what a scenario asks of a target beyond its defaults.
+type targetOptions struct {
+	redis    string // be a node of the cluster on the Redis at this host:port
+	recovery bool   // connection-state recovery (the vicinity target only)
+}
+
 func targetProto(name string) proto {
 	switch name {
 	case "centrifuge":
@@ -50,13 +61,21 @@ func (b *builder) cleanup() { os.RemoveAll(b.dir) }
 
 // command returns the command that starts target name listening on a free
 // loopback port, building it first if it is a Go program.
-func (b *builder) command(name string) (*exec.Cmd, error) {
+func (b *builder) command(name string, o targetOptions) (*exec.Cmd, error) {
 	tdir := filepath.Join(b.root, "cmd", "vicinity-load", "targets", name)
 	if name == "node" {
-		if _, err := os.Stat(filepath.Join(tdir, "node_modules", "socket.io")); err != nil {
-			return nil, fmt.Errorf("node target: socket.io is not installed in %s: run scripts/deps.sh", tdir)
+		args := []string{"--expose-gc", "server.js", "127.0.0.1:0"}
+		pkgs := []string{"socket.io"}
+		if o.redis != "" {
+			args = append(args, o.redis)
+			pkgs = append(pkgs, "@socket.io/redis-adapter", "redis")
 		}
-		cmd := exec.Command("node", "--expose-gc", "server.js", "127.0.0.1:0")
+		for _, pkg := range pkgs {
+			if _, err := os.Stat(filepath.Join(tdir, "node_modules", pkg)); err != nil {
+				return nil, fmt.Errorf("node target: %s is not installed in %s: run scripts/deps.sh load", pkg, tdir)
+			}
+		}
+		cmd := exec.Command("node", args...)
 		cmd.Dir = tdir
 		return cmd, nil
 	}
@@ -81,6 +100,12 @@ func (b *builder) command(name string) (*exec.Cmd, error) {
 	if b.memProfileRate > 0 {
 		args = append(args, "-memprofilerate", strconv.Itoa(b.memProfileRate))
 	}
+	if o.redis != "" {
+		args = append(args, "-redis", o.redis)
+	}
+	if o.recovery {
+		args = append(args, "-recovery")
+	}
 	return exec.Command(bin, args...), nil
 }
 
@@ -94,8 +119,11 @@ type server struct {
 	http  *http.Client
 }
 
-func (b *builder) start(name string) (*server, error) {
-	cmd, err := b.command(name)
+// start starts target name with its defaults.
+func (b *builder) start(name string) (*server, error) { return b.startWith(name, targetOptions{}) }
+
+func (b *builder) startWith(name string, o targetOptions) (*server, error) {
+	cmd, err := b.command(name, o)
 	if err != nil {
 		return nil, err
 	}

@@ -3,7 +3,8 @@
 // Centrifuge's JSON protocol over WebSocket on /connection/websocket:
 // anonymous connect, RPC "echo" answered with its data, subscribe to any
 // channel, publish to any channel. It serves /debug/stats like the vicinity
-// target and prints "LISTEN addr".
+// target and prints "LISTEN addr". With -redis it is one node of a cluster
+// with Centrifuge's Redis broker on that Redis.
 package main
 
 import (
@@ -25,6 +26,7 @@ import (
 func main() {
 	addr := flag.String("addr", "127.0.0.1:0", "listen address")
 	memProfileRate := flag.Int("memprofilerate", 0, "runtime.MemProfileRate if > 0 (1 records every allocation)")
+	redisAddr := flag.String("redis", "", "Centrifuge's Redis broker on the Redis at this host:port")
 	flag.Parse()
 	if *memProfileRate > 0 {
 		runtime.MemProfileRate = *memProfileRate
@@ -48,6 +50,17 @@ func main() {
 			cb(centrifuge.PublishReply{}, nil)
 		})
 	})
+	if *redisAddr != "" {
+		shard, err := centrifuge.NewRedisShard(node, centrifuge.RedisShardConfig{Address: *redisAddr})
+		if err != nil {
+			log.Fatal(err)
+		}
+		broker, err := centrifuge.NewRedisBroker(node, centrifuge.RedisBrokerConfig{Shards: []*centrifuge.RedisShard{shard}})
+		if err != nil {
+			log.Fatal(err)
+		}
+		node.SetBroker(broker)
+	}
 	if err := node.Run(); err != nil {
 		log.Fatal(err)
 	}

@@ -3,10 +3,15 @@
 // "join" room, "bcast" room payload -> "msg" to the room), /debug/stats
 // (process memory; ?gc=1 collects first when run with --expose-gc), and
 // "LISTEN addr" on stdout once listening.
+//
+// With a second argument, a Redis host:port, it is one node of a cluster:
+// @socket.io/redis-adapter on two node-redis clients (publish, subscribe),
+// listening once both are connected.
 const http = require("http");
 const { Server } = require("socket.io");
 
 const addr = process.argv[2] || "127.0.0.1:0";
+const redisAddr = process.argv[3];
 const [host, port] = [addr.slice(0, addr.lastIndexOf(":")), Number(addr.slice(addr.lastIndexOf(":") + 1))];
 
 const httpServer = http.createServer((req, res) => {
@@ -34,7 +39,23 @@ io.on("connection", (socket) => {
     socket.to(room).emit("msg", data);
   });
 });
-httpServer.listen(port, host, () => {
-  const a = httpServer.address();
-  process.stdout.write(`LISTEN ${a.address}:${a.port}\n`);
+
+async function main() {
+  if (redisAddr) {
+    const { createAdapter } = require("@socket.io/redis-adapter");
+    const { createClient } = require("redis");
+    const pubClient = createClient({ url: `redis://${redisAddr}` });
+    const subClient = pubClient.duplicate();
+    for (const c of [pubClient, subClient]) c.on("error", (err) => console.error("redis:", err.message));
+    await Promise.all([pubClient.connect(), subClient.connect()]);
+    io.adapter(createAdapter(pubClient, subClient));
+  }
+  httpServer.listen(port, host, () => {
+    const a = httpServer.address();
+    process.stdout.write(`LISTEN ${a.address}:${a.port}\n`);
+  });
+}
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
 });

@@ -9,6 +9,10 @@
 // open connections; ?gc=1 collects garbage first) and /debug/pprof/ for the
 // load tool. These live here, not in the library. It prints "LISTEN addr"
 // once it accepts connections.
+//
+// With -redis it is one node of a cluster on that Redis (package
+// cluster/redis); with -recovery it keeps sessions for connection-state
+// recovery, with a send queue long enough to replay a few thousand packets.
 package main
 
 import (
@@ -23,18 +27,36 @@ import (
 	"runtime"
 	"time"
 
+	"github.com/redis/rueidis"
+
+	"github.com/vicinity-go/vicinity/cluster/redis"
 	"github.com/vicinity-go/vicinity/realtime"
+	"github.com/vicinity-go/vicinity/transport"
 )
 
 func main() {
 	addr := flag.String("addr", "127.0.0.1:0", "listen address")
 	memProfileRate := flag.Int("memprofilerate", 0, "runtime.MemProfileRate if > 0 (1 records every allocation)")
+	redisAddr := flag.String("redis", "", "join the cluster on the Redis at this host:port (package cluster/redis)")
+	recovery := flag.Bool("recovery", false, "connection-state recovery (2 minutes), with a send queue of 8192 frames so that thousands of missed packets can be replayed")
 	flag.Parse()
 	if *memProfileRate > 0 {
 		runtime.MemProfileRate = *memProfileRate
 	}
 
-	srv := realtime.New()
+	var opts []realtime.Option
+	if *redisAddr != "" {
+		rc, err := rueidis.NewClient(rueidis.ClientOption{InitAddress: []string{*redisAddr}, DisableCache: true})
+		if err != nil {
+			log.Fatal(err)
+		}
+		opts = append(opts, realtime.WithAdapter(redis.NewAdapter(rc)))
+	}
+	if *recovery {
+		opts = append(opts, realtime.WithRecovery(2*time.Minute, false),
+			realtime.WithTransportOptions(transport.WithSendQueue(8192, transport.DefaultQueueBytes)))
+	}
+	srv := realtime.New(opts...)
 	srv.OnConnection(func(s *realtime.Socket) {
 		s.On("echo", func(e *realtime.Event) { _ = e.Ack(e.Values()...) })
 		s.On("join", func(e *realtime.Event) {
