@@ -196,7 +196,8 @@ var errLatestBinary = fmt.Errorf("%w: EmitLatest cannot carry binary attachments
 // latestKey is the send-queue key of an EmitLatest key in namespace nsp.
 func latestKey(nsp, key string) string { return nsp + "\x00" + key }
 
-// FetchSockets returns the selected sockets.
+// FetchSockets returns the selected sockets. On an error (a cluster
+// adapter's, when some servers did not answer) it returns those it found.
 func (b BroadcastOperator) FetchSockets(ctx context.Context) ([]*RemoteSocket, error) {
 	if b.err != nil {
 		return nil, b.err
@@ -204,11 +205,11 @@ func (b BroadcastOperator) FetchSockets(ctx context.Context) ([]*RemoteSocket, e
 	var out []*RemoteSocket
 	for _, n := range b.nsp.targets() {
 		infos, err := n.adapter.FetchSockets(ctx, b.opts)
-		if err != nil {
-			return out, err
-		}
 		for _, in := range infos {
 			out = append(out, &RemoteSocket{SocketInfo: in, nsp: n})
+		}
+		if err != nil {
+			return out, err // with what the adapter found, as a cluster adapter that missed some servers
 		}
 	}
 	return out, nil

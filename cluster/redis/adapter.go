@@ -114,6 +114,9 @@ type Adapter struct {
 	stop    chan struct{}
 	wg      sync.WaitGroup // the heartbeat and session goroutines
 	rec     *recovery      // nil unless recovery is on
+	// roomSubs keeps the room channels of the sharded dynamic modes; nil
+	// otherwise.
+	roomSubs *roomSubs
 }
 
 func (h *hub) newAdapter(nsp *realtime.Namespace) realtime.Adapter {
@@ -137,14 +140,22 @@ func (h *hub) newAdapter(nsp *realtime.Namespace) realtime.Adapter {
 		a.rec = newRecovery(h.cfg, key, name, w)
 	}
 	a.log = h.cfg.logger.With("nsp", name, "uid", a.uid)
-	a.ownResp = a.respChannel + a.uid + "#"
 	a.sub = h.acquire(a)
-	if err := a.sub.add(a.onBroadcast, subKey{patternSub, globEscape(a.channel) + "*"}); err != nil {
-		a.log.Warn("redis adapter: subscribe", "err", err)
+	var err error
+	if h.cfg.sharded {
+		a.ownResp = a.channel + a.uid + "#"
+		err = a.sub.add(a.onShard, a.subscriptions()...)
+		if h.cfg.mode != Static {
+			a.roomSubs = &roomSubs{pending: make(map[string]struct{}), wake: make(chan struct{}, 1), subscribed: make(map[string]bool)}
+		}
+	} else {
+		a.ownResp = a.respChannel + a.uid + "#"
+		subs := a.subscriptions()
+		if err = a.sub.add(a.onBroadcast, subs[0]); err == nil {
+			err = a.sub.add(a.onMessage, subs[1:]...)
+		}
 	}
-	if err := a.sub.add(a.onMessage,
-		subKey{channelSub, a.reqChannel}, subKey{channelSub, a.respChannel},
-		subKey{channelSub, a.ownResp}, subKey{channelSub, a.vicChannel}); err != nil {
+	if err != nil {
 		a.log.Warn("redis adapter: subscribe", "err", err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), h.cfg.requestTimeout)
@@ -158,15 +169,43 @@ func (h *hub) newAdapter(nsp *realtime.Namespace) realtime.Adapter {
 		a.wg.Add(1)
 		go a.keepSessions()
 	}
+	if a.roomSubs != nil {
+		a.wg.Add(1)
+		go a.reconcileRooms()
+	}
 	return a
+}
+
+// subscriptions are the adapter's fixed subscriptions; in classic mode the
+// broadcast pattern comes first.
+func (a *Adapter) subscriptions() []subKey {
+	if a.h.cfg.sharded {
+		return []subKey{{shardSub, a.channel}, {shardSub, a.ownResp}, {shardSub, a.vicChannel}}
+	}
+	return []subKey{{patternSub, globEscape(a.channel) + "*"},
+		{channelSub, a.reqChannel}, {channelSub, a.respChannel}, {channelSub, a.ownResp}, {channelSub, a.vicChannel}}
 }
 
 // AddAll implements [realtime.Adapter]; with recovery on, the socket's
 // session is written again soon.
+//
+// In the sharded dynamic modes, a join that makes a room new on this server
+// waits (up to a second) until this server listens to the room's channel.
 func (a *Adapter) AddAll(id string, rooms []string) {
+	fresh := false
+	if a.roomSubs != nil {
+		for _, r := range rooms {
+			if !a.HasRoom(r) && (r != id || a.h.cfg.mode == DynamicPrivate) {
+				fresh = true
+			}
+		}
+	}
 	a.MemoryAdapter.AddAll(id, rooms)
 	if a.rec != nil {
 		a.rec.touch(id)
+	}
+	if a.roomSubs != nil {
+		a.roomsJoined(fresh, rooms)
 	}
 }
 
@@ -176,11 +215,15 @@ func (a *Adapter) Del(id, room string) {
 	if a.rec != nil {
 		a.rec.touch(id)
 	}
+	a.roomsChanged(room)
 }
 
 // DelAll implements [realtime.Adapter]; with recovery on, the session of
 // the socket, gone, is no longer kept fresh.
 func (a *Adapter) DelAll(id string) {
+	if a.roomSubs != nil {
+		defer a.roomsChanged(a.SocketRooms(id)...)
+	}
 	a.MemoryAdapter.DelAll(id)
 	if a.rec != nil {
 		a.rec.forget(id)
@@ -211,20 +254,14 @@ func (a *Adapter) publish(ctx context.Context, ch string, msg []byte) error {
 	ctx, cancel := context.WithTimeout(ctx, a.h.cfg.requestTimeout)
 	defer cancel()
 	c := a.h.client
-	if err := c.Do(ctx, c.B().Publish().Channel(ch).Message(rueidis.BinaryString(msg)).Build()).Error(); err != nil {
-		return fmt.Errorf("%w: %v", ErrUnavailable, err)
+	cmd := c.B().Publish().Channel(ch).Message(rueidis.BinaryString(msg)).Build()
+	if a.h.cfg.sharded {
+		cmd = c.B().Spublish().Channel(ch).Message(rueidis.BinaryString(msg)).Build()
+	}
+	if err := c.Do(ctx, cmd).Error(); err != nil {
+		return errUnavailable(err)
 	}
 	return nil
-}
-
-// publishAsync publishes from the subscriber's goroutine, which must not
-// wait: the answers to other servers' requests.
-func (a *Adapter) publishAsync(ch string, msg []byte) {
-	go func() {
-		if err := a.publish(context.Background(), ch, msg); err != nil {
-			a.log.Debug("redis adapter: answer not published", "err", err)
-		}
-	}()
 }
 
 // Broadcast implements [realtime.Adapter]: it publishes p to the other
@@ -246,15 +283,37 @@ func (a *Adapter) Broadcast(ctx context.Context, p *realtime.Packet, opts realti
 }
 
 func (a *Adapter) publishBroadcast(ctx context.Context, p *realtime.Packet, opts realtime.BroadcastOptions) error {
-	msg, err := encodeBroadcast(a.uid, p, opts, "")
+	msg, err := a.encodeBroadcast(p, opts, "")
 	if err != nil {
 		return err
 	}
 	return a.publish(ctx, a.broadcastChannel(opts), msg)
 }
 
+// encodeBroadcast encodes a broadcast in the adapter's protocol.
+func (a *Adapter) encodeBroadcast(p *realtime.Packet, opts realtime.BroadcastOptions, offset string) ([]byte, error) {
+	if !a.h.cfg.sharded {
+		return encodeBroadcast(a.uid, p, opts, offset)
+	}
+	pj, err := packetJSON(nil, p)
+	if err != nil {
+		return nil, err
+	}
+	wo := encodeOpts(opts)
+	if offset != "" {
+		if wo.Flags == nil {
+			wo.Flags = &wireFlags{}
+		}
+		wo.Flags.Offset = offset
+	}
+	return a.encodeCluster(msgBroadcast, clusterData{Packet: pj, Opts: &wo}, p.Attachments())
+}
+
 // broadcastChannel is the channel of a broadcast with opts.
 func (a *Adapter) broadcastChannel(opts realtime.BroadcastOptions) string {
+	if a.h.cfg.sharded {
+		return a.shardChannel(opts)
+	}
 	switch {
 	case opts.Near != nil:
 		return a.vicChannel // Node servers would take it for a broadcast to every socket of its rooms
@@ -305,14 +364,20 @@ func (a *Adapter) onBroadcast(channel string, msg []byte) {
 }
 
 // deliver delivers a classic broadcast, [uid, packet, opts], to this
-// server's sockets: another server's, or this one's own recoverable
-// broadcast back from the recovery log.
+// server's sockets.
 func (a *Adapter) deliver(msg []byte) {
 	b, err := decodeBroadcast(msg)
 	if err != nil {
 		a.drop("broadcast", err)
 		return
 	}
+	a.deliverBroadcast(b)
+}
+
+// deliverBroadcast delivers a broadcast to this server's sockets: another
+// server's, or this one's own recoverable broadcast back from the recovery
+// log.
+func (a *Adapter) deliverBroadcast(b broadcast) {
 	var offset string
 	if f := b.opts.Flags; f != nil {
 		offset = f.Offset
@@ -343,7 +408,7 @@ type wireRequest struct {
 	UID         string          `json:"uid,omitempty"`
 	RequestID   string          `json:"requestId,omitempty"`
 	Type        int             `json:"type"`
-	Rooms       rooms           `json:"rooms,omitempty"`
+	Rooms       rooms           `json:"rooms,omitzero"`
 	Opts        *wireOpts       `json:"opts,omitempty"`
 	Close       bool            `json:"close,omitempty"`
 	Data        json.RawMessage `json:"data,omitempty"`
@@ -351,7 +416,7 @@ type wireRequest struct {
 	SID         string          `json:"sid,omitempty"`
 	Room        string          `json:"room,omitempty"`
 	Sockets     json.RawMessage `json:"sockets,omitempty"`
-	ClientCount int             `json:"clientCount,omitempty"`
+	ClientCount *int            `json:"clientCount,omitempty"`
 }
 
 // onMessage receives the request, response and vicinity channels.
@@ -386,15 +451,9 @@ func (a *Adapter) onMessage(channel string, msg []byte) {
 // server's sockets, answering those that wait for an answer.
 func (a *Adapter) onRequest(r wireRequest, atts [][]byte) {
 	ctx := context.Background()
-	respond := func(v any) {
-		ch := a.respChannel
-		if r.UID != "" {
-			ch += r.UID + "#" // every requester listens to its own channel too
-		}
-		a.publishAsync(ch, appendJSON(nil, v))
-	}
-	type answer struct {
-		RequestID string `json:"requestId"`
+	answer := func(w wireRequest) {
+		w.RequestID = r.RequestID
+		a.sendAsync(r.UID, w, nil)
 	}
 	switch r.Type {
 	case reqSockets, reqRemoteFetch:
@@ -406,30 +465,20 @@ func (a *Adapter) onRequest(r wireRequest, atts [][]byte) {
 			opts = r.Opts.decode()
 		}
 		infos, _ := a.MemoryAdapter.FetchSockets(ctx, opts)
+		var v any = infos
 		if r.Type == reqSockets {
 			ids := make([]string, len(infos))
 			for i, in := range infos {
 				ids[i] = in.ID
 			}
-			respond(struct {
-				RequestID string   `json:"requestId"`
-				Sockets   []string `json:"sockets"`
-			}{r.RequestID, ids})
-			return
+			v = ids
+		} else if infos == nil {
+			v = []realtime.SocketInfo{}
 		}
-		if infos == nil {
-			infos = []realtime.SocketInfo{}
-		}
-		respond(struct {
-			RequestID string                `json:"requestId"`
-			Sockets   []realtime.SocketInfo `json:"sockets"`
-		}{r.RequestID, infos})
+		answer(wireRequest{Type: r.Type, Sockets: appendJSON(nil, v)})
 	case reqAllRooms:
 		if r.RequestID != "" {
-			respond(struct {
-				RequestID string   `json:"requestId"`
-				Rooms     []string `json:"rooms"`
-			}{r.RequestID, a.Rooms()})
+			answer(wireRequest{Type: reqAllRooms, Rooms: nonNil(a.Rooms())})
 		}
 	case reqRemoteJoin, reqRemoteLeave, reqRemoteDisconn:
 		if r.Opts != nil {
@@ -456,7 +505,7 @@ func (a *Adapter) onRequest(r wireRequest, atts [][]byte) {
 		default:
 			s.Disconnect(r.Close)
 		}
-		respond(answer{r.RequestID})
+		answer(wireRequest{Type: r.Type})
 	case reqServerSideEmit:
 		var data []json.RawMessage
 		if err := json.Unmarshal(r.Data, &data); err != nil {
@@ -465,13 +514,7 @@ func (a *Adapter) onRequest(r wireRequest, atts [][]byte) {
 		}
 		var ack func(json.RawMessage)
 		if r.RequestID != "" {
-			ack = func(v json.RawMessage) {
-				a.publishAsync(a.respChannel, appendJSON(nil, struct {
-					Type      int             `json:"type"`
-					RequestID string          `json:"requestId"`
-					Data      json.RawMessage `json:"data"`
-				}{reqServerSideEmit, r.RequestID, v}))
-			}
+			ack = func(v json.RawMessage) { answer(wireRequest{Type: reqServerSideEmit, Data: v}) }
 		}
 		if err := a.nsp.ReceiveServerSideEmit(data, ack); err != nil {
 			a.drop("server-side emit", err)
@@ -497,9 +540,7 @@ func (a *Adapter) Close(ctx context.Context) error {
 	close(a.stop)
 	a.wg.Wait()
 	a.control(reqHeartbeatClose)
-	a.sub.remove(subKey{patternSub, globEscape(a.channel) + "*"},
-		subKey{channelSub, a.reqChannel}, subKey{channelSub, a.respChannel},
-		subKey{channelSub, a.ownResp}, subKey{channelSub, a.vicChannel})
+	a.sub.remove(a.subscriptions()...)
 	a.h.release(a)
 	return a.MemoryAdapter.Close(ctx)
 }

@@ -146,8 +146,10 @@ func waitPeers(t *testing.T, nodes []*node) {
 	}
 }
 
-func TestBroadcastAcrossNodes(t *testing.T) {
-	_, nodes := cluster(t, 3)
+func TestBroadcastAcrossNodes(t *testing.T) { eachMode(t, testBroadcastAcrossNodes) }
+
+func testBroadcastAcrossNodes(t *testing.T, m mode) {
+	_, nodes := cluster(t, 3, m.opts...)
 	_, inA0 := connect(t, nodes[0], "a")
 	_, inA1 := connect(t, nodes[1], "a")
 	_, inB2 := connect(t, nodes[2], "b")
@@ -182,8 +184,10 @@ func TestBroadcastAcrossNodes(t *testing.T) {
 	assert.Equal(t, []string{"to-a", "a-or-b", "volatile"}, inA1.got(), "Local stays on its node")
 }
 
-func TestEmitWithAckAcrossNodes(t *testing.T) {
-	_, nodes := cluster(t, 3)
+func TestEmitWithAckAcrossNodes(t *testing.T) { eachMode(t, testEmitWithAckAcrossNodes) }
+
+func testEmitWithAckAcrossNodes(t *testing.T, m mode) {
+	_, nodes := cluster(t, 3, m.opts...)
 	s0, _ := connect(t, nodes[0], "a")
 	s1, _ := connect(t, nodes[1], "a")
 	s2, _ := connect(t, nodes[2], "a")
@@ -207,8 +211,10 @@ func TestEmitWithAckAcrossNodes(t *testing.T) {
 	assert.Empty(t, answers)
 }
 
-func TestServerSideOperations(t *testing.T) {
-	_, nodes := cluster(t, 3)
+func TestServerSideOperations(t *testing.T) { eachMode(t, testServerSideOperations) }
+
+func testServerSideOperations(t *testing.T, m mode) {
+	_, nodes := cluster(t, 3, m.opts...)
 	s0, in0 := connect(t, nodes[0], "a")
 	s1, in1 := connect(t, nodes[1], "a")
 	s2, in2 := connect(t, nodes[2])
@@ -230,6 +236,7 @@ func TestServerSideOperations(t *testing.T) {
 
 	// SocketsJoin reaches every node; a broadcast to the joined room follows it
 	require.NoError(t, nsp.In("a").SocketsJoin(ctx, "joined"))
+	joinedEverywhere(t, nodes, "joined", 2, m.dynamic)
 	require.NoError(t, nsp.To("joined").Emit("in-joined"))
 	assert.Equal(t, []string{"in-joined"}, in0.waitFor(t, 1))
 	assert.Equal(t, []string{"in-joined"}, in1.waitFor(t, 1))
@@ -262,6 +269,54 @@ func TestServerSideOperations(t *testing.T) {
 	assert.Empty(t, in2.got())
 }
 
+// modes are the adapter's protocols, each test running on each.
+var modes = []mode{
+	{"classic", nil, false},
+	{"sharded", []redis.Option{redis.WithSharded(redis.Dynamic)}, true},
+	{"sharded-static", []redis.Option{redis.WithSharded(redis.Static)}, false},
+	{"sharded-private", []redis.Option{redis.WithSharded(redis.DynamicPrivate)}, true},
+}
+
+// mode is a protocol of the adapter; dynamic when rooms have channels.
+type mode struct {
+	name    string
+	opts    []redis.Option
+	dynamic bool
+}
+
+func eachMode(t *testing.T, test func(*testing.T, mode)) {
+	for _, m := range modes {
+		t.Run(m.name, func(t *testing.T) { test(t, m) })
+	}
+}
+
+// joinedEverywhere waits until n sockets of the nodes are in room and, in
+// the sharded dynamic modes, until each node with one of them listens to
+// the room's channel: a SocketsJoin acts on the other servers when they
+// receive it, and a broadcast to the room published before reaches none of
+// them (as with Node's sharded adapter).
+func joinedEverywhere(t *testing.T, nodes []*node, room string, n int, dynamic bool) {
+	t.Helper()
+	require.Eventually(t, func() bool {
+		got, with := 0, 0
+		for _, nd := range nodes {
+			rs, err := nd.srv.Of("/").Local().In(room).FetchSockets(t.Context())
+			require.NoError(t, err)
+			got += len(rs)
+			if len(rs) > 0 {
+				with++
+			}
+		}
+		if got != n || !dynamic {
+			return got == n
+		}
+		rc, ch := nodes[0].rc, "socket.io#/#"+room+"#"
+		subs, err := rc.Do(t.Context(), rc.B().PubsubShardnumsub().Channel(ch).Build()).AsIntMap()
+		require.NoError(t, err)
+		return int(subs[ch]) == with
+	}, 5*time.Second, 5*time.Millisecond)
+}
+
 func ids(rs []*realtime.RemoteSocket) []string {
 	out := make([]string, len(rs))
 	for i, r := range rs {
@@ -270,8 +325,10 @@ func ids(rs []*realtime.RemoteSocket) []string {
 	return out
 }
 
-func TestServerSideEmit(t *testing.T) {
-	_, nodes := cluster(t, 3)
+func TestServerSideEmit(t *testing.T) { eachMode(t, testServerSideEmit) }
+
+func testServerSideEmit(t *testing.T, m mode) {
+	_, nodes := cluster(t, 3, m.opts...)
 	got := make(chan string, 10)
 	for i, n := range nodes {
 		n.srv.Of("/").OnServerSideEmit("hello", func(e *realtime.ServerEvent) {

@@ -20,8 +20,9 @@ import (
 // reused; it is safe for concurrent use. Broadcasts it emits are not kept
 // for connection-state recovery.
 type Emitter struct {
-	client   rueidis.Client
-	key      string
+	client rueidis.Client
+	cfg    config
+
 	nsp      string
 	rooms    []string
 	except   []string
@@ -29,13 +30,14 @@ type Emitter struct {
 }
 
 // NewEmitter returns an emitter into the namespace "/" of the cluster on
-// client. Of the options, only [WithKey] applies.
+// client. Of the options, [WithKey] and [WithSharded] apply: they must be
+// those of the cluster's servers.
 func NewEmitter(client rueidis.Client, opts ...Option) *Emitter {
 	cfg := defaults()
 	for _, o := range opts {
 		o(&cfg)
 	}
-	return &Emitter{client: client, key: cfg.key, nsp: "/"}
+	return &Emitter{client: client, cfg: cfg, nsp: "/"}
 }
 
 // Of returns an emitter into namespace nsp ("/" added in front if
@@ -44,7 +46,7 @@ func (e *Emitter) Of(nsp string) *Emitter {
 	if len(nsp) == 0 || nsp[0] != '/' {
 		nsp = "/" + nsp
 	}
-	return &Emitter{client: e.client, key: e.key, nsp: nsp}
+	return &Emitter{client: e.client, cfg: e.cfg, nsp: nsp}
 }
 
 // To adds rooms: the emitter reaches the sockets in any of its rooms (every
@@ -89,11 +91,23 @@ func (e *Emitter) Emit(ctx context.Context, event string, args ...any) error {
 	if err != nil {
 		return fmt.Errorf("redis emitter: encode %q: %w", event, err)
 	}
-	msg, err := encodeBroadcast(emitterUID, realtime.NewPacket(text, atts, ""), e.opts(), "")
+	p := realtime.NewPacket(text, atts, "")
+	ch := e.cfg.key + "#" + e.nsp + "#"
+	if e.cfg.sharded {
+		pj, err := packetJSON(nil, p)
+		if err != nil {
+			return err
+		}
+		msg, err := encodeCluster(emitterUID, e.nsp, msgBroadcast, clusterData{Packet: pj, Opts: ptr(encodeOpts(e.opts()))}, atts)
+		if err != nil {
+			return err
+		}
+		return e.publish(ctx, shardChannel(ch, e.cfg.mode, e.rooms), msg)
+	}
+	msg, err := encodeBroadcast(emitterUID, p, e.opts(), "")
 	if err != nil {
 		return err
 	}
-	ch := e.key + "#" + e.nsp + "#"
 	if len(e.rooms) == 1 {
 		ch += e.rooms[0] + "#"
 	}
@@ -128,12 +142,27 @@ func (e *Emitter) ServerSideEmit(ctx context.Context, event string, args ...any)
 }
 
 func (e *Emitter) request(ctx context.Context, r wireRequest) error {
-	return e.publish(ctx, e.key+"-request#"+e.nsp+"#", appendJSON(nil, r))
+	if !e.cfg.sharded {
+		return e.publish(ctx, e.cfg.key+"-request#"+e.nsp+"#", appendJSON(nil, r))
+	}
+	d := clusterData{Opts: r.Opts, Rooms: r.Rooms, Close: r.Close}
+	if r.Type == reqServerSideEmit {
+		d.Packet = r.Data
+	}
+	msg, err := encodeCluster(emitterUID, e.nsp, clusterTypes[r.Type][0], d, nil)
+	if err != nil {
+		return err
+	}
+	return e.publish(ctx, e.cfg.key+"#"+e.nsp+"#", msg)
 }
 
 func (e *Emitter) publish(ctx context.Context, ch string, msg []byte) error {
 	c := e.client
-	if err := c.Do(ctx, c.B().Publish().Channel(ch).Message(rueidis.BinaryString(msg)).Build()).Error(); err != nil {
+	cmd := c.B().Publish().Channel(ch).Message(rueidis.BinaryString(msg)).Build()
+	if e.cfg.sharded {
+		cmd = c.B().Spublish().Channel(ch).Message(rueidis.BinaryString(msg)).Build()
+	}
+	if err := c.Do(ctx, cmd).Error(); err != nil {
 		return errUnavailable(err)
 	}
 	return nil

@@ -14,11 +14,15 @@ import (
 )
 
 func TestEmitter(t *testing.T) {
-	rs, nodes := cluster(t, 2)
+	eachMode(t, testEmitter)
+}
+
+func testEmitter(t *testing.T, m mode) {
+	rs, nodes := cluster(t, 2, m.opts...)
 	s0, in0 := connect(t, nodes[0], "a")
 	_, in1 := connect(t, nodes[1], "a", "b")
 	_, in2 := connect(t, nodes[1])
-	em := redis.NewEmitter(newClient(t, rs.Addr()))
+	em := redis.NewEmitter(newClient(t, rs.Addr()), m.opts...)
 	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
 	defer cancel()
 
@@ -40,6 +44,7 @@ func TestEmitter(t *testing.T) {
 	assert.Equal(t, []string{"to-a", "all"}, in1.got(), "not-b skipped the socket in b")
 
 	require.NoError(t, em.In("a").SocketsJoin(ctx, "c"))
+	joinedEverywhere(t, nodes, "c", 2, m.dynamic)
 	require.NoError(t, em.To("c").Emit(ctx, "to-c"))
 	assert.Equal(t, "to-c", in0.waitFor(t, 4)[3])
 	require.NoError(t, em.In("a").SocketsLeave(ctx, "c"))

@@ -62,7 +62,8 @@ func (a *Adapter) onControl(w wireRequest) {
 }
 
 // serverCount returns how many other servers answer requests: the Node
-// servers subscribed to the request channel, and the vicinity servers
+// servers subscribed to the request channel (the namespace's channel in
+// sharded mode), and the vicinity servers
 // heard of within the heartbeat timeout (a vicinity server that stopped
 // answering but keeps its connection is not waited for).
 func (a *Adapter) serverCount(ctx context.Context) (int, error) {
@@ -70,11 +71,17 @@ func (a *Adapter) serverCount(ctx context.Context) (int, error) {
 		return 0, ErrUnavailable
 	}
 	c := a.h.client
-	counts, err := c.Do(ctx, c.B().PubsubNumsub().Channel(a.reqChannel, a.vicChannel).Build()).AsIntMap()
+	all := a.reqChannel
+	cmd := c.B().PubsubNumsub().Channel(all, a.vicChannel).Build()
+	if a.h.cfg.sharded {
+		all = a.channel
+		cmd = c.B().PubsubShardnumsub().Channel(all, a.vicChannel).Build()
+	}
+	counts, err := c.Do(ctx, cmd).AsIntMap()
 	if err != nil {
 		return 0, errUnavailable(err)
 	}
-	subscribed, vicinity := int(counts[a.reqChannel]), int(counts[a.vicChannel])
+	subscribed, vicinity := int(counts[all]), int(counts[a.vicChannel])
 	cut := time.Now().Add(-a.h.cfg.heartbeatTimeout)
 	alive := 0
 	a.mu.Lock()

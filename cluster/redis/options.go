@@ -14,6 +14,8 @@ type config struct {
 	heartbeat        time.Duration
 	heartbeatTimeout time.Duration
 	recoveryLen      int
+	sharded          bool
+	mode             SubscriptionMode
 	logger           *slog.Logger
 }
 

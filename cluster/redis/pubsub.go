@@ -12,8 +12,20 @@ import (
 )
 
 // handler receives the messages of a subscription, in the order Redis
-// sent them, on the subscriber's goroutine: it must not block.
+// sent them, on the subscriber's worker goroutine: it may wait briefly
+// (for a subscription), not for long.
 type handler func(channel string, msg []byte)
+
+// received is a message waiting for its handler.
+type received struct {
+	h       handler
+	channel string
+	msg     []byte
+}
+
+// queueLen bounds the messages received and not yet handled; past it the
+// connection's reader waits.
+const queueLen = 4096
 
 // kind is how a subscription is made.
 type kind uint8
@@ -39,6 +51,8 @@ type subscriber struct {
 	// connection was lost (not the first time).
 	onUp func()
 
+	queue chan received // to the worker, in order
+
 	mu    sync.Mutex
 	subs  map[subKey]handler
 	dc    rueidis.DedicatedClient // nil while (re)connecting
@@ -50,11 +64,26 @@ type subscriber struct {
 func newSubscriber(client rueidis.Client, log *slog.Logger) *subscriber {
 	s := &subscriber{
 		client: client, log: log,
-		subs: make(map[subKey]handler),
-		stop: make(chan struct{}), done: make(chan struct{}), ready: make(chan struct{}),
+		subs:  make(map[subKey]handler),
+		queue: make(chan received, queueLen),
+		stop:  make(chan struct{}), done: make(chan struct{}), ready: make(chan struct{}),
 	}
 	go s.run()
+	go s.work()
 	return s
+}
+
+// work hands the messages received to their handlers, in order, until the
+// subscriber is closed.
+func (s *subscriber) work() {
+	for {
+		select {
+		case r := <-s.queue:
+			r.h(r.channel, r.msg)
+		case <-s.stop:
+			return
+		}
+	}
 }
 
 // run keeps the connection: it subscribes to everything, waits for the
@@ -152,7 +181,10 @@ func (s *subscriber) dispatch(m rueidis.PubSubMessage) {
 	if h != nil {
 		// The message is never written to: its bytes may back the packets
 		// made of it.
-		h(m.Channel, unsafe.Slice(unsafe.StringData(m.Message), len(m.Message)))
+		select {
+		case s.queue <- received{h, m.Channel, unsafe.Slice(unsafe.StringData(m.Message), len(m.Message))}:
+		case <-s.stop:
+		}
 	}
 }
 

@@ -64,7 +64,7 @@ func newRecovery(cfg config, key, nsp string, window time.Duration) *recovery {
 // publishes it with the entry's id as its offset, spliced between the two
 // halves of the msgpack message (as a str8).
 var publishLogged = rueidis.NewLuaScript(`local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'm', ARGV[3] .. '\160' .. ARGV[4])
-redis.call('PUBLISH', ARGV[2], ARGV[3] .. string.char(217, #id) .. id .. ARGV[4])
+redis.call(ARGV[5], ARGV[2], ARGV[3] .. string.char(217, #id) .. id .. ARGV[4])
 return id`)
 
 // offsetSentinel stands for the offset in an encoded broadcast until the
@@ -79,7 +79,7 @@ var sentinelMsgpack, _ = siomsgpack.AppendValue(nil, appendJSON(nil, offsetSenti
 // sockets at once, with an offset no server knows: a client that recovers
 // after it starts afresh rather than miss what it cannot be given.
 func (a *Adapter) broadcastLogged(ctx context.Context, p *realtime.Packet, opts realtime.BroadcastOptions) error {
-	msg, err := encodeBroadcast(a.uid, p, opts, offsetSentinel)
+	msg, err := a.encodeBroadcast(p, opts, offsetSentinel)
 	if err != nil {
 		return err
 	}
@@ -94,8 +94,12 @@ func (a *Adapter) broadcastLogged(ctx context.Context, p *realtime.Packet, opts 
 	err = fmt.Errorf("%w: reconnecting", ErrUnavailable)
 	if a.sub.up.Load() {
 		ctx, cancel := context.WithTimeout(ctx, a.h.cfg.requestTimeout)
+		publish := "PUBLISH"
+		if a.h.cfg.sharded {
+			publish = "SPUBLISH"
+		}
 		err = publishLogged.Exec(ctx, a.h.client, []string{a.rec.stream},
-			[]string{strconv.Itoa(a.rec.maxLen), ch, string(msg[:i]), string(msg[i+len(sentinelMsgpack):])}).Error()
+			[]string{strconv.Itoa(a.rec.maxLen), ch, string(msg[:i]), string(msg[i+len(sentinelMsgpack):]), publish}).Error()
 		cancel()
 		if err == nil {
 			return nil
@@ -297,7 +301,7 @@ func (a *Adapter) RestoreSession(ctx context.Context, pid, offset string) (realt
 	}
 	var missed []*realtime.Packet
 	for _, e := range after {
-		b, err := decodeBroadcast([]byte(e.FieldValues["m"]))
+		b, err := a.decodeLogged([]byte(e.FieldValues["m"]))
 		if err != nil {
 			a.drop("logged broadcast", err)
 			continue
@@ -345,4 +349,24 @@ func validStreamID(s string) bool {
 	_, err1 := strconv.ParseUint(ms, 10, 64)
 	_, err2 := strconv.ParseUint(seq, 10, 64)
 	return err1 == nil && err2 == nil
+}
+
+// decodeLogged decodes a broadcast of the recovery log, in the adapter's
+// protocol.
+func (a *Adapter) decodeLogged(msg []byte) (broadcast, error) {
+	if !a.h.cfg.sharded {
+		return decodeBroadcast(msg)
+	}
+	var b broadcast
+	js, atts, err := decodeAny(msg)
+	if err != nil {
+		return b, err
+	}
+	var m clusterMessage
+	var d clusterData
+	if json.Unmarshal(js, &m) != nil || json.Unmarshal(m.Data, &d) != nil || d.Opts == nil || json.Unmarshal(d.Packet, &b.packet) != nil {
+		return b, errMalformed
+	}
+	b.uid, b.nsp, b.atts, b.opts = m.UID, m.Nsp, atts, *d.Opts
+	return b, nil
 }

@@ -112,10 +112,12 @@ func waitSession(t *testing.T, rc rueidis.Client, room string) {
 
 // A client that loses its connection to node A comes back through the
 // load balancer to node B with its id, its rooms and what it missed.
-func TestRecoveryOnAnotherNode(t *testing.T) {
+func TestRecoveryOnAnotherNode(t *testing.T) { eachMode(t, testRecoveryOnAnotherNode) }
+
+func testRecoveryOnAnotherNode(t *testing.T, m mode) {
 	rs := redistest.Start(t)
-	a := startRecoveryNode(t, rs.Addr())
-	b := startRecoveryNode(t, rs.Addr())
+	a := startRecoveryNode(t, rs.Addr(), m.opts...)
+	b := startRecoveryNode(t, rs.Addr(), m.opts...)
 	waitPeers(t, []*node{a, b})
 	lb := newBalancer(t, a.url)
 	s, in := recoveringClient(t, lb.url, "r")
@@ -149,9 +151,9 @@ func TestRecoveryOnAnotherNode(t *testing.T) {
 	assert.Equal(t, "after", in.waitFor(t, 5)[4], "its rooms are back, on node B")
 }
 
-func startRecoveryNode(t *testing.T, addr string) *node {
+func startRecoveryNode(t *testing.T, addr string, opts ...redis.Option) *node {
 	t.Helper()
-	return startNodeWith(t, addr, []realtime.Option{realtime.WithRecovery(time.Minute, false)}, redis.WithRecoveryLog(1000))
+	return startNodeWith(t, addr, []realtime.Option{realtime.WithRecovery(time.Minute, false)}, append(opts, redis.WithRecoveryLog(1000))...)
 }
 
 // nodeEnv makes the test binary a vicinity node on the Redis it names, for

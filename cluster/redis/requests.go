@@ -106,8 +106,8 @@ func (a *Adapter) onResponse(w wireRequest, atts [][]byte) {
 	case reqBroadcast:
 		switch w.Type {
 		case reqBroadcastCount:
-			if r.got < r.expected {
-				r.clients += w.ClientCount
+			if r.got < r.expected && w.ClientCount != nil {
+				r.clients += *w.ClientCount
 				r.answered()
 				if r.got == r.expected {
 					r.onCount(r.clients)
@@ -139,8 +139,8 @@ func (a *Adapter) FetchSockets(ctx context.Context, opts realtime.BroadcastOptio
 	}
 	rid, r := a.register(reqRemoteFetch, n)
 	defer a.unregister(rid)
-	req := wireRequest{UID: a.uid, RequestID: rid, Type: reqRemoteFetch, Opts: ptr(encodeOpts(opts))}
-	if err := a.publish(ctx, a.reqChannel, appendJSON(nil, req)); err != nil {
+	req := wireRequest{RequestID: rid, Type: reqRemoteFetch, Opts: ptr(encodeOpts(opts))}
+	if err := a.send(ctx, false, "", req, nil); err != nil {
 		return local, err
 	}
 	err = a.wait(ctx, "fetch sockets", r)
@@ -170,11 +170,11 @@ func (a *Adapter) DisconnectSockets(ctx context.Context, opts realtime.Broadcast
 func (a *Adapter) operation(ctx context.Context, typ int, opts realtime.BroadcastOptions, rooms []string, close bool) error {
 	var err error
 	if !opts.Local {
-		req := wireRequest{UID: a.uid, Type: typ, Opts: ptr(encodeOpts(opts)), Rooms: rooms, Close: close}
+		req := wireRequest{Type: typ, Opts: ptr(encodeOpts(opts)), Rooms: rooms, Close: close}
 		if typ != reqRemoteDisconn {
 			req.Rooms = nonNil(rooms)
 		}
-		err = a.publish(ctx, a.reqChannel, appendJSON(nil, req))
+		err = a.send(ctx, false, "", req, nil)
 	}
 	var lerr error
 	switch typ {
@@ -194,9 +194,9 @@ func (a *Adapter) operation(ctx context.Context, typ int, opts realtime.Broadcas
 // ServerSideEmit implements [realtime.Adapter].
 func (a *Adapter) ServerSideEmit(ctx context.Context, data []json.RawMessage, withAck bool) ([]json.RawMessage, error) {
 	raw, _ := json.Marshal(data)
-	req := wireRequest{UID: a.uid, Type: reqServerSideEmit, Data: raw}
+	req := wireRequest{Type: reqServerSideEmit, Data: raw}
 	if !withAck {
-		return nil, a.publish(ctx, a.reqChannel, appendJSON(nil, req))
+		return nil, a.send(ctx, false, "", req, nil)
 	}
 	ctx, cancel := a.requestContext(ctx)
 	defer cancel()
@@ -207,7 +207,7 @@ func (a *Adapter) ServerSideEmit(ctx context.Context, data []json.RawMessage, wi
 	rid, r := a.register(reqServerSideEmit, n)
 	defer a.unregister(rid)
 	req.RequestID = rid
-	if err := a.publish(ctx, a.reqChannel, appendJSON(nil, req)); err != nil {
+	if err := a.send(ctx, false, "", req, nil); err != nil {
 		return nil, err
 	}
 	err = a.wait(ctx, "server-side emit", r)
@@ -238,13 +238,7 @@ func (a *Adapter) BroadcastWithAck(ctx context.Context, p *realtime.Packet, ackI
 	r.onCount = func(remote int) { onClients(local + remote) }
 	context.AfterFunc(ctx, func() { a.unregister(rid) })
 
-	js := make([]byte, 0, len(p.Text())+192)
-	js = append(js, `{"uid":`...)
-	js = appendJSON(js, a.uid)
-	js = append(js, `,"requestId":`...)
-	js = appendJSON(js, rid)
-	js = append(js, `,"type":7,"packet":`...)
-	js, err = packetJSON(js, p)
+	pj, err := packetJSON(nil, p)
 	if err != nil {
 		a.unregister(rid)
 		return err
@@ -257,14 +251,7 @@ func (a *Adapter) BroadcastWithAck(ctx context.Context, p *realtime.Packet, ackI
 	if d, ok := ctx.Deadline(); ok {
 		wo.Flags.Timeout = math.Max(1, float64(time.Until(d).Milliseconds()))
 	}
-	js = append(js, `,"opts":`...)
-	js = appendJSON(js, wo)
-	js = append(js, '}')
-	msg, err := encodeMsgpack(js, p.Attachments())
-	if err != nil {
-		a.unregister(rid)
-		return err
-	}
+	req := wireRequest{RequestID: rid, Type: reqBroadcast, Packet: pj, Opts: &wo}
 	// The local count is known before any remote one can be counted.
 	r.mu.Lock()
 	lerr := a.MemoryAdapter.BroadcastWithAck(ctx, p, ackID, opts, func(c int) { local = c }, onAck)
@@ -273,7 +260,7 @@ func (a *Adapter) BroadcastWithAck(ctx context.Context, p *realtime.Packet, ackI
 		a.unregister(rid)
 		return lerr
 	}
-	return a.publish(ctx, a.reqChannel, msg)
+	return a.send(ctx, false, "", req, p.Attachments())
 }
 
 // onBroadcastWithAck delivers another server's broadcast asking for
@@ -299,10 +286,9 @@ func (a *Adapter) onBroadcastWithAck(w wireRequest, atts [][]byte) {
 		timeout = time.Duration(math.Min(f.Timeout, float64(time.Hour/time.Millisecond))) * time.Millisecond
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	ch := a.respChannel + w.UID + "#"
 	err = a.MemoryAdapter.BroadcastWithAck(ctx, p, ackID, w.Opts.decode(),
 		func(n int) {
-			a.publishAsync(ch, appendJSON(nil, wireRequest{Type: reqBroadcastCount, RequestID: w.RequestID, ClientCount: n}))
+			a.sendAsync(w.UID, wireRequest{Type: reqBroadcastCount, RequestID: w.RequestID, ClientCount: &n}, nil)
 			if n == 0 {
 				cancel()
 			}
@@ -312,17 +298,7 @@ func (a *Adapter) onBroadcastWithAck(w wireRequest, atts [][]byte) {
 			if args.Len() > 0 {
 				arg = args.Raw(0)
 			}
-			js := appendJSON(nil, struct {
-				Type      int             `json:"type"`
-				RequestID string          `json:"requestId"`
-				Packet    json.RawMessage `json:"packet"`
-			}{reqBroadcastAck, w.RequestID, arg})
-			msg, err := encodeMsgpack(js, args.Attachments())
-			if err != nil {
-				a.drop("acknowledgement", err)
-				return
-			}
-			a.publishAsync(ch, msg)
+			a.sendAsync(w.UID, wireRequest{Type: reqBroadcastAck, RequestID: w.RequestID, Packet: arg}, args.Attachments())
 		})
 	if err != nil {
 		cancel()
