@@ -45,32 +45,39 @@ type hub struct {
 
 	mu       sync.Mutex
 	sub      *subscriber
+	out      *outbox
 	adapters map[*Adapter]struct{}
 }
 
-// acquire returns the subscriber, started for the first adapter.
-func (h *hub) acquire(a *Adapter) *subscriber {
+// acquire returns the subscriber and the outbox, started for the first
+// adapter.
+func (h *hub) acquire(a *Adapter) (*subscriber, *outbox) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.sub == nil {
 		h.sub = newSubscriber(h.client, h.cfg.logger)
 		h.sub.onUp = h.resubscribed
+		h.out = newOutbox(h.client, h.cfg.requestTimeout)
 	}
 	h.adapters[a] = struct{}{}
-	return h.sub
+	return h.sub, h.out
 }
 
-// release stops the subscriber once the last adapter is closed.
+// release stops the subscriber and the outbox once the last adapter is
+// closed.
 func (h *hub) release(a *Adapter) {
 	h.mu.Lock()
 	delete(h.adapters, a)
-	var stop *subscriber
+	var sub *subscriber
+	var out *outbox
 	if len(h.adapters) == 0 {
-		stop, h.sub = h.sub, nil
+		sub, h.sub = h.sub, nil
+		out, h.out = h.out, nil
 	}
 	h.mu.Unlock()
-	if stop != nil {
-		stop.close()
+	if sub != nil {
+		out.close()
+		sub.close()
 	}
 }
 
@@ -98,6 +105,7 @@ type Adapter struct {
 	name string
 	h    *hub
 	sub  *subscriber
+	out  *outbox
 	log  *slog.Logger
 	uid  string
 
@@ -140,7 +148,7 @@ func (h *hub) newAdapter(nsp *realtime.Namespace) realtime.Adapter {
 		a.rec = newRecovery(h.cfg, key, name, w)
 	}
 	a.log = h.cfg.logger.With("nsp", name, "uid", a.uid)
-	a.sub = h.acquire(a)
+	a.sub, a.out = h.acquire(a)
 	var err error
 	if h.cfg.sharded {
 		a.ownResp = a.channel + a.uid + "#"
@@ -245,28 +253,32 @@ func globEscape(s string) string {
 	return b.String()
 }
 
-// publish publishes msg on ch, failing at once while the subscription
-// connection is down (Redis is then very likely unreachable).
+// publish publishes msg on ch, after what was queued before, and waits
+// for Redis's answer. It fails at once while the subscription connection
+// is down (Redis is then very likely unreachable).
 func (a *Adapter) publish(ctx context.Context, ch string, msg []byte) error {
 	if !a.sub.up.Load() {
 		return fmt.Errorf("%w: reconnecting", ErrUnavailable)
 	}
 	ctx, cancel := context.WithTimeout(ctx, a.h.cfg.requestTimeout)
 	defer cancel()
-	c := a.h.client
-	cmd := c.B().Publish().Channel(ch).Message(rueidis.BinaryString(msg)).Build()
-	if a.h.cfg.sharded {
-		cmd = c.B().Spublish().Channel(ch).Message(rueidis.BinaryString(msg)).Build()
-	}
-	if err := c.Do(ctx, cmd).Error(); err != nil {
-		return errUnavailable(err)
-	}
-	return nil
+	return a.out.do(ctx, a.publishCmd(ch, msg))
 }
 
-// Broadcast implements [realtime.Adapter]: it publishes p to the other
-// servers, unless opts.Local, then delivers it to this server's sockets.
-// When Redis cannot be reached, p still reaches this server's sockets and
+// publishCmd is the command publishing msg on ch.
+func (a *Adapter) publishCmd(ch string, msg []byte) rueidis.Completed {
+	c := a.h.client
+	if a.h.cfg.sharded {
+		return c.B().Spublish().Channel(ch).Message(rueidis.BinaryString(msg)).Build()
+	}
+	return c.B().Publish().Channel(ch).Message(rueidis.BinaryString(msg)).Build()
+}
+
+// Broadcast implements [realtime.Adapter]: it queues p for the other
+// servers, unless opts.Local, and delivers it to this server's sockets; it
+// does not wait for Redis (an error Redis answers later is logged), only,
+// when a burst has queued thousands of commands, for room in the queue.
+// While Redis cannot be reached, p still reaches this server's sockets and
 // the error wraps [ErrUnavailable].
 func (a *Adapter) Broadcast(ctx context.Context, p *realtime.Packet, opts realtime.BroadcastOptions) error {
 	if a.rec != nil && p.Offset != "" {
@@ -287,7 +299,17 @@ func (a *Adapter) publishBroadcast(ctx context.Context, p *realtime.Packet, opts
 	if err != nil {
 		return err
 	}
-	return a.publish(ctx, a.broadcastChannel(opts), msg)
+	if !a.sub.up.Load() {
+		return fmt.Errorf("%w: reconnecting", ErrUnavailable)
+	}
+	return a.out.send(ctx, a.publishCmd(a.broadcastChannel(opts), msg), a.logFailure)
+}
+
+// logFailure logs a broadcast Redis refused after it was queued.
+func (a *Adapter) logFailure(err error) {
+	if err != nil {
+		a.log.Warn("redis adapter: broadcast not published: it reached this server's sockets only", "err", err)
+	}
 }
 
 // encodeBroadcast encodes a broadcast in the adapter's protocol.

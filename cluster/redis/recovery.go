@@ -62,10 +62,11 @@ func newRecovery(cfg config, key, nsp string, window time.Duration) *recovery {
 
 // publishLogged adds a broadcast to the stream (without an offset) and
 // publishes it with the entry's id as its offset, spliced between the two
-// halves of the msgpack message (as a str8).
-var publishLogged = rueidis.NewLuaScript(`local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'm', ARGV[3] .. '\160' .. ARGV[4])
+// halves of the msgpack message (as a str8). It is sent with EVAL, in the
+// outbox's order (Redis caches the compiled script).
+const publishLogged = `local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'm', ARGV[3] .. '\160' .. ARGV[4])
 redis.call(ARGV[5], ARGV[2], ARGV[3] .. string.char(217, #id) .. id .. ARGV[4])
-return id`)
+return id`
 
 // offsetSentinel stands for the offset in an encoded broadcast until the
 // script splices the real one in; sentinelMsgpack is its msgpack.
@@ -91,20 +92,25 @@ func (a *Adapter) broadcastLogged(ctx context.Context, p *realtime.Packet, opts 
 	if opts.Local {
 		ch = a.ownResp // only this server delivers it, once it is logged
 	}
-	err = fmt.Errorf("%w: reconnecting", ErrUnavailable)
 	if a.sub.up.Load() {
-		ctx, cancel := context.WithTimeout(ctx, a.h.cfg.requestTimeout)
 		publish := "PUBLISH"
 		if a.h.cfg.sharded {
 			publish = "SPUBLISH"
 		}
-		err = publishLogged.Exec(ctx, a.h.client, []string{a.rec.stream},
-			[]string{strconv.Itoa(a.rec.maxLen), ch, string(msg[:i]), string(msg[i+len(sentinelMsgpack):]), publish}).Error()
-		cancel()
+		c := a.h.client
+		cmd := c.B().Eval().Script(publishLogged).Numkeys(1).Key(a.rec.stream).
+			Arg(strconv.Itoa(a.rec.maxLen), ch, string(msg[:i]), string(msg[i+len(sentinelMsgpack):]), publish).Build()
+		err = a.out.send(ctx, cmd, func(err error) {
+			if err != nil {
+				a.logFailure(err)
+				_ = a.MemoryAdapter.Broadcast(context.Background(), p, opts)
+			}
+		})
 		if err == nil {
 			return nil
 		}
-		err = errUnavailable(err)
+	} else {
+		err = fmt.Errorf("%w: reconnecting", ErrUnavailable)
 	}
 	if lerr := a.MemoryAdapter.Broadcast(ctx, p, opts); lerr != nil {
 		return lerr

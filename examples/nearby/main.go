@@ -28,6 +28,9 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/redis/rueidis"
+
+	"github.com/vicinity-go/vicinity/cluster/redis"
 	"github.com/vicinity-go/vicinity/examples/internal/web"
 	"github.com/vicinity-go/vicinity/presence"
 	"github.com/vicinity-go/vicinity/realtime"
@@ -46,6 +49,9 @@ type options struct {
 	LeaveDelay time.Duration // a user offline for less (a reload) does not flash offline
 	BotStep    time.Duration // how often a bot moves
 	Metrics    bool          // serve /metrics (Prometheus text format)
+	// Redis, a redis:// URL, makes the server one node of a cluster: the
+	// others on the same Redis get its broadcasts and it theirs.
+	Redis string
 }
 
 func defaultOptions() options {
@@ -89,6 +95,7 @@ func main() {
 	flag.IntVar(&o.Bots, "bots", o.Bots, "simulated walkers, so the map is lively at once (0 for none)")
 	flag.Float64Var(&o.Precision, "precision", o.Precision, "meters: others see positions coarsened to this grid (0 for exact)")
 	flag.BoolVar(&o.Metrics, "metrics", false, web.MetricsUsage)
+	flag.StringVar(&o.Redis, "redis", "", "redis://host:port: run as one node of a cluster on that Redis (shouts, DMs and area chats reach every node)")
 	flag.Parse()
 	logger := slog.New(slog.NewTextHandler(os.Stderr, nil))
 	if err := run(*addr, o, logger); err != nil {
@@ -101,13 +108,25 @@ func run(addr string, o options, logger *slog.Logger) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	context.AfterFunc(ctx, stop) // once shutting down, a second Ctrl-C kills the program
-	rt, handler := newServer(logger, o)
+	var cluster rueidis.Client
+	if o.Redis != "" {
+		opt, err := rueidis.ParseURL(o.Redis)
+		if err != nil {
+			return fmt.Errorf("-redis: %w", err)
+		}
+		opt.DisableCache = true
+		if cluster, err = rueidis.NewClient(opt); err != nil {
+			return fmt.Errorf("-redis: %w", err)
+		}
+		defer cluster.Close()
+	}
+	rt, handler := newServer(logger, o, cluster)
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return err
 	}
 	url := "http://" + ln.Addr().String()
-	logger.Info("nearby is running: open it in two tabs", "url", url, "bots", o.Bots)
+	logger.Info("nearby is running: open it in two tabs", "url", url, "bots", o.Bots, "redis", o.Redis)
 	botsDone := startBots(ctx, url, o, logger)
 	// Until Ctrl-C, then rt.Shutdown (goodbye to every client) before the
 	// HTTP server's.
@@ -119,11 +138,17 @@ func run(addr string, o options, logger *slog.Logger) error {
 
 // newServer returns the Socket.IO server (for Shutdown) and the handler
 // serving everything: the page, the client bundle, the map and the
-// Socket.IO path.
-func newServer(logger *slog.Logger, o options) (*realtime.Server, http.Handler) {
+// Socket.IO path. With a Redis client, the server is a node of a cluster.
+func newServer(logger *slog.Logger, o options, cluster rueidis.Client) (*realtime.Server, http.Handler) {
 	tracker := presence.New(presence.WithLeaveDelay(o.LeaveDelay))
 	metrics := web.MetricsIf(o.Metrics)
-	rt := realtime.New(append(metrics.Options(),
+	opts := metrics.Options()
+	if cluster != nil {
+		// Broadcasts (shouts, area chats, DMs) reach the sockets of every
+		// node; each node has its own presence and spatial index for now.
+		opts = append(opts, realtime.WithAdapter(redis.NewAdapter(cluster, redis.WithLogger(logger))))
+	}
+	rt := realtime.New(append(opts,
 		realtime.WithLogger(logger),
 		// Presence: who is online, per name. The namespace "/" is one
 		// published topic: every page gets the state, then the diffs.
@@ -166,6 +191,18 @@ func newServer(logger *slog.Logger, o options) (*realtime.Server, http.Handler) 
 		_, _ = w.Write(world)
 	})
 	return rt, mux
+}
+
+// connected reports whether the socket with id is connected, to this node
+// or, in a cluster, to another.
+func connected(rt *realtime.Server, id string) bool {
+	if rt.Of("/").Socket(id) != nil {
+		return true
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	found, _ := rt.Of("/").In(id).FetchSockets(ctx)
+	return len(found) > 0
 }
 
 // user is what each socket carries in its Data. It is replaced, never
@@ -238,12 +275,11 @@ func onConnection(rt *realtime.Server) func(*realtime.Socket) {
 				return
 			}
 			text, err := web.Clean("text", dm.Text, maxText)
-			to := rt.Of("/").Socket(dm.To) // nil if not connected
-			if err == nil && (to == nil || to == s) {
+			if err == nil && (dm.To == s.ID() || !connected(rt, dm.To)) {
 				err = errors.New("no such person")
 			}
-			if err == nil {
-				err = to.Emit("dm", message(s, text, ""))
+			if err == nil { // to the socket's own room: on whichever node it is
+				err = rt.To(dm.To).Emit("dm", message(s, text, ""))
 			}
 			_ = e.AckResult(err)
 		})

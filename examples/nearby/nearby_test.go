@@ -28,7 +28,7 @@ const wait = 5 * time.Second
 func serve(t *testing.T, o options) *httptest.Server {
 	t.Helper()
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	rt, handler := newServer(logger, o)
+	rt, handler := newServer(logger, o, nil)
 	ts := httptest.NewServer(handler)
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), wait)

@@ -1,0 +1,61 @@
+package main
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/http/httptest"
+	"testing"
+
+	"github.com/redis/rueidis"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/vicinity-go/vicinity/internal/redistest"
+	"github.com/vicinity-go/vicinity/realtime"
+	"github.com/vicinity-go/vicinity/spatial"
+)
+
+// serveNode runs the app as a node of the cluster on the Redis at addr.
+func serveNode(t *testing.T, addr string) *httptest.Server {
+	t.Helper()
+	rc, err := rueidis.NewClient(rueidis.ClientOption{InitAddress: []string{addr}, DisableCache: true})
+	require.NoError(t, err)
+	rt, handler := newServer(slog.New(slog.NewTextHandler(io.Discard, nil)), testOptions(), rc)
+	ts := httptest.NewServer(handler)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), wait)
+		defer cancel()
+		assert.NoError(t, rt.Shutdown(ctx))
+		ts.Close()
+		rc.Close()
+	})
+	return ts
+}
+
+// Two nodes on one Redis (main's -redis): a shout, a DM and an area chat
+// reach the people on the other node.
+func TestTwoNodes(t *testing.T) {
+	t.Parallel()
+	rs := redistest.Start(t)
+	a, b := serveNode(t, rs.Addr()), serveNode(t, rs.Addr())
+	alice, bob := join(t, a, "alice"), join(t, b, "bob")
+	alice.moveTo(center)
+	bob.moveTo(offset(center, 300, 0))
+
+	require.Empty(t, alice.call("shout", "hello from node A"))
+	assert.Equal(t, "hello from node A", bob.next("shout", about(alice.s.ID()))["text"])
+
+	require.Empty(t, bob.call("dm", map[string]string{"to": alice.s.ID(), "text": "hi from node B"}))
+	assert.Equal(t, "hi from node B", alice.next("dm", about(bob.s.ID()))["text"])
+	assert.Equal(t, "no such person", bob.call("dm", map[string]string{"to": "nobody", "text": "hi"}))
+
+	museum := areas[len(areas)-1]
+	inside := spatial.Point{Lat: 52.5180, Lng: 13.4020}
+	alice.moveTo(inside)
+	bob.moveTo(inside)
+	assert.Equal(t, museum.Name, alice.next(realtime.AreaEnter, nil)["area"])
+	assert.Equal(t, museum.Name, bob.next(realtime.AreaEnter, nil)["area"])
+	require.Empty(t, alice.call("area-chat", map[string]string{"area": museum.Name, "text": "on the island"}))
+	assert.Equal(t, "on the island", bob.next("area-chat", nil)["text"])
+}
