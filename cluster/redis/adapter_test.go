@@ -2,8 +2,12 @@ package redis_test
 
 import (
 	"context"
+	"encoding/json"
+	"io"
+	"net/http"
 	"net/http/httptest"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -390,4 +394,29 @@ func TestFrozenServerDropped(t *testing.T) {
 	answers, err := nsp.ServerSideEmitWithAck(ctx, "ping")
 	require.NoError(t, err)
 	assert.Len(t, answers, 1)
+}
+
+// Long-polling needs sticky sessions: a session's request that reaches
+// another server gets Engine.IO's answer to an unknown session.
+func TestPollingOnAnotherServer(t *testing.T) {
+	_, nodes := cluster(t, 2)
+	res, err := http.Get(nodes[0].url + "/socket.io/?EIO=4&transport=polling")
+	require.NoError(t, err)
+	body, _ := io.ReadAll(res.Body)
+	_ = res.Body.Close()
+	var open struct {
+		SID string `json:"sid"`
+	}
+	require.NoError(t, json.Unmarshal(body[1:], &open), "%s", body)
+	res, err = http.Get(nodes[1].url + "/socket.io/?EIO=4&transport=polling&sid=" + open.SID)
+	require.NoError(t, err)
+	body, _ = io.ReadAll(res.Body)
+	_ = res.Body.Close()
+	assert.Equal(t, http.StatusBadRequest, res.StatusCode)
+	assert.JSONEq(t, `{"code":1,"message":"Session ID unknown"}`, string(body))
+	// the session closes where it lives
+	res, err = http.Post(nodes[0].url+"/socket.io/?EIO=4&transport=polling&sid="+open.SID, "text/plain", strings.NewReader("1"))
+	require.NoError(t, err)
+	_ = res.Body.Close()
+	assert.Equal(t, http.StatusOK, res.StatusCode)
 }
