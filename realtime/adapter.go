@@ -84,8 +84,11 @@ func (p *Packet) Attachments() [][]byte { return p.atts }
 // wraps it, publishes broadcasts and server-side operations to the other
 // servers, and applies theirs to its local sockets with Local set.
 //
-// Membership methods concern this server's sockets and must not block;
-// methods taking a context may wait for other servers and must honour it.
+// Membership methods concern this server's sockets and must not wait on
+// the network, but briefly (a cluster adapter may make sure it listens to
+// a room new on this server); methods taking a context may wait for other
+// servers and must honour it. The factory must not wait: it runs on the
+// read loop of the connection that creates a dynamic namespace.
 type Adapter interface {
 	// AddAll adds socket id to rooms.
 	AddAll(id string, rooms []string)

@@ -118,6 +118,7 @@ type Adapter struct {
 	mu      sync.Mutex
 	pending map[string]*request
 	peers   map[string]time.Time // other vicinity servers, by uid: last heard of
+	started time.Time
 	closed  bool
 	stop    chan struct{}
 	wg      sync.WaitGroup // the heartbeat and session goroutines
@@ -141,6 +142,7 @@ func (h *hub) newAdapter(nsp *realtime.Namespace) realtime.Adapter {
 		respChannel:   key + "-response#" + name + "#",
 		vicChannel:    key + "-vicinity#" + name + "#",
 		pending:       make(map[string]*request),
+		started:       time.Now(),
 		peers:         make(map[string]time.Time),
 		stop:          make(chan struct{}),
 	}
@@ -149,28 +151,14 @@ func (h *hub) newAdapter(nsp *realtime.Namespace) realtime.Adapter {
 	}
 	a.log = h.cfg.logger.With("nsp", name, "uid", a.uid)
 	a.sub, a.out = h.acquire(a)
-	var err error
 	if h.cfg.sharded {
 		a.ownResp = a.channel + a.uid + "#"
-		err = a.sub.add(a.onShard, a.subscriptions()...)
 		if h.cfg.mode != Static {
 			a.roomSubs = &roomSubs{pending: make(map[string]struct{}), wake: make(chan struct{}, 1), subscribed: make(map[string]bool)}
 		}
 	} else {
 		a.ownResp = a.respChannel + a.uid + "#"
-		subs := a.subscriptions()
-		if err = a.sub.add(a.onBroadcast, subs[0]); err == nil {
-			err = a.sub.add(a.onMessage, subs[1:]...)
-		}
 	}
-	if err != nil {
-		a.log.Warn("redis adapter: subscribe", "err", err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), h.cfg.requestTimeout)
-	if !a.sub.waitReady(ctx) {
-		a.log.Warn("redis adapter: not subscribed yet: serving this server's sockets, subscribing in the background")
-	}
-	cancel()
 	a.wg.Add(1)
 	go a.heartbeats()
 	if a.rec != nil {
@@ -182,6 +170,22 @@ func (h *hub) newAdapter(nsp *realtime.Namespace) realtime.Adapter {
 		go a.reconcileRooms()
 	}
 	return a
+}
+
+// subscribe makes the adapter's fixed subscriptions. It runs on the
+// adapter's own goroutine: the factory, which a dynamic namespace's first
+// connection runs on its read loop, does not wait for Redis.
+func (a *Adapter) subscribe() {
+	subs := a.subscriptions()
+	var err error
+	if a.h.cfg.sharded {
+		err = a.sub.add(a.onShard, subs...)
+	} else if err = a.sub.add(a.onBroadcast, subs[0]); err == nil {
+		err = a.sub.add(a.onMessage, subs[1:]...)
+	}
+	if err != nil {
+		a.log.Warn("redis adapter: not subscribed yet: serving this server's sockets, subscribing again when Redis answers", "err", err)
+	}
 }
 
 // subscriptions are the adapter's fixed subscriptions; in classic mode the

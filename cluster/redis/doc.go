@@ -37,12 +37,21 @@
 // A request waits for the answers of the other servers: the Node servers
 // subscribed to the request channel (PUBSUB NUMSUB, as Node's adapter
 // counts) and the vicinity servers heard of within the heartbeat timeout
-// ([WithHeartbeat]: every 5 s, dropped after 10 s of silence). A server
+// ([WithHeartbeat]: every 5 s, dropped after 10 s of silence; in a
+// server's first 10 s, every vicinity server subscribed). A server
 // that crashed is no longer counted once Redis sees its connection close;
 // one that froze but keeps its connection, after the heartbeat timeout.
 // No request waits longer than its context or the request timeout
 // ([WithRequestTimeout], 5 s); one that ends with answers missing returns
 // what it got and an error wrapping [ErrTimeout].
+//
+// An adapter subscribes in the background: the factory does not wait for
+// Redis, since a dynamic namespace's first connection runs it on its read
+// loop. Broadcasts are queued, in order, and sent in pipelined batches by
+// one goroutine per factory; a broadcast waits only when 8,192 commands are
+// queued. In the sharded dynamic modes, a join that makes a room new on a
+// server waits, up to a second, until the server listens to the room's
+// channel.
 //
 // # When Redis is unreachable
 //

@@ -15,10 +15,12 @@ func (a *Adapter) control(typ int) {
 	}
 }
 
-// heartbeats says hello, then says it is alive every interval and forgets
-// the servers not heard of for the timeout, until the adapter closes.
+// heartbeats subscribes, says hello, then says it is alive every interval
+// and forgets the servers not heard of for the timeout, until the adapter
+// closes.
 func (a *Adapter) heartbeats() {
 	defer a.wg.Done()
+	a.subscribe()
 	a.control(reqHeartbeatHello)
 	t := time.NewTicker(a.h.cfg.heartbeat)
 	defer t.Stop()
@@ -65,7 +67,9 @@ func (a *Adapter) onControl(w wireRequest) {
 // servers subscribed to the request channel (the namespace's channel in
 // sharded mode), and the vicinity servers
 // heard of within the heartbeat timeout (a vicinity server that stopped
-// answering but keeps its connection is not waited for).
+// answering but keeps its connection is not waited for); in its first
+// heartbeat timeout, before it can have heard of them all, every vicinity
+// server subscribed.
 func (a *Adapter) serverCount(ctx context.Context) (int, error) {
 	if !a.sub.up.Load() {
 		return 0, ErrUnavailable
@@ -91,6 +95,9 @@ func (a *Adapter) serverCount(ctx context.Context) (int, error) {
 		}
 	}
 	a.mu.Unlock()
-	node := max(0, subscribed-vicinity)
-	return node + min(alive, max(0, vicinity-1)), nil
+	node, others := max(0, subscribed-vicinity), max(0, vicinity-1)
+	if time.Since(a.started) < a.h.cfg.heartbeatTimeout {
+		return node + others, nil // too early to have heard of every server
+	}
+	return node + min(alive, others), nil
 }

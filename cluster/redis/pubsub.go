@@ -53,12 +53,11 @@ type subscriber struct {
 
 	queue chan received // to the worker, in order
 
-	mu    sync.Mutex
-	subs  map[subKey]handler
-	dc    rueidis.DedicatedClient // nil while (re)connecting
-	stop  chan struct{}
-	done  chan struct{}
-	ready chan struct{} // closed when first subscribed
+	mu   sync.Mutex
+	subs map[subKey]handler
+	dc   rueidis.DedicatedClient // nil while (re)connecting
+	stop chan struct{}
+	done chan struct{}
 }
 
 func newSubscriber(client rueidis.Client, log *slog.Logger) *subscriber {
@@ -66,7 +65,7 @@ func newSubscriber(client rueidis.Client, log *slog.Logger) *subscriber {
 		client: client, log: log,
 		subs:  make(map[subKey]handler),
 		queue: make(chan received, queueLen),
-		stop:  make(chan struct{}), done: make(chan struct{}), ready: make(chan struct{}),
+		stop:  make(chan struct{}), done: make(chan struct{}),
 	}
 	go s.run()
 	go s.work()
@@ -106,9 +105,7 @@ func (s *subscriber) run() {
 		err := subscribe(dc, keys...)
 		if err == nil {
 			s.up.Store(true)
-			if first {
-				close(s.ready)
-			} else if s.onUp != nil {
+			if !first && s.onUp != nil {
 				s.onUp()
 			}
 			first, pause = false, minPause
@@ -228,16 +225,6 @@ func (s *subscriber) remove(keys ...subKey) {
 		}
 	}
 	dc.DoMulti(ctx, cmds...) // a failure breaks the connection, which subscribes afresh
-}
-
-// waitReady waits until the first subscription is made, or for ctx.
-func (s *subscriber) waitReady(ctx context.Context) bool {
-	select {
-	case <-s.ready:
-		return true
-	case <-ctx.Done():
-		return false
-	}
 }
 
 func (s *subscriber) close() {

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http/httptest"
 	"testing"
+	"time"
 
 	"github.com/redis/rueidis"
 	"github.com/stretchr/testify/assert"
@@ -39,6 +40,13 @@ func TestTwoNodes(t *testing.T) {
 	t.Parallel()
 	rs := redistest.Start(t)
 	a, b := serveNode(t, rs.Addr()), serveNode(t, rs.Addr())
+	rc, err := rueidis.NewClient(rueidis.ClientOption{InitAddress: []string{rs.Addr()}, DisableCache: true})
+	require.NoError(t, err)
+	defer rc.Close()
+	require.Eventually(t, func() bool { // both nodes listen (they subscribe in the background)
+		n, err := rc.Do(t.Context(), rc.B().PubsubNumsub().Channel("socket.io-request#/#").Build()).AsIntMap()
+		return err == nil && n["socket.io-request#/#"] == 2
+	}, wait, 5*time.Millisecond)
 	alice, bob := join(t, a, "alice"), join(t, b, "bob")
 	alice.moveTo(center)
 	bob.moveTo(offset(center, 300, 0))
