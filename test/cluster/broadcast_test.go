@@ -9,8 +9,9 @@ import (
 
 // A vicinity server's broadcasts reach the clients of the Node server (and
 // of the other vicinity server), binary data as Buffers.
-func TestBroadcastFromVicinity(t *testing.T) {
-	c := start(t)
+func TestBroadcastFromVicinity(t *testing.T) { eachMode(t, testBroadcastFromVicinity) }
+
+func testBroadcastFromVicinity(t *testing.T, c *cluster) {
 	c.connect(t, "n-a", c.node.url, "a")
 	c.connect(t, "n-b", c.node.url, "b")
 	c.connect(t, "n-ab", c.node.url, "a", "b")
@@ -51,8 +52,9 @@ func TestBroadcastFromVicinity(t *testing.T) {
 
 // The Node server's broadcasts (io.to, except, volatile) reach the
 // official clients of vicinity servers, Buffers as Buffers.
-func TestBroadcastFromNode(t *testing.T) {
-	c := start(t)
+func TestBroadcastFromNode(t *testing.T) { eachMode(t, testBroadcastFromNode) }
+
+func testBroadcastFromNode(t *testing.T, c *cluster) {
 	c.connect(t, "a-x", c.a.url, "x")
 	c.connect(t, "b-x", c.b.url, "x")
 	c.connect(t, "b-y", c.b.url, "y")

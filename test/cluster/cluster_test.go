@@ -8,10 +8,12 @@ import (
 	"log/slog"
 	"net/http/httptest"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/redis/rueidis"
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
@@ -36,7 +38,7 @@ func TestMain(m *testing.M) {
 // runChild runs the vicinity server C on the Redis at addr, printing its
 // URL, until its stdin closes.
 func runChild(addr string) int {
-	v, err := newVicinity(addr, "C")
+	v, err := newVicinity(addr, "C", classic)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
@@ -50,6 +52,50 @@ func runChild(addr string) int {
 // requestTimeout is every server's: vicinity's WithRequestTimeout, Node's
 // requestsTimeout (in peer.mjs).
 const requestTimeout = 2 * time.Second
+
+// mode is how a cluster's servers speak through Redis: the classic
+// protocol of createAdapter, or that of createShardedAdapter in one of its
+// subscription modes.
+type mode struct {
+	name    string // peer.mjs's ADAPTER_MODE: "classic", or the subscriptionMode
+	sharded bool
+	sub     redis.SubscriptionMode
+}
+
+var (
+	classic = mode{name: "classic"}
+	// modes are every mode, for the scenarios that run in each.
+	modes = []mode{
+		classic,
+		{name: "dynamic", sharded: true, sub: redis.Dynamic},
+		{name: "static", sharded: true, sub: redis.Static},
+		{name: "dynamic-private", sharded: true, sub: redis.DynamicPrivate},
+	}
+)
+
+// options are m's options for redis.NewAdapter and redis.NewEmitter.
+func (m mode) options() []redis.Option {
+	if !m.sharded {
+		return nil
+	}
+	return []redis.Option{redis.WithSharded(m.sub)}
+}
+
+// roomChannel reports whether room of a namespace has a channel of its
+// own, which servers subscribe to while they have sockets in it; own
+// tells whether room is a socket's own room. (Node's sharded adapter
+// publishes to such a room's channel when a room's name is 20 characters
+// long, as are the socket ids of these tests.)
+func (m mode) roomChannel(own bool) bool {
+	return m.sharded && (m.sub == redis.DynamicPrivate || m.sub == redis.Dynamic && !own)
+}
+
+// eachMode runs test, as a subtest, on a cluster of its own in each mode.
+func eachMode(t *testing.T, test func(t *testing.T, c *cluster)) {
+	for _, m := range modes {
+		t.Run(m.name, func(t *testing.T) { test(t, start(t, m)) })
+	}
+}
 
 // vicinity is a vicinity server of the cluster, with its own Redis client.
 // Its sockets of namespaces / and /other take socket.data from the auth
@@ -65,19 +111,20 @@ type vicinity struct {
 	sse  chan string
 }
 
-// newVicinity starts a vicinity server on the Redis at addr.
-func newVicinity(addr, name string) (*vicinity, error) {
+// newVicinity starts a vicinity server on the Redis at addr, in mode m.
+func newVicinity(addr, name string, m mode) (*vicinity, error) {
 	rc, err := rueidis.NewClient(rueidis.ClientOption{InitAddress: []string{addr}, DisableCache: true})
 	if err != nil {
 		return nil, err
 	}
 	v := &vicinity{name: name, rc: rc, sse: make(chan string, 16)}
-	v.srv = realtime.New(realtime.WithAdapter(redis.NewAdapter(rc,
+	opts := append([]redis.Option{
 		redis.WithRequestTimeout(requestTimeout),
 		// a server stopped mid-request stays counted (TestServerKilledMidRequest)
 		redis.WithHeartbeat(500*time.Millisecond, 10*time.Second),
 		redis.WithLogger(slog.New(slog.DiscardHandler)),
-	)))
+	}, m.options()...)
+	v.srv = realtime.New(realtime.WithAdapter(redis.NewAdapter(rc, opts...)))
 	from := map[string]string{"from": name}
 	for _, nsp := range []*realtime.Namespace{v.srv.Of("/"), v.srv.Of("/other")} {
 		nsp.OnConnection(func(s *realtime.Socket) {
@@ -121,9 +168,9 @@ func (v *vicinity) close() {
 }
 
 // startVicinity starts a vicinity server for the test.
-func startVicinity(t *testing.T, addr, name string) *vicinity {
+func startVicinity(t *testing.T, addr, name string, m mode) *vicinity {
 	t.Helper()
-	v, err := newVicinity(addr, name)
+	v, err := newVicinity(addr, name, m)
 	require.NoError(t, err)
 	t.Cleanup(v.close)
 	return v
@@ -143,26 +190,81 @@ func (v *vicinity) helloFrom(t *testing.T) string {
 
 // cluster is what a test runs on: a Redis, two vicinity servers A and B,
 // and the Node.js peer (a Socket.IO server with @socket.io/redis-adapter,
-// and the official clients).
+// and the official clients), all in one mode.
 type cluster struct {
+	mode   mode
 	redis  *redistest.Server
 	a, b   *vicinity
 	node   *peer
 	nodeJS string // node's path
+	probe  rueidis.Client
+
+	// members are, by room channel, the servers (their URLs) that connect
+	// put sockets in the room of: those subscribed to it in the modes with
+	// room channels, as long as no socket leaves (the tests connect their
+	// sockets first).
+	members map[string]map[string]bool
 }
 
-// start starts a cluster and waits until its servers know each other.
-func start(t *testing.T) *cluster {
+// start starts a cluster in mode m and waits until its servers know each
+// other.
+func start(t *testing.T, m mode) *cluster {
 	t.Helper()
 	node := nodetest.Require(t, ".", "socket.io", "socket.io-client",
 		"@socket.io/redis-adapter", "@socket.io/redis-emitter", "redis")
 	rs := redistest.Start(t)
-	c := &cluster{redis: rs, nodeJS: node}
-	c.a = startVicinity(t, rs.Addr(), "A")
-	c.b = startVicinity(t, rs.Addr(), "B")
-	c.node = startPeer(t, node, rs.URL())
+	probe, err := rueidis.NewClient(rueidis.ClientOption{InitAddress: []string{rs.Addr()}, DisableCache: true})
+	require.NoError(t, err)
+	t.Cleanup(probe.Close)
+	c := &cluster{mode: m, redis: rs, nodeJS: node, probe: probe, members: make(map[string]map[string]bool)}
+	c.a = startVicinity(t, rs.Addr(), "A", m)
+	c.b = startVicinity(t, rs.Addr(), "B", m)
+	c.node = startPeer(t, node, rs.URL(), m)
 	c.waitReady(t, 2, c.a, c.b)
+	c.checkMode(t)
 	return c
+}
+
+// checkMode checks that the three servers speak the cluster's protocol:
+// in sharded mode they listen to the namespace's channel with SSUBSCRIBE
+// and not to the classic request channel, in classic mode the other way
+// round.
+func (c *cluster) checkMode(t *testing.T) {
+	t.Helper()
+	const shard, request = "socket.io#/#", "socket.io-request#/#"
+	p := c.probe
+	shards, err := p.Do(ctx(t), p.B().PubsubShardnumsub().Channel(shard).Build()).AsIntMap()
+	require.NoError(t, err)
+	plain, err := p.Do(ctx(t), p.B().PubsubNumsub().Channel(request).Build()).AsIntMap()
+	require.NoError(t, err)
+	want := map[bool]int64{true: 3, false: 0}
+	require.Equal(t, want[c.mode.sharded], shards[shard], "servers on %s (SSUBSCRIBE) in mode %s", shard, c.mode.name)
+	require.Equal(t, want[!c.mode.sharded], plain[request], "servers on %s (SUBSCRIBE) in mode %s", request, c.mode.name)
+}
+
+// roomChannel is the channel of room in namespace nsp in the sharded
+// modes.
+func roomChannel(nsp, room string) string { return "socket.io#" + nsp + "#" + room + "#" }
+
+// waitSubscribed waits, in the modes where room (a socket's own if own)
+// has a channel of its own, until exactly n servers are subscribed to it
+// (PUBSUB SHARDNUMSUB): a server subscribes to a room's channel only after
+// a socket of its own has joined the room, and misses what is published to
+// it before (see the package documentation). In the other modes every
+// server hears every broadcast from the start: it returns at once.
+func (c *cluster) waitSubscribed(t *testing.T, nsp, room string, own bool, n int) {
+	t.Helper()
+	if !c.mode.roomChannel(own) {
+		return
+	}
+	ch := roomChannel(nsp, room)
+	require.EventuallyWithT(t, func(ct *assert.CollectT) {
+		ctx, cancel := context.WithTimeout(t.Context(), wait)
+		defer cancel()
+		counts, err := c.probe.Do(ctx, c.probe.B().PubsubShardnumsub().Channel(ch).Build()).AsIntMap()
+		require.NoError(ct, err, "PUBSUB SHARDNUMSUB %s", ch)
+		assert.Equal(ct, int64(n), counts[ch], "servers subscribed to %s", ch)
+	}, wait, 5*time.Millisecond)
 }
 
 // waitReady waits until the server-side emits of each of vs and of the
@@ -187,7 +289,9 @@ func (c *cluster) waitReady(t *testing.T, n int, vs ...*vicinity) {
 
 // connect connects an official socket.io-client socket named name to
 // url (a server's, with the namespace's path for another than /), with
-// socket.data {"name": name}, in rooms; it returns the socket's id.
+// socket.data {"name": name}, in rooms; it returns the socket's id. In the
+// modes with room channels, it waits until every server with a socket
+// connect put in one of those rooms is subscribed to its channel.
 func (c *cluster) connect(t *testing.T, name, url string, rooms ...string) string {
 	t.Helper()
 	var got struct {
@@ -197,6 +301,24 @@ func (c *cluster) connect(t *testing.T, name, url string, rooms ...string) strin
 		"name": name, "url": url, "rooms": rooms, "data": map[string]any{"name": name},
 	})
 	require.NotEmpty(t, got.ID, "socket %s", name)
+	server, nsp := url, "/"
+	for _, s := range []string{c.a.url, c.b.url, c.node.url} {
+		if path, ok := strings.CutPrefix(url, s); ok && (path == "" || path[0] == '/') {
+			server = s
+			if path != "" {
+				nsp = path
+			}
+		}
+	}
+	c.waitSubscribed(t, nsp, got.ID, true, 1)
+	for _, room := range rooms {
+		ch := roomChannel(nsp, room)
+		if c.members[ch] == nil {
+			c.members[ch] = make(map[string]bool)
+		}
+		c.members[ch][server] = true
+		c.waitSubscribed(t, nsp, room, false, len(c.members[ch]))
+	}
 	return got.ID
 }
 

@@ -1,8 +1,8 @@
 // Package cluster holds the interoperability tests of cluster/redis with
 // real Node.js peers, pinned by package-lock.json: a socket.io 4.8 server
-// with @socket.io/redis-adapter 8.3.0 (classic mode, node-redis v4
-// clients), @socket.io/redis-emitter 5.1.0, and the official
-// socket.io-client 4.8.4. It has no API.
+// with @socket.io/redis-adapter 8.3.0 (node-redis v4 clients),
+// @socket.io/redis-emitter 5.1.0, and the official socket.io-client 4.8.4.
+// It has no API.
 //
 // Each test starts a redis-server on a free loopback port
 // (internal/redistest), two vicinity servers A and B with the Redis
@@ -12,6 +12,21 @@
 // reported back and checked here. TestServerKilledMidRequest runs a third
 // vicinity server in a process of its own (this test binary, re-run as a
 // server) to stop and kill it.
+//
+// # Modes
+//
+// Most scenarios run once per mode, as subtests named after it: "classic"
+// (createAdapter; vicinity's default), and the three subscription modes of
+// createShardedAdapter over Redis 7's sharded pub/sub, "dynamic",
+// "static" and "dynamic-private" (redis.WithSharded on the vicinity side,
+// ADAPTER_MODE for peer.mjs). In the dynamic modes a server subscribes to
+// a room's channel only once a socket of its own is in the room, and
+// misses what is published to the room before: Node's adapter answers a
+// join before it has subscribed, and a server that another's socketsJoin
+// puts in a room cannot have subscribed before that server's next
+// broadcast (the same with Node servers only). So the tests wait for
+// PUBSUB SHARDNUMSUB to count the servers expected (cluster.waitSubscribed)
+// before broadcasting to such a room.
 //
 // # Running
 //
@@ -24,12 +39,16 @@
 //
 // # Scenarios
 //
-// Broadcasts both ways (rooms, except, volatile, another namespace,
-// binary data arriving as Buffers); fetchSockets both ways (ids, rooms,
-// handshake, data; Node's RemoteSocket.emit and vicinity's
+// In every mode: broadcasts both ways (rooms, except, volatile, another
+// namespace, binary data arriving as Buffers); fetchSockets both ways (ids,
+// rooms, handshake, data; Node's RemoteSocket.emit and vicinity's
 // RemoteSocket.Emit and Join); socketsJoin, socketsLeave and
 // disconnectSockets both ways; server-side emits both ways, with
-// acknowledgements; broadcasts with acknowledgements both ways; the npm
-// emitter into vicinity rooms and namespaces; Redis restarted mid-test; a
-// vicinity server killed while another's FetchSockets waits for it.
+// acknowledgements; broadcasts with acknowledgements both ways; vicinity's
+// Emitter into the rooms and namespaces of the Node server and of vicinity
+// servers. In classic mode only: the npm emitter into vicinity rooms and
+// namespaces (it has no sharded mode); Redis restarted mid-test (see
+// pending_sharded_test.go.txt for the sharded modes); FetchSockets while
+// Redis is down or a server is frozen; a vicinity server killed while
+// another's FetchSockets waits for it.
 package cluster

@@ -83,7 +83,7 @@ func stopped(pid int) bool {
 // request ends by its deadline with an error wrapping ErrTimeout; the next
 // one no longer waits for the dead server.
 func TestServerKilledMidRequest(t *testing.T) {
-	c := start(t)
+	c := start(t, classic)
 	ch := startChild(t, c.redis.Addr())
 	c.waitReady(t, 3, c.a, c.b)
 	a1 := c.connect(t, "a1", c.a.url, "doomed")

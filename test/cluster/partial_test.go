@@ -21,8 +21,9 @@ import (
 // with acknowledgements says so with "clientCount": 0 (without it, Node's
 // BroadcastOperator.emit adds undefined to its expected count, and
 // emitWithAck times out though every client answered).
-func TestEmitWithAckZeroOnAServer(t *testing.T) {
-	c := start(t)
+func TestEmitWithAckZeroOnAServer(t *testing.T) { eachMode(t, testEmitWithAckZeroOnAServer) }
+
+func testEmitWithAckZeroOnAServer(t *testing.T, c *cluster) {
 	c.connect(t, "a1", c.a.url, "q")
 	c.connect(t, "b2", c.b.url)
 	c.connect(t, "n2", c.node.url)
@@ -42,7 +43,7 @@ func TestEmitWithAckZeroOnAServer(t *testing.T) {
 // While Redis is unreachable, FetchSockets returns this server's part with
 // its error.
 func TestFetchSocketsPartWhileRedisDown(t *testing.T) {
-	c := start(t)
+	c := start(t, classic)
 	a1 := c.connect(t, "a1", c.a.url, "k")
 	c.connect(t, "b1", c.b.url, "k")
 	c.redis.Kill()
@@ -58,7 +59,7 @@ func TestFetchSocketsPartWhileRedisDown(t *testing.T) {
 // Node-protocol server is counted (it is subscribed to the request
 // channel) and never answers.
 func TestFetchSocketsAnswersBeforeTimeout(t *testing.T) {
-	c := start(t)
+	c := start(t, classic)
 	a1 := c.connect(t, "a1", c.a.url, "r")
 	b1 := c.connect(t, "b1", c.b.url, "r")
 	n1 := c.connect(t, "n1", c.node.url, "r")

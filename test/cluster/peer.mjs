@@ -1,8 +1,13 @@
 // peer.mjs is the Node.js side of the cluster tests, started by
 // cluster_test.go with REDIS_URL set: a Socket.IO 4.8 server with
-// @socket.io/redis-adapter (classic mode, node-redis v4 clients), an
+// @socket.io/redis-adapter (node-redis v4 clients), an
 // @socket.io/redis-emitter, and official socket.io-client sockets, all on
 // one Redis and 127.0.0.1.
+//
+// ADAPTER_MODE picks the adapter: "classic" (the default) for createAdapter,
+// or "dynamic", "static" or "dynamic-private" for createShardedAdapter with
+// that subscriptionMode (Redis 7 SSUBSCRIBE/SPUBLISH). The npm emitter has
+// no sharded mode: in those its commands fail.
 //
 // Protocol, one JSON object a line. It first prints {"note":"ready","port":P}
 // (its server's port), then answers each command {"id":N,"op":...} read on
@@ -15,7 +20,7 @@
 // out). It exits when stdin closes.
 import { createServer } from "node:http";
 import { createInterface } from "node:readline";
-import { createAdapter } from "@socket.io/redis-adapter";
+import { createAdapter, createShardedAdapter } from "@socket.io/redis-adapter";
 import { Emitter } from "@socket.io/redis-emitter";
 import { createClient } from "redis";
 import { Server } from "socket.io";
@@ -27,6 +32,11 @@ if (!REDIS_URL) {
 }
 // TIMEOUT bounds every wait of a command.
 const TIMEOUT = 5000;
+const MODE = process.env.ADAPTER_MODE || "classic";
+const SHARDED = ["dynamic", "static", "dynamic-private"];
+if (MODE !== "classic" && !SHARDED.includes(MODE)) {
+  throw new Error(`ADAPTER_MODE ${MODE}: want classic or one of ${SHARDED.join(", ")}`);
+}
 
 function binary(v) {
   if (Buffer.isBuffer(v)) return { $bin: v.toString("base64"), kind: "Buffer" };
@@ -59,7 +69,11 @@ await Promise.all([pub.connect(), sub.connect()]);
 
 const httpServer = createServer();
 const io = new Server(httpServer, {
-  adapter: createAdapter(pub, sub, { requestsTimeout: 2000 }),
+  adapter:
+    MODE === "classic"
+      ? createAdapter(pub, sub, { requestsTimeout: 2000 })
+      : // no requestsTimeout: fetchSockets waits for its own timeout, or 5 s
+        createShardedAdapter(pub, sub, { subscriptionMode: MODE }),
 });
 for (const nsp of [io.of("/"), io.of("/other")]) {
   nsp.on("connection", (socket) => {
@@ -77,7 +91,12 @@ for (const nsp of [io.of("/"), io.of("/other")]) {
     });
   }
 }
-const emitter = new Emitter(pub);
+// the npm emitter speaks the classic protocol only
+const emitter = MODE === "classic" ? new Emitter(pub) : null;
+function emitterOf(nsp) {
+  if (!emitter) throw new Error(`@socket.io/redis-emitter has no ${MODE} mode`);
+  return emitter.of(nsp);
+}
 
 // select applies a command's rooms, except and volatile to a namespace (of
 // the server or of the emitter).
@@ -134,14 +153,14 @@ const ops = {
   serverSideEmitWithAck: ({ nsp = "/", event, args = [] }) => io.of(nsp).serverSideEmitWithAck(event, ...args),
   // the emitter's operations
   emitterEmit: ({ nsp = "/", event, args = [], ...sel }) => {
-    select(emitter.of(nsp), sel).emit(event, ...args);
+    select(emitterOf(nsp), sel).emit(event, ...args);
   },
-  emitterSocketsJoin: ({ nsp = "/", join, ...sel }) => select(emitter.of(nsp), sel).socketsJoin(join),
-  emitterSocketsLeave: ({ nsp = "/", leave, ...sel }) => select(emitter.of(nsp), sel).socketsLeave(leave),
+  emitterSocketsJoin: ({ nsp = "/", join, ...sel }) => select(emitterOf(nsp), sel).socketsJoin(join),
+  emitterSocketsLeave: ({ nsp = "/", leave, ...sel }) => select(emitterOf(nsp), sel).socketsLeave(leave),
   emitterDisconnectSockets: ({ nsp = "/", close = false, ...sel }) =>
-    select(emitter.of(nsp), sel).disconnectSockets(close),
+    select(emitterOf(nsp), sel).disconnectSockets(close),
   emitterServerSideEmit: ({ nsp = "/", event, args = [] }) => {
-    emitter.of(nsp).serverSideEmit(event, ...args);
+    emitterOf(nsp).serverSideEmit(event, ...args);
   },
 };
 

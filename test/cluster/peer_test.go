@@ -54,13 +54,13 @@ type message struct {
 	Error  string          `json:"error"`
 }
 
-// startPeer starts peer.mjs on the Redis at redisURL; it is stopped when
-// the test ends.
-func startPeer(t *testing.T, node, redisURL string) *peer {
+// startPeer starts peer.mjs on the Redis at redisURL, in mode m; it is
+// stopped when the test ends.
+func startPeer(t *testing.T, node, redisURL string, m mode) *peer {
 	t.Helper()
 	p := &peer{waiting: make(map[int]chan message), changed: make(chan struct{}), done: make(chan struct{})}
 	p.cmd = exec.Command(node, "peer.mjs")
-	p.cmd.Env = append(os.Environ(), "REDIS_URL="+redisURL, "NO_COLOR=1")
+	p.cmd.Env = append(os.Environ(), "REDIS_URL="+redisURL, "ADAPTER_MODE="+m.name, "NO_COLOR=1")
 	p.cmd.Stderr = t.Output()
 	var err error
 	p.stdin, err = p.cmd.StdinPipe()

@@ -66,8 +66,9 @@ func fetch(t *testing.T, op fetcher) map[string]*realtime.RemoteSocket {
 	return byID
 }
 
-func TestFetchSockets(t *testing.T) {
-	c := start(t)
+func TestFetchSockets(t *testing.T) { eachMode(t, testFetchSockets) }
+
+func testFetchSockets(t *testing.T, c *cluster) {
 	ids := map[string]string{ // by client name
 		"a1": c.connect(t, "a1", c.a.url, "r"),
 		"b1": c.connect(t, "b1", c.b.url, "r", "s"),
@@ -140,8 +141,9 @@ func mapKeys[V any](m map[string]V) []string {
 
 // A vicinity server's SocketsJoin, SocketsLeave and DisconnectSockets act
 // on the Node server's sockets.
-func TestOperationsFromVicinity(t *testing.T) {
-	c := start(t)
+func TestOperationsFromVicinity(t *testing.T) { eachMode(t, testOperationsFromVicinity) }
+
+func testOperationsFromVicinity(t *testing.T, c *cluster) {
 	a1 := c.connect(t, "a1", c.a.url, "r")
 	b1 := c.connect(t, "b1", c.b.url, "r")
 	n1 := c.connect(t, "n1", c.node.url, "r")
@@ -185,8 +187,9 @@ func TestOperationsFromVicinity(t *testing.T) {
 // leave its sockets out; what the vicinity servers did is checked with the
 // Node server's fetchSockets, which each applies after the request
 // published before it.
-func TestOperationsFromNode(t *testing.T) {
-	c := start(t)
+func TestOperationsFromNode(t *testing.T) { eachMode(t, testOperationsFromNode) }
+
+func testOperationsFromNode(t *testing.T, c *cluster) {
 	a1 := c.connect(t, "a1", c.a.url, "r")
 	b1 := c.connect(t, "b1", c.b.url, "r")
 	b2 := c.connect(t, "b2", c.b.url, "other")
@@ -200,7 +203,12 @@ func TestOperationsFromNode(t *testing.T) {
 
 	c.node.call(t, nil, "socketsLeave", map[string]any{"rooms": []string{"r"}, "except": []string{b1}, "leave": "joined"})
 	assert.Equal(t, []string{b1}, mapKeys(c.nodeFetch(t, "joined")))
-	// a broadcast to the room follows the join
+	// in the dynamic modes A, with no socket left in the room, stops
+	// listening to its channel
+	c.waitSubscribed(t, "/", "joined", false, 1)
+	// a broadcast to the room follows the join, once A and B listen to the
+	// room's channel in the dynamic modes
+	c.waitSubscribed(t, "/", "also", false, 2)
 	c.node.call(t, nil, "emit", map[string]any{"rooms": []string{"also"}, "event": "in-also"})
 	c.node.event(t, "a1", "in-also")
 	c.node.event(t, "b1", "in-also")
@@ -216,8 +224,9 @@ func TestOperationsFromNode(t *testing.T) {
 }
 
 // Server-side emits both ways, with and without acknowledgements.
-func TestServerSideEmit(t *testing.T) {
-	c := start(t)
+func TestServerSideEmit(t *testing.T) { eachMode(t, testServerSideEmit) }
+
+func testServerSideEmit(t *testing.T, c *cluster) {
 	answers, err := c.a.srv.Of("/").ServerSideEmitWithAck(ctx(t), "hello", "from-A", 2)
 	require.NoError(t, err)
 	assert.ElementsMatch(t, []string{`{"from":"B"}`, `{"from":"node"}`}, rawStrings(answers))
@@ -251,8 +260,9 @@ func rawStrings(raws []json.RawMessage) []string {
 // Broadcasts with acknowledgements both ways: every client of every server
 // answers. (Not yet: a Node broadcast that reaches no socket of a
 // vicinity server, whose count of 0 omits clientCount.)
-func TestEmitWithAck(t *testing.T) {
-	c := start(t)
+func TestEmitWithAck(t *testing.T) { eachMode(t, testEmitWithAck) }
+
+func testEmitWithAck(t *testing.T, c *cluster) {
 	c.connect(t, "a1", c.a.url, "q")
 	c.connect(t, "b1", c.b.url, "q")
 	c.connect(t, "b2", c.b.url)
