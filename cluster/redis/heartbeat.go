@@ -81,7 +81,7 @@ func (a *Adapter) serverCount(ctx context.Context) (int, error) {
 		all = a.channel
 		cmd = c.B().PubsubShardnumsub().Channel(all, a.vicChannel).Build()
 	}
-	counts, err := c.Do(ctx, cmd).AsIntMap()
+	counts, err := doRetry(ctx, c, cmd).AsIntMap()
 	if err != nil {
 		return 0, errUnavailable(err)
 	}

@@ -2,6 +2,7 @@ package redis
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -68,7 +69,7 @@ func (o *outbox) send(ctx context.Context, cmd rueidis.Completed, done func(erro
 		o.mu.Unlock()
 		return fmt.Errorf("%w: %d commands waiting for Redis", ErrUnavailable, maxQueued)
 	}
-	o.queue = append(o.queue, outCmd{cmd, done})
+	o.queue = append(o.queue, outCmd{cmd.Pin(), done}) // pinned: it may be sent twice
 	o.mu.Unlock()
 	select {
 	case o.wake <- struct{}{}:
@@ -120,23 +121,70 @@ func (o *outbox) flush() {
 		if n == 0 {
 			return
 		}
-		cmds := make(rueidis.Commands, n)
-		for i, c := range batch {
-			cmds[i] = c.cmd
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), o.timeout)
-		res := o.client.DoMulti(ctx, cmds...)
-		cancel()
+		errs := o.sendBatch(batch)
 		for i, c := range batch {
 			if c.done != nil {
-				var err error
-				if e := res[i].Error(); e != nil {
-					err = errUnavailable(e)
-				}
-				c.done(err)
+				c.done(errs[i])
 			}
 		}
 	}
+}
+
+// sendBatch sends batch in one pipeline and returns each command's error.
+// The commands that failed on a broken connection, without an answer from
+// Redis (one left idle while Redis restarted fails so, once), are sent
+// again once, in order, on another.
+func (o *outbox) sendBatch(batch []outCmd) []error {
+	errs := make([]error, len(batch))
+	var again []int
+	cmds := make(rueidis.Commands, 0, len(batch))
+	for _, c := range batch {
+		cmds = append(cmds, c.cmd)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), o.timeout)
+	defer cancel()
+	for i, r := range o.client.DoMulti(ctx, cmds...) {
+		errs[i] = r.Error()
+		if connError(errs[i]) {
+			again = append(again, i)
+		}
+	}
+	if len(again) > 0 {
+		cmds = cmds[:0]
+		for _, i := range again {
+			cmds = append(cmds, batch[i].cmd)
+		}
+		for j, r := range o.client.DoMulti(ctx, cmds...) {
+			errs[again[j]] = r.Error()
+		}
+	}
+	for i, err := range errs {
+		if err != nil {
+			errs[i] = errUnavailable(err)
+		}
+	}
+	return errs
+}
+
+// connError reports whether err is a broken connection's, not an answer
+// of Redis nor the end of a context: the command never ran.
+func connError(err error) bool {
+	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return false
+	}
+	_, answered := rueidis.IsRedisErr(err)
+	return !answered && !rueidis.IsRedisNil(err)
+}
+
+// doRetry runs one command, again once if it failed on a broken
+// connection.
+func doRetry(ctx context.Context, c rueidis.Client, cmd rueidis.Completed) rueidis.RedisResult {
+	cmd = cmd.Pin()
+	res := c.Do(ctx, cmd)
+	if connError(res.Error()) {
+		res = c.Do(ctx, cmd)
+	}
+	return res
 }
 
 // close sends what is queued and stops.

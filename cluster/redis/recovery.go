@@ -209,14 +209,28 @@ func (a *Adapter) flushSessions(full bool) {
 		b, _ := json.Marshal(sess)
 		cmds = append(cmds, c.B().Set().Key(r.session+sess.PID).Value(rueidis.BinaryString(b)).Px(r.ttl).Build())
 	}
-	if len(cmds) == 0 || !a.sub.up.Load() {
-		return // written again at the next full flush
+	// What could not be written is written at the next flush.
+	retry := func() {
+		r.liveMu.Lock()
+		r.gone = append(r.gone, gone...)
+		for _, ls := range r.live {
+			ls.dirty = true
+		}
+		r.liveMu.Unlock()
+	}
+	if len(cmds) == 0 {
+		return
+	}
+	if !a.sub.up.Load() {
+		retry()
+		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), a.h.cfg.requestTimeout)
 	defer cancel()
 	for _, res := range c.DoMulti(ctx, cmds...) {
 		if err := res.Error(); err != nil {
-			a.log.Debug("redis adapter: sessions not written", "err", err)
+			a.log.Debug("redis adapter: sessions not written: all are written at the next flush", "err", err)
+			retry()
 			return
 		}
 	}
@@ -252,7 +266,7 @@ func (a *Adapter) PersistSession(ctx context.Context, s realtime.Session) error 
 	defer r.mu.Unlock()
 	r.kept[s.PID] = true
 	c := a.h.client
-	if err := c.Do(ctx, c.B().Set().Key(r.session+s.PID).Value(rueidis.BinaryString(b)).Px(r.window).Build()).Error(); err != nil {
+	if err := doRetry(ctx, c, c.B().Set().Key(r.session+s.PID).Value(rueidis.BinaryString(b)).Px(r.window).Build()).Error(); err != nil {
 		return errUnavailable(err)
 	}
 	return nil
@@ -273,7 +287,7 @@ func (a *Adapter) RestoreSession(ctx context.Context, pid, offset string) (realt
 	}
 	r := a.rec
 	c := a.h.client
-	raw, err := c.Do(ctx, c.B().Getdel().Key(r.session+pid).Build()).AsBytes()
+	raw, err := doRetry(ctx, c, c.B().Getdel().Key(r.session+pid).Build()).AsBytes()
 	if rueidis.IsRedisNil(err) {
 		return realtime.Session{}, nil, realtime.ErrNoSession
 	}

@@ -240,3 +240,28 @@ func TestRecoveryRefused(t *testing.T) {
 	settle()
 	assert.Equal(t, []string{"before"}, in.got(), "nothing replayed")
 }
+
+// A server shut down for a deploy: its clients recover on another server,
+// from the sessions it kept when it closed them.
+func TestRecoveryAfterShutdown(t *testing.T) {
+	rs := redistest.Start(t)
+	a := startRecoveryNode(t, rs.Addr())
+	b := startRecoveryNode(t, rs.Addr())
+	waitPeers(t, []*node{a, b})
+	lb := newBalancer(t, a.url)
+	s, in := recoveringClient(t, lb.url, "r")
+	first := s.ID()
+	require.NoError(t, b.srv.Of("/").To("r").Emit("before"))
+	in.waitFor(t, 1)
+
+	lb.point(b.url)
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+	defer cancel()
+	require.NoError(t, a.srv.Shutdown(ctx))
+	require.Eventually(t, func() bool { return !s.Connected() }, 5*time.Second, 5*time.Millisecond)
+	require.NoError(t, b.srv.Of("/").To("r").Emit("missed"))
+	require.Eventually(t, s.Connected, 5*time.Second, 5*time.Millisecond)
+	assert.True(t, s.Recovered())
+	assert.Equal(t, first, s.ID())
+	assert.Equal(t, []string{"before", "missed"}, in.waitFor(t, 2))
+}
