@@ -115,16 +115,8 @@ func waitSession(t *testing.T, rc rueidis.Client, room string) {
 func TestRecoveryOnAnotherNode(t *testing.T) { eachMode(t, testRecoveryOnAnotherNode) }
 
 func testRecoveryOnAnotherNode(t *testing.T, m mode) {
-	rs := redistest.Start(t)
-	a := startRecoveryNode(t, rs.Addr(), m.opts...)
-	b := startRecoveryNode(t, rs.Addr(), m.opts...)
-	waitPeers(t, []*node{a, b})
-	lb := newBalancer(t, a.url)
-	s, in := recoveringClient(t, lb.url, "r")
+	a, b, lb, s, in := recoveryPair(t, m.opts...)
 	first := s.ID()
-
-	require.NoError(t, b.srv.Of("/").To("r").Emit("before", 0))
-	in.waitFor(t, 1)
 	waitSession(t, a.rc, "r")
 
 	lb.point(b.url)
@@ -149,6 +141,21 @@ func testRecoveryOnAnotherNode(t *testing.T, m mode) {
 	in.mu.Unlock()
 	require.NoError(t, a.srv.Of("/").To("r").Emit("after"))
 	assert.Equal(t, "after", in.waitFor(t, 5)[4], "its rooms are back, on node B")
+}
+
+// recoveryPair starts nodes A and B with recovery, and a client through
+// the load balancer to A, in room "r", that got one broadcast ("before").
+func recoveryPair(t *testing.T, opts ...redis.Option) (a, b *node, lb *balancer, s *client.Socket, in *received) {
+	t.Helper()
+	rs := redistest.Start(t)
+	a = startRecoveryNode(t, rs.Addr(), opts...)
+	b = startRecoveryNode(t, rs.Addr(), opts...)
+	waitPeers(t, []*node{a, b})
+	lb = newBalancer(t, a.url)
+	s, in = recoveringClient(t, lb.url, "r")
+	require.NoError(t, b.srv.Of("/").To("r").Emit("before", 0))
+	in.waitFor(t, 1)
+	return a, b, lb, s, in
 }
 
 func startRecoveryNode(t *testing.T, addr string, opts ...redis.Option) *node {
@@ -244,15 +251,8 @@ func TestRecoveryRefused(t *testing.T) {
 // A server shut down for a deploy: its clients recover on another server,
 // from the sessions it kept when it closed them.
 func TestRecoveryAfterShutdown(t *testing.T) {
-	rs := redistest.Start(t)
-	a := startRecoveryNode(t, rs.Addr())
-	b := startRecoveryNode(t, rs.Addr())
-	waitPeers(t, []*node{a, b})
-	lb := newBalancer(t, a.url)
-	s, in := recoveringClient(t, lb.url, "r")
+	a, b, lb, s, in := recoveryPair(t)
 	first := s.ID()
-	require.NoError(t, b.srv.Of("/").To("r").Emit("before"))
-	in.waitFor(t, 1)
 
 	lb.point(b.url)
 	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
