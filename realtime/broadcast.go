@@ -89,7 +89,9 @@ func (n *Namespace) broadcast(ctx context.Context, opts BroadcastOptions, event 
 // EmitWithAck broadcasts an event asking every selected socket for an
 // acknowledgement, and waits for all of them, or for ctx to end. It returns
 // the answers received, in arrival order, and ctx.Err() if some are missing
-// (a socket that disconnects never answers). Give ctx a deadline.
+// (a socket that disconnects never answers). Give ctx a deadline. With a
+// cluster adapter that could reach only this server's sockets (its broker
+// is down), it returns their answers with the adapter's error.
 func (b BroadcastOperator) EmitWithAck(ctx context.Context, event string, args ...any) ([]Args, error) {
 	if b.err != nil {
 		return nil, b.err
@@ -116,6 +118,7 @@ func (b BroadcastOperator) EmitWithAck(ctx context.Context, event string, args .
 			}
 		}
 	}
+	var adapterErrs []error
 	for _, n := range targets {
 		ackID := n.nextAckID()
 		p, err := newPacket(sio.Event, n.name, ackID, true, event, args)
@@ -125,11 +128,13 @@ func (b BroadcastOperator) EmitWithAck(ctx context.Context, event string, args .
 		if _, err := p.wire(n.srv.cfg.parser); err != nil {
 			return nil, fmt.Errorf("realtime: encode %q: %w", event, err)
 		}
+		counted := false
 		err = n.adapter.BroadcastWithAck(ctx, p, ackID, b.opts,
 			func(count int) {
 				mu.Lock()
 				expected += count
 				servers++
+				counted = true
 				check()
 				mu.Unlock()
 			},
@@ -140,7 +145,15 @@ func (b BroadcastOperator) EmitWithAck(ctx context.Context, event string, args .
 				mu.Unlock()
 			})
 		if err != nil {
-			return nil, err
+			mu.Lock()
+			reached := counted
+			mu.Unlock()
+			if !reached {
+				return nil, err
+			}
+			// A cluster adapter that reached this server's sockets only
+			// (the broker is down): wait for their answers.
+			adapterErrs = append(adapterErrs, err)
 		}
 	}
 	mu.Lock()
@@ -157,9 +170,9 @@ func (b BroadcastOperator) EmitWithAck(ctx context.Context, event string, args .
 		for _, o := range b.nsp.srv.cfg.observers {
 			o.AckTimedOut(b.nsp, event, expected-len(out))
 		}
-		return out, ctx.Err()
+		return out, errors.Join(append(adapterErrs, ctx.Err())...)
 	}
-	return out, nil
+	return out, errors.Join(adapterErrs...)
 }
 
 // EmitLatest broadcasts an event of which only the newest matters, such as

@@ -28,11 +28,14 @@ var ErrTimeout = errors.New("redis adapter: servers did not answer in time")
 // namespaces, for [realtime.WithAdapter]. They share client, one
 // connection of it held in the subscribed state while any of them is open,
 // and speak @socket.io/redis-adapter's protocol (see the package
-// documentation).
+// documentation). It panics for [WithSharded] with a Redis Cluster client.
 func NewAdapter(client rueidis.Client, opts ...Option) realtime.AdapterFactory {
 	cfg := defaults()
 	for _, o := range opts {
 		o(&cfg)
+	}
+	if cfg.sharded && client.Mode() == rueidis.ClientModeCluster {
+		panic("redis: WithSharded on a Redis Cluster client is not supported yet (the shard channels would need a connection per shard): use a standalone Redis 7, or the classic mode")
 	}
 	h := &hub{client: client, cfg: cfg, adapters: make(map[*Adapter]struct{})}
 	return h.newAdapter
@@ -121,6 +124,7 @@ type Adapter struct {
 	started time.Time
 	closed  bool
 	stop    chan struct{}
+	ready   chan struct{}  // closed once its subscriptions were first tried
 	wg      sync.WaitGroup // the heartbeat and session goroutines
 	rec     *recovery      // nil unless recovery is on
 	// roomSubs keeps the room channels of the sharded dynamic modes; nil
@@ -145,6 +149,7 @@ func (h *hub) newAdapter(nsp *realtime.Namespace) realtime.Adapter {
 		started:       time.Now(),
 		peers:         make(map[string]time.Time),
 		stop:          make(chan struct{}),
+		ready:         make(chan struct{}),
 	}
 	if w := nsp.RecoveryWindow(); w > 0 {
 		a.rec = newRecovery(h.cfg, key, name, w)
@@ -176,12 +181,13 @@ func (h *hub) newAdapter(nsp *realtime.Namespace) realtime.Adapter {
 // adapter's own goroutine: the factory, which a dynamic namespace's first
 // connection runs on its read loop, does not wait for Redis.
 func (a *Adapter) subscribe() {
+	defer close(a.ready)
 	subs := a.subscriptions()
 	var err error
 	if a.h.cfg.sharded {
-		err = a.sub.add(a.onShard, subs...)
-	} else if err = a.sub.add(a.onBroadcast, subs[0]); err == nil {
-		err = a.sub.add(a.onMessage, subs[1:]...)
+		err = a.sub.add(a, a.onShard, subs...)
+	} else if err = a.sub.add(a, a.onBroadcast, subs[0]); err == nil {
+		err = a.sub.add(a, a.onMessage, subs[1:]...)
 	}
 	if err != nil {
 		a.log.Warn("redis adapter: not subscribed yet: serving this server's sockets, subscribing again when Redis answers", "err", err)
@@ -566,7 +572,7 @@ func (a *Adapter) Close(ctx context.Context) error {
 	close(a.stop)
 	a.wg.Wait()
 	a.control(reqHeartbeatClose)
-	a.sub.remove(a.subscriptions()...)
+	a.sub.remove(a, a.subscriptions()...)
 	a.h.release(a)
 	return a.MemoryAdapter.Close(ctx)
 }

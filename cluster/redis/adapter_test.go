@@ -420,3 +420,52 @@ func TestPollingOnAnotherServer(t *testing.T) {
 	_ = res.Body.Close()
 	assert.Equal(t, http.StatusOK, res.StatusCode)
 }
+
+// Two adapters of one namespace name from one factory (a dynamic namespace
+// dropped while a new connection makes it again) share its channels:
+// closing the old one leaves the new one listening.
+func TestSameNamespaceAdapters(t *testing.T) {
+	rs := redistest.Start(t)
+	rc := newClient(t, rs.Addr())
+	f := redis.NewAdapter(rc, redis.WithHeartbeat(100*time.Millisecond, 400*time.Millisecond))
+	srv := realtime.New(realtime.WithAdapter(f))
+	srv.Of("/").OnServerSideEmit("ping", func(e *realtime.ServerEvent) { _ = e.Ack("pong") })
+	hs := httptest.NewServer(srv)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(ctx)
+		hs.Close()
+	})
+	a := &node{srv: srv, url: hs.URL, rc: rc}
+	b := startNode(t, rs.Addr())
+	waitPeers(t, []*node{a, b})
+	_, in := connect(t, a)
+	require.NoError(t, b.srv.Of("/").Emit("before"))
+	in.waitFor(t, 1)
+
+	old := f(srv.Of("/")) // an older adapter of "/", closed after the server's subscribed
+	waitPeers(t, []*node{a, b})
+	require.NoError(t, old.Close(t.Context()))
+	require.NoError(t, b.srv.Of("/").Emit("after"))
+	assert.Equal(t, []string{"before", "after"}, in.waitFor(t, 2))
+}
+
+// While Redis is down, EmitWithAck gets this server's sockets' answers,
+// with ErrUnavailable.
+func TestEmitWithAckWhileRedisDown(t *testing.T) {
+	rs, nodes := cluster(t, 2)
+	s0, _ := connect(t, nodes[0], "a")
+	connect(t, nodes[1], "a")
+	rs.Kill()
+	nsp := nodes[0].srv.Of("/")
+	require.Eventually(t, func() bool { return nsp.To("a").Emit("probe") != nil }, 5*time.Second, 10*time.Millisecond)
+	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Second)
+	defer cancel()
+	answers, err := nsp.To("a").EmitWithAck(ctx, "ask")
+	assert.ErrorIs(t, err, redis.ErrUnavailable)
+	require.Len(t, answers, 1, "this server's socket")
+	var got string
+	require.NoError(t, answers[0].Bind(&got))
+	assert.Equal(t, "from "+s0.ID(), got)
+}

@@ -2,6 +2,7 @@ package redis
 
 import (
 	"context"
+	"fmt"
 	"time"
 )
 
@@ -71,6 +72,11 @@ func (a *Adapter) onControl(w wireRequest) {
 // heartbeat timeout, before it can have heard of them all, every vicinity
 // server subscribed.
 func (a *Adapter) serverCount(ctx context.Context) (int, error) {
+	select { // the answers come on channels this adapter subscribes to
+	case <-a.ready:
+	case <-ctx.Done():
+		return 0, fmt.Errorf("%w: not subscribed yet", ErrUnavailable)
+	}
 	if !a.sub.up.Load() {
 		return 0, ErrUnavailable
 	}

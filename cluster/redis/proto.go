@@ -55,14 +55,17 @@ type clusterMessage struct {
 	Data json.RawMessage `json:"data,omitempty"`
 }
 
+// clusterData is a ClusterAdapter message's data. Opts comes last, and the
+// offset last in it: a recoverable broadcast's offset is spliced in at the
+// last occurrence of its placeholder, after everything a client sent.
 type clusterData struct {
 	RequestID   string          `json:"requestId,omitempty"`
-	Opts        *wireOpts       `json:"opts,omitempty"`
 	Rooms       rooms           `json:"rooms,omitzero"`
 	Close       bool            `json:"close,omitempty"`
 	Packet      json.RawMessage `json:"packet,omitempty"`
 	Sockets     json.RawMessage `json:"sockets,omitempty"`
 	ClientCount *int            `json:"clientCount,omitempty"`
+	Opts        *wireOpts       `json:"opts,omitempty"`
 }
 
 // clusterTypes maps classic request types to ClusterAdapter message types,
@@ -196,10 +199,13 @@ const (
 
 // WithSharded makes the adapter speak the protocol of Node's
 // createShardedAdapter (@socket.io/redis-adapter 8.3): Redis 7's sharded
-// pub/sub (SSUBSCRIBE, SPUBLISH), which a Redis Cluster spreads over its
-// shards, with a channel per room in the dynamic modes. Every server of the
-// cluster must use the same mode; @socket.io/redis-emitter does not speak
-// it ([Emitter] does, made with the same option).
+// pub/sub (SSUBSCRIBE, SPUBLISH), with a channel per room in the dynamic
+// modes, so that a broadcast to a room reaches only the servers with
+// sockets in it. Every server of the cluster must use the same mode;
+// @socket.io/redis-emitter does not speak it ([Emitter] does, made with the
+// same option). For now it needs a standalone Redis 7 (or a primary with
+// replicas): on a Redis Cluster client, whose shards would each need a
+// subscription connection, [NewAdapter] refuses it.
 func WithSharded(mode SubscriptionMode) Option {
 	if mode < Dynamic || mode > DynamicPrivate {
 		panic("redis: WithSharded: unknown mode")
@@ -315,7 +321,7 @@ func (a *Adapter) reconcileRooms() {
 				keys = append(keys, subKey{shardSub, a.channel + r + "#"})
 			}
 			if len(keys) > 0 {
-				a.sub.remove(keys...)
+				a.sub.remove(a, keys...)
 			}
 			return
 		case <-rs.wake:
@@ -340,12 +346,12 @@ func (a *Adapter) reconcileRooms() {
 			}
 		}
 		if len(add) > 0 {
-			if err := a.sub.add(a.onShard, add...); err != nil {
+			if err := a.sub.add(a, a.onShard, add...); err != nil {
 				a.log.Debug("redis adapter: room subscriptions", "err", err)
 			}
 		}
 		if len(del) > 0 {
-			a.sub.remove(del...)
+			a.sub.remove(a, del...)
 		}
 		for _, w := range waiters {
 			close(w)

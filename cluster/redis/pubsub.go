@@ -3,6 +3,7 @@ package redis
 import (
 	"context"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -15,6 +16,12 @@ import (
 // sent them, on the subscriber's worker goroutine: it may wait briefly
 // (for a subscription), not for long.
 type handler func(channel string, msg []byte)
+
+// holder is an owner's handler of a subscription.
+type holder struct {
+	owner any
+	h     handler
+}
 
 // received is a message waiting for its handler.
 type received struct {
@@ -54,7 +61,10 @@ type subscriber struct {
 	queue chan received // to the worker, in order
 
 	mu   sync.Mutex
-	subs map[subKey]handler
+	// subs holds each subscription's holders, oldest first: two adapters
+	// of one namespace name (a dynamic namespace dropped and made again)
+	// share its channels, and the newest gets the messages.
+	subs map[subKey][]holder
 	dc   rueidis.DedicatedClient // nil while (re)connecting
 	stop chan struct{}
 	done chan struct{}
@@ -63,7 +73,7 @@ type subscriber struct {
 func newSubscriber(client rueidis.Client, log *slog.Logger) *subscriber {
 	s := &subscriber{
 		client: client, log: log,
-		subs:  make(map[subKey]handler),
+		subs:  make(map[subKey][]holder),
 		queue: make(chan received, queueLen),
 		stop:  make(chan struct{}), done: make(chan struct{}),
 	}
@@ -170,9 +180,13 @@ func (s *subscriber) dispatch(m rueidis.PubSubMessage) {
 		k = subKey{patternSub, m.Pattern}
 	}
 	s.mu.Lock()
-	h := s.subs[k]
-	if h == nil && m.Pattern == "" {
-		h = s.subs[subKey{shardSub, m.Channel}]
+	hs := s.subs[k]
+	if hs == nil && m.Pattern == "" {
+		hs = s.subs[subKey{shardSub, m.Channel}]
+	}
+	var h handler
+	if len(hs) > 0 {
+		h = hs[len(hs)-1].h
 	}
 	s.mu.Unlock()
 	if h != nil {
@@ -185,30 +199,45 @@ func (s *subscriber) dispatch(m rueidis.PubSubMessage) {
 	}
 }
 
-// add subscribes h to the subscriptions keys, on the live connection if
-// there is one (else at the next connection).
-func (s *subscriber) add(h handler, keys ...subKey) error {
+// add subscribes owner's h to the subscriptions keys, on the live
+// connection if there is one (else at the next connection). If that fails,
+// the connection is closed, so that every subscription is made again on
+// the next.
+func (s *subscriber) add(owner any, h handler, keys ...subKey) error {
 	s.mu.Lock()
 	for _, k := range keys {
-		s.subs[k] = h
+		s.subs[k] = append(s.subs[k], holder{owner, h})
 	}
 	dc := s.dc
 	s.mu.Unlock()
 	if dc == nil {
 		return nil
 	}
-	return subscribe(dc, keys...)
+	err := subscribe(dc, keys...)
+	if err != nil {
+		dc.Close()
+	}
+	return err
 }
 
-// remove unsubscribes from keys.
-func (s *subscriber) remove(keys ...subKey) {
+// remove drops owner's holds on keys, and unsubscribes from those no one
+// else holds.
+func (s *subscriber) remove(owner any, keys ...subKey) {
 	s.mu.Lock()
+	var gone []subKey
 	for _, k := range keys {
+		hs := slices.DeleteFunc(s.subs[k], func(x holder) bool { return x.owner == owner })
+		if len(hs) > 0 {
+			s.subs[k] = hs
+			continue
+		}
 		delete(s.subs, k)
+		gone = append(gone, k)
 	}
+	keys = gone
 	dc := s.dc
 	s.mu.Unlock()
-	if dc == nil {
+	if dc == nil || len(keys) == 0 {
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

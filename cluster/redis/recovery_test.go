@@ -265,3 +265,23 @@ func TestRecoveryAfterShutdown(t *testing.T) {
 	assert.Equal(t, first, s.ID())
 	assert.Equal(t, []string{"before", "missed"}, in.waitFor(t, 2))
 }
+
+// A client's data that reads as the offset's placeholder stays data: the
+// offset goes after everything a client sent.
+func TestRecoveryPlaceholderInData(t *testing.T) { eachMode(t, testRecoveryPlaceholderInData) }
+
+func testRecoveryPlaceholderInData(t *testing.T, m mode) {
+	a, b, _, _, in := recoveryPair(t, m.opts...)
+	_, inB := connect(t, b, "r")
+	const placeholder = "\x00vicinity-offset\x00"
+	require.NoError(t, a.srv.Of("/").To("r").Emit("ev", placeholder))
+	assert.Equal(t, []string{"before", "ev"}, in.waitFor(t, 2), "the sender's own socket")
+	assert.Equal(t, []string{"ev"}, inB.waitFor(t, 1))
+	for _, r := range []*received{in, inB} {
+		r.mu.Lock()
+		var got string
+		require.NoError(t, r.args["ev"][0].Bind(&got))
+		r.mu.Unlock()
+		assert.Equal(t, placeholder, got)
+	}
+}

@@ -263,6 +263,11 @@ func (a *Adapter) BroadcastWithAck(ctx context.Context, p *realtime.Packet, ackI
 	return a.send(ctx, false, "", req, p.Attachments())
 }
 
+// maxAckWait bounds how long this server waits for its sockets' answers to
+// another server's broadcast (Node's timeout flag; the request timeout
+// without one).
+const maxAckWait = 2 * time.Minute
+
 // onBroadcastWithAck delivers another server's broadcast asking for
 // acknowledgements, and tells it how many sockets it reached here and
 // each one's answer (its first argument, as Node's servers pass it on).
@@ -283,7 +288,7 @@ func (a *Adapter) onBroadcastWithAck(w wireRequest, atts [][]byte) {
 	}
 	timeout := a.h.cfg.requestTimeout
 	if f := w.Opts.Flags; f != nil && f.Timeout > 0 {
-		timeout = time.Duration(math.Min(f.Timeout, float64(time.Hour/time.Millisecond))) * time.Millisecond
+		timeout = time.Duration(math.Min(f.Timeout, float64(maxAckWait/time.Millisecond))) * time.Millisecond
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	err = a.MemoryAdapter.BroadcastWithAck(ctx, p, ackID, w.Opts.decode(),
