@@ -60,7 +60,7 @@ type subscriber struct {
 
 	queue chan received // to the worker, in order
 
-	mu   sync.Mutex
+	mu sync.Mutex
 	// subs holds each subscription's holders, oldest first: two adapters
 	// of one namespace name (a dynamic namespace dropped and made again)
 	// share its channels, and the newest gets the messages.
