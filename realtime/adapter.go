@@ -129,7 +129,11 @@ type Adapter interface {
 	// broadcast to it after offset ("" means: since it disconnected). It
 	// returns an error wrapping [ErrNoSession] when the session or the
 	// offset is unknown or expired; any other error is the store's, and
-	// the client starts afresh too.
+	// the client starts afresh too. The server sends the client what it
+	// missed, then adds the socket to its rooms (AddAll, its own room
+	// first): the adapter then delivers to it, before any later broadcast,
+	// the packets that reached its rooms since RestoreSession, so that
+	// nothing falls between the two.
 	RestoreSession(ctx context.Context, pid, offset string) (s Session, missed []*Packet, err error)
 	// Close releases the adapter's resources.
 	Close(ctx context.Context) error
@@ -218,6 +222,14 @@ func (a *MemoryAdapter) AddAll(id string, rooms []string) {
 	if s == nil {
 		return
 	}
+	if a.rec != nil && a.rec.catchUp(s, rooms, func() { a.addAll(s, id, rooms) }) {
+		return
+	}
+	a.addAll(s, id, rooms)
+}
+
+// addAll adds socket s, whose id is id, to rooms.
+func (a *MemoryAdapter) addAll(s *Socket, id string, rooms []string) {
 	sh := &a.sids[shardOf(id)]
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
@@ -589,8 +601,11 @@ type recoveryLog struct {
 	mu       sync.Mutex
 	packets  []logged
 	sessions map[string]persisted
-	sweeper  *time.Timer
-	closed   bool
+	// restoring holds, by socket id, the offset of the last packet restored
+	// to a recovered socket not yet in its rooms.
+	restoring map[string]persisted
+	sweeper   *time.Timer
+	closed    bool
 }
 
 type logged struct {
@@ -605,7 +620,7 @@ type persisted struct {
 }
 
 func newRecoveryLog(ttl time.Duration) *recoveryLog {
-	l := &recoveryLog{ttl: ttl, sessions: make(map[string]persisted)}
+	l := &recoveryLog{ttl: ttl, sessions: make(map[string]persisted), restoring: make(map[string]persisted)}
 	l.sweeper = time.AfterFunc(ttl, l.sweep)
 	return l
 }
@@ -622,6 +637,11 @@ func (l *recoveryLog) sweep() {
 			delete(l.sessions, pid)
 		}
 	}
+	for id, r := range l.restoring { // a restored socket that never joined
+		if now.Sub(r.at) > l.ttl {
+			delete(l.restoring, id)
+		}
+	}
 	l.prunePackets(now)
 	l.sweeper.Reset(l.ttl)
 }
@@ -631,7 +651,7 @@ func (l *recoveryLog) close() {
 	defer l.mu.Unlock()
 	l.closed = true
 	l.sweeper.Stop()
-	l.packets, l.sessions = nil, nil
+	l.packets, l.sessions, l.restoring = nil, nil, nil
 }
 
 // add logs p and runs push, which delivers it, under the log's lock.
@@ -709,7 +729,46 @@ func (l *recoveryLog) restore(pid, offset string) (Session, []*Packet, bool) {
 			missed = append(missed, lp.p)
 		}
 	}
+	last := offset
+	if n := len(l.packets); n > 0 {
+		last = l.packets[n-1].p.Offset
+	}
+	l.restoring[ps.s.SID] = persisted{s: Session{PID: last}, at: now}
 	return ps.s, missed, true
+}
+
+// catchUp adds restored socket s to rooms with join and, under the log's
+// lock (so no broadcast comes between), sends it the packets that reached
+// rooms since it was restored. It reports false, doing nothing, for a
+// socket that is not being restored.
+func (l *recoveryLog) catchUp(s *Socket, rooms []string, join func()) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	r, ok := l.restoring[s.id]
+	if !ok {
+		return false
+	}
+	delete(l.restoring, s.id)
+	join()
+	in := make(map[string]struct{}, len(rooms))
+	for _, room := range rooms {
+		in[room] = struct{}{}
+	}
+	start := len(l.packets)
+	for i, lp := range l.packets {
+		if lp.p.Offset == r.s.PID {
+			start = i + 1
+			break
+		}
+	}
+	for _, lp := range l.packets[start:] {
+		if reaches(lp.opts, in) {
+			if frames, err := lp.p.wire(s.nsp.srv.cfg.parser); err == nil {
+				s.client.send(false, frames)
+			}
+		}
+	}
+	return true
 }
 
 // reaches reports whether a broadcast with opts reaches a socket in rooms.

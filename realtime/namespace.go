@@ -187,9 +187,14 @@ func (n *Namespace) add(s *Socket) bool {
 	n.mu.Lock()
 	n.sockets[s.id] = s
 	n.mu.Unlock()
-	n.adapter.AddAll(s.id, append([]string{s.id}, restoredRooms...))
-	if n.srv.cfg.observers != nil {
-		s.joined(nil)
+	join := func() {
+		n.adapter.AddAll(s.id, append([]string{s.id}, restoredRooms...))
+		if n.srv.cfg.observers != nil {
+			s.joined(nil)
+		}
+	}
+	if restored == nil {
+		join()
 	}
 
 	var b []byte // a Socket.IO 2 client expects no payload
@@ -205,6 +210,11 @@ func (n *Namespace) add(s *Socket) bool {
 		if frames, err := p.wire(n.srv.cfg.parser); err == nil {
 			c.send(false, frames)
 		}
+	}
+	if restored != nil {
+		// Into its rooms after what it missed: the adapter first delivers
+		// what reached them since RestoreSession, then the live broadcasts.
+		join()
 	}
 	for _, o := range n.srv.cfg.observers {
 		o.SocketConnected(s)

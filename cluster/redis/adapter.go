@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -127,6 +128,11 @@ type Adapter struct {
 	ready   chan struct{}  // closed once its subscriptions were first tried
 	wg      sync.WaitGroup // the heartbeat and session goroutines
 	rec     *recovery      // nil unless recovery is on
+	// catchMu orders recoverable deliveries with the catch-up of recovered
+	// sockets (see catchUp); restoring and exclude are under it.
+	catchMu   sync.Mutex
+	restoring map[string]restoring
+	exclude   map[string]string
 	// roomSubs keeps the room channels of the sharded dynamic modes; nil
 	// otherwise.
 	roomSubs *roomSubs
@@ -150,6 +156,8 @@ func (h *hub) newAdapter(nsp *realtime.Namespace) realtime.Adapter {
 		peers:         make(map[string]time.Time),
 		stop:          make(chan struct{}),
 		ready:         make(chan struct{}),
+		restoring:     make(map[string]restoring),
+		exclude:       make(map[string]string),
 	}
 	if w := nsp.RecoveryWindow(); w > 0 {
 		a.rec = newRecovery(h.cfg, key, name, w)
@@ -218,12 +226,14 @@ func (a *Adapter) AddAll(id string, rooms []string) {
 			}
 		}
 	}
-	a.MemoryAdapter.AddAll(id, rooms)
+	if a.rec == nil || !a.catchUp(id, rooms, fresh) {
+		a.MemoryAdapter.AddAll(id, rooms)
+		if a.roomSubs != nil {
+			a.roomsJoined(fresh, rooms)
+		}
+	}
 	if a.rec != nil {
 		a.rec.touch(id)
-	}
-	if a.roomSubs != nil {
-		a.roomsJoined(fresh, rooms)
 	}
 }
 
@@ -425,7 +435,15 @@ func (a *Adapter) deliverBroadcast(b broadcast) {
 		a.drop("broadcast", err)
 		return
 	}
-	if err := a.MemoryAdapter.Broadcast(context.Background(), p, b.opts.decode()); err != nil {
+	opts := b.opts.decode()
+	if offset != "" {
+		a.catchMu.Lock()
+		defer a.catchMu.Unlock()
+		if ex := a.excluded(offset); len(ex) > 0 {
+			opts.Except = append(slices.Clip(opts.Except), ex...)
+		}
+	}
+	if err := a.MemoryAdapter.Broadcast(context.Background(), p, opts); err != nil {
 		a.drop("broadcast", err)
 	}
 }

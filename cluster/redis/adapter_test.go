@@ -24,10 +24,9 @@ import (
 
 // node is one vicinity server of a test cluster.
 type node struct {
-	srv  *realtime.Server
-	url  string
-	rc   rueidis.Client
-	http *httptest.Server
+	srv *realtime.Server
+	url string
+	rc  rueidis.Client
 }
 
 // newClient returns a Redis client of addr, closed when the test ends.
@@ -52,21 +51,31 @@ func startNodeWith(t *testing.T, addr string, sopts []realtime.Option, opts ...r
 	rc := newClient(t, addr)
 	opts = append([]redis.Option{redis.WithHeartbeat(100*time.Millisecond, 400*time.Millisecond), redis.WithRequestTimeout(2 * time.Second)}, opts...)
 	srv := newNodeServer(rc, sopts, opts...)
+	return &node{srv: srv, url: serveHTTP(t, srv), rc: rc}
+}
+
+// serveHTTP serves srv on 127.0.0.1 until the test ends, and returns its
+// URL.
+func serveHTTP(t *testing.T, srv *realtime.Server) string {
+	t.Helper()
 	hs := httptest.NewServer(srv)
-	n := &node{srv: srv, url: hs.URL, rc: rc, http: hs}
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		_ = srv.Shutdown(ctx)
 		hs.Close()
 	})
-	return n
+	return hs.URL
 }
 
 // newNodeServer returns a node's server: its sockets join the rooms they
-// ask for with "join", and it answers "ping" server-side events.
+// ask for with "join", and it answers "ping" server-side events. Without a
+// Redis client it has the in-memory adapter.
 func newNodeServer(rc rueidis.Client, sopts []realtime.Option, opts ...redis.Option) *realtime.Server {
-	srv := realtime.New(append([]realtime.Option{realtime.WithAdapter(redis.NewAdapter(rc, opts...))}, sopts...)...)
+	if rc != nil {
+		sopts = append([]realtime.Option{realtime.WithAdapter(redis.NewAdapter(rc, opts...))}, sopts...)
+	}
+	srv := realtime.New(sopts...)
 	srv.Of("/").OnConnection(func(s *realtime.Socket) {
 		s.On("join", func(e *realtime.Event) {
 			var rooms []string
@@ -430,14 +439,7 @@ func TestSameNamespaceAdapters(t *testing.T) {
 	f := redis.NewAdapter(rc, redis.WithHeartbeat(100*time.Millisecond, 400*time.Millisecond))
 	srv := realtime.New(realtime.WithAdapter(f))
 	srv.Of("/").OnServerSideEmit("ping", func(e *realtime.ServerEvent) { _ = e.Ack("pong") })
-	hs := httptest.NewServer(srv)
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(ctx)
-		hs.Close()
-	})
-	a := &node{srv: srv, url: hs.URL, rc: rc}
+	a := &node{srv: srv, url: serveHTTP(t, srv), rc: rc}
 	b := startNode(t, rs.Addr())
 	waitPeers(t, []*node{a, b})
 	_, in := connect(t, a)

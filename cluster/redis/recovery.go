@@ -2,6 +2,7 @@ package redis
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -161,6 +162,7 @@ func (a *Adapter) keepSessions() {
 			a.flushSessions(full)
 			if full {
 				a.trimLog()
+				a.forgetRestoring()
 			}
 		}
 	}
@@ -319,6 +321,13 @@ func (a *Adapter) RestoreSession(ctx context.Context, pid, offset string) (realt
 	for _, room := range sess.Rooms {
 		rooms[room] = true
 	}
+	last := offset
+	if len(after) > 0 {
+		last = after[len(after)-1].ID
+	}
+	a.catchMu.Lock()
+	a.restoring[sess.SID] = restoring{offset: last, at: time.Now()}
+	a.catchMu.Unlock()
 	var missed []*realtime.Packet
 	for _, e := range after {
 		b, err := a.decodeLogged([]byte(e.FieldValues["m"]))
@@ -389,4 +398,98 @@ func (a *Adapter) decodeLogged(msg []byte) (broadcast, error) {
 	}
 	b.uid, b.nsp, b.atts, b.opts = m.UID, m.Nsp, atts, *d.Opts
 	return b, nil
+}
+
+// restoring is a recovered socket not yet in its rooms: the offset of the
+// last packet it was given.
+type restoring struct {
+	offset string
+	at     time.Time
+}
+
+// catchUp adds restored socket id to rooms and, holding catchMu (so that
+// no recoverable broadcast is delivered meanwhile), sends it the packets of
+// the log after those it was given, which reached rooms since it was
+// restored; the deliveries of those that are still on their way are then
+// kept from it (a.exclude). It reports false, doing nothing, for a socket
+// that is not being restored.
+func (a *Adapter) catchUp(id string, rooms []string, fresh bool) bool {
+	a.catchMu.Lock()
+	defer a.catchMu.Unlock()
+	r, ok := a.restoring[id]
+	if !ok {
+		return false
+	}
+	delete(a.restoring, id)
+	a.MemoryAdapter.AddAll(id, rooms)
+	if a.roomSubs != nil {
+		a.roomsJoined(fresh, rooms) // listening before the log is read: nothing falls between
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), a.h.cfg.requestTimeout)
+	defer cancel()
+	c := a.h.client
+	entries, err := doRetry(ctx, c, c.B().Xrange().Key(a.rec.stream).Start("("+r.offset).End("+").Count(maxReplay).Build()).AsXRange()
+	if err != nil {
+		a.log.Warn("redis adapter: a recovered socket may miss what was broadcast while it was restored", "err", err)
+		return true
+	}
+	in := make(map[string]bool, len(rooms))
+	for _, room := range rooms {
+		in[room] = true
+	}
+	last := r.offset
+	for _, e := range entries {
+		last = e.ID
+		b, err := a.decodeLogged([]byte(e.FieldValues["m"]))
+		if err != nil || b.nsp != a.name || !reaches(b.opts, in) {
+			continue
+		}
+		if p, err := toPacket(b.packet, b.atts, a.name, 0, false, e.ID); err == nil {
+			_ = a.MemoryAdapter.Broadcast(ctx, p, realtime.BroadcastOptions{Rooms: []string{id}, Local: true})
+		}
+	}
+	a.exclude[id] = last
+	return true
+}
+
+// excluded returns the sockets that were given the logged packet at offset
+// when they caught up, forgetting those past whose catch-up it is. The
+// caller holds catchMu.
+func (a *Adapter) excluded(offset string) []string {
+	var out []string
+	for id, up := range a.exclude {
+		if compareIDs(offset, up) <= 0 {
+			out = append(out, id)
+		} else {
+			delete(a.exclude, id)
+		}
+	}
+	return out
+}
+
+// compareIDs compares two stream entry ids, ms-seq.
+func compareIDs(x, y string) int {
+	xm, xs, _ := strings.Cut(x, "-")
+	ym, ys, _ := strings.Cut(y, "-")
+	xmi, _ := strconv.ParseUint(xm, 10, 64)
+	ymi, _ := strconv.ParseUint(ym, 10, 64)
+	if c := cmp.Compare(xmi, ymi); c != 0 {
+		return c
+	}
+	xsi, _ := strconv.ParseUint(xs, 10, 64)
+	ysi, _ := strconv.ParseUint(ys, 10, 64)
+	return cmp.Compare(xsi, ysi)
+}
+
+// forgetRestoring drops the restored sockets that never joined their
+// rooms (refused after their session was restored).
+func (a *Adapter) forgetRestoring() {
+	cut := time.Now().Add(-time.Minute)
+	a.catchMu.Lock()
+	for id, r := range a.restoring {
+		if r.at.Before(cut) {
+			delete(a.restoring, id)
+		}
+	}
+	a.catchMu.Unlock()
 }

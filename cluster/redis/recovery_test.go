@@ -285,3 +285,60 @@ func testRecoveryPlaceholderInData(t *testing.T, m mode) {
 		assert.Equal(t, placeholder, got)
 	}
 }
+
+// Broadcasts keep coming while a client drops and recovers: it gets each
+// one once, in order, none lost between what it missed and what comes
+// live (the catch-up of RestoreSession), on another node in every mode and
+// on one node with the in-memory adapter.
+func TestRecoveryUnderLoad(t *testing.T) {
+	eachMode(t, func(t *testing.T, m mode) {
+		a, b, lb, s, in := recoveryPair(t, m.opts...)
+		waitSession(t, a.rc, "r")
+		recoverUnderLoad(t, b.srv, func() { lb.point(b.url); lb.cut() }, s, in)
+	})
+	t.Run("memory", func(t *testing.T) {
+		srv := newNodeServer(nil, []realtime.Option{realtime.WithRecovery(time.Minute, false)})
+		lb := newBalancer(t, serveHTTP(t, srv))
+		s, in := recoveringClient(t, lb.url, "r")
+		require.NoError(t, srv.Of("/").To("r").Emit("before", 0))
+		in.waitFor(t, 1)
+		recoverUnderLoad(t, srv, lb.cut, s, in)
+	})
+}
+
+// recoverUnderLoad broadcasts numbered events to room "r" from srv, drops
+// the client's connection with cut in the middle, and checks that the
+// client, recovered, got every number once, in order.
+func recoverUnderLoad(t *testing.T, srv *realtime.Server, cut func(), s *client.Socket, in *received) {
+	t.Helper()
+	const n = 300
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := range n {
+			_ = srv.Of("/").To("r").Emit("seq", i)
+			if i == n/4 {
+				cut()
+			}
+			time.Sleep(500 * time.Microsecond)
+		}
+	}()
+	<-done
+	require.Eventually(t, s.Connected, 5*time.Second, 5*time.Millisecond)
+	require.Eventually(t, func() bool { return len(in.got()) >= n+1 }, 5*time.Second, 5*time.Millisecond, "got %d", len(in.got()))
+	settle()
+	assert.True(t, s.Recovered())
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	got := make([]int, 0, n)
+	for _, args := range in.args["seq"] {
+		var i int
+		require.NoError(t, args.Bind(&i))
+		got = append(got, i)
+	}
+	want := make([]int, n)
+	for i := range want {
+		want[i] = i
+	}
+	assert.Equal(t, want, got, "each once, in order")
+}
