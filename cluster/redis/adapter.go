@@ -574,7 +574,7 @@ func (a *Adapter) onRequest(r wireRequest, atts [][]byte) {
 	}
 }
 
-func errUnavailable(err error) error { return fmt.Errorf("%w: %v", ErrUnavailable, err) }
+func errUnavailable(err error) error { return fmt.Errorf("%w: %w", ErrUnavailable, err) }
 
 // Close implements [realtime.Adapter]: it tells the other servers, stops
 // listening, and closes the in-memory adapter. Requests waiting for

@@ -105,10 +105,26 @@ func (o *outbox) run() {
 	}
 }
 
-// flush sends the queue, in batches.
+// flush sends the queue, in batches. Once the outbox is closing, what is
+// left after the request timeout fails instead.
 func (o *outbox) flush() {
+	var deadline time.Time
 	for {
 		o.mu.Lock()
+		if o.stopped && deadline.IsZero() {
+			deadline = time.Now().Add(o.timeout)
+		}
+		if o.stopped && time.Now().After(deadline) {
+			left := o.queue
+			o.queue = nil
+			o.mu.Unlock()
+			for _, c := range left {
+				if c.done != nil {
+					c.done(fmt.Errorf("%w: adapter closed", ErrUnavailable))
+				}
+			}
+			return
+		}
 		n := min(len(o.queue), maxBatch)
 		batch := make([]outCmd, n)
 		copy(batch, o.queue)

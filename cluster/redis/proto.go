@@ -267,7 +267,9 @@ const joinWait = time.Second
 // so a broadcast published after the join, such as one its
 // acknowledgement prompted, reaches it.
 func (a *Adapter) roomsJoined(fresh bool, rooms []string) {
-	if !fresh {
+	if !fresh || len(a.sub.queue) > queueLen/2 {
+		// (With the queue half full, the Redis connection's reader may be
+		// waiting for the worker, which may be what calls this: no wait.)
 		a.markRooms(nil, rooms)
 		return
 	}

@@ -58,7 +58,8 @@ type subscriber struct {
 	// connection was lost (not the first time).
 	onUp func()
 
-	queue chan received // to the worker, in order
+	queue   chan received // to the worker, in order
+	workers sync.WaitGroup
 
 	mu sync.Mutex
 	// subs holds each subscription's holders, oldest first: two adapters
@@ -77,6 +78,7 @@ func newSubscriber(client rueidis.Client, log *slog.Logger) *subscriber {
 		queue: make(chan received, queueLen),
 		stop:  make(chan struct{}), done: make(chan struct{}),
 	}
+	s.workers.Add(1)
 	go s.run()
 	go s.work()
 	return s
@@ -85,6 +87,7 @@ func newSubscriber(client rueidis.Client, log *slog.Logger) *subscriber {
 // work hands the messages received to their handlers, in order, until the
 // subscriber is closed.
 func (s *subscriber) work() {
+	defer s.workers.Done()
 	for {
 		select {
 		case r := <-s.queue:
@@ -259,4 +262,5 @@ func (s *subscriber) remove(owner any, keys ...subKey) {
 func (s *subscriber) close() {
 	close(s.stop)
 	<-s.done
+	s.workers.Wait()
 }

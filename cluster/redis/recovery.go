@@ -5,6 +5,7 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -102,8 +103,13 @@ func (a *Adapter) broadcastLogged(ctx context.Context, p *realtime.Packet, opts 
 		cmd := c.B().Eval().Script(publishLogged).Numkeys(1).Key(a.rec.stream).
 			Arg(strconv.Itoa(a.rec.maxLen), ch, string(msg[:i]), string(msg[i+len(sentinelMsgpack):]), publish).Build()
 		err = a.out.send(ctx, cmd, func(err error) {
-			if err != nil {
-				a.logFailure(err)
+			if err == nil {
+				return
+			}
+			a.logFailure(err)
+			if !errors.Is(err, context.DeadlineExceeded) {
+				// It did not run: this server's sockets get it now. (After
+				// a timeout it may have run, and come back: not twice.)
 				_ = a.MemoryAdapter.Broadcast(context.Background(), p, opts)
 			}
 		})
