@@ -29,8 +29,32 @@
 //     broadcasts to the sockets near a place (Near), which Node servers
 //     would not know to filter.
 //
-// Flags vicinity adds to a broadcast's opts (vicinityLatest) are ignored by
-// Node servers, which deliver such a broadcast as a volatile one.
+// Flags vicinity adds to a broadcast's opts are ignored by Node servers:
+// vicinityLatest (an EmitLatest, which they deliver as a volatile
+// broadcast), vicinityNear (on vicinity's channel only) and vicinityOffset
+// (a recoverable broadcast's offset).
+//
+// With [WithSharded], the protocol is createShardedAdapter's: Redis 7's
+// sharded pub/sub (SSUBSCRIBE, SPUBLISH) and socket.io-adapter's
+// ClusterAdapter messages ({uid, nsp, type, data}) on K#N# (requests and
+// broadcasts), K#N#uid# (answers) and, in the dynamic modes, K#N#room#
+// (broadcasts to one room, received by the servers with sockets in it).
+// It needs a standalone Redis 7 for now.
+//
+// # Recovery
+//
+// With [realtime.WithRecovery], recoverable broadcasts go to a Redis stream
+// per namespace (K-recovery#N#, its entry ids being the offsets, about
+// [WithRecoveryLog] packets and none older than the recovery window), added
+// and published by one script, so that every server, the sender included,
+// delivers them in the stream's order. Sessions live in keys
+// (K-session#N#pid) that expire: written at disconnect, and for connected
+// sockets within a second of a change of rooms and every half window, so a
+// client recovers on any server even after its own was killed. A restored
+// socket is caught up, when it joins its rooms, on what reached them while
+// it was being restored. A client whose offset or session is gone starts
+// afresh. Broadcasts from Node servers and emitters, and Near broadcasts,
+// are not replayed.
 //
 // # Servers and requests
 //
