@@ -53,16 +53,25 @@ func (a *Adapter) onControl(w wireRequest) {
 	if a.closed {
 		return
 	}
+	_, known := a.peers[w.UID]
+	if !known && len(a.peers) >= maxPeers && w.Type != reqHeartbeatClose {
+		return // a flood of made-up servers: the real ones are known already
+	}
 	switch w.Type {
 	case reqHeartbeat:
 		a.peers[w.UID] = time.Now()
 	case reqHeartbeatHello:
 		a.peers[w.UID] = time.Now()
-		go a.control(reqHeartbeat) // so that it knows this server at once
+		if !known {
+			go a.control(reqHeartbeat) // so that it knows this server at once
+		}
 	case reqHeartbeatClose:
 		delete(a.peers, w.UID)
 	}
 }
+
+// maxPeers bounds the vicinity servers an adapter keeps track of.
+const maxPeers = 4096
 
 // serverCount returns how many other servers answer requests: the Node
 // servers subscribed to the request channel (the namespace's channel in
