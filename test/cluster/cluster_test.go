@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -8,6 +9,8 @@ import (
 	"log/slog"
 	"net/http/httptest"
 	"os"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -24,8 +27,14 @@ import (
 )
 
 // childEnv, set to a Redis address, makes the test binary a vicinity
-// server of that Redis instead of running the tests (see startChild).
-const childEnv = "VICINITY_CLUSTER_CHILD_REDIS"
+// server of that Redis instead of running the tests (see startChild);
+// childModeEnv is its mode's name (classic if unset), childRecoveryEnv its
+// recoveryLog (see newVicinity; none if unset).
+const (
+	childEnv         = "VICINITY_CLUSTER_CHILD_REDIS"
+	childModeEnv     = "VICINITY_CLUSTER_CHILD_MODE"
+	childRecoveryEnv = "VICINITY_CLUSTER_CHILD_RECOVERY"
+)
 
 // TestMain fails the run if a goroutine of the servers outlives the tests.
 func TestMain(m *testing.M) {
@@ -38,7 +47,17 @@ func TestMain(m *testing.M) {
 // runChild runs the vicinity server C on the Redis at addr, printing its
 // URL, until its stdin closes.
 func runChild(addr string) int {
-	v, err := newVicinity(addr, "C", classic)
+	recoveryLog, err := strconv.Atoi(cmp.Or(os.Getenv(childRecoveryEnv), "0"))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, childRecoveryEnv, err)
+		return 1
+	}
+	i := slices.IndexFunc(modes, func(m mode) bool { return m.name == cmp.Or(os.Getenv(childModeEnv), classic.name) })
+	if i < 0 {
+		fmt.Fprintln(os.Stderr, childModeEnv, "names no mode")
+		return 1
+	}
+	v, err := newVicinity(addr, "C", modes[i], recoveryLog)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
@@ -112,7 +131,10 @@ type vicinity struct {
 }
 
 // newVicinity starts a vicinity server on the Redis at addr, in mode m.
-func newVicinity(addr, name string, m mode) (*vicinity, error) {
+// With a recoveryLog other than zero, it recovers connection state
+// (realtime.WithRecovery(time.Minute, false)) with a log of about that many
+// packets (redis.WithRecoveryLog).
+func newVicinity(addr, name string, m mode, recoveryLog int) (*vicinity, error) {
 	rc, err := rueidis.NewClient(rueidis.ClientOption{InitAddress: []string{addr}, DisableCache: true})
 	if err != nil {
 		return nil, err
@@ -124,7 +146,12 @@ func newVicinity(addr, name string, m mode) (*vicinity, error) {
 		redis.WithHeartbeat(500*time.Millisecond, 10*time.Second),
 		redis.WithLogger(slog.New(slog.DiscardHandler)),
 	}, m.options()...)
-	v.srv = realtime.New(realtime.WithAdapter(redis.NewAdapter(rc, opts...)))
+	var ropts []realtime.Option
+	if recoveryLog != 0 {
+		opts = append(opts, redis.WithRecoveryLog(recoveryLog))
+		ropts = append(ropts, realtime.WithRecovery(time.Minute, false))
+	}
+	v.srv = realtime.New(append(ropts, realtime.WithAdapter(redis.NewAdapter(rc, opts...)))...)
 	from := map[string]string{"from": name}
 	for _, nsp := range []*realtime.Namespace{v.srv.Of("/"), v.srv.Of("/other")} {
 		nsp.OnConnection(func(s *realtime.Socket) {
@@ -167,10 +194,10 @@ func (v *vicinity) close() {
 	v.rc.Close()
 }
 
-// startVicinity starts a vicinity server for the test.
-func startVicinity(t *testing.T, addr, name string, m mode) *vicinity {
+// startVicinity starts a vicinity server for the test (see newVicinity).
+func startVicinity(t *testing.T, addr, name string, m mode, recoveryLog int) *vicinity {
 	t.Helper()
-	v, err := newVicinity(addr, name, m)
+	v, err := newVicinity(addr, name, m, recoveryLog)
 	require.NoError(t, err)
 	t.Cleanup(v.close)
 	return v
@@ -188,16 +215,16 @@ func (v *vicinity) helloFrom(t *testing.T) string {
 	}
 }
 
-// cluster is what a test runs on: a Redis, two vicinity servers A and B,
-// and the Node.js peer (a Socket.IO server with @socket.io/redis-adapter,
-// and the official clients), all in one mode.
+// cluster is what a test runs on: a Redis, two vicinity servers A and B
+// (and C in some), and the Node.js peer (a Socket.IO server with
+// @socket.io/redis-adapter, and the official clients), all in one mode.
 type cluster struct {
-	mode   mode
-	redis  *redistest.Server
-	a, b   *vicinity
-	node   *peer
-	nodeJS string // node's path
-	probe  rueidis.Client
+	mode    mode
+	redis   *redistest.Server
+	a, b, c *vicinity // c: nil but in clusters of three
+	node    *peer
+	nodeJS  string // node's path
+	probe   rueidis.Client
 
 	// members are, by room channel, the servers (their URLs) that connect
 	// put sockets in the room of: those subscribed to it in the modes with
@@ -210,6 +237,14 @@ type cluster struct {
 // other.
 func start(t *testing.T, m mode) *cluster {
 	t.Helper()
+	return startWith(t, m, 2, 0)
+}
+
+// startWith starts a cluster in mode m with n vicinity servers (2: A and
+// B; 3: A, B and C), each with recoveryLog (see newVicinity), and waits
+// until its servers know each other.
+func startWith(t *testing.T, m mode, n, recoveryLog int) *cluster {
+	t.Helper()
 	node := nodetest.Require(t, ".", "socket.io", "socket.io-client",
 		"@socket.io/redis-adapter", "@socket.io/redis-emitter", "redis")
 	rs := redistest.Start(t)
@@ -217,12 +252,23 @@ func start(t *testing.T, m mode) *cluster {
 	require.NoError(t, err)
 	t.Cleanup(probe.Close)
 	c := &cluster{mode: m, redis: rs, nodeJS: node, probe: probe, members: make(map[string]map[string]bool)}
-	c.a = startVicinity(t, rs.Addr(), "A", m)
-	c.b = startVicinity(t, rs.Addr(), "B", m)
+	c.a = startVicinity(t, rs.Addr(), "A", m, recoveryLog)
+	c.b = startVicinity(t, rs.Addr(), "B", m, recoveryLog)
+	if n == 3 {
+		c.c = startVicinity(t, rs.Addr(), "C", m, recoveryLog)
+	}
 	c.node = startPeer(t, node, rs.URL(), m)
-	c.waitReady(t, 2, c.a, c.b)
+	c.waitReady(t, n, c.vicinities()...)
 	c.checkMode(t)
 	return c
+}
+
+// vicinities are the cluster's vicinity servers of this process.
+func (c *cluster) vicinities() []*vicinity {
+	if c.c == nil {
+		return []*vicinity{c.a, c.b}
+	}
+	return []*vicinity{c.a, c.b, c.c}
 }
 
 // checkMode checks that the three servers speak the cluster's protocol:
@@ -237,7 +283,7 @@ func (c *cluster) checkMode(t *testing.T) {
 	require.NoError(t, err)
 	plain, err := p.Do(ctx(t), p.B().PubsubNumsub().Channel(request).Build()).AsIntMap()
 	require.NoError(t, err)
-	want := map[bool]int64{true: 3, false: 0}
+	want := map[bool]int64{true: int64(len(c.vicinities()) + 1), false: 0}
 	require.Equal(t, want[c.mode.sharded], shards[shard], "servers on %s (SSUBSCRIBE) in mode %s", shard, c.mode.name)
 	require.Equal(t, want[!c.mode.sharded], plain[request], "servers on %s (SUBSCRIBE) in mode %s", request, c.mode.name)
 }
@@ -294,15 +340,28 @@ func (c *cluster) waitReady(t *testing.T, n int, vs ...*vicinity) {
 // connect put in one of those rooms is subscribed to its channel.
 func (c *cluster) connect(t *testing.T, name, url string, rooms ...string) string {
 	t.Helper()
+	return c.connectVia(t, name, url, url, rooms...)
+}
+
+// connectVia is connect through via: url itself, or the URL of a load
+// balancer in front of the server at url (connect's url). A client
+// connected through a load balancer reconnects by itself, every 50 to 200
+// ms, and recovers its connection state where the servers allow.
+func (c *cluster) connectVia(t *testing.T, name, via, url string, rooms ...string) string {
+	t.Helper()
 	var got struct {
 		ID string `json:"id"`
 	}
 	c.node.call(t, &got, "connect", map[string]any{
-		"name": name, "url": url, "rooms": rooms, "data": map[string]any{"name": name},
+		"name": name, "url": via, "rooms": rooms, "data": map[string]any{"name": name}, "reconnect": via != url,
 	})
 	require.NotEmpty(t, got.ID, "socket %s", name)
 	server, nsp := url, "/"
-	for _, s := range []string{c.a.url, c.b.url, c.node.url} {
+	urls := []string{c.node.url}
+	for _, v := range c.vicinities() {
+		urls = append(urls, v.url)
+	}
+	for _, s := range urls {
 		if path, ok := strings.CutPrefix(url, s); ok && (path == "" || path[0] == '/') {
 			server = s
 			if path != "" {

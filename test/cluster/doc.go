@@ -9,9 +9,12 @@
 // adapter, and peer.mjs: the Node server and the official clients in one
 // node process, driven over its stdin and stdout, one JSON object a line
 // (see peer.mjs). The clients connect to every server; what each gets is
-// reported back and checked here. TestServerKilledMidRequest runs a third
-// vicinity server in a process of its own (this test binary, re-run as a
-// server) to stop and kill it.
+// reported back and checked here. TestServerKilledMidRequest and
+// TestRecoveryAfterKill run a third vicinity server in a process of its
+// own (this test binary, re-run as a server) to stop and kill it; the
+// other recovery tests start a third in the test's process. Recovering
+// clients connect through a load balancer (internal/balancertest) that the
+// test repoints, makes refuse new connections, and cuts.
 //
 // # Modes
 //
@@ -46,8 +49,13 @@
 // disconnectSockets both ways; server-side emits both ways, with
 // acknowledgements; broadcasts with acknowledgements both ways; vicinity's
 // Emitter into the rooms and namespaces of the Node server and of vicinity
-// servers. In classic mode only: the npm emitter into vicinity rooms and
-// namespaces (it has no sharded mode); Redis restarted mid-test (see
+// servers; connection-state recovery on another vicinity server (three
+// vicinity servers with realtime.WithRecovery), after the first was shut
+// down and after it was killed with SIGKILL (socket.recovered, the same
+// socket.id, data and rooms, every missed broadcast once, in order, binary
+// data included). In classic mode only: a client back after the recovery
+// log dropped what it missed starts afresh; the npm emitter into vicinity
+// rooms and namespaces (it has no sharded mode); Redis restarted mid-test (see
 // pending_sharded_test.go.txt for the sharded modes); FetchSockets while
 // Redis is down or a server is frozen; a vicinity server killed while
 // another's FetchSockets waits for it.

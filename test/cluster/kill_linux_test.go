@@ -29,12 +29,12 @@ type child struct {
 	cmd *exec.Cmd
 }
 
-// startChild starts the vicinity server C on the Redis at addr; it is
-// killed when the test ends.
-func startChild(t *testing.T, addr string) *child {
+// startChild starts the vicinity server C on the Redis at addr, in mode m,
+// with recoveryLog (see newVicinity); it is killed when the test ends.
+func startChild(t *testing.T, addr string, m mode, recoveryLog int) *child {
 	t.Helper()
 	cmd := exec.Command(os.Args[0])
-	cmd.Env = append(os.Environ(), childEnv+"="+addr)
+	cmd.Env = append(os.Environ(), childEnv+"="+addr, childModeEnv+"="+m.name, childRecoveryEnv+"="+strconv.Itoa(recoveryLog))
 	cmd.Stderr = t.Output()
 	stdin, err := cmd.StdinPipe() // its end: closed when the test ends
 	require.NoError(t, err)
@@ -84,7 +84,7 @@ func stopped(pid int) bool {
 // one no longer waits for the dead server.
 func TestServerKilledMidRequest(t *testing.T) {
 	c := start(t, classic)
-	ch := startChild(t, c.redis.Addr())
+	ch := startChild(t, c.redis.Addr(), classic, 0)
 	c.waitReady(t, 3, c.a, c.b)
 	a1 := c.connect(t, "a1", c.a.url, "doomed")
 	b1 := c.connect(t, "b1", c.b.url, "doomed")

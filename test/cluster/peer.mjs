@@ -13,7 +13,10 @@
 // (its server's port), then answers each command {"id":N,"op":...} read on
 // stdin with {"id":N,"result":...} or {"id":N,"error":"..."}, and reports
 // what happens meanwhile as notes: {"note":"event","client","event","args"}
-// (an event a client got; it answers acknowledgements with "ack:"+client),
+// (an event a client got; it answers acknowledgements with "ack:"+client;
+// with connection-state recovery the last argument of a broadcast is its
+// offset), {"note":"connect","client","sid","recovered"} (each time a client
+// connects: its socket.id and socket.recovered),
 // {"note":"disconnect","client","reason"}, and {"note":"serverSideEmit",
 // "event","args"} (a server-side event the server got). Binary values are
 // {"$bin":base64,"kind":"Buffer"|"ArrayBuffer"|...} both ways (kind only
@@ -108,11 +111,16 @@ function select(target, { rooms, except, volatile }) {
 
 const clients = new Map();
 
-async function connectClient({ name, url, rooms, data }) {
+// connectClient connects client name to url. With reconnect, it
+// reconnects by itself, every 50 to 200 ms, and recovers its connection
+// state where the server allows (socket.recovered).
+async function connectClient({ name, url, rooms, data, reconnect = false }) {
   const socket = connect(url, {
     forceNew: true,
     transports: ["websocket"],
-    reconnection: false,
+    reconnection: reconnect,
+    reconnectionDelay: 50,
+    reconnectionDelayMax: 200,
     timeout: TIMEOUT,
     auth: { data: data ?? {} },
   });
@@ -122,6 +130,7 @@ async function connectClient({ name, url, rooms, data }) {
     send({ note: "event", client: name, event, args });
     cb?.(`ack:${name}`);
   });
+  socket.on("connect", () => send({ note: "connect", client: name, sid: socket.id, recovered: socket.recovered }));
   socket.on("disconnect", (reason) => send({ note: "disconnect", client: name, reason }));
   await new Promise((resolve, reject) => {
     socket.once("connect", resolve);

@@ -9,7 +9,6 @@ import (
 	"io"
 	"os"
 	"os/exec"
-	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -48,6 +47,9 @@ type message struct {
 	Event  string `json:"event"`
 	Reason string `json:"reason"`
 	Args   []any  `json:"args"`
+	// of a connect note
+	SID       string `json:"sid"`
+	Recovered bool   `json:"recovered"`
 
 	ID     int             `json:"id"`
 	Result json.RawMessage `json:"result"`
@@ -172,17 +174,28 @@ func (p *peer) call(t *testing.T, out any, op string, params map[string]any) {
 // note waits for the first note that match accepts.
 func (p *peer) note(t *testing.T, what string, match func(message) bool) message {
 	t.Helper()
+	return p.nth(t, what, 1, match)
+}
+
+// nth waits for the n-th note (1 for the first) that match accepts.
+func (p *peer) nth(t *testing.T, what string, n int, match func(message) bool) message {
+	t.Helper()
 	deadline := time.After(wait)
 	for {
 		p.mu.Lock()
-		i := slices.IndexFunc(p.notes, match)
 		var m message
-		if i >= 0 {
-			m = p.notes[i]
+		found := 0
+		for _, note := range p.notes {
+			if match(note) {
+				if found++; found == n {
+					m = note
+					break
+				}
+			}
 		}
 		changed := p.changed
 		p.mu.Unlock()
-		if i >= 0 {
+		if found == n {
 			return m
 		}
 		select {
@@ -222,16 +235,28 @@ func (p *peer) serverSideEmit(t *testing.T, arg0 string) []any {
 }
 
 // events returns the names of the events client got so far, in order.
-func (p *peer) events(client string) []string {
+func (p *peer) events(client string) []string { return names(p.eventNotes(client)) }
+
+// eventNotes returns the events client got so far, in order.
+func (p *peer) eventNotes(client string) []message {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	var names []string
+	var got []message
 	for _, m := range p.notes {
 		if m.Note == "event" && m.Client == client {
-			names = append(names, m.Event)
+			got = append(got, m)
 		}
 	}
-	return names
+	return got
+}
+
+// names are the names of events, in order.
+func names(events []message) []string {
+	var got []string
+	for _, m := range events {
+		got = append(got, m.Event)
+	}
+	return got
 }
 
 // bin is b as peer.mjs reads a Buffer from a command.
