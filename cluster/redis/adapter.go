@@ -29,14 +29,11 @@ var ErrTimeout = errors.New("redis adapter: servers did not answer in time")
 // namespaces, for [realtime.WithAdapter]. They share client, one
 // connection of it held in the subscribed state while any of them is open,
 // and speak @socket.io/redis-adapter's protocol (see the package
-// documentation). It panics for [WithSharded] with a Redis Cluster client.
+// documentation).
 func NewAdapter(client rueidis.Client, opts ...Option) realtime.AdapterFactory {
 	cfg := defaults()
 	for _, o := range opts {
 		o(&cfg)
-	}
-	if cfg.sharded && client.Mode() == rueidis.ClientModeCluster {
-		panic("redis: WithSharded on a Redis Cluster client is not supported yet (the shard channels would need a connection per shard): use a standalone Redis 7, or the classic mode")
 	}
 	h := &hub{client: client, cfg: cfg, adapters: make(map[*Adapter]struct{})}
 	return h.newAdapter
@@ -160,7 +157,13 @@ func (h *hub) newAdapter(nsp *realtime.Namespace) realtime.Adapter {
 		exclude:       make(map[string]string),
 	}
 	if w := nsp.RecoveryWindow(); w > 0 {
-		a.rec = newRecovery(h.cfg, key, name, w)
+		if h.cfg.sharded && h.client.Mode() == rueidis.ClientModeCluster {
+			// The recovery script publishes to the broadcast's channel,
+			// which a Redis Cluster keeps on another slot than the log.
+			h.cfg.logger.Error("redis adapter: recovery across servers needs the classic mode or a standalone Redis: clients start afresh on reconnection", "nsp", name)
+		} else {
+			a.rec = newRecovery(h.cfg, key, name, w)
+		}
 	}
 	a.log = h.cfg.logger.With("nsp", name, "uid", a.uid)
 	a.sub, a.out = h.acquire(a)

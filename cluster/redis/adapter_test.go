@@ -137,7 +137,14 @@ func settle() { time.Sleep(150 * time.Millisecond) }
 
 func cluster(t *testing.T, n int, opts ...redis.Option) (*redistest.Server, []*node) {
 	t.Helper()
-	rs := redistest.Start(t)
+	return clusterOf(t, n, mode{opts: opts})
+}
+
+// clusterOf starts n nodes of mode m on a Redis of their own.
+func clusterOf(t *testing.T, n int, m mode) (*redistest.Server, []*node) {
+	t.Helper()
+	opts := m.opts
+	rs := startRedis(t, m)
 	nodes := make([]*node, n)
 	for i := range nodes {
 		nodes[i] = startNode(t, rs.Addr(), opts...)
@@ -162,7 +169,7 @@ func waitPeers(t *testing.T, nodes []*node) {
 func TestBroadcastAcrossNodes(t *testing.T) { eachMode(t, testBroadcastAcrossNodes) }
 
 func testBroadcastAcrossNodes(t *testing.T, m mode) {
-	_, nodes := cluster(t, 3, m.opts...)
+	_, nodes := clusterOf(t, 3, m)
 	_, inA0 := connect(t, nodes[0], "a")
 	_, inA1 := connect(t, nodes[1], "a")
 	_, inB2 := connect(t, nodes[2], "b")
@@ -200,7 +207,7 @@ func testBroadcastAcrossNodes(t *testing.T, m mode) {
 func TestEmitWithAckAcrossNodes(t *testing.T) { eachMode(t, testEmitWithAckAcrossNodes) }
 
 func testEmitWithAckAcrossNodes(t *testing.T, m mode) {
-	_, nodes := cluster(t, 3, m.opts...)
+	_, nodes := clusterOf(t, 3, m)
 	s0, _ := connect(t, nodes[0], "a")
 	s1, _ := connect(t, nodes[1], "a")
 	s2, _ := connect(t, nodes[2], "a")
@@ -227,7 +234,7 @@ func testEmitWithAckAcrossNodes(t *testing.T, m mode) {
 func TestServerSideOperations(t *testing.T) { eachMode(t, testServerSideOperations) }
 
 func testServerSideOperations(t *testing.T, m mode) {
-	_, nodes := cluster(t, 3, m.opts...)
+	_, nodes := clusterOf(t, 3, m)
 	s0, in0 := connect(t, nodes[0], "a")
 	s1, in1 := connect(t, nodes[1], "a")
 	s2, in2 := connect(t, nodes[2])
@@ -254,6 +261,7 @@ func testServerSideOperations(t *testing.T, m mode) {
 	assert.Equal(t, []string{"in-joined"}, in0.waitFor(t, 1))
 	assert.Equal(t, []string{"in-joined"}, in1.waitFor(t, 1))
 	require.NoError(t, nsp.In("a").SocketsLeave(ctx, "joined"))
+	joinedEverywhere(t, nodes, "joined", 0, m.dynamic) // a room's channel and the namespace's may not be ordered
 	require.NoError(t, nsp.To("joined").Emit("in-joined"))
 	settle()
 	assert.Len(t, in0.got(), 1)
@@ -284,23 +292,45 @@ func testServerSideOperations(t *testing.T, m mode) {
 
 // modes are the adapter's protocols, each test running on each.
 var modes = []mode{
-	{"classic", nil, false},
-	{"sharded", []redis.Option{redis.WithSharded(redis.Dynamic)}, true},
-	{"sharded-static", []redis.Option{redis.WithSharded(redis.Static)}, false},
-	{"sharded-private", []redis.Option{redis.WithSharded(redis.DynamicPrivate)}, true},
+	{name: "classic"},
+	{name: "sharded", opts: []redis.Option{redis.WithSharded(redis.Dynamic)}, dynamic: true},
+	{name: "sharded-static", opts: []redis.Option{redis.WithSharded(redis.Static)}},
+	{name: "sharded-private", opts: []redis.Option{redis.WithSharded(redis.DynamicPrivate)}, dynamic: true},
+	{name: "classic-on-redis-cluster", redisCluster: true},
+	{name: "sharded-on-redis-cluster", opts: []redis.Option{redis.WithSharded(redis.Dynamic)}, dynamic: true, redisCluster: true},
 }
 
-// mode is a protocol of the adapter; dynamic when rooms have channels.
+// mode is a protocol of the adapter; dynamic when rooms have channels;
+// redisCluster on a Redis Cluster (of one node), where recovery across
+// servers needs the classic mode.
 type mode struct {
-	name    string
-	opts    []redis.Option
-	dynamic bool
+	name         string
+	opts         []redis.Option
+	dynamic      bool
+	redisCluster bool
 }
 
 func eachMode(t *testing.T, test func(*testing.T, mode)) {
 	for _, m := range modes {
 		t.Run(m.name, func(t *testing.T) { test(t, m) })
 	}
+}
+
+// eachRecoveryMode is eachMode for the modes with recovery across servers.
+func eachRecoveryMode(t *testing.T, test func(*testing.T, mode)) {
+	for _, m := range modes {
+		if !(m.redisCluster && m.dynamic) {
+			t.Run(m.name, func(t *testing.T) { test(t, m) })
+		}
+	}
+}
+
+// startRedis starts the Redis of mode m.
+func startRedis(t *testing.T, m mode) *redistest.Server {
+	if m.redisCluster {
+		return redistest.StartCluster(t)
+	}
+	return redistest.Start(t)
 }
 
 // joinedEverywhere waits until n sockets of the nodes are in room and, in
@@ -341,7 +371,7 @@ func ids(rs []*realtime.RemoteSocket) []string {
 func TestServerSideEmit(t *testing.T) { eachMode(t, testServerSideEmit) }
 
 func testServerSideEmit(t *testing.T, m mode) {
-	_, nodes := cluster(t, 3, m.opts...)
+	_, nodes := clusterOf(t, 3, m)
 	got := make(chan string, 10)
 	for i, n := range nodes {
 		n.srv.Of("/").OnServerSideEmit("hello", func(e *realtime.ServerEvent) {

@@ -39,7 +39,9 @@
 // ClusterAdapter messages ({uid, nsp, type, data}) on K#N# (requests and
 // broadcasts), K#N#uid# (answers) and, in the dynamic modes, K#N#room#
 // (broadcasts to one room, received by the servers with sockets in it).
-// It needs a standalone Redis 7 for now.
+// On a Redis Cluster each shard channel is subscribed to on its shard's
+// node, and messages on different channels are not ordered among
+// themselves.
 //
 // # Recovery
 //

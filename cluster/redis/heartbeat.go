@@ -91,16 +91,22 @@ func (a *Adapter) serverCount(ctx context.Context) (int, error) {
 	}
 	c := a.h.client
 	all := a.reqChannel
-	cmd := c.B().PubsubNumsub().Channel(all, a.vicChannel).Build()
 	if a.h.cfg.sharded {
 		all = a.channel
-		cmd = c.B().PubsubShardnumsub().Channel(all, a.vicChannel).Build()
 	}
-	counts, err := doRetry(ctx, c, cmd).AsIntMap()
-	if err != nil {
-		return 0, errUnavailable(err)
+	var counts [2]int
+	for i, ch := range []string{all, a.vicChannel} { // one by one: on a Redis Cluster, each on its shard
+		cmd := c.B().PubsubNumsub().Channel(ch).Build()
+		if a.h.cfg.sharded {
+			cmd = c.B().PubsubShardnumsub().Channel(ch).Build()
+		}
+		n, err := doRetry(ctx, c, cmd).AsIntMap()
+		if err != nil {
+			return 0, errUnavailable(err)
+		}
+		counts[i] = int(n[ch])
 	}
-	subscribed, vicinity := int(counts[all]), int(counts[a.vicChannel])
+	subscribed, vicinity := counts[0], counts[1]
 	cut := time.Now().Add(-a.h.cfg.heartbeatTimeout)
 	alive := 0
 	a.mu.Lock()

@@ -203,9 +203,10 @@ const (
 // modes, so that a broadcast to a room reaches only the servers with
 // sockets in it. Every server of the cluster must use the same mode;
 // @socket.io/redis-emitter does not speak it ([Emitter] does, made with the
-// same option). For now it needs a standalone Redis 7 (or a primary with
-// replicas): on a Redis Cluster client, whose shards would each need a
-// subscription connection, [NewAdapter] refuses it.
+// same option). With a Redis Cluster client each shard channel is
+// subscribed to on its shard's node: messages on different channels are
+// then not ordered among themselves, and recovery across servers needs the
+// classic mode.
 func WithSharded(mode SubscriptionMode) Option {
 	if mode < Dynamic || mode > DynamicPrivate {
 		panic("redis: WithSharded: unknown mode")

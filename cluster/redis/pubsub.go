@@ -60,6 +60,11 @@ type subscriber struct {
 
 	queue   chan received // to the worker, in order
 	workers sync.WaitGroup
+	// cluster is set for a Redis Cluster client: each shard channel is
+	// then subscribed to on its own (rueidis's Receive, on its shard's
+	// node), not on the dedicated connection.
+	cluster bool
+	shards  map[string]context.CancelFunc // by channel, under mu
 
 	mu sync.Mutex
 	// subs holds each subscription's holders, oldest first: two adapters
@@ -74,9 +79,11 @@ type subscriber struct {
 func newSubscriber(client rueidis.Client, log *slog.Logger) *subscriber {
 	s := &subscriber{
 		client: client, log: log,
-		subs:  make(map[subKey][]holder),
-		queue: make(chan received, queueLen),
-		stop:  make(chan struct{}), done: make(chan struct{}),
+		subs:    make(map[subKey][]holder),
+		cluster: client.Mode() == rueidis.ClientModeCluster,
+		shards:  make(map[string]context.CancelFunc),
+		queue:   make(chan received, queueLen),
+		stop:    make(chan struct{}), done: make(chan struct{}),
 	}
 	s.workers.Add(1)
 	go s.run()
@@ -112,7 +119,9 @@ func (s *subscriber) run() {
 		s.dc = dc
 		keys := make([]subKey, 0, len(s.subs))
 		for k := range s.subs {
-			keys = append(keys, k)
+			if !(s.cluster && k.kind == shardSub) {
+				keys = append(keys, k)
+			}
 		}
 		s.mu.Unlock()
 		err := subscribe(dc, keys...)
@@ -211,9 +220,31 @@ func (s *subscriber) add(owner any, h handler, keys ...subKey) error {
 	for _, k := range keys {
 		s.subs[k] = append(s.subs[k], holder{owner, h})
 	}
+	var ready []chan struct{}
+	if s.cluster {
+		var rest []subKey
+		for _, k := range keys {
+			if k.kind != shardSub {
+				rest = append(rest, k)
+			} else if s.shards[k.name] == nil {
+				r := make(chan struct{})
+				ready = append(ready, r)
+				s.startShard(k.name, r)
+			}
+		}
+		keys = rest
+	}
 	dc := s.dc
 	s.mu.Unlock()
-	if dc == nil {
+	for _, r := range ready {
+		t := time.NewTimer(5 * time.Second)
+		select {
+		case <-r:
+		case <-t.C:
+		}
+		t.Stop()
+	}
+	if dc == nil || len(keys) == 0 {
 		return nil
 	}
 	err := subscribe(dc, keys...)
@@ -221,6 +252,46 @@ func (s *subscriber) add(owner any, h handler, keys ...subKey) error {
 		dc.Close()
 	}
 	return err
+}
+
+// startShard subscribes to shard channel name on its own until it is
+// removed or the subscriber closed, closing ready once subscribed. The
+// caller holds mu.
+func (s *subscriber) startShard(name string, ready chan struct{}) {
+	ctx, cancel := context.WithCancel(context.Background())
+	s.shards[name] = cancel
+	s.workers.Add(1)
+	go func() {
+		defer s.workers.Done()
+		var once sync.Once
+		rctx := rueidis.WithOnSubscriptionHook(ctx, func(ps rueidis.PubSubSubscription) {
+			if ps.Kind == "ssubscribe" {
+				once.Do(func() { close(ready) })
+			}
+		})
+		rctx = rueidis.WithOnReceiveReturnHook(rctx, func(_ error, c rueidis.CommandClient) error {
+			if ctx.Err() != nil { // removed: leave the channel
+				uctx, ucancel := context.WithTimeout(context.Background(), 5*time.Second)
+				defer ucancel()
+				_ = c.Do(uctx, c.B().Sunsubscribe().Channel(name).Build()).Error()
+			}
+			return nil
+		})
+		pause := 50 * time.Millisecond
+		for {
+			err := s.client.Receive(rctx, s.client.B().Ssubscribe().Channel(name).Build(), s.dispatch)
+			if ctx.Err() != nil {
+				return
+			}
+			s.log.Warn("redis adapter: shard subscription lost, subscribing again", "channel", name, "err", err, "pause", pause)
+			select {
+			case <-time.After(pause):
+			case <-ctx.Done():
+				return
+			}
+			pause = min(2*pause, 2*time.Second)
+		}
+	}()
 }
 
 // remove drops owner's holds on keys, and unsubscribes from those no one
@@ -238,6 +309,18 @@ func (s *subscriber) remove(owner any, keys ...subKey) {
 		gone = append(gone, k)
 	}
 	keys = gone
+	if s.cluster {
+		var rest []subKey
+		for _, k := range keys {
+			if k.kind != shardSub {
+				rest = append(rest, k)
+			} else if cancel := s.shards[k.name]; cancel != nil {
+				delete(s.shards, k.name)
+				cancel()
+			}
+		}
+		keys = rest
+	}
 	dc := s.dc
 	s.mu.Unlock()
 	if dc == nil || len(keys) == 0 {
@@ -261,6 +344,12 @@ func (s *subscriber) remove(owner any, keys ...subKey) {
 
 func (s *subscriber) close() {
 	close(s.stop)
+	s.mu.Lock()
+	for name, cancel := range s.shards {
+		delete(s.shards, name)
+		cancel()
+	}
+	s.mu.Unlock()
 	<-s.done
 	s.workers.Wait()
 }

@@ -6,14 +6,9 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"net/http/httptest"
-	"net/http/httputil"
-	"net/url"
 	"os"
 	"os/exec"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -23,58 +18,10 @@ import (
 
 	"github.com/vicinity-go/vicinity/client"
 	"github.com/vicinity-go/vicinity/cluster/redis"
+	"github.com/vicinity-go/vicinity/internal/balancertest"
 	"github.com/vicinity-go/vicinity/internal/redistest"
 	"github.com/vicinity-go/vicinity/realtime"
 )
-
-// balancer is a load balancer in front of the nodes: it forwards to one
-// node at a time, and can cut every connection it holds.
-type balancer struct {
-	url    string
-	target atomic.Pointer[url.URL]
-	mu     sync.Mutex
-	conns  map[net.Conn]bool
-}
-
-func newBalancer(t *testing.T, to string) *balancer {
-	t.Helper()
-	b := &balancer{conns: make(map[net.Conn]bool)}
-	b.point(to)
-	tr := &http.Transport{DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-		c, err := (&net.Dialer{}).DialContext(ctx, network, addr)
-		if err == nil {
-			b.mu.Lock()
-			b.conns[c] = true
-			b.mu.Unlock()
-		}
-		return c, err
-	}}
-	rp := &httputil.ReverseProxy{
-		Rewrite:   func(r *httputil.ProxyRequest) { r.SetURL(b.target.Load()) },
-		Transport: tr,
-		ErrorLog:  nil,
-	}
-	hs := httptest.NewServer(rp)
-	t.Cleanup(func() { b.cut(); hs.Close(); tr.CloseIdleConnections() })
-	b.url = hs.URL
-	return b
-}
-
-// point sends the next connections to the node at rawURL.
-func (b *balancer) point(rawURL string) {
-	u, _ := url.Parse(rawURL)
-	b.target.Store(u)
-}
-
-// cut closes every connection to the nodes, as a node's crash does.
-func (b *balancer) cut() {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	for c := range b.conns {
-		_ = c.Close()
-		delete(b.conns, c)
-	}
-}
 
 // recoveringClient connects through the balancer, reconnecting quickly.
 func recoveringClient(t *testing.T, url string, rooms ...string) (*client.Socket, *received) {
@@ -112,15 +59,15 @@ func waitSession(t *testing.T, rc rueidis.Client, room string) {
 
 // A client that loses its connection to node A comes back through the
 // load balancer to node B with its id, its rooms and what it missed.
-func TestRecoveryOnAnotherNode(t *testing.T) { eachMode(t, testRecoveryOnAnotherNode) }
+func TestRecoveryOnAnotherNode(t *testing.T) { eachRecoveryMode(t, testRecoveryOnAnotherNode) }
 
 func testRecoveryOnAnotherNode(t *testing.T, m mode) {
-	a, b, lb, s, in := recoveryPair(t, m.opts...)
+	a, b, lb, s, in := recoveryPair(t, m)
 	first := s.ID()
 	waitSession(t, a.rc, "r")
 
-	lb.point(b.url)
-	lb.cut()
+	lb.Point(t, b.url)
+	lb.Cut()
 	require.Eventually(t, func() bool { return !s.Connected() }, 5*time.Second, 5*time.Millisecond)
 	for i := range 3 {
 		require.NoError(t, b.srv.Of("/").To("r").Emit("missed", i, []byte{byte(i)}))
@@ -145,14 +92,14 @@ func testRecoveryOnAnotherNode(t *testing.T, m mode) {
 
 // recoveryPair starts nodes A and B with recovery, and a client through
 // the load balancer to A, in room "r", that got one broadcast ("before").
-func recoveryPair(t *testing.T, opts ...redis.Option) (a, b *node, lb *balancer, s *client.Socket, in *received) {
+func recoveryPair(t *testing.T, m mode) (a, b *node, lb *balancertest.Balancer, s *client.Socket, in *received) {
 	t.Helper()
-	rs := redistest.Start(t)
-	a = startRecoveryNode(t, rs.Addr(), opts...)
-	b = startRecoveryNode(t, rs.Addr(), opts...)
+	rs := startRedis(t, m)
+	a = startRecoveryNode(t, rs.Addr(), m.opts...)
+	b = startRecoveryNode(t, rs.Addr(), m.opts...)
 	waitPeers(t, []*node{a, b})
-	lb = newBalancer(t, a.url)
-	s, in = recoveringClient(t, lb.url, "r")
+	lb = balancertest.Start(t, a.url)
+	s, in = recoveringClient(t, lb.URL, "r")
 	require.NoError(t, b.srv.Of("/").To("r").Emit("before", 0))
 	in.waitFor(t, 1)
 	return a, b, lb, s, in
@@ -201,8 +148,8 @@ func TestRecoveryAfterKill(t *testing.T) {
 	aURL := strings.TrimSpace(line)
 
 	b := startRecoveryNode(t, rs.Addr())
-	lb := newBalancer(t, aURL)
-	s, in := recoveringClient(t, lb.url, "r")
+	lb := balancertest.Start(t, aURL)
+	s, in := recoveringClient(t, lb.URL, "r")
 	first := s.ID()
 	require.NoError(t, b.srv.Of("/").To("r").Emit("before"))
 	in.waitFor(t, 1)
@@ -210,8 +157,8 @@ func TestRecoveryAfterKill(t *testing.T) {
 
 	require.NoError(t, cmd.Process.Kill()) // SIGKILL
 	_ = cmd.Wait()
-	lb.point(b.url)
-	lb.cut()
+	lb.Point(t, b.url)
+	lb.Cut()
 	require.Eventually(t, func() bool { return !s.Connected() }, 5*time.Second, 5*time.Millisecond)
 	require.NoError(t, b.srv.Of("/").To("r").Emit("missed", 1))
 	require.NoError(t, b.srv.Of("/").Emit("missed", 2))
@@ -230,13 +177,13 @@ func TestRecoveryRefused(t *testing.T) {
 	a := startNodeWith(t, rs.Addr(), []realtime.Option{realtime.WithRecovery(time.Minute, false)}, redis.WithRecoveryLog(5))
 	b := startNodeWith(t, rs.Addr(), []realtime.Option{realtime.WithRecovery(time.Minute, false)}, redis.WithRecoveryLog(5))
 	waitPeers(t, []*node{a, b})
-	lb := newBalancer(t, a.url)
-	s, in := recoveringClient(t, lb.url, "r")
+	lb := balancertest.Start(t, a.url)
+	s, in := recoveringClient(t, lb.URL, "r")
 	first := s.ID()
 	require.NoError(t, b.srv.Of("/").To("r").Emit("before"))
 	in.waitFor(t, 1)
-	lb.point(b.url)
-	lb.cut()
+	lb.Point(t, b.url)
+	lb.Cut()
 	require.Eventually(t, func() bool { return !s.Connected() }, 5*time.Second, 5*time.Millisecond)
 	for i := range 500 { // the log keeps about 5: the client's offset goes
 		require.NoError(t, b.srv.Of("/").To("r").Emit("flood", i))
@@ -251,10 +198,10 @@ func TestRecoveryRefused(t *testing.T) {
 // A server shut down for a deploy: its clients recover on another server,
 // from the sessions it kept when it closed them.
 func TestRecoveryAfterShutdown(t *testing.T) {
-	a, b, lb, s, in := recoveryPair(t)
+	a, b, lb, s, in := recoveryPair(t, modes[0])
 	first := s.ID()
 
-	lb.point(b.url)
+	lb.Point(t, b.url)
 	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
 	defer cancel()
 	require.NoError(t, a.srv.Shutdown(ctx))
@@ -268,10 +215,12 @@ func TestRecoveryAfterShutdown(t *testing.T) {
 
 // A client's data that reads as the offset's placeholder stays data: the
 // offset goes after everything a client sent.
-func TestRecoveryPlaceholderInData(t *testing.T) { eachMode(t, testRecoveryPlaceholderInData) }
+func TestRecoveryPlaceholderInData(t *testing.T) {
+	eachRecoveryMode(t, testRecoveryPlaceholderInData)
+}
 
 func testRecoveryPlaceholderInData(t *testing.T, m mode) {
-	a, b, _, _, in := recoveryPair(t, m.opts...)
+	a, b, _, _, in := recoveryPair(t, m)
 	_, inB := connect(t, b, "r")
 	const placeholder = "\x00vicinity-offset\x00"
 	require.NoError(t, a.srv.Of("/").To("r").Emit("ev", placeholder))
@@ -291,18 +240,19 @@ func testRecoveryPlaceholderInData(t *testing.T, m mode) {
 // live (the catch-up of RestoreSession), on another node in every mode and
 // on one node with the in-memory adapter.
 func TestRecoveryUnderLoad(t *testing.T) {
-	eachMode(t, func(t *testing.T, m mode) {
-		a, b, lb, s, in := recoveryPair(t, m.opts...)
+	eachRecoveryMode(t, func(t *testing.T, m mode) {
+		a, b, lb, s, in := recoveryPair(t, m)
 		waitSession(t, a.rc, "r")
-		recoverUnderLoad(t, b.srv, func() { lb.point(b.url); lb.cut() }, s, in)
+		lb.Point(t, b.url) // the next connections; this one stays until the cut
+		recoverUnderLoad(t, b.srv, lb.Cut, s, in)
 	})
 	t.Run("memory", func(t *testing.T) {
 		srv := newNodeServer(nil, []realtime.Option{realtime.WithRecovery(time.Minute, false)})
-		lb := newBalancer(t, serveHTTP(t, srv))
-		s, in := recoveringClient(t, lb.url, "r")
+		lb := balancertest.Start(t, serveHTTP(t, srv))
+		s, in := recoveringClient(t, lb.URL, "r")
 		require.NoError(t, srv.Of("/").To("r").Emit("before", 0))
 		in.waitFor(t, 1)
-		recoverUnderLoad(t, srv, lb.cut, s, in)
+		recoverUnderLoad(t, srv, lb.Cut, s, in)
 	})
 }
 

@@ -7,6 +7,7 @@ package redistest
 import (
 	"bufio"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -26,6 +27,8 @@ type Server struct {
 	port int
 	dir  string
 
+	cluster bool // a one-node Redis Cluster
+
 	mu  sync.Mutex
 	cmd *exec.Cmd
 }
@@ -33,6 +36,19 @@ type Server struct {
 // Start starts a redis-server on a free loopback port; it is killed when
 // the test ends.
 func Start(tb testing.TB) *Server {
+	tb.Helper()
+	return start(tb, false)
+}
+
+// StartCluster starts a Redis Cluster of one node, holding every slot, on a
+// free loopback port: clients see a cluster, with its rules (a command's
+// keys and shard channels in one slot), on one process.
+func StartCluster(tb testing.TB) *Server {
+	tb.Helper()
+	return start(tb, true)
+}
+
+func start(tb testing.TB, cluster bool) *Server {
 	tb.Helper()
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {
@@ -42,7 +58,7 @@ func Start(tb testing.TB) *Server {
 		}
 		tb.Skip(msg)
 	}
-	s := &Server{tb: tb, bin: bin, port: freePort(tb), dir: tb.TempDir()}
+	s := &Server{tb: tb, bin: bin, port: freePort(tb), dir: tb.TempDir(), cluster: cluster}
 	s.Restart()
 	tb.Cleanup(s.Kill)
 	return s
@@ -82,8 +98,13 @@ func (s *Server) Restart() {
 	s.Kill()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	cmd := exec.Command(s.bin, "--port", strconv.Itoa(s.port), "--bind", "127.0.0.1",
-		"--save", "", "--appendonly", "no", "--dir", s.dir, "--daemonize", "no", "--loglevel", "warning")
+	args := []string{"--port", strconv.Itoa(s.port), "--bind", "127.0.0.1",
+		"--save", "", "--appendonly", "no", "--dir", s.dir, "--daemonize", "no", "--loglevel", "warning"}
+	if s.cluster {
+		_ = os.Remove(s.dir + "/nodes.conf") // a new, empty cluster
+		args = append(args, "--cluster-enabled", "yes", "--cluster-config-file", s.dir+"/nodes.conf")
+	}
+	cmd := exec.Command(s.bin, args...)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		s.tb.Fatal(err)
@@ -99,15 +120,59 @@ func (s *Server) Restart() {
 		}
 	}()
 	deadline := time.Now().Add(10 * time.Second)
-	for {
-		if ping(s.Addr()) == nil {
-			return
-		}
+	for ping(s.Addr()) != nil {
 		if time.Now().After(deadline) {
 			s.tb.Fatalf("redis-server on %s did not start", s.Addr())
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+	if !s.cluster {
+		return
+	}
+	if _, err := command(s.Addr(), "CLUSTER ADDSLOTSRANGE 0 16383"); err != nil {
+		s.tb.Fatal(err)
+	}
+	for {
+		info, err := command(s.Addr(), "CLUSTER INFO")
+		if err == nil && strings.Contains(info, "cluster_state:ok") {
+			return
+		}
+		if time.Now().After(deadline) {
+			s.tb.Fatalf("the Redis Cluster on %s is not ok: %q %v", s.Addr(), info, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// command sends an inline command and returns its answer: a line, or a
+// bulk string's contents.
+func command(addr, cmd string) (string, error) {
+	c, err := net.DialTimeout("tcp", addr, time.Second)
+	if err != nil {
+		return "", err
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(time.Second))
+	if _, err := c.Write([]byte(cmd + "\r\n")); err != nil {
+		return "", err
+	}
+	r := bufio.NewReader(c)
+	line, err := r.ReadString('\n')
+	if err != nil {
+		return "", err
+	}
+	switch line[0] {
+	case '-':
+		return "", fmt.Errorf("redis: %s", strings.TrimSpace(line))
+	case '$':
+		n, _ := strconv.Atoi(strings.TrimSpace(line[1:]))
+		buf := make([]byte, n+2)
+		if _, err := io.ReadFull(r, buf); err != nil {
+			return "", err
+		}
+		return string(buf[:n]), nil
+	}
+	return strings.TrimSpace(line), nil
 }
 
 // ping sends PING and expects PONG.
