@@ -188,7 +188,7 @@ func (n *Namespace) add(s *Socket) bool {
 	n.sockets[s.id] = s
 	n.mu.Unlock()
 	join := func() {
-		n.adapter.AddAll(s.id, append([]string{s.id}, restoredRooms...))
+		n.adapter.AddAll(s.id, append(append([]string{s.id}, restoredRooms...), s.takeEarly()...))
 		if n.srv.cfg.observers != nil {
 			s.joined(nil)
 		}

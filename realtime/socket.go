@@ -60,6 +60,7 @@ type Socket struct {
 	disconnect   []func(*Socket, string)
 	acks         map[uint64]func(Args) // nil until the first EmitWithAck
 	data         any
+	early        []string // rooms joined in the middleware, before it connected
 }
 
 // eventHandler is the handler [Socket.On] set for an event. A socket's
@@ -330,8 +331,11 @@ func (s *Socket) checkJoin(rooms []string) error {
 			return ErrRoomNameTooLong
 		}
 	}
-	in := s.Rooms() // sorted, its own included
-	n := len(in) - 1
+	in := s.Rooms() // sorted, its own included once it connected
+	n := len(in)
+	if _, own := slices.BinarySearch(in, s.id); own {
+		n--
+	}
 	var seen map[string]bool // for a long list; a short one is searched
 	if len(rooms) > 8 {
 		seen = make(map[string]bool, len(rooms))
@@ -358,6 +362,9 @@ func (s *Socket) checkJoin(rooms []string) error {
 // join adds the socket to rooms, without the limits of [Socket.Join]: for
 // the server's own choices (SocketsJoin, area rooms).
 func (s *Socket) join(rooms ...string) {
+	if s.joinEarly(rooms) {
+		return
+	}
 	feats, obs := s.nsp.srv.feats, s.nsp.srv.cfg.observers
 	if feats == nil && obs == nil {
 		s.nsp.adapter.AddAll(s.id, rooms)
@@ -389,8 +396,43 @@ func (s *Socket) joined(before []string) {
 	}
 }
 
+// joinEarly keeps rooms for when the socket connects, if it has not yet
+// (a join in the middleware, as Node allows), and reports whether it did.
+func (s *Socket) joinEarly(rooms []string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.connected || s.ended {
+		return false
+	}
+	for _, r := range rooms {
+		if i, ok := slices.BinarySearch(s.early, r); !ok {
+			s.early = slices.Insert(s.early, i, r)
+		}
+	}
+	return true
+}
+
+// takeEarly returns the rooms joined before the socket connected, and
+// forgets them.
+func (s *Socket) takeEarly() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	early := s.early
+	s.early = nil
+	return early
+}
+
 // Leave removes the socket from room.
 func (s *Socket) Leave(room string) {
+	s.mu.Lock()
+	if !s.connected && !s.ended { // in the middleware
+		if i, ok := slices.BinarySearch(s.early, room); ok {
+			s.early = slices.Delete(s.early, i, i+1)
+		}
+		s.mu.Unlock()
+		return
+	}
+	s.mu.Unlock()
 	feats, obs := s.nsp.srv.feats, s.nsp.srv.cfg.observers
 	if feats == nil && obs == nil {
 		s.nsp.adapter.Del(s.id, room)
@@ -409,8 +451,18 @@ func (s *Socket) Leave(room string) {
 	}
 }
 
-// Rooms returns the rooms the socket is in, sorted, including its own.
-func (s *Socket) Rooms() []string { return s.nsp.adapter.SocketRooms(s.id) }
+// Rooms returns the rooms the socket is in, sorted, including its own
+// (in the middleware: those it joined there).
+func (s *Socket) Rooms() []string {
+	s.mu.Lock()
+	if !s.connected && !s.ended {
+		early := slices.Clone(s.early)
+		s.mu.Unlock()
+		return early
+	}
+	s.mu.Unlock()
+	return s.nsp.adapter.SocketRooms(s.id)
+}
 
 // Broadcast selects every other socket of the namespace.
 func (s *Socket) Broadcast() BroadcastOperator { return s.nsp.op().Except(s.id) }
