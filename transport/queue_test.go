@@ -13,7 +13,7 @@ import (
 // chunks it gives back hold no packet. (Not parallel: nothing else may
 // take those chunks from the pool meanwhile.)
 func TestPacketQueue(t *testing.T) {
-	for _, n := range []int{1, chunkLen - 1, chunkLen, chunkLen + 1, 3*chunkLen + 5} {
+	for _, n := range []int{1, inlineLen, inlineLen + 1, inlineLen + chunkLen, inlineLen + chunkLen + 1, 3*chunkLen + 5} {
 		t.Run(fmt.Sprint(n), func(t *testing.T) {
 			var q packetQueue
 			for i := range n {
@@ -22,7 +22,7 @@ func TestPacketQueue(t *testing.T) {
 			require.Equal(t, n, q.len())
 			*q.at(n - 1) = Message([]byte("last"), true)
 			chunks := append([]*queueChunk(nil), q.chunks...)
-			assert.Len(t, chunks, (n+chunkLen-1)/chunkLen)
+			assert.Len(t, chunks, (max(0, n-inlineLen)+chunkLen-1)/chunkLen, "the first %d inline", inlineLen)
 
 			got := q.appendTo([]Packet{Message([]byte("before"), false)})
 			require.Len(t, got, n+1)
@@ -33,6 +33,7 @@ func TestPacketQueue(t *testing.T) {
 			assert.Equal(t, Message([]byte("last"), true), got[n])
 			assert.Zero(t, q.len())
 			assert.Empty(t, q.chunks)
+			assert.Equal(t, [inlineLen]Packet{}, q.head, "cleared")
 			for i, ch := range chunks {
 				assert.Equal(t, queueChunk{}, *ch, "chunk %d given back", i)
 			}
@@ -47,7 +48,7 @@ func TestPacketQueue(t *testing.T) {
 // parallel, as TestPacketQueue).
 func TestPacketQueueReset(t *testing.T) {
 	var q packetQueue
-	for range chunkLen + 2 {
+	for range inlineLen + chunkLen + 2 {
 		q.push(Message([]byte("x"), false))
 	}
 	chunks := append([]*queueChunk(nil), q.chunks...)
