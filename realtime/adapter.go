@@ -601,9 +601,9 @@ type recoveryLog struct {
 	mu       sync.Mutex
 	packets  []logged
 	sessions map[string]persisted
-	// restoring holds, by socket id, the offset of the last packet restored
-	// to a recovered socket not yet in its rooms.
-	restoring map[string]persisted
+	// restoring holds, by socket id, the recovered sockets not yet in
+	// their rooms.
+	restoring map[string]restoring
 	sweeper   *time.Timer
 	closed    bool
 }
@@ -619,8 +619,15 @@ type persisted struct {
 	at time.Time
 }
 
+// restoring is a recovered socket not yet in its rooms: the offset of the
+// last packet restored to it, and when.
+type restoring struct {
+	offset string
+	at     time.Time
+}
+
 func newRecoveryLog(ttl time.Duration) *recoveryLog {
-	l := &recoveryLog{ttl: ttl, sessions: make(map[string]persisted), restoring: make(map[string]persisted)}
+	l := &recoveryLog{ttl: ttl, sessions: make(map[string]persisted), restoring: make(map[string]restoring)}
 	l.sweeper = time.AfterFunc(ttl, l.sweep)
 	return l
 }
@@ -733,7 +740,7 @@ func (l *recoveryLog) restore(pid, offset string) (Session, []*Packet, bool) {
 	if n := len(l.packets); n > 0 {
 		last = l.packets[n-1].p.Offset
 	}
-	l.restoring[ps.s.SID] = persisted{s: Session{PID: last}, at: now}
+	l.restoring[ps.s.SID] = restoring{offset: last, at: now}
 	return ps.s, missed, true
 }
 
@@ -756,7 +763,7 @@ func (l *recoveryLog) catchUp(s *Socket, rooms []string, join func()) bool {
 	}
 	start := len(l.packets)
 	for i, lp := range l.packets {
-		if lp.p.Offset == r.s.PID {
+		if lp.p.Offset == r.offset {
 			start = i + 1
 			break
 		}

@@ -488,14 +488,20 @@ func compareIDs(x, y string) int {
 }
 
 // forgetRestoring drops the restored sockets that never joined their
-// rooms (refused after their session was restored).
+// rooms (refused after their session was restored), and the exclusions of
+// sockets gone before a later recoverable broadcast cleared them.
 func (a *Adapter) forgetRestoring() {
 	cut := time.Now().Add(-time.Minute)
 	a.catchMu.Lock()
+	defer a.catchMu.Unlock()
 	for id, r := range a.restoring {
 		if r.at.Before(cut) {
 			delete(a.restoring, id)
 		}
 	}
-	a.catchMu.Unlock()
+	for id := range a.exclude {
+		if a.nsp.Socket(id) == nil {
+			delete(a.exclude, id)
+		}
+	}
 }

@@ -1,9 +1,6 @@
 package main
 
 import (
-	"context"
-	"io"
-	"log/slog"
 	"net/http/httptest"
 	"testing"
 	"time"
@@ -22,16 +19,8 @@ func serveNode(t *testing.T, addr string) *httptest.Server {
 	t.Helper()
 	rc, err := rueidis.NewClient(rueidis.ClientOption{InitAddress: []string{addr}, DisableCache: true})
 	require.NoError(t, err)
-	rt, handler := newServer(slog.New(slog.NewTextHandler(io.Discard, nil)), testOptions(), rc)
-	ts := httptest.NewServer(handler)
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), wait)
-		defer cancel()
-		assert.NoError(t, rt.Shutdown(ctx))
-		ts.Close()
-		rc.Close()
-	})
-	return ts
+	t.Cleanup(rc.Close) // after the server's shutdown: cleanups run last first
+	return serveCluster(t, testOptions(), rc)
 }
 
 // Two nodes on one Redis (main's -redis): a shout, a DM and an area chat

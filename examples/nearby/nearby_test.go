@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/rueidis"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -27,8 +28,14 @@ const wait = 5 * time.Second
 // serve runs the app with options o on 127.0.0.1 until the test ends.
 func serve(t *testing.T, o options) *httptest.Server {
 	t.Helper()
+	return serveCluster(t, o, nil)
+}
+
+// serveCluster is serve for a node of the cluster on rc (nil: none).
+func serveCluster(t *testing.T, o options, rc rueidis.Client) *httptest.Server {
+	t.Helper()
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	rt, handler := newServer(logger, o, nil)
+	rt, handler := newServer(logger, o, rc)
 	ts := httptest.NewServer(handler)
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), wait)
