@@ -425,6 +425,23 @@ func (s *MemoryStore) Count(ctx context.Context, topic string) (int, error) {
 	return len(sh.topics[topic]), nil
 }
 
+// Occupancy implements [Store.Occupancy]. It walks the topic's members,
+// without copying them.
+func (s *MemoryStore) Occupancy(ctx context.Context, topic string) (Occupancy, error) {
+	if err := ctx.Err(); err != nil {
+		return Occupancy{}, err
+	}
+	sh := s.topicShard(topic)
+	sh.mu.RLock()
+	defer sh.mu.RUnlock()
+	members := sh.topics[topic]
+	o := Occupancy{Users: len(members)}
+	for _, mb := range members {
+		o.Conns += len(mb.metas)
+	}
+	return o, nil
+}
+
 // Topics implements [Store.Topics].
 func (s *MemoryStore) Topics(ctx context.Context, key string) ([]string, error) {
 	if err := ctx.Err(); err != nil {

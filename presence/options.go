@@ -14,8 +14,8 @@ type Option func(*config)
 // Defaults.
 const (
 	DefaultLastSeen          = 24 * time.Hour
-	DefaultHeartbeatInterval = 5 * time.Second
-	DefaultHeartbeatTTL      = 15 * time.Second
+	DefaultHeartbeatInterval = 3 * time.Second
+	DefaultHeartbeatTTL      = 10 * time.Second
 )
 
 type config struct {
@@ -111,8 +111,8 @@ func WithLastSeen(ttl time.Duration) Option {
 // WithHeartbeat sets how often the tracker tells its store that its node is
 // alive and expires the nodes that stopped (interval), and how long its
 // node is alive after each heartbeat (ttl): the members of a node that
-// crashed leave after between ttl-interval and ttl+interval. Defaults 5s
-// and 15s; a zero argument keeps its default. It panics in New unless
+// crashed leave after between ttl-interval and ttl+interval. Defaults 3s
+// and 10s (a crashed node's members leave within 13 s); a zero argument keeps its default. It panics in New unless
 // 0 < interval < ttl.
 func WithHeartbeat(interval, ttl time.Duration) Option {
 	return func(c *config) {

@@ -75,6 +75,13 @@ type Member struct {
 	Metas []Meta `json:"metas"` // oldest first: in the order their connections were first tracked
 }
 
+// Occupancy is how many are present in a topic: users (keys) and their
+// connections (metas), those held by a leave delay included.
+type Occupancy struct {
+	Users int `json:"users"`
+	Conns int `json:"conns"`
+}
+
 // Leave is a user gone from a topic.
 type Leave struct {
 	Metas    []Meta    `json:"metas"`    // the last metas

@@ -105,6 +105,10 @@ type Store interface {
 	// Count returns the number of keys present in topic.
 	Count(ctx context.Context, topic string) (int, error)
 
+	// Occupancy returns the number of keys present in topic and of their
+	// metas, held ones included, without listing them.
+	Occupancy(ctx context.Context, topic string) (Occupancy, error)
+
 	// Topics returns the topics key is present in, sorted.
 	Topics(ctx context.Context, key string) ([]string, error)
 

@@ -26,6 +26,9 @@ type Tracker struct {
 
 	beatMu sync.Mutex
 	beat   stopper // the next heartbeat
+
+	onExpMu sync.Mutex
+	onExp   map[*func()]struct{} // see OnExpired
 }
 
 const trackerShards = 32
@@ -362,6 +365,23 @@ func (t *Tracker) Count(ctx context.Context, topic string) (int, error) {
 	return n, nil
 }
 
+// Occupancy returns the number of users present in topic and of their
+// connections, those held by the leave delay included, without listing
+// them: for a count shown to many (the people in an area).
+func (t *Tracker) Occupancy(ctx context.Context, topic string) (Occupancy, error) {
+	if t.closed.Load() {
+		return Occupancy{}, ErrClosed
+	}
+	if err := checkName("topic", topic); err != nil {
+		return Occupancy{}, err
+	}
+	o, err := t.store.Occupancy(ctx, topic)
+	if err != nil {
+		return Occupancy{}, fmt.Errorf("presence: occupancy of %q: %w", topic, err)
+	}
+	return o, nil
+}
+
 // LastSeen returns when the last connection of the user key left (from
 // every topic, after the leave delay), for [WithLastSeen] after that; false
 // while the user is present, for a user never seen, and once the time is
@@ -534,9 +554,9 @@ func (t *Tracker) heartbeat() {
 	defer cancel()
 	now := t.clock.Now()
 	if err := t.store.Heartbeat(ctx, t.node, now, t.ttl); errors.Is(err, ErrNodeExpired) {
-		// Its metas were removed: the application must track its
-		// connections again.
+		// Its metas were removed: its connections must be tracked again.
 		t.logger.Error("presence: node expired: its connections must be tracked again", "err", err)
+		t.expired()
 	} else if err != nil {
 		t.logger.Error("presence: heartbeat", "err", err)
 	}
@@ -549,6 +569,51 @@ func (t *Tracker) heartbeat() {
 	}
 	if err := t.store.ForgetLastSeen(ctx, now.Add(-t.lastSeen)); err != nil {
 		t.logger.Error("presence: forget last seen", "err", err)
+	}
+}
+
+// OnExpired calls fn, on the heartbeat's goroutine, each time the store
+// says that this tracker's node was expired (its heartbeat lapsed, as
+// while the node could not reach a remote store for longer than the TTL,
+// or the store lost its data): its metas are gone from the store, and
+// whoever tracks connections with it should track them again (a Track of
+// a connection already tracked only replaces its meta). stop ends it. fn
+// must not call [Tracker.Close]; a panic in fn is recovered and logged.
+func (t *Tracker) OnExpired(fn func()) (stop func()) {
+	if fn == nil {
+		panic("presence: OnExpired: nil func")
+	}
+	p := &fn
+	t.onExpMu.Lock()
+	if t.onExp == nil {
+		t.onExp = make(map[*func()]struct{})
+	}
+	t.onExp[p] = struct{}{}
+	t.onExpMu.Unlock()
+	return func() {
+		t.onExpMu.Lock()
+		delete(t.onExp, p)
+		t.onExpMu.Unlock()
+	}
+}
+
+// expired calls the functions of OnExpired.
+func (t *Tracker) expired() {
+	t.onExpMu.Lock()
+	fns := make([]func(), 0, len(t.onExp))
+	for p := range t.onExp {
+		fns = append(fns, *p)
+	}
+	t.onExpMu.Unlock()
+	for _, fn := range fns {
+		func() {
+			defer func() {
+				if r := recover(); r != nil {
+					t.logger.Error("presence: OnExpired func panicked", "panic", r, "stack", string(debug.Stack()))
+				}
+			}()
+			fn()
+		}()
 	}
 }
 

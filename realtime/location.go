@@ -481,16 +481,20 @@ func (st *located) hush() {
 	}
 	// Rooms joined from now on see the flag; those joined before are
 	// done here.
-	for _, r := range s.Rooms() {
-		if !strings.HasPrefix(r, areaPrefix) {
-			continue
+	// On the socket's inbox, as its joins: the store may be remote, and
+	// st.mu is held.
+	s.inbox.enqueue(func() {
+		for _, r := range s.Rooms() {
+			if !strings.HasPrefix(r, areaPrefix) {
+				continue
+			}
+			if quiet {
+				h.untrack(s, r, true) // it still sees the area's presence
+			} else if s.Connected() {
+				h.track(s, r)
+			}
 		}
-		if quiet {
-			h.untrack(s, r, true) // it still sees the area's presence
-		} else if s.Connected() {
-			h.track(s, r)
-		}
-	}
+	})
 }
 
 // onEvent turns the index's events into client events and area rooms. It

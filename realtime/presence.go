@@ -244,6 +244,8 @@ type presenceHub struct {
 	socks [shardCount]presenceShard // each socket's state, in its id's shard
 	mu    sync.Mutex
 	pubs  map[string]*publisher // by topic
+
+	stopExpired func() // ends the tracker's OnExpired call of retrackAll
 }
 
 // presenceShard holds the state of the sockets whose id falls in it. It is
@@ -359,14 +361,19 @@ func (h *presenceHub) connected(s *Socket) {
 }
 
 // joined implements feature: the socket is tracked in room, unless it is
-// an area room and the socket is hidden.
+// an area room and the socket is hidden. The store's work is queued on
+// the socket's inbox, in order with its other presence changes: a join may
+// come from the index's events or another server's SocketsJoin, which
+// must not wait for a remote store.
 func (h *presenceHub) joined(s *Socket, room string) {
 	if !s.Connected() {
 		return
 	}
-	if p := h.state(s); p != nil {
-		h.joinedState(s, p, room)
-	}
+	s.inbox.enqueue(func() {
+		if p := h.state(s); p != nil && s.Connected() {
+			h.joinedState(s, p, room)
+		}
+	})
 }
 
 // joinedState is joined for a connected socket whose state is p.
@@ -378,8 +385,10 @@ func (h *presenceHub) joinedState(s *Socket, p *socketPresence, room string) {
 	h.trackState(s, p, room, quiet)
 }
 
-// left implements feature.
-func (h *presenceHub) left(s *Socket, room string) { h.untrack(s, room, false) }
+// left implements feature, on the socket's inbox as joined.
+func (h *presenceHub) left(s *Socket, room string) {
+	s.inbox.enqueue(func() { h.untrack(s, room, false) })
+}
 
 // disconnected implements feature: the socket is untracked everywhere at
 // once. Its state, which has its key, is dropped once its disconnect
@@ -473,6 +482,50 @@ func (h *presenceHub) trackState(s *Socket, p *socketPresence, room string, quie
 			s.logger().Debug("presence: state", "room", room, "err", err)
 		}
 	})
+}
+
+// retrackAll tracks every connected socket again, in its namespace and
+// its rooms, each on its inbox: the tracker's node was expired (it could
+// not reach its store for longer than the heartbeat TTL, or the store lost
+// its data), so the store forgot them. A Track of a socket still tracked
+// only replaces its meta.
+func (h *presenceHub) retrackAll() {
+	for i := range h.socks {
+		sh := &h.socks[i]
+		sh.mu.RLock()
+		socks := make([]*Socket, 0, len(sh.socks))
+		for s := range sh.socks {
+			socks = append(socks, s)
+		}
+		sh.mu.RUnlock()
+		for _, s := range socks {
+			s.inbox.enqueue(func() { h.retrack(s) })
+		}
+	}
+}
+
+// retrack tracks s again where it is, on its inbox.
+func (h *presenceHub) retrack(s *Socket) {
+	p := h.state(s)
+	if p == nil || !s.Connected() {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.gone {
+		return
+	}
+	for _, room := range append([]string{""}, s.Rooms()...) {
+		if room == s.id || (room != "" && h.srv.loc != nil && h.srv.loc.quietIn(s, room)) {
+			continue
+		}
+		ctx, cancel := ctxPresence()
+		err := h.cfg.tracker.Track(ctx, topicOf(s.nsp.name, room), p.key, p.meta)
+		cancel()
+		if err != nil {
+			s.logger().Error("presence: track again", "room", room, "err", err)
+		}
+	}
 }
 
 // untrack removes s from the topic of room; with keep, s keeps the topic
@@ -612,6 +665,7 @@ func (h *presenceHub) unsubscribe(topic string) {
 }
 
 func (h *presenceHub) close() {
+	h.stopExpired()
 	h.mu.Lock()
 	pubs := h.pubs
 	h.pubs = make(map[string]*publisher)

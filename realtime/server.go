@@ -37,6 +37,7 @@ func New(opts ...Option) *Server {
 	s := &Server{cfg: newConfig(opts), nsps: make(map[string]*Namespace)}
 	if p := s.cfg.presence; p != nil {
 		s.presence = &presenceHub{srv: s, cfg: p, pubs: make(map[string]*publisher)}
+		s.presence.stopExpired = p.tracker.OnExpired(s.presence.retrackAll)
 		s.feats = append(s.feats, s.presence)
 	}
 	if sc := s.cfg.spatial; sc != nil && sc.on {

@@ -58,6 +58,18 @@
 // afresh. Broadcasts from Node servers and emitters, and Near broadcasts,
 // are not replayed.
 //
+// # Presence
+//
+// [NewPresenceStore] keeps presence ([presence.Store]) in Redis, for the
+// trackers of every server: one Lua script per change, numbered and
+// published on the topic's channel (K-presence#topic), so that every
+// server delivers a topic's diffs in one order; node heartbeats (3 s, dead
+// after 10 s by default, [presence.WithHeartbeat]) remove the members of a
+// server that was killed; occupancy (users, connections) is counted as
+// members change. A server reads a topic again when it may have missed
+// changes, and its tracker tracks its connections again when Redis forgot
+// them. See [PresenceStore].
+//
 // # Servers and requests
 //
 // A request waits for the answers of the other servers: the Node servers

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/vicinity-go/vicinity/internal/sio"
+	"github.com/vicinity-go/vicinity/presence"
 	"github.com/vicinity-go/vicinity/realtime"
 )
 
@@ -63,4 +64,26 @@ func checkPacket(t *testing.T, b broadcast) {
 		t.Fatalf("toPacket made a %v", sp.Type)
 	}
 	_ = b.opts.decode()
+}
+
+// FuzzPresenceDecode feeds what Redis could hold or publish to the presence
+// store's decoders: none may panic; a meta's blob decodes to what was
+// encoded.
+func FuzzPresenceDecode(f *testing.F) {
+	// [seq, [["j", key, "", [leftAt, conn, node, joinedAt, blob]]]]
+	f.Add([]byte("\x92\xa11\x91\x94\xa1j\xa3ann\xa0\x95\xa0\xa2c1\xa1n\xa21\x30\xa4\x06online"))
+	f.Add([]byte("\xdc\x00\x02\xa12\x90"))
+	f.Add([]byte{0xd3, 1, 2, 3, 4, 5, 6, 7, 8})
+	f.Fuzz(func(t *testing.T, msg []byte) {
+		_, _ = decodeTopicChange(msg)
+		_, _, _ = decodeMember(msg)
+		m := presence.Meta{Status: string(msg[:len(msg)/3]), Device: string(msg[len(msg)/3 : len(msg)/2]), Fields: msg[len(msg)/2:]}
+		var got presence.Meta
+		if err := decodeMetaBlob(encodeMetaBlob(m), &got); err != nil {
+			t.Fatalf("blob of %+v: %v", m, err)
+		}
+		if got.Status != m.Status || got.Device != m.Device || string(got.Fields) != string(m.Fields) {
+			t.Fatalf("blob of %+v decoded as %+v", m, got)
+		}
+	})
 }

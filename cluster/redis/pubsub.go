@@ -57,6 +57,8 @@ type subscriber struct {
 	// onUp is called each time the subscriptions are made again after the
 	// connection was lost (not the first time).
 	onUp func()
+	// tried is closed once the first connection was tried, made or not.
+	tried chan struct{}
 
 	queue   chan received // to the worker, in order
 	workers sync.WaitGroup
@@ -83,6 +85,7 @@ func newSubscriber(client rueidis.Client, log *slog.Logger) *subscriber {
 		cluster: client.Mode() == rueidis.ClientModeCluster,
 		shards:  make(map[string]context.CancelFunc),
 		queue:   make(chan received, queueLen),
+		tried:   make(chan struct{}),
 		stop:    make(chan struct{}), done: make(chan struct{}),
 	}
 	s.workers.Add(1)
@@ -125,6 +128,9 @@ func (s *subscriber) run() {
 		}
 		s.mu.Unlock()
 		err := subscribe(dc, keys...)
+		if first {
+			s.markTried()
+		}
 		if err == nil {
 			s.up.Store(true)
 			if !first && s.onUp != nil {
@@ -154,6 +160,25 @@ func (s *subscriber) run() {
 		}
 		pause = min(2*pause, maxPause)
 	}
+}
+
+// markTried closes tried once.
+func (s *subscriber) markTried() {
+	select {
+	case <-s.tried:
+	default:
+		close(s.tried)
+	}
+}
+
+// ready waits until the first connection was tried, and reports whether
+// the subscriptions are live.
+func (s *subscriber) ready(ctx context.Context) bool {
+	select {
+	case <-s.tried:
+	case <-ctx.Done():
+	}
+	return s.up.Load()
 }
 
 // subscribe makes the subscriptions keys on dc.
