@@ -30,6 +30,21 @@ func edgyLng(rng *rand.Rand) float64 {
 	return rng.Float64()*360 - 180
 }
 
+// randomPolygon returns a polygon of 3 to 6 vertices within 20° of
+// latitude and 40° of longitude of a point, often at a pole or on the
+// antimeridian; it may be invalid.
+func randomPolygon(rng *rand.Rand) Polygon {
+	poly := make(Polygon, 3+rng.IntN(4))
+	c := Point{Lat: edgyLat(rng), Lng: edgyLng(rng)}
+	for i := range poly {
+		poly[i] = Point{
+			Lat: math.Max(-90, math.Min(90, c.Lat+(2*rng.Float64()-1)*20)),
+			Lng: math.Remainder(c.Lng+(2*rng.Float64()-1)*40, 360),
+		}
+	}
+	return poly
+}
+
 // matches counts the boxes that hold the point a member at p is stored at.
 func matches(bs []box, p Point) int {
 	at, n := xy(p), 0
@@ -58,15 +73,7 @@ func TestBoxesMatchOnce(t *testing.T) {
 			return bd.boxes(), bd.contains, true
 		}},
 		{"polygon", func(rng *rand.Rand) ([]box, func(Point) bool, bool) {
-			poly := make(Polygon, 3+rng.IntN(4))
-			c := Point{Lat: edgyLat(rng), Lng: edgyLng(rng)}
-			for i := range poly {
-				poly[i] = Point{
-					Lat: math.Max(-90, math.Min(90, c.Lat+(2*rng.Float64()-1)*20)),
-					Lng: math.Remainder(c.Lng+(2*rng.Float64()-1)*40, 360),
-				}
-			}
-			pp, err := poly.prepare()
+			pp, err := randomPolygon(rng).prepare()
 			if err != nil {
 				return nil, func(Point) bool { return false }, false
 			}

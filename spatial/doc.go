@@ -60,6 +60,26 @@
 // query (it sees others through its own watch, not through theirs).
 // [Index.Get] alone returns the exact position, for the member's own use.
 //
+// # Cells
+//
+// A [Grid] divides the Earth into cells of about a given size, the grid of
+// [Coarsen], for sharing locations by place across servers ("interest
+// management"): [Grid.Cell] is the cell a member is in, to publish it to;
+// [Grid.Cover] lists every cell a circle overlaps (a watch, a search), to
+// subscribe to, across the antimeridian and at the poles; [Cell.String]
+// and [ParseCell] name a cell, in channel names for example.
+//
+// # Replicas
+//
+// A server that shares its members with others keeps the members of
+// another server, in the cells it subscribes to, as replicas in its own
+// index ([Index.PlaceShown]): each is held exactly where its owner shows
+// it, already coarsened or hidden as the owner's index decided, so that
+// this index neither coarsens it again nor expires it. A replica is in
+// every other way a member: the watches, queries and fences of the index
+// see it, and it can watch (a symmetric watch of its member shows it to
+// the members inside).
+//
 // # Units
 //
 // Coordinates are degrees of latitude and longitude (WGS84): latitude in

@@ -9,7 +9,8 @@ import (
 // WithMaxAge sets how old a position may get: [Index.Expire] removes the
 // members whose [Position.Time] is more than d before the time it is
 // given, with the events [Index.Remove] produces. Members whose Time is
-// zero (unknown) never expire. Zero, the default, means positions never
+// zero (unknown) never expire, nor do replicas ([Index.PlaceShown]), which
+// go when their owner says. Zero, the default, means positions never
 // expire. New panics if d is negative.
 func WithMaxAge(d time.Duration) Option {
 	return func(c *config) {
@@ -75,7 +76,8 @@ func (x *Index[K]) Close() error {
 }
 
 // Expire removes every member whose position was observed more than the
-// maximum age ([WithMaxAge]) before now, and returns how many it removed.
+// maximum age ([WithMaxAge]) before now, but replicas
+// ([Index.PlaceShown]), and returns how many it removed.
 // Each removal produces the events of [Index.Remove]: [Leave] both ways
 // between it and the members it saw or that saw it, [FenceLeave] for its
 // fences; members removed in one call go in no particular order, so
@@ -90,7 +92,7 @@ func (x *Index[K]) Expire(now time.Time) int {
 	if x.maxAge > 0 {
 		cut := now.Add(-x.maxAge)
 		for _, e := range x.members {
-			if e.pos.Time.IsZero() || !e.pos.Time.Before(cut) {
+			if e.pos.Time.IsZero() || !e.pos.Time.Before(cut) || e.replica() {
 				continue
 			}
 			x.drop(e, &evs)

@@ -168,9 +168,11 @@ func New[K comparable](opts ...Option) *Index[K] {
 // and [Leave] events of the watches it concerns, and of id's own watch, and
 // the [FenceEnter] and [FenceLeave] events of the fences it crosses, all
 // decided on where id is shown (see [Privacy]). A member keeps its privacy
-// ([Index.SetPrivacy]); a new one is shown as the index shows everyone.
+// ([Index.SetPrivacy]); a new one is shown as the index shows everyone,
+// and so is a replica ([Index.PlaceShown]), which stops being one (hidden
+// if it was).
 func (x *Index[K]) Set(id K, pos Position) error {
-	_, err := x.place(id, pos, nil)
+	_, err := x.place(id, pos, nil, false)
 	return err
 }
 
@@ -178,12 +180,15 @@ func (x *Index[K]) Set(id K, pos Position) error {
 // id at pos, shown as pv says, so that a member inserted hidden (or in a
 // zone) is never seen otherwise, not even between two calls. It reports
 // whether id was new to the index, and returns an error wrapping
-// [ErrInvalidPrivacy] when pv is invalid.
+// [ErrInvalidPrivacy] when pv is invalid. A replica ([Index.PlaceShown])
+// stops being one.
 func (x *Index[K]) Place(id K, pos Position, pv Privacy) (added bool, err error) {
-	return x.place(id, pos, &pv)
+	return x.place(id, pos, &pv, false)
 }
 
-func (x *Index[K]) place(id K, pos Position, pv *Privacy) (bool, error) {
+// place places id at pos: shown as pv says, or as it was with pv nil; a
+// replica, shown as placed and hidden if pv says so (see PlaceShown).
+func (x *Index[K]) place(id K, pos Position, pv *Privacy, replica bool) (bool, error) {
 	if err := pos.Validate(); err != nil {
 		return false, fmt.Errorf("spatial: set: %w", err)
 	}
@@ -201,7 +206,15 @@ func (x *Index[K]) place(id K, pos Position, pv *Privacy) (bool, error) {
 		e = &entry[K]{id: id}
 	}
 	p := e.priv
-	if pv != nil && !samePrivacy(e.privacy(), *pv) {
+	if !replica && pv == nil && e.replica() {
+		pv = &Privacy{Hidden: p.hidden} // Set: an ordinary member, as hidden as it was
+	}
+	switch {
+	case replica:
+		if p == nil || !p.replica || p.hidden != pv.Hidden {
+			p = &privacy{given: Privacy{Hidden: pv.Hidden}, hidden: pv.Hidden, replica: true}
+		}
+	case pv != nil && (e.replica() || !samePrivacy(e.privacy(), *pv)):
 		p, _ = x.prepare(*pv) // valid: checked above
 		if !p.hidden && p.precision == 0 && len(p.zones) == 0 {
 			p = nil // the common case keeps no privacy

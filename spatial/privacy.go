@@ -124,6 +124,7 @@ func (pv Privacy) Validate() error {
 type privacy struct {
 	given     Privacy // as set, its zones a copy
 	hidden    bool
+	replica   bool    // shown as placed: see Index.PlaceShown
 	precision float64 // the member's own; the index's floor is applied when showing
 	zones     []zone
 	// cell is the grid cell the member is shown in, when coarsened
@@ -297,6 +298,10 @@ func Coarsen(p Point, meters float64) Point {
 // cell's edge does not flip between cells. x.mu is held.
 func (x *Index[K]) show(e *entry[K], pos Position) (Position, bool) {
 	pv := e.priv
+	if pv != nil && pv.replica { // shown by its owner already
+		pv.cellOK = false
+		return pos, pv.hidden
+	}
 	precision := x.coarsen
 	if pv != nil {
 		precision = math.Max(precision, pv.precision)
@@ -379,8 +384,11 @@ func (x *Index[K]) SetHidden(id K, hidden bool) bool {
 
 // SetPrivacy changes how member id is shown (see [Privacy]), with the
 // events of what others stop and start seeing of it, and of the fences it
-// is shown in. It returns an error wrapping [ErrNotFound] when id is not in
-// the index and one wrapping [ErrInvalidPrivacy] when pv is invalid.
+// is shown in. A replica ([Index.PlaceShown]) becomes an ordinary member,
+// shown from its position as pv and the index say, its position expiring
+// by age ([WithMaxAge]). It returns an error wrapping [ErrNotFound] when id
+// is not in the index and one wrapping [ErrInvalidPrivacy] when pv is
+// invalid.
 func (x *Index[K]) SetPrivacy(id K, pv Privacy) error {
 	p, err := x.prepare(pv)
 	if err != nil {
