@@ -96,6 +96,9 @@ func (x *Index[K]) Expire(now time.Time) int {
 				continue
 			}
 			x.drop(e, &evs)
+			if x.events.fn != nil {
+				evs = append(evs, Event[K]{Kind: Expired, Member: e.id})
+			}
 			n++
 		}
 	}

@@ -39,6 +39,9 @@ type model struct {
 }
 
 func (z *model) handle(ev Event[int]) {
+	if ev.Kind == Expired { // the removal's events came before it
+		return
+	}
 	p := modelPair{ev.Watcher, ev.Member}
 	switch ev.Kind {
 	case Enter:

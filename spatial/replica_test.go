@@ -192,7 +192,7 @@ func TestPlaceShownExpire(t *testing.T) {
 	rec.take()
 
 	assert.Equal(t, 1, x.Expire(t0.Add(time.Hour)))
-	assert.Equal(t, []spatial.Event[string]{leave("w", "o", spatial.CauseRemoved)}, rec.take())
+	assert.Equal(t, []spatial.Event[string]{leave("w", "o", spatial.CauseRemoved), {Kind: spatial.Expired, Member: "o"}}, rec.take())
 	_, ok := x.Get("r")
 	assert.True(t, ok, "a replica does not expire")
 

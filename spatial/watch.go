@@ -38,10 +38,14 @@ const (
 	// the watch's start, and is the whole of Watcher's view: what it saw
 	// before and is not listed, it no longer sees.
 	State
+	// Expired: Member was removed by [Index.Expire], its position too old
+	// (see [WithMaxAge]); it comes after the Leave and FenceLeave events
+	// of the removal. Watcher is zero.
+	Expired
 )
 
-// String returns "enter", "leave", "fence enter", "fence leave", "move" or
-// "state".
+// String returns "enter", "leave", "fence enter", "fence leave", "move",
+// "state" or "expired".
 func (k EventKind) String() string {
 	switch k {
 	case Enter:
@@ -56,6 +60,8 @@ func (k EventKind) String() string {
 		return "move"
 	case State:
 		return "state"
+	case Expired:
+		return "expired"
 	}
 	return fmt.Sprintf("EventKind(%d)", uint8(k))
 }
@@ -141,7 +147,7 @@ func (ev Event[K]) Expand() []Event[K] {
 }
 
 // WithEvents sets the function that receives the index's events ([Enter],
-// [Move], [Leave], [FenceEnter], [FenceLeave]). The default is none:
+// [Move], [Leave], [State], [FenceEnter], [FenceLeave], [Expired]). The default is none:
 // watches are still kept (see
 // [Index.Watching]) but nothing is reported. K must be the index's key
 // type; New panics if it is not, or if fn is nil.
