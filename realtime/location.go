@@ -59,6 +59,10 @@ type space struct {
 		frame  transport.Packet
 	}
 	moveMu sync.Mutex
+
+	// shared is the space's part in a cluster that shares location; nil
+	// unless its adapter is a LocationAdapter.
+	shared *sharing
 }
 
 // located is the location state of one socket: made on its first use of
@@ -77,6 +81,12 @@ type located struct {
 	last    spatial.Point
 	lastAt  time.Time         // of the last accepted update; zero for none
 	pending *spatial.Position // a recovered location, placed on connect
+
+	// In a cluster that shares location: the cells this socket makes the
+	// server interested in, sorted, and what it last shared (nil: nothing,
+	// or that it left).
+	cells      []spatial.Cell
+	sharedLast *SharedLocation
 
 	// quiet is whether the socket, hidden (by its flag or a zone), is kept
 	// out of the presence of its area rooms.
@@ -132,6 +142,7 @@ func (l *locator) space(n *Namespace) *space {
 	}
 	sp := &space{loc: l, nsp: n, socks: make(map[string]*located)}
 	sp.idx = spatial.New[string](append(slices.Clip(l.cfg.opts), spatial.WithEvents(sp.onEvent))...)
+	sp.share()
 	for name, f := range l.areas {
 		_ = sp.idx.AddFence(name, f) // checked when added
 	}
@@ -356,6 +367,7 @@ func (l *locator) disconnected(s *Socket, _ string, sess *Session) {
 				o.Unlocated(s)
 			}
 		}
+		st.share(LeaveDisconnected)
 		if st.watch != nil {
 			for _, o := range obs {
 				o.WatchEnded(s)
@@ -413,6 +425,7 @@ func (l *locator) dropped(n *Namespace) {
 	delete(l.spaces, n)
 	l.mu.Unlock()
 	if sp != nil {
+		sp.stopSharing()
 		_ = sp.idx.Close()
 	}
 }
@@ -430,6 +443,7 @@ func (l *locator) close() {
 	l.spaces = nil
 	l.mu.Unlock()
 	for _, sp := range spaces {
+		sp.stopSharing()
 		_ = sp.idx.Close()
 	}
 }
@@ -464,6 +478,7 @@ func (st *located) place(pos spatial.Position) error {
 		o.Located(s, added)
 	}
 	st.hush()
+	st.share("")
 	return nil
 }
 
@@ -551,6 +566,20 @@ func (sp *space) onEvent(ev spatial.Event[string]) {
 				srv.spatialEvents(NearbyLeave, 1)
 			}
 		}
+	case spatial.Expired:
+		// Its position was too old: the other servers are told, on its
+		// inbox (a caller of the index may hold st.mu while delivering).
+		if m := sp.socket(ev.Member); m != nil && sp.shared != nil {
+			if st, _ := sp.loc.located(m, false); st != nil {
+				m.inbox.enqueue(func() {
+					st.mu.Lock()
+					defer st.mu.Unlock()
+					if !st.gone {
+						st.share("")
+					}
+				})
+			}
+		}
 	case spatial.FenceEnter, spatial.FenceLeave:
 		m := sp.socket(ev.Member)
 		if m == nil {
@@ -623,7 +652,11 @@ func (sp *space) leaveReason(ev spatial.Event[string]) string {
 	case spatial.CauseHidden:
 		return LeaveHidden
 	case spatial.CauseRemoved:
-		if m := sp.socket(ev.Member); m == nil || !m.Connected() {
+		m := sp.socket(ev.Member)
+		switch {
+		case m == nil:
+			return sp.goneReason(ev.Member) // another server's
+		case !m.Connected():
 			return LeaveDisconnected
 		}
 		return LeaveUnlocated

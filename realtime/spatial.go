@@ -341,6 +341,7 @@ func (st *located) setPrivacy(pv spatial.Privacy) error {
 	st.privacy = pv
 	st.user.remember(pv)
 	st.hush()
+	st.share("")
 	return nil
 }
 
@@ -468,6 +469,7 @@ func (s *Socket) Watch(radius float64, opts ...spatial.WatchOption) error {
 	}
 	had := st.watch != nil
 	st.watch = &watchSpec{Radius: radius, WatchSettings: ws}
+	st.share("")
 	if !had {
 		for _, o := range s.nsp.srv.cfg.observers {
 			o.WatchStarted(s)
@@ -490,6 +492,7 @@ func (s *Socket) Unwatch() {
 	}
 	st.watch = nil
 	st.sp.idx.Unwatch(s.id)
+	st.share("")
 	for _, o := range s.nsp.srv.cfg.observers {
 		o.WatchEnded(s)
 	}
@@ -592,21 +595,26 @@ func (s *Socket) ClearLocation() {
 			o.Unlocated(s)
 		}
 	}
+	st.share(LeaveUnlocated)
 }
 
 // NearbySocket is a socket found near a point, with its position as
 // others may see it (see [Socket.SetPrivacy]) and the distance in meters
 // to that position: values fit to send to clients. The exact position is
-// [Socket.Location].
+// [Socket.Location]. In a cluster that shares location (see
+// [LocationAdapter]), it may be a socket of another server: then Socket
+// is nil, and ID is its id.
 type NearbySocket struct {
-	Socket   *Socket
+	ID       string
+	Socket   *Socket // nil for a socket of another server
 	Position spatial.Position
 	Distance float64
 }
 
-// Nearby returns the other sockets of the namespace on this server within
-// radius meters of this socket, nearest first, at most limit of them (0
-// for all), and never more than [LocationLimits].MaxResults. It returns
+// Nearby returns the other sockets of the namespace within radius meters
+// of this socket, nearest first, at most limit of them (0 for all), and
+// never more than [LocationLimits].MaxResults: those of this server, and
+// in a cluster that shares location those of the others too. It returns
 // [ErrNoLocation] if the socket has no location, [ErrRadiusTooLarge] for a
 // radius beyond MaxRadius and [ErrTooManyQueries] beyond the user's query
 // rate.
@@ -635,28 +643,37 @@ func (s *Socket) Nearby(radius float64, limit int) ([]NearbySocket, error) {
 	return s.nsp.nearby(pos.Point, radius, limit, s.id)
 }
 
-// Nearby returns the sockets of the namespace on this server within radius
-// meters of center, nearest first, at most limit of them (0 for all). The
-// server's own query: no limits apply.
+// Nearby returns the sockets of the namespace within radius meters of
+// center, nearest first, at most limit of them (0 for all): those of this
+// server, and in a cluster that shares location those of the others too.
+// The server's own query: no limits apply.
 func (n *Namespace) Nearby(center spatial.Point, radius float64, limit int) ([]NearbySocket, error) {
 	return n.nearby(center, radius, limit, "")
 }
 
 func (n *Namespace) nearby(center spatial.Point, radius float64, limit int, except string) ([]NearbySocket, error) {
 	var out []NearbySocket
-	err := n.eachNear(center, radius, func(s *Socket, h spatial.Hit[string]) bool {
+	err := n.eachNear(center, radius, true, func(s *Socket, h spatial.Hit[string]) bool {
 		if h.ID == except {
 			return true
 		}
-		out = append(out, NearbySocket{Socket: s, Position: h.Position, Distance: h.Distance})
+		out = append(out, NearbySocket{ID: h.ID, Socket: s, Position: h.Position, Distance: h.Distance})
 		return limit <= 0 || len(out) < limit
 	})
-	return out, err
+	if err != nil {
+		return nil, err
+	}
+	if sp := n.srv.loc.space(n); sp != nil && sp.shared != nil {
+		out = sp.nearbyBeyond(out, center, radius, limit, except)
+	}
+	return out, nil
 }
 
-// eachNear calls fn, nearest first, with each socket of the namespace on
-// this server within radius meters of center, until fn returns false.
-func (n *Namespace) eachNear(center spatial.Point, radius float64, fn func(*Socket, spatial.Hit[string]) bool) error {
+// eachNear calls fn, nearest first, with each socket of the namespace in
+// the index within radius meters of center, until fn returns false: those
+// of this server, and with remote the replicas of other servers' (with a
+// nil *Socket).
+func (n *Namespace) eachNear(center spatial.Point, radius float64, remote bool, fn func(*Socket, spatial.Hit[string]) bool) error {
 	l := n.srv.loc
 	if l == nil {
 		return ErrNoSpatial
@@ -670,7 +687,8 @@ func (n *Namespace) eachNear(center spatial.Point, radius float64, fn func(*Sock
 		return err
 	}
 	for _, h := range hits {
-		if s := sp.socket(h.ID); s != nil && !fn(s, h) {
+		s := sp.socket(h.ID)
+		if (s != nil || remote) && !fn(s, h) {
 			break
 		}
 	}
@@ -725,7 +743,7 @@ func (s *Socket) Near(radius float64) BroadcastOperator {
 // near returns the local sockets of the adapter's namespace inside c.
 func (a *MemoryAdapter) near(c *spatial.Circle) []*Socket {
 	var out []*Socket
-	_ = a.nsp.eachNear(c.Center, c.Radius, func(s *Socket, _ spatial.Hit[string]) bool {
+	_ = a.nsp.eachNear(c.Center, c.Radius, false, func(s *Socket, _ spatial.Hit[string]) bool {
 		out = append(out, s)
 		return true
 	})

@@ -93,6 +93,7 @@ func (h *hub) resubscribed() {
 	h.mu.Unlock()
 	for _, a := range as {
 		go a.control(reqHeartbeatHello)
+		a.geo.resubscribed()
 	}
 }
 
@@ -133,6 +134,8 @@ type Adapter struct {
 	// roomSubs keeps the room channels of the sharded dynamic modes; nil
 	// otherwise.
 	roomSubs *roomSubs
+	// geo shares location with the other servers (see location.go).
+	geo *geo
 }
 
 func (h *hub) newAdapter(nsp *realtime.Namespace) realtime.Adapter {
@@ -166,6 +169,7 @@ func (h *hub) newAdapter(nsp *realtime.Namespace) realtime.Adapter {
 		}
 	}
 	a.log = h.cfg.logger.With("nsp", name, "uid", a.uid)
+	a.geo = newGeo(a, h.cfg.cellSize)
 	a.sub, a.out = h.acquire(a)
 	if h.cfg.sharded {
 		a.ownResp = a.channel + a.uid + "#"
@@ -185,6 +189,8 @@ func (h *hub) newAdapter(nsp *realtime.Namespace) realtime.Adapter {
 		a.wg.Add(1)
 		go a.reconcileRooms()
 	}
+	a.wg.Add(1)
+	go a.keepCells()
 	return a
 }
 
@@ -318,6 +324,18 @@ func (a *Adapter) Broadcast(ctx context.Context, p *realtime.Packet, opts realti
 }
 
 func (a *Adapter) publishBroadcast(ctx context.Context, p *realtime.Packet, opts realtime.BroadcastOptions) error {
+	if opts.Near != nil {
+		if cells := a.geo.nearCells(opts.Near); cells != nil {
+			msg, err := encodeBroadcast(a.uid, p, opts, "") // vicinity's own channels: the classic form
+			if err != nil {
+				return err
+			}
+			if !a.sub.up.Load() {
+				return fmt.Errorf("%w: reconnecting", ErrUnavailable)
+			}
+			return a.publishNear(ctx, cells, msg)
+		}
+	}
 	msg, err := a.encodeBroadcast(p, opts, "")
 	if err != nil {
 		return err
@@ -592,8 +610,10 @@ func (a *Adapter) Close(ctx context.Context) error {
 	a.mu.Unlock()
 	close(a.stop)
 	a.wg.Wait()
+	a.forgetLocal()
 	a.control(reqHeartbeatClose)
 	a.sub.remove(a, a.subscriptions()...)
+	a.sub.remove(a.geo, a.geo.subscriptions()...)
 	a.h.release(a)
 	return a.MemoryAdapter.Close(ctx)
 }

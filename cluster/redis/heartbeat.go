@@ -40,6 +40,7 @@ func (a *Adapter) heartbeats() {
 			}
 		}
 		a.mu.Unlock()
+		a.checkOwners()
 	}
 }
 

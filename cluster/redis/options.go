@@ -17,6 +17,7 @@ type config struct {
 	sharded          bool
 	mode             SubscriptionMode
 	logger           *slog.Logger
+	cellSize         float64
 }
 
 func defaults() config {
@@ -27,6 +28,7 @@ func defaults() config {
 		heartbeatTimeout: 10 * time.Second,
 		recoveryLen:      10000,
 		logger:           slog.Default(),
+		cellSize:         DefaultCellSize,
 	}
 }
 

@@ -1,0 +1,250 @@
+package redis_test
+
+import (
+	"context"
+	"math"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/vicinity-go/vicinity/client"
+	"github.com/vicinity-go/vicinity/cluster/redis"
+	"github.com/vicinity-go/vicinity/internal/id"
+	"github.com/vicinity-go/vicinity/internal/redistest"
+	"github.com/vicinity-go/vicinity/realtime"
+	"github.com/vicinity-go/vicinity/spatial"
+)
+
+// berlin is where the location tests happen.
+var berlin = spatial.Point{Lat: 52.52, Lng: 13.405}
+
+// north returns the point m meters north and e meters east of berlin.
+func north(m, e float64) spatial.Point {
+	return spatial.Point{
+		Lat: berlin.Lat + m/111_195,
+		Lng: berlin.Lng + e/(111_195*math.Cos(berlin.Lat*math.Pi/180)),
+	}
+}
+
+// geoNode starts a location-aware vicinity server on the Redis at addr,
+// in the cluster of key: its clients set their location with "location",
+// watch with "watch" ({radius, symmetric}), hide with "hide", coarsen with
+// "coarsen" (meters), shout with "shout" (radius, text) and ask "nearby"
+// (radius).
+func geoNode(t *testing.T, addr, key string, opts ...redis.Option) *node {
+	t.Helper()
+	rc := newClient(t, addr)
+	srv := realtime.New(
+		realtime.WithAdapter(redis.NewAdapter(rc, append([]redis.Option{redis.WithKey(key), redis.WithHeartbeat(100*time.Millisecond, 400*time.Millisecond), redis.WithCellSize(1000)}, opts...)...)),
+		realtime.WithSpatial(),
+		realtime.WithLocationEvent("location"),
+		realtime.WithLocationLimits(realtime.LocationLimits{UpdateRate: 100, UpdateBurst: 100, QueryRate: 100, QueryBurst: 100, MaxSpeed: math.Inf(1)}),
+	)
+	srv.Of("/").OnConnection(func(s *realtime.Socket) {
+		s.On("watch", func(e *realtime.Event) {
+			var w struct {
+				Radius    float64
+				Symmetric bool
+			}
+			_ = e.Bind(&w)
+			var opts []spatial.WatchOption
+			if w.Symmetric {
+				opts = append(opts, spatial.WithSymmetric())
+			}
+			_ = e.AckResult(s.Watch(w.Radius, opts...))
+		})
+		s.On("hide", func(e *realtime.Event) {
+			var h bool
+			_ = e.Bind(&h)
+			_ = e.AckResult(s.SetHidden(h))
+		})
+		s.On("coarsen", func(e *realtime.Event) {
+			var m float64
+			_ = e.Bind(&m)
+			_ = e.AckResult(s.SetPrivacy(spatial.Privacy{Precision: m}))
+		})
+		s.On("shout", func(e *realtime.Event) {
+			var radius float64
+			var text string
+			_ = e.Bind(&radius, &text)
+			_ = e.AckResult(s.Near(radius).Emit("shout", text))
+		})
+		s.On("nearby", func(e *realtime.Event) {
+			var radius float64
+			_ = e.Bind(&radius)
+			near, err := s.Nearby(radius, 0)
+			if err != nil {
+				_ = e.AckResult(err)
+				return
+			}
+			ids := make([]string, len(near))
+			for i, n := range near {
+				ids[i] = n.ID
+			}
+			_ = e.Ack(ids)
+		})
+	})
+	return &node{srv: srv, url: serveHTTP(t, srv), rc: rc}
+}
+
+// geoClient is a client of a geo node that records its nearby events.
+type geoClient struct {
+	s  *client.Socket
+	mu sync.Mutex
+	ev []string // "enter id", "move id", "leave id reason", "shout text"
+	at map[string]spatial.Point
+}
+
+func dialGeo(t *testing.T, n *node) *geoClient {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+	defer cancel()
+	s, err := client.Connect(ctx, n.url, client.WithTransports("websocket"), client.WithReconnection(false))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = s.Manager().Close() })
+	c := &geoClient{s: s, at: make(map[string]spatial.Point)}
+	s.OnAny(func(e *client.Event) {
+		var m struct {
+			ID       string
+			Lat, Lng float64
+			Reason   string
+			Members  []struct {
+				ID       string
+				Lat, Lng float64
+			}
+		}
+		var text string
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		switch e.Name {
+		case realtime.NearbyEnter, realtime.NearbyMove:
+			_ = e.Args.Bind(&m)
+			c.ev = append(c.ev, strings.TrimPrefix(e.Name, "nearby:")+" "+m.ID)
+			c.at[m.ID] = spatial.Point{Lat: m.Lat, Lng: m.Lng}
+		case realtime.NearbyLeave:
+			_ = e.Args.Bind(&m)
+			c.ev = append(c.ev, "leave "+m.ID+" "+m.Reason)
+		case realtime.NearbyState:
+			_ = e.Args.Bind(&m)
+			for _, x := range m.Members {
+				c.ev = append(c.ev, "enter "+x.ID)
+				c.at[x.ID] = spatial.Point{Lat: x.Lat, Lng: x.Lng}
+			}
+		case "shout":
+			_ = e.Args.Bind(&text)
+			c.ev = append(c.ev, "shout "+text)
+		}
+	})
+	return c
+}
+
+func (c *geoClient) do(t *testing.T, event string, args ...any) client.Args {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+	defer cancel()
+	res, err := c.s.EmitWithAck(ctx, event, args...)
+	require.NoError(t, err, event)
+	var r struct{ Error string }
+	if res.Bind(&r) == nil {
+		require.Empty(t, r.Error, event)
+	}
+	return res
+}
+
+func (c *geoClient) moveTo(t *testing.T, p spatial.Point) {
+	t.Helper()
+	c.do(t, "location", map[string]float64{"lat": p.Lat, "lng": p.Lng})
+}
+
+// wait waits until the client got an event with the prefix want.
+func (c *geoClient) wait(t *testing.T, want string) {
+	t.Helper()
+	require.Eventually(t, func() bool {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		for _, e := range c.ev {
+			if strings.HasPrefix(e, want) {
+				return true
+			}
+		}
+		return false
+	}, 5*time.Second, 5*time.Millisecond, "waiting for %q", want)
+}
+
+func (c *geoClient) events() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]string(nil), c.ev...)
+}
+
+func (c *geoClient) reset() {
+	c.mu.Lock()
+	c.ev = nil
+	c.mu.Unlock()
+}
+
+// TestLocationAcrossServers: a watch on one server sees the sockets of
+// another enter, move and leave as they cross cells, hide, and disconnect;
+// a coarsened socket is seen coarsened; Near and Nearby reach across.
+func TestLocationAcrossServers(t *testing.T) {
+	rs := redistest.Start(t)
+	key := "geo" + id.New()[:8]
+	na, nb := geoNode(t, rs.Addr(), key), geoNode(t, rs.Addr(), key)
+	ann, bob := dialGeo(t, na), dialGeo(t, nb)
+	ann.moveTo(t, berlin)
+	ann.do(t, "watch", map[string]any{"radius": 500})
+	bobID := bob.s.ID()
+
+	// bob, on the other server, walks in from 3 km away, across cells.
+	bob.moveTo(t, north(3000, 0))
+	time.Sleep(100 * time.Millisecond)
+	assert.Empty(t, ann.events(), "bob is far")
+	bob.moveTo(t, north(400, 0))
+	ann.wait(t, "enter "+bobID)
+	bob.moveTo(t, north(300, 50))
+	ann.wait(t, "move "+bobID)
+	ann.mu.Lock()
+	assert.InDelta(t, north(300, 50).Lat, ann.at[bobID].Lat, 1e-9, "shown exactly: bob is not coarsened")
+	ann.mu.Unlock()
+
+	// Nearby and Near, from either side.
+	res := bob.do(t, "nearby", 1000)
+	var ids []string
+	require.NoError(t, res.Bind(&ids))
+	assert.Equal(t, []string{ann.s.ID()}, ids, "bob finds ann on the other server")
+	bob.do(t, "shout", 1000, "hello")
+	ann.wait(t, "shout hello")
+	ann.do(t, "shout", 100, "too far")
+	time.Sleep(150 * time.Millisecond)
+	assert.NotContains(t, bob.events(), "shout too far")
+
+	// bob hides, shows again, coarsens.
+	bob.do(t, "hide", true)
+	ann.wait(t, "leave "+bobID+" hidden")
+	ann.reset()
+	bob.do(t, "hide", false)
+	ann.wait(t, "enter "+bobID)
+	bob.do(t, "coarsen", 1000.0)
+	ann.reset()
+	bob.moveTo(t, north(310, 60))
+	require.Eventually(t, func() bool {
+		ann.mu.Lock()
+		defer ann.mu.Unlock()
+		p := ann.at[bobID]
+		return p == spatial.Coarsen(north(310, 60), 1000) || p == spatial.Coarsen(north(300, 50), 1000)
+	}, 5*time.Second, 5*time.Millisecond, "bob shown at his cell's center")
+
+	// bob walks away, then disconnects.
+	bob.do(t, "coarsen", 0.0)
+	ann.reset()
+	bob.moveTo(t, north(2500, 0))
+	ann.wait(t, "leave "+bobID+" far")
+	bob.moveTo(t, north(200, 0))
+	ann.wait(t, "enter "+bobID)
+	require.NoError(t, bob.s.Manager().Close())
+	ann.wait(t, "leave "+bobID+" disconnected")
+}
