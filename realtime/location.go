@@ -19,8 +19,9 @@ import (
 // namespace has a space of its own, with its own index: watches, Nearby,
 // Near and area rooms see only the sockets of their namespace.
 type locator struct {
-	srv *Server
-	cfg *spatialConfig
+	srv     *Server
+	cfg     *spatialConfig
+	appOpts []spatial.Option // the application's, the last of cfg.opts
 
 	mu     sync.Mutex
 	areas  map[string]spatial.Fence // by name; every space has them
@@ -36,8 +37,9 @@ func newLocator(srv *Server, cfg *spatialConfig) *locator {
 	_, _ = rand.Read(key)
 	// What a socket sees through others' symmetric watches is bounded as
 	// its own watch is: walking into a crowd of them never floods it.
+	app := slices.Clone(cfg.opts)
 	cfg.opts = append([]spatial.Option{spatial.WithSecret(key), spatial.WithSymmetricLimit(cfg.limits.MaxWatch)}, cfg.opts...)
-	return &locator{srv: srv, cfg: cfg, areas: make(map[string]spatial.Fence), spaces: make(map[*Namespace]*space), users: make(map[string]*budget)}
+	return &locator{srv: srv, cfg: cfg, appOpts: app, areas: make(map[string]spatial.Fence), spaces: make(map[*Namespace]*space), users: make(map[string]*budget)}
 }
 
 // space is the location state of one namespace: its index and its located
@@ -136,12 +138,28 @@ const stateKey = "location"
 // closed or n dropped.
 func (l *locator) space(n *Namespace) *space {
 	l.mu.Lock()
+	if sp := l.spaces[n]; sp != nil || l.closed || n.isDropped() {
+		l.mu.Unlock()
+		return sp
+	}
+	l.mu.Unlock()
+	// In a cluster that shares location, zones show the same center on
+	// every server: the cluster's secret, which may take a round trip.
+	opts := slices.Clip(l.cfg.opts)
+	if la, ok := n.adapter.(LocationAdapter); ok {
+		if key := la.Secret(); key != nil {
+			opts = append(append(opts[:len(opts)-len(l.appOpts):len(opts)-len(l.appOpts)], spatial.WithSecret(key)), l.appOpts...)
+		} else {
+			l.srv.cfg.logger.Error("location: no secret shared by the cluster: privacy zones show another center on each server", "nsp", n.name)
+		}
+	}
+	l.mu.Lock()
 	defer l.mu.Unlock()
 	if sp := l.spaces[n]; sp != nil || l.closed || n.isDropped() {
 		return sp
 	}
 	sp := &space{loc: l, nsp: n, socks: make(map[string]*located)}
-	sp.idx = spatial.New[string](append(slices.Clip(l.cfg.opts), spatial.WithEvents(sp.onEvent))...)
+	sp.idx = spatial.New[string](append(opts, spatial.WithEvents(sp.onEvent))...)
 	sp.share()
 	for name, f := range l.areas {
 		_ = sp.idx.AddFence(name, f) // checked when added

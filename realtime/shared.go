@@ -38,6 +38,11 @@ type LocationAdapter interface {
 	// FetchCells returns what the other servers share of their sockets in
 	// cells, for a Nearby beyond this server's interest.
 	FetchCells(ctx context.Context, cells []spatial.Cell) ([]SharedLocation, error)
+	// Secret returns the key of the cluster's privacy zones (see
+	// spatial.WithSecret), so that a zone shows one center on every
+	// server; nil if it cannot be had (the server then uses its own, and
+	// logs it). The first call may wait for the network, briefly.
+	Secret() []byte
 }
 
 // SharedLocation is what the other servers may know of a located socket:

@@ -48,6 +48,9 @@ type hub struct {
 	sub      *subscriber
 	out      *outbox
 	adapters map[*Adapter]struct{}
+
+	secretMu sync.Mutex
+	secret   []byte // the cluster's key of privacy zones, once read
 }
 
 // acquire returns the subscriber and the outbox, started for the first

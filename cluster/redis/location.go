@@ -2,12 +2,15 @@ package redis
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"math"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/rueidis"
@@ -73,6 +76,38 @@ type geo struct {
 	dead    map[string]time.Time  // uids found dead, until forgotten
 	resync  bool                  // read every cell again, and share again
 	wake    chan struct{}
+
+	shared, published, publishedBytes, received, receivedBytes atomic.Uint64
+}
+
+// LocationStats counts an adapter's share of location traffic since it
+// started, for metrics and for checking the cost of a move.
+type LocationStats struct {
+	Shared         uint64 // records of this server's sockets shared: moves, hides, leaves
+	Published      uint64 // messages they made: one per cell of a record's reach and of the last one's
+	PublishedBytes uint64
+	Received       uint64 // records received on cell channels
+	ReceivedBytes  uint64
+	Cells          int // cells subscribed to now
+	Remote         int // other servers' sockets known now
+}
+
+// LocationStats returns the adapter's location counters.
+func (a *Adapter) LocationStats() LocationStats {
+	g := a.geo
+	st := LocationStats{
+		Shared: g.shared.Load(), Published: g.published.Load(), PublishedBytes: g.publishedBytes.Load(),
+		Received: g.received.Load(), ReceivedBytes: g.receivedBytes.Load(),
+	}
+	g.mu.Lock()
+	st.Cells = len(g.have)
+	for _, o := range g.owners {
+		if !o.gone {
+			st.Remote++
+		}
+	}
+	g.mu.Unlock()
+	return st
 }
 
 // localShare is the last thing shared of a socket of this server.
@@ -119,6 +154,36 @@ func (g *geo) cellOf(channel string) (spatial.Cell, bool) {
 	return c, err == nil && g.grid.Contains(c)
 }
 
+// Secret implements [realtime.LocationAdapter]: the cluster's key of
+// privacy zones, K-geo-secret in Redis, set by the first server that asks
+// (SET NX) and read by the others. The first call reads it, within the
+// request timeout; nil if Redis could not be reached (a later call tries
+// again).
+func (a *Adapter) Secret() []byte {
+	h := a.h
+	h.secretMu.Lock()
+	defer h.secretMu.Unlock()
+	if h.secret != nil {
+		return h.secret
+	}
+	key := h.cfg.key + "-geo-secret"
+	fresh := make([]byte, 32)
+	_, _ = rand.Read(fresh)
+	ctx, cancel := context.WithTimeout(context.Background(), h.cfg.requestTimeout)
+	defer cancel()
+	c := h.client
+	err := doRetry(ctx, c, c.B().Set().Key(key).Value(hex.EncodeToString(fresh)).Nx().Build()).Error()
+	if err != nil && !rueidis.IsRedisNil(err) {
+		return nil
+	}
+	v, err := doRetry(ctx, c, c.B().Get().Key(key).Build()).ToString()
+	if err != nil || v == "" {
+		return nil
+	}
+	h.secret = []byte(v)
+	return h.secret
+}
+
 // Grid implements [realtime.LocationAdapter].
 func (a *Adapter) Grid() spatial.Grid { return a.geo.grid }
 
@@ -152,6 +217,7 @@ func (a *Adapter) ShareLocation(m realtime.SharedLocation) {
 		}
 	}
 	g.mu.Unlock()
+	g.shared.Add(1)
 	if !a.sub.up.Load() {
 		return // shared again when Redis is back
 	}
@@ -176,14 +242,19 @@ func (a *Adapter) sendRecord(id string, msg []byte, prev, reach, fresh []spatial
 		}
 		send(c.B().Sadd().Key(g.nodeKey(a.uid)).Member(names...).Build())
 	}
+	publish := func(cell spatial.Cell) {
+		send(a.publishCmd(g.channel(cell), msg))
+		g.published.Add(1)
+		g.publishedBytes.Add(uint64(len(msg)))
+	}
 	for _, cell := range reach {
 		send(c.B().Hset().Key(g.hash(cell)).FieldValue().FieldValue(field, rueidis.BinaryString(msg)).Build())
-		send(a.publishCmd(g.channel(cell), msg))
+		publish(cell)
 	}
 	for _, cell := range prev {
 		if !slices.Contains(reach, cell) {
 			send(c.B().Hdel().Key(g.hash(cell)).Field(field).Build())
-			send(a.publishCmd(g.channel(cell), msg))
+			publish(cell)
 		}
 	}
 }
@@ -447,6 +518,8 @@ func (a *Adapter) onCell(channel string, msg []byte) {
 		a.onNear(cell, msg)
 		return
 	}
+	g.received.Add(1)
+	g.receivedBytes.Add(uint64(len(msg)))
 	r, err := decodeRecord(msg)
 	if err != nil {
 		a.drop("shared location", err)
