@@ -77,6 +77,11 @@ type geo struct {
 	resync  bool                  // read every cell again, and share again
 	wake    chan struct{}
 
+	// applyMu makes each check of a record's order and its application
+	// one step: records come from the subscriber's worker and from cell
+	// reads on keepCells.
+	applyMu sync.Mutex
+
 	shared, published, publishedBytes, received, receivedBytes atomic.Uint64
 }
 
@@ -441,6 +446,8 @@ func (a *Adapter) readCells(cells []spatial.Cell, all bool) {
 	if !all || err != nil {
 		return
 	}
+	g.applyMu.Lock()
+	defer g.applyMu.Unlock()
 	g.mu.Lock()
 	var gone []string
 	for id, o := range g.owners {
@@ -535,6 +542,8 @@ func (a *Adapter) receive(r record) {
 	if r.uid == a.uid {
 		return
 	}
+	g.applyMu.Lock()
+	defer g.applyMu.Unlock()
 	now := time.Now()
 	g.mu.Lock()
 	if _, dead := g.dead[r.uid]; dead {
@@ -578,6 +587,8 @@ func (a *Adapter) checkOwners() {
 	a.mu.Unlock()
 	var gone []string
 	var died []string
+	g.applyMu.Lock()
+	defer g.applyMu.Unlock()
 	g.mu.Lock()
 	for uid, first := range g.heard {
 		if !alive[uid] && first.Before(cut) {
@@ -610,7 +621,11 @@ func (a *Adapter) checkOwners() {
 	}
 	for _, uid := range died {
 		a.log.Info("redis adapter: a server stopped: its sockets left", "server", uid)
-		go a.cleanUp(uid)
+		a.wg.Add(1) // on the heartbeat goroutine, itself counted: Close waits
+		go func() {
+			defer a.wg.Done()
+			a.cleanUp(uid)
+		}()
 	}
 }
 

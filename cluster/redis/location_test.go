@@ -248,3 +248,71 @@ func TestLocationAcrossServers(t *testing.T) {
 	require.NoError(t, bob.s.Manager().Close())
 	ann.wait(t, "leave "+bobID+" disconnected")
 }
+
+// TestLocationSymmetricAcrossServers: a symmetric watch on one server makes
+// the sockets it holds on another server see its owner, who never watches
+// them otherwise.
+func TestLocationSymmetricAcrossServers(t *testing.T) {
+	rs := redistest.Start(t)
+	key := "sym" + id.New()[:8]
+	na, nb := geoNode(t, rs.Addr(), key), geoNode(t, rs.Addr(), key)
+	ann, bob := dialGeo(t, na), dialGeo(t, nb)
+	bob.moveTo(t, north(1500, 0))
+	ann.moveTo(t, berlin)
+	ann.do(t, "watch", map[string]any{"radius": 1000, "symmetric": true})
+	bob.moveTo(t, north(800, 0)) // into ann's watch, 2 cells away
+	ann.wait(t, "enter "+bob.s.ID())
+	bob.wait(t, "enter "+ann.s.ID()) // bob has no watch: he sees ann through hers
+	ann.moveTo(t, north(100, 0))
+	bob.wait(t, "move "+ann.s.ID())
+	bob.moveTo(t, north(1500, 0))
+	bob.wait(t, "leave "+ann.s.ID()+" far")
+}
+
+// TestLocationRedisOutage: while Redis is down, location works on each
+// server for its own sockets; once it is back (empty), the servers share
+// again and read again, and no socket that went away meanwhile stays
+// visible on the other.
+func TestLocationRedisOutage(t *testing.T) {
+	rs := redistest.Start(t)
+	key := "out" + id.New()[:8]
+	na, nb := geoNode(t, rs.Addr(), key), geoNode(t, rs.Addr(), key)
+	ann, carl := dialGeo(t, na), dialGeo(t, na)
+	bob, dave := dialGeo(t, nb), dialGeo(t, nb)
+	ann.moveTo(t, berlin)
+	ann.do(t, "watch", map[string]any{"radius": 500})
+	bob.moveTo(t, north(300, 0))
+	ann.wait(t, "enter "+bob.s.ID())
+
+	rs.Kill()
+	carl.moveTo(t, north(-200, 0)) // on ann's server: seen at once
+	ann.wait(t, "enter "+carl.s.ID())
+	bob.moveTo(t, north(5000, 0)) // unheard of while Redis is down
+	dave.moveTo(t, north(2000, 0))
+	rs.Restart()
+
+	// bob's replica goes (read again and missing, or far once re-shared);
+	// dave, who comes near after the outage, is seen.
+	ann.wait(t, "leave "+bob.s.ID())
+	require.Eventually(t, func() bool {
+		dave.do(t, "location", map[string]float64{"lat": north(200, 0).Lat, "lng": north(200, 0).Lng})
+		for _, e := range ann.events() {
+			if e == "enter "+dave.s.ID() {
+				return true
+			}
+		}
+		return false
+	}, 10*time.Second, 200*time.Millisecond, "a socket of the other server seen again after the outage")
+	seen := map[string]bool{}
+	for _, e := range ann.events() {
+		f := strings.Fields(e)
+		switch f[0] {
+		case "enter":
+			seen[f[1]] = true
+		case "leave":
+			delete(seen, f[1])
+		}
+	}
+	assert.False(t, seen[bob.s.ID()], "bob, far since the outage, is not seen")
+	assert.True(t, seen[carl.s.ID()])
+}

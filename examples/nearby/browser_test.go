@@ -21,13 +21,14 @@ func browserStart(t *testing.T) *httptest.Server {
 	o := defaultOptions()
 	o.Bots = 0
 	o.LeaveDelay = 200 * time.Millisecond
-	rt, handler := newServer(logger, o, nil)
+	rt, handler, closePresence := newServer(logger, o, nil)
 	ts := httptest.NewServer(handler)
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		assert.NoError(t, rt.Shutdown(ctx), "realtime shutdown")
 		ts.Close()
+		closePresence()
 	})
 	return ts
 }

@@ -23,8 +23,9 @@ func serveNode(t *testing.T, addr string) *httptest.Server {
 	return serveCluster(t, testOptions(), rc)
 }
 
-// Two nodes on one Redis (main's -redis): a shout, a DM and an area chat
-// reach the people on the other node.
+// Two nodes on one Redis (main's -redis): people on the other node are on
+// the map and in the list (nearby events, presence), and a shout, a DM and
+// an area chat reach them.
 func TestTwoNodes(t *testing.T) {
 	t.Parallel()
 	rs := redistest.Start(t)
@@ -37,8 +38,15 @@ func TestTwoNodes(t *testing.T) {
 		return err == nil && n["socket.io-request#/#"] == 2
 	}, wait, 5*time.Millisecond)
 	alice, bob := join(t, a, "alice"), join(t, b, "bob")
+	// bob, on the other node, is online in alice's presence, and comes
+	// onto her map.
+	alice.next(realtime.DefaultPresenceDiff, func(v map[string]any) bool {
+		joins, _ := v["joins"].(map[string]any)
+		return joins["bob"] != nil
+	})
 	alice.moveTo(center)
 	bob.moveTo(offset(center, 300, 0))
+	alice.next(realtime.NearbyEnter, about(bob.s.ID()))
 
 	require.Empty(t, alice.call("shout", "hello from node A"))
 	assert.Equal(t, "hello from node A", bob.next("shout", about(alice.s.ID()))["text"])

@@ -95,7 +95,7 @@ func main() {
 	flag.IntVar(&o.Bots, "bots", o.Bots, "simulated walkers, so the map is lively at once (0 for none)")
 	flag.Float64Var(&o.Precision, "precision", o.Precision, "meters: others see positions coarsened to this grid (0 for exact)")
 	flag.BoolVar(&o.Metrics, "metrics", false, web.MetricsUsage)
-	flag.StringVar(&o.Redis, "redis", "", "redis://host:port: run as one node of a cluster on that Redis (shouts, DMs and area chats reach every node)")
+	flag.StringVar(&o.Redis, "redis", "", "redis://host:port: run as one node of a cluster on that Redis (people, presence, shouts, DMs and areas shared by every node)")
 	flag.Parse()
 	logger := slog.New(slog.NewTextHandler(os.Stderr, nil))
 	if err := run(*addr, o, logger); err != nil {
@@ -120,7 +120,8 @@ func run(addr string, o options, logger *slog.Logger) error {
 		}
 		defer cluster.Close()
 	}
-	rt, handler := newServer(logger, o, cluster)
+	rt, handler, closePresence := newServer(logger, o, cluster)
+	defer closePresence()
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return err
@@ -136,17 +137,31 @@ func run(addr string, o options, logger *slog.Logger) error {
 	return err
 }
 
-// newServer returns the Socket.IO server (for Shutdown) and the handler
-// serving everything: the page, the client bundle, the map and the
-// Socket.IO path. With a Redis client, the server is a node of a cluster.
-func newServer(logger *slog.Logger, o options, cluster rueidis.Client) (*realtime.Server, http.Handler) {
-	tracker := presence.New(presence.WithLeaveDelay(o.LeaveDelay))
+// newServer returns the Socket.IO server (for Shutdown), the handler
+// serving everything (the page, the client bundle, the map and the
+// Socket.IO path) and what stops presence, to call after Shutdown. With a
+// Redis client, the server is a node of a cluster.
+func newServer(logger *slog.Logger, o options, cluster rueidis.Client) (*realtime.Server, http.Handler, func()) {
+	presenceOpts := []presence.Option{presence.WithLeaveDelay(o.LeaveDelay), presence.WithLogger(logger)}
+	var store *redis.PresenceStore
 	metrics := web.MetricsIf(o.Metrics)
 	opts := metrics.Options()
 	if cluster != nil {
-		// Broadcasts (shouts, area chats, DMs) reach the sockets of every
-		// node; each node has its own presence and spatial index for now.
+		// One cluster: broadcasts (shouts, area chats, DMs) reach the
+		// sockets of every node, and the adapter shares where people are
+		// shown with the nodes whose people are near (by map cell), so
+		// the map and the people list show everyone; presence (who is
+		// online, last seen) lives in Redis, for every node.
+		store = redis.NewPresenceStore(cluster, redis.WithLogger(logger))
+		presenceOpts = append(presenceOpts, presence.WithStore(store))
 		opts = append(opts, realtime.WithAdapter(redis.NewAdapter(cluster, redis.WithLogger(logger))))
+	}
+	tracker := presence.New(presenceOpts...)
+	closePresence := func() {
+		_ = tracker.Close()
+		if store != nil {
+			_ = store.Close()
+		}
 	}
 	rt := realtime.New(append(opts,
 		realtime.WithLogger(logger),
@@ -190,7 +205,7 @@ func newServer(logger *slog.Logger, o options, cluster rueidis.Client) (*realtim
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write(world)
 	})
-	return rt, mux
+	return rt, mux, closePresence
 }
 
 // connected reports whether the socket with id is connected, to this node

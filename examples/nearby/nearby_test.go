@@ -35,13 +35,14 @@ func serve(t *testing.T, o options) *httptest.Server {
 func serveCluster(t *testing.T, o options, rc rueidis.Client) *httptest.Server {
 	t.Helper()
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	rt, handler := newServer(logger, o, rc)
+	rt, handler, closePresence := newServer(logger, o, rc)
 	ts := httptest.NewServer(handler)
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), wait)
 		defer cancel()
 		assert.NoError(t, rt.Shutdown(ctx))
 		ts.Close()
+		closePresence()
 	})
 	return ts
 }
