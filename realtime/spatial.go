@@ -500,7 +500,10 @@ func (s *Socket) Unwatch() {
 
 // Spatial returns the namespace's spatial index (nil without
 // [WithSpatial]), keyed by socket id, for queries of its own. Positions it
-// returns but for Get are as the sockets are shown.
+// returns but for Get are as the sockets are shown. In a cluster that
+// shares location (see [LocationAdapter]) it also holds replicas of other
+// servers' sockets, in the cells this server is interested in
+// (spatial.Index.Replica tells them apart); change only this server's.
 func (n *Namespace) Spatial() *spatial.Index[string] {
 	if l := n.srv.loc; l != nil {
 		if sp := l.space(n); sp != nil {
