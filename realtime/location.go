@@ -147,10 +147,10 @@ func (l *locator) space(n *Namespace) *space {
 	// every server: the cluster's secret, which may take a round trip.
 	opts := slices.Clip(l.cfg.opts)
 	if la, ok := n.adapter.(LocationAdapter); ok {
-		if key := la.Secret(); key != nil {
+		if key := la.Secret(); len(key) >= 16 { // spatial.WithSecret's least
 			opts = append(append(opts[:len(opts)-len(l.appOpts):len(opts)-len(l.appOpts)], spatial.WithSecret(key)), l.appOpts...)
 		} else {
-			l.srv.cfg.logger.Error("location: no secret shared by the cluster: privacy zones show another center on each server", "nsp", n.name)
+			l.srv.cfg.logger.Error("location: no secret (of 16 bytes or more) shared by the cluster: privacy zones show another center on each server", "nsp", n.name)
 		}
 	}
 	l.mu.Lock()

@@ -43,10 +43,11 @@ func TestRecoveredWithoutStateIsHidden(t *testing.T) {
 }
 
 // nearbyEvent is a nearby event a client got: its name and the id it is
-// about, or for a state the ids it lists.
+// about, or for a state the ids it lists; for a leave, its reason.
 type nearbyEvent struct {
-	name string
-	ids  []string
+	name   string
+	ids    []string
+	reason string
 }
 
 // collect drains s's send queue until ctx is done, keeping its nearby
@@ -73,9 +74,11 @@ func collect(ctx context.Context, srv *Server, s *Socket) []nearbyEvent {
 			_ = json.Unmarshal(args[0], &ev.name)
 			var payload struct {
 				ID      string
+				Reason  string
 				Members []struct{ ID string }
 			}
 			_ = json.Unmarshal(args[1], &payload)
+			ev.reason = payload.Reason
 			if ev.name == NearbyState {
 				for _, m := range payload.Members {
 					ev.ids = append(ev.ids, m.ID)

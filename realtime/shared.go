@@ -39,9 +39,10 @@ type LocationAdapter interface {
 	// cells, for a Nearby beyond this server's interest.
 	FetchCells(ctx context.Context, cells []spatial.Cell) ([]SharedLocation, error)
 	// Secret returns the key of the cluster's privacy zones (see
-	// spatial.WithSecret), so that a zone shows one center on every
-	// server; nil if it cannot be had (the server then uses its own, and
-	// logs it). The first call may wait for the network, briefly.
+	// spatial.WithSecret; at least 16 bytes), so that a zone shows one
+	// center on every server; nil if it cannot be had (the server then
+	// uses its own, and logs it, as for a shorter key). The first call
+	// may wait for the network, briefly.
 	Secret() []byte
 }
 
@@ -170,6 +171,9 @@ func (st *located) share(gone string) {
 	st.sp.interestIn(st.cells, cells)
 	st.cells = cells
 	last := st.sharedLast
+	if last != nil && last.Position.Point == m.Position.Point && last.Position.Accuracy == m.Position.Accuracy {
+		m.Position.Time = last.Position.Time // shown as it was: not news
+	}
 	switch {
 	case last != nil && last.equal(&m):
 		return // a coarsened socket moving in its cell says nothing
