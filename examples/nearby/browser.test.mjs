@@ -6,6 +6,10 @@
 //
 //	go test -run TestBrowser ./examples/nearby/
 //
+// With NEARBY_URL2 set too (browser_test.go's TestBrowserTwoNodes), bob's
+// page is on that server, another node of the same cluster, and the whole
+// story must still hold: people, presence, areas and messages cross nodes.
+//
 // or by hand against a running server (bots may then crowd the lists):
 //
 //	NEARBY_URL=http://127.0.0.1:8080 node --test browser.test.mjs
@@ -19,6 +23,7 @@ import { chromium } from 'playwright-core';
 import { Problems, artifactsDir, launchChromium, openPage, screenshots } from '../internal/browser.mjs';
 
 const url = process.env.NEARBY_URL;
+const url2 = process.env.NEARBY_URL2 || url; // bob's node
 const artifacts = process.env.NEARBY_ARTIFACTS || artifactsDir('nearby');
 
 // Geometry in meters, as the page does it.
@@ -59,7 +64,7 @@ test('nearby in two browser pages', { skip: !url && 'NEARBY_URL is not set' }, a
   // Every page's console errors, uncaught exceptions and failed Socket.IO
   // requests, asserted none at the end (see Problems).
   const problems = new Problems();
-  const open = (label) => openPage(context, problems, label, url);
+  const open = (label, at = url) => openPage(context, problems, label, at);
   // Each action brings its page to the front first: Chromium slows down
   // animation frames, which Playwright's clicks wait for, in the others.
   const front = (page) => page.bringToFront();
@@ -89,7 +94,7 @@ test('nearby in two browser pages', { skip: !url && 'NEARBY_URL is not set' }, a
   };
 
   const alice = await open('alice');
-  const bob = await open('bob');
+  const bob = await open('bob', url2);
   let world;
   let a, b; // where alice and bob stand: 200 m apart, away from every area
 

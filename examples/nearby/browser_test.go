@@ -7,21 +7,24 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/rueidis"
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/vicinity-go/vicinity/examples/internal/browsertest"
+	"github.com/vicinity-go/vicinity/internal/redistest"
 )
 
 // browserStart serves the app without bots on 127.0.0.1 until the test
 // ends, with a short presence leave delay so a closed page goes offline
-// quickly.
-func browserStart(t *testing.T) *httptest.Server {
+// quickly; with a Redis client, as a node of a cluster.
+func browserStart(t *testing.T, cluster rueidis.Client) *httptest.Server {
 	t.Helper()
 	logger := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
 	o := defaultOptions()
 	o.Bots = 0
 	o.LeaveDelay = 200 * time.Millisecond
-	rt, handler, closePresence := newServer(logger, o, nil)
+	rt, handler, closePresence := newServer(logger, o, cluster)
 	ts := httptest.NewServer(handler)
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -36,5 +39,26 @@ func browserStart(t *testing.T) *httptest.Server {
 // TestBrowser runs browser.test.mjs: two Chromium pages using the page as
 // people would, clicking the map to walk.
 func TestBrowser(t *testing.T) {
-	browsertest.Run(t, "nearby", "NEARBY_URL", func() string { return browserStart(t).URL })
+	browsertest.Run(t, "nearby", "NEARBY_URL", func() string { return browserStart(t, nil).URL })
+}
+
+// TestBrowserTwoNodes runs browser.test.mjs with alice's page on one node
+// and bob's on another, on one Redis: the same story, across the cluster.
+func TestBrowserTwoNodes(t *testing.T) {
+	browsertest.Run(t, "nearby", "NEARBY_URL", func() string {
+		rs := redistest.Start(t)
+		a, b := serveBrowserNode(t, rs.Addr()), serveBrowserNode(t, rs.Addr())
+		t.Setenv("NEARBY_URL2", b)
+		return a
+	})
+}
+
+// serveBrowserNode is browserStart for a node of the cluster on the Redis
+// at addr.
+func serveBrowserNode(t *testing.T, addr string) string {
+	t.Helper()
+	rc, err := rueidis.NewClient(rueidis.ClientOption{InitAddress: []string{addr}, DisableCache: true})
+	require.NoError(t, err)
+	t.Cleanup(rc.Close) // after the server's shutdown: cleanups run last first
+	return browserStart(t, rc).URL
 }
