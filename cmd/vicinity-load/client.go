@@ -67,6 +67,12 @@ type conn struct {
 
 	connected string // Socket.IO: the CONNECT answer's data ({"sid":…,"pid":…})
 
+	// Set before start, for a scenario that reads events itself (geo):
+	// onEvent gets each Socket.IO event ("42…", valid only during the
+	// call) instead of the broadcast timing, and onAck each answer too.
+	onEvent func(msg []byte)
+	onAck   func(id uint64, ok bool)
+
 	recording *atomic.Bool // shared by a scenario's receivers
 	mu        sync.Mutex
 	lat       []int64 // delivery latencies in ns, under mu
@@ -257,9 +263,17 @@ func (c *conn) loop() {
 			case c.pong(msg):
 			case bytes.HasPrefix(msg, []byte("43")):
 				id, rest := parseUint(msg[2:])
-				c.answer(id, !bytes.Contains(rest, []byte(`"error"`)))
+				ok := !bytes.Contains(rest, []byte(`"error"`))
+				if c.onAck != nil {
+					c.onAck(id, ok)
+				}
+				c.answer(id, ok)
 			case bytes.HasPrefix(msg, []byte("42")):
-				c.deliver(msg)
+				if c.onEvent != nil {
+					c.onEvent(msg)
+				} else {
+					c.deliver(msg)
+				}
 			case len(msg) > 0 && msg[0] == '1':
 				return
 			}

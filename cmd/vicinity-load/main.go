@@ -23,7 +23,7 @@
 //	        heap and goroutines back at baseline
 //
 // The cluster scenarios run only when named; each starts its own
-// redis-server on a free loopback port:
+// redis-server on a free loopback port (geo only for more than one node):
 //
 //	cluster   the fan-out across nodes: -cluster-nodes N target processes on
 //	          one Redis (vicinity with cluster/redis, Node with
@@ -36,6 +36,17 @@
 //	          reach the room; it comes back on node B with its session:
 //	          from the reconnection's dial to the CONNECT answer and to the
 //	          K-th missed packet received
+//	geo       vicinity only (live geometry): -geo-clients clients placed at
+//	          random in a square in Berlin (about -geo-neighbours others
+//	          within -geo-radius each), each watching that radius and
+//	          walking (-geo-rate acknowledged "location" events a second,
+//	          at -geo-speed) for -geo-duration; on each of -geo-nodes (1:
+//	          one process; 2: two on one Redis, the clients alternating
+//	          between them, so half of one's neighbours are on the other
+//	          node): nearby events/s, move-to-nearby:move latency p50/p99,
+//	          the share of expected neighbour updates delivered (that
+//	          position or a newer one within -geo-grace), and each watcher's
+//	          view at the end against the ground truth (see geo.go)
 //
 // Usage:
 //
@@ -44,6 +55,8 @@
 //	go run ./cmd/vicinity-load -targets all -scenarios idle -idle 10000,19000
 //	go run ./cmd/vicinity-load -targets all -large -repeat 3 -max-load 1.5
 //	go run ./cmd/vicinity-load -targets vicinity,node -scenarios cluster,recovery -repeat 3
+//	go run ./cmd/vicinity-load -scenarios geo -repeat 2            # 2,000 walkers, 1 and 2 nodes
+//	go run ./cmd/vicinity-load -scenarios geo -geo-nodes 2 -geo-clients 500 -geo-duration 10s
 //	go run ./cmd/vicinity-load -scenarios idle -idle 10000 -profile /tmp/prof -memprofilerate 1
 //	go tool pprof -top -base /tmp/prof/vicinity-idle-10000-before.pprof /tmp/prof/vicinity-idle-10000-after.pprof
 //
@@ -86,11 +99,12 @@ func run(args []string, stdout, stderr io.Writer) error {
 	fs.SetOutput(stderr)
 	var (
 		targets = fs.String("targets", "vicinity", "comma-separated targets: vicinity, node, centrifuge, hub, or all")
-		scens   = fs.String("scenarios", strings.Join(scenarioNames, ","), "comma-separated scenarios: "+strings.Join(slices.Concat(scenarioNames, clusterScenarioNames), ", ")+" (the last two need redis-server)")
+		scens   = fs.String("scenarios", strings.Join(scenarioNames, ","), "comma-separated scenarios: "+strings.Join(slices.Concat(scenarioNames, clusterScenarioNames), ", ")+" (the last three run only when named and need redis-server; geo's 1-node case does not)")
 		repeat  = fs.Int("repeat", 1, "run everything this many times; report medians with [min–max]")
 		idle    = fs.String("idle", "1000", "idle: comma-separated connection counts (e.g. 10000,19000)")
 		cnodes  = fs.String("cluster-nodes", "2,3", "cluster: comma-separated node counts, each above 1 (one node without Redis is always measured too)")
 		missed  = fs.String("recovery-missed", "100,1000", "recovery: comma-separated counts of packets missed while away")
+		gnodes  = fs.String("geo-nodes", "1,2", "geo: comma-separated node counts, one case each (above 1: on a redis-server)")
 		jsonOut = fs.String("json", "", "also write every result as JSON to this file")
 		root    = fs.String("root", "", "the repository's root (default: found from the working directory)")
 		large   = fs.Bool("large", false, "the issue's sizes: -idle 10000,19000 -slow-clients 1000 -duration 10s -cluster-receivers 10000 -cluster-burst 20 -cluster-rate 10")
@@ -112,6 +126,14 @@ func run(args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&cfg.clusterBurst, "cluster-burst", 100, "cluster: messages sent back to back")
 	fs.Float64Var(&cfg.clusterRate, "cluster-rate", 50, "cluster: paced broadcasts per second")
 	fs.IntVar(&cfg.recoveryRounds, "recovery-rounds", 5, "recovery: reconnections timed per missed count")
+	fs.IntVar(&cfg.geoClients, "geo-clients", 2000, "geo: clients, each watching -geo-radius and walking, spread evenly over the nodes")
+	fs.Float64Var(&cfg.geoSide, "geo-side", 0, "geo: the side of the square the clients walk in, meters (0: sized so that a client has -geo-neighbours others within -geo-radius on average, the edges aside)")
+	fs.Float64Var(&cfg.geoNeighbours, "geo-neighbours", 20, "geo: others within the radius on average, when -geo-side is 0")
+	fs.Float64Var(&cfg.geoRadius, "geo-radius", 500, "geo: each client's watch radius, meters")
+	fs.Float64Var(&cfg.geoRate, "geo-rate", 1, "geo: moves a second per client (the target allows 4 times as many, at least 5)")
+	fs.Float64Var(&cfg.geoSpeed, "geo-speed", 1.5, "geo: walking speed, m/s (each move is -geo-speed / -geo-rate meters)")
+	fs.DurationVar(&cfg.geoDuration, "geo-duration", 20*time.Second, "geo: how long the clients move")
+	fs.DurationVar(&cfg.geoGrace, "geo-grace", 2*time.Second, "geo: how late an expected update may arrive and still count as delivered; also the settle pause before the end-state check")
 	fs.DurationVar(&cfg.settle, "settle", 2*time.Second, "idle and churn: wait before reading memory")
 	fs.StringVar(&cfg.profileDir, "profile", "", "idle: save Go targets' heap profiles (before/after) in this directory")
 	memProfileRate := fs.Int("memprofilerate", 0, "the Go targets' runtime.MemProfileRate (1: every allocation, for an exact -profile; slows the targets)")
@@ -134,6 +156,12 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	if cfg.recoveryMissed, err = parseCounts("recovery-missed", *missed, 1); err != nil {
+		return err
+	}
+	if cfg.geoNodes, err = parseCounts("geo-nodes", *gnodes, 1); err != nil {
+		return err
+	}
+	if err := cfg.validateGeo(); err != nil {
 		return err
 	}
 	names := splitList(*targets)

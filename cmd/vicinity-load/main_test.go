@@ -112,6 +112,51 @@ func TestClusterScenarios(t *testing.T) {
 	}
 }
 
+// TestGeoScenario runs the geo scenario at a tiny scale on one node and on
+// two over a redis-server of their own, and checks that what the watchers
+// got is right: nearly every expected update delivered (generously: the
+// machine may be loaded, and an update later than the grace counts as
+// missed), every view right at the end, nothing out of order. It asserts
+// counts and shares, never timings.
+func TestGeoScenario(t *testing.T) {
+	if _, err := exec.LookPath("redis-server"); err != nil {
+		if os.Getenv(nodetest.RequireEnv) == "1" {
+			t.Fatal(errNoRedis)
+		}
+		t.Skip(errNoRedis)
+	}
+	got := runTool(t, "-targets", "vicinity", "-scenarios", "geo",
+		"-geo-nodes", "1,2", "-geo-clients", "100", "-geo-duration", "3s", "-geo-grace", "3s",
+		"-dial-concurrency", "20",
+	)
+	metric := got.metric(t, "vicinity")
+	for _, cas := range []string{"1 node: clients=100 moves=1/s", "2 nodes: clients=100 moves=1/s"} {
+		t.Run(cas, func(t *testing.T) {
+			m := func(name string) float64 { t.Helper(); return metric("geo", cas, name) }
+			assert.Equal(t, 100.0, m("clients"))
+			assert.Greater(t, m("neighbours mean"), 5.0, "the square is sized for about 20 neighbours, fewer at its edges")
+			assert.Positive(t, m("moves/s"))
+			assert.Positive(t, m("events/s"))
+			assert.Positive(t, m("p50 ms"))
+			assert.LessOrEqual(t, m("p50 ms"), m("p99 ms"))
+			assert.Positive(t, m("ack p99 ms"))
+			assert.Greater(t, m("expected"), 1000.0, "100 clients, 3 moves each, ~15 watchers of each")
+			assert.GreaterOrEqual(t, m("delivered %"), 95.0)
+			assert.LessOrEqual(t, m("exact %"), m("delivered %"))
+			assert.Equal(t, 100.0, m("setup views right %"))
+			assert.Equal(t, 100.0, m("views right %"))
+			assert.Zero(t, m("wrong view entries"))
+			assert.Zero(t, m("refused"), "the target allows 5 moves a second")
+			assert.Zero(t, m("unanswered"))
+			assert.Zero(t, m("unknown positions"), "every position received was one a client sent, exactly")
+			assert.Zero(t, m("out of order"))
+			assert.Zero(t, m("order errors"))
+		})
+	}
+	assert.Positive(t, metric("geo", "2 nodes: clients=100 moves=1/s", "redis published/s"))
+	assert.Positive(t, metric("geo", "2 nodes: clients=100 moves=1/s", "redis received/s"))
+}
+
 // results are the tool's results by target, scenario and case.
 type results map[resultKey]result
 

@@ -35,6 +35,16 @@ type config struct {
 	clusterRate      float64 // cluster: paced messages per second
 	recoveryMissed   []int   // recovery: packets missed while away
 	recoveryRounds   int     // recovery: reconnections timed per count
+
+	geoNodes      []int         // geo: node counts, one case each
+	geoClients    int           // geo: clients, spread over the nodes
+	geoSide       float64       // geo: the square's side in meters; 0: sized for geoNeighbours
+	geoNeighbours float64       // geo: others within the radius on average, for the side
+	geoRadius     float64       // geo: each client's watch radius in meters
+	geoRate       float64       // geo: moves a second per client
+	geoSpeed      float64       // geo: walking speed in m/s
+	geoDuration   time.Duration // geo: how long the clients move
+	geoGrace      time.Duration // geo: how late an update may come and still count
 }
 
 // result is one scenario case on one target.
@@ -74,7 +84,7 @@ type scenario func(r *runner, ctx context.Context, target string) ([]result, err
 // which need redis-server, run when asked for.
 var scenarioNames = []string{"idle", "echo", "fanout", "slow", "churn"}
 
-var clusterScenarioNames = []string{"cluster", "recovery"}
+var clusterScenarioNames = []string{"cluster", "recovery", "geo"}
 
 var scenarios = map[string]scenario{
 	"idle":     (*runner).idle,
@@ -84,6 +94,7 @@ var scenarios = map[string]scenario{
 	"churn":    (*runner).churn,
 	"cluster":  (*runner).cluster,
 	"recovery": (*runner).recovery,
+	"geo":      (*runner).geo,
 }
 
 // dialMany connects n clients to s, joined to room, cfg.dialConc at a

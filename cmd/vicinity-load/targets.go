@@ -28,6 +28,9 @@ var clusterTargets = []string{"vicinity", "node", "centrifuge"}
 type targetOptions struct {
 	redis    string // be a node of the cluster on the Redis at this host:port
 	recovery bool   // connection-state recovery (the vicinity target only)
+	// locationRate > 0 makes the vicinity target location-aware, allowing
+	// each socket that many location updates a second (the geo scenario).
+	locationRate float64
 }
 
 func targetProto(name string) proto {
@@ -105,6 +108,9 @@ func (b *builder) command(name string, o targetOptions) (*exec.Cmd, error) {
 	}
 	if o.recovery {
 		args = append(args, "-recovery")
+	}
+	if o.locationRate > 0 {
+		args = append(args, "-location-rate", strconv.FormatFloat(o.locationRate, 'g', -1, 64))
 	}
 	return exec.Command(bin, args...), nil
 }
@@ -189,6 +195,21 @@ type stats struct {
 	Conns      int64 `json:"conns"`
 	HeapUsed   int64 `json:"heapUsed"` // Node's V8 heap
 	External   int64 `json:"external"` // Node's buffers outside the V8 heap
+
+	// Location is the vicinity target's cluster adapter's location
+	// traffic (redis.LocationStats), when it shares location.
+	Location *locationStats `json:"location"`
+}
+
+// locationStats are the counters of cluster/redis's LocationStats.
+type locationStats struct {
+	Shared         uint64 // records of the node's sockets shared
+	Published      uint64 // messages they made, one per cell
+	PublishedBytes uint64
+	Received       uint64 // records received from the other nodes
+	ReceivedBytes  uint64
+	Cells          int // cells subscribed to now
+	Remote         int // other nodes' sockets known now
 }
 
 func (s *server) isGo() bool { return s.name != "node" }
