@@ -343,6 +343,10 @@ func (g *geo) read(ctx context.Context, cells []spatial.Cell) ([]record, error) 
 	return out, nil
 }
 
+// retryCells is how soon keepCells tries again when it could not
+// subscribe.
+const retryCells = 100 * time.Millisecond
+
 // keepCells is the adapter's goroutine that keeps the cell subscriptions
 // in step with the interest, reads the cells it comes to, and after a
 // reconnection shares this server's sockets again and reads every cell
@@ -357,7 +361,10 @@ func (a *Adapter) keepCells() {
 		case <-g.wake:
 		}
 		if !a.sub.up.Load() {
-			continue // poked again when it is back
+			// Not connected yet (a server's first moments) or any more:
+			// try again shortly (a reconnection pokes too).
+			time.AfterFunc(retryCells, g.poke)
+			continue
 		}
 		g.mu.Lock()
 		var add, remove []spatial.Cell
@@ -397,7 +404,8 @@ func (a *Adapter) keepCells() {
 			if err := a.sub.add(g, a.onCell, keys...); err != nil {
 				a.log.Warn("redis adapter: cells not subscribed", "err", err)
 				a.sub.remove(g, keys...)
-				continue // the reconnection pokes again
+				time.AfterFunc(retryCells, g.poke)
+				continue
 			}
 			g.mu.Lock()
 			for _, c := range add {
@@ -432,11 +440,10 @@ func (a *Adapter) readCells(cells []spatial.Cell, all bool) {
 	recs, err := g.read(ctx, cells)
 	if err != nil {
 		a.log.Warn("redis adapter: cells not read", "err", err)
-		if all {
-			g.mu.Lock()
-			g.resync = true // at the next chance
-			g.mu.Unlock()
-		}
+		g.mu.Lock()
+		g.resync = true // every cell read again, shortly
+		g.mu.Unlock()
+		time.AfterFunc(retryCells, g.poke)
 	}
 	seen := make(map[string]bool, len(recs))
 	for _, r := range recs {
