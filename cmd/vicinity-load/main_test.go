@@ -3,11 +3,13 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -203,7 +205,59 @@ func TestParse(t *testing.T) {
 	assert.Equal(t, int64(987), ts)
 	_, ok = parseT([]byte(`42["msg"]`))
 	assert.False(t, ok)
+	move := []byte(`{"id":"a-b_c","lat":52.5,"lng":-13.25,"accuracy":10}`)
+	assert.Equal(t, "a-b_c", string(jsonField(move, `"id":`)))
+	assert.Equal(t, "52.5", string(jsonField(move, `"lat":`)))
+	assert.Equal(t, "-13.25", string(jsonField(move, `"lng":`)))
+	assert.Equal(t, "10", string(jsonField(move, `"accuracy":`)))
+	assert.Nil(t, jsonField(move, `"distance":`))
 	v, ok := median([]float64{3, 1, 2, 10})
 	assert.True(t, ok)
 	assert.Equal(t, 2.5, v)
+}
+
+// TestGeoAnalyze checks what the geo scenario counts on made-up logs: W
+// sees X throughout and misses one of its moves to conflation and one
+// altogether; Z stays on the boundary of W's watch; Y is far away.
+func TestGeoAnalyze(t *testing.T) {
+	const s = int64(time.Second)
+	north := func(m float64) geoPoint { return geoPoint{lat: geoLat0 + m/(geoEarthRadius*math.Pi/180), lng: geoLng0} }
+	client := func(i int32, moves ...geoMove) *geoClient {
+		return &geoClient{i: i, moves: moves, view: map[int32]bool{}}
+	}
+	mv := func(t int64, p geoPoint, ack int8) geoMove { return geoMove{t: t, acked: t + s/1000, p: p, ack: ack} }
+	w := client(0, mv(0, north(0), 1))
+	x := client(1, mv(0, north(100), 1), mv(1*s, north(101), 1), mv(2*s, north(102), 1), mv(3*s, north(103), 1),
+		mv(4*s, north(104), 1), mv(5*s, north(105), -1))
+	y := client(2, mv(0, north(5000), 1))
+	z := client(3, mv(0, north(499.8), 1), mv(1*s, north(499.9), 1))
+	w.got = []geoGot{
+		{t: 0, member: 1, k: 0, kind: gotState},
+		{t: 1*s + s/1000, member: 1, k: 1, kind: gotMove},
+		{t: 3*s + s/2, member: 1, k: 3, kind: gotMove}, // k=2 conflated into k=3, within the grace
+	} // k=4 never comes
+	g := &geoRun{
+		cfg:     config{geoRadius: 500, geoGrace: 2 * time.Second},
+		clients: []*geoClient{w, x, y, z},
+		near:    [][]int32{{1, 3}, {0}, {}, {0}}, // Z is not near X, for the test's sake
+	}
+	a := g.analyze(0, 6*s)
+	assert.Equal(t, 5, a.accepted, "the first locations are not moves")
+	assert.Equal(t, 1, a.refused)
+	assert.Equal(t, 4, a.expected, "W expects X's moves 1 to 4; nobody expects Z's, on the boundary, or the refused move")
+	assert.Equal(t, 3, a.delivered)
+	assert.Equal(t, 2, a.exact)
+	assert.Equal(t, 2, a.events)
+	assert.Equal(t, []int64{s / 1000, s / 2}, a.lat)
+	assert.InDelta(t, 1.0, a.neighbours, 1e-9, "W sees X and Z, X and Z see W")
+
+	w.view = map[int32]bool{1: true, 2: true}
+	x.view = map[int32]bool{0: true}
+	right, wrong := g.checkViews()
+	assert.Equal(t, 1, wrong, "Y in W's view; Z, on W's boundary, may be in it or not, W in Z's likewise")
+	assert.Equal(t, 0.75, right)
+	w.view = map[int32]bool{3: true}
+	right, wrong = g.checkViews()
+	assert.Equal(t, 1, wrong, "X missing from W's view")
+	assert.Equal(t, 0.75, right)
 }
