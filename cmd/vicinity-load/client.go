@@ -68,10 +68,11 @@ type conn struct {
 	connected string // Socket.IO: the CONNECT answer's data ({"sid":…,"pid":…})
 
 	// Set before start, for a scenario that reads events itself (geo):
-	// onEvent gets each Socket.IO event ("42…", valid only during the
-	// call) instead of the broadcast timing, and onAck each answer too.
+	// onEvent gets each Socket.IO event ("42…") instead of the broadcast
+	// timing, and onAck each answer too (its arguments, "[…]"); what they
+	// get is valid only during the call.
 	onEvent func(msg []byte)
-	onAck   func(id uint64, ok bool)
+	onAck   func(id uint64, ok bool, args []byte)
 
 	recording *atomic.Bool // shared by a scenario's receivers
 	mu        sync.Mutex
@@ -265,7 +266,7 @@ func (c *conn) loop() {
 				id, rest := parseUint(msg[2:])
 				ok := !bytes.Contains(rest, []byte(`"error"`))
 				if c.onAck != nil {
-					c.onAck(id, ok)
+					c.onAck(id, ok, rest)
 				}
 				c.answer(id, ok)
 			case bytes.HasPrefix(msg, []byte("42")):

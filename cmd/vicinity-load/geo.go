@@ -54,7 +54,12 @@ import (
 //     boundary may be either). "views right %" is the share of watchers
 //     with exactly that view, "wrong view entries" the members missing or
 //     extra over all views. The same check before the walk starts gives
-//     "setup views right %".
+//     "setup views right %", and repeated for up to 30s more, "views right
+//     30s later %": below "views right %" when a node was only behind,
+//     equal when the views stay wrong.
+//   - "ack p50/p99": a move to its acknowledgement; "server heap MB": the
+//     nodes' live heap as the walk ends, which grows with what they have
+//     queued.
 //   - the protocol: positions no client sent ("unknown positions"), a
 //     member's positions received out of their order, and moves or leaves
 //     outside an enter…leave span ("order errors") should all be 0.
@@ -165,6 +170,8 @@ type geoClient struct {
 // geoRun is one case of the geo scenario.
 type geoRun struct {
 	cfg        config
+	log        func(format string, args ...any)
+	refusals   atomic.Int64
 	side, step float64
 	clients    []*geoClient
 	ids        map[string]int32 // socket id to client, read-only once the clients start
@@ -226,6 +233,7 @@ func (r *runner) geoRun(ctx context.Context, target string, nodes int) (result, 
 	}
 
 	g := newGeoRun(cfg)
+	g.log = r.log
 	defer g.close()
 	if err := r.geoConnect(ctx, g, srvs); err != nil {
 		return res, err
@@ -234,12 +242,16 @@ func (r *runner) geoRun(ctx context.Context, target string, nodes int) (result, 
 	if err != nil {
 		return res, err
 	}
-	before, err := locationTraffic(srvs)
+	before, _, err := locationTraffic(srvs)
 	if err != nil {
 		return res, err
 	}
 
 	t0, tEnd, err := g.walkAll(ctx)
+	if err != nil {
+		return res, err
+	}
+	_, heap, err := locationTraffic(srvs) // what the walk left queued, if anything
 	if err != nil {
 		return res, err
 	}
@@ -254,7 +266,16 @@ func (r *runner) geoRun(ctx context.Context, target string, nodes int) (result, 
 		return res, err
 	}
 	viewsRight, wrong := g.checkViews()
-	after, err := locationTraffic(srvs)
+	// Wrong views may be late (a server behind) or wrong for good: up to
+	// 30s more tells which.
+	laterRight, laterWrong := viewsRight, wrong
+	for deadline := time.Now().Add(30 * time.Second); laterWrong > 0 && time.Now().Before(deadline); {
+		if err := pause(ctx, 200*time.Millisecond); err != nil {
+			return res, err
+		}
+		laterRight, laterWrong = g.checkViews()
+	}
+	after, _, err := locationTraffic(srvs)
 	if err != nil {
 		return res, err
 	}
@@ -277,11 +298,13 @@ func (r *runner) geoRun(ctx context.Context, target string, nodes int) (result, 
 	res.add("setup views right %", 100*setupRight)
 	res.add("views right %", 100*viewsRight)
 	res.add("wrong view entries", float64(wrong))
+	res.add("views right 30s later %", 100*laterRight)
 	res.add("refused", float64(a.refused))
 	res.add("unanswered", float64(unanswered))
 	res.add("unknown positions", float64(a.unknown))
 	res.add("out of order", float64(a.disorder))
 	res.add("order errors", float64(a.orderErrors))
+	res.add("server heap MB", float64(heap)/1e6)
 	if before != nil && after != nil {
 		d := func(f func(locationStats) uint64) float64 { return float64(f(*after) - f(*before)) }
 		res.add("redis published/s", d(func(s locationStats) uint64 { return s.Published })/secs)
@@ -352,7 +375,7 @@ func (r *runner) geoConnect(ctx context.Context, g *geoRun, srvs []*server) erro
 	}
 	for _, gc := range g.clients {
 		gc.c.onEvent = func(msg []byte) { g.event(gc, msg) }
-		gc.c.onAck = func(id uint64, ok bool) { g.ack(gc, id, ok) }
+		gc.c.onAck = func(id uint64, ok bool, args []byte) { g.ack(gc, id, ok, args) }
 		gc.c.start(nil)
 		gc.started = true
 	}
@@ -383,12 +406,13 @@ func (r *runner) geoSetup(ctx context.Context, g *geoRun) (float64, error) {
 	if err != nil {
 		return 0, fmt.Errorf("watching: %w", err)
 	}
-	deadline := time.Now().Add(10*time.Second + time.Duration(len(g.clients))*5*time.Millisecond)
+	start := time.Now()
+	deadline := start.Add(10*time.Second + time.Duration(len(g.clients))*5*time.Millisecond)
 	for {
 		right, wrong := g.checkViews()
 		if wrong == 0 || time.Now().After(deadline) {
 			if wrong > 0 {
-				r.log("  setup: %d wrong view entries after %v", wrong, time.Until(deadline))
+				r.log("  setup: %d wrong view entries %v after the last watch began", wrong, time.Since(start).Round(time.Millisecond))
 			}
 			return right, nil
 		}
@@ -478,7 +502,7 @@ func (g *geoRun) send(gc *geoClient, p geoPoint, buf []byte) error {
 }
 
 // ack records the answer to a location.
-func (g *geoRun) ack(gc *geoClient, id uint64, ok bool) {
+func (g *geoRun) ack(gc *geoClient, id uint64, ok bool, args []byte) {
 	if id == geoWatchAck || id == 0 {
 		return
 	}
@@ -486,6 +510,8 @@ func (g *geoRun) ack(gc *geoClient, id uint64, ok bool) {
 	var v int8 = -1
 	if ok {
 		v = 1
+	} else if g.refusals.Add(1) <= 3 {
+		g.log("  client %d: location %d refused: %s", gc.i, id-1, args)
 	}
 	gc.mu.Lock()
 	if k := id - 1; k < uint64(len(gc.moves)) {
@@ -897,14 +923,18 @@ func allWithin(a, b []geoPoint, d float64) bool {
 }
 
 // locationTraffic sums the nodes' location counters (nil without a
-// cluster).
-func locationTraffic(srvs []*server) (*locationStats, error) {
-	var sum *locationStats
+// cluster), and their heaps.
+func locationTraffic(srvs []*server) (*locationStats, int64, error) {
+	var (
+		sum  *locationStats
+		heap int64
+	)
 	for _, s := range srvs {
 		st, err := s.stats(false)
 		if err != nil {
-			return nil, err
+			return nil, 0, err
 		}
+		heap += st.HeapAlloc
 		if st.Location == nil {
 			continue
 		}
@@ -919,5 +949,5 @@ func locationTraffic(srvs []*server) (*locationStats, error) {
 		sum.Cells += st.Location.Cells
 		sum.Remote += st.Location.Remote
 	}
-	return sum, nil
+	return sum, heap, nil
 }

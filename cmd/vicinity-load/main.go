@@ -82,6 +82,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"text/tabwriter"
 	"time"
@@ -204,7 +205,12 @@ func run(args []string, stdout, stderr io.Writer) error {
 	}
 	defer b.cleanup()
 	b.memProfileRate = *memProfileRate
-	logf := func(format string, args ...any) { fmt.Fprintf(stderr, format+"\n", args...) }
+	var logMu sync.Mutex // geo logs from its clients' read loops
+	logf := func(format string, args ...any) {
+		logMu.Lock()
+		defer logMu.Unlock()
+		fmt.Fprintf(stderr, format+"\n", args...)
+	}
 	r := &runner{b: b, cfg: cfg, log: logf}
 
 	header := fmt.Sprintf("vicinity-load %s\n%s, %s/%s, %d CPUs, GOMAXPROCS %d, open files limit %d\nload average at start: %s",
