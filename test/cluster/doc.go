@@ -59,4 +59,19 @@
 // pending_sharded_test.go.txt for the sharded modes); FetchSockets while
 // Redis is down or a server is frozen; a vicinity server killed while
 // another's FetchSockets waits for it.
+//
+// # Presence and location across vicinity servers
+//
+// geo_test.go and geo_kill_linux_test.go run two or three vicinity servers
+// with the Redis presence store and location shared by cell (500 m cells),
+// and geo.mjs: official clients only, driven as peer.mjs's are. Clients on
+// different servers see one presence (joins, status updates, leaves, last
+// seen asked on another server); a watcher sees another server's client
+// enter, move and leave as it walks across cells, leave "hidden" when it
+// hides, and only its cell's center when it coarsens, while the cell
+// hashes in Redis never hold its exact coordinates nor anything while it
+// is hidden; area rooms and their presence fill from every server; Near
+// broadcasts and Nearby reach across; and a server killed with SIGKILL
+// has its clients leave the others' watches ("disconnected") and presence,
+// and its records leave Redis.
 package cluster
