@@ -8,10 +8,13 @@ import (
 
 // control publishes a heartbeat message of type typ on the vicinity
 // channel.
-func (a *Adapter) control(typ int) {
+func (a *Adapter) control(typ int) { a.publishControl(wireRequest{UID: a.uid, Type: typ}) }
+
+// publishControl publishes w on the vicinity channel.
+func (a *Adapter) publishControl(w wireRequest) {
 	ctx, cancel := context.WithTimeout(context.Background(), a.h.cfg.requestTimeout)
 	defer cancel()
-	if err := a.publish(ctx, a.vicChannel, appendJSON(nil, wireRequest{UID: a.uid, Type: typ})); err != nil {
+	if err := a.publish(ctx, a.vicChannel, appendJSON(nil, w)); err != nil {
 		a.log.Debug("redis adapter: heartbeat not published", "err", err)
 	}
 }
@@ -58,7 +61,19 @@ func (a *Adapter) onControl(w wireRequest) {
 	if !known && len(a.peers) >= maxPeers && w.Type != reqHeartbeatClose {
 		return // a flood of made-up servers: the real ones are known already
 	}
+	if (w.Type == reqHeartbeat || w.Type == reqHeartbeatHello) && a.geo.alive(w.UID) {
+		a.log.Warn("redis adapter: a server taken for dead is alive: it shares its sockets again", "server", w.UID)
+		a.wg.Add(1) // a.mu is held and the adapter not closed: Close waits
+		go func() {
+			defer a.wg.Done()
+			a.publishControl(wireRequest{UID: a.uid, Type: reqShareAgain, Room: w.UID})
+		}()
+	}
 	switch w.Type {
+	case reqShareAgain:
+		if w.Room == a.uid {
+			a.geo.resubscribed()
+		}
 	case reqHeartbeat:
 		a.peers[w.UID] = time.Now()
 	case reqHeartbeatHello:

@@ -89,9 +89,9 @@ type geo struct {
 // started, for metrics and for checking the cost of a move.
 type LocationStats struct {
 	Shared         uint64 // records of this server's sockets shared: moves, hides, leaves
-	Published      uint64 // messages they made: one per cell of a record's reach and of the last one's
+	Published      uint64 // messages they made and Redis took: one per cell of a record's reach and of the last one's
 	PublishedBytes uint64
-	Received       uint64 // records received on cell channels
+	Received       uint64 // other servers' records received on cell channels (not those read from the cells' hashes)
 	ReceivedBytes  uint64
 	Cells          int // cells subscribed to now
 	Remote         int // other servers' sockets known now
@@ -224,7 +224,8 @@ func (a *Adapter) ShareLocation(m realtime.SharedLocation) {
 	g.mu.Unlock()
 	g.shared.Add(1)
 	if !a.sub.up.Load() {
-		return // shared again when Redis is back
+		g.shareLater() // every socket again, once Redis is there
+		return
 	}
 	a.sendRecord(m.ID, msg, prev, reach, fresh)
 }
@@ -235,31 +236,35 @@ func (a *Adapter) ShareLocation(m realtime.SharedLocation) {
 func (a *Adapter) sendRecord(id string, msg []byte, prev, reach, fresh []spatial.Cell) {
 	g, c := a.geo, a.h.client
 	field := a.uid + ":" + id
-	send := func(cmd rueidis.Completed) {
-		ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
-		defer cancel()
-		_ = a.out.send(ctx, cmd, a.logShareFailure)
+	// Never waits (the caller holds the socket's location lock): when the
+	// outbox is full, what does not fit is shared again later, all of it.
+	send := func(cmd rueidis.Completed, done func(error)) {
+		if err := a.out.send(doneContext, cmd, done); err != nil {
+			g.shareLater()
+		}
 	}
 	if len(fresh) > 0 {
 		names := make([]string, len(fresh))
 		for i, cell := range fresh {
 			names[i] = cell.String()
 		}
-		send(c.B().Sadd().Key(g.nodeKey(a.uid)).Member(names...).Build())
+		send(c.B().Sadd().Key(g.nodeKey(a.uid)).Member(names...).Build(), a.logShareFailure)
 	}
-	publish := func(cell spatial.Cell) {
-		send(a.publishCmd(g.channel(cell), msg))
-		g.published.Add(1)
-		g.publishedBytes.Add(uint64(len(msg)))
+	published := func(err error) {
+		if err == nil {
+			g.published.Add(1)
+			g.publishedBytes.Add(uint64(len(msg)))
+		}
+		a.logShareFailure(err)
 	}
 	for _, cell := range reach {
-		send(c.B().Hset().Key(g.hash(cell)).FieldValue().FieldValue(field, rueidis.BinaryString(msg)).Build())
-		publish(cell)
+		send(c.B().Hset().Key(g.hash(cell)).FieldValue().FieldValue(field, rueidis.BinaryString(msg)).Build(), a.logShareFailure)
+		send(a.publishCmd(g.channel(cell), msg), published)
 	}
 	for _, cell := range prev {
 		if !slices.Contains(reach, cell) {
-			send(c.B().Hdel().Key(g.hash(cell)).Field(field).Build())
-			publish(cell)
+			send(c.B().Hdel().Key(g.hash(cell)).Field(field).Build(), a.logShareFailure)
+			send(a.publishCmd(g.channel(cell), msg), published)
 		}
 	}
 }
@@ -513,13 +518,36 @@ func (g *geo) subscriptions() []subKey {
 	return keys
 }
 
-// resubscribed is called after the subscription connection came back.
-func (g *geo) resubscribed() {
+// doneContext is a context already done: an outbox send with it never
+// waits for room in the queue.
+var doneContext = func() context.Context {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	return ctx
+}()
+
+// shareLater has keepCells share every socket of this server again (and
+// read every cell again) as soon as it can: something shared was lost.
+func (g *geo) shareLater() {
 	g.mu.Lock()
 	g.resync = true
 	g.mu.Unlock()
 	g.poke()
 }
+
+// alive notes a heartbeat of server uid, and reports whether it was taken
+// for dead: it is alive, and must share its sockets again (its records
+// were removed).
+func (g *geo) alive(uid string) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	_, wasDead := g.dead[uid]
+	delete(g.dead, uid)
+	return wasDead
+}
+
+// resubscribed is called after the subscription connection came back.
+func (g *geo) resubscribed() { g.shareLater() }
 
 // onCell receives a cell's channel, on the subscriber's worker.
 func (a *Adapter) onCell(channel string, msg []byte) {
@@ -532,12 +560,14 @@ func (a *Adapter) onCell(channel string, msg []byte) {
 		a.onNear(cell, msg)
 		return
 	}
-	g.received.Add(1)
-	g.receivedBytes.Add(uint64(len(msg)))
 	r, err := decodeRecord(msg)
 	if err != nil {
 		a.drop("shared location", err)
 		return
+	}
+	if r.uid != a.uid { // not this server's own, back from Redis
+		g.received.Add(1)
+		g.receivedBytes.Add(uint64(len(msg)))
 	}
 	a.receive(r)
 }
@@ -577,9 +607,11 @@ func (a *Adapter) receive(r record) {
 	a.nsp.ApplySharedLocation(r.m)
 }
 
-// checkOwners runs with each heartbeat: the sockets of the servers not
-// heard of within the heartbeat timeout are gone (those servers died),
-// and the records nobody needs are forgotten.
+// checkOwners runs with each heartbeat: the sockets of the servers that
+// died are gone, and the records nobody needs are forgotten. A server is
+// dead when it was not heard of within the heartbeat timeout and Redis no
+// longer holds its subscriptions (its connection closed): one that is
+// merely slow (its heartbeats late behind a backlog) keeps its sockets.
 func (a *Adapter) checkOwners() {
 	g := a.geo
 	now := time.Now()
@@ -592,17 +624,32 @@ func (a *Adapter) checkOwners() {
 		}
 	}
 	a.mu.Unlock()
-	var gone []string
-	var died []string
-	g.applyMu.Lock()
-	defer g.applyMu.Unlock()
+	var silent []string
 	g.mu.Lock()
 	for uid, first := range g.heard {
 		if !alive[uid] && first.Before(cut) {
-			died = append(died, uid)
-			delete(g.heard, uid)
-			g.dead[uid] = now
+			silent = append(silent, uid)
 		}
+	}
+	g.mu.Unlock()
+	var died []string
+	if len(silent) > 0 {
+		subscribed, err := a.subscribed(silent)
+		if err == nil {
+			for _, uid := range silent {
+				if !subscribed[uid] {
+					died = append(died, uid)
+				}
+			}
+		}
+	}
+	var gone []string
+	g.applyMu.Lock()
+	defer g.applyMu.Unlock()
+	g.mu.Lock()
+	for _, uid := range died {
+		delete(g.heard, uid)
+		g.dead[uid] = now
 	}
 	for uid, at := range g.dead {
 		if now.Sub(at) > 6*a.h.cfg.heartbeatTimeout {
@@ -634,6 +681,29 @@ func (a *Adapter) checkOwners() {
 			a.cleanUp(uid)
 		}()
 	}
+}
+
+// subscribed reports which of the servers uids Redis still holds the
+// subscription of (their own response channel).
+func (a *Adapter) subscribed(uids []string) (map[string]bool, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), a.h.cfg.requestTimeout)
+	defer cancel()
+	c := a.h.client
+	out := make(map[string]bool, len(uids))
+	for _, uid := range uids {
+		ch := a.respChannel + uid + "#"
+		cmd := c.B().PubsubNumsub().Channel(ch).Build()
+		if a.h.cfg.sharded { // one by one: on a Redis Cluster, each on its shard
+			ch = a.channel + uid + "#"
+			cmd = c.B().PubsubShardnumsub().Channel(ch).Build()
+		}
+		n, err := doRetry(ctx, c, cmd).AsIntMap()
+		if err != nil {
+			return nil, err
+		}
+		out[uid] = n[ch] > 0
+	}
+	return out, nil
 }
 
 // wanted reports whether one of cells is of interest. g.mu is held.

@@ -316,3 +316,55 @@ func TestLocationRedisOutage(t *testing.T) {
 	assert.False(t, seen[bob.s.ID()], "bob, far since the outage, is not seen")
 	assert.True(t, seen[carl.s.ID()])
 }
+
+// locationAdapter starts a location-aware server on the Redis at addr and
+// returns its adapter, to drive the location seam directly.
+func locationAdapter(t *testing.T, addr string, opts ...redis.Option) *redis.Adapter {
+	t.Helper()
+	srv := realtime.New(realtime.WithAdapter(redis.NewAdapter(newClient(t, addr), opts...)), realtime.WithSpatial())
+	t.Cleanup(func() { _ = srv.Close() })
+	return srv.Of("/").Adapter().(*redis.Adapter)
+}
+
+// A server whose heartbeats are late (Redis stalled 1.5 s, longer than the
+// heartbeat timeout) but whose connection stays is not taken for dead: the
+// others keep its sockets, and its records stay in the cells.
+func TestLocationSlowServerNotDead(t *testing.T) {
+	rs := redistest.Start(t)
+	key := redis.WithKey("slow" + id.New()[:8])
+	hb := redis.WithHeartbeat(100*time.Millisecond, 400*time.Millisecond)
+	a, b := locationAdapter(t, rs.Addr(), key, hb), locationAdapter(t, rs.Addr(), key, hb)
+	cell := a.Grid().Cell(berlin)
+	a.Interest([]spatial.Cell{cell}, nil)
+	b.Interest([]spatial.Cell{cell}, nil)
+	require.Eventually(t, func() bool { return a.LocationStats().Cells == 1 && b.LocationStats().Cells == 1 }, 5*time.Second, 10*time.Millisecond)
+	time.Sleep(500 * time.Millisecond) // they know each other by heartbeat
+	b.ShareLocation(realtime.SharedLocation{ID: "bob", Position: spatial.Position{Point: berlin}, Reach: []spatial.Cell{cell}})
+	require.Eventually(t, func() bool { return a.LocationStats().Remote == 1 }, 5*time.Second, 10*time.Millisecond)
+
+	rc := newClient(t, rs.Addr())
+	require.NoError(t, rc.Do(t.Context(), rc.B().ClientPause().Timeout(1500).All().Build()).Error())
+	time.Sleep(2500 * time.Millisecond)
+	assert.Equal(t, 1, a.LocationStats().Remote, "bob's server was slow, not dead")
+}
+
+// Interest and shares from a server's first moments, before its
+// subscription connection is up (or while Redis is not there yet), are
+// acted on once it is.
+func TestLocationBeforeConnected(t *testing.T) {
+	rs := redistest.Start(t)
+	rc := newClient(t, rs.Addr())
+	rs.Kill()
+	srv := realtime.New(realtime.WithAdapter(redis.NewAdapter(rc, redis.WithKey("early"+id.New()[:8]))), realtime.WithSpatial())
+	t.Cleanup(func() { _ = srv.Close() })
+	a := srv.Of("/").Adapter().(*redis.Adapter)
+	cell := a.Grid().Cell(berlin)
+	a.Interest([]spatial.Cell{cell}, nil)
+	a.ShareLocation(realtime.SharedLocation{ID: "x", Position: spatial.Position{Point: berlin}, Reach: []spatial.Cell{cell}})
+	time.Sleep(200 * time.Millisecond)
+	rs.Restart()
+	require.Eventually(t, func() bool {
+		st := a.LocationStats()
+		return st.Cells == 1 && st.Published >= 1
+	}, 10*time.Second, 20*time.Millisecond, "%+v", a.LocationStats())
+}

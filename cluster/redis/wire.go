@@ -29,6 +29,7 @@ const (
 	reqHeartbeat       = 100 // vicinity's own, on its own channel
 	reqHeartbeatClose  = 101
 	reqHeartbeatHello  = 102
+	reqShareAgain      = 103 // vicinity's own: the server Room names should share its sockets' locations again
 	emitterUID         = "emitter"
 	maxAttachmentsWire = 1 << 10
 )
