@@ -36,10 +36,10 @@ import (
 //     sent at t, is expected by every other client W that sees X
 //     throughout: the ground-truth distances between every position of W
 //     and every position of X in [t − grace, t + grace] (W's position at
-//     t − grace and its accepted moves since; X's position before the move,
-//     the move, and its accepted moves until t + grace) are all within the
-//     radius, less 0.5 m for where the index's sphere and the tool's
-//     haversine may disagree. The window covers moves of W, or of X, sent
+//     t − grace and its accepted moves until t + grace; X's position
+//     before the move, the move, and its accepted moves until t + grace)
+//     are all within the radius, less 0.5 m for where the index's sphere
+//     and the tool's haversine may disagree. The window covers moves of W, or of X, sent
 //     before but applied after, or the other way round, so that the server
 //     has W seeing X whichever order it applied them in. An expected update
 //     is delivered if W received (move, enter or state) that position of
@@ -55,7 +55,7 @@ import (
 //     with exactly that view, "wrong view entries" the members missing or
 //     extra over all views. The same check before the walk starts gives
 //     "setup views right %", and repeated for up to 30s more, "views right
-//     30s later %": below "views right %" when a node was only behind,
+//     30s later %": above "views right %" when a node was only behind,
 //     equal when the views stay wrong.
 //   - "ack p50/p99": a move to its acknowledgement; "server heap MB": the
 //     nodes' live heap as the walk ends, which grows with what they have
