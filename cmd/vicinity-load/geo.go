@@ -357,7 +357,11 @@ func (r *runner) geoConnect(ctx context.Context, g *geoRun, srvs []*server) erro
 	for n, s := range srvs {
 		count := (len(g.clients) - n + len(srvs) - 1) / len(srvs)
 		conns, err := r.dialMany(ctx, s, count, "", false, 0, nil)
+		if err == nil {
+			err = ctx.Err() // dialMany stops early, without an error, when ctx is done
+		}
 		if err != nil {
+			closeAll(conns)
 			return fmt.Errorf("node %d: %w", n, err)
 		}
 		for j, c := range conns {
