@@ -65,6 +65,23 @@ type space struct {
 	// shared is the space's part in a cluster that shares location; nil
 	// unless its adapter is a LocationAdapter.
 	shared *sharing
+	// noSecret: the cluster's secret of privacy zones could not be had,
+	// and zones hide their sockets here (see effective).
+	noSecret bool
+}
+
+// effective is the privacy the index applies for pv: pv, unless the
+// cluster's secret of zones is missing, when every zone hides.
+func (sp *space) effective(pv spatial.Privacy) spatial.Privacy {
+	if !sp.noSecret || len(pv.Zones) == 0 {
+		return pv
+	}
+	zones := slices.Clone(pv.Zones)
+	for i := range zones {
+		zones[i].Hide = true
+	}
+	pv.Zones = zones
+	return pv
 }
 
 // located is the location state of one socket: made on its first use of
@@ -146,11 +163,15 @@ func (l *locator) space(n *Namespace) *space {
 	// In a cluster that shares location, zones show the same center on
 	// every server: the cluster's secret, which may take a round trip.
 	opts := slices.Clip(l.cfg.opts)
+	noSecret := false
 	if la, ok := n.adapter.(LocationAdapter); ok {
 		if key := la.Secret(); len(key) >= 16 { // spatial.WithSecret's least
 			opts = append(append(opts[:len(opts)-len(l.appOpts):len(opts)-len(l.appOpts)], spatial.WithSecret(key)), l.appOpts...)
 		} else {
-			l.srv.cfg.logger.Error("location: no secret (of 16 bytes or more) shared by the cluster: privacy zones show another center on each server", "nsp", n.name)
+			// Fail closed: a zone shown at another center on each
+			// server would give its real center away.
+			noSecret = true
+			l.srv.cfg.logger.Error("location: no secret (of 16 bytes or more) shared by the cluster: privacy zones hide their sockets on this server", "nsp", n.name)
 		}
 	}
 	l.mu.Lock()
@@ -158,7 +179,7 @@ func (l *locator) space(n *Namespace) *space {
 	if sp := l.spaces[n]; sp != nil || l.closed || n.isDropped() {
 		return sp
 	}
-	sp := &space{loc: l, nsp: n, socks: make(map[string]*located)}
+	sp := &space{loc: l, nsp: n, socks: make(map[string]*located), noSecret: noSecret}
 	sp.idx = spatial.New[string](append(opts, spatial.WithEvents(sp.onEvent))...)
 	sp.share()
 	for name, f := range l.areas {
@@ -484,12 +505,15 @@ func (l *locator) quietIn(s *Socket, room string) bool {
 // it now. st.mu is held.
 func (st *located) place(pos spatial.Position) error {
 	s, idx := st.s, st.sp.idx
-	added, err := idx.Place(s.id, pos, st.privacy)
+	// A replica of it (a socket recovered here from another server, which
+	// did not say it went) becomes this socket, with its own watch.
+	replica := idx.Replica(s.id)
+	added, err := idx.Place(s.id, pos, st.sp.effective(st.privacy))
 	if err != nil {
 		return err
 	}
 	st.last, st.lastAt = pos.Point, time.Now()
-	if added && st.watch != nil { // new to the index: the watch resumes
+	if (added || replica) && st.watch != nil { // new to the index: the watch resumes
 		_ = idx.Watch(s.id, st.watch.Radius, st.watch.Option())
 	}
 	for _, o := range s.nsp.srv.cfg.observers {

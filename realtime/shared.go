@@ -100,6 +100,14 @@ type replica struct {
 	goneAt time.Time // when it left
 }
 
+// maxSharedReach bounds the cells a socket's record goes to: a symmetric
+// watch covering more (a radius of more than about 4.5 cells) goes to its
+// own cell only, so a move never costs hundreds of messages; the servers
+// interested in that cell see it, and through its watch their sockets
+// inside it, but those of a server interested only in other cells of the
+// circle do not see its owner.
+const maxSharedReach = 64
+
 // sweepEvery is how often a space forgets the replicas nobody here needs
 // any more: gone for sweepAfter, or out of this server's interest and
 // seen by no local socket.
@@ -155,7 +163,10 @@ func (st *located) share(gone string) {
 			m.Reach = []spatial.Cell{cells[0]}
 			if w := st.watch; w != nil && w.Symmetric {
 				m.Watch = &SharedWatch{Radius: w.Radius, WatchSettings: w.WatchSettings}
-				m.Reach = sh.grid.AppendCover(m.Reach[:0], spatial.Circle{Center: pos.Point, Radius: w.Radius + max(w.Margin, 0)})
+				cover := sh.grid.AppendCover(nil, spatial.Circle{Center: pos.Point, Radius: w.Radius + max(w.Margin, 0)})
+				if len(cover) <= maxSharedReach {
+					m.Reach = cover
+				} // else its own cell: see maxSharedReach
 			}
 		}
 	} else if m.Gone == "" {

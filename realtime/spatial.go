@@ -65,6 +65,9 @@ var (
 	// ErrTooManyZones refuses privacy zones beyond
 	// [LocationLimits].MaxZones, or larger than MaxZoneRadius.
 	ErrTooManyZones = errors.New("realtime: too many or too large privacy zones")
+	// ErrHidden refuses a shout ([Socket.Near]) of a hidden socket: it is
+	// shown nowhere, and who gets the shout would say where it is.
+	ErrHidden = errors.New("realtime: socket is hidden")
 )
 
 // LocationLimits bound what the clients of a location-aware server can
@@ -334,7 +337,7 @@ func (st *located) setPrivacy(pv spatial.Privacy) error {
 		return ErrNotConnected
 	}
 	pv.Zones = append([]spatial.Zone(nil), pv.Zones...)
-	err := st.sp.idx.SetPrivacy(st.s.id, pv)
+	err := st.sp.idx.SetPrivacy(st.s.id, st.sp.effective(pv))
 	if err != nil && !errors.Is(err, spatial.ErrNotFound) {
 		return err
 	}
@@ -709,6 +712,8 @@ func (b BroadcastOperator) Near(center spatial.Point, radius float64) BroadcastO
 
 // Near selects the sockets of the namespace within radius meters of
 // center; see [BroadcastOperator.Near]. The server's own: no limits apply.
+// In a cluster the circle goes to the other servers (through Redis): a
+// center taken from a socket should be where it is shown, not where it is.
 func (n *Namespace) Near(center spatial.Point, radius float64) BroadcastOperator {
 	return n.op().Near(center, radius)
 }
@@ -716,9 +721,11 @@ func (n *Namespace) Near(center spatial.Point, radius float64) BroadcastOperator
 // Near selects the other sockets of the namespace within radius meters of
 // where this socket is shown (see [Socket.SetPrivacy]: who gets a shout
 // must not say more than the position does): a shout. A socket without a
-// location selects nobody. A radius beyond [LocationLimits].MaxRadius, or
-// a shout beyond the user's query rate, selects nobody and makes Emit
-// return [ErrRadiusTooLarge] or [ErrTooManyQueries].
+// location selects nobody; so does a hidden one, which is shown nowhere,
+// and Emit returns [ErrHidden]. A radius beyond
+// [LocationLimits].MaxRadius, or a shout beyond the user's query rate,
+// selects nobody and makes Emit return [ErrRadiusTooLarge] or
+// [ErrTooManyQueries].
 func (s *Socket) Near(radius float64) BroadcastOperator {
 	op := s.Broadcast()
 	op.opts.Near = &spatial.Circle{Radius: -1} // matches nothing
@@ -734,6 +741,8 @@ func (s *Socket) Near(radius float64) BroadcastOperator {
 		pos, ok := st.sp.idx.Placed(s.id)
 		switch {
 		case !ok:
+		case st.sp.idx.Hidden(s.id):
+			op.err = ErrHidden // its circle would say where it is
 		case !st.user.allowQuery(lim):
 			op.err = ErrTooManyQueries
 		default:

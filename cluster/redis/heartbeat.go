@@ -37,12 +37,15 @@ func (a *Adapter) heartbeats() {
 		a.control(reqHeartbeat)
 		cut := time.Now().Add(-a.h.cfg.heartbeatTimeout)
 		a.mu.Lock()
+		var silent []string
 		for uid, at := range a.peers {
 			if at.Before(cut) {
 				delete(a.peers, uid)
+				silent = append(silent, uid)
 			}
 		}
 		a.mu.Unlock()
+		a.geo.silent(silent) // dead, unless Redis still holds them
 		a.checkOwners()
 	}
 }

@@ -68,7 +68,7 @@ type geo struct {
 	mu      sync.Mutex
 	counter uint64
 	local   map[string]localShare // this server's sockets, by id
-	wrote   map[spatial.Cell]bool // cells whose hash has records of this server
+	wrote   map[spatial.Cell]int  // cells whose hash has records of this server: how many
 	want    map[spatial.Cell]bool // the interest realtime asked for
 	have    map[spatial.Cell]bool // subscribed to and read
 	owners  map[string]owner      // the other servers' sockets applied, by id
@@ -77,12 +77,20 @@ type geo struct {
 	resync  bool                  // read every cell again, and share again
 	wake    chan struct{}
 
+	// sendMu orders the records of this server in the outbox as they
+	// were made (a share again and a move at once).
+	sendMu sync.Mutex
 	// applyMu makes each check of a record's order and its application
 	// one step: records come from the subscriber's worker and from cell
 	// reads on keepCells.
 	applyMu sync.Mutex
 
 	shared, published, publishedBytes, received, receivedBytes atomic.Uint64
+
+	// The ids of the Near broadcasts delivered last, under mu.
+	near     map[uint64]struct{}
+	nearRing [nearSeen]uint64
+	nearNext int
 }
 
 // LocationStats counts an adapter's share of location traffic since it
@@ -115,10 +123,14 @@ func (a *Adapter) LocationStats() LocationStats {
 	return st
 }
 
-// localShare is the last thing shared of a socket of this server.
+// localShare is the last record of a socket of this server, and the
+// cells the other servers last heard of it in.
 type localShare struct {
-	reach []spatial.Cell
-	msg   []byte
+	msg    []byte
+	reach  []spatial.Cell // of msg
+	hidden bool           // msg says hidden
+	gone   bool           // msg says gone: the entry goes once it is sent
+	heard  []spatial.Cell // the cells whose servers have its last record sent
 }
 
 // owner is who shared a socket last, and what.
@@ -134,10 +146,10 @@ func newGeo(a *Adapter, size float64) *geo {
 	grid, _ := spatial.NewGrid(size) // checked by WithCellSize
 	g := &geo{
 		a: a, grid: grid, prefix: a.h.cfg.key + "-geo#" + a.name + "#", kind: channelSub,
-		local: make(map[string]localShare), wrote: make(map[spatial.Cell]bool),
+		local: make(map[string]localShare), wrote: make(map[spatial.Cell]int),
 		want: make(map[spatial.Cell]bool), have: make(map[spatial.Cell]bool),
 		owners: make(map[string]owner), heard: make(map[string]time.Time), dead: make(map[string]time.Time),
-		wake: make(chan struct{}, 1),
+		wake: make(chan struct{}, 1), near: make(map[uint64]struct{}, nearSeen),
 	}
 	if a.h.cfg.sharded {
 		g.kind = shardSub
@@ -193,80 +205,162 @@ func (a *Adapter) Secret() []byte {
 func (a *Adapter) Grid() spatial.Grid { return a.geo.grid }
 
 // ShareLocation implements [realtime.LocationAdapter]: the record goes to
-// the channels of the cells of its reach and of its previous reach, and
-// into the hashes of the cells of its reach (out of the others'). It does
-// not wait for Redis; while Redis is down nothing is sent, and every
-// socket is shared again once it is back.
+// the channels of the cells of its reach and of the cells the other
+// servers last heard of it in, and into the hashes of the cells of its
+// reach (out of the others'). It never waits for Redis: while Redis is
+// down, or the outbox is full, the record is kept, and every socket is
+// shared again as soon as it can be, to the cells the others last heard of
+// it in (so that none stays visible where it left, or after it went).
 func (a *Adapter) ShareLocation(m realtime.SharedLocation) {
 	g := a.geo
+	g.sendMu.Lock()
+	defer g.sendMu.Unlock()
 	g.mu.Lock()
 	g.counter++
-	msg := encodeRecord(a.uid, g.counter, m)
-	prev := g.local[m.ID].reach
-	reach := m.Reach
-	switch {
-	case m.Gone != "":
-		delete(g.local, m.ID)
-	case m.Hidden:
-		// Those who had it hide it; the cells it was in keep it as
-		// their reach, for its next record to tell them it left.
-		g.local[m.ID] = localShare{reach: prev, msg: msg}
-	default:
-		g.local[m.ID] = localShare{reach: reach, msg: msg}
-	}
-	var fresh []spatial.Cell
-	for _, c := range reach {
-		if !g.wrote[c] {
-			g.wrote[c] = true
-			fresh = append(fresh, c)
-		}
-	}
+	ls := g.local[m.ID]
+	ls.msg, ls.reach, ls.gone = encodeRecord(a.uid, g.counter, m), m.Reach, m.Gone != ""
+	ls.hidden = m.Hidden
+	g.local[m.ID] = ls
 	g.mu.Unlock()
 	g.shared.Add(1)
 	if !a.sub.up.Load() {
-		g.shareLater() // every socket again, once Redis is there
+		g.shareLater() // once Redis is there
 		return
 	}
-	a.sendRecord(m.ID, msg, prev, reach, fresh)
+	a.sendLocal(m.ID, nil)
 }
 
-// sendRecord queues the commands that share msg, a record of socket id
-// whose reach went from prev to reach; fresh are the cells this server
-// writes to for the first time.
-func (a *Adapter) sendRecord(id string, msg []byte, prev, reach, fresh []spatial.Cell) {
+// sendLocal queues the commands that share the last record of the local
+// socket id, to the cells of its reach and those the others last heard of
+// it in (and those of also), and notes what they now know. g.sendMu is
+// held: the records of the server reach the outbox in the order they were
+// made.
+func (a *Adapter) sendLocal(id string, also []spatial.Cell) {
 	g, c := a.geo, a.h.client
+	g.mu.Lock()
+	ls, ok := g.local[id]
+	if !ok {
+		g.mu.Unlock()
+		return
+	}
+	msg, reach := ls.msg, ls.reach
+	prev := ls.heard
+	for _, c := range also {
+		if !slices.Contains(prev, c) {
+			prev = append(slices.Clip(prev), c)
+		}
+	}
+	// What the others will know: where it is; while hidden, the cells
+	// that hold its hidden replica; nothing once gone.
+	heard := reach
+	switch {
+	case ls.gone:
+		heard = nil
+	case ls.hidden:
+		heard = prev
+	}
+	fresh, stale := g.wroteIn(ls.heard, heard)
+	if ls.gone {
+		delete(g.local, id)
+	} else {
+		ls.heard = heard
+		g.local[id] = ls
+	}
+	g.mu.Unlock()
 	field := a.uid + ":" + id
-	// Never waits (the caller holds the socket's location lock): when the
-	// outbox is full, what does not fit is shared again later, all of it.
+	// Never waits (the caller may hold the socket's location lock): what
+	// does not fit in the outbox, or fails, is shared again soon, also to
+	// the cells the others heard of it in before.
+	var once sync.Once
+	failed := func(err error) {
+		if err != nil {
+			a.logShareFailure(err)
+			once.Do(func() { g.unsent(id, msg, prev) })
+		}
+	}
 	send := func(cmd rueidis.Completed, done func(error)) {
 		if err := a.out.send(doneContext, cmd, done); err != nil {
-			g.shareLater()
+			failed(err)
 		}
 	}
 	if len(fresh) > 0 {
-		names := make([]string, len(fresh))
-		for i, cell := range fresh {
-			names[i] = cell.String()
-		}
-		send(c.B().Sadd().Key(g.nodeKey(a.uid)).Member(names...).Build(), a.logShareFailure)
+		send(c.B().Sadd().Key(g.nodeKey(a.uid)).Member(cellNames(fresh)...).Build(), failed)
 	}
 	published := func(err error) {
 		if err == nil {
 			g.published.Add(1)
 			g.publishedBytes.Add(uint64(len(msg)))
 		}
-		a.logShareFailure(err)
+		failed(err)
 	}
 	for _, cell := range reach {
-		send(c.B().Hset().Key(g.hash(cell)).FieldValue().FieldValue(field, rueidis.BinaryString(msg)).Build(), a.logShareFailure)
+		send(c.B().Hset().Key(g.hash(cell)).FieldValue().FieldValue(field, rueidis.BinaryString(msg)).Build(), failed)
 		send(a.publishCmd(g.channel(cell), msg), published)
 	}
 	for _, cell := range prev {
 		if !slices.Contains(reach, cell) {
-			send(c.B().Hdel().Key(g.hash(cell)).Field(field).Build(), a.logShareFailure)
+			send(c.B().Hdel().Key(g.hash(cell)).Field(field).Build(), failed)
 			send(a.publishCmd(g.channel(cell), msg), published)
 		}
 	}
+	if len(stale) > 0 {
+		send(c.B().Srem().Key(g.nodeKey(a.uid)).Member(cellNames(stale)...).Build(), failed)
+	}
+}
+
+// unsent notes that msg, a record of the local socket id sent to the
+// cells of its reach and of prev, may not have reached them all: the
+// others may still know it in prev, so the socket is shared again soon to
+// those cells too (its latest record; a gone socket's, if it went).
+func (g *geo) unsent(id string, msg []byte, prev []spatial.Cell) {
+	g.mu.Lock()
+	ls, ok := g.local[id]
+	if !ok { // it went, and its leaving may be what was lost
+		ls = localShare{msg: msg, gone: true}
+	}
+	heard := ls.heard
+	for _, c := range prev {
+		if !slices.Contains(heard, c) {
+			heard = append(slices.Clip(heard), c)
+		}
+	}
+	_, _ = g.wroteIn(ls.heard, heard)
+	ls.heard = heard
+	g.local[id] = ls
+	g.resync = true
+	g.mu.Unlock()
+	g.poke()
+}
+
+// wroteIn counts a local socket's cells moving from old to now, and
+// returns the cells where this server now has its first record and those
+// where it has none left: its node set (for the servers that clean up
+// after it) holds exactly the cells with records of its. g.mu is held.
+func (g *geo) wroteIn(old, now []spatial.Cell) (fresh, stale []spatial.Cell) {
+	for _, c := range now {
+		if !slices.Contains(old, c) {
+			if g.wrote[c]++; g.wrote[c] == 1 {
+				fresh = append(fresh, c)
+			}
+		}
+	}
+	for _, c := range old {
+		if !slices.Contains(now, c) {
+			if g.wrote[c]--; g.wrote[c] <= 0 {
+				delete(g.wrote, c)
+				stale = append(stale, c)
+			}
+		}
+	}
+	return fresh, stale
+}
+
+func cellNames(cells []spatial.Cell) []string {
+	names := make([]string, len(cells))
+	for i, c := range cells {
+		names[i] = c.String()
+	}
+	return names
 }
 
 func (a *Adapter) logShareFailure(err error) {
@@ -301,12 +395,21 @@ func (g *geo) poke() {
 // hashes.
 func (a *Adapter) FetchCells(ctx context.Context, cells []spatial.Cell) ([]realtime.SharedLocation, error) {
 	recs, err := a.geo.read(ctx, cells)
+	// Only the servers heard of within the heartbeat timeout (in this
+	// server's first timeout, any but those known dead): records of one
+	// that died may be there until a server that noticed cleans up.
+	now := time.Now()
+	cut := now.Add(-a.h.cfg.heartbeatTimeout)
+	a.mu.Lock()
+	early := now.Sub(a.started) < a.h.cfg.heartbeatTimeout
 	out := make([]realtime.SharedLocation, 0, len(recs))
 	for _, r := range recs {
-		if r.uid != a.uid {
+		at, ok := a.peers[r.uid]
+		if r.uid != a.uid && ((ok && at.After(cut)) || (early && !ok)) {
 			out = append(out, r.m)
 		}
 	}
+	a.mu.Unlock()
 	return out, err
 }
 
@@ -475,35 +578,29 @@ func (a *Adapter) readCells(cells []spatial.Cell, all bool) {
 	}
 }
 
-// shareAgain shares every socket of this server again, as last shared:
-// Redis may have lost them.
+// shareAgain shares every socket of this server again, its last record,
+// to its cells and to those the others last heard of it in: Redis may have
+// lost them, or a record may not have been sent.
 func (a *Adapter) shareAgain() {
 	g := a.geo
+	g.sendMu.Lock()
+	defer g.sendMu.Unlock()
 	g.mu.Lock()
-	type share struct {
-		id string
-		ls localShare
+	type again struct {
+		id   string
+		also []spatial.Cell
 	}
-	all := make([]share, 0, len(g.local))
+	all := make([]again, 0, len(g.local))
 	for id, ls := range g.local {
-		all = append(all, share{id, ls})
-	}
-	clear(g.wrote)
-	var fresh []spatial.Cell
-	for _, s := range all {
-		for _, c := range s.ls.reach {
-			if !g.wrote[c] {
-				g.wrote[c] = true
-				fresh = append(fresh, c)
-			}
-		}
+		// Sent afresh: Redis may have lost the node set and the hashes.
+		all = append(all, again{id, ls.heard})
+		_, _ = g.wroteIn(ls.heard, nil)
+		ls.heard = nil
+		g.local[id] = ls
 	}
 	g.mu.Unlock()
-	for i, s := range all {
-		if i > 0 {
-			fresh = nil
-		}
-		a.sendRecord(s.id, s.ls.msg, nil, s.ls.reach, fresh)
+	for _, x := range all {
+		a.sendLocal(x.id, x.also)
 	}
 }
 
@@ -552,12 +649,11 @@ func (g *geo) resubscribed() { g.shareLater() }
 // onCell receives a cell's channel, on the subscriber's worker.
 func (a *Adapter) onCell(channel string, msg []byte) {
 	g := a.geo
-	cell, ok := g.cellOf(channel)
-	if !ok || len(msg) == 0 {
+	if _, ok := g.cellOf(channel); !ok || len(msg) == 0 {
 		return
 	}
 	if msg[0] == nearTag {
-		a.onNear(cell, msg)
+		a.onNear(msg)
 		return
 	}
 	r, err := decodeRecord(msg)
@@ -589,9 +685,12 @@ func (a *Adapter) receive(r record) {
 	}
 	o, ok := g.owners[r.m.ID]
 	switch {
-	case ok && o.uid == r.uid && r.n <= o.n:
+	case ok && o.uid == r.uid && r.n < o.n:
+		// Old news. The same record again is applied again: a share
+		// again after Redis lost it, or a cell read again, may find a
+		// socket this server dropped (taken for gone, or swept here).
 		g.mu.Unlock()
-		return // old news
+		return
 	case ok && o.uid != r.uid && (r.m.Gone != "" || r.m.Hidden):
 		g.mu.Unlock()
 		return // from a server it left (it recovered on another)
@@ -706,6 +805,22 @@ func (a *Adapter) subscribed(uids []string) (map[string]bool, error) {
 	return out, nil
 }
 
+// silent notes servers no longer heard of, for checkOwners to tell whether
+// they died (and clean up after them), even if this server never got a
+// record of theirs: their records may be read from the cells later.
+func (g *geo) silent(uids []string) {
+	if len(uids) == 0 {
+		return
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for _, uid := range uids {
+		if _, ok := g.heard[uid]; !ok {
+			g.heard[uid] = time.Time{} // long ago: checked at once
+		}
+	}
+}
+
 // wanted reports whether one of cells is of interest. g.mu is held.
 func (g *geo) wanted(cells []spatial.Cell) bool {
 	for _, c := range cells {
@@ -768,10 +883,14 @@ func (a *Adapter) forgetLocal() {
 }
 
 // Near broadcasts by cell: a message of a cell's channel that starts with
-// nearTag is a broadcast, [nearTag, cells…, classic broadcast], published
-// to each cell its circle covers; a server delivers it from the first of
-// those cells it is subscribed to, once.
+// nearTag is a broadcast, [nearTag, id (8 bytes), classic broadcast],
+// published to each cell its circle covers; a server delivers the first
+// copy it gets, and knows the others by their id.
 const nearTag = 0xfe
+
+// nearSeen is how many Near broadcasts' ids a server remembers, to deliver
+// each once: far more than can be in flight on the cells of one circle.
+const nearSeen = 1024
 
 // nearCells returns the cells of a Near broadcast's circle, or nil if it
 // covers more than maxNearCells (it then goes to every server).
@@ -785,13 +904,9 @@ func (g *geo) nearCells(c *spatial.Circle) []spatial.Cell {
 
 // publishNear publishes a Near broadcast to the channels of cells.
 func (a *Adapter) publishNear(ctx context.Context, cells []spatial.Cell, msg []byte) error {
-	b := make([]byte, 0, 1+binary.MaxVarintLen32*(1+2*len(cells))+len(msg))
-	b = append(b, nearTag)
-	b = binary.AppendUvarint(b, uint64(len(cells)))
-	for _, c := range cells {
-		b = binary.AppendVarint(b, int64(c.Row))
-		b = binary.AppendVarint(b, int64(c.Col))
-	}
+	b := make([]byte, 9, 9+len(msg))
+	b[0] = nearTag
+	_, _ = rand.Read(b[1:9])
 	b = append(b, msg...)
 	var first error
 	for _, c := range cells {
@@ -802,39 +917,29 @@ func (a *Adapter) publishNear(ctx context.Context, cells []spatial.Cell, msg []b
 	return first
 }
 
-// onNear delivers a Near broadcast received on cell's channel, if cell is
-// the first of its cells this server is subscribed to.
-func (a *Adapter) onNear(cell spatial.Cell, msg []byte) {
-	b := msg[1:]
-	n, k := binary.Uvarint(b)
-	if k <= 0 || n > maxNearCells {
+// onNear delivers a Near broadcast received on a cell's channel, unless a
+// copy of it came on another cell's.
+func (a *Adapter) onNear(msg []byte) {
+	if len(msg) < 10 {
 		a.drop("near broadcast", errBadRecord)
 		return
 	}
-	b = b[k:]
+	id := binary.BigEndian.Uint64(msg[1:9])
 	g := a.geo
-	var firstHere *spatial.Cell
 	g.mu.Lock()
-	for range n {
-		row, k1 := binary.Varint(b)
-		if k1 <= 0 {
-			break
+	_, dup := g.near[id]
+	if !dup {
+		if old := g.nearRing[g.nearNext]; old != 0 {
+			delete(g.near, old)
 		}
-		col, k2 := binary.Varint(b[k1:])
-		if k2 <= 0 {
-			break
-		}
-		b = b[k1+k2:]
-		c := spatial.Cell{Row: int32(row), Col: int32(col)}
-		if firstHere == nil && g.have[c] {
-			firstHere = &c
-		}
+		g.nearRing[g.nearNext] = id
+		g.nearNext = (g.nearNext + 1) % nearSeen
+		g.near[id] = struct{}{}
 	}
 	g.mu.Unlock()
-	if firstHere == nil || *firstHere != cell || len(b) == 0 {
-		return
+	if !dup {
+		a.deliver(msg[9:])
 	}
-	a.deliver(b)
 }
 
 // A record, as published and kept in a cell's hash:
