@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -59,7 +60,10 @@ import (
 //     equal when the views stay wrong.
 //   - "ack p50/p99": a move to its acknowledgement; "server heap MB": the
 //     nodes' live heap as the walk ends, which grows with what they have
-//     queued.
+//     queued; "server CPU cores" and "tool CPU cores": the CPU time the
+//     nodes (together) and this process (the clients) used during the
+//     walk, over its length: on a 2-core machine, a sum near 2 means the
+//     figures are the machine's, not the server's.
 //   - the protocol: positions no client sent ("unknown positions"), a
 //     member's positions received out of their order, and moves or leaves
 //     outside an enter…leave span ("order errors") should all be 0.
@@ -247,7 +251,15 @@ func (r *runner) geoRun(ctx context.Context, target string, nodes int) (result, 
 		return res, err
 	}
 
+	cpu0, err := cpuTimes(srvs)
+	if err != nil {
+		return res, err
+	}
 	t0, tEnd, err := g.walkAll(ctx)
+	if err != nil {
+		return res, err
+	}
+	cpu1, err := cpuTimes(srvs)
 	if err != nil {
 		return res, err
 	}
@@ -305,6 +317,10 @@ func (r *runner) geoRun(ctx context.Context, target string, nodes int) (result, 
 	res.add("out of order", float64(a.disorder))
 	res.add("order errors", float64(a.orderErrors))
 	res.add("server heap MB", float64(heap)/1e6)
+	// The walk's from the first move due to the last sent; the CPU from
+	// just before to just after: a little more.
+	res.add("server CPU cores", (cpu1[0]-cpu0[0]).Seconds()/secs)
+	res.add("tool CPU cores", (cpu1[1]-cpu0[1]).Seconds()/secs)
 	if before != nil && after != nil {
 		d := func(f func(locationStats) uint64) float64 { return float64(f(*after) - f(*before)) }
 		res.add("redis published/s", d(func(s locationStats) uint64 { return s.Published })/secs)
@@ -357,11 +373,7 @@ func (r *runner) geoConnect(ctx context.Context, g *geoRun, srvs []*server) erro
 	for n, s := range srvs {
 		count := (len(g.clients) - n + len(srvs) - 1) / len(srvs)
 		conns, err := r.dialMany(ctx, s, count, "", false, 0, nil)
-		if err == nil {
-			err = ctx.Err() // dialMany stops early, without an error, when ctx is done
-		}
 		if err != nil {
-			closeAll(conns)
 			return fmt.Errorf("node %d: %w", n, err)
 		}
 		for j, c := range conns {
@@ -924,6 +936,25 @@ func allWithin(a, b []geoPoint, d float64) bool {
 		}
 	}
 	return true
+}
+
+// cpuTimes returns the CPU time the nodes have used, summed, and this
+// process's.
+func cpuTimes(srvs []*server) ([2]time.Duration, error) {
+	var out [2]time.Duration
+	for _, s := range srvs {
+		d, err := s.cpu()
+		if err != nil {
+			return out, err
+		}
+		out[0] += d
+	}
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return out, err
+	}
+	out[1] = time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	return out, nil
 }
 
 // locationTraffic sums the nodes' location counters (nil without a

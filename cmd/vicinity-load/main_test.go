@@ -153,6 +153,8 @@ func TestGeoScenario(t *testing.T) {
 			assert.Zero(t, m("unknown positions"), "every position received was one a client sent, exactly")
 			assert.Zero(t, m("out of order"))
 			assert.Zero(t, m("order errors"))
+			assert.Positive(t, m("server CPU cores"))
+			assert.Positive(t, m("tool CPU cores"))
 		})
 	}
 	assert.Positive(t, metric("geo", "2 nodes: clients=100 moves=1/s", "redis published/s"))

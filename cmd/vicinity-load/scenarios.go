@@ -136,6 +136,9 @@ func (r *runner) dialMany(ctx context.Context, s *server, n int, room string, re
 		})
 	}
 	wg.Wait()
+	if firstErr == nil {
+		firstErr = ctx.Err() // interrupted: some were not dialled
+	}
 	if firstErr != nil {
 		closeAll(conns)
 		return nil, firstErr

@@ -171,6 +171,31 @@ func (s *server) stop() {
 	_ = s.cmd.Wait()
 }
 
+// cpu returns the CPU time the server process has used (user and
+// system), from /proc/pid/stat, in clock ticks of 10ms.
+func (s *server) cpu() (time.Duration, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", s.pid))
+	if err != nil {
+		return 0, err
+	}
+	// The fields after the command, which is in parentheses: state is the
+	// first, utime and stime the 12th and 13th.
+	i := strings.LastIndexByte(string(b), ')')
+	f := strings.Fields(string(b[i+1:]))
+	if i < 0 || len(f) < 13 {
+		return 0, errors.New("unexpected /proc stat")
+	}
+	var ticks int64
+	for _, v := range f[11:13] {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			return 0, err
+		}
+		ticks += n
+	}
+	return time.Duration(ticks) * 10 * time.Millisecond, nil
+}
+
 // rss returns the server process's resident set size in bytes (VmRSS).
 func (s *server) rss() (int64, error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", s.pid))
