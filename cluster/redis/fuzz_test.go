@@ -67,16 +67,34 @@ func checkPacket(t *testing.T, b broadcast) {
 }
 
 // FuzzPresenceDecode feeds what Redis could hold or publish to the presence
-// store's decoders: none may panic; a meta's blob decodes to what was
+// store's decoders: none may panic; a change that decodes has its number
+// after its previous one, and encodes (as the scripts do) to bytes that
+// decode alike, and so does a member; a meta's blob decodes to what was
 // encoded.
 func FuzzPresenceDecode(f *testing.F) {
-	// [seq, [["j", key, "", [leftAt, conn, node, joinedAt, blob]]]]
-	f.Add([]byte("\x92\xa11\x91\x94\xa1j\xa3ann\xa0\x95\xa0\xa2c1\xa1n\xa21\x30\xa4\x06online"))
-	f.Add([]byte("\xdc\x00\x02\xa12\x90"))
+	for _, b := range presenceDecodeSeeds() { // changes and members the scripts write
+		f.Add(b)
+	}
+	f.Add([]byte("\x93\xa12\xa11\x90"))                        // prev before seq, no change
+	f.Add([]byte("\x92\xa11\x91\x94\xa1j\xa3ann\xa0\x95\xa0")) // the format before prev
+	f.Add([]byte("\xdc\x00\x03\xa12\xa10\x90"))
 	f.Add([]byte{0xd3, 1, 2, 3, 4, 5, 6, 7, 8})
 	f.Fuzz(func(t *testing.T, msg []byte) {
-		_, _ = decodeTopicChange(msg)
-		_, _, _ = decodeMember(msg)
+		if c, err := decodeTopicChange(msg); err == nil {
+			if c.seq <= 0 || c.prev < 0 || c.prev >= c.seq {
+				t.Fatalf("change %q: seq %d, prev %d", msg, c.seq, c.prev)
+			}
+			again, err := decodeTopicChange(packTopicChange(c))
+			if err != nil || !equalDecoded(again, c) {
+				t.Fatalf("change %q decoded as %+v, encoded and decoded as %+v (%v)", msg, c, again, err)
+			}
+		}
+		if metas, _, err := decodeMember(msg); err == nil {
+			again, _, err := decodeMember(packMember(nil, metas))
+			if err != nil || !equalDecoded(again, metas) {
+				t.Fatalf("member %q decoded as %+v, encoded and decoded as %+v (%v)", msg, metas, again, err)
+			}
+		}
 		m := presence.Meta{Status: string(msg[:len(msg)/3]), Device: string(msg[len(msg)/3 : len(msg)/2]), Fields: msg[len(msg)/2:]}
 		var got presence.Meta
 		if err := decodeMetaBlob(encodeMetaBlob(m), &got); err != nil {

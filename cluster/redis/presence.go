@@ -16,6 +16,7 @@ import (
 
 	"github.com/redis/rueidis"
 
+	"github.com/vicinity-go/vicinity/internal/id"
 	"github.com/vicinity-go/vicinity/presence"
 )
 
@@ -92,7 +93,7 @@ func NewPresenceStore(client rueidis.Client, opts ...Option) *PresenceStore {
 		log:        cfg.logger,
 		prefix:     prefix,
 		chanPrefix: cfg.key + "-presence#",
-		routeKey:   []string{prefix + "seq"},
+		routeKey:   []string{prefix + "clock"},
 		topics:     make(map[string]*watched),
 		known:      make(map[string]bool),
 		wake:       make(chan struct{}, 1),
@@ -124,8 +125,10 @@ func (s *PresenceStore) Close() error {
 // ErrStoreClosed is returned by a [PresenceStore]'s methods after Close.
 var ErrStoreClosed = errors.New("redis presence: store closed")
 
-// exec runs a script, again once if it failed on a broken connection (a
-// script that did not run changed nothing), and maps its errors.
+// exec runs a script, again once if it failed on a broken connection.
+// The connection may have broken after the script ran, before its answer
+// came: every script may run twice, and answers the second time as the
+// first (see presence_lua.go).
 func (s *PresenceStore) exec(ctx context.Context, script *rueidis.Lua, args ...string) rueidis.RedisResult {
 	args = append([]string{s.prefix}, args...)
 	res := script.Exec(ctx, s.client, s.routeKey, args)
@@ -282,7 +285,10 @@ func (s *PresenceStore) ForgetLastSeen(ctx context.Context, before time.Time) er
 
 // Heartbeat implements [presence.Store.Heartbeat]. A node this store
 // heartbeated before that Redis no longer knows (it restarted empty) is
-// told [presence.ErrNodeExpired] too: its metas are gone.
+// told [presence.ErrNodeExpired] too: its metas are gone. A node expired
+// whose members are still being removed (the server that expired it died
+// midway, or has not finished) has them removed first, here: the members
+// it tracks again once told are then never taken with the old ones.
 func (s *PresenceStore) Heartbeat(ctx context.Context, node string, now time.Time, ttl time.Duration) error {
 	s.mu.Lock()
 	known := "0"
@@ -290,7 +296,14 @@ func (s *PresenceStore) Heartbeat(ctx context.Context, node string, now time.Tim
 		known = "1"
 	}
 	s.mu.Unlock()
-	n, err := s.exec(ctx, luaHeartbeat, node, millis(now.Add(ttl)), nanos(now), known).AsInt64()
+	args := []string{node, millis(now.Add(ttl)), nanos(now), known}
+	n, err := s.exec(ctx, luaHeartbeat, args...).AsInt64()
+	if err == nil && n == beatReaping {
+		if err = s.reap(ctx, node); err == nil {
+			n, err = s.exec(ctx, luaHeartbeat, args...).AsInt64()
+			n = max(n, 1) // its members were removed, whatever it answers
+		}
+	}
 	if err != nil {
 		return storeErr("heartbeat", err)
 	}
@@ -303,12 +316,17 @@ func (s *PresenceStore) Heartbeat(ctx context.Context, node string, now time.Tim
 	return nil
 }
 
+// beatReaping is luaHeartbeat's answer for a node whose members are still
+// being removed.
+const beatReaping = 3
+
 // ExpireNodes implements [presence.Store.ExpireNodes]: one script claims
 // the nodes whose heartbeat ended, so each is expired once; their members
 // are then removed 256 at a time, by whichever server gets there (one
-// that died midway leaves the rest to the next).
+// that died midway leaves the rest to the next, or to the node itself
+// when it heartbeats again).
 func (s *PresenceStore) ExpireNodes(ctx context.Context, now time.Time) ([]string, error) {
-	dead, err := s.exec(ctx, luaExpire, millis(now)).AsStrSlice()
+	dead, err := s.exec(ctx, luaExpire, millis(now), id.New()).AsStrSlice()
 	if err != nil {
 		return nil, storeErr("expire nodes", err)
 	}
@@ -317,18 +335,23 @@ func (s *PresenceStore) ExpireNodes(ctx context.Context, now time.Time) ([]strin
 		return dead, storeErr("expire nodes", err)
 	}
 	for _, node := range reaping {
-		for {
-			left, err := s.exec(ctx, luaReap, s.chanPrefix, node).AsInt64()
-			if err != nil {
-				return dead, storeErr("expire nodes", err)
-			}
-			if left == 0 {
-				break
-			}
+		if err := s.reap(ctx, node); err != nil {
+			return dead, storeErr("expire nodes", err)
 		}
 	}
 	slices.Sort(dead)
 	return dead, nil
+}
+
+// reap removes the members of node, an expired node, until none is left
+// (or it is no longer being reaped: another server finished).
+func (s *PresenceStore) reap(ctx context.Context, node string) error {
+	for {
+		left, err := s.exec(ctx, luaReap, s.chanPrefix, node).AsInt64()
+		if err != nil || left == 0 {
+			return err
+		}
+	}
 }
 
 // encodeMetaBlob encodes what a meta holds besides its connection, node
@@ -437,9 +460,12 @@ type watched struct {
 	ws      []*storeWatcher // copied on write, under the store's mu
 
 	// owned by the delivery goroutine
-	synced  bool
-	stale   bool  // changes were missed: read again at the next chance
-	seq     int64 // the last change applied
+	synced bool
+	stale  bool // changes were missed: read again at the next chance
+	// seq is the number of the last change applied, or, after a read of
+	// the topic empty, of the last change of any topic: every change up
+	// to seq is in mirror.
+	seq     int64
 	mirror  map[string][]presence.Meta
 	pending []topicChange // received before the first read was applied
 }
@@ -449,9 +475,12 @@ type storeWatcher struct {
 	canceled atomic.Bool
 }
 
-// topicChange is a message of a topic's channel: its number and changes.
+// topicChange is a message of a topic's channel: its number, the number
+// of the topic's change before it (0 if the topic was empty), and its
+// changes.
 type topicChange struct {
 	seq     int64
+	prev    int64
 	changes []change
 }
 
@@ -550,17 +579,21 @@ func (s *PresenceStore) handle(j *storeJob) {
 	}
 }
 
-// apply delivers c, a change of t, unless it is one t has seen; changes
-// missed in between are read first.
+// apply delivers c, a change of t, unless t has it already: when c
+// follows the last change t applied (or t is empty and c follows none:
+// any changes missed in between left the topic empty too). Otherwise
+// changes were missed: t is read again, which shows c.
 func (s *PresenceStore) apply(t *watched, c topicChange) {
 	if c.seq <= t.seq {
 		return
 	}
-	if c.seq > t.seq+1 || t.stale {
+	follows := c.prev == t.seq || (c.prev == 0 && len(t.mirror) == 0)
+	if !follows || t.stale {
 		s.resync(t)
 		if c.seq <= t.seq {
 			return
 		}
+		// not read (Redis unreachable): c is the best news there is
 	}
 	t.seq = c.seq
 	var d presence.Diff
@@ -651,7 +684,9 @@ func (s *PresenceStore) deliver(t *watched, d presence.Diff) {
 	}
 }
 
-// snapshot reads a topic's members and last change number, as one.
+// snapshot reads a topic's members and last change number, as one (for
+// an empty topic, the last change number of every topic: see
+// luaSnapshot).
 func (s *PresenceStore) snapshot(ctx context.Context, topic string) (snapshot, error) {
 	arr, err := s.exec(ctx, luaSnapshot, topic).ToArray()
 	if err != nil {
@@ -690,19 +725,21 @@ func decodeTopicChange(b []byte) (topicChange, error) {
 		return topicChange{}, errBadRecord
 	}
 	arr, ok := v.([]any)
-	if !ok || len(arr) != 2 {
+	if !ok || len(arr) != 3 {
 		return topicChange{}, errBadRecord
 	}
 	seqStr, ok1 := arr[0].(string)
-	list, ok2 := arr[1].([]any)
-	if !ok1 || !ok2 {
+	prevStr, ok2 := arr[1].(string)
+	list, ok3 := arr[2].([]any)
+	if !ok1 || !ok2 || !ok3 {
 		return topicChange{}, errBadRecord
 	}
-	seq, err := strconv.ParseInt(seqStr, 10, 64)
-	if err != nil {
+	seq, err1 := strconv.ParseInt(seqStr, 10, 64)
+	prev, err2 := strconv.ParseInt(prevStr, 10, 64)
+	if err1 != nil || err2 != nil || seq <= 0 || prev < 0 || prev >= seq {
 		return topicChange{}, errBadRecord
 	}
-	c := topicChange{seq: seq, changes: make([]change, 0, len(list))}
+	c := topicChange{seq: seq, prev: prev, changes: make([]change, 0, len(list))}
 	for _, x := range list {
 		f, ok := x.([]any)
 		if !ok || len(f) != 4 {

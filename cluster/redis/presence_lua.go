@@ -3,41 +3,72 @@ package redis
 import "github.com/redis/rueidis"
 
 // The presence store's scripts. Every change to a topic is made by one
-// script, which also numbers it (the topic's sequence) and publishes it on
-// the topic's channel, so that every server receives a topic's changes in
-// the order Redis applied them, and notices one it missed.
+// script, which also numbers it and publishes it on the topic's channel,
+// so that every server receives a topic's changes in the order Redis
+// applied them, and notices one it missed.
 //
 // A member is stored in its topic's hash as a msgpack array of strings,
 // [leftAt, connID, node, joinedAt, meta, connID, node, joinedAt, meta…]:
 // leftAt is "" unless the member is held by a leave delay; times are Unix
 // nanoseconds in decimal; meta is the meta's status, device and fields
 // (see encodeMetaBlob). A change published is the msgpack array
-// [seq, [[kind, key, at, member]…]], kind "j" (join), "u" (update) or "l"
-// (leave, at its last-seen time), member as stored (for a leave, as it
-// was).
+// [seq, prev, [[kind, key, at, member]…]]: seq is its number, from one
+// counter for every topic (P clock); prev is the number of the topic's
+// change before it, "0" when the topic was empty; kind is "j" (join), "u"
+// (update) or "l" (leave, at its last-seen time), member as stored (for a
+// leave, as it was). A watcher that applied seq or later drops it; one
+// that applied the change numbered prev, or whose copy of the topic is
+// empty when prev is "0", applies it; any other missed a change and reads
+// the topic again. Only topics with members have a number kept (P last),
+// so nothing is kept of a topic nobody is in: one emptied and used again
+// starts again at prev "0", and costs its watchers no read.
 //
 // Every key shares one hash tag, so that a script may touch any of them on
 // a Redis Cluster: presence lives on one shard there. Each script is given
-// one key, P seq, for a cluster client to route it. The keys, after the
+// one key, P clock, for a cluster client to route it. The keys, after the
 // prefix P ("{K-presence}:"):
 //
 //	P t:<topic>  hash: key → member
 //	P conns      hash: topic → its connections (metas)
-//	P seq        hash: topic → its last change's number
+//	P clock      string: the number of the last change, of any topic
+//	P last       hash: topic → its last change's number, while it has members
 //	P k:<key>    set: the topics of key
 //	P seen       hash: key → last seen (ns); P seenz: the same as a zset (ms)
 //	P nodes      zset: node → alive until (ms); P beat: node → last heartbeat (ns)
 //	P expired    set: nodes expired that have not heartbeated since
 //	P dead       set: nodes expired whose members are still being removed
+//	             (each is in P expired too)
 //	P n:<node>   set: the members of node, as len(topic)..":"..topic..key
+//	P revived:<node>  string, for a minute: the heartbeat (ns) that told
+//	             node it had expired
+//	P claim:<id> set, for a minute: the nodes ExpireNodes call id expired
+//
+// (P seq, a hash of the last number of every topic ever changed, is the
+// numbering of earlier versions: nothing reads or writes it now.)
+//
+// # Run twice
+//
+// The store runs a script again when the connection broke before its
+// answer came (see PresenceStore.exec): the first run may have happened.
+// So every script, run again with the same arguments after its first run
+// (and after whatever other scripts ran in between), gives the answer of
+// the first or one that is as true, and changes nothing the first did
+// not; each says why below.
 
 // luaCommon is the helpers every changing script starts with. ARGV[1] is
 // the key prefix P.
 const luaCommon = `
 local P = ARGV[1]
+-- pub numbers changes, made to topic already, and publishes them.
 local function pub(topic, changes)
-  local seq = redis.call('HINCRBY', P .. 'seq', topic, 1)
-  redis.call('PUBLISH', ARGV[2] .. topic, cmsgpack.pack({tostring(seq), changes}))
+  local seq = string.format('%d', redis.call('INCR', P .. 'clock'))
+  local prev = redis.call('HGET', P .. 'last', topic) or '0'
+  if redis.call('EXISTS', P .. 't:' .. topic) == 1 then
+    redis.call('HSET', P .. 'last', topic, seq)
+  else
+    redis.call('HDEL', P .. 'last', topic)
+  end
+  redis.call('PUBLISH', ARGV[2] .. topic, cmsgpack.pack({seq, prev, changes}))
 end
 local function pair(topic, key) return #topic .. ':' .. topic .. key end
 local function ms(ns) if #ns <= 6 then return 0 end return tonumber(string.sub(ns, 1, -7)) end
@@ -63,7 +94,11 @@ end
 `
 
 // luaPut is Store.Put: ARGV P, channel prefix, topic, key, connID, node,
-// joinedAt, meta.
+// joinedAt, meta. Run twice, it finds the meta as it put it and changes
+// nothing (its answer is not used); or, if the node was expired in
+// between, it fails with the node expired, which is true by then (the
+// meta goes with the node's others). A Put of the same connection made
+// in between is overwritten: the two overlapped, and either may be last.
 var luaPut = rueidis.NewLuaScript(luaCommon + `
 local topic, key, conn, node = ARGV[3], ARGV[4], ARGV[5], ARGV[6]
 if redis.call('SISMEMBER', P .. 'expired', node) == 1 then return redis.error_reply('VICINITY_NODE_EXPIRED') end
@@ -107,7 +142,8 @@ return 1
 `)
 
 // luaUpdate is Store.Update: ARGV P, channel prefix, topic, key, connID,
-// meta.
+// meta. Run twice, it finds the meta as it left it and changes nothing
+// (its answer is not used).
 var luaUpdate = rueidis.NewLuaScript(luaCommon + `
 local topic, key, conn = ARGV[3], ARGV[4], ARGV[5]
 local h = P .. 't:' .. topic
@@ -128,14 +164,21 @@ return redis.error_reply('VICINITY_NOT_TRACKED')
 `)
 
 // luaRemove is Store.Remove: ARGV P, channel prefix, topic, key, connID,
-// at, hold ("1" or "0"). It returns 1 when the meta is held.
+// at, hold ("1" or "0"). It returns 1 when the meta is held. Run twice, it
+// finds the meta removed (and answers 0, as the first did), or held by
+// this connection since at: it answers 1 again, or the tracker would
+// never release it. (A Remove of a held meta answers 0 otherwise; two
+// Removes of one connection at the same instant are one retried.)
 var luaRemove = rueidis.NewLuaScript(luaCommon + `
 local topic, key, conn, at = ARGV[3], ARGV[4], ARGV[5], ARGV[6]
 local h = P .. 't:' .. topic
 local raw = redis.call('HGET', h, key)
 if not raw then return 0 end
 local rec = cmsgpack.unpack(raw)
-if rec[1] ~= '' then return 0 end
+if rec[1] ~= '' then
+  if ARGV[7] == '1' and rec[1] == at and rec[2] == conn then return 1 end
+  return 0
+end
 for i = 2, #rec, 4 do
   if rec[i] == conn then
     if #rec > 5 then
@@ -161,7 +204,8 @@ return 0
 `)
 
 // luaRelease is Store.Release: ARGV P, channel prefix, topic, key, connID,
-// leftAt.
+// leftAt. Run twice, it finds the held meta gone (or another) and does
+// nothing (its answer is not used).
 var luaRelease = rueidis.NewLuaScript(luaCommon + `
 local topic, key, conn, at = ARGV[3], ARGV[4], ARGV[5], ARGV[6]
 local raw = redis.call('HGET', P .. 't:' .. topic, key)
@@ -174,37 +218,60 @@ return 1
 `)
 
 // luaHeartbeat is Store.Heartbeat: ARGV P, node, alive until (ms), now
-// (ns), "1" if this process heartbeated node before. It returns 1 when
-// the node was expired, 2 when the store forgot it (lost its data).
+// (ns), "1" if this process heartbeated node before. It returns 0 when
+// the node was alive; 1 when it was expired (it is alive again); 2 when
+// the store forgot it (lost its data); 3, changing nothing, when it was
+// expired and its members are still being removed: they must all be gone
+// (luaReap until 0) before it heartbeats again, or its reaping would take
+// the members it adds once alive. Run twice, it answers 1 again when the
+// first answered 1 or 2: it remembers, for a minute, the heartbeat that
+// told the node it was expired. (Two heartbeats of one node at the same
+// instant are one retried.)
 var luaHeartbeat = rueidis.NewLuaScript(`
 local P, node = ARGV[1], ARGV[2]
+if redis.call('SISMEMBER', P .. 'dead', node) == 1 then return 3 end
+local revived = P .. 'revived:' .. node
 local was = redis.call('ZSCORE', P .. 'nodes', node)
 redis.call('ZADD', P .. 'nodes', ARGV[3], node)
 redis.call('HSET', P .. 'beat', node, ARGV[4])
-if redis.call('SREM', P .. 'expired', node) == 1 then return 1 end
-if not was and ARGV[5] == '1' then return 2 end
-return 0
+local code = 0
+if redis.call('SREM', P .. 'expired', node) == 1 then code = 1
+elseif not was and ARGV[5] == '1' then code = 2
+elseif redis.call('GET', revived) == ARGV[4] then return 1
+else return 0 end
+redis.call('SET', revived, ARGV[4], 'PX', 60000)
+return code
 `)
 
 // luaExpire claims the nodes whose heartbeat ended before ARGV[2] (ms):
 // they are expired, and their members are to be removed. It returns them.
+// ARGV[3] names the call: run twice, it returns the nodes its first run
+// claimed, kept for a minute (a second claim would find none).
 var luaExpire = rueidis.NewLuaScript(`
 local P = ARGV[1]
+local claim = P .. 'claim:' .. ARGV[3]
+if redis.call('EXISTS', claim) == 1 then return redis.call('SMEMBERS', claim) end
 local dead = redis.call('ZRANGEBYSCORE', P .. 'nodes', '-inf', '(' .. ARGV[2])
 for _, node in ipairs(dead) do
   redis.call('ZREM', P .. 'nodes', node)
   redis.call('SADD', P .. 'expired', node)
   redis.call('SADD', P .. 'dead', node)
+  redis.call('SADD', claim, node)
 end
+if #dead > 0 then redis.call('PEXPIRE', claim, 60000) end
 return dead
 `)
 
 // luaReap removes the metas of an expired node, ARGV[3], from up to 256 of
 // its members, publishing the changes, and returns how many members of
 // the node are left; at 0 the node is forgotten. ARGV P, channel prefix,
-// node.
+// node. A node no longer being reaped (not in P dead: reaped by another
+// server, maybe alive again since, with new members) is left alone: 0.
+// Run twice, it removes the next members, or none, and answers what is
+// left then, which is what its caller asks.
 var luaReap = rueidis.NewLuaScript(luaCommon + `
 local node = ARGV[3]
+if redis.call('SISMEMBER', P .. 'dead', node) == 0 then return 0 end
 local set = P .. 'n:' .. node
 local beat = redis.call('HGET', P .. 'beat', node) or '0'
 local byTopic, order = {}, {}
@@ -247,7 +314,9 @@ return left
 `)
 
 // luaForget drops up to 1,000 last-seen times older than ARGV[2] (ms),
-// and returns how many it dropped.
+// and returns how many it dropped. Run twice, it drops the next ones, or
+// none: its caller, which goes on while 1,000 are dropped, may then stop
+// early and leave the rest to its next call.
 var luaForget = rueidis.NewLuaScript(`
 local P = ARGV[1]
 local old = redis.call('ZRANGEBYSCORE', P .. 'seenz', '-inf', '(' .. ARGV[2], 'LIMIT', 0, 1000)
@@ -258,9 +327,16 @@ end
 return #old
 `)
 
-// luaSnapshot returns a topic's last change number and its members, as
-// one: [seq, [key, member, key, member…]]. ARGV P, topic.
+// luaSnapshot returns a topic's members and the number of its last
+// change, as one: [seq, [key, member, key, member…]]; for a topic with
+// no members, seq is the number of the last change of any topic (P
+// clock), so that a watcher drops the changes the read already shows,
+// and applies the topic's next change (prev "0") without reading it
+// again. ARGV P, topic. It changes nothing.
 var luaSnapshot = rueidis.NewLuaScriptReadOnly(`
 local P, topic = ARGV[1], ARGV[2]
-return {redis.call('HGET', P .. 'seq', topic) or '0', redis.call('HGETALL', P .. 't:' .. topic)}
+local members = redis.call('HGETALL', P .. 't:' .. topic)
+local seq = redis.call('HGET', P .. 'last', topic)
+if #members == 0 or not seq then seq = redis.call('GET', P .. 'clock') or '0' end
+return {seq, members}
 `)

@@ -50,6 +50,13 @@ type subKey struct {
 
 // subscriber holds one dedicated connection in the subscribed state and
 // its subscriptions, made again after every reconnection.
+//
+// Lock order: cmdMu, then mu. mu guards the state and is never held
+// during I/O (dispatch, on the connection's reader, needs it); cmdMu is
+// held from a change of subs through the (UN)SUBSCRIBE it makes, so that
+// the commands reach Redis in the order subs changed: a subscription
+// dropped and made again at once (a topic's last watcher leaving as
+// another comes) ends subscribed, as subs says.
 type subscriber struct {
 	client rueidis.Client
 	log    *slog.Logger
@@ -66,7 +73,12 @@ type subscriber struct {
 	// then subscribed to on its own (rueidis's Receive, on its shard's
 	// node), not on the dedicated connection.
 	cluster bool
-	shards  map[string]context.CancelFunc // by channel, under mu
+	shards  map[string]*shard // by channel, under mu
+	// leaving holds, by channel, the shard subscription removed last
+	// until it has left: one made again waits for it (under mu).
+	leaving map[string]*shard
+
+	cmdMu sync.Mutex
 
 	mu sync.Mutex
 	// subs holds each subscription's holders, oldest first: two adapters
@@ -83,7 +95,8 @@ func newSubscriber(client rueidis.Client, log *slog.Logger) *subscriber {
 		client: client, log: log,
 		subs:    make(map[subKey][]holder),
 		cluster: client.Mode() == rueidis.ClientModeCluster,
-		shards:  make(map[string]context.CancelFunc),
+		shards:  make(map[string]*shard),
+		leaving: make(map[string]*shard),
 		queue:   make(chan received, queueLen),
 		tried:   make(chan struct{}),
 		stop:    make(chan struct{}), done: make(chan struct{}),
@@ -118,6 +131,7 @@ func (s *subscriber) run() {
 	for {
 		dc, cancel := s.client.Dedicate()
 		wait := dc.SetPubSubHooks(rueidis.PubSubHooks{OnMessage: s.dispatch})
+		s.cmdMu.Lock()
 		s.mu.Lock()
 		s.dc = dc
 		keys := make([]subKey, 0, len(s.subs))
@@ -128,6 +142,7 @@ func (s *subscriber) run() {
 		}
 		s.mu.Unlock()
 		err := subscribe(dc, keys...)
+		s.cmdMu.Unlock()
 		if first {
 			s.markTried()
 		}
@@ -241,6 +256,7 @@ func (s *subscriber) dispatch(m rueidis.PubSubMessage) {
 // the connection is closed, so that every subscription is made again on
 // the next.
 func (s *subscriber) add(owner any, h handler, keys ...subKey) error {
+	s.cmdMu.Lock()
 	s.mu.Lock()
 	for _, k := range keys {
 		s.subs[k] = append(s.subs[k], holder{owner, h})
@@ -261,6 +277,16 @@ func (s *subscriber) add(owner any, h handler, keys ...subKey) error {
 	}
 	dc := s.dc
 	s.mu.Unlock()
+	var err error
+	if dc != nil && len(keys) > 0 {
+		if err = subscribe(dc, keys...); err != nil {
+			dc.Close()
+		}
+	}
+	s.cmdMu.Unlock()
+	// Shard channels are subscribed to on connections of their own, each
+	// after its previous subscription left (see startShard): no need to
+	// hold cmdMu while they are made.
 	for _, r := range ready {
 		t := time.NewTimer(5 * time.Second)
 		select {
@@ -269,25 +295,42 @@ func (s *subscriber) add(owner any, h handler, keys ...subKey) error {
 		}
 		t.Stop()
 	}
-	if dc == nil || len(keys) == 0 {
-		return nil
-	}
-	err := subscribe(dc, keys...)
-	if err != nil {
-		dc.Close()
-	}
 	return err
+}
+
+// shard is a shard channel's subscription on a connection of its own.
+type shard struct {
+	cancel context.CancelFunc
+	left   chan struct{} // closed once it has left the channel
 }
 
 // startShard subscribes to shard channel name on its own until it is
 // removed or the subscriber closed, closing ready once subscribed. The
-// caller holds mu.
+// caller holds mu. If name's previous subscription is still leaving (its
+// SUNSUBSCRIBE not sent yet), this one waits for it: so Redis ends
+// subscribed, as subs says.
 func (s *subscriber) startShard(name string, ready chan struct{}) {
 	ctx, cancel := context.WithCancel(context.Background())
-	s.shards[name] = cancel
+	sh := &shard{cancel: cancel, left: make(chan struct{})}
+	s.shards[name] = sh
+	prev := s.leaving[name]
 	s.workers.Add(1)
 	go func() {
 		defer s.workers.Done()
+		defer func() {
+			s.mu.Lock()
+			if s.leaving[name] == sh {
+				delete(s.leaving, name)
+			}
+			s.mu.Unlock()
+			close(sh.left)
+		}()
+		if prev != nil {
+			<-prev.left // soon: it was canceled
+		}
+		if ctx.Err() != nil { // removed already
+			return
+		}
 		var once sync.Once
 		rctx := rueidis.WithOnSubscriptionHook(ctx, func(ps rueidis.PubSubSubscription) {
 			if ps.Kind == "ssubscribe" {
@@ -322,6 +365,8 @@ func (s *subscriber) startShard(name string, ready chan struct{}) {
 // remove drops owner's holds on keys, and unsubscribes from those no one
 // else holds.
 func (s *subscriber) remove(owner any, keys ...subKey) {
+	s.cmdMu.Lock()
+	defer s.cmdMu.Unlock()
 	s.mu.Lock()
 	var gone []subKey
 	for _, k := range keys {
@@ -339,9 +384,10 @@ func (s *subscriber) remove(owner any, keys ...subKey) {
 		for _, k := range keys {
 			if k.kind != shardSub {
 				rest = append(rest, k)
-			} else if cancel := s.shards[k.name]; cancel != nil {
+			} else if sh := s.shards[k.name]; sh != nil {
 				delete(s.shards, k.name)
-				cancel()
+				s.leaving[k.name] = sh
+				sh.cancel()
 			}
 		}
 		keys = rest
@@ -370,9 +416,9 @@ func (s *subscriber) remove(owner any, keys ...subKey) {
 func (s *subscriber) close() {
 	close(s.stop)
 	s.mu.Lock()
-	for name, cancel := range s.shards {
+	for name, sh := range s.shards {
 		delete(s.shards, name)
-		cancel()
+		sh.cancel()
 	}
 	s.mu.Unlock()
 	<-s.done
