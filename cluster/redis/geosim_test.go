@@ -260,7 +260,7 @@ func (g *geoSim) settle(t *testing.T) {
 		ready := true
 		for _, s := range g.servers {
 			st := s.a.LocationStats()
-			sum += st.Received
+			sum += st.Received + st.Echoed
 			if st.Cells != len(s.interest) {
 				ready = false
 				// An Interest made before the adapter's subscription
@@ -350,9 +350,9 @@ func (g *geoSim) measure(t *testing.T, design string, predSubscribers, missed, p
 		p.shared += a.Shared - b.Shared
 		p.publishes += float64(a.Published - b.Published)
 		p.pubBytes += float64(a.PublishedBytes - b.PublishedBytes)
-		recv := float64(a.Received - b.Received)
+		recv := float64(a.Received + a.Echoed - b.Received - b.Echoed)
 		p.deliveries += recv
-		recvBytes += a.ReceivedBytes - b.ReceivedBytes
+		recvBytes += a.ReceivedBytes + a.EchoedBytes - b.ReceivedBytes - b.EchoedBytes
 		p.recvMax = max(p.recvMax, recv)
 		p.cells += float64(a.Cells) / n
 		p.remote += float64(a.Remote) / n

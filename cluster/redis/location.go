@@ -85,7 +85,7 @@ type geo struct {
 	// reads on keepCells.
 	applyMu sync.Mutex
 
-	shared, published, publishedBytes, received, receivedBytes atomic.Uint64
+	shared, published, publishedBytes, received, receivedBytes, echoed, echoedBytes atomic.Uint64
 
 	// The ids of the Near broadcasts delivered last, under mu.
 	near     map[uint64]struct{}
@@ -101,6 +101,8 @@ type LocationStats struct {
 	PublishedBytes uint64
 	Received       uint64 // other servers' records received on cell channels (not those read from the cells' hashes)
 	ReceivedBytes  uint64
+	Echoed         uint64 // this server's own records back from Redis (it listens to its sockets' cells): Received+Echoed is what Redis delivered here
+	EchoedBytes    uint64
 	Cells          int // cells subscribed to now
 	Remote         int // other servers' sockets known now
 }
@@ -111,6 +113,7 @@ func (a *Adapter) LocationStats() LocationStats {
 	st := LocationStats{
 		Shared: g.shared.Load(), Published: g.published.Load(), PublishedBytes: g.publishedBytes.Load(),
 		Received: g.received.Load(), ReceivedBytes: g.receivedBytes.Load(),
+		Echoed: g.echoed.Load(), EchoedBytes: g.echoedBytes.Load(),
 	}
 	g.mu.Lock()
 	st.Cells = len(g.have)
@@ -661,9 +664,12 @@ func (a *Adapter) onCell(channel string, msg []byte) {
 		a.drop("shared location", err)
 		return
 	}
-	if r.uid != a.uid { // not this server's own, back from Redis
+	if r.uid != a.uid {
 		g.received.Add(1)
 		g.receivedBytes.Add(uint64(len(msg)))
+	} else { // this server's own, back from Redis
+		g.echoed.Add(1)
+		g.echoedBytes.Add(uint64(len(msg)))
 	}
 	a.receive(r)
 }
