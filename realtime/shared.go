@@ -12,7 +12,7 @@ import (
 // LocationAdapter is implemented by a cluster [Adapter] that shares
 // location with the other servers, so that watches, Nearby, Near and area
 // rooms see the sockets of every server (cluster/redis's adapter does,
-// with its WithLocation option). The world is divided into the cells of
+// by cells of its WithCellSize). The world is divided into the cells of
 // Grid: this server shares what others may see of its located sockets
 // (never their exact positions) with the servers interested in their
 // cells, and keeps replicas of the other servers' sockets in the cells it
