@@ -4,10 +4,13 @@ FUZZTIME ?= 50000x
 
 .PHONY: run test deps vet fuzz bench
 
-## run: serve the flagship example, examples/nearby, on http://127.0.0.1:8080
+## run: serve the flagship example, examples/nearby, on http://127.0.0.1:8080;
+## its flags go in ARGS, e.g. make run ARGS="-bots 0 -addr 127.0.0.1:9090"
 run:
 	scripts/deps.sh run
-	$(GO) run ./examples/nearby
+	@echo "building examples/nearby (the first build downloads and compiles the dependencies: a minute or two)"
+	$(GO) build -o bin/nearby ./examples/nearby
+	./bin/nearby $(ARGS)
 
 ## test: install what the tests need, then vet, race-test and fuzz briefly
 test: deps vet
