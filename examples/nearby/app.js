@@ -269,6 +269,16 @@ $('#composer').addEventListener('submit', (ev) => {
   }
 });
 
+// Enter sends where the buttons say: to the person selected (a DM) when
+// one is, else a shout. (The browser's own Enter would always press the
+// first button, Shout.)
+$('#text').addEventListener('keydown', (ev) => {
+  if (ev.key !== 'Enter' || ev.isComposing) return;
+  ev.preventDefault();
+  const dm = $('#dm');
+  $('#composer').requestSubmit(target && !dm.disabled ? dm : $('#shout'));
+});
+
 $('#radius').addEventListener('change', () => {
   const r = Number($('#radius').value);
   request('radius', r, () => { radius = r; render(); }, () => { $('#radius').value = radius; });

@@ -166,6 +166,11 @@ test('nearby in two browser pages', { skip: !url && 'NEARBY_URL is not set' }, a
     await send(alice, '#shout', 'hello, neighbours');
     await message(bob, 'shout', 'hello, neighbours').filter({ hasText: 'alice' }).waitFor();
     await message(alice, 'shout.mine', 'hello, neighbours').waitFor(); // the page shows its own
+    // Enter, with nobody selected, shouts.
+    await front(alice);
+    await alice.fill('#text', 'enter shouts');
+    await alice.press('#text', 'Enter');
+    await message(bob, 'shout', 'enter shouts').filter({ hasText: 'alice' }).waitFor();
 
     await front(bob);
     await person(bob, 'alice').click();
@@ -174,6 +179,13 @@ test('nearby in two browser pages', { skip: !url && 'NEARBY_URL is not set' }, a
     await message(alice, 'dm', 'hi alice, just you').filter({ hasText: 'bob' }).waitFor();
     await message(bob, 'dm.mine', 'hi alice, just you').waitFor();
     assert.equal(await message(alice, 'shout', 'hi alice').count(), 0, 'a DM is no shout');
+    // Enter, with alice selected, sends bob's text to her, not to everyone.
+    await front(bob);
+    await bob.fill('#text', 'enter goes to alice');
+    await bob.press('#text', 'Enter');
+    await message(alice, 'dm', 'enter goes to alice').filter({ hasText: 'bob' }).waitFor();
+    await message(bob, 'dm.mine', 'enter goes to alice').waitFor();
+    assert.equal(await message(alice, 'shout', 'enter goes to alice').count(), 0, 'Enter with a person selected is a DM');
     await shot(alice, '4-shout-and-dm');
   });
 
