@@ -153,8 +153,10 @@ func (st *located) share(gone string) {
 	var cells []spatial.Cell
 	if pos, ok := idx.Placed(id); ok && gone == "" {
 		cells = append(cells, sh.grid.Cell(pos.Point))
+		var cover []spatial.Cell // of its watch's circle, sorted
 		if w := st.watch; w != nil {
 			cells = sh.grid.AppendCover(cells, spatial.Circle{Center: pos.Point, Radius: w.Radius + max(w.Margin, 0)})
+			cover = cells[1:]
 		}
 		if idx.Hidden(id) {
 			m.Hidden = true
@@ -163,9 +165,8 @@ func (st *located) share(gone string) {
 			m.Reach = []spatial.Cell{cells[0]}
 			if w := st.watch; w != nil && w.Symmetric {
 				m.Watch = &SharedWatch{Radius: w.Radius, WatchSettings: w.WatchSettings}
-				cover := sh.grid.AppendCover(nil, spatial.Circle{Center: pos.Point, Radius: w.Radius + max(w.Margin, 0)})
 				if len(cover) <= maxSharedReach {
-					m.Reach = cover
+					m.Reach = slices.Clone(cover)
 				} // else its own cell: see maxSharedReach
 			}
 		}
