@@ -143,11 +143,13 @@ func (s *subscriber) run() {
 		s.mu.Unlock()
 		err := subscribe(dc, keys...)
 		s.cmdMu.Unlock()
+		if err == nil {
+			s.up.Store(true) // before markTried: ready reports it
+		}
 		if first {
 			s.markTried()
 		}
 		if err == nil {
-			s.up.Store(true)
 			if !first && s.onUp != nil {
 				s.onUp()
 			}
