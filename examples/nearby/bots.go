@@ -58,7 +58,7 @@ func (b *bot) walk(ctx context.Context, url string, interval time.Duration) erro
 	}
 	// Start somewhere within 1.5 km of the center, walking any way.
 	d, dir := 1500*math.Sqrt(b.rng.Float64()), 2*math.Pi*b.rng.Float64()
-	b.at, b.heading = offset(center, d*math.Cos(dir), d*math.Sin(dir)), 2*math.Pi*b.rng.Float64()
+	b.at, b.heading = offset(berlin, d*math.Cos(dir), d*math.Sin(dir)), 2*math.Pi*b.rng.Float64()
 	tick := time.NewTicker(interval)
 	defer tick.Stop()
 	away := 0 // steps left away from the phone
@@ -114,7 +114,7 @@ var shouts = []string{"Anyone up for coffee?", "Lovely evening, isn't it?", "Los
 func (b *bot) step(meters float64) {
 	b.heading += (b.rng.Float64() - 0.5) * 0.6
 	next := offset(b.at, meters*math.Cos(b.heading), meters*math.Sin(b.heading))
-	if spatial.Distance(center, next) > 2400 {
+	if spatial.Distance(berlin, next) > 2400 {
 		b.heading += math.Pi
 		return
 	}

@@ -44,8 +44,8 @@ func TestTwoNodes(t *testing.T) {
 		joins, _ := v["joins"].(map[string]any)
 		return joins["bob"] != nil
 	})
-	alice.moveTo(center)
-	bob.moveTo(offset(center, 300, 0))
+	alice.moveTo(berlin)
+	bob.moveTo(offset(berlin, 300, 0))
 	alice.next(realtime.NearbyEnter, about(bob.s.ID()))
 
 	require.Empty(t, alice.call("shout", "hello from node A"))

@@ -18,6 +18,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"math"
 	"net"
@@ -25,6 +26,8 @@ import (
 	"os"
 	"os/signal"
 	"slices"
+	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -52,16 +55,36 @@ type options struct {
 	// Redis, a redis:// URL, makes the server one node of a cluster: the
 	// others on the same Redis get its broadcasts and it theirs.
 	Redis string
+	// Center is where the map starts for someone who does not share
+	// their location, and where the bots walk until someone is located.
+	Center spatial.Point
+	// Tiles is the map's tile URL template (Leaflet's {s}, {z}, {x}, {y});
+	// Attribution is what the map credits for them. With Tiles empty, or
+	// tiles that cannot load, the page draws its own plain map.
+	Tiles, Attribution string
+	// ICEServers are the STUN/TURN URLs the pages' WebRTC calls use (none:
+	// host candidates only, enough on one machine or one network).
+	ICEServers []string
 }
+
+// OpenStreetMap's standard tiles: fine for trying the example, not for an
+// application's traffic (https://operations.osmfoundation.org/policies/tiles/).
+const (
+	osmTiles       = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
+	osmAttribution = `&copy; <a href="https://www.openstreetmap.org/copyright">OpenStreetMap</a> contributors`
+)
 
 func defaultOptions() options {
-	return options{Bots: 8, Precision: 50, LeaveDelay: 2 * time.Second, BotStep: time.Second}
+	return options{
+		Bots: 8, Precision: 50, LeaveDelay: 2 * time.Second, BotStep: time.Second,
+		Center: berlin, Tiles: osmTiles, Attribution: osmAttribution,
+	}
 }
 
-// The city: a 5 km box around Berlin-Mitte, with a few named areas whose
-// chats people join by walking in.
+// The default city, Berlin-Mitte, with a few named areas whose chats
+// people join by walking in.
 var (
-	center = spatial.Point{Lat: 52.5200, Lng: 13.4050}
+	berlin = spatial.Point{Lat: 52.5200, Lng: 13.4050}
 	radii  = []float64{250, 500, 1000, 2000}
 	areas  = []area{
 		{Name: "Alexanderplatz", Circle: &spatial.Circle{Center: spatial.Point{Lat: 52.5219, Lng: 13.4132}, Radius: 200}},
@@ -86,8 +109,10 @@ type area struct {
 	Polygon spatial.Polygon `json:"polygon,omitempty"`
 }
 
-//go:embed index.html app.js style.css
-var page embed.FS
+// static holds the page and its scripts, served at "/".
+//
+//go:embed static
+var static embed.FS
 
 func main() {
 	o := defaultOptions()
@@ -96,6 +121,17 @@ func main() {
 	flag.Float64Var(&o.Precision, "precision", o.Precision, "meters: others see positions coarsened to this grid (0 for exact)")
 	flag.BoolVar(&o.Metrics, "metrics", false, web.MetricsUsage)
 	flag.StringVar(&o.Redis, "redis", "", "redis://host:port: run as one node of a cluster on that Redis (people, presence, shouts, DMs and areas shared by every node)")
+	flag.Func("center", "lat,lng where the map starts for people who do not share their location, and where bots walk (default Berlin-Mitte, 52.52,13.405)", func(v string) error {
+		p, err := parsePoint(v)
+		o.Center = p
+		return err
+	})
+	flag.StringVar(&o.Tiles, "tiles", o.Tiles, "map tile URL template, {z}/{x}/{y} (and {s}); empty for the page's own plain map")
+	flag.StringVar(&o.Attribution, "tile-attribution", o.Attribution, "HTML crediting the tiles, shown on the map")
+	flag.Func("ice", "comma-separated STUN/TURN URLs for calls, e.g. stun:stun.example.org:3478 (default none: host candidates, enough on one network)", func(v string) error {
+		o.ICEServers = strings.FieldsFunc(v, func(r rune) bool { return r == ',' })
+		return nil
+	})
 	flag.Parse()
 	logger := slog.New(slog.NewTextHandler(os.Stderr, nil))
 	if err := run(*addr, o, logger); err != nil {
@@ -196,9 +232,12 @@ func newServer(logger *slog.Logger, o options, cluster rueidis.Client) (*realtim
 	rt.OnConnection(onConnection(rt))
 
 	world, _ := json.Marshal(map[string]any{
-		"center": center, "size": 5000, "precision": o.Precision,
+		"center": o.Center, "size": 5000, "precision": o.Precision,
 		"radii": radii, "radius": defaultRadius, "areas": areas,
+		"tiles":      map[string]string{"url": o.Tiles, "attribution": o.Attribution},
+		"iceServers": iceServers(o.ICEServers),
 	})
+	page, _ := fs.Sub(static, "static") // static is there: embedded above
 	mux := web.Mux("nearby", rt, page, logger)
 	metrics.Mount(mux) // with -metrics
 	mux.HandleFunc("/world.json", func(w http.ResponseWriter, r *http.Request) {
@@ -206,6 +245,27 @@ func newServer(logger *slog.Logger, o options, cluster rueidis.Client) (*realtim
 		_, _ = w.Write(world)
 	})
 	return rt, mux, closePresence
+}
+
+// parsePoint parses "lat,lng" in degrees.
+func parsePoint(v string) (spatial.Point, error) {
+	lat, lng, ok := strings.Cut(v, ",")
+	var p spatial.Point
+	var err1, err2 error
+	p.Lat, err1 = strconv.ParseFloat(strings.TrimSpace(lat), 64)
+	p.Lng, err2 = strconv.ParseFloat(strings.TrimSpace(lng), 64)
+	if !ok || err1 != nil || err2 != nil || p.Validate() != nil {
+		return p, errors.New("want lat,lng in degrees, e.g. 48.8566,2.3522")
+	}
+	return p, nil
+}
+
+// iceServers is the RTCPeerConnection configuration's iceServers for urls.
+func iceServers(urls []string) []map[string]any {
+	if len(urls) == 0 {
+		return []map[string]any{}
+	}
+	return []map[string]any{{"urls": urls}}
 }
 
 // connected reports whether the socket with id is connected, to this node

@@ -29,7 +29,7 @@ func TestMetricsFlag(t *testing.T) {
 	o := testOptions()
 	o.Metrics = true
 	ts := serve(t, o)
-	join(t, ts, "Ana").moveTo(center) // answered once located
+	join(t, ts, "Ana").moveTo(berlin) // answered once located
 	code, body := get(t, ts.URL+"/metrics")
 	assert.Equal(t, http.StatusOK, code)
 	for _, line := range []string{

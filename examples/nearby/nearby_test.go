@@ -150,11 +150,11 @@ func TestNearbyFlow(t *testing.T) {
 	t.Parallel()
 	ts := serve(t, testOptions())
 	alice, bob, carol := join(t, ts, "alice"), join(t, ts, "bob"), join(t, ts, "carol")
-	alice.moveTo(center)
-	bob.moveTo(offset(center, 300, 0))
+	alice.moveTo(berlin)
+	bob.moveTo(offset(berlin, 300, 0))
 	enter := alice.next(realtime.NearbyEnter, about(bob.s.ID()))
 	assert.InDelta(t, 300, enter["distance"], 60, "coarsened to 50 m")
-	carol.moveTo(offset(center, 0, 3000)) // beyond everyone's kilometer
+	carol.moveTo(offset(berlin, 0, 3000)) // beyond everyone's kilometer
 
 	// A shout reaches the shouter's radius; carol's does not reach alice.
 	require.Empty(t, alice.call("shout", "hello, neighbours"))
@@ -194,11 +194,11 @@ func TestNearbyFlow(t *testing.T) {
 	require.Empty(t, bob.call("home", true))
 	home := alice.next(realtime.NearbyMove, about(bob.s.ID()))
 	assert.Equal(t, 300.0, home["accuracy"], "the zone's radius")
-	bob.moveTo(offset(center, 350, 20))
-	bob.moveTo(offset(center, 250, -20))
-	bob.moveTo(offset(center, 1200, 0)) // out
+	bob.moveTo(offset(berlin, 350, 20))
+	bob.moveTo(offset(berlin, 250, -20))
+	bob.moveTo(offset(berlin, 1200, 0)) // out
 	out := alice.next(realtime.NearbyMove, about(bob.s.ID()))
-	want := spatial.Coarsen(offset(center, 1200, 0), 50)
+	want := spatial.Coarsen(offset(berlin, 1200, 0), 50)
 	assert.Equal(t, want.Lat, out["lat"], "the next move is the way out")
 	require.Empty(t, bob.call("home", false))
 	assert.Equal(t, "home must be true or false", bob.call("home", "yes"))
@@ -229,7 +229,7 @@ func TestPageAndWorld(t *testing.T) {
 		Areas  []area
 	}
 	require.NoError(t, json.NewDecoder(res.Body).Decode(&w))
-	assert.Equal(t, center, w.Center)
+	assert.Equal(t, berlin, w.Center)
 	assert.Contains(t, w.Radii, w.Radius)
 	require.Len(t, w.Areas, len(areas))
 	for _, a := range w.Areas {
@@ -249,7 +249,7 @@ func TestBots(t *testing.T) {
 	ts := serve(t, o)
 	watcher := join(t, ts, "watcher")
 	require.Empty(t, watcher.call("radius", 2000))
-	watcher.moveTo(center)
+	watcher.moveTo(berlin)
 
 	ctx, cancel := context.WithCancel(context.Background())
 	o.Bots, o.BotStep = 3, 10*time.Millisecond
@@ -270,9 +270,9 @@ func TestBots(t *testing.T) {
 
 func TestBotStepStaysInTheCity(t *testing.T) {
 	t.Parallel()
-	b := &bot{rng: rand.New(rand.NewPCG(1, 2)), at: center}
+	b := &bot{rng: rand.New(rand.NewPCG(1, 2)), at: berlin}
 	for range 10_000 {
 		b.step(15)
-		require.LessOrEqual(t, spatial.Distance(center, b.at), 2400.0)
+		require.LessOrEqual(t, spatial.Distance(berlin, b.at), 2400.0)
 	}
 }

@@ -29,6 +29,12 @@ import (
 // close Chromium, and SIGKILL 5s later.
 func Run(t *testing.T, example, urlEnv string, serve func() string) {
 	t.Helper()
+	RunScript(t, example, "browser.test.mjs", urlEnv, serve)
+}
+
+// RunScript is Run for another script of the example's directory.
+func RunScript(t *testing.T, example, script, urlEnv string, serve func() string) {
+	t.Helper()
 	dir := exampleDir(t, example)
 	var missing []string
 	if _, err := exec.LookPath("node"); err != nil {
@@ -51,7 +57,7 @@ func Run(t *testing.T, example, urlEnv string, serve func() string) {
 	url := serve()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "node", "--test", "--test-reporter=spec", "browser.test.mjs")
+	cmd := exec.CommandContext(ctx, "node", "--test", "--test-reporter=spec", script)
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), urlEnv+"="+url)
 	// t.Output writes whole lines to the test's log; stdout and stderr are
@@ -60,7 +66,7 @@ func Run(t *testing.T, example, urlEnv string, serve func() string) {
 	cmd.Stdout, cmd.Stderr = out, out
 	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
 	cmd.WaitDelay = 5 * time.Second
-	require.NoError(t, cmd.Run(), "node --test browser.test.mjs")
+	require.NoError(t, cmd.Run(), "node --test "+script)
 }
 
 // exampleDir is examples/<example>, found from this file's directory.
