@@ -10,7 +10,10 @@ run:
 	scripts/deps.sh run
 	@echo "building examples/nearby (the first build downloads and compiles the dependencies: a minute or two)"
 	$(GO) build -o bin/nearby ./examples/nearby
-	./bin/nearby $(ARGS)
+	@# In a terminal, the program runs as its own job (bash -m), which gets
+	@# the terminal: Ctrl-C reaches it alone, it shuts down and exits 0,
+	@# and make, not interrupted, reports no error.
+	@if [ -t 0 ]; then bash -mc './bin/nearby "$$@"' nearby $(ARGS); else ./bin/nearby $(ARGS); fi
 
 ## test: install what the tests need, then vet, race-test and fuzz briefly
 test: deps vet
