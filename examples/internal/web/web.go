@@ -1,17 +1,19 @@
 // Package web holds what the examples share that is not about vicinity:
-// an HTTP server that shuts down in the right order, the official
-// Socket.IO client's browser build, which npm installs, and checking the
-// text people type.
+// an HTTP server that shuts down in the right order, the browser builds
+// npm installs (the official Socket.IO client's, and those of an
+// example's other dependencies), and checking the text people type.
 package web
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
 	"os"
+	"path"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -57,8 +59,10 @@ func Serve(ctx context.Context, ln net.Listener, h http.Handler, shutdown func(c
 
 // Mux returns the handler an example serves: the Socket.IO server rt at
 // "/socket.io/" (the path the JavaScript client uses by default), the page
-// at "/", and the official client's browser build at "/socket.io.min.js".
-// A missing build is logged now, and answered with how to install it.
+// at "/", the official client's browser build at "/socket.io.min.js", and
+// the browser builds of the example's other npm dependencies under
+// "/vendor/" (see Vendor). A missing client build is logged now, and
+// answered with how to install it.
 func Mux(example string, rt http.Handler, page fs.FS, log *slog.Logger) *http.ServeMux {
 	mux := http.NewServeMux()
 	mux.Handle("/socket.io/", rt)
@@ -67,6 +71,7 @@ func Mux(example string, rt http.Handler, page fs.FS, log *slog.Logger) *http.Se
 		log.Error(err.Error())
 	}
 	mux.HandleFunc("/socket.io.min.js", ClientBundle(example))
+	mux.Handle("/vendor/", Vendor(example))
 	return mux
 }
 
@@ -74,10 +79,14 @@ func Mux(example string, rt http.Handler, page fs.FS, log *slog.Logger) *http.Se
 // in each example's directory.
 const bundle = "node_modules/socket.io-client/dist/socket.io.min.js"
 
-// findBundle looks for examples/<example>/<bundle> relative to this
-// source file (`go run` and `go test` compile it in place), then under the
-// working directory. It returns "" if `npm ci` has not been run.
-func findBundle(example string) string {
+// findBundle is find(example, bundle).
+func findBundle(example string) string { return find(example, bundle) }
+
+// find looks for the file examples/<example>/<rel> relative to this source
+// file (`go run` and `go test` compile it in place), then under the
+// working directory. It returns its path, or "" if there is none (for a
+// file of node_modules: if `npm ci` has not been run).
+func find(example, rel string) string {
 	_, src, _, _ := runtime.Caller(0) // examples/internal/web/web.go
 	wd, _ := os.Getwd()
 	for _, dir := range []string{
@@ -85,11 +94,65 @@ func findBundle(example string) string {
 		wd,
 		filepath.Join(wd, "examples", example),
 	} {
-		if _, err := os.Stat(filepath.Join(dir, bundle)); err == nil {
-			return filepath.Join(dir, bundle)
+		p := filepath.Join(dir, filepath.FromSlash(rel))
+		if _, err := os.Stat(p); err == nil {
+			return p
 		}
 	}
 	return ""
+}
+
+// Vendor serves the browser builds of the example's npm dependencies:
+// GET /vendor/<package>/<file> answers
+// examples/<example>/node_modules/<package>/dist/<file>, for a package its
+// package.json lists in "dependencies" (not in "devDependencies": the
+// tests' browser driver is not served). A package not listed, or a
+// directory, is 404; a file of a listed package that is not installed is
+// answered 500 with how to install it (the page can then fall back). Like
+// ClientBundle, it looks on each request.
+func Vendor(example string) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		pkg, file, _ := strings.Cut(strings.TrimPrefix(r.URL.Path, "/vendor/"), "/")
+		file = strings.TrimPrefix(path.Clean("/"+file), "/")
+		if !dependsOn(example, pkg) || file == "" {
+			http.NotFound(w, r)
+			return
+		}
+		p := find(example, path.Join("node_modules", pkg, "dist", file))
+		if p == "" {
+			if find(example, path.Join("node_modules", pkg, "package.json")) != "" {
+				http.NotFound(w, r) // installed, but no such file
+				return
+			}
+			msg := fmt.Sprintf("%s is not installed: run `npm ci` in examples/%s (make run does it)", pkg, example)
+			http.Error(w, msg, http.StatusInternalServerError)
+			return
+		}
+		if fi, err := os.Stat(p); err != nil || fi.IsDir() {
+			http.NotFound(w, r)
+			return
+		}
+		http.ServeFile(w, r, p)
+	})
+}
+
+// dependsOn reports whether the example's package.json lists pkg in its
+// dependencies.
+func dependsOn(example, pkg string) bool {
+	p := find(example, "package.json")
+	if p == "" || pkg == "" {
+		return false
+	}
+	raw, err := os.ReadFile(p)
+	if err != nil {
+		return false
+	}
+	var manifest struct{ Dependencies map[string]string }
+	if json.Unmarshal(raw, &manifest) != nil {
+		return false
+	}
+	_, ok := manifest.Dependencies[pkg]
+	return ok
 }
 
 // CheckBundle returns an error, telling how to install it, if the

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -123,4 +124,48 @@ func TestServeListenerClosed(t *testing.T) {
 	err = Serve(context.Background(), ln, http.NotFoundHandler(), func(context.Context) error { called = true; return nil }, slog.New(slog.DiscardHandler))
 	assert.ErrorIs(t, err, net.ErrClosed)
 	assert.False(t, called, "no shutdown when serving failed")
+}
+
+// getPath answers GET p with h.
+func getPath(h http.Handler, p string) *httptest.ResponseRecorder {
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, p, nil))
+	return rec
+}
+
+func TestVendor(t *testing.T) {
+	t.Parallel()
+	h := Vendor("nearby")
+	if find("nearby", "node_modules/leaflet/dist/leaflet.js") == "" {
+		t.Skip("leaflet is not installed: npm ci --prefix examples/nearby")
+	}
+	rec := getPath(h, "/vendor/leaflet/leaflet.js")
+	assert.Equal(t, http.StatusOK, rec.Code)
+	assert.Contains(t, rec.Body.String(), "Leaflet")
+	rec = getPath(h, "/vendor/leaflet/images/marker-icon.png")
+	assert.Equal(t, http.StatusOK, rec.Code)
+	for _, p := range []string{
+		"/vendor/leaflet/",                        // a directory
+		"/vendor/leaflet/images",                  // a directory
+		"/vendor/leaflet/nothing.js",              // no such file
+		"/vendor/leaflet/../../package.json",      // outside dist
+		"/vendor/playwright-core/package.json",    // a devDependency
+		"/vendor/leaflet/%2e%2e/%2e%2e/README.md", // escaped dots
+		"/vendor/",
+	} {
+		assert.Equal(t, http.StatusNotFound, getPath(h, p).Code, p)
+	}
+}
+
+// TestVendorMissing: a dependency the package.json lists but npm has not
+// installed is answered 500, saying how to install it. (Not parallel: it
+// changes the working directory, where find looks.)
+func TestVendorMissing(t *testing.T) {
+	dir := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "package.json"), []byte(`{"dependencies": {"leaflet": "1.9.4"}}`), 0o644))
+	t.Chdir(dir)
+	rec := getPath(Vendor("none"), "/vendor/leaflet/leaflet.js")
+	assert.Equal(t, http.StatusInternalServerError, rec.Code)
+	assert.Equal(t, "leaflet is not installed: run `npm ci` in examples/none (make run does it)\n", rec.Body.String())
+	assert.Equal(t, http.StatusNotFound, getPath(Vendor("none"), "/vendor/other/x.js").Code, "not a dependency")
 }
