@@ -317,6 +317,7 @@ func watch(s *realtime.Socket, radius float64) error {
 // order, and must not block: emitting never waits for a client.
 func onConnection(rt *realtime.Server) func(*realtime.Socket) {
 	return func(s *realtime.Socket) {
+		handleCalls(rt, s) // calls.go: WebRTC calls between people near each other
 		u := userOf(s)
 		_ = watch(s, u.Radius)
 		_ = s.Emit("welcome", map[string]string{"id": s.ID(), "name": u.Name})
