@@ -333,9 +333,10 @@ func (a *MemoryAdapter) SocketRooms(id string) []string {
 }
 
 // HasRoom reports whether any socket of this server is in room (a
-// socket's own room included).
+// socket's own room included), or an [EventStream] of this server follows
+// it.
 func (a *MemoryAdapter) HasRoom(room string) bool {
-	if a.owner(room) != nil {
+	if a.owner(room) != nil || a.nsp.srv.streams.follows(a.nsp, room) {
 		return true
 	}
 	rs := &a.rooms[shardOf(room)]
@@ -391,6 +392,7 @@ func (a *MemoryAdapter) Broadcast(_ context.Context, p *Packet, opts BroadcastOp
 	if err != nil {
 		return err
 	}
+	a.nsp.srv.streams.deliver(a.nsp, p, opts) // the EventStreams of the rooms
 	push := func() { a.each(opts, func(s *Socket) { s.client.send(opts.Volatile, frames) }) }
 	if opts.Latest != "" {
 		key := latestKey(a.nsp.name, opts.Latest)

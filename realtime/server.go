@@ -25,6 +25,7 @@ type Server struct {
 	transports []transport.Transport
 	closed     atomic.Bool
 	active     activity // inboxes running handlers
+	streams    streamHub
 
 	mu      sync.RWMutex
 	nsps    map[string]*Namespace
@@ -185,9 +186,13 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	if s.closed.Swap(true) {
 		return ErrServerClosed
 	}
+	s.streams.close() // each writes what it has queued, then ends
 	err := s.eng.Shutdown(ctx)
 	if err == nil {
 		err = s.active.wait(ctx) // the sockets' last handlers
+	}
+	if err == nil {
+		err = s.streams.wait(ctx)
 	}
 	s.closeAdapters()
 	return err
@@ -197,6 +202,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 // it short); it then returns [ErrServerClosed].
 func (s *Server) Close() error {
 	already := s.closed.Swap(true)
+	s.streams.close()
 	err := s.eng.Close()
 	if already {
 		return ErrServerClosed
