@@ -16,67 +16,109 @@ import (
 
 var botNames = []string{"Ada", "Bruno", "Chen", "Dana", "Emil", "Fatma", "Goran", "Hana", "Ivo", "Jule", "Kofi", "Lena", "Mika", "Nour", "Olga", "Paul"}
 
+// Bots walk within botRange meters of their home, at botSpeed meters a
+// second give or take a fifth (in tests o.BotSpeed is faster).
+const (
+	botRange = 1500
+	botSpeed = 1.4 // a stroll
+	maxTurn  = 25 * math.Pi / 180
+)
+
 // startBots connects o.Bots simulated walkers to the server at url with
-// vicinity's Go client, each a user like any other: they walk the city,
-// now and then step away from their phone or shout. They stop when ctx
-// ends; the returned function waits for them to disconnect.
-func startBots(ctx context.Context, url string, o options, log *slog.Logger) (wait func()) {
+// vicinity's Go client, each a user like any other: they walk around home,
+// now and then stop, step away from their phone or shout. home blocks
+// until the place is known (the first person located, or -center); the
+// bots connect then. They stop when ctx ends; the returned function waits
+// for them to disconnect.
+func startBots(ctx context.Context, url string, o options, home func(context.Context) (spatial.Point, bool), log *slog.Logger) (wait func()) {
 	var wg sync.WaitGroup
 	for i := range o.Bots {
-		name := botNames[i%len(botNames)] + " (bot)"
-		if i >= len(botNames) {
-			name = fmt.Sprintf("%s %d (bot)", botNames[i%len(botNames)], i/len(botNames)+1)
-		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			b := &bot{name: name, rng: rand.New(rand.NewPCG(uint64(i), 7)), log: log}
-			if err := b.walk(ctx, url, o.BotStep); err != nil && ctx.Err() == nil {
-				log.Warn("bot stopped", "name", name, "err", err)
+			at, ok := home(ctx)
+			if !ok {
+				return // ctx ended first
+			}
+			b := newBot(i, at, o)
+			b.log = log
+			if err := b.walk(ctx, url, o.BotStep, o.botSecret); err != nil && ctx.Err() == nil {
+				log.Warn("bot stopped", "name", b.name, "err", err)
 			}
 		}()
 	}
 	return wg.Wait
 }
 
-// bot is one simulated walker.
+// botName is bot i's name: "Ada (bot)", and past the list "Ada 2 (bot)".
+func botName(i int) string {
+	if i < len(botNames) {
+		return botNames[i] + " (bot)"
+	}
+	return fmt.Sprintf("%s %d (bot)", botNames[i%len(botNames)], i/len(botNames)+1)
+}
+
+// bot is one simulated walker. It walks toward a waypoint, turning at most
+// maxTurn a step, so its path is smooth; at a waypoint it sometimes stops
+// for a while, then picks another within botRange of home.
 type bot struct {
 	name    string
 	rng     *rand.Rand
+	home    spatial.Point
 	at      spatial.Point
 	heading float64 // radians, 0 = north
+	to      spatial.Point
+	stride  float64 // meters a step
+	pausing int     // steps left standing still
 	log     *slog.Logger
 }
 
+func newBot(i int, home spatial.Point, o options) *bot {
+	rng := rand.New(rand.NewPCG(uint64(i), 7))
+	speed := o.BotSpeed * (0.8 + 0.4*rng.Float64())
+	b := &bot{
+		name: botName(i), rng: rng, home: home,
+		stride: speed * o.BotStep.Seconds(),
+	}
+	b.at = b.somewhere()
+	b.to = b.somewhere()
+	b.heading = bearing(b.at, b.to)
+	return b
+}
+
+// somewhere is a random point within botRange of home.
+func (b *bot) somewhere() spatial.Point {
+	d, dir := botRange*math.Sqrt(b.rng.Float64()), 2*math.Pi*b.rng.Float64()
+	return offset(b.home, d*math.Cos(dir), d*math.Sin(dir))
+}
+
 // walk connects and takes a step every interval until ctx ends.
-func (b *bot) walk(ctx context.Context, url string, interval time.Duration) error {
+func (b *bot) walk(ctx context.Context, url string, interval time.Duration, secret string) error {
 	m := client.New(url)
 	defer m.Close()
-	s := m.Socket("/", client.WithAuth(map[string]string{"name": b.name}))
+	s := m.Socket("/", client.WithAuth(map[string]string{"name": b.name, "bot": secret}))
 	if err := s.Connect(ctx); err != nil {
 		return err
 	}
-	// Start somewhere within 1.5 km of the center, walking any way.
-	d, dir := 1500*math.Sqrt(b.rng.Float64()), 2*math.Pi*b.rng.Float64()
-	b.at, b.heading = offset(berlin, d*math.Cos(dir), d*math.Sin(dir)), 2*math.Pi*b.rng.Float64()
 	tick := time.NewTicker(interval)
 	defer tick.Stop()
 	away := 0 // steps left away from the phone
-	for {
-		b.step(15)
-		if err := b.call(ctx, s, "location", map[string]float64{"lat": b.at.Lat, "lng": b.at.Lng, "accuracy": 10}); err != nil {
-			return err
+	for placed := false; ; placed = true {
+		if moved := b.step(); moved || !placed {
+			if err := b.call(ctx, s, "location", map[string]float64{"lat": b.at.Lat, "lng": b.at.Lng, "accuracy": 10}); err != nil {
+				return err
+			}
 		}
 		var err error
 		switch {
-		case away == 0 && b.rng.IntN(40) == 0:
-			away = 5 + b.rng.IntN(10)
+		case away == 0 && b.rng.IntN(300) == 0:
+			away = 30 + b.rng.IntN(60)
 			err = b.call(ctx, s, realtime.DefaultPresenceUpdate, map[string]string{"status": "away"})
 		case away > 0:
 			if away--; away == 0 {
 				err = b.call(ctx, s, realtime.DefaultPresenceUpdate, map[string]string{"status": "online"})
 			}
-		case b.rng.IntN(60) == 0:
+		case b.rng.IntN(240) == 0:
 			err = b.call(ctx, s, "shout", shouts[b.rng.IntN(len(shouts))])
 		}
 		if err != nil {
@@ -109,20 +151,39 @@ func (b *bot) call(ctx context.Context, s *client.Socket, event string, arg any)
 
 var shouts = []string{"Anyone up for coffee?", "Lovely evening, isn't it?", "Lost a blue scarf near here, seen it?", "The museum is free today!"}
 
-// step walks meters along the heading, veering a little, and turns back
-// at the edge of the city box.
-func (b *bot) step(meters float64) {
-	b.heading += (b.rng.Float64() - 0.5) * 0.6
-	next := offset(b.at, meters*math.Cos(b.heading), meters*math.Sin(b.heading))
-	if spatial.Distance(berlin, next) > 2400 {
-		b.heading += math.Pi
-		return
+// step takes one stride toward the waypoint, turning smoothly, and reports
+// whether the bot moved: at the waypoint it may stand still for a while,
+// then it picks the next one.
+func (b *bot) step() bool {
+	if b.pausing > 0 {
+		b.pausing--
+		return false
 	}
-	b.at = next
+	if spatial.Distance(b.at, b.to) <= b.stride {
+		b.to = b.somewhere()
+		if b.rng.IntN(3) == 0 {
+			b.pausing = 10 + b.rng.IntN(50)
+			return false
+		}
+	}
+	turn := math.Remainder(bearing(b.at, b.to)-b.heading, 2*math.Pi)
+	b.heading += max(-maxTurn, min(maxTurn, turn))
+	b.at = offset(b.at, b.stride*math.Cos(b.heading), b.stride*math.Sin(b.heading))
+	return true
 }
+
+// bearing is the direction from p to q, in radians from north, on a map
+// small enough to be flat.
+func bearing(p, q spatial.Point) float64 {
+	north := (q.Lat - p.Lat) * perDegree
+	east := (q.Lng - p.Lng) * perDegree * math.Cos(p.Lat*math.Pi/180)
+	return math.Atan2(east, north)
+}
+
+// perDegree is meters per degree of latitude.
+const perDegree = spatial.EarthRadius * math.Pi / 180
 
 // offset returns the point north meters north and east meters east of p.
 func offset(p spatial.Point, north, east float64) spatial.Point {
-	const perDegree = spatial.EarthRadius * math.Pi / 180
 	return spatial.Point{Lat: p.Lat + north/perDegree, Lng: p.Lng + east/(perDegree*math.Cos(p.Lat*math.Pi/180))}
 }

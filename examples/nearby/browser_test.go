@@ -20,11 +20,20 @@ import (
 // quickly; with a Redis client, as a node of a cluster.
 func browserStart(t *testing.T, cluster rueidis.Client) *httptest.Server {
 	t.Helper()
+	return browserStartIn(t, cluster, "")
+}
+
+// browserStartIn is browserStart with the database in dir (nodes of a
+// cluster share one); "" for a new temporary directory.
+func browserStartIn(t *testing.T, cluster rueidis.Client, dir string) *httptest.Server {
+	t.Helper()
 	logger := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
 	o := defaultOptions()
 	o.Bots = 0
 	o.LeaveDelay = 200 * time.Millisecond
-	rt, handler, closePresence := newServer(logger, o, cluster)
+	o.Tiles, _ = tileServer(t) // tiles_test.go: the map's tiles, served locally
+	o.Data = dir
+	rt, handler, closePresence := newServer(logger, o, cluster, openDB(t, o.Data))
 	ts := httptest.NewServer(handler)
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -47,18 +56,19 @@ func TestBrowser(t *testing.T) {
 func TestBrowserTwoNodes(t *testing.T) {
 	browsertest.Run(t, "nearby", "NEARBY_URL", func() string {
 		rs := redistest.Start(t)
-		a, b := serveBrowserNode(t, rs.Addr()), serveBrowserNode(t, rs.Addr())
+		dir := t.TempDir()
+		a, b := serveBrowserNode(t, rs.Addr(), dir), serveBrowserNode(t, rs.Addr(), dir)
 		t.Setenv("NEARBY_URL2", b)
 		return a
 	})
 }
 
-// serveBrowserNode is browserStart for a node of the cluster on the Redis
-// at addr.
-func serveBrowserNode(t *testing.T, addr string) string {
+// serveBrowserNode is browserStartIn for a node of the cluster on the
+// Redis at addr.
+func serveBrowserNode(t *testing.T, addr, dir string) string {
 	t.Helper()
 	rc, err := rueidis.NewClient(rueidis.ClientOption{InitAddress: []string{addr}, DisableCache: true})
 	require.NoError(t, err)
 	t.Cleanup(rc.Close) // after the server's shutdown: cleanups run last first
-	return browserStart(t, rc).URL
+	return browserStartIn(t, rc, dir).URL
 }

@@ -14,13 +14,23 @@ import (
 	"github.com/vicinity-go/vicinity/spatial"
 )
 
-// serveNode runs the app as a node of the cluster on the Redis at addr.
+// serveNode runs the app as a node of the cluster on the Redis at addr,
+// with a database of its own.
 func serveNode(t *testing.T, addr string) *httptest.Server {
+	t.Helper()
+	return serveNodeIn(t, addr, "")
+}
+
+// serveNodeIn is serveNode with the database in dir: nodes given one
+// share it, as nodes on one machine do.
+func serveNodeIn(t *testing.T, addr, dir string) *httptest.Server {
 	t.Helper()
 	rc, err := rueidis.NewClient(rueidis.ClientOption{InitAddress: []string{addr}, DisableCache: true})
 	require.NoError(t, err)
 	t.Cleanup(rc.Close) // after the server's shutdown: cleanups run last first
-	return serveCluster(t, testOptions(), rc)
+	o := testOptions()
+	o.Data = dir
+	return serveCluster(t, o, rc)
 }
 
 // Two nodes on one Redis (main's -redis): people on the other node are on
@@ -29,7 +39,8 @@ func serveNode(t *testing.T, addr string) *httptest.Server {
 func TestTwoNodes(t *testing.T) {
 	t.Parallel()
 	rs := redistest.Start(t)
-	a, b := serveNode(t, rs.Addr()), serveNode(t, rs.Addr())
+	dir := t.TempDir() // one database, as two nodes on one machine share it
+	a, b := serveNodeIn(t, rs.Addr(), dir), serveNodeIn(t, rs.Addr(), dir)
 	rc, err := rueidis.NewClient(rueidis.ClientOption{InitAddress: []string{rs.Addr()}, DisableCache: true})
 	require.NoError(t, err)
 	defer rc.Close()
@@ -51,7 +62,7 @@ func TestTwoNodes(t *testing.T) {
 	require.Empty(t, alice.call("shout", "hello from node A"))
 	assert.Equal(t, "hello from node A", bob.next("shout", about(alice.s.ID()))["text"])
 
-	require.Empty(t, bob.call("dm", map[string]string{"to": alice.s.ID(), "text": "hi from node B"}))
+	require.Empty(t, bob.call("dm", map[string]string{"to": "alice", "text": "hi from node B"}))
 	assert.Equal(t, "hi from node B", alice.next("dm", about(bob.s.ID()))["text"])
 	assert.Equal(t, "no such person", bob.call("dm", map[string]string{"to": "nobody", "text": "hi"}))
 

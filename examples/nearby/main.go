@@ -13,6 +13,7 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
 	"embed"
 	"encoding/json"
 	"errors"
@@ -25,9 +26,11 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -35,6 +38,7 @@ import (
 
 	"github.com/vicinity-go/vicinity/cluster/redis"
 	"github.com/vicinity-go/vicinity/examples/internal/web"
+	"github.com/vicinity-go/vicinity/examples/nearby/internal/store"
 	"github.com/vicinity-go/vicinity/presence"
 	"github.com/vicinity-go/vicinity/realtime"
 	"github.com/vicinity-go/vicinity/spatial"
@@ -51,6 +55,7 @@ type options struct {
 	Precision  float64       // meters: others see your position on a grid this fine
 	LeaveDelay time.Duration // a user offline for less (a reload) does not flash offline
 	BotStep    time.Duration // how often a bot moves
+	BotSpeed   float64       // meters a second a bot walks, give or take a fifth
 	Metrics    bool          // serve /metrics (Prometheus text format)
 	// Redis, a redis:// URL, makes the server one node of a cluster: the
 	// others on the same Redis get its broadcasts and it theirs.
@@ -65,6 +70,16 @@ type options struct {
 	// ICEServers are the STUN/TURN URLs the pages' WebRTC calls use (none:
 	// host candidates only, enough on one machine or one network).
 	ICEServers []string
+	// Data is the directory of the database (nearby.db): names, messages
+	// and last seen. Nodes of a cluster on one machine may share it.
+	Data string
+	// CenterSet is set when Center was chosen (-center): the bots walk
+	// there; otherwise they wait for the first person to place themselves
+	// and walk around them.
+	CenterSet bool
+
+	botSecret string              // the bots' sign-in: only they know it
+	onPlaced  func(spatial.Point) // called with each person's new location
 }
 
 // OpenStreetMap's standard tiles: fine for trying the example, not for an
@@ -76,8 +91,8 @@ const (
 
 func defaultOptions() options {
 	return options{
-		Bots: 8, Precision: 50, LeaveDelay: 2 * time.Second, BotStep: time.Second,
-		Center: berlin, Tiles: osmTiles, Attribution: osmAttribution,
+		Bots: 8, Precision: 50, LeaveDelay: 2 * time.Second, BotStep: time.Second, BotSpeed: botSpeed,
+		Center: berlin, Tiles: osmTiles, Attribution: osmAttribution, Data: "nearby-data",
 	}
 }
 
@@ -123,9 +138,10 @@ func main() {
 	flag.StringVar(&o.Redis, "redis", "", "redis://host:port: run as one node of a cluster on that Redis (people, presence, shouts, DMs and areas shared by every node)")
 	flag.Func("center", "lat,lng where the map starts for people who do not share their location, and where bots walk (default Berlin-Mitte, 52.52,13.405)", func(v string) error {
 		p, err := parsePoint(v)
-		o.Center = p
+		o.Center, o.CenterSet = p, true
 		return err
 	})
+	flag.StringVar(&o.Data, "data", o.Data, "directory of the database (created on first run): names, messages and last seen")
 	flag.StringVar(&o.Tiles, "tiles", o.Tiles, "map tile URL template, {z}/{x}/{y} (and {s}); empty for the page's own plain map")
 	flag.StringVar(&o.Attribution, "tile-attribution", o.Attribution, "HTML crediting the tiles, shown on the map")
 	flag.Func("ice", "comma-separated STUN/TURN URLs for calls, e.g. stun:stun.example.org:3478 (default none: host candidates, enough on one network)", func(v string) error {
@@ -156,7 +172,14 @@ func run(addr string, o options, logger *slog.Logger) error {
 		}
 		defer cluster.Close()
 	}
-	rt, handler, closePresence := newServer(logger, o, cluster)
+	db, err := store.Open(ctx, filepath.Join(o.Data, "nearby.db"))
+	if err != nil {
+		return fmt.Errorf("-data: %w", err)
+	}
+	defer db.Close()
+	o.botSecret = rand.Text()
+	home := botsHome(&o)
+	rt, handler, closePresence := newServer(logger, o, cluster, db)
 	defer closePresence()
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
@@ -164,7 +187,7 @@ func run(addr string, o options, logger *slog.Logger) error {
 	}
 	url := "http://" + ln.Addr().String()
 	logger.Info("nearby is running: open it in two tabs", "url", url, "bots", o.Bots, "redis", o.Redis)
-	botsDone := startBots(ctx, url, o, logger)
+	botsDone := startBots(ctx, url, o, home, logger)
 	// Until Ctrl-C, then rt.Shutdown (goodbye to every client) before the
 	// HTTP server's.
 	err = web.Serve(ctx, ln, handler, rt.Shutdown, logger)
@@ -173,13 +196,35 @@ func run(addr string, o options, logger *slog.Logger) error {
 	return err
 }
 
+// botsHome returns where the bots walk, for startBots: o.Center when
+// chosen, else the first place someone puts themselves, which it learns
+// by setting o.onPlaced.
+func botsHome(o *options) func(context.Context) (spatial.Point, bool) {
+	if o.CenterSet {
+		return func(context.Context) (spatial.Point, bool) { return o.Center, true }
+	}
+	placed := make(chan struct{})
+	var first spatial.Point
+	var once sync.Once
+	o.onPlaced = func(p spatial.Point) { once.Do(func() { first = p; close(placed) }) }
+	return func(ctx context.Context) (spatial.Point, bool) {
+		select {
+		case <-placed:
+			return first, true
+		case <-ctx.Done():
+			return spatial.Point{}, false
+		}
+	}
+}
+
 // newServer returns the Socket.IO server (for Shutdown), the handler
 // serving everything (the page, the client bundle, the map and the
-// Socket.IO path) and what stops presence, to call after Shutdown. With a
-// Redis client, the server is a node of a cluster.
-func newServer(logger *slog.Logger, o options, cluster rueidis.Client) (*realtime.Server, http.Handler, func()) {
+// Socket.IO path) and what stops presence, to call after Shutdown. People
+// and messages are kept in db. With a Redis client, the server is a node
+// of a cluster.
+func newServer(logger *slog.Logger, o options, cluster rueidis.Client, db *store.DB) (*realtime.Server, http.Handler, func()) {
 	presenceOpts := []presence.Option{presence.WithLeaveDelay(o.LeaveDelay), presence.WithLogger(logger)}
-	var store *redis.PresenceStore
+	var presenceStore *redis.PresenceStore
 	metrics := web.MetricsIf(o.Metrics)
 	opts := metrics.Options()
 	if cluster != nil {
@@ -188,15 +233,18 @@ func newServer(logger *slog.Logger, o options, cluster rueidis.Client) (*realtim
 		// shown with the nodes whose people are near (by map cell), so
 		// the map and the people list show everyone; presence (who is
 		// online, last seen) lives in Redis, for every node.
-		store = redis.NewPresenceStore(cluster, redis.WithLogger(logger))
-		presenceOpts = append(presenceOpts, presence.WithStore(store))
+		presenceStore = redis.NewPresenceStore(cluster, redis.WithLogger(logger))
+		presenceOpts = append(presenceOpts, presence.WithStore(presenceStore))
 		opts = append(opts, realtime.WithAdapter(redis.NewAdapter(cluster, redis.WithLogger(logger))))
 	}
 	tracker := presence.New(presenceOpts...)
+	p := &people{db: db, botSecret: o.botSecret, log: logger}
+	stopLastSeen := p.keepLastSeen(tracker)
 	closePresence := func() {
+		stopLastSeen()
 		_ = tracker.Close()
-		if store != nil {
-			_ = store.Close()
+		if presenceStore != nil {
+			_ = presenceStore.Close()
 		}
 	}
 	rt := realtime.New(append(opts,
@@ -228,8 +276,9 @@ func newServer(logger *slog.Logger, o options, cluster rueidis.Client) (*realtim
 			panic(err) // the areas above are valid
 		}
 	}
-	rt.Use(authenticate)
-	rt.OnConnection(onConnection(rt))
+	p.rt = rt
+	rt.Use(p.authenticate)
+	rt.OnConnection(onConnection(rt, p, o.onPlaced))
 
 	world, _ := json.Marshal(map[string]any{
 		"center": o.Center, "size": 5000, "precision": o.Precision,
@@ -268,44 +317,6 @@ func iceServers(urls []string) []map[string]any {
 	return []map[string]any{{"urls": urls}}
 }
 
-// connected reports whether the socket with id is connected, to this node
-// or, in a cluster, to another.
-func connected(rt *realtime.Server, id string) bool {
-	if rt.Of("/").Socket(id) != nil {
-		return true
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-	defer cancel()
-	found, _ := rt.Of("/").In(id).FetchSockets(ctx)
-	return len(found) > 0
-}
-
-// user is what each socket carries in its Data. It is replaced, never
-// changed in place.
-type user struct {
-	Name   string
-	Radius float64 // of the socket's watch and its shouts
-}
-
-func userOf(s *realtime.Socket) user { u, _ := s.Data().(user); return u }
-
-// authenticate is middleware: the client's auth payload ({name} in
-// io({auth})) must hold a valid name. An error refuses the connection; the
-// page shows a *realtime.ConnectError's Message (err.message in its
-// connect_error handler).
-func authenticate(s *realtime.Socket) error {
-	var auth struct{ Name string }
-	if raw := s.Handshake().Auth; len(raw) > 0 && json.Unmarshal(raw, &auth) != nil {
-		return &realtime.ConnectError{Message: "auth must be {name: string}"}
-	}
-	name, err := web.Clean("name", auth.Name, maxName)
-	if err != nil {
-		return &realtime.ConnectError{Message: err.Error()}
-	}
-	s.SetData(user{Name: name, Radius: defaultRadius})
-	return nil
-}
-
 // watch makes s see who is within radius (and leave only 10% beyond it,
 // so nobody flickers on the edge): the client gets nearby:enter, move and
 // leave from here on, even before it has a location.
@@ -314,13 +325,24 @@ func watch(s *realtime.Socket, radius float64) error {
 }
 
 // onConnection sets up one socket. Its handlers run one at a time, in
-// order, and must not block: emitting never waits for a client.
-func onConnection(rt *realtime.Server) func(*realtime.Socket) {
+// order; they may wait for the database (a slow one delays only the
+// socket's own later events), and emitting never waits for a client.
+// placed, if set, hears of every person's (not bot's) new location.
+func onConnection(rt *realtime.Server, p *people, placed func(spatial.Point)) func(*realtime.Socket) {
 	return func(s *realtime.Socket) {
 		handleCalls(rt, s) // calls.go: WebRTC calls between people near each other
 		u := userOf(s)
 		_ = watch(s, u.Radius)
-		_ = s.Emit("welcome", map[string]string{"id": s.ID(), "name": u.Name})
+		p.welcome(s)
+		p.on(s) // people.go: signing out, DMs, area chats, history
+		if placed != nil && !u.Bot {
+			s.OnAny(func(e *realtime.Event) { // before the location event's own handler
+				var at spatial.Point
+				if e.Name == "location" && e.Bind(&at) == nil && at.Validate() == nil {
+					placed(at)
+				}
+			})
+		}
 
 		// "radius" (meters, one of radii) → a new watch.
 		s.On("radius", func(e *realtime.Event) {
@@ -329,7 +351,9 @@ func onConnection(rt *realtime.Server) func(*realtime.Socket) {
 				_ = e.AckResult(fmt.Errorf("radius must be one of %v", radii))
 				return
 			}
-			s.SetData(user{Name: userOf(s).Name, Radius: r})
+			u := userOf(s)
+			u.Radius = r
+			s.SetData(u)
 			_ = e.AckResult(watch(s, r))
 		})
 
@@ -339,43 +363,6 @@ func onConnection(rt *realtime.Server) func(*realtime.Socket) {
 			if err == nil {
 				u := userOf(s)
 				err = s.Near(u.Radius).Emit("shout", message(s, text, ""))
-			}
-			_ = e.AckResult(err)
-		})
-
-		// "dm" ({to, text}) → one person, by socket id.
-		s.On("dm", func(e *realtime.Event) {
-			var dm struct{ To, Text string }
-			if e.Bind(&dm) != nil {
-				_ = e.AckResult(errors.New(`expected {"to": id, "text": text}`))
-				return
-			}
-			text, err := web.Clean("text", dm.Text, maxText)
-			if err == nil && (dm.To == s.ID() || !connected(rt, dm.To)) {
-				err = errors.New("no such person")
-			}
-			if err == nil { // to the socket's own room: on whichever node it is
-				err = rt.To(dm.To).Emit("dm", message(s, text, ""))
-			}
-			_ = e.AckResult(err)
-		})
-
-		// "area-chat" ({area, text}) → everyone in the area, the sender
-		// included. Area rooms are joined and left by vicinity as people
-		// move; the client hears of it with area:enter and area:leave.
-		s.On("area-chat", func(e *realtime.Event) {
-			var msg struct{ Area, Text string }
-			if e.Bind(&msg) != nil {
-				_ = e.AckResult(errors.New(`expected {"area": name, "text": text}`))
-				return
-			}
-			text, err := web.Clean("text", msg.Text, maxText)
-			room := realtime.AreaRoom(msg.Area)
-			if err == nil && !slices.Contains(s.Rooms(), room) {
-				err = fmt.Errorf("you are not in %s", msg.Area)
-			}
-			if err == nil {
-				err = rt.To(room).Emit("area-chat", message(s, text, msg.Area))
 			}
 			_ = e.AckResult(err)
 		})

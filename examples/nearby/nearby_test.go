@@ -6,9 +6,10 @@ import (
 	"errors"
 	"io"
 	"log/slog"
-	"math/rand/v2"
+	"math"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -18,6 +19,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/vicinity-go/vicinity/client"
+	"github.com/vicinity-go/vicinity/examples/nearby/internal/store"
 	"github.com/vicinity-go/vicinity/realtime"
 	"github.com/vicinity-go/vicinity/spatial"
 )
@@ -32,10 +34,12 @@ func serve(t *testing.T, o options) *httptest.Server {
 }
 
 // serveCluster is serve for a node of the cluster on rc (nil: none).
+// The database is in o.Data (nodes given one directory share it), or in a
+// new temporary directory.
 func serveCluster(t *testing.T, o options, rc rueidis.Client) *httptest.Server {
 	t.Helper()
-	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	rt, handler, closePresence := newServer(logger, o, rc)
+	logger := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelError}))
+	rt, handler, closePresence := newServer(logger, o, rc, openDB(t, o.Data))
 	ts := httptest.NewServer(handler)
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), wait)
@@ -47,29 +51,51 @@ func serveCluster(t *testing.T, o options, rc rueidis.Client) *httptest.Server {
 	return ts
 }
 
+// openDB opens the database in dir (a new temporary directory if "")
+// until the test ends.
+func openDB(t *testing.T, dir string) *store.DB {
+	t.Helper()
+	if dir == "" {
+		dir = t.TempDir()
+	}
+	db, err := store.Open(context.Background(), filepath.Join(dir, "nearby.db"))
+	require.NoError(t, err)
+	t.Cleanup(func() { assert.NoError(t, db.Close()) })
+	return db
+}
+
 func testOptions() options {
 	o := defaultOptions()
-	o.Bots, o.LeaveDelay = 0, 0
+	o.Bots, o.LeaveDelay, o.Data = 0, 0, ""
+	o.botSecret = "bots-of-the-test"
 	return o
 }
 
 // person is a Go client of the app that records every event it gets.
 type person struct {
-	t      *testing.T
-	s      *client.Socket
-	events chan *client.Event
+	t       *testing.T
+	s       *client.Socket
+	events  chan *client.Event
+	welcome map[string]any // {id, name, token when claimed}
 }
 
+// join claims name, a new user.
 func join(t *testing.T, ts *httptest.Server, name string) *person {
+	t.Helper()
+	return signIn(t, ts, map[string]string{"name": name})
+}
+
+// signIn connects with auth ({name} or {token}) and waits for welcome.
+func signIn(t *testing.T, ts *httptest.Server, auth any) *person {
 	t.Helper()
 	m := client.New(ts.URL)
 	t.Cleanup(func() { _ = m.Close() })
-	p := &person{t: t, s: m.Socket("/", client.WithAuth(map[string]string{"name": name})), events: make(chan *client.Event, 1024)}
+	p := &person{t: t, s: m.Socket("/", client.WithAuth(auth)), events: make(chan *client.Event, 1024)}
 	p.s.OnAny(func(e *client.Event) { p.events <- e })
 	ctx, cancel := context.WithTimeout(context.Background(), wait)
 	defer cancel()
 	require.NoError(t, p.s.Connect(ctx))
-	p.next("welcome", nil)
+	p.welcome = p.next("welcome", nil)
 	return p
 }
 
@@ -126,7 +152,7 @@ func TestRefusedNames(t *testing.T) {
 		{nil, "name is empty"},
 		{map[string]string{"name": strings.Repeat("x", 25)}, "name is longer than 24 characters"},
 		{map[string]string{"name": "a\nb"}, "name must not contain control characters"},
-		{map[string]int{"name": 5}, "auth must be {name: string}"},
+		{map[string]int{"name": 5}, "auth must be {name: string} or {token: string}"},
 	} {
 		ctx, cancel := context.WithTimeout(context.Background(), wait)
 		opts := []client.Option{}
@@ -167,7 +193,7 @@ func TestNearbyFlow(t *testing.T) {
 	assert.Equal(t, "text is empty", alice.call("shout", " "))
 
 	// A direct message, and one to nobody.
-	require.Empty(t, bob.call("dm", map[string]string{"to": alice.s.ID(), "text": "hi alice"}))
+	require.Empty(t, bob.call("dm", map[string]string{"to": "alice", "text": "hi alice"}))
 	assert.Equal(t, "hi alice", alice.next("dm", about(bob.s.ID()))["text"])
 	assert.Equal(t, "no such person", bob.call("dm", map[string]string{"to": "nobody", "text": "hi"}))
 
@@ -241,26 +267,29 @@ func TestPageAndWorld(t *testing.T) {
 	assert.Equal(t, http.StatusOK, res.StatusCode)
 }
 
-// Bots walk in through the Go client and are seen like anyone else, and
-// they stop with their context.
+// Bots wait for the first person to place themselves, anywhere on Earth,
+// then walk in around them through the Go client and are seen like anyone
+// else; they stop with their context.
 func TestBots(t *testing.T) {
 	t.Parallel()
 	o := testOptions()
+	o.Bots, o.BotStep, o.BotSpeed = 3, 10*time.Millisecond, 2000 // 20 m a step: moves show on the 50 m grid
+	home := botsHome(&o)
 	ts := serve(t, o)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := startBots(ctx, ts.URL, o, home, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	defer func() { cancel(); done() }()
+
 	watcher := join(t, ts, "watcher")
 	require.Empty(t, watcher.call("radius", 2000))
-	watcher.moveTo(berlin)
-
-	ctx, cancel := context.WithCancel(context.Background())
-	o.Bots, o.BotStep = 3, 10*time.Millisecond
-	done := startBots(ctx, ts.URL, o, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	defer func() { cancel(); done() }()
+	tokyo := spatial.Point{Lat: 35.6762, Lng: 139.6503}
+	watcher.moveTo(tokyo)
 	state := watcher.next(realtime.DefaultPresenceDiff, func(v map[string]any) bool {
 		joins, _ := v["joins"].(map[string]any)
 		return joins["Ada (bot)"] != nil
 	})
 	assert.NotNil(t, state)
-	// Some bot comes within 2 km and moves there.
+	// Some bot comes within 2 km of Tokyo and moves there.
 	enter := watcher.next(realtime.NearbyEnter, nil)
 	watcher.next(realtime.NearbyMove, about(enter["id"].(string)))
 	cancel()
@@ -268,11 +297,35 @@ func TestBots(t *testing.T) {
 	watcher.next(realtime.NearbyLeave, func(v map[string]any) bool { return v["reason"] == realtime.LeaveDisconnected })
 }
 
-func TestBotStepStaysInTheCity(t *testing.T) {
+// With -center the bots walk there at once, nobody placed.
+func TestBotsHomeCenter(t *testing.T) {
+	o := testOptions()
+	o.Center, o.CenterSet = spatial.Point{Lat: -33.8688, Lng: 151.2093}, true
+	at, ok := botsHome(&o)(t.Context())
+	assert.True(t, ok)
+	assert.Equal(t, o.Center, at)
+	assert.Nil(t, o.onPlaced)
+}
+
+// A bot walks at its speed along a smooth path (it turns at most maxTurn a
+// step), stops now and then, and stays around home.
+func TestBotWalk(t *testing.T) {
 	t.Parallel()
-	b := &bot{rng: rand.New(rand.NewPCG(1, 2)), at: berlin}
-	for range 10_000 {
-		b.step(15)
-		require.LessOrEqual(t, spatial.Distance(berlin, b.at), 2400.0)
+	o := testOptions()
+	b := newBot(1, berlin, o)
+	require.InDelta(t, botSpeed, b.stride, botSpeed/5+1e-9, "meters a 1 s step")
+	stopped, steps := 0, 10_000
+	for range steps {
+		from, heading := b.at, b.heading
+		if !b.step() {
+			stopped++
+			assert.Equal(t, from, b.at)
+			continue
+		}
+		assert.InDelta(t, b.stride, spatial.Distance(from, b.at), 0.01)
+		assert.LessOrEqual(t, math.Abs(math.Remainder(b.heading-heading, 2*math.Pi)), maxTurn+1e-9)
+		require.LessOrEqual(t, spatial.Distance(berlin, b.at), botRange+100.0)
 	}
+	assert.Greater(t, stopped, steps/100, "it stops sometimes")
+	assert.Less(t, stopped, steps/2, "it mostly walks")
 }
