@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/vicinity-go/vicinity/internal/redistest"
+	"github.com/vicinity-go/vicinity/realtime"
 )
 
 // signal sends a call signal of kind to the socket to, with data, and
@@ -51,6 +52,9 @@ func TestCall(t *testing.T) {
 
 	// Refused: too far, not in a call, someone who takes no calls.
 	assert.Equal(t, "you can only call people near you", alice.signal(dave, kindRing, nil))
+	for _, room := range []string{"user:bob", realtime.AreaRoom(areas[0].Name)} { // never a broadcast
+		assert.Equal(t, "you can only call people near you", alice.call(callSignalEvent, map[string]any{"to": room, "kind": kindRing}), room)
+	}
 	assert.Equal(t, "you are not in a call with this person", alice.signal(bob, kindOffer, testOffer))
 	assert.Equal(t, "you are not in a call with this person", alice.signal(bob, kindHangup, nil))
 	require.Empty(t, bob.call(callsEvent, false))
