@@ -31,7 +31,7 @@ import (
 // a call between people on two nodes works the same. A socket is in one
 // call at a time: a ring to someone ringing or in a call is refused as
 // busy. A socket that sends "calls" false is in the room "no-calls",
-// and rings to it are refused.
+// and rings to it are refused, as are rings to bots.
 
 const (
 	callSignalEvent = "call:signal"
@@ -153,7 +153,7 @@ func relaySignal(rt *realtime.Server, s *realtime.Socket, to, kind string, raw j
 		switch {
 		case !ok:
 			return errors.New("no such person")
-		case slices.Contains(callee.Rooms, noCallsRoom):
+		case slices.Contains(callee.Rooms, noCallsRoom) || isBotName(callee.Name): // bots cannot answer
 			return fmt.Errorf("%s does not take calls", callee.Name)
 		case slices.ContainsFunc(callee.Rooms, isCallRoom):
 			return fmt.Errorf("%s is in a call", callee.Name)

@@ -1,6 +1,9 @@
 package main
 
 import (
+	"context"
+	"io"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -227,4 +230,42 @@ func TestCallAcrossNodes(t *testing.T) {
 	require.NoError(t, bob.s.Manager().Close())
 	assert.Equal(t, map[string]any{"from": bobID, "name": "bob", "kind": "hangup"}, alice.nextSignal())
 	assert.Equal(t, "you are not in a call with this person", alice.call(callSignalEvent, map[string]any{"to": bobID, "kind": "candidate", "data": testCandidate}))
+}
+
+// Bots take no calls: they could not answer.
+func TestCallBot(t *testing.T) {
+	t.Parallel()
+	o := testOptions()
+	o.Bots, o.Center, o.CenterSet = 1, berlin, true
+	home := botsHome(&o)
+	ts := serve(t, o)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := startBots(ctx, ts.URL, o, home, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	defer func() { cancel(); done() }()
+
+	alice := join(t, ts, "alice")
+	require.Empty(t, alice.call("radius", 2000))
+	alice.moveTo(berlin)
+	var botID string // the bot, in a nearby:state or when it comes near
+	deadline := time.After(wait)
+	for botID == "" {
+		select {
+		case e := <-alice.events:
+			var v struct {
+				ID      string
+				Members []struct{ ID string }
+			}
+			switch {
+			case e.Len() == 0 || e.Bind(&v) != nil:
+			case e.Name == realtime.NearbyEnter:
+				botID = v.ID
+			case e.Name == realtime.NearbyState && len(v.Members) > 0:
+				botID = v.Members[0].ID
+			}
+		case <-deadline:
+			t.Fatal("the bot never came near")
+		}
+	}
+	err := alice.call(callSignalEvent, map[string]any{"to": botID, "kind": kindRing})
+	assert.Equal(t, "Ada (bot) does not take calls", err)
 }
