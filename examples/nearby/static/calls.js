@@ -124,6 +124,11 @@ window.Calls = (() => {
   const tracks = (kind) => (call?.local ? call.local.getTracks().filter((t) => t.kind === kind) : []);
   const muted = () => tracks('audio').some((t) => !t.enabled);
 
+  function clearChat() {
+    messages = [];
+    ui.messages.replaceChildren();
+  }
+
   function showMessage(mine, text) {
     messages.push({ mine, text });
     if (messages.length > keptChat) messages = messages.slice(-keptChat);
@@ -156,7 +161,7 @@ window.Calls = (() => {
         return;
       }
       call = { peerId: from, peerName: name || getName(from) || '', video: !!data?.video, outgoing: false, state: 'incoming', pending: [], timers: [] };
-      messages = [];
+      clearChat();
       notice = '';
       call.timers.push(setTimeout(() => end(`Missed call from ${call?.peerName}`, 'decline'), ringTimeout));
       render();
@@ -212,7 +217,7 @@ window.Calls = (() => {
     if (call) { notice = 'Hang up first'; render(); return; }
     if (typeof peerId !== 'string' || !peerId || peerId === socket.id) return;
     call = { peerId, peerName: peerName || getName(peerId) || '', video: !!video, outgoing: true, state: 'outgoing', pending: [], timers: [] };
-    messages = [];
+    clearChat();
     notice = '';
     const c = call;
     c.media = getMedia(c.video); // asks for the microphone while it rings
@@ -383,7 +388,7 @@ window.Calls = (() => {
 #calls-notice { flex: 1; margin: 0; }
 #calls-title { font-size: 18px; margin: 0 0 10px; overflow-wrap: anywhere; }
 #calls .calls-row { display: flex; gap: 8px; flex-wrap: wrap; }
-#calls button { min-height: 48px; min-width: 48px; padding: 0 16px; border: 0; border-radius: 24px;
+#calls button { min-height: 48px; min-width: 48px; padding: 0 12px; white-space: nowrap; border: 0; border-radius: 24px;
   font: inherit; font-weight: 600; background: #e7ebf0; color: inherit; cursor: pointer; flex: 1; }
 #calls button.calls-go { background: #1f9d55; color: #fff; }
 #calls button.calls-stop { background: #d64545; color: #fff; }
