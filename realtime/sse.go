@@ -44,9 +44,11 @@ type StreamOptions struct {
 	// State); by default every event is.
 	Events []string
 	// State names events that carry a state rather than news, such as a
-	// count: the stream keeps the last broadcast of each, and a client
-	// that starts afresh (no Last-Event-ID, or one that cannot be resumed)
-	// gets them first, without an id, in the order they were broadcast.
+	// count: the stream keeps the last broadcast of each, and every new
+	// request gets them first, without an id, in the order they were
+	// broadcast (a page reloaded with its last event id has lost its
+	// state too); a resumed one then gets what it missed, which may hold
+	// older values of them, and ends with the newest.
 	State []string
 	// Heartbeat is how often the stream writes a comment line (": ping"),
 	// so that proxies and the client see it alive. Zero means
@@ -94,8 +96,8 @@ type StreamOptions struct {
 // itself), or the lastEventId query parameter, gets the events it missed,
 // then the live ones, with neither gap nor duplicate. When its id is not
 // kept (too old, unknown, from another server that saw other events, or
-// more missed than half the buffer), it gets [EventStreamReset] first, then
-// the State events, then the live ones. Without recovery, events have no
+// more missed than half the buffer), it gets the State events,
+// [EventStreamReset], then the live ones. Without recovery, events have no
 // id and every reconnection starts afresh.
 //
 // # Limits and lifetime
@@ -320,6 +322,9 @@ func (es *EventStream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if len(lastID) <= maxLastEventID {
 		missed, resumed = es.since(lastID)
 	}
+	for _, f := range es.last { // the newest state; any in missed are older or the same
+		c.queue = append(c.queue, f.noID())
+	}
 	if resumed {
 		for _, f := range missed {
 			c.queue = append(c.queue, f.b)
@@ -332,9 +337,6 @@ func (es *EventStream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			}
 			data, _ := json.Marshal(why)
 			c.queue = append(c.queue, []byte("event: "+EventStreamReset+"\ndata: "+string(data)+"\n\n"))
-		}
-		for _, f := range es.last {
-			c.queue = append(c.queue, f.noID())
 		}
 		if es.window > 0 {
 			// The client's last event id: what it resumes from.

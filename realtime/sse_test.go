@@ -457,3 +457,30 @@ func TestEventStreamCluster(t *testing.T) {
 	es.Close()
 	assert.False(t, ma.HasRoom("r"))
 }
+
+func TestEventStreamResumeWithState(t *testing.T) {
+	t.Parallel()
+	srv := realtime.New(realtime.WithRecovery(time.Minute, true))
+	es := srv.Of("/").EventStream([]string{"r"}, realtime.StreamOptions{State: []string{"count"}})
+	ts := streamServer(t, srv, es)
+	require.NoError(t, srv.To("r").Emit("count", 1))
+	s := openStream(t, ts.URL+"/events", nil)
+	s.start(t)
+	assert.Equal(t, sseBlock{Event: "count", Data: "1"}, s.next(t), "the state first, without an id")
+	require.NoError(t, srv.To("r").Emit("chat", "x"))
+	from := s.nextEvent(t).ID
+	require.NoError(t, srv.To("r").Emit("count", 2))
+	require.NoError(t, srv.To("r").Emit("chat", "y"))
+
+	// A reloaded page resumes: the state (it has lost it), then what it missed.
+	s2 := openStream(t, ts.URL+"/events", http.Header{"Last-Event-Id": {from}})
+	s2.start(t)
+	assert.Equal(t, sseBlock{Event: "count", Data: "2"}, s2.next(t))
+	var got []string
+	for range 2 {
+		b := s2.nextEvent(t)
+		assert.True(t, b.HasID, "missed events have ids")
+		got = append(got, b.Event+" "+b.Data)
+	}
+	assert.Equal(t, []string{"count 2", `chat "y"`}, got)
+}
