@@ -2,7 +2,7 @@
 GO ?= go
 FUZZTIME ?= 50000x
 
-.PHONY: run test deps vet fuzz bench
+.PHONY: run test deps vet fuzz bench screenshots
 
 ## run: serve the flagship example, examples/nearby, on http://127.0.0.1:8080;
 ## its flags go in ARGS, e.g. make run ARGS="-bots 0 -addr 127.0.0.1:9090"
@@ -23,6 +23,14 @@ test: deps vet
 
 deps:
 	scripts/deps.sh test
+
+## screenshots: refresh the README's pictures of the nearby example,
+## docs/screenshots/nearby-desktop.png and nearby-phone.png, which its
+## browser test takes (at desktop size and on a phone) when
+## NEARBY_SCREENSHOTS names a directory
+screenshots: deps
+	mkdir -p docs/screenshots
+	NEARBY_SCREENSHOTS=$(CURDIR)/docs/screenshots VICINITY_REQUIRE_NODE=1 $(GO) test -count=1 -run '^TestBrowser$$' ./examples/nearby/
 
 vet:
 	$(GO) vet ./...

@@ -1,48 +1,77 @@
 // The nearby page: plain JavaScript on the official socket.io-client (the
-// global `io`), drawing its own map in SVG. Everything the server sends is
-// shown with textContent, never as HTML. README.md's protocol section lists
-// the events both ways.
+// global `io`) and Leaflet (the global `L`) for the map. Everything the
+// server sends is shown with textContent, never as HTML. README.md's
+// protocol section lists the events both ways.
+//
+// The map is Leaflet's with world.json's tiles (OpenStreetMap by default);
+// under them, and instead of them when they cannot load (offline, no tile
+// server configured), a plain grid is drawn. Without Leaflet at all (npm
+// not run) the page draws a plain SVG map of its own.
 //
 // Stable selectors (browser.test.mjs relies on them):
 //   #login, #name, #login-error       the login form; #app is shown after "welcome"
-//   #map                              the SVG map: a click places (or moves) you there
+//   #map                              the map: a click or tap places (or moves) you there;
+//                                     class "plain" when it draws no tiles
 //   #me                               your marker, draggable; #me-pos says where you are
-//   #radius, #hide, #home             the radius <select>, the "hide me" and "blur my home" checkboxes
+//   #locate                           back to me (or, unplaced, ask for the location again)
+//   #tabs [data-tab=people|chat|dms|you] the tabs; main#app[data-tab] is the one shown
+//   #radius, #hide, #home, #no-calls  in the "you" panel, with #sign-out
 //   #people li[data-id][data-name]    people near you, sorted by distance, with
 //                                     class online, away or offline; .selected is the DM target
-//   #messages li                      class shout, dm, area or system; .mine for your own
+//   #selection, #sel-message, #call   the selected person's bar on the map
+//   #messages li                      class shout, dm, area or system; .mine for your
+//                                     own, .history for stored ones
 //   #text, #shout, #dm                the composer; #dm is disabled until a person is selected
 //   #areas button[data-area="<name>"] one per open area chat: sends #text to that area
+//   #conversations li[data-with]      DMs: one per person, class online, .unread
+//   #conversation, #conv-messages li, #conv-text, #conv-send   one conversation
+//   .marker .label                    the labels on the map; .clash hides one that would overlap
 // Test hook: window.nearby = {world, project(lat, lng) → {x, y} in client
-// pixels (for page.mouse.click), me() → {lat, lng} or null}.
+// pixels (for page.mouse.click), show(lat, lng) pans the map there if it is
+// not in view, fit(points) shows them all, me() → {lat, lng} or null,
+// view() → {lat, lng, zoom}, zoom(z) sets it at once, leaflet: whether Leaflet draws the map}.
 'use strict';
 
 const $ = (selector) => document.querySelector(selector);
-const SVG = 'http://www.w3.org/2000/svg';
 const perDegree = 6371008.8 * Math.PI / 180; // meters per degree of latitude
 const step = 25; // meters per arrow key press
+const zoom = 15; // the map's first zoom: about 3 m a pixel
 
-let world = null; // /world.json: center, size, radii, radius, areas
-let view = null; // {lat, lng}: the center of the drawn map
+let world = null; // /world.json: center, size, radii, radius, areas, tiles, iceServers
 let socket = null;
 let myId = '';
 let myName = '';
 let me = null; // {lat, lng, accuracy}: where I am; null until placed
 let radius = 0;
-let target = ''; // socket id of the person selected for a DM
+let target = ''; // socket id of the person selected
 let geoWatch = null;
+let map = null; // the map's drawing: leafletMap or plainMap
 const people = new Map(); // socket id → {id, lat, lng, distance, gone}
 // Presence is the whole namespace's: every user's joins and leaves reach
 // every page. forget drops what no longer matters.
 const names = new Map(); // socket id → name, from presence metas
 const presence = new Map(); // name → {metas} while present, {metas: [], lastSeen} after
 let stale = false; // names or presence may hold entries forget would drop
+const conversations = new Map(); // name → {with, last, lastSeen, online, unread}
+let openWith = ''; // the name whose conversation is open in the DMs panel
+
+// What the page keeps on this device (localStorage): who I am and where.
+const kept = {
+  get(key) {
+    try { return JSON.parse(localStorage.getItem(key)); } catch { return null; }
+  },
+  set(key, value) {
+    try { localStorage.setItem(key, JSON.stringify(value)); } catch { /* private mode: kept for this page only */ }
+  },
+  remove(...keys) {
+    for (const key of keys) localStorage.removeItem(key);
+  },
+};
 
 const worldReady = fetch('/world.json')
   .then((res) => res.json())
   .then((w) => {
     world = readWorld(w);
-    view = world.center;
     radius = world.radius;
     $('#radius').replaceChildren(...world.radii.map((r) => new Option(distance(r), r, false, r === radius)));
   });
@@ -53,10 +82,42 @@ function readWorld(w) {
   const areas = w.areas.map((a) => (a.circle
     ? { name: a.name, circle: { ...a.circle.center, radius: a.circle.radius } }
     : a));
-  return { ...w, areas };
+  return { ...w, areas, tiles: w.tiles ?? { url: '', attribution: '' }, iceServers: w.iceServers ?? [] };
 }
 
-// --- Joining -------------------------------------------------------------
+// --- Signing in ----------------------------------------------------------
+
+// show shows one of the login form, "signing in…" and the app.
+function show(which) {
+  $('#login').hidden = which !== 'login';
+  $('#signing-in').hidden = which !== 'signing-in';
+  $('#app').hidden = which !== 'app';
+}
+
+// A device that signed in before signs in again with its token, without
+// asking; a new one picks a name.
+(async function start() {
+  const token = localStorage.getItem('nearby.token');
+  if (!token || typeof io !== 'function') {
+    $('#name').value = localStorage.getItem('nearby.name') ?? '';
+    show('login');
+    return;
+  }
+  show('signing-in');
+  try {
+    await worldReady;
+  } catch (err) {
+    showLogin(`Could not load the map: ${err.message}`);
+    return;
+  }
+  connect({ token });
+})();
+
+function showLogin(error) {
+  $('#login-error').textContent = error;
+  setStatus('not connected');
+  show('login');
+}
 
 $('#login').addEventListener('submit', async (ev) => {
   ev.preventDefault();
@@ -71,12 +132,20 @@ $('#login').addEventListener('submit', async (ev) => {
     $('#login-error').textContent = `Could not load the map: ${err.message}`;
     return;
   }
-  connect($('#name').value);
+  connect({ name: $('#name').value });
 });
 
-function connect(name) {
-  if (socket) socket.disconnect(); // a retry after a refused name
-  socket = io({ auth: { name } });
+// forgetMe forgets who I am on this device (not where I am).
+function forgetMe() {
+  kept.remove('nearby.token', 'nearby.name');
+}
+
+function connect(auth) {
+  if (socket) { // a retry after a refused name, or after signing out
+    socket.removeAllListeners();
+    socket.disconnect();
+  }
+  socket = io({ auth });
 
   socket.on('connect_error', (err) => {
     if (socket.active) {
@@ -84,41 +153,52 @@ function connect(name) {
       return;
     }
     // Refused by the server's middleware: err.message is its ConnectError.
-    $('#login-error').textContent = err.message;
     socket.disconnect();
-    $('#login').hidden = false;
-    $('#app').hidden = true;
-    setStatus('not connected');
+    if (err.message.startsWith('sign in again')) forgetMe(); // the token is no good
+    myId = '';
+    showLogin(err.message);
   });
 
   socket.on('disconnect', (reason) => {
     setStatus(socket.active ? `disconnected (${reason}), reconnecting…` : `disconnected (${reason})`);
   });
 
-  // welcome: we are in, with a new socket id. On a reconnection the server
-  // knows nothing of us yet: tell it our radius, hiding and position again.
+  // welcome: we are in, with a new socket id (and, the first time a name
+  // is claimed, the token that signs this device in from now on). On a
+  // reconnection the server knows nothing of us yet: tell it our radius,
+  // hiding and position again.
   socket.on('welcome', (w) => {
     const first = !myId;
     myId = w.id;
     myName = w.name;
+    if (w.token) {
+      localStorage.setItem('nearby.token', w.token);
+      socket.auth = { token: w.token }; // reconnections sign in with it
+    }
+    localStorage.setItem('nearby.name', w.name);
     people.clear();
     $('#areas').replaceChildren();
-    $('#login').hidden = true;
-    $('#app').hidden = false;
+    show('app');
+    setText($('#me-name'), myName);
     setStatus(`connected as ${myName}`, true);
+    if (window.Calls) {
+      window.Calls.attach(socket, { iceServers: world.iceServers, getName: nameOf });
+      if ($('#no-calls').checked) window.Calls.setBlocked(true);
+    }
+    $('#no-calls-label').hidden = !window.Calls;
     if (radius !== world.radius) request('radius', radius);
     if ($('#hide').checked) request('hide', true);
     $('#home').checked = false; // a new session has no zone
-    if (me) sendLocation();
     if (document.hidden) sendStatus();
+    if (!map) startMap();
     if (first) {
       addSystem(`Welcome, ${myName}! People within your radius show up on the map.`);
-      drawMap(); // now that #app is shown; it renders
-      locate();
+      placeAtStart();
     } else {
+      if (me) sendLocation();
       stale = true; // people was cleared
-      render();
     }
+    render();
   });
 
   socket.on('presence:state', (s) => {
@@ -164,6 +244,7 @@ function connect(name) {
     render();
   });
 
+  // Walking into an area opens its chat, with what was said there lately.
   socket.on('area:enter', ({ area }) => {
     if ($(`#areas [data-area="${CSS.escape(area)}"]`)) return;
     const b = document.createElement('button');
@@ -173,6 +254,12 @@ function connect(name) {
     b.textContent = `# ${area}`;
     $('#areas').append(b);
     addSystem(`You are in ${area}: its chat is open.`);
+    request('history', { area }, (res) => {
+      const earlier = (res.messages ?? []).filter((m) => !shown.has(key(m)));
+      if (earlier.length === 0) return;
+      addSystem(`Earlier in ${area}:`);
+      for (const m of earlier) addMessage('area history', m, m.area ?? area);
+    });
   });
 
   socket.on('area:leave', ({ area }) => {
@@ -181,8 +268,17 @@ function connect(name) {
   });
 
   socket.on('shout', (m) => addMessage('shout', m, 'shout'));
-  socket.on('dm', (m) => addMessage('dm', m, 'dm'));
   socket.on('area-chat', (m) => addMessage('area', m, m.area));
+
+  // A DM to me, or one I sent from another tab (the server copies those
+  // to all my tabs); the one this tab sent is shown when sent.
+  socket.on('dm', (m) => {
+    if (m.from === myId) return;
+    const mine = m.name === myName;
+    const peer = mine ? m.to : m.name;
+    addMessage('dm', m, mine ? `dm → ${peer}` : 'dm');
+    if (peer) noteDM(peer, m, !mine);
+  });
 }
 
 function setPresent(key, metas) {
@@ -191,15 +287,15 @@ function setPresent(key, metas) {
 }
 
 // forget drops the names of connections presence no longer lists and the
-// last seen of users gone, but for the people still listed: an offline
-// person stays, with their name and last seen.
+// last seen of users gone, but for the people still listed and those I
+// talk with: an offline person stays, with their name and last seen.
 function forget() {
   const listed = new Set([...people.keys()].map((id) => names.get(id)));
   for (const [id, name] of names) {
     if (!people.has(id) && !presence.get(name)?.metas.some((m) => m.connId === id)) names.delete(id);
   }
   for (const [name, entry] of presence) {
-    if (entry.metas.length === 0 && !listed.has(name)) presence.delete(name);
+    if (entry.metas.length === 0 && !listed.has(name) && !conversations.has(name)) presence.delete(name);
   }
 }
 
@@ -209,20 +305,49 @@ function sendStatus() {
 }
 document.addEventListener('visibilitychange', () => { if (socket?.connected) sendStatus(); });
 
+// Signing out gives the name back (anyone may take it then) and forgets it
+// here.
+$('#sign-out').addEventListener('click', () => {
+  const done = () => {
+    forgetMe();
+    socket.removeAllListeners();
+    socket.disconnect();
+    socket = null;
+    myId = '';
+    myName = '';
+    target = '';
+    people.clear();
+    conversations.clear();
+    renderConversations();
+    closeConversation();
+    $('#messages').replaceChildren();
+    $('#areas').replaceChildren();
+    render();
+    $('#name').value = '';
+    showLogin('');
+  };
+  request('sign-out', undefined, done, done);
+});
+
 // --- Sending -------------------------------------------------------------
 
-// request emits with an acknowledgement: the server answers {ok: true} or
-// {error: "..."}, shown in #send-error; the timeout covers a lost connection.
+// request emits with an acknowledgement: the server answers {ok: true},
+// another result (given to onOK) or {error: "..."}, shown in #send-error;
+// the timeout covers a lost connection. arg undefined sends no argument.
 function request(event, arg, onOK = () => {}, onError = () => {}) {
-  socket.timeout(5000).emit(event, arg, (err, res) => {
-    const problem = err ? 'No answer from the server.' : res.error;
+  if (!socket) return;
+  const answer = (err, res) => {
+    const problem = err ? 'No answer from the server.' : res?.error;
     if (problem) {
       $('#send-error').textContent = `${event}: ${problem}`;
-      onError();
+      onError(problem);
     } else {
-      onOK();
+      onOK(res);
     }
-  });
+  };
+  const s = socket.timeout(5000);
+  if (arg === undefined) s.emit(event, answer);
+  else s.emit(event, arg, answer);
 }
 
 // Locations are coalesced: at most one in flight and one each 100 ms, the
@@ -245,7 +370,7 @@ function sendLocation() {
     locating = false;
     if (me !== sent) sendLocation(); // we moved meanwhile
   };
-  request('location', sent, done, done);
+  request('location', { lat: sent.lat, lng: sent.lng, accuracy: sent.accuracy }, done, done);
 }
 
 $('#composer').addEventListener('submit', (ev) => {
@@ -262,8 +387,12 @@ $('#composer').addEventListener('submit', (ev) => {
     // The server sends area chat to everyone in the area, us included.
     request('area-chat', { area: button.dataset.area, text }, sent);
   } else if (button.id === 'dm') {
-    const to = target;
-    request('dm', { to, text }, () => { sent(); addMessage('dm', mine, `dm → ${nameOf(to)}`); });
+    const to = nameOf(target);
+    request('dm', { to, text }, () => {
+      sent();
+      addMessage('dm', { ...mine, to }, `dm → ${to}`);
+      noteDM(to, { ...mine, to }, false);
+    });
   } else {
     request('shout', text, () => { sent(); addMessage('shout', mine, 'shout'); });
   }
@@ -296,31 +425,229 @@ $('#home').addEventListener('change', () => {
   request('home', home, render, () => { $('#home').checked = !home; });
 });
 
+// "no calls": calls.js refuses (and the server stops relaying) calls to me.
+$('#no-calls').checked = kept.get('nearby.noCalls') === true;
+$('#no-calls').addEventListener('change', () => {
+  kept.set('nearby.noCalls', $('#no-calls').checked);
+  window.Calls?.setBlocked($('#no-calls').checked);
+});
+
+// --- Tabs ----------------------------------------------------------------
+
+// showTab shows one panel: on a phone the one under the map; from 900 px
+// the people are always listed and the tab picks the panel under them.
+function showTab(tab) {
+  $('#app').dataset.tab = tab;
+  for (const b of document.querySelectorAll('#tabs [data-tab]')) b.setAttribute('aria-selected', String(b.dataset.tab === tab));
+  if (tab === 'chat' || (tab === 'people' && wide.matches)) setText($('#chat-badge'), '');
+  if (tab === 'dms') loadConversations();
+  map?.resize();
+}
+const wide = matchMedia('(min-width: 900px)');
+showTab(wide.matches ? 'chat' : 'people');
+$('#tabs').addEventListener('click', (ev) => {
+  const b = ev.target.closest('[data-tab]');
+  if (b) showTab(b.dataset.tab);
+});
+
+// panelShown reports whether the panel of tab is on screen.
+const panelShown = (tab) => $('#app').dataset.tab === tab || (tab === 'chat' && wide.matches && $('#app').dataset.tab === 'people');
+
+// --- Direct messages -----------------------------------------------------
+
+// noteDM records m in the conversation with peer (and shows it there if it
+// is open); incoming marks it unread unless it is on screen.
+function noteDM(peer, m, incoming) {
+  const c = conversations.get(peer) ?? { with: peer, unread: 0 };
+  c.last = m;
+  const open = openWith === peer && panelShown('dms');
+  if (incoming && !open) c.unread = (c.unread ?? 0) + 1;
+  conversations.set(peer, c);
+  if (openWith === peer) addConvMessage(m);
+  renderConversations();
+}
+
+// loadConversations asks the server for my conversations (stored, so they
+// survive reloads and restarts), newest first.
+function loadConversations() {
+  request('conversations', undefined, (res) => {
+    for (const c of res.conversations ?? []) {
+      const had = conversations.get(c.with);
+      conversations.set(c.with, { ...c, unread: had?.unread ?? 0 });
+    }
+    renderConversations();
+  });
+}
+
+// renderConversations updates the list in place (a tap on an entry is
+// never lost to a re-render), newest first.
+function renderConversations() {
+  const ul = $('#conversations');
+  const list = [...conversations.values()].sort((a, b) => (b.last?.time ?? 0) - (a.last?.time ?? 0));
+  const old = new Map([...ul.children].map((li) => [li.dataset.with, li]));
+  list.forEach((c, i) => {
+    let li = old.get(c.with);
+    if (!li) {
+      li = document.createElement('li');
+      li.dataset.with = c.with;
+      li.append(span('with', c.with), span('seen'), span('last'));
+    }
+    const online = isOnline(c.with) ?? c.online;
+    setAttr(li, 'class', (online ? 'online' : 'offline') + (c.unread ? ' unread' : ''));
+    setText(li.querySelector('.seen'), online ? 'online' : lastSeenOf(c.with, c.lastSeen));
+    setText(li.querySelector('.last'), c.last ? `${c.last.name === myName ? 'you: ' : ''}${c.last.text}` : '');
+    if (ul.children[i] !== li) ul.insertBefore(li, ul.children[i] ?? null);
+  });
+  for (const [name, li] of old) if (!conversations.has(name)) li.remove();
+  $('#conversations-empty').hidden = list.length > 0;
+  const unread = list.reduce((n, c) => n + (c.unread ?? 0), 0);
+  setText($('#dms-badge'), unread ? String(unread) : '');
+}
+
+// isOnline says what presence says of name: true, false, or undefined when
+// it does not know.
+function isOnline(name) {
+  const entry = presence.get(name);
+  return entry ? entry.metas.length > 0 : undefined;
+}
+
+function lastSeenOf(name, stored) {
+  const at = presence.get(name)?.lastSeen ?? stored;
+  return at ? `last seen ${when(at)}` : 'offline';
+}
+
+$('#conversations').addEventListener('click', (ev) => {
+  const li = ev.target.closest('li[data-with]');
+  if (li) openConversation(li.dataset.with);
+});
+
+// openConversation shows the conversation with name and what is stored of
+// it.
+function openConversation(name) {
+  openWith = name;
+  showTab('dms');
+  $('#dm-list').hidden = true;
+  $('#conversation').hidden = false;
+  setText($('#conv-name'), name);
+  setText($('#conv-seen'), isOnline(name) ? 'online' : '');
+  $('#conv-messages').replaceChildren();
+  const c = conversations.get(name);
+  if (c) c.unread = 0;
+  renderConversations();
+  request('history', { with: name }, (res) => {
+    if (openWith !== name) return;
+    const live = [...$('#conv-messages').children];
+    const shownHere = new Set(live.map((li) => li.dataset.key));
+    const earlier = (res.messages ?? []).filter((m) => !shownHere.has(key(m)));
+    $('#conv-messages').replaceChildren();
+    for (const m of earlier) addConvMessage(m, true);
+    $('#conv-messages').append(...live);
+    scrollDown($('#conv-messages'));
+    setText($('#conv-seen'), isOnline(name) ? 'online' : res.lastSeen ? `last seen ${when(res.lastSeen)}` : '');
+  });
+  $('#conv-text').focus({ preventScroll: true });
+}
+
+function closeConversation() {
+  openWith = '';
+  $('#conversation').hidden = true;
+  $('#dm-list').hidden = false;
+}
+
+$('#conv-back').addEventListener('click', () => {
+  closeConversation();
+  loadConversations();
+});
+
+$('#conv-composer').addEventListener('submit', (ev) => {
+  ev.preventDefault();
+  const text = $('#conv-text').value.trim();
+  const to = openWith;
+  if (!text || !to) return;
+  request('dm', { to, text }, () => {
+    $('#conv-text').value = '';
+    $('#send-error').textContent = '';
+    const m = { from: myId, name: myName, to, text, time: Date.now() };
+    noteDM(to, m, false);
+    addMessage('dm', m, `dm → ${to}`);
+  }, (problem) => setText($('#conv-seen'), problem));
+});
+
+function addConvMessage(m, history = false) {
+  const li = document.createElement('li');
+  li.className = 'dm' + (history ? ' history' : '');
+  li.classList.toggle('mine', m.name === myName);
+  li.dataset.key = key(m);
+  li.append(span('time', clock(new Date(m.time))), span('name', m.name), span('text', m.text));
+  $('#conv-messages').append(li);
+  scrollDown($('#conv-messages'));
+}
+
+// --- Selecting -----------------------------------------------------------
+
+function select(id) {
+  target = target === id ? '' : id; // a second tap unselects
+  render();
+}
+
+$('#people').addEventListener('click', (ev) => {
+  const li = ev.target.closest('li[data-id]');
+  if (li) select(li.dataset.id);
+});
+
+// A click on a DM someone sent selects them, to answer.
+$('#messages').addEventListener('click', (ev) => {
+  const from = ev.target.closest('li.dm:not(.mine)')?.dataset.from;
+  if (from && people.has(from)) {
+    target = from;
+    render();
+  }
+});
+
+$('#sel-close').addEventListener('click', () => { target = ''; render(); });
+$('#sel-message').addEventListener('click', () => { if (target) openConversation(nameOf(target)); });
+$('#call').addEventListener('click', () => {
+  if (target && window.Calls) window.Calls.call(target, nameOf(target), { video: false });
+});
+
 // --- Moving --------------------------------------------------------------
 
-// moveTo puts me at lat/lng: drawn in the next frame, sent coalesced. A
-// move by hand ends following the browser's geolocation. The map is
-// centered on me if center is set or I walked off it.
+// moveTo puts me at lat/lng: drawn in the next frame, sent coalesced, kept
+// for the next visit. A move by hand ends following the browser's
+// geolocation. The map is centered on me if center is set, or follows me
+// if I walked off it.
 function moveTo(lat, lng, { accuracy = 0, byHand = true, center = false } = {}) {
   if (byHand && geoWatch !== null) {
     navigator.geolocation.clearWatch(geoWatch);
     geoWatch = null;
   }
   me = { lat, lng, accuracy };
-  const { x, y } = xy(lat, lng);
-  if (center || Math.max(Math.abs(x), Math.abs(y)) > world.size / 2) {
-    view = { lat, lng };
-    drawMap(); // it renders
-  } else {
-    render();
-  }
+  kept.set('nearby.position', { lat, lng });
+  if (center) map.setView(me);
+  else map.panInside(me);
+  render();
   sendLocation();
 }
+
+// placeAtStart places me where the browser's geolocation says, if it is
+// granted; else where I was last time (and asks for the geolocation,
+// which moves me once it is given).
+async function placeAtStart() {
+  let granted = false;
+  try {
+    granted = (await navigator.permissions.query({ name: 'geolocation' })).state === 'granted';
+  } catch { /* no Permissions API: ask */ }
+  const last = kept.get('nearby.position');
+  if (!granted && validPoint(last)) moveTo(last.lat, last.lng, { byHand: false, center: true });
+  locate();
+}
+
+const validPoint = (p) => p && Number.isFinite(p.lat) && Number.isFinite(p.lng) && Math.abs(p.lat) <= 90 && Math.abs(p.lng) <= 180;
 
 // locate follows the browser's position if it grants one: the first fix
 // centers the map. Denied (as in headless Chromium), we wait for a click.
 function locate() {
-  if (!navigator.geolocation) return;
+  if (!navigator.geolocation || geoWatch !== null) return;
   let first = true;
   geoWatch = navigator.geolocation.watchPosition((pos) => {
     if (geoWatch === null) return; // moved by hand meanwhile
@@ -330,28 +657,20 @@ function locate() {
   }, () => {
     if (geoWatch !== null) navigator.geolocation.clearWatch(geoWatch);
     geoWatch = null;
+    if (!me) setText($('#me-pos'), 'no location shared: tap the map to place yourself');
   }, { enableHighAccuracy: true, maximumAge: 10000 });
 }
 
-// A click on the map puts me there; my marker can be dragged (the pointer
-// captured by it until released).
-const moveToPointer = (ev) => {
-  const p = toLatLng(ev.clientX, ev.clientY);
-  moveTo(p.lat, p.lng);
-};
-$('#map').addEventListener('click', moveToPointer);
-$('#me').addEventListener('pointerdown', (ev) => {
-  ev.preventDefault();
-  $('#me').setPointerCapture(ev.pointerId);
-});
-$('#me').addEventListener('pointermove', (ev) => {
-  if ($('#me').hasPointerCapture(ev.pointerId)) moveToPointer(ev);
+// ◎: back to me; not placed yet, ask for the location again.
+$('#locate').addEventListener('click', () => {
+  if (me) map.setView(me);
+  else locate();
 });
 
 document.addEventListener('keydown', (ev) => {
   const moves = { ArrowUp: [0, step], ArrowDown: [0, -step], ArrowLeft: [-step, 0], ArrowRight: [step, 0] };
   const m = moves[ev.key];
-  if (!m || !me || $('#app').hidden || ev.target.closest('input, select, textarea')) return;
+  if (!m || !me || $('#app').hidden || ev.target.closest('input, select, textarea, .leaflet-container')) return;
   ev.preventDefault();
   const cos = Math.cos(me.lat * Math.PI / 180);
   moveTo(me.lat + m[1] / perDegree, me.lng + m[0] / (perDegree * cos));
@@ -359,73 +678,328 @@ document.addEventListener('keydown', (ev) => {
 
 // --- The map -------------------------------------------------------------
 
-// The map is a size×size meter box around view, in meters: x east, y south
-// (SVG's y grows downwards), a flat projection, fine at a city's scale.
-function xy(lat, lng) {
-  const cos = Math.cos(view.lat * Math.PI / 180);
-  return { x: (lng - view.lng) * perDegree * cos, y: (view.lat - lat) * perDegree };
+// startMap draws the map once the app is shown (Leaflet measures its
+// container): on the last view kept, else where I was, else world.center.
+function startMap() {
+  const last = kept.get('nearby.view');
+  const at = validPoint(last) ? last : validPoint(kept.get('nearby.position')) ? kept.get('nearby.position') : world.center;
+  const z = Number.isInteger(last?.zoom) ? last.zoom : zoom;
+  const on = {
+    click: (p) => moveTo(p.lat, p.lng),
+    drag: (p) => moveTo(p.lat, p.lng),
+    select,
+    moved: (v) => kept.set('nearby.view', v),
+  };
+  map = window.L ? leafletMap($('#map'), at, z, on) : plainMap($('#map'), at, on);
+  new ResizeObserver(() => map.resize()).observe($('#map'));
 }
 
-function toLatLng(clientX, clientY) {
-  const p = new DOMPoint(clientX, clientY).matrixTransform($('#map').getScreenCTM().inverse());
-  const cos = Math.cos(view.lat * Math.PI / 180);
-  return { lat: view.lat - p.y / perDegree, lng: view.lng + p.x / (perDegree * cos) };
-}
+// A map draws world.areas, me with my radius, and the people, with labels
+// that never overlap (see declutter); both kinds below have these methods:
+//   setView(p), panInside(p), reveal(p) (well inside the view), fit(points), view() → {lat, lng, zoom},
+//   project(lat, lng) → client {x, y}, draw(list), resize().
 
-function el(name, attrs, text) {
-  const e = document.createElementNS(SVG, name);
-  for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v);
-  if (text !== undefined) e.textContent = text;
-  return e;
-}
-
-// setAttr and setText write to the DOM only what changed: a write costs the
-// browser more than the comparison.
-function setAttr(e, attr, value) {
-  if (e.getAttribute(attr) !== String(value)) e.setAttribute(attr, value);
-}
-
-function setText(e, text) {
-  if (e.textContent !== text) e.textContent = text;
-}
-
-// unit is how many meters one CSS pixel of the map is, to size marks and
-// text; drawMap measures it.
-let unit = 1;
-
-// drawMap draws what moves only with the view or the map's size (the
-// ResizeObserver calls it): the grid and the areas; then it renders.
-function drawMap() {
-  if (!world || $('#app').hidden) return;
-  const half = world.size / 2;
-  const box = $('#map').getBoundingClientRect();
-  unit = world.size / Math.max(1, Math.min(box.width, box.height));
-  $('#map').setAttribute('viewBox', `${-half} ${-half} ${world.size} ${world.size}`);
-  const grid = [el('rect', { class: 'land', x: -half, y: -half, width: world.size, height: world.size })];
-  for (let d = -half; d <= half; d += 500) {
-    grid.push(el('line', { x1: d, y1: -half, x2: d, y2: half }), el('line', { x1: -half, y1: d, x2: half, y2: d }));
+// leafletMap is the map on Leaflet: world.json's tiles over a plain grid
+// that shows through where tiles are missing, and alone when they cannot
+// load at all.
+function leafletMap(el, at, z, on) {
+  const m = L.map(el, { center: [at.lat, at.lng], zoom: z, zoomControl: true, keyboard: true });
+  m.zoomControl.setPosition('topright');
+  const Grid = L.GridLayer.extend({
+    createTile() {
+      const c = document.createElement('canvas');
+      c.width = c.height = 256;
+      const g = c.getContext('2d');
+      g.fillStyle = '#f2efe9';
+      g.fillRect(0, 0, 256, 256);
+      g.strokeStyle = '#e0dacb';
+      g.lineWidth = 1;
+      g.beginPath();
+      for (const d of [0.5, 64.5, 128.5, 192.5]) {
+        g.moveTo(d, 0); g.lineTo(d, 256); g.moveTo(0, d); g.lineTo(256, d);
+      }
+      g.stroke();
+      return c;
+    },
+  });
+  new Grid({ className: 'plain-grid', zIndex: 0 }).addTo(m);
+  const plain = (why) => {
+    el.classList.add('plain');
+    m.attributionControl.addAttribution(`plain map: ${why}`);
+  };
+  if (world.tiles.url) {
+    let loaded = 0;
+    const tiles = L.tileLayer(world.tiles.url, { attribution: world.tiles.attribution, maxZoom: 19, zIndex: 1 });
+    tiles.on('tileload', () => { loaded++; });
+    // No tile at all: offline, or the tile server is down. Stop asking.
+    tiles.on('tileerror', () => {
+      if (loaded > 0 || !m.hasLayer(tiles)) return;
+      m.removeLayer(tiles);
+      plain('the map tiles could not load');
+    });
+    tiles.addTo(m);
+  } else {
+    plain('no tile server configured');
   }
-  $('#grid').replaceChildren(...grid);
-  const shapes = [];
+
   for (const a of world.areas) {
-    let at;
-    if (a.circle) {
-      at = xy(a.circle.lat, a.circle.lng);
-      shapes.push(el('circle', { class: 'area', cx: at.x, cy: at.y, r: a.circle.radius }));
-      at.y -= a.circle.radius + 8 * unit; // the name above the circle
-    } else {
-      const ps = a.polygon.map((p) => xy(p.lat, p.lng));
-      shapes.push(el('polygon', { class: 'area', points: ps.map((p) => `${p.x},${p.y}`).join(' ') }));
-      at = { x: avg(ps.map((p) => p.x)), y: avg(ps.map((p) => p.y)) };
-    }
-    shapes.push(el('text', { class: 'area-label', x: at.x, y: at.y, 'font-size': 11 * unit }, a.name));
+    const style = { className: 'area', interactive: false };
+    const shape = a.circle
+      ? L.circle([a.circle.lat, a.circle.lng], { ...style, radius: a.circle.radius })
+      : L.polygon(a.polygon.map((p) => [p.lat, p.lng]), style);
+    shape.addTo(m);
+    const c = a.circle ?? centroid(a.polygon);
+    L.marker([c.lat, c.lng], { icon: labelIcon('marker area-label', a.name, [0, 0]), interactive: false, keyboard: false }).addTo(m);
   }
-  $('#area-shapes').replaceChildren(...shapes);
-  render();
+
+  const ring = L.circle([at.lat, at.lng], { className: 'radius', interactive: false, radius: 1 });
+  const mine = L.marker([at.lat, at.lng], {
+    icon: labelIcon('marker me-marker', 'you', [22, 22]), draggable: true, autoPan: true, keyboard: false, zIndexOffset: 1000,
+  });
+  mine.on('drag', (ev) => on.drag({ lat: ev.latlng.lat, lng: ev.latlng.lng }));
+  mine.on('dragend', () => { const p = mine.getLatLng(); on.drag({ lat: p.lat, lng: p.lng }); });
+  m.on('click', (ev) => on.click({ lat: ev.latlng.lat, lng: ev.latlng.lng }));
+  m.on('moveend', () => { const c = m.getCenter(); on.moved({ lat: c.lat, lng: c.lng, zoom: m.getZoom() }); });
+  m.on('zoomend', () => declutter());
+
+  const markers = new Map(); // socket id → L.marker
+  return {
+    leaflet: true,
+    setView: (p) => m.setView([p.lat, p.lng], Math.max(m.getZoom(), 13), { animate: false }),
+    panInside(p) {
+      if (!m.getBounds().pad(-0.05).contains([p.lat, p.lng])) m.panTo([p.lat, p.lng], { animate: false });
+    },
+    reveal(p) {
+      if (!m.getBounds().pad(-0.25).contains([p.lat, p.lng])) m.setView([p.lat, p.lng], m.getZoom(), { animate: false });
+    },
+    fit: (ps) => m.fitBounds(L.latLngBounds(ps.map((p) => [p.lat, p.lng])), { padding: [60, 60], animate: false }),
+    view: () => ({ ...m.getCenter(), zoom: m.getZoom() }),
+    zoom: (z) => m.setZoom(z, { animate: false }),
+    project(lat, lng) {
+      const p = m.latLngToContainerPoint([lat, lng]);
+      const box = el.getBoundingClientRect();
+      return { x: box.left + p.x, y: box.top + p.y };
+    },
+    resize: () => m.invalidateSize({ pan: false }),
+    draw(list) {
+      for (const [id, mk] of markers) {
+        if (!people.has(id)) {
+          mk.remove();
+          markers.delete(id);
+        }
+      }
+      for (const p of list) {
+        let mk = markers.get(p.id);
+        if (!mk) {
+          mk = L.marker([p.lat, p.lng], { icon: labelIcon('marker person', '', [16, 16]), keyboard: false, riseOnHover: true });
+          mk.on('click', () => on.select(p.id));
+          mk.addTo(m);
+          markers.set(p.id, mk);
+        }
+        const ll = mk.getLatLng();
+        if (ll.lat !== p.lat || ll.lng !== p.lng) mk.setLatLng([p.lat, p.lng]);
+        const e = mk.getElement();
+        setAttr(e, 'data-id', p.id);
+        setAttr(e, 'data-name', p.name);
+        e.classList.toggle('online', p.status === 'online');
+        e.classList.toggle('away', p.status === 'away');
+        e.classList.toggle('offline', p.status === 'offline');
+        e.classList.toggle('selected', p.id === target);
+        setText(e.querySelector('.label'), p.name);
+        mk.setZIndexOffset(p.id === target ? 900 : 0);
+      }
+      if (me) {
+        if (!m.hasLayer(mine)) {
+          ring.addTo(m);
+          mine.addTo(m);
+          mine.getElement().id = 'me';
+          mine.getElement().title = 'you: drag to move';
+        }
+        const ll = mine.getLatLng();
+        if (ll.lat !== me.lat || ll.lng !== me.lng) mine.setLatLng([me.lat, me.lng]);
+        ring.setLatLng([me.lat, me.lng]);
+        if (ring.getRadius() !== radius) ring.setRadius(radius);
+        const hidden = $('#hide').checked;
+        mine.getElement().classList.toggle('hidden', hidden);
+        ring.getElement()?.classList.toggle('hidden', hidden);
+      } else if (m.hasLayer(mine)) {
+        mine.remove();
+        ring.remove();
+      }
+    },
+  };
 }
 
-const avg = (xs) => xs.reduce((s, x) => s + x, 0) / xs.length;
-new ResizeObserver(drawMap).observe($('#map'));
+// labelIcon is a marker's icon: a dot with a label above it, of size
+// [w, h] in pixels, anchored on its center.
+function labelIcon(className, text, size) {
+  const div = document.createElement('div');
+  div.append(Object.assign(document.createElement('span'), { className: 'dot' }), span('label', text));
+  return L.divIcon({ className, html: div, iconSize: size, iconAnchor: [size[0] / 2, size[1] / 2] });
+}
+
+// centroid is the mean of a polygon's corners: where its name goes.
+function centroid(ps) {
+  const avg = (xs) => xs.reduce((s, x) => s + x, 0) / xs.length;
+  return { lat: avg(ps.map((p) => p.lat)), lng: avg(ps.map((p) => p.lng)) };
+}
+
+// plainMap is the map without Leaflet: an SVG of world.size meters square
+// around at, drawn in meters (x east, y south), a flat projection fine at
+// a city's scale. A click places me, my marker drags, a person's selects.
+function plainMap(el, at, on) {
+  const SVG = 'http://www.w3.org/2000/svg';
+  const svgEl = (name, attrs = {}, text) => {
+    const e = document.createElementNS(SVG, name);
+    for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v);
+    if (text !== undefined) e.textContent = text;
+    return e;
+  };
+  el.classList.add('plain');
+  let view = at;
+  let unit = 1; // meters per CSS pixel
+  const half = world.size / 2;
+  const svg = svgEl('svg', { viewBox: `${-half} ${-half} ${world.size} ${world.size}`, role: 'img' });
+  const grid = svgEl('g', { class: 'grid' });
+  const shapes = svgEl('g');
+  const ring = svgEl('circle', { class: 'radius' });
+  const dots = svgEl('g');
+  const mine = svgEl('g', { class: 'marker me-marker', id: 'me' });
+  mine.append(svgEl('circle', { class: 'dot' }), svgEl('text', { class: 'label' }, 'you'));
+  svg.append(grid, shapes, ring, dots, mine);
+  el.append(svg, Object.assign(document.createElement('p'), { className: 'map-note', textContent: 'plain map: Leaflet did not load (npm ci in examples/nearby)' }));
+  const xy = (lat, lng) => ({
+    x: (lng - view.lng) * perDegree * Math.cos(view.lat * Math.PI / 180),
+    y: (view.lat - lat) * perDegree,
+  });
+  const toLatLng = (clientX, clientY) => {
+    const p = new DOMPoint(clientX, clientY).matrixTransform(svg.getScreenCTM().inverse());
+    return { lat: view.lat - p.y / perDegree, lng: view.lng + p.x / (perDegree * Math.cos(view.lat * Math.PI / 180)) };
+  };
+  const markers = new Map(); // socket id → <g>
+
+  // drawBase draws what moves only with the view or the size: the grid
+  // and the areas.
+  function drawBase() {
+    const box = el.getBoundingClientRect();
+    unit = world.size / Math.max(1, Math.min(box.width, box.height));
+    const lines = [svgEl('rect', { class: 'land', x: -half, y: -half, width: world.size, height: world.size })];
+    for (let d = -half; d <= half; d += 500) {
+      lines.push(svgEl('line', { x1: d, y1: -half, x2: d, y2: half }), svgEl('line', { x1: -half, y1: d, x2: half, y2: d }));
+    }
+    grid.replaceChildren(...lines);
+    const out = [];
+    for (const a of world.areas) {
+      const c = a.circle ? xy(a.circle.lat, a.circle.lng) : xy(centroid(a.polygon).lat, centroid(a.polygon).lng);
+      out.push(a.circle
+        ? svgEl('circle', { class: 'area', cx: c.x, cy: c.y, r: a.circle.radius })
+        : svgEl('polygon', { class: 'area', points: a.polygon.map((p) => xy(p.lat, p.lng)).map((p) => `${p.x},${p.y}`).join(' ') }));
+      const g = svgEl('g', { class: 'marker area-label', transform: `translate(${c.x} ${c.y}) scale(${unit})` });
+      g.append(svgEl('text', { class: 'label', 'text-anchor': 'middle', 'dominant-baseline': 'middle' }, a.name));
+      out.push(g);
+    }
+    shapes.replaceChildren(...out);
+  }
+
+  svg.addEventListener('click', (ev) => {
+    if (ev.target.closest('.person')) return;
+    on.click(toLatLng(ev.clientX, ev.clientY));
+  });
+  mine.addEventListener('pointerdown', (ev) => {
+    ev.preventDefault();
+    mine.setPointerCapture(ev.pointerId);
+  });
+  mine.addEventListener('pointermove', (ev) => {
+    if (mine.hasPointerCapture(ev.pointerId)) on.drag(toLatLng(ev.clientX, ev.clientY));
+  });
+  mine.addEventListener('click', (ev) => ev.stopPropagation());
+  const api = {
+    leaflet: false,
+    setView(p) {
+      view = { lat: p.lat, lng: p.lng };
+      drawBase();
+      render();
+      on.moved({ ...view, zoom });
+    },
+    panInside(p) {
+      const { x, y } = xy(p.lat, p.lng);
+      if (Math.max(Math.abs(x), Math.abs(y)) > half * 0.95) api.setView(p);
+    },
+    reveal(p) {
+      const { x, y } = xy(p.lat, p.lng);
+      if (Math.max(Math.abs(x), Math.abs(y)) > half * 0.4) api.setView(p);
+    },
+    fit(ps) { api.setView(centroid(ps)); },
+    view: () => ({ ...view, zoom }),
+    zoom() {},
+    project(lat, lng) {
+      const p = xy(lat, lng);
+      const c = new DOMPoint(p.x, p.y).matrixTransform(svg.getScreenCTM());
+      return { x: c.x, y: c.y };
+    },
+    resize() { drawBase(); render(); },
+    draw(list) {
+      for (const [id, g] of markers) {
+        if (!people.has(id)) {
+          g.remove();
+          markers.delete(id);
+        }
+      }
+      for (const p of list) {
+        let g = markers.get(p.id);
+        if (!g) {
+          g = svgEl('g');
+          g.append(svgEl('circle', { class: 'dot', r: 6 }), svgEl('text', { class: 'label', y: -10, 'text-anchor': 'middle' }));
+          g.addEventListener('click', () => on.select(p.id));
+          markers.set(p.id, g);
+          dots.append(g);
+        }
+        const c = xy(p.lat, p.lng);
+        setAttr(g, 'class', `marker person ${p.status}${p.id === target ? ' selected' : ''}`);
+        setAttr(g, 'data-id', p.id);
+        setAttr(g, 'data-name', p.name);
+        setAttr(g, 'transform', `translate(${c.x} ${c.y}) scale(${unit})`);
+        setText(g.querySelector('.label'), p.name);
+      }
+      mine.style.display = me ? '' : 'none';
+      ring.style.display = me ? '' : 'none';
+      if (!me) return;
+      const c = xy(me.lat, me.lng);
+      setAttr(mine, 'transform', `translate(${c.x} ${c.y}) scale(${unit})`);
+      setAttr(mine.firstChild, 'r', 8);
+      setAttr(mine.lastChild, 'y', -12);
+      setAttr(mine.lastChild, 'text-anchor', 'middle');
+      setAttr(ring, 'cx', c.x);
+      setAttr(ring, 'cy', c.y);
+      setAttr(ring, 'r', radius);
+      mine.classList.toggle('hidden', $('#hide').checked);
+      ring.classList.toggle('hidden', $('#hide').checked);
+    },
+  };
+  drawBase();
+  return api;
+}
+
+// declutter hides the labels that would overlap one shown before them:
+// the selected person's first, then mine, the areas', and the people's
+// nearest first. (Hovering a marker shows its label anyway.)
+function declutter() {
+  const order = [
+    ...document.querySelectorAll('#map .person.selected .label'),
+    ...document.querySelectorAll('#map .me-marker .label'),
+    ...document.querySelectorAll('#map .area-label .label'),
+    ...[...$('#people').children].map((li) => $(`#map .person[data-id="${CSS.escape(li.dataset.id)}"]:not(.selected) .label`)),
+  ].filter(Boolean);
+  const placed = [];
+  const boxes = order.map((e) => e.getBoundingClientRect()); // one layout for all
+  order.forEach((e, i) => {
+    const b = boxes[i];
+    const empty = b.width === 0 || !e.textContent;
+    const clash = !empty && placed.some((p) => b.left < p.right && p.left < b.right && b.top < p.bottom && p.top < b.bottom);
+    if (!clash && !empty) placed.push(b);
+    if (e.classList.contains('clash') !== clash) e.classList.toggle('clash', clash);
+  });
+}
 
 // --- Showing -------------------------------------------------------------
 
@@ -442,7 +1016,7 @@ function render() {
 }
 
 function draw() {
-  if (!world || !view) return;
+  if (!world) return;
   // A closed page's entry goes once its user is back with another socket,
   // or once we are far from it.
   for (const p of people.values()) {
@@ -462,11 +1036,22 @@ function draw() {
     .map((p) => ({ ...p, d: me ? haversine(me, p) : p.distance ?? Infinity, name: nameOf(p.id), ...statusOf(p) }))
     .sort((a, b) => a.d - b.d || a.name.localeCompare(b.name));
   renderPeople(list);
-  renderMarkers(list);
-  renderMe();
+  setText($('#me-pos'), me ? `you are at ${me.lat.toFixed(5)}, ${me.lng.toFixed(5)}` : $('#me-pos').textContent);
+  $('#locate').title = me ? 'Back to me' : 'Locate me';
+  if (map) {
+    map.draw(list);
+    declutter();
+  }
   const t = list.find((p) => p.id === target);
   $('#dm').disabled = !t || t.status === 'offline';
   setText($('#dm'), t ? `DM ${t.name}` : 'DM');
+  $('#selection').hidden = !t;
+  if (t) {
+    setText($('#sel-name'), t.name);
+    setText($('#sel-info'), `${Number.isFinite(t.d) ? distance(t.d) + ' · ' : ''}${t.label}`);
+    $('#call').hidden = !window.Calls || t.status === 'offline';
+  }
+  if (conversations.size) renderConversations();
 }
 
 const nameOf = (id) => names.get(id) ?? '…';
@@ -502,72 +1087,35 @@ function renderPeople(list) {
   for (const [id, li] of old) if (!people.has(id)) li.remove();
   items.forEach((li, i) => { if (ul.children[i] !== li) ul.insertBefore(li, ul.children[i] ?? null); });
   $('#people-empty').hidden = list.length > 0;
+  setText($('#people-count'), list.length ? String(list.length) : '');
 }
 
-const markers = new Map(); // socket id → its <g> in #markers
-
-// renderMarkers updates the markers in place: a person's marker is made
-// when they come and removed when they go. A marker is drawn in pixels,
-// scaled to the map's meters.
-function renderMarkers(list) {
-  for (const [id, g] of markers) {
-    if (!people.has(id)) {
-      g.remove();
-      markers.delete(id);
-    }
-  }
-  for (const p of list) {
-    let g = markers.get(p.id);
-    if (!g) {
-      g = el('g', {});
-      g.append(el('circle', { r: 5 }), el('text', { y: -8, 'font-size': 11 }));
-      markers.set(p.id, g);
-      $('#markers').append(g);
-    }
-    const at = xy(p.lat, p.lng);
-    setAttr(g, 'class', `person ${p.status}${p.id === target ? ' selected' : ''}`);
-    setAttr(g, 'transform', `translate(${at.x} ${at.y}) scale(${unit})`);
-    setText(g.lastChild, p.name);
-  }
+// setAttr and setText write to the DOM only what changed: a write costs the
+// browser more than the comparison.
+function setAttr(e, attr, value) {
+  if (e.getAttribute(attr) !== String(value)) e.setAttribute(attr, value);
 }
 
-// renderMe changes my marker in place: replacing it would end a drag.
-function renderMe() {
-  $('#me-layer').style.display = me ? '' : 'none';
-  setText($('#me-pos'), me ? `you are at ${me.lat.toFixed(5)}, ${me.lng.toFixed(5)}` : 'click the map to place yourself');
-  if (!me) return;
-  const at = xy(me.lat, me.lng);
-  $('#me-layer').classList.toggle('hidden', $('#hide').checked);
-  setAttr($('#me-layer'), 'transform', `translate(${at.x} ${at.y})`);
-  setAttr($('#me-radius'), 'r', radius);
-  setAttr($('#me'), 'r', 7 * unit);
-  setAttr($('#me-label'), 'y', -11 * unit);
-  setAttr($('#me-label'), 'font-size', 12 * unit);
+function setText(e, text) {
+  if (e.textContent !== text) e.textContent = text;
 }
 
-$('#people').addEventListener('click', (ev) => {
-  const li = ev.target.closest('li[data-id]');
-  if (!li) return;
-  target = target === li.dataset.id ? '' : li.dataset.id; // a second click unselects
-  render();
-});
-
-// A click on a DM someone sent selects them, to answer.
-$('#messages').addEventListener('click', (ev) => {
-  const from = ev.target.closest('li.dm:not(.mine)')?.dataset.from;
-  if (from && people.has(from)) {
-    target = from;
-    render();
-  }
-});
+// shown holds the keys of the messages in #messages, so history does not
+// repeat one that came live.
+const shown = new Set();
+const key = (m) => `${m.time}|${m.name}|${m.text}`;
 
 function addMessage(kind, m, label) {
   const li = document.createElement('li');
   li.className = kind;
-  li.classList.toggle('mine', m.from === myId);
+  li.classList.toggle('mine', m.from === myId || m.name === myName);
   li.dataset.from = m.from;
   li.append(span('time', clock(new Date(m.time))), span('tag', label), span('name', m.name), span('text', m.text));
+  shown.add(key(m));
   appendMessage(li);
+  if (!panelShown('chat') && !li.classList.contains('mine') && !kind.includes('history')) {
+    setText($('#chat-badge'), String(Number($('#chat-badge').textContent) + 1));
+  }
 }
 
 function addSystem(text) {
@@ -575,10 +1123,11 @@ function addSystem(text) {
 }
 
 function appendMessage(li) {
-  const list = $('#messages');
-  list.append(li);
-  list.scrollTop = list.scrollHeight;
+  $('#messages').append(li);
+  scrollDown($('#messages'));
 }
+
+const scrollDown = (list) => { list.scrollTop = list.scrollHeight; };
 
 function span(className, text = '') {
   return Object.assign(document.createElement('span'), { className, textContent: text });
@@ -599,6 +1148,12 @@ function clock(d, seconds = false) {
   return parts.map((n) => String(n).padStart(2, '0')).join(':');
 }
 
+// when formats a time in ms: the clock today, else the date too.
+function when(ms) {
+  const d = new Date(ms);
+  return d.toDateString() === new Date().toDateString() ? clock(d) : `${d.toLocaleDateString()} ${clock(d)}`;
+}
+
 // haversine is the distance in meters between a and b on the sphere.
 function haversine(a, b) {
   const rad = Math.PI / 180;
@@ -610,10 +1165,20 @@ function haversine(a, b) {
 // The test hook: browser.test.mjs clicks the map where a place is.
 window.nearby = {
   get world() { return world; },
-  project(lat, lng) {
-    const p = xy(lat, lng);
-    const c = new DOMPoint(p.x, p.y).matrixTransform($('#map').getScreenCTM());
-    return { x: c.x, y: c.y };
+  get leaflet() { return !!map?.leaflet; },
+  project: (lat, lng) => map.project(lat, lng),
+  show(lat, lng) {
+    map.reveal({ lat, lng });
+    declutter();
+  },
+  fit(points) {
+    map.fit(points);
+    declutter();
+  },
+  zoom(z) {
+    map.zoom(z);
+    declutter();
   },
   me: () => me && { lat: me.lat, lng: me.lng },
+  view: () => map?.view(),
 };
