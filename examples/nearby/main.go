@@ -289,7 +289,8 @@ func newServer(logger *slog.Logger, o options, cluster rueidis.Client, db *store
 	page, _ := fs.Sub(static, "static") // static is there: embedded above
 	mux := web.Mux("nearby", rt, page, logger)
 	metrics.Mount(mux) // with -metrics
-	mountLive(mux, rt, tracker, logger) // live.go: /live, the read-only live view over Server-Sent Events
+	// live.go: /live, the read-only live view over Server-Sent Events.
+	mountLive(mux, rt, tracker, logger)
 	mux.HandleFunc("/world.json", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write(world)
