@@ -322,6 +322,28 @@ test('nearby in two browser pages', { skip }, async (t) => {
     await tab(alice, 'chat');
   });
 
+  await t.test('a dropped connection comes back with what was sent meanwhile', async () => {
+    const id = await alice.evaluate(() => socket.id);
+    // alice's transport drops (a tunnel); her client waits 3 s to come back.
+    await alice.evaluate(() => {
+      socket.io.reconnectionDelay(3000);
+      socket.io.reconnectionDelayMax(3000);
+      socket.io.engine.close();
+    });
+    await person(bob, 'alice').filter({ hasText: 'offline' }).waitFor();
+    await front(bob);
+    if (!(await bob.locator('#people li.selected[data-name="alice"]').count())) await person(bob, 'alice').click();
+    await bob.locator('#dm:not([disabled])').waitFor(); // offline: the server keeps it for her
+    await send(bob, '#dm', 'sent while you were away');
+    await front(alice);
+    await message(alice, 'dm', 'sent while you were away').filter({ hasText: 'bob' }).waitFor();
+    assert.ok(await alice.evaluate(() => socket.recovered), 'recovered: the server replayed what she missed');
+    assert.equal(await alice.evaluate(() => socket.id), id, 'the same socket');
+    assert.equal(await message(alice, 'dm', 'sent while you were away').count(), 1, 'once');
+    await person(bob, 'alice').filter({ hasText: 'online' }).waitFor();
+    await alice.locator('#status', { hasText: 'connected as alice' }).waitFor();
+  });
+
   await t.test('walking into an area opens its chat, with what was said there', async () => {
     const area = world.areas.find((x) => x.circle);
     assert.ok(area, 'world.json has a circular area');

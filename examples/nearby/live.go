@@ -18,13 +18,11 @@ package main
 // own streams, at most once a second; a screen that connects gets the last
 // counts at once (a State event of the stream).
 //
-// Resuming: with connection-state recovery (realtime.WithRecovery) a
+// Resuming: the server recovers connections (realtime.WithRecovery), so a
 // screen that reconnects, or reloads (the page keeps its last event id),
-// gets the messages it missed. The example runs without recovery, which
-// would change what every Socket.IO client receives (each broadcast's
-// offset as an extra argument) and how a recovered socket comes back; a
-// reconnecting screen is then told it may have missed messages (the
-// stream's "stream:reset") and goes on live.
+// gets the messages it missed; one away longer than the recovery window is
+// told it may have missed some (the stream's "stream:reset") and goes on
+// live.
 
 import (
 	"context"

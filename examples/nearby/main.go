@@ -249,6 +249,12 @@ func newServer(logger *slog.Logger, o options, cluster rueidis.Client, db *store
 	}
 	rt := realtime.New(append(opts,
 		realtime.WithLogger(logger),
+		// A phone that loses its connection for less than two minutes (a
+		// tunnel, a switch to another network) comes back as the same
+		// socket and gets the shouts, DMs and area chats it missed; the
+		// live view's screens resume from their last event. The
+		// middleware signs it in again.
+		realtime.WithRecovery(2*time.Minute, false),
 		// Presence: who is online, per name. The namespace "/" is one
 		// published topic: every page gets the state, then the diffs.
 		realtime.WithPresence(tracker, func(s *realtime.Socket) (string, presence.Meta, error) {

@@ -1043,7 +1043,7 @@ function draw() {
     declutter();
   }
   const t = list.find((p) => p.id === target);
-  $('#dm').disabled = !t || t.status === 'offline';
+  $('#dm').disabled = !t || !names.has(t.id); // offline too: the server keeps it for them
   setText($('#dm'), t ? `DM ${t.name}` : 'DM');
   $('#selection').hidden = !t;
   if (t) {
