@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/vicinity-go/vicinity/internal/id"
 	"github.com/vicinity-go/vicinity/internal/sio"
 )
 
@@ -91,8 +92,12 @@ type StreamOptions struct {
 // # Resuming
 //
 // With [WithRecovery], events carry ids and the stream keeps those of the
-// recovery window (at most [StreamOptions.Buffer] of them). A client that
-// reconnects with the Last-Event-ID header (EventSource sends it by
+// recovery window (at most [StreamOptions.Buffer] of them). A new client
+// gets its position at once, as an id without an event: the newest
+// event's id, or, before the stream's first event, an id of the stream's
+// start (so that a client that drops before any event resumes from there
+// too, rather than coming back as new and missing what was sent while it
+// was away). A client that reconnects with the Last-Event-ID header (EventSource sends it by
 // itself), or the lastEventId query parameter, gets the events it missed,
 // then the live ones, with neither gap nor duplicate. When its id is not
 // kept (too old, unknown, from another server that saw other events, or
@@ -126,7 +131,9 @@ type EventStream struct {
 	mu      sync.Mutex
 	clients map[*streamClient]struct{}
 	kept    []*sseFrame // recent events with an id, oldest first
-	head    string      // id of the newest event streamed, kept or not
+	head    string      // id of the newest event streamed, kept or not; origin before the first
+	origin  string      // the id of the stream's start, which nothing precedes
+	trimmed bool        // kept has lost events: resuming from origin is no longer possible
 	last    []*sseFrame // the last of each State event, oldest first
 	closed  bool
 	done    chan struct{}
@@ -169,7 +176,9 @@ func (n *Namespace) EventStream(rooms []string, opts StreamOptions) *EventStream
 		window:    n.srv.cfg.recovery,
 		clients:   make(map[*streamClient]struct{}),
 		done:      make(chan struct{}),
+		origin:    id.New(),
 	}
+	es.head = es.origin
 	for _, r := range rooms {
 		es.rooms[r] = struct{}{}
 	}
@@ -256,21 +265,25 @@ func (es *EventStream) drop(n int) {
 	if n > 0 {
 		clear(es.kept[:n])
 		es.kept = es.kept[n:]
+		es.trimmed = true
 	}
 }
 
-// since returns the kept events after the one with id, and whether the
-// stream can resume from id. The caller holds mu.
-func (es *EventStream) since(id string) ([]*sseFrame, bool) {
-	if es.window == 0 || id == "" {
+// since returns the kept events after the one with id from, and whether
+// the stream can resume from it. The caller holds mu.
+func (es *EventStream) since(from string) ([]*sseFrame, bool) {
+	if es.window == 0 || from == "" {
 		return nil, false
 	}
-	if id == es.head {
+	if from == es.head {
 		return nil, true // nothing new since, even if it is no longer kept
 	}
 	es.prune(time.Now())
+	if from == es.origin && !es.trimmed { // a client that got no event yet
+		return es.kept, len(es.kept) <= es.buffer/2
+	}
 	for i, f := range es.kept {
-		if f.id == id {
+		if f.id == from {
 			missed := es.kept[i+1:]
 			return missed, len(missed) <= es.buffer/2
 		}

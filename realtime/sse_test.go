@@ -226,7 +226,7 @@ func TestEventStreamResume(t *testing.T) {
 	s.start(t)
 	fresh := s.next(t)
 	assert.True(t, fresh.HasID, "a fresh stream gets the id to resume from")
-	assert.Empty(t, fresh.ID, "nothing was broadcast yet")
+	assert.NotEmpty(t, fresh.ID, "the stream's start, though nothing was broadcast yet")
 	for i := range 3 {
 		require.NoError(t, srv.To("r").Emit("n", i))
 	}
@@ -483,4 +483,48 @@ func TestEventStreamResumeWithState(t *testing.T) {
 		got = append(got, b.Event+" "+b.Data)
 	}
 	assert.Equal(t, []string{"count 2", `chat "y"`}, got)
+}
+
+// TestEventStreamResumeBeforeFirstEvent: a client that drops before the
+// stream's first event resumes from the id of the stream's start. (An
+// EventSource whose last event id is empty sends no Last-Event-ID, and
+// would come back as new, missing what was sent while it was away.)
+func TestEventStreamResumeBeforeFirstEvent(t *testing.T) {
+	t.Parallel()
+	srv := realtime.New(realtime.WithRecovery(time.Minute, true))
+	es := srv.Of("/").EventStream([]string{"r"}, realtime.StreamOptions{Buffer: 4})
+	ts := streamServer(t, srv, es)
+
+	s := openStream(t, ts.URL+"/events", nil)
+	s.start(t)
+	start := s.next(t)
+	require.True(t, start.HasID)
+	require.NotEmpty(t, start.ID, "what the browser's EventSource sends back when it reconnects")
+	_ = s.resp.Body.Close()
+	require.Eventually(t, func() bool { return es.Len() == 0 }, 5*time.Second, 5*time.Millisecond)
+
+	require.NoError(t, srv.To("r").Emit("n", 1)) // missed while away
+	s = openStream(t, ts.URL+"/events", http.Header{"Last-Event-Id": {start.ID}})
+	s.start(t)
+	require.NoError(t, srv.To("r").Emit("n", 2))
+	missed := s.nextEvent(t)
+	assert.Equal(t, sseBlock{Event: "n", Data: "1", ID: missed.ID, HasID: true}, missed, "what it missed, then the live events")
+	assert.Equal(t, "2", s.nextEvent(t).Data)
+
+	// Once the stream has lost events since its start, its start is too old.
+	for i := 3; i < 8; i++ {
+		require.NoError(t, srv.To("r").Emit("n", i))
+	}
+	s = openStream(t, ts.URL+"/events", http.Header{"Last-Event-Id": {start.ID}})
+	s.start(t)
+	assert.Equal(t, realtime.EventStreamReset, s.next(t).Event)
+
+	// A fresh client of a new stream, and that of another server, is not
+	// resumed: the start's id is the stream's own.
+	other := realtime.New(realtime.WithRecovery(time.Minute, true))
+	oes := other.Of("/").EventStream([]string{"r"}, realtime.StreamOptions{})
+	ots := streamServer(t, other, oes)
+	s = openStream(t, ots.URL+"/events", http.Header{"Last-Event-Id": {start.ID}})
+	s.start(t)
+	assert.Equal(t, realtime.EventStreamReset, s.next(t).Event)
 }
