@@ -48,8 +48,10 @@ type StreamOptions struct {
 	// count: the stream keeps the last broadcast of each, and every new
 	// request gets them first, without an id, in the order they were
 	// broadcast (a page reloaded with its last event id has lost its
-	// state too); a resumed one then gets what it missed, which may hold
-	// older values of them, and ends with the newest.
+	// state too); a resumed one then gets what it missed, but for the
+	// older values of them (their ids only), so that it ends with the
+	// newest, even when that was sent without an id (volatile, or
+	// [BroadcastOperator.EmitLatest]).
 	State []string
 	// Heartbeat is how often the stream writes a comment line (": ping"),
 	// so that proxies and the client see it alive. Zero means
@@ -335,11 +337,16 @@ func (es *EventStream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if len(lastID) <= maxLastEventID {
 		missed, resumed = es.since(lastID)
 	}
-	for _, f := range es.last { // the newest state; any in missed are older or the same
+	for _, f := range es.last { // the newest state
 		c.queue = append(c.queue, f.noID())
 	}
 	if resumed {
 		for _, f := range missed {
+			if _, ok := es.state[f.name]; ok && !slices.Contains(es.last, f) {
+				// An older state than the client has now: its id only.
+				c.queue = append(c.queue, []byte("id: "+f.id+"\n\n"))
+				continue
+			}
 			c.queue = append(c.queue, f.b)
 		}
 	} else {

@@ -528,3 +528,61 @@ func TestEventStreamResumeBeforeFirstEvent(t *testing.T) {
 	s.start(t)
 	assert.Equal(t, realtime.EventStreamReset, s.next(t).Event)
 }
+
+// TestEventStreamResumeEndsWithNewestState: a resumed client does not get
+// the older values of a State event it missed, even when the newest was
+// sent without an id (volatile, or EmitLatest), and never ends on an old
+// value; it gets their ids.
+func TestEventStreamResumeEndsWithNewestState(t *testing.T) {
+	t.Parallel()
+	srv := realtime.New(realtime.WithRecovery(time.Minute, true))
+	es := srv.Of("/").EventStream([]string{"r"}, realtime.StreamOptions{State: []string{"count"}})
+	ts := streamServer(t, srv, es)
+
+	require.NoError(t, srv.To("r").Emit("chat", "hello"))
+	s := openStream(t, ts.URL+"/events", nil)
+	s.start(t)
+	last := s.next(t)
+	require.True(t, last.HasID)
+	_ = s.resp.Body.Close()
+	require.Eventually(t, func() bool { return es.Len() == 0 }, 5*time.Second, 5*time.Millisecond)
+
+	for _, tt := range []struct {
+		name string
+		emit func() error
+	}{
+		{"volatile", func() error { return srv.To("r").Volatile().Emit("count", 2) }},
+		{"latest", func() error { return srv.To("r").EmitLatest("count", "count", 2) }},
+		{"with an id", func() error { return srv.To("r").Emit("count", 2) }},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			require.NoError(t, srv.To("r").Emit("count", 1)) // kept, with an id
+			require.NoError(t, srv.To("r").Emit("chat", "between"))
+			require.NoError(t, tt.emit()) // the newest state
+
+			s := openStream(t, ts.URL+"/events", http.Header{"Last-Event-Id": {last.ID}})
+			s.start(t)
+			require.NoError(t, srv.To("r").Emit("marker", 0))
+			var got []string
+			var ids int
+			for range 100 {
+				b := s.next(t)
+				if b.Event == "marker" {
+					last = b
+					break
+				}
+				if b.Data == "" && b.HasID {
+					ids++
+				}
+				if b.Data != "" {
+					got = append(got, b.Event+" "+b.Data)
+				}
+			}
+			require.Equal(t, "marker", last.Event)
+			assert.NotContains(t, got, "count 1", "an older state than the newest")
+			assert.Equal(t, "count 2", got[0], "the newest state first")
+			assert.Contains(t, got, `chat "between"`, "what it missed")
+			assert.Equal(t, 1, ids, "the id of the older state, in its place")
+		})
+	}
+}
