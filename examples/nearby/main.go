@@ -70,6 +70,9 @@ type options struct {
 	// ICEServers are the STUN/TURN URLs the pages' WebRTC calls use (none:
 	// host candidates only, enough on one machine or one network).
 	ICEServers []string
+	// ClaimsPerHour bounds the names claimed from one IP address in an
+	// hour (0: no limit). Behind a proxy every client has the proxy's.
+	ClaimsPerHour int
 	// Data is the directory of the database (nearby.db): names, messages
 	// and last seen. Nodes of a cluster on one machine may share it.
 	Data string
@@ -92,7 +95,7 @@ const (
 func defaultOptions() options {
 	return options{
 		Bots: 8, Precision: 50, LeaveDelay: 2 * time.Second, BotStep: time.Second, BotSpeed: botSpeed,
-		Center: berlin, Tiles: osmTiles, Attribution: osmAttribution, Data: "nearby-data",
+		Center: berlin, Tiles: osmTiles, Attribution: osmAttribution, Data: "nearby-data", ClaimsPerHour: 30,
 	}
 }
 
@@ -141,6 +144,7 @@ func main() {
 		o.Center, o.CenterSet = p, true
 		return err
 	})
+	flag.IntVar(&o.ClaimsPerHour, "claims-per-hour", o.ClaimsPerHour, "names one IP address may claim in an hour (0 for no limit; behind a proxy, every client has the proxy's address)")
 	flag.StringVar(&o.Data, "data", o.Data, "directory of the database (created on first run): names, messages and last seen")
 	flag.StringVar(&o.Tiles, "tiles", o.Tiles, "map tile URL template, {z}/{x}/{y} (and {s}); empty for the page's own plain map")
 	flag.StringVar(&o.Attribution, "tile-attribution", o.Attribution, "HTML crediting the tiles, shown on the map")
@@ -238,7 +242,7 @@ func newServer(logger *slog.Logger, o options, cluster rueidis.Client, db *store
 		opts = append(opts, realtime.WithAdapter(redis.NewAdapter(cluster, redis.WithLogger(logger))))
 	}
 	tracker := presence.New(presenceOpts...)
-	p := &people{db: db, botSecret: o.botSecret, log: logger}
+	p := &people{db: db, botSecret: o.botSecret, claims: newClaimLimit(o.ClaimsPerHour), log: logger}
 	stopLastSeen := p.keepLastSeen(tracker)
 	closePresence := func() {
 		stopLastSeen()

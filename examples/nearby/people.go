@@ -8,12 +8,14 @@ import (
 	"log/slog"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/vicinity-go/vicinity/examples/internal/web"
 	"github.com/vicinity-go/vicinity/examples/nearby/internal/store"
 	"github.com/vicinity-go/vicinity/presence"
 	"github.com/vicinity-go/vicinity/realtime"
+	"github.com/vicinity-go/vicinity/transport"
 )
 
 // This file is who people are and what is kept of them: names claimed
@@ -45,22 +47,27 @@ type user struct {
 
 func userOf(s *realtime.Socket) user { u, _ := s.Data().(user); return u }
 
-// userRoom is the room of every socket of the user name, on any node.
-func userRoom(name string) string { return "user:" + name }
+// userRoom is the room of every socket of the user name, on any node:
+// one whatever the name's case or form.
+func userRoom(name string) string { return "user:" + store.Key(name) }
 
 // people is the server's side of identity and history.
 type people struct {
 	rt        *realtime.Server
 	db        *store.DB
 	botSecret string
+	claims    *claimLimit
 	log       *slog.Logger
 }
 
 // authenticate is middleware. The client's auth payload (io({auth})) is
-// {token} from a device that signed in before, {name} to claim a name, or
-// {name, bot} for the server's own bots. An error refuses the connection;
-// the page shows a *realtime.ConnectError's Message (err.message in its
-// connect_error handler).
+// {token} from a device that signed in before; {name, token} to claim a
+// name with the device's own token (the page makes one and keeps it
+// first, so a claim whose answer is lost is not lost: asking again signs
+// in); {name} to claim one with a token the server makes (sent in
+// welcome); or {name, bot} for the server's own bots. An error refuses
+// the connection; the page shows a *realtime.ConnectError's Message
+// (err.message in its connect_error handler).
 func (p *people) authenticate(s *realtime.Socket) error {
 	var auth struct{ Name, Token, Bot string }
 	if raw := s.Handshake().Auth; len(raw) > 0 && json.Unmarshal(raw, &auth) != nil {
@@ -70,11 +77,16 @@ func (p *people) authenticate(s *realtime.Socket) error {
 	defer cancel()
 	if auth.Token != "" {
 		name, err := p.db.SignIn(ctx, auth.Token)
-		if err != nil {
-			return p.refuse("sign in", err)
+		if err == nil && auth.Name != "" && store.Key(auth.Name) != store.Key(name) {
+			return &realtime.ConnectError{Message: "this device holds another name: sign out first"}
 		}
-		s.SetData(user{Name: name, Radius: defaultRadius, token: auth.Token})
-		return nil
+		if err == nil || auth.Name == "" || !errors.Is(err, store.ErrUnknownToken) {
+			if err != nil {
+				return p.refuse("sign in", err)
+			}
+			s.SetData(user{Name: name, Radius: defaultRadius, token: auth.Token})
+			return nil
+		}
 	}
 	name, err := web.Clean("name", auth.Name, maxName)
 	if err != nil {
@@ -87,14 +99,25 @@ func (p *people) authenticate(s *realtime.Socket) error {
 	if isBotName(name) {
 		return &realtime.ConnectError{Message: "names ending in (bot) are for bots"}
 	}
-	token, err := p.db.Claim(ctx, name)
+	if !p.claims.allow(s.Handshake().Address) {
+		return &realtime.ConnectError{Message: "too many new names from your address: try again later"}
+	}
+	token := auth.Token
+	if token == "" {
+		token, err = p.db.Claim(ctx, name)
+	} else {
+		err = p.db.ClaimWith(ctx, name, token)
+	}
 	if errors.Is(err, store.ErrNameTaken) {
 		return &realtime.ConnectError{Message: fmt.Sprintf("the name %s is taken", name)}
 	}
 	if err != nil {
 		return p.refuse("claim the name", err)
 	}
-	s.SetData(user{Name: name, Radius: defaultRadius, token: token, claimed: true})
+	// Whoever held the name before (released, or unused too long) may
+	// still have a page open: it is theirs no more.
+	_ = p.rt.In(userRoom(name)).DisconnectSockets(ctx, false)
+	s.SetData(user{Name: name, Radius: defaultRadius, token: token, claimed: auth.Token == ""})
 	return nil
 }
 
@@ -103,7 +126,8 @@ func (p *people) authenticate(s *realtime.Socket) error {
 // as a failure of the server.
 func (p *people) refuse(what string, err error) error {
 	switch {
-	case errors.Is(err, store.ErrUnknownToken), errors.Is(err, store.ErrFull):
+	case errors.Is(err, store.ErrUnknownToken), errors.Is(err, store.ErrFull),
+		errors.Is(err, store.ErrInvalid), errors.Is(err, store.ErrEmpty), errors.Is(err, store.ErrTooLong):
 		return &realtime.ConnectError{Message: err.Error()}
 	}
 	p.log.Error("nearby: "+what, "err", err)
@@ -111,8 +135,9 @@ func (p *people) refuse(what string, err error) error {
 }
 
 // isBotName reports whether name is reserved for the server's bots.
+// It compares the name's store.Key, so no look-alike form gets through.
 func isBotName(name string) bool {
-	return strings.HasSuffix(strings.ToLower(name), "(bot)")
+	return strings.HasSuffix(store.Key(name), "(bot)")
 }
 
 // welcome greets a new socket: its id and name, and the token when it
@@ -120,6 +145,17 @@ func isBotName(name string) bool {
 func (p *people) welcome(s *realtime.Socket) {
 	u := userOf(s)
 	_ = s.Join(userRoom(u.Name))
+	if !u.Bot {
+		// Signed out, from another tab, since the middleware? Then this
+		// tab is not signed in either: it was not in the room when the
+		// others were closed.
+		ctx, cancel := context.WithTimeout(s.Context(), dbTimeout)
+		defer cancel()
+		if _, err := p.db.SignIn(ctx, u.token); err != nil {
+			s.Disconnect(false)
+			return
+		}
+	}
 	w := map[string]string{"id": s.ID(), "name": u.Name}
 	if u.claimed {
 		w["token"] = u.token
@@ -131,6 +167,18 @@ func (p *people) welcome(s *realtime.Socket) {
 
 // on registers the socket's identity and history events.
 func (p *people) on(s *realtime.Socket) {
+	// A server shutting down closes the tracker before presence's leave
+	// delay ends: the people it disconnects are seen now.
+	s.OnDisconnect(func(s *realtime.Socket, reason string) {
+		if u := userOf(s); reason == transport.ReasonServerShutdown && !u.Bot {
+			ctx, cancel := context.WithTimeout(context.Background(), dbTimeout)
+			defer cancel()
+			if err := p.db.SetLastSeen(ctx, u.Name, time.Now()); err != nil && !errors.Is(err, store.ErrUnknownUser) {
+				p.log.Error("nearby: keep last seen", "name", u.Name, "err", err)
+			}
+		}
+	})
+
 	// "sign-out" → the name is free again; the page forgets its token.
 	s.On("sign-out", func(e *realtime.Event) {
 		u := userOf(s)
@@ -261,15 +309,12 @@ func (p *people) recipient(ctx context.Context, from, to string) (string, error)
 	if err != nil {
 		return "", err
 	}
-	if strings.EqualFold(to, from) {
-		return "", errors.New("you cannot message yourself")
+	if store.Key(to) == store.Key(from) {
+		return "", errSelf
 	}
 	held, ok, err := p.db.Known(ctx, to)
 	if err != nil {
 		return "", p.failed("find the person", err)
-	}
-	if ok && held == from { // the store knows more ways to spell one name
-		return "", errors.New("you cannot message yourself")
 	}
 	if ok {
 		return held, nil
@@ -277,8 +322,13 @@ func (p *people) recipient(ctx context.Context, from, to string) (string, error)
 	if isBotName(to) && p.online(ctx, to) {
 		return to, nil
 	}
-	return "", errors.New("no such person")
+	return "", errNoSuchPerson
 }
+
+var (
+	errSelf         = errors.New("you cannot message yourself")
+	errNoSuchPerson = errors.New("no such person")
+)
 
 // history is the answer to "history".
 func (p *people) history(ctx context.Context, s *realtime.Socket, area, with string) (map[string]any, error) {
@@ -291,11 +341,24 @@ func (p *people) history(ctx context.Context, s *realtime.Socket, area, with str
 		}
 		msgs, err = p.db.AreaHistory(ctx, area, historyLen)
 	} else {
-		if with, err = p.recipient(ctx, userOf(s).Name, with); err != nil {
+		me := userOf(s).Name
+		to, err := p.recipient(ctx, me, with)
+		// Someone who has gone (signed out) leaves what was said readable.
+		gone := errors.Is(err, errNoSuchPerson)
+		if err != nil && !gone {
 			return nil, err
 		}
-		msgs, err = p.db.Conversation(ctx, userOf(s).Name, with, historyLen)
-		if err == nil && !p.online(ctx, with) {
+		if gone {
+			to = strings.TrimSpace(with)
+		}
+		if msgs, err = p.db.Conversation(ctx, me, to, historyLen); err != nil {
+			return nil, p.failed("read the history", err)
+		}
+		if gone && len(msgs) == 0 {
+			return nil, errNoSuchPerson
+		}
+		with = to
+		if !p.online(ctx, with) {
 			var seen map[string]time.Time
 			if seen, err = p.db.LastSeen(ctx, with); err == nil {
 				if at, ok := seen[with]; ok {
@@ -399,4 +462,41 @@ func (p *people) keepLastSeen(tracker *presence.Tracker) (stop func()) {
 		close(quit)
 		<-done
 	}
+}
+
+// claimLimit bounds the names claimed from one address: perHour in each
+// hour (0: no limit). It remembers at most maxClaimAddrs addresses; when
+// that many claimed in the hour, no other may until the hour is over
+// (fail closed: one client cannot claim every name of the store).
+type claimLimit struct {
+	perHour int
+	now     func() time.Time
+	mu      sync.Mutex
+	start   time.Time      // of the current hour
+	counts  map[string]int // claims this hour, by address
+}
+
+const maxClaimAddrs = 10_000
+
+func newClaimLimit(perHour int) *claimLimit {
+	return &claimLimit{perHour: perHour, now: time.Now, counts: make(map[string]int)}
+}
+
+// allow counts a claim from addr and reports whether it is within the
+// limit.
+func (c *claimLimit) allow(addr string) bool {
+	if c.perHour <= 0 {
+		return true
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if now := c.now(); now.Sub(c.start) >= time.Hour {
+		c.start, c.counts = now, make(map[string]int)
+	}
+	n, ok := c.counts[addr]
+	if n >= c.perHour || (!ok && len(c.counts) >= maxClaimAddrs) {
+		return false
+	}
+	c.counts[addr] = n + 1
+	return true
 }

@@ -3,8 +3,13 @@ package main
 import (
 	"context"
 	"errors"
+	"io"
 	"log/slog"
+	"net/http"
 	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -12,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/vicinity-go/vicinity/client"
+	"github.com/vicinity-go/vicinity/examples/nearby/internal/store"
 	"github.com/vicinity-go/vicinity/realtime"
 	"github.com/vicinity-go/vicinity/spatial"
 )
@@ -19,15 +25,9 @@ import (
 // refusal returns the message of the server's refusal to connect with auth.
 func refusal(t *testing.T, url string, auth any) string {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), wait)
-	defer cancel()
-	s, err := client.Connect(ctx, url, client.WithSocketOptions(client.WithAuth(auth)))
-	if s != nil {
-		_ = s.Manager().Close()
-	}
-	var ce *client.ConnectError
-	require.True(t, errors.As(err, &ce), "%v: %v", auth, err)
-	return ce.Message
+	msg := refusalOrNil(t, url, auth)
+	require.NotEmpty(t, msg, "%v: not refused", auth)
+	return msg
 }
 
 // A name is claimed once, whatever its case; the token signs in again (a
@@ -174,5 +174,178 @@ func TestDatabaseFailureReported(t *testing.T) {
 	case e := <-bob.events:
 		assert.NotEqual(t, "dm", e.Name, "nothing delivered")
 	default:
+	}
+}
+
+// A look-alike of a bot's name ("Ada （bot）", full-width parentheses,
+// whose store key is the bot's) is refused: a DM to the bot reaches the
+// bot, not a person holding the look-alike.
+func TestBotNameLookalikeRefused(t *testing.T) {
+	t.Parallel()
+	o := testOptions()
+	ts := serve(t, o)
+	bot := signIn(t, ts, map[string]string{"name": "Ada (bot)", "bot": o.botSecret})
+	alice := join(t, ts, "alice")
+
+	msg := refusalOrNil(t, ts.URL, map[string]string{"name": "Ada \uff08bot\uff09"})
+	assert.Equal(t, "names ending in (bot) are for bots", msg, "a look-alike of a bot's name must be refused")
+
+	require.Empty(t, alice.call("dm", map[string]string{"to": "Ada (bot)", "text": "for the bot"}))
+	deadline := time.After(2 * time.Second)
+	for {
+		select {
+		case e := <-bot.events:
+			if e.Name == "dm" {
+				return
+			}
+		case <-deadline:
+			t.Fatalf("the DM to Ada (bot) did not reach the bot")
+		}
+	}
+}
+
+// refusalOrNil connects with auth and returns the refusal's message, or ""
+// when the connection was accepted (it stays connected until the test ends).
+func refusalOrNil(t *testing.T, url string, auth any) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	s, err := client.Connect(ctx, url, client.WithReconnection(false), client.WithSocketOptions(client.WithAuth(auth)))
+	var ce *client.ConnectError
+	if errors.As(err, &ce) {
+		return ce.Message
+	}
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = s.Manager().Close() })
+	return ""
+}
+
+// A name with an invisible character ("Alice\u200b", a zero-width space)
+// would look like a held one: it is refused.
+func TestInvisibleNameRefused(t *testing.T) {
+	t.Parallel()
+	ts := serve(t, testOptions())
+	join(t, ts, "Alice")
+	msg := refusalOrNil(t, ts.URL, map[string]string{"name": "Alice\u200b"})
+	assert.Equal(t, "name must not contain invisible characters", msg)
+}
+
+// Last seen outlives a restart for those online when the server stops too
+// (their presence leave would wait for the leave delay, which the
+// tracker's Close cuts short).
+func TestLastSeenKeptOnShutdown(t *testing.T) {
+	t.Parallel()
+	o := testOptions()
+	o.LeaveDelay = 2 * time.Second // the default
+	dir := t.TempDir()
+	db, err := store.Open(context.Background(), filepath.Join(dir, "nearby.db"))
+	require.NoError(t, err)
+	rt, handler, closePresence := newServer(slog.New(slog.DiscardHandler), o, nil, db)
+	ts := httptest.NewServer(handler)
+	alice := join(t, ts, "alice")
+	_ = alice
+	// As run does on Ctrl-C: web.Serve calls rt.Shutdown, then run's
+	// deferred closePresence and db.Close.
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	require.NoError(t, rt.Shutdown(ctx))
+	ts.Close()
+	closePresence()
+	require.NoError(t, db.Close())
+
+	db, err = store.Open(context.Background(), filepath.Join(dir, "nearby.db"))
+	require.NoError(t, err)
+	defer db.Close()
+	seen, err := db.LastSeen(context.Background(), "alice")
+	require.NoError(t, err)
+	assert.Contains(t, seen, "alice", "alice was online until the restart: her last seen must be kept")
+}
+
+// A page makes its own token and keeps it before claiming: a claim whose
+// answer is lost (the connection dropped before welcome) does not lose the
+// name, as asking again with the token signs in. (A claim with a token
+// the server makes, {name} alone, would leave it held by a token nobody
+// has.)
+func TestClaimAnswerLost(t *testing.T) {
+	t.Parallel()
+	o := testOptions()
+	ts := serve(t, o)
+	token := "zzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzz"[:43]
+	// An Engine.IO handshake, then the Socket.IO CONNECT with the name;
+	// the client goes without reading the answer.
+	resp, err := http.Get(ts.URL + "/socket.io/?EIO=4&transport=polling")
+	require.NoError(t, err)
+	body, _ := io.ReadAll(resp.Body)
+	_ = resp.Body.Close()
+	sid := between(string(body), `"sid":"`, `"`)
+	require.NotEmpty(t, sid, "%s", body)
+	resp, err = http.Post(ts.URL+"/socket.io/?EIO=4&transport=polling&sid="+sid, "text/plain", strings.NewReader(`40{"name":"Zed","token":"`+token+`"}`))
+	require.NoError(t, err)
+	_ = resp.Body.Close()
+	t.Cleanup(func() { // end the half-open session, so that Shutdown does not wait for it
+		r, err := http.Post(ts.URL+"/socket.io/?EIO=4&transport=polling&sid="+sid, "text/plain", strings.NewReader("1"))
+		if err == nil {
+			_ = r.Body.Close()
+		}
+	})
+	require.Eventually(t, func() bool { // the middleware claimed the name
+		return refusalOrNil(t, ts.URL, map[string]string{"name": "zed"}) == "the name zed is taken"
+	}, wait, 20*time.Millisecond)
+	// Gone: the page never got its welcome. Coming back, it asks again.
+	again := signIn(t, ts, map[string]string{"name": "Zed", "token": token})
+	assert.Equal(t, "Zed", again.welcome["name"])
+	assert.Nil(t, again.welcome["token"], "the page has it")
+	assert.Equal(t, "this device holds another name: sign out first", refusalOrNil(t, ts.URL, map[string]string{"name": "Yan", "token": token}))
+}
+
+func between(s, from, to string) string {
+	_, after, ok := strings.Cut(s, from)
+	if !ok {
+		return ""
+	}
+	v, _, _ := strings.Cut(after, to)
+	return v
+}
+
+// A page left open on a name that was released (here: unused too long) is
+// closed when someone else claims the name: it never gets the new
+// holder's DMs nor reads their conversations.
+func TestStaleHolderClosed(t *testing.T) {
+	t.Parallel()
+	o := testOptions()
+	var mu sync.Mutex
+	now := time.Now()
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	db, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "nearby.db"),
+		store.WithClock(clock), store.WithUnusedAfter(time.Hour))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = db.Close() })
+	rt, handler, closePresence := newServer(slog.New(slog.DiscardHandler), o, nil, db)
+	ts := httptest.NewServer(handler)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), wait)
+		defer cancel()
+		_ = rt.Shutdown(ctx)
+		ts.Close()
+		closePresence()
+	})
+	old := join(t, ts, "Alice")
+	mu.Lock()
+	now = now.Add(2 * time.Hour) // Alice's name is released; her tab is still open
+	mu.Unlock()
+	bob := join(t, ts, "bob")
+	newAlice := join(t, ts, "Alice") // someone else claims it
+	require.Empty(t, bob.call("dm", map[string]string{"to": "Alice", "text": "secret for the new Alice"}))
+	newAlice.next("dm", nil)
+
+	require.Eventually(t, func() bool { return !old.s.Connected() }, wait, 5*time.Millisecond, "the old page is closed")
+	for deadline := time.After(500 * time.Millisecond); ; {
+		select {
+		case e := <-old.events:
+			assert.NotEqual(t, "dm", e.Name, "the old holder's socket must not receive the new holder's DMs")
+			continue
+		case <-deadline:
+		}
+		break
 	}
 }

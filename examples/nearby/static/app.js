@@ -132,12 +132,26 @@ $('#login').addEventListener('submit', async (ev) => {
     $('#login-error').textContent = `Could not load the map: ${err.message}`;
     return;
   }
-  connect({ name: $('#name').value });
+  // The device's token is made and kept before the claim: should the
+  // answer be lost (a dropped connection, a reload), asking again with it
+  // signs in rather than finding the name taken by this very device.
+  let token = localStorage.getItem('nearby.claim');
+  if (!token) {
+    token = newToken();
+    localStorage.setItem('nearby.claim', token);
+  }
+  connect({ name: $('#name').value, token });
 });
+
+// newToken makes a device token: 32 random bytes, base64url.
+function newToken() {
+  const bytes = crypto.getRandomValues(new Uint8Array(32));
+  return btoa(String.fromCharCode(...bytes)).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+}
 
 // forgetMe forgets who I am on this device (not where I am).
 function forgetMe() {
-  kept.remove('nearby.token', 'nearby.name');
+  kept.remove('nearby.token', 'nearby.name', 'nearby.claim');
 }
 
 function connect(auth) {
@@ -155,6 +169,10 @@ function connect(auth) {
     // Refused by the server's middleware: err.message is its ConnectError.
     socket.disconnect();
     if (err.message.startsWith('sign in again')) forgetMe(); // the token is no good
+    if (err.message.startsWith('this device holds another name') && auth.token) {
+      connect({ token: auth.token }); // claimed before, its answer lost: that name, then
+      return;
+    }
     myId = '';
     showLogin(err.message);
   });
@@ -171,9 +189,11 @@ function connect(auth) {
     const first = !myId;
     myId = w.id;
     myName = w.name;
-    if (w.token) {
-      localStorage.setItem('nearby.token', w.token);
-      socket.auth = { token: w.token }; // reconnections sign in with it
+    const token = w.token || socket.auth.token;
+    if (token) {
+      localStorage.setItem('nearby.token', token);
+      localStorage.removeItem('nearby.claim');
+      socket.auth = { token }; // reconnections sign in with it
     }
     localStorage.setItem('nearby.name', w.name);
     people.clear();

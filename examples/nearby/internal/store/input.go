@@ -36,7 +36,17 @@ func checkName(what, s string) error {
 	if strings.ContainsFunc(s, unicode.IsControl) {
 		return badInput(ErrInvalid, "%s must not contain control characters", what)
 	}
+	if strings.ContainsFunc(s, invisible) {
+		return badInput(ErrInvalid, "%s must not contain invisible characters", what)
+	}
 	return nil
+}
+
+// invisible reports whether r is drawn as nothing (a zero-width space or
+// joiner, a variation selector, a bidirectional mark…): a name holding one
+// would look like another.
+func invisible(r rune) bool {
+	return unicode.In(r, unicode.Cf, unicode.Variation_Selector, unicode.Other_Default_Ignorable_Code_Point)
 }
 
 // checkText checks that s is valid UTF-8 of 1 to max characters.
@@ -52,9 +62,11 @@ func checkText(what, s string, max int) error {
 	return nil
 }
 
-// key is the form of a name that decides whether two names are the same:
+// Key is the form of a name that decides whether two names are the same:
 // compatibility-normalized and case-folded, so "Zoë", "ZOË", "zoe\u0308"
-// and "ｚｏë" are one name.
+// and "ｚｏë" are one name, and "Ada （Bot）" ends like "ada (bot)".
+func Key(name string) string { return key(name) }
+
 func key(name string) string {
 	// A Caser keeps state: one per call.
 	return norm.NFKC.String(cases.Fold().String(norm.NFKC.String(name)))

@@ -103,7 +103,22 @@ func (db *DB) AddDirect(ctx context.Context, from, to, text string, at time.Time
 				SELECT id FROM direct_messages WHERE a = ?1 AND b = ?2 ORDER BY at DESC, id DESC LIMIT ?3)`,
 				a, b, db.cfg.keep)
 			return err
-		})
+		},
+		func(tx *sql.Tx) error { return db.pruneConversations(ctx, tx, a) },
+		func(tx *sql.Tx) error { return db.pruneConversations(ctx, tx, b) })
+}
+
+// pruneConversations deletes the conversations of the name whose key is k
+// beyond the newest WithMaxConversations: a client claiming name after
+// name to write to someone cannot make the store keep more.
+func (db *DB) pruneConversations(ctx context.Context, tx *sql.Tx, k string) error {
+	_, err := tx.ExecContext(ctx, `WITH conv AS (
+			SELECT a, b, MAX(id) AS last FROM direct_messages WHERE a = ?1 GROUP BY b
+			UNION ALL
+			SELECT a, b, MAX(id) AS last FROM direct_messages WHERE b = ?1 GROUP BY a),
+		old AS (SELECT a, b FROM conv ORDER BY last DESC LIMIT -1 OFFSET ?2)
+		DELETE FROM direct_messages WHERE (a, b) IN (SELECT a, b FROM old)`, k, db.cfg.maxConv)
+	return err
 }
 
 // write runs steps in one transaction, the only write in this process

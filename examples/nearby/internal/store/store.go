@@ -90,6 +90,7 @@ var migrations = func() []string {
 type config struct {
 	maxUsers    int
 	keep        int
+	maxConv     int
 	unusedAfter time.Duration
 	busyTimeout time.Duration
 	now         func() time.Time
@@ -110,6 +111,14 @@ func WithMaxUsers(n int) Option {
 // 200. Open panics if n is negative.
 func WithKeep(n int) Option {
 	return func(c *config) { c.keep = n }
+}
+
+// WithMaxConversations sets how many conversations each name keeps;
+// a message that starts one beyond deletes the conversations of that name
+// whose last message is the oldest (for both of their parties). Zero keeps
+// the default, 200. Open panics if n is negative.
+func WithMaxConversations(n int) Option {
+	return func(c *config) { c.maxConv = n }
 }
 
 // WithUnusedAfter sets how long a name may go unused (no [DB.Claim] or
@@ -140,6 +149,8 @@ func (c *config) validate() {
 		panic("store: WithMaxUsers: negative count")
 	case c.keep < 0:
 		panic("store: WithKeep: negative count")
+	case c.maxConv < 0:
+		panic("store: WithMaxConversations: negative count")
 	case c.unusedAfter < 0:
 		panic("store: WithUnusedAfter: negative duration")
 	case c.busyTimeout < 0:
@@ -150,6 +161,9 @@ func (c *config) validate() {
 	}
 	if c.keep == 0 {
 		c.keep = 200
+	}
+	if c.maxConv == 0 {
+		c.maxConv = 200
 	}
 	if c.busyTimeout == 0 {
 		c.busyTimeout = 5 * time.Second

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"database/sql"
 	"encoding/base64"
 	"fmt"
@@ -715,4 +716,68 @@ func TestConcurrentUse(t *testing.T) {
 	convs, err := db.Conversations(ctx, "hub", 50)
 	require.NoError(t, err)
 	assert.Len(t, convs, workers)
+}
+
+// A device that made its own token holds the name even if the answer to
+// its claim was lost: claiming again with the token signs in.
+func TestClaimWithOwnToken(t *testing.T) {
+	t.Parallel()
+	db, _ := open(t)
+	ctx := t.Context()
+	token := base64.RawURLEncoding.EncodeToString(make([]byte, 32))
+	require.NoError(t, db.ClaimWith(ctx, "Zed", token))
+	require.NoError(t, db.ClaimWith(ctx, "zed", token), "again, the answer lost: signed in")
+	name, err := db.SignIn(ctx, token)
+	require.NoError(t, err)
+	assert.Equal(t, "Zed", name)
+
+	other, err := db.Claim(ctx, "Amy")
+	require.NoError(t, err)
+	assert.ErrorIs(t, db.ClaimWith(ctx, "ZED", other), ErrInvalid, "a device holding a name claims no other")
+	assert.EqualError(t, db.ClaimWith(ctx, "Bea", other), "this device holds another name: sign out first")
+	fresh := base64.RawURLEncoding.EncodeToString(bytes.Repeat([]byte{1}, 32))
+	assert.ErrorIs(t, db.ClaimWith(ctx, "zED", fresh), ErrNameTaken)
+	assert.EqualError(t, db.ClaimWith(ctx, "Cy", "short"), "token must be 32 random bytes in base64url")
+}
+
+// Names that would look like another are refused: invisible characters
+// (zero-width, variation selectors, bidirectional marks); and Key folds
+// look-alike forms, so a suffix check on it catches them.
+func TestInvisibleNamesRefused(t *testing.T) {
+	t.Parallel()
+	db, _ := open(t)
+	for _, name := range []string{"Alice\u200b", "Al\u200dice", "Alice\ufe0f", "\u202eecilA", "Ali\u00adce"} {
+		_, err := db.Claim(t.Context(), name)
+		assert.ErrorIs(t, err, ErrInvalid, "%q", name)
+		assert.EqualError(t, err, "name must not contain invisible characters", "%q", name)
+	}
+	assert.Equal(t, "ada (bot)", Key("Ada （Bot）"))
+}
+
+// A client claiming name after name to write to one person leaves at most
+// WithMaxConversations conversations with them, each at most WithKeep
+// messages.
+func TestConversationsBounded(t *testing.T) {
+	t.Parallel()
+	db, _ := open(t, WithKeep(5), WithMaxConversations(10))
+	ctx := t.Context()
+	_, err := db.Claim(ctx, "bob")
+	require.NoError(t, err)
+	for i := range 100 {
+		name := fmt.Sprintf("spam%d", i)
+		token, err := db.Claim(ctx, name)
+		require.NoError(t, err)
+		for j := range 6 {
+			require.NoError(t, db.AddDirect(ctx, name, "bob", fmt.Sprintf("msg %d", j), time.Time{}))
+		}
+		require.NoError(t, db.Release(ctx, token))
+	}
+	var kept int
+	require.NoError(t, db.sql.QueryRowContext(ctx, `SELECT COUNT(*) FROM direct_messages`).Scan(&kept))
+	assert.Equal(t, 10*5, kept)
+	conv, err := db.Conversations(ctx, "bob", 500)
+	require.NoError(t, err)
+	require.Len(t, conv, 10)
+	assert.Equal(t, "spam99", conv[0].With, "the newest kept")
+	assert.Equal(t, "spam90", conv[9].With)
 }

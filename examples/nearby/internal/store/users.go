@@ -22,24 +22,45 @@ const tokenBytes = 32
 // held, and an input error (see [MaxName]) for a name that is empty, too
 // long, has spaces at either end or control characters.
 func (db *DB) Claim(ctx context.Context, name string) (token string, err error) {
-	if err := checkName("name", name); err != nil {
-		return "", err
-	}
 	raw := make([]byte, tokenBytes)
 	rand.Read(raw) // never fails (crypto/rand)
 	token = base64.RawURLEncoding.EncodeToString(raw)
-	hash := sha256.Sum256(raw)
+	return token, db.ClaimWith(ctx, name, token)
+}
+
+// ClaimWith is [Claim] with the device's own token, which the device made
+// (32 random bytes, base64url without padding: 43 characters) and kept
+// before asking: should the answer be lost, the device still holds the
+// name. Claiming again a name the token holds signs in ([DB.SignIn]); a
+// token that holds another name is refused with [ErrInvalid] (sign out
+// first), and one of the wrong form too.
+func (db *DB) ClaimWith(ctx context.Context, name, token string) error {
+	if err := checkName("name", name); err != nil {
+		return err
+	}
+	hash, ok := tokenHash(token)
+	if !ok {
+		return badInput(ErrInvalid, "token must be 32 random bytes in base64url")
+	}
+	if held, err := db.SignIn(ctx, token); err == nil {
+		if key(held) != key(name) {
+			return badInput(ErrInvalid, "this device holds another name: sign out first")
+		}
+		return nil
+	} else if !errors.Is(err, ErrUnknownToken) {
+		return err
+	}
 
 	db.wmu.Lock()
 	defer db.wmu.Unlock()
 	tx, err := db.sql.BeginTx(ctx, nil)
 	if err != nil {
-		return "", fmt.Errorf("store: claim %q: %w", name, err)
+		return fmt.Errorf("store: claim %q: %w", name, err)
 	}
 	defer tx.Rollback()
 	// Names unused too long are released now, before they are counted.
 	if _, err := tx.ExecContext(ctx, `DELETE FROM users WHERE used < ?`, db.cutoff()); err != nil {
-		return "", fmt.Errorf("store: claim %q: %w", name, err)
+		return fmt.Errorf("store: claim %q: %w", name, err)
 	}
 	var taken, held int
 	err = tx.QueryRowContext(ctx, `SELECT
@@ -47,23 +68,23 @@ func (db *DB) Claim(ctx context.Context, name string) (token string, err error) 
 		(SELECT COUNT(*) FROM users)`, key(name)).Scan(&taken, &held)
 	switch {
 	case err != nil:
-		return "", fmt.Errorf("store: claim %q: %w", name, err)
+		return fmt.Errorf("store: claim %q: %w", name, err)
 	case taken > 0:
-		return "", ErrNameTaken
+		return ErrNameTaken
 	case held >= db.cfg.maxUsers:
-		return "", ErrFull
+		return ErrFull
 	}
 	now := db.cfg.now().UnixMilli()
 	_, err = tx.ExecContext(ctx, `INSERT INTO users (name, key, token_hash, created, used, first_direct)
 		VALUES (?, ?, ?, ?, ?, (SELECT COALESCE(MAX(id), 0) FROM direct_messages))`,
-		name, key(name), hash[:], now, now)
+		name, key(name), hash, now, now)
 	if err != nil {
-		return "", fmt.Errorf("store: claim %q: %w", name, err)
+		return fmt.Errorf("store: claim %q: %w", name, err)
 	}
 	if err := tx.Commit(); err != nil {
-		return "", fmt.Errorf("store: claim %q: %w", name, err)
+		return fmt.Errorf("store: claim %q: %w", name, err)
 	}
-	return token, nil
+	return nil
 }
 
 // tokenHash is the stored form of a device token; ok is false for a token
