@@ -1,9 +1,6 @@
 package main
 
 import (
-	"context"
-	"io"
-	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -239,9 +236,7 @@ func TestCallBot(t *testing.T) {
 	o.Bots, o.Center, o.CenterSet = 1, berlin, true
 	home := botsHome(&o)
 	ts := serve(t, o)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := startBots(ctx, ts.URL, o, home, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	defer func() { cancel(); done() }()
+	walkBots(t, ts, o, home)
 
 	alice := join(t, ts, "alice")
 	require.Empty(t, alice.call("radius", 2000))

@@ -4,13 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"io"
 	"log/slog"
 	"math"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -276,9 +276,7 @@ func TestBots(t *testing.T) {
 	o.Bots, o.BotStep, o.BotSpeed = 3, 10*time.Millisecond, 2000 // 20 m a step: moves show on the 50 m grid
 	home := botsHome(&o)
 	ts := serve(t, o)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := startBots(ctx, ts.URL, o, home, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	defer func() { cancel(); done() }()
+	stop := walkBots(t, ts, o, home)
 
 	watcher := join(t, ts, "watcher")
 	require.Empty(t, watcher.call("radius", 2000))
@@ -292,9 +290,19 @@ func TestBots(t *testing.T) {
 	// Some bot comes within 2 km of Tokyo and moves there.
 	enter := watcher.next(realtime.NearbyEnter, nil)
 	watcher.next(realtime.NearbyMove, about(enter["id"].(string)))
-	cancel()
-	done()
+	stop()
 	watcher.next(realtime.NearbyLeave, func(v map[string]any) bool { return v["reason"] == realtime.LeaveDisconnected })
+}
+
+// walkBots starts o.Bots bots walking on ts around home; stop (also
+// called when the test ends) stops them and waits until they have gone.
+func walkBots(t *testing.T, ts *httptest.Server, o options, home func(context.Context) (spatial.Point, bool)) (stop func()) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := startBots(ctx, ts.URL, o, home, slog.New(slog.DiscardHandler))
+	stop = sync.OnceFunc(func() { cancel(); done() })
+	t.Cleanup(stop)
+	return stop
 }
 
 // With -center the bots walk there at once, nobody placed.
