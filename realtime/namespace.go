@@ -36,6 +36,7 @@ type Namespace struct {
 	mu         sync.RWMutex
 	sockets    map[string]*Socket
 	joining    int  // sockets between lookup and registration (dynamic children)
+	streams    int  // EventStreams of a dynamic child, which keep it
 	dropped    bool // a dynamic child removed once empty
 	children   []*Namespace
 	middleware []Middleware
@@ -246,8 +247,9 @@ func (n *Namespace) isDropped() bool {
 	return n.dropped
 }
 
-// dropIfEmpty removes a dynamic child namespace that has no socket and none
-// joining, so that clients cannot make the server keep namespaces forever.
+// dropIfEmpty removes a dynamic child namespace that has no socket, none
+// joining and no EventStream, so that clients cannot make the server keep
+// namespaces forever.
 func (n *Namespace) dropIfEmpty() {
 	if n.parent == nil {
 		return
@@ -255,7 +257,7 @@ func (n *Namespace) dropIfEmpty() {
 	srv := n.srv
 	srv.mu.Lock()
 	n.mu.Lock()
-	empty := len(n.sockets) == 0 && n.joining == 0 && !n.dropped
+	empty := len(n.sockets) == 0 && n.joining == 0 && n.streams == 0 && !n.dropped
 	if empty {
 		n.dropped = true
 		if srv.nsps[n.name] == n {

@@ -124,30 +124,40 @@ func (s *Server) lookup(name string, auth json.RawMessage) *Namespace {
 		return n
 	}
 	for _, p := range parents {
-		if !p.match(name, auth) {
-			continue
+		if p.match(name, auth) {
+			return s.child(p, name, 0)
 		}
-		n := newNamespace(s, name, nil) // the adapter factory runs outside s.mu
-		n.parent = p
-		s.mu.Lock()
-		if existing := s.nsps[name]; existing != nil {
-			s.mu.Unlock()
-			ctx, cancel := adapterContext()
-			_ = n.adapter.Close(ctx)
-			cancel()
-			return existing
-		}
-		s.nsps[name] = n
-		s.mu.Unlock()
-		p.mu.Lock()
-		p.children = append(p.children, n)
-		p.mu.Unlock()
-		for _, o := range s.cfg.observers {
-			o.NamespaceCreated(n)
-		}
-		return n
 	}
 	return nil
+}
+
+// child makes the dynamic namespace name, a child of p, unless the server
+// holds a namespace of that name already: it returns the one it holds,
+// with streams more EventStreams keeping it.
+func (s *Server) child(p *Namespace, name string, streams int) *Namespace {
+	n := newNamespace(s, name, nil) // the adapter factory runs outside s.mu
+	n.parent = p
+	n.streams = streams
+	s.mu.Lock()
+	if existing := s.nsps[name]; existing != nil {
+		existing.mu.Lock()
+		existing.streams += streams
+		existing.mu.Unlock()
+		s.mu.Unlock()
+		ctx, cancel := adapterContext()
+		_ = n.adapter.Close(ctx)
+		cancel()
+		return existing
+	}
+	s.nsps[name] = n
+	s.mu.Unlock()
+	p.mu.Lock()
+	p.children = append(p.children, n)
+	p.mu.Unlock()
+	for _, o := range s.cfg.observers {
+		o.NamespaceCreated(n)
+	}
+	return n
 }
 
 // defined returns the namespace name the server holds (defined with Of, or

@@ -139,6 +139,7 @@ type EventStream struct {
 	last    []*sseFrame // the last of each State event, oldest first
 	closed  bool
 	done    chan struct{}
+	release sync.Once // of the namespace, by Close
 }
 
 // sseFrame is one encoded SSE event, shared by every client.
@@ -158,6 +159,13 @@ func (f *sseFrame) noID() []byte { return append(f.b[:f.body:f.body], '\n') }
 // [EventStream.Close] or the server closes: make one per set of rooms, not
 // one per request. It panics if rooms is empty, if n is the parent of
 // dynamic namespaces, or if a number in opts is negative.
+//
+// On a dynamic child namespace, the stream keeps the namespace (its
+// adapter, and in a cluster its subscriptions) until it is closed, even
+// when no socket is left in it; then the namespace goes once it has no
+// socket either. A child already dropped (its last socket gone) is made
+// again, as a client connecting to it would: the stream follows the
+// namespace of that name that the server holds.
 func (n *Namespace) EventStream(rooms []string, opts StreamOptions) *EventStream {
 	if len(rooms) == 0 {
 		panic("realtime: EventStream: no rooms")
@@ -168,6 +176,7 @@ func (n *Namespace) EventStream(rooms []string, opts StreamOptions) *EventStream
 	if opts.Heartbeat < 0 || opts.Buffer < 0 || opts.MaxClients < 0 {
 		panic("realtime: EventStream: negative Heartbeat, Buffer or MaxClients")
 	}
+	n = n.keep()
 	es := &EventStream{
 		nsp:       n,
 		rooms:     make(map[string]struct{}, len(rooms)),
@@ -200,8 +209,48 @@ func (n *Namespace) EventStream(rooms []string, opts StreamOptions) *EventStream
 // Close ends the stream's clients and unregisters it; later requests get
 // 503. It may be called more than once.
 func (es *EventStream) Close() {
-	es.nsp.srv.streams.remove(es)
+	es.release.Do(func() {
+		es.nsp.srv.streams.remove(es)
+		es.nsp.unkeep()
+	})
 	es.close()
+}
+
+// keep returns the namespace of n's name that the server holds, n itself
+// unless n is a dynamic child dropped meanwhile (made again then), kept
+// for one more EventStream if it is a dynamic child.
+func (n *Namespace) keep() *Namespace {
+	if n.parent == nil {
+		return n
+	}
+	srv := n.srv
+	srv.mu.Lock()
+	cur := srv.nsps[n.name]
+	if cur != nil {
+		cur.mu.Lock()
+		cur.streams++ // under srv.mu: a namespace it holds is not dropped
+		cur.mu.Unlock()
+	}
+	srv.mu.Unlock()
+	if cur != nil {
+		return cur
+	}
+	return srv.child(n.parent, n.name, 1)
+}
+
+// unkeep undoes keep, when an EventStream of n closes: n, a dynamic child
+// with no socket left, goes (unless the server is closed, which closes
+// its namespaces).
+func (n *Namespace) unkeep() {
+	if n.parent == nil {
+		return
+	}
+	n.mu.Lock()
+	n.streams--
+	n.mu.Unlock()
+	if !n.srv.closed.Load() {
+		n.dropIfEmpty()
+	}
 }
 
 func (es *EventStream) close() {

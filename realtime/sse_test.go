@@ -5,14 +5,17 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
+	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/vicinity-go/vicinity/client"
 	"github.com/vicinity-go/vicinity/realtime"
 	"github.com/vicinity-go/vicinity/spatial"
 	"github.com/vicinity-go/vicinity/transport"
@@ -585,4 +588,89 @@ func TestEventStreamResumeEndsWithNewestState(t *testing.T) {
 			assert.Equal(t, 1, ids, "the id of the older state, in its place")
 		})
 	}
+}
+
+// dropObserver counts the dynamic namespaces dropped.
+type dropObserver struct {
+	realtime.NopObserver
+	dropped atomic.Int32
+}
+
+func (o *dropObserver) NamespaceDropped(*realtime.Namespace) { o.dropped.Add(1) }
+
+// TestEventStreamDynamicChild: an EventStream keeps the dynamic child
+// namespace it follows while it is open, when the child's last socket
+// goes, and makes again a child already dropped; once closed, the child
+// goes with its last socket.
+func TestEventStreamDynamicChild(t *testing.T) {
+	t.Parallel()
+	obs := &dropObserver{}
+	srv := realtime.New(realtime.WithObserver(obs))
+	parent := srv.OfRegexp(regexp.MustCompile(`^/room-\d+$`))
+	children := make(chan *realtime.Namespace, 4)
+	parent.OnConnection(func(s *realtime.Socket) { children <- s.Namespace() })
+	streams := map[string]*realtime.EventStream{}
+	var mu sync.Mutex
+	ready := make(chan struct{})
+	mux := http.NewServeMux()
+	mux.Handle("/socket.io/", srv)
+	mux.HandleFunc("/events/{n}", func(w http.ResponseWriter, r *http.Request) {
+		<-ready
+		mu.Lock()
+		es := streams[r.PathValue("n")]
+		mu.Unlock()
+		es.ServeHTTP(w, r)
+	})
+	ts := httptest.NewServer(mux)
+	t.Cleanup(func() {
+		_ = srv.Close()
+		ts.Close()
+	})
+	connect := func(name string) *client.Socket {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		c, err := client.Connect(ctx, ts.URL+name, client.WithReconnection(false))
+		require.NoError(t, err)
+		return c
+	}
+
+	// A stream made while the child lives keeps it when its socket goes.
+	c1 := connect("/room-1")
+	child := <-children
+	es1 := child.EventStream([]string{"r"}, realtime.StreamOptions{})
+	// A stream made on a child dropped meanwhile makes it again.
+	c2 := connect("/room-2")
+	dropped := <-children
+	_ = c2.Manager().Close()
+	require.Eventually(t, func() bool { return obs.dropped.Load() == 1 }, 5*time.Second, 5*time.Millisecond, "/room-2 has no socket left")
+	es2 := dropped.EventStream([]string{"r"}, realtime.StreamOptions{})
+	mu.Lock()
+	streams["1"], streams["2"] = es1, es2
+	mu.Unlock()
+	close(ready)
+
+	_ = c1.Manager().Close()
+	require.Eventually(t, func() bool { return child.Len() == 0 }, 5*time.Second, 5*time.Millisecond)
+	s1 := openStream(t, ts.URL+"/events/1", nil)
+	s1.start(t)
+	s2 := openStream(t, ts.URL+"/events/2", nil)
+	s2.start(t)
+	c3 := connect("/room-1")
+	assert.Same(t, child, <-children, "the child was kept")
+	require.NoError(t, parent.To("r").Emit("n", 1)) // reaches every child
+	require.NoError(t, srv.Of("/room-1").To("r").Emit("n", 2))
+	require.NoError(t, srv.Of("/room-2").To("r").Emit("n", 3))
+	assert.Equal(t, "1", s1.nextEvent(t).Data)
+	assert.Equal(t, "2", s1.nextEvent(t).Data)
+	assert.Equal(t, "1", s2.nextEvent(t).Data)
+	assert.Equal(t, "3", s2.nextEvent(t).Data)
+	assert.Equal(t, int32(1), obs.dropped.Load())
+
+	// Closed, a stream keeps its child no longer.
+	es2.Close()
+	require.Eventually(t, func() bool { return obs.dropped.Load() == 2 }, 5*time.Second, 5*time.Millisecond, "/room-2 went with its stream")
+	es1.Close()
+	assert.Equal(t, int32(2), obs.dropped.Load(), "/room-1 has a socket")
+	_ = c3.Manager().Close()
+	require.Eventually(t, func() bool { return obs.dropped.Load() == 3 }, 5*time.Second, 5*time.Millisecond, "/room-1 went with its last socket")
 }
