@@ -139,6 +139,29 @@ type Adapter interface {
 	Close(ctx context.Context) error
 }
 
+// RoomFollower is implemented by a cluster [Adapter] that gets a room's
+// broadcasts from the other servers only while this server has an
+// interest in the room, as [MemoryAdapter.HasRoom] reports it (cluster/redis's
+// adapter does in its sharded dynamic modes). Besides its sockets' rooms,
+// this server follows the rooms of an [EventStream] from
+// [Namespace.EventStream] until [EventStream.Close]: the server then calls
+// FollowRooms and UnfollowRooms. An adapter that gets every broadcast of
+// the namespace, or asks HasRoom as each arrives, needs not implement it.
+type RoomFollower interface {
+	Adapter
+	// FollowRooms tells the adapter that this server follows rooms, which
+	// HasRoom now reports: the adapter makes sure it gets their
+	// broadcasts. It must not wait on the network but briefly, as AddAll
+	// (it may wait until it listens to the rooms, so that what is
+	// broadcast once EventStream has returned reaches the stream).
+	FollowRooms(rooms []string)
+	// UnfollowRooms tells the adapter that an EventStream following rooms
+	// closed: the rooms that HasRoom no longer reports (another stream or
+	// a socket may still have them) need not be listened to. It must not
+	// wait.
+	UnfollowRooms(rooms []string)
+}
+
 // ErrNoSession is returned by [Adapter.RestoreSession] for a session or
 // an offset that is unknown or expired.
 var ErrNoSession = errors.New("realtime: no such recovery session")

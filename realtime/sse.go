@@ -5,6 +5,7 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
+	"maps"
 	"net/http"
 	"slices"
 	"strconv"
@@ -75,7 +76,8 @@ type StreamOptions struct {
 //
 // A client receives what a socket in the rooms would receive from
 // broadcasts ([BroadcastOperator.Emit], [Namespace.Emit], including those
-// of other servers that a cluster adapter delivers here): one SSE event
+// of other servers that a cluster adapter delivers here, which it is told
+// of as a [RoomFollower]): one SSE event
 // per broadcast, in order, with
 //
 //	event: <the event name>
@@ -193,6 +195,7 @@ func (n *Namespace) EventStream(rooms []string, opts StreamOptions) *EventStream
 	for _, r := range rooms {
 		es.rooms[r] = struct{}{}
 	}
+	followed := slices.Sorted(maps.Keys(es.rooms))
 	for _, e := range opts.State {
 		es.state[e] = struct{}{}
 	}
@@ -202,7 +205,11 @@ func (n *Namespace) EventStream(rooms []string, opts StreamOptions) *EventStream
 			es.events[e] = struct{}{}
 		}
 	}
-	n.srv.streams.add(es)
+	if n.srv.streams.add(es) {
+		if f, ok := n.adapter.(RoomFollower); ok {
+			f.FollowRooms(followed) // once HasRoom reports them
+		}
+	}
 	return es
 }
 
@@ -210,7 +217,11 @@ func (n *Namespace) EventStream(rooms []string, opts StreamOptions) *EventStream
 // 503. It may be called more than once.
 func (es *EventStream) Close() {
 	es.release.Do(func() {
-		es.nsp.srv.streams.remove(es)
+		if es.nsp.srv.streams.remove(es) {
+			if f, ok := es.nsp.adapter.(RoomFollower); ok {
+				f.UnfollowRooms(slices.Sorted(maps.Keys(es.rooms))) // once HasRoom no longer reports them
+			}
+		}
 		es.nsp.unkeep()
 	})
 	es.close()
@@ -515,7 +526,9 @@ type streamHub struct {
 	active  activity // ServeHTTP calls streaming
 }
 
-func (h *streamHub) add(es *EventStream) {
+// add registers es, and reports whether it did: once the hub is closed, it
+// closes es instead.
+func (h *streamHub) add(es *EventStream) bool {
 	h.mu.Lock()
 	closed := h.closed
 	if !closed {
@@ -526,13 +539,19 @@ func (h *streamHub) add(es *EventStream) {
 	if closed {
 		es.close()
 	}
+	return !closed
 }
 
-func (h *streamHub) remove(es *EventStream) {
+// remove unregisters es, and reports whether it was registered.
+func (h *streamHub) remove(es *EventStream) bool {
 	h.mu.Lock()
+	defer h.mu.Unlock()
+	if !slices.Contains(h.streams, es) {
+		return false
+	}
 	h.streams = slices.DeleteFunc(slices.Clone(h.streams), func(x *EventStream) bool { return x == es })
 	h.n.Store(int32(len(h.streams)))
-	h.mu.Unlock()
+	return true
 }
 
 func (h *streamHub) snapshot() []*EventStream {

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -673,4 +674,65 @@ func TestEventStreamDynamicChild(t *testing.T) {
 	assert.Equal(t, int32(2), obs.dropped.Load(), "/room-1 has a socket")
 	_ = c3.Manager().Close()
 	require.Eventually(t, func() bool { return obs.dropped.Load() == 3 }, 5*time.Second, 5*time.Millisecond, "/room-1 went with its last socket")
+}
+
+// followingAdapter is a cluster adapter as a RoomFollower: it records
+// what it is told, and what HasRoom reports then.
+type followingAdapter struct {
+	*realtime.MemoryAdapter
+	mu    sync.Mutex
+	calls []string
+}
+
+func (a *followingAdapter) FollowRooms(rooms []string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for _, r := range rooms {
+		a.calls = append(a.calls, "follow "+r+" "+strconv.FormatBool(a.HasRoom(r)))
+	}
+}
+
+func (a *followingAdapter) UnfollowRooms(rooms []string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for _, r := range rooms {
+		a.calls = append(a.calls, "unfollow "+r+" "+strconv.FormatBool(a.HasRoom(r)))
+	}
+}
+
+func (a *followingAdapter) took() []string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	calls := a.calls
+	a.calls = nil
+	return calls
+}
+
+// TestEventStreamRoomFollower: an adapter that is a RoomFollower is told
+// of the rooms an EventStream follows when it is made, once HasRoom
+// reports them, and when it is closed, once HasRoom no longer does.
+func TestEventStreamRoomFollower(t *testing.T) {
+	t.Parallel()
+	var fa *followingAdapter
+	srv := realtime.New(realtime.WithAdapter(func(n *realtime.Namespace) realtime.Adapter {
+		fa = &followingAdapter{MemoryAdapter: realtime.NewLocalAdapter(n)}
+		return fa
+	}))
+	t.Cleanup(func() { _ = srv.Close() })
+	nsp := srv.Of("/")
+	a := nsp.EventStream([]string{"b", "a", "b"}, realtime.StreamOptions{})
+	assert.Equal(t, []string{"follow a true", "follow b true"}, fa.took())
+	b := nsp.EventStream([]string{"b"}, realtime.StreamOptions{})
+	assert.Equal(t, []string{"follow b true"}, fa.took())
+	a.Close()
+	assert.Equal(t, []string{"unfollow a false", "unfollow b true"}, fa.took(), "b is still followed")
+	a.Close()
+	assert.Empty(t, fa.took(), "closed once")
+	b.Close()
+	assert.Equal(t, []string{"unfollow b false"}, fa.took())
+
+	_ = srv.Close()
+	c := nsp.EventStream([]string{"c"}, realtime.StreamOptions{})
+	c.Close()
+	assert.Empty(t, fa.took(), "the server is closed: the stream is too, at once")
 }

@@ -141,6 +141,8 @@ type Adapter struct {
 	geo *geo
 }
 
+var _ realtime.RoomFollower = (*Adapter)(nil)
+
 func (h *hub) newAdapter(nsp *realtime.Namespace) realtime.Adapter {
 	name := nsp.Name()
 	key := h.cfg.key
@@ -268,6 +270,24 @@ func (a *Adapter) DelAll(id string) {
 	if a.rec != nil {
 		a.rec.forget(id)
 	}
+}
+
+// FollowRooms implements [realtime.RoomFollower]: in the sharded dynamic
+// modes, the adapter listens to the channels of rooms an EventStream of
+// this server follows, as it does for its sockets' rooms, and waits (up
+// to a second) until it does. The other modes get every broadcast of the
+// namespace already.
+func (a *Adapter) FollowRooms(rooms []string) {
+	if a.roomSubs != nil {
+		a.roomsJoined(true, rooms)
+	}
+}
+
+// UnfollowRooms implements [realtime.RoomFollower]: the adapter stops
+// listening to the channels of rooms no socket or EventStream of this
+// server has any longer.
+func (a *Adapter) UnfollowRooms(rooms []string) {
+	a.roomsChanged(rooms...)
 }
 
 // globEscape escapes the characters PSUBSCRIBE's patterns give a meaning.

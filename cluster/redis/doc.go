@@ -38,7 +38,8 @@
 // sharded pub/sub (SSUBSCRIBE, SPUBLISH) and socket.io-adapter's
 // ClusterAdapter messages ({uid, nsp, type, data}) on K#N# (requests and
 // broadcasts), K#N#uid# (answers) and, in the dynamic modes, K#N#room#
-// (broadcasts to one room, received by the servers with sockets in it).
+// (broadcasts to one room, received by the servers with sockets in it, or
+// a realtime.EventStream following it).
 // On a Redis Cluster each shard channel is subscribed to on its shard's
 // node, and messages on different channels are not ordered among
 // themselves.
@@ -89,7 +90,7 @@
 // one goroutine per factory; a broadcast waits only when 8,192 commands are
 // queued. In the sharded dynamic modes, a join that makes a room new on a
 // server waits, up to a second, until the server listens to the room's
-// channel.
+// channel; so does making an EventStream.
 //
 // # When Redis is unreachable
 //
