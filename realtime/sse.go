@@ -237,6 +237,9 @@ func (n *Namespace) keep() *Namespace {
 	srv := n.srv
 	srv.mu.Lock()
 	cur := srv.nsps[n.name]
+	if cur == nil && srv.closed.Load() {
+		cur = n // closed, the server makes no namespace: the stream is closed at once
+	}
 	if cur != nil {
 		cur.mu.Lock()
 		cur.streams++ // under srv.mu: a namespace it holds is not dropped
