@@ -49,7 +49,7 @@ type Observer interface {
 	// NamespaceCreated is called when a namespace is created: by
 	// [Server.Of] ("/" by [New]), or a dynamic one a client connects to.
 	// NamespaceDropped is called when a dynamic namespace is removed once
-	// it has no socket left.
+	// it has no socket and no open EventStream left.
 	NamespaceCreated(n *Namespace)
 	NamespaceDropped(n *Namespace)
 	// SocketConnected is called when a socket has been accepted and the
