@@ -40,6 +40,9 @@ func startBots(ctx context.Context, url string, o options, home func(context.Con
 			if !ok {
 				return // ctx ended first
 			}
+			if i == 0 {
+				log.Info("the bots walk in", "lat", at.Lat, "lng", at.Lng)
+			}
 			b := newBot(i, at, o)
 			b.log = log
 			if err := b.walk(ctx, url, o.BotStep, o.botSecret); err != nil && ctx.Err() == nil {

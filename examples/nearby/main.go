@@ -12,6 +12,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"embed"
@@ -57,6 +58,7 @@ type options struct {
 	BotStep    time.Duration // how often a bot moves
 	BotSpeed   float64       // meters a second a bot walks, give or take a fifth
 	Metrics    bool          // serve /metrics (Prometheus text format)
+	Verbose    bool          // log every connection, not only problems
 	// Redis, a redis:// URL, makes the server one node of a cluster: the
 	// others on the same Redis get its broadcasts and it theirs.
 	Redis string
@@ -138,6 +140,7 @@ func main() {
 	flag.IntVar(&o.Bots, "bots", o.Bots, "simulated walkers, so the map is lively at once (0 for none)")
 	flag.Float64Var(&o.Precision, "precision", o.Precision, "meters: others see positions coarsened to this grid (0 for exact)")
 	flag.BoolVar(&o.Metrics, "metrics", false, web.MetricsUsage)
+	flag.BoolVar(&o.Verbose, "v", false, "log every connection (opened, connected, disconnected), not only problems")
 	flag.StringVar(&o.Redis, "redis", "", "redis://host:port: run as one node of a cluster on that Redis (people, presence, shouts, DMs and areas shared by every node)")
 	flag.Func("center", "lat,lng where the map starts for people who do not share their location, and where bots walk (default Berlin-Mitte, 52.52,13.405)", func(v string) error {
 		p, err := parsePoint(v)
@@ -190,13 +193,22 @@ func run(addr string, o options, logger *slog.Logger) error {
 		return err
 	}
 	url := "http://" + ln.Addr().String()
-	logger.Info("nearby is running: open it in two tabs", "url", url, "bots", o.Bots, "redis", o.Redis)
+	logger.Info("nearby is running: open it in two tabs (Ctrl-C stops it)", "url", url, "live view", url+"/live")
+	where := "around the first person placed"
+	if o.CenterSet {
+		where = fmt.Sprintf("around %.5f,%.5f", o.Center.Lat, o.Center.Lng)
+	}
+	logger.Info("settings", "database", filepath.Join(o.Data, "nearby.db"), "tiles", cmp.Or(o.Tiles, "none: a plain map"),
+		"bots", fmt.Sprintf("%d, %s", o.Bots, where), "redis", cmp.Or(o.Redis, "none: one node"))
 	botsDone := startBots(ctx, url, o, home, logger)
 	// Until Ctrl-C, then rt.Shutdown (goodbye to every client) before the
 	// HTTP server's.
 	err = web.Serve(ctx, ln, handler, rt.Shutdown, logger)
 	stop() // the bots too, should serving have failed
 	botsDone()
+	if err == nil {
+		logger.Info("stopped")
+	}
 	return err
 }
 
@@ -252,7 +264,7 @@ func newServer(logger *slog.Logger, o options, cluster rueidis.Client, db *store
 		}
 	}
 	rt := realtime.New(append(opts,
-		realtime.WithLogger(logger),
+		realtime.WithLogger(quiet(logger, o.Verbose)),
 		// A phone that loses its connection for less than two minutes (a
 		// tunnel, a switch to another network) comes back as the same
 		// socket and gets the shouts, DMs and area chats it missed; the
@@ -306,6 +318,33 @@ func newServer(logger *slog.Logger, o options, cluster rueidis.Client, db *store
 		_, _ = w.Write(world)
 	})
 	return rt, mux, closePresence
+}
+
+// quiet is logger without its Info and Debug records, unless verbose:
+// the library logs every connection at Info.
+func quiet(logger *slog.Logger, verbose bool) *slog.Logger {
+	if verbose {
+		return logger
+	}
+	return slog.New(minLevel{logger.Handler(), slog.LevelWarn})
+}
+
+// minLevel is a handler dropping records below min.
+type minLevel struct {
+	slog.Handler
+	min slog.Level
+}
+
+func (h minLevel) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= h.min && h.Handler.Enabled(ctx, l)
+}
+
+func (h minLevel) WithAttrs(as []slog.Attr) slog.Handler {
+	return minLevel{h.Handler.WithAttrs(as), h.min}
+}
+
+func (h minLevel) WithGroup(name string) slog.Handler {
+	return minLevel{h.Handler.WithGroup(name), h.min}
 }
 
 // parsePoint parses "lat,lng" in degrees.
@@ -366,17 +405,20 @@ func onConnection(rt *realtime.Server, p *people, placed func(spatial.Point)) fu
 			u := userOf(s)
 			u.Radius = r
 			s.SetData(u)
-			_ = e.AckResult(watch(s, r))
+			_ = e.AckResult(plain(watch(s, r)))
 		})
 
 		// "shout" (text) → everyone within the shouter's radius.
 		s.On("shout", func(e *realtime.Event) {
 			text, err := textArg(e)
+			if _, placed := s.Location(); err == nil && !placed {
+				err = realtime.ErrNoLocation // a shout from nowhere reaches nobody
+			}
 			if err == nil {
 				u := userOf(s)
 				err = s.Near(u.Radius).Emit("shout", message(s, text, ""))
 			}
-			_ = e.AckResult(err)
+			_ = e.AckResult(plain(err))
 		})
 
 		// "hide" (bool) → nobody sees you; you still see them.
@@ -386,7 +428,7 @@ func onConnection(rt *realtime.Server, p *people, placed func(spatial.Point)) fu
 				_ = e.AckResult(errors.New("hide must be true or false"))
 				return
 			}
-			_ = e.AckResult(s.SetHidden(hide))
+			_ = e.AckResult(plain(s.SetHidden(hide)))
 		})
 
 		// "home" (bool) → a privacy zone of homeRadius around where you
@@ -409,9 +451,31 @@ func onConnection(rt *realtime.Server, p *people, placed func(spatial.Point)) fu
 				}
 				pv.Zones = []spatial.Zone{{Center: here.Point, Radius: homeRadius}}
 			}
-			_ = e.AckResult(s.SetPrivacy(pv))
+			_ = e.AckResult(plain(s.SetPrivacy(pv)))
 		})
 	}
+}
+
+// refusals are the library's refusals in the words the page shows.
+var refusals = []struct {
+	err  error
+	text string
+}{
+	{realtime.ErrTooManyQueries, "slow down: try again in a moment"},
+	{realtime.ErrNoLocation, "place yourself on the map first"},
+	{realtime.ErrHidden, "you are hidden: nobody would hear you"},
+	{realtime.ErrTooManyZones, "that privacy zone is too large"},
+}
+
+// plain returns err in the page's words when it is one of the library's
+// refusals, else err.
+func plain(err error) error {
+	for _, r := range refusals {
+		if errors.Is(err, r.err) {
+			return errors.New(r.text)
+		}
+	}
+	return err
 }
 
 // message is the payload of shout, dm and area-chat.

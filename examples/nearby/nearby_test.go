@@ -337,3 +337,23 @@ func TestBotWalk(t *testing.T) {
 	assert.Greater(t, stopped, steps/100, "it stops sometimes")
 	assert.Less(t, stopped, steps/2, "it mostly walks")
 }
+
+// The library's refusals reach the page in its own words: a shout before
+// being placed, too many shouts at once, a shout while hidden.
+func TestRefusalsInPlainWords(t *testing.T) {
+	t.Parallel()
+	ts := serve(t, testOptions())
+	ana := join(t, ts, "ana")
+	assert.Equal(t, "place yourself on the map first", ana.call("shout", "hello?"))
+	ana.moveTo(berlin)
+	var answers []string
+	for range 20 {
+		answers = append(answers, ana.call("shout", "hello"))
+	}
+	assert.Contains(t, answers, "slow down: try again in a moment")
+	for _, a := range answers {
+		assert.NotContains(t, a, "realtime:")
+	}
+	require.Empty(t, ana.call("hide", true))
+	require.Eventually(t, func() bool { return ana.call("shout", "hi") == "you are hidden: nobody would hear you" }, wait, 100*time.Millisecond)
+}

@@ -69,28 +69,34 @@ type people struct {
 // the connection; the page shows a *realtime.ConnectError's Message
 // (err.message in its connect_error handler).
 func (p *people) authenticate(s *realtime.Socket) error {
-	var auth struct{ Name, Token, Bot string }
+	var auth struct {
+		Name       *string // nil: not claiming
+		Token, Bot string
+	}
 	if raw := s.Handshake().Auth; len(raw) > 0 && json.Unmarshal(raw, &auth) != nil {
 		return &realtime.ConnectError{Message: "auth must be {name: string} or {token: string}"}
 	}
 	ctx, cancel := context.WithTimeout(s.Context(), dbTimeout)
 	defer cancel()
-	if auth.Token != "" {
-		name, err := p.db.SignIn(ctx, auth.Token)
-		if err == nil && auth.Name != "" && store.Key(auth.Name) != store.Key(name) {
-			return &realtime.ConnectError{Message: "this device holds another name: sign out first"}
-		}
-		if err == nil || auth.Name == "" || !errors.Is(err, store.ErrUnknownToken) {
-			if err != nil {
-				return p.refuse("sign in", err)
-			}
-			s.SetData(user{Name: name, Radius: defaultRadius, token: auth.Token})
-			return nil
+	var name string
+	if auth.Name != nil || auth.Token == "" {
+		var err error
+		if name, err = web.Clean("name", deref(auth.Name), maxName); err != nil {
+			return &realtime.ConnectError{Message: err.Error()}
 		}
 	}
-	name, err := web.Clean("name", auth.Name, maxName)
-	if err != nil {
-		return &realtime.ConnectError{Message: err.Error()}
+	if auth.Token != "" {
+		held, err := p.db.SignIn(ctx, auth.Token)
+		switch {
+		case err == nil && name != "" && store.Key(held) != store.Key(name):
+			return &realtime.ConnectError{Message: "this device holds another name: sign out first"}
+		case err == nil:
+			s.SetData(user{Name: held, Radius: defaultRadius, token: auth.Token})
+			return nil
+		case name == "" || !errors.Is(err, store.ErrUnknownToken):
+			return p.refuse("sign in", err)
+		}
+		// A new device's token, claiming name.
 	}
 	if auth.Bot != "" && p.botSecret != "" && auth.Bot == p.botSecret {
 		s.SetData(user{Name: name, Radius: defaultRadius, Bot: true})
@@ -103,6 +109,7 @@ func (p *people) authenticate(s *realtime.Socket) error {
 		return &realtime.ConnectError{Message: "too many new names from your address: try again later"}
 	}
 	token := auth.Token
+	var err error
 	if token == "" {
 		token, err = p.db.Claim(ctx, name)
 	} else {
@@ -119,6 +126,14 @@ func (p *people) authenticate(s *realtime.Socket) error {
 	_ = p.rt.In(userRoom(name)).DisconnectSockets(ctx, false)
 	s.SetData(user{Name: name, Radius: defaultRadius, token: token, claimed: auth.Token == ""})
 	return nil
+}
+
+// deref is *s, or "" for nil.
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
 }
 
 // refuse turns a store error into the refusal a page shows: the store's

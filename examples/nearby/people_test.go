@@ -349,3 +349,14 @@ func TestStaleHolderClosed(t *testing.T) {
 		break
 	}
 }
+
+// A page claiming with its token and an empty name is told the name is
+// empty (not that its token is unknown).
+func TestEmptyNameWithToken(t *testing.T) {
+	t.Parallel()
+	ts := serve(t, testOptions())
+	token := strings.Repeat("A", 43)
+	assert.Equal(t, "name is empty", refusal(t, ts.URL, map[string]string{"name": " ", "token": token}))
+	assert.Equal(t, "name is empty", refusal(t, ts.URL, map[string]string{"name": "", "token": token}))
+	assert.Equal(t, "sign in again: this device's sign-in is unknown", refusal(t, ts.URL, map[string]string{"token": token}))
+}
