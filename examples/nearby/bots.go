@@ -24,27 +24,94 @@ const (
 	maxTurn  = 25 * math.Pi / 180
 )
 
+// herdSpread is how far, in meters, a person may be placed from every
+// place the bots walk before some of them come to keep them company.
+const herdSpread = 10_000
+
+// herd is where the bots walk: around the places people put themselves,
+// so that nobody is alone on the map. The first place is where the first
+// person is placed (or -center, and then only there); a person placed
+// farther than herdSpread from every place adds theirs (at most one place
+// a bot, the oldest dropped), and the bots share the places out: bot i
+// walks around place i mod n.
+type herd struct {
+	mu     sync.Mutex
+	places []spatial.Point
+	bots   int
+	known  chan struct{} // closed once there is a place
+	log    *slog.Logger
+}
+
+// newHerd returns the herd of o.Bots bots: at o.Center if chosen, else
+// following the people placed, which it learns by setting o.onPlaced.
+func newHerd(o *options) *herd {
+	h := &herd{bots: max(o.Bots, 1), known: make(chan struct{}), log: slog.New(slog.DiscardHandler)}
+	if o.CenterSet {
+		h.places = []spatial.Point{o.Center}
+		close(h.known)
+	} else {
+		o.onPlaced = h.placed
+	}
+	return h
+}
+
+// placed hears that someone was placed at p.
+func (h *herd) placed(p spatial.Point) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, q := range h.places {
+		if spatial.Distance(p, q) <= herdSpread {
+			return
+		}
+	}
+	h.places = append(h.places, p)
+	if len(h.places) > h.bots {
+		h.places = h.places[1:]
+	}
+	if len(h.places) == 1 {
+		close(h.known)
+	}
+	h.log.Info("the bots come to keep someone company", "lat", p.Lat, "lng", p.Lng, "places", len(h.places))
+}
+
+// wait blocks until there is a place, and reports false if ctx ended
+// first.
+func (h *herd) wait(ctx context.Context) bool {
+	select {
+	case <-h.known:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// home is where bot i walks now; there must be a place (see wait).
+func (h *herd) home(i int) spatial.Point {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.places[i%len(h.places)]
+}
+
 // startBots connects o.Bots simulated walkers to the server at url with
-// vicinity's Go client, each a user like any other: they walk around home,
-// now and then stop, step away from their phone or shout. home blocks
-// until the place is known (the first person located, or -center); the
-// bots connect then. They stop when ctx ends; the returned function waits
-// for them to disconnect.
-func startBots(ctx context.Context, url string, o options, home func(context.Context) (spatial.Point, bool), log *slog.Logger) (wait func()) {
+// vicinity's Go client, each a user like any other: they walk around
+// their home in the herd, now and then stop, step away from their phone
+// or shout. They connect once the herd has a place (the first person
+// placed, or -center). They stop when ctx ends; the returned function
+// waits for them to disconnect.
+func startBots(ctx context.Context, url string, o options, h *herd, log *slog.Logger) (wait func()) {
+	h.mu.Lock()
+	h.log = log
+	h.mu.Unlock()
 	var wg sync.WaitGroup
 	for i := range o.Bots {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			at, ok := home(ctx)
-			if !ok {
+			if !h.wait(ctx) {
 				return // ctx ended first
 			}
-			if i == 0 {
-				log.Info("the bots walk in", "lat", at.Lat, "lng", at.Lng)
-			}
-			b := newBot(i, at, o)
-			b.log = log
+			b := newBot(i, h.home(i), o)
+			b.herd, b.log = h, log
 			if err := b.walk(ctx, url, o.BotStep, o.botSecret); err != nil && ctx.Err() == nil {
 				log.Warn("bot stopped", "name", b.name, "err", err)
 			}
@@ -73,6 +140,8 @@ type bot struct {
 	to      spatial.Point
 	stride  float64 // meters a step
 	pausing int     // steps left standing still
+	herd    *herd   // where it walks (nil: around home, always)
+	i       int     // its number in the herd
 	log     *slog.Logger
 }
 
@@ -80,7 +149,7 @@ func newBot(i int, home spatial.Point, o options) *bot {
 	rng := rand.New(rand.NewPCG(uint64(i), 7))
 	speed := o.BotSpeed * (0.8 + 0.4*rng.Float64())
 	b := &bot{
-		name: botName(i), rng: rng, home: home,
+		name: botName(i), rng: rng, home: home, i: i,
 		stride: speed * o.BotStep.Seconds(),
 	}
 	b.at = b.somewhere()
@@ -107,6 +176,12 @@ func (b *bot) walk(ctx context.Context, url string, interval time.Duration, secr
 	defer tick.Stop()
 	away := 0 // steps left away from the phone
 	for placed := false; ; placed = true {
+		if b.herd != nil {
+			if home := b.herd.home(b.i); home != b.home { // off to keep someone company
+				b.home, placed = home, false
+				b.at, b.to = b.somewhere(), b.somewhere()
+			}
+		}
 		if moved := b.step(); moved || !placed {
 			if err := b.call(ctx, s, "location", map[string]float64{"lat": b.at.Lat, "lng": b.at.Lng, "accuracy": 10}); err != nil {
 				return err

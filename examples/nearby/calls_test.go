@@ -234,7 +234,7 @@ func TestCallBot(t *testing.T) {
 	t.Parallel()
 	o := testOptions()
 	o.Bots, o.Center, o.CenterSet = 1, berlin, true
-	home := botsHome(&o)
+	home := newHerd(&o)
 	ts := serve(t, o)
 	walkBots(t, ts, o, home)
 

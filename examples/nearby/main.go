@@ -31,7 +31,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
@@ -185,7 +184,7 @@ func run(addr string, o options, logger *slog.Logger) error {
 	}
 	defer db.Close()
 	o.botSecret = rand.Text()
-	home := botsHome(&o)
+	home := newHerd(&o)
 	rt, handler, closePresence := newServer(logger, o, cluster, db)
 	defer closePresence()
 	ln, err := net.Listen("tcp", addr)
@@ -210,27 +209,6 @@ func run(addr string, o options, logger *slog.Logger) error {
 		logger.Info("stopped")
 	}
 	return err
-}
-
-// botsHome returns where the bots walk, for startBots: o.Center when
-// chosen, else the first place someone puts themselves, which it learns
-// by setting o.onPlaced.
-func botsHome(o *options) func(context.Context) (spatial.Point, bool) {
-	if o.CenterSet {
-		return func(context.Context) (spatial.Point, bool) { return o.Center, true }
-	}
-	placed := make(chan struct{})
-	var first spatial.Point
-	var once sync.Once
-	o.onPlaced = func(p spatial.Point) { once.Do(func() { first = p; close(placed) }) }
-	return func(ctx context.Context) (spatial.Point, bool) {
-		select {
-		case <-placed:
-			return first, true
-		case <-ctx.Done():
-			return spatial.Point{}, false
-		}
-	}
 }
 
 // newServer returns the Socket.IO server (for Shutdown), the handler

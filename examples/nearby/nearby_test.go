@@ -274,7 +274,7 @@ func TestBots(t *testing.T) {
 	t.Parallel()
 	o := testOptions()
 	o.Bots, o.BotStep, o.BotSpeed = 3, 10*time.Millisecond, 2000 // 20 m a step: moves show on the 50 m grid
-	home := botsHome(&o)
+	home := newHerd(&o)
 	ts := serve(t, o)
 	stop := walkBots(t, ts, o, home)
 
@@ -290,13 +290,18 @@ func TestBots(t *testing.T) {
 	// Some bot comes within 2 km of Tokyo and moves there.
 	enter := watcher.next(realtime.NearbyEnter, nil)
 	watcher.next(realtime.NearbyMove, about(enter["id"].(string)))
+	// Someone alone in Paris gets company too.
+	paris := join(t, ts, "paris")
+	require.Empty(t, paris.call("radius", 2000))
+	paris.moveTo(spatial.Point{Lat: 48.8566, Lng: 2.3522})
+	paris.next(realtime.NearbyEnter, nil)
 	stop()
 	watcher.next(realtime.NearbyLeave, func(v map[string]any) bool { return v["reason"] == realtime.LeaveDisconnected })
 }
 
 // walkBots starts o.Bots bots walking on ts around home; stop (also
 // called when the test ends) stops them and waits until they have gone.
-func walkBots(t *testing.T, ts *httptest.Server, o options, home func(context.Context) (spatial.Point, bool)) (stop func()) {
+func walkBots(t *testing.T, ts *httptest.Server, o options, home *herd) (stop func()) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := startBots(ctx, ts.URL, o, home, slog.New(slog.DiscardHandler))
@@ -305,14 +310,40 @@ func walkBots(t *testing.T, ts *httptest.Server, o options, home func(context.Co
 	return stop
 }
 
-// With -center the bots walk there at once, nobody placed.
-func TestBotsHomeCenter(t *testing.T) {
+// With -center the bots walk there at once, nobody placed, and stay.
+func TestHerdCenter(t *testing.T) {
 	o := testOptions()
+	o.Bots = 4
 	o.Center, o.CenterSet = spatial.Point{Lat: -33.8688, Lng: 151.2093}, true
-	at, ok := botsHome(&o)(t.Context())
-	assert.True(t, ok)
-	assert.Equal(t, o.Center, at)
-	assert.Nil(t, o.onPlaced)
+	h := newHerd(&o)
+	assert.True(t, h.wait(t.Context()))
+	assert.Equal(t, o.Center, h.home(3))
+	assert.Nil(t, o.onPlaced, "nobody moves them")
+}
+
+// Without -center the bots wait for the first person placed; someone
+// placed far from every place the bots walk gets some of them; at most
+// one place a bot.
+func TestHerdFollowsPeople(t *testing.T) {
+	o := testOptions()
+	o.Bots = 4
+	h := newHerd(&o)
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Millisecond)
+	defer cancel()
+	assert.False(t, h.wait(ctx), "nobody placed yet")
+	tokyo, paris, lima := spatial.Point{Lat: 35.68, Lng: 139.65}, spatial.Point{Lat: 48.86, Lng: 2.35}, spatial.Point{Lat: -12.05, Lng: -77.04}
+	o.onPlaced(tokyo)
+	require.True(t, h.wait(t.Context()))
+	for i := range 4 {
+		assert.Equal(t, tokyo, h.home(i))
+	}
+	o.onPlaced(offset(tokyo, 5000, 0)) // near enough: company already
+	o.onPlaced(paris)
+	assert.Equal(t, []spatial.Point{tokyo, paris, tokyo, paris}, []spatial.Point{h.home(0), h.home(1), h.home(2), h.home(3)})
+	o.onPlaced(berlin)
+	o.onPlaced(lima)
+	o.onPlaced(offset(berlin, 0, 20_000)) // a fifth place: the oldest, Tokyo, goes
+	assert.Equal(t, []spatial.Point{paris, berlin, lima, offset(berlin, 0, 20_000)}, []spatial.Point{h.home(0), h.home(1), h.home(2), h.home(3)})
 }
 
 // A bot walks at its speed along a smooth path (it turns at most maxTurn a
