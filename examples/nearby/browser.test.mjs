@@ -184,6 +184,9 @@ test('nearby in two browser pages', { skip }, async (t) => {
     assert.equal(await alice.evaluate(() => localStorage.getItem('nearby.name')), 'alice');
     assert.ok(await alice.evaluate(() => localStorage.getItem('nearby.token')), 'the page keeps its sign-in');
     assert.equal(await alice.evaluate(() => window.nearby.me()), null, 'not placed yet');
+    // The map itself says how to get placed.
+    await alice.locator('#place-prompt', { hasText: 'Tap the map to place yourself' }).waitFor();
+    await inViewport(alice, '#allow-location');
     world = await alice.evaluate(() => window.nearby.world);
     const v = await alice.evaluate(() => window.nearby.view());
     assert.ok(haversine(v, world.center) < 10, 'the map starts on world.center');
@@ -193,6 +196,7 @@ test('nearby in two browser pages', { skip }, async (t) => {
 
     await walk(alice, a);
     await walk(bob, b);
+    await alice.locator('#place-prompt').waitFor({ state: 'hidden' });
     await person(alice, 'bob').filter({ hasText: /\d+ m/ }).waitFor();
     await person(bob, 'alice').filter({ hasText: /\d+ m/ }).waitFor();
     await person(alice, 'bob').filter({ hasText: 'online' }).waitFor();
@@ -200,14 +204,24 @@ test('nearby in two browser pages', { skip }, async (t) => {
     await tab(alice, 'you');
     assert.match(await alice.locator('#me-pos').textContent(), /\d+\.\d+, \d+\.\d+/);
 
-    // An arrow key walks 25 m when no text field has the focus.
-    await front(alice);
-    await alice.evaluate(() => document.activeElement?.blur());
+    // An arrow key walks 25 m when no text field has the focus: after a
+    // click on the map too (Leaflet's keyboard would pan the map); + and -
+    // zoom.
+    await walk(alice, a);
     const before = await me(alice);
     await alice.keyboard.press('ArrowUp');
     const after = await me(alice);
     assert.ok(Math.abs(haversine(before, after) - 25) < 1, `ArrowUp walked ${haversine(before, after)} m`);
     await alice.keyboard.press('ArrowDown');
+    await alice.evaluate(() => document.activeElement?.blur());
+    await alice.keyboard.press('ArrowRight');
+    assert.ok(Math.abs(haversine(before, await me(alice)) - 25) < 1, 'ArrowRight walked 25 m');
+    await alice.keyboard.press('ArrowLeft');
+    const z0 = (await alice.evaluate(() => window.nearby.view())).zoom;
+    await alice.keyboard.press('+');
+    await alice.waitForFunction((z) => window.nearby.view().zoom === z, z0 + 1, { polling: 50 });
+    await alice.keyboard.press('-');
+    await alice.waitForFunction((z) => window.nearby.view().zoom === z, z0, { polling: 50 });
     await shot(alice, '2-placed');
   });
 
@@ -238,6 +252,58 @@ test('nearby in two browser pages', { skip }, async (t) => {
     await alice.click('.leaflet-control-zoom-out');
     await alice.waitForFunction((want) => window.nearby.view().zoom === want, z - 1, { polling: 50 });
     await alice.evaluate((z) => window.nearby.zoom(z), z);
+  });
+
+  await t.test("others' markers glide to where they moved", async () => {
+    // Positions come on a grid (world.precision): a marker that jumped
+    // would show two places only; a glide goes through the ones between.
+    await front(alice);
+    const track = alice.evaluate(() => new Promise((resolve) => {
+      const ys = [];
+      let frames = 0;
+      const tick = () => {
+        const box = document.querySelector('#map .person[data-name="bob"]')?.getBoundingClientRect();
+        if (box) ys.push(Math.round(box.top));
+        const moved = new Set(ys).size > 1;
+        if (moved) frames++;
+        if (frames < 90 && ys.length < 900) requestAnimationFrame(tick);
+        else resolve(ys);
+      };
+      requestAnimationFrame(tick);
+    }));
+    const to = offset(b, 0, 150);
+    await bob.evaluate(([lat, lng]) => moveTo(lat, lng), [to.lat, to.lng]); // bob stays in the background
+    const ys = await track;
+    const places = new Set(ys).size;
+    assert.ok(places >= 4, `bob's marker went through ${places} places: ${[...new Set(ys)]}`);
+    await walk(bob, b);
+  });
+
+  await t.test('two tabs of one person are one entry, one marker', async () => {
+    const tab2 = await openPage(alice.context(), problems, 'alice-tab2', url);
+    await tab2.locator('#status', { hasText: 'connected as alice' }).waitFor();
+    await front(bob);
+    await bob.waitForFunction(() => [...people.keys()].filter((id) => names.get(id) === 'alice').length === 2, null, { polling: 50 });
+    await bob.evaluate(() => new Promise((resolve) => requestAnimationFrame(() => requestAnimationFrame(resolve))));
+    assert.equal(await person(bob, 'alice').count(), 1, 'one entry');
+    assert.equal(await bob.locator('#map .person[data-name="alice"]').count(), 1, 'one marker');
+    const ids = await bob.evaluate(() => [...people.keys()].filter((id) => names.get(id) === 'alice'));
+    assert.ok(ids.includes(await person(bob, 'alice').getAttribute('data-id')), 'a call goes to one of her sockets');
+    await tab2.close();
+    await bob.waitForFunction(() => [...people.keys()].filter((id) => names.get(id) === 'alice').length === 1, null, { polling: 50 });
+    await person(bob, 'alice').filter({ hasText: 'online' }).waitFor();
+  });
+
+  await t.test('the desktop lists enough people', async () => {
+    await front(alice);
+    await alice.setViewportSize({ width: 1280, height: 800 });
+    const fits = await alice.evaluate(() => {
+      const panel = document.querySelector('#panel-people');
+      const li = document.querySelector('#people li');
+      return (panel.clientHeight - document.querySelector('#people').offsetTop + panel.offsetTop) / li.offsetHeight;
+    });
+    assert.ok(fits >= 6, `the people panel fits ${fits.toFixed(1)} people at 1280×800`);
+    await alice.setViewportSize(desktop.viewport);
   });
 
   await t.test('walking beyond the radius leaves the list, walking back returns', async () => {
@@ -323,6 +389,11 @@ test('nearby in two browser pages', { skip }, async (t) => {
   });
 
   await t.test('a dropped connection comes back with what was sent meanwhile', async () => {
+    // Bob has their conversation open: its head follows her presence.
+    await front(bob);
+    if (!(await bob.locator('#people li.selected[data-name="alice"]').count())) await person(bob, 'alice').click();
+    await bob.click('#sel-message');
+    await bob.locator('#conv-seen', { hasText: /^online$/ }).waitFor();
     const id = await alice.evaluate(() => socket.id);
     // alice's transport drops (a tunnel); her client waits 3 s to come back.
     await alice.evaluate(() => {
@@ -332,7 +403,8 @@ test('nearby in two browser pages', { skip }, async (t) => {
     });
     await person(bob, 'alice').filter({ hasText: 'offline' }).waitFor();
     await front(bob);
-    if (!(await bob.locator('#people li.selected[data-name="alice"]').count())) await person(bob, 'alice').click();
+    await bob.locator('#conv-seen', { hasText: /^last seen \d\d:\d\d$/ }).waitFor();
+    await tab(bob, 'chat');
     await bob.locator('#dm:not([disabled])').waitFor(); // offline: the server keeps it for her
     await send(bob, '#dm', 'sent while you were away');
     await front(alice);
@@ -342,6 +414,11 @@ test('nearby in two browser pages', { skip }, async (t) => {
     assert.equal(await message(alice, 'dm', 'sent while you were away').count(), 1, 'once');
     await person(bob, 'alice').filter({ hasText: 'online' }).waitFor();
     await alice.locator('#status', { hasText: 'connected as alice' }).waitFor();
+    await front(bob);
+    await tab(bob, 'dms');
+    await bob.locator('#conv-seen', { hasText: /^online$/ }).waitFor();
+    await bob.click('#conv-back');
+    await tab(bob, 'chat');
   });
 
   await t.test('walking into an area opens its chat, with what was said there', async () => {
@@ -473,7 +550,7 @@ test('nearby in two browser pages', { skip }, async (t) => {
     await alice.locator('#app').waitFor();
     await person(alice, 'bob').waitFor();
     await bob.close();
-    await alice.locator('#people li.offline[data-name="bob"]', { hasText: /offline · last seen \d\d:\d\d:\d\d/ }).waitFor();
+    await alice.locator('#people li.offline[data-name="bob"]', { hasText: /offline · last seen \d\d:\d\d$/ }).waitFor();
     await shot(alice, '10-bob-offline');
   });
 
@@ -523,7 +600,7 @@ test('nearby on a phone', { skip }, async (t) => {
     const map = await inViewport(dave, '#map');
     assert.ok(map.height > vp.height * 0.5, `the map is ${map.height} px of ${vp.height}`);
     assert.ok(map.width >= vp.width - 1, 'the map is as wide as the screen');
-    for (const sel of ['#tabs', '#locate', '#tab-people', '#tab-chat', '#tab-dms', '#tab-you']) {
+    for (const sel of ['#tabs', '#locate', '#tab-people', '#tab-chat', '#tab-dms', '#tab-you', '.leaflet-control-zoom-in', '.leaflet-control-zoom-out']) {
       const box = await inViewport(dave, sel);
       assert.ok(box.height >= 44 && box.width >= 44, `${sel} is big enough to tap: ${box.width}×${box.height}`);
     }
@@ -581,13 +658,31 @@ test('nearby on a phone', { skip }, async (t) => {
     await message(erin, 'shout', 'hello from my phone').filter({ hasText: 'dave' }).waitFor();
     await message(dave, 'shout.mine', 'hello from my phone').waitFor();
 
-    // A shout while the chat is not shown: its tab counts it.
+    // Shouts while the chat is not shown: its tab counts them, and shows
+    // the newest when opened.
     await tap('#tab-people');
+    for (let i = 1; i <= 3; i++) await send(erin, '#shout', `${i}: ${'a long shout that takes lines, '.repeat(8)}`);
     await send(erin, '#shout', 'hi dave');
-    await dave.locator('#chat-badge', { hasText: '1' }).waitFor();
+    await dave.locator('#chat-badge', { hasText: '4' }).waitFor();
     await tap('#tab-chat');
     await message(dave, 'shout', 'hi dave').waitFor();
     assert.equal(await dave.textContent('#chat-badge'), '');
+    const scroll = () => dave.evaluate(() => {
+      const l = document.querySelector('#messages');
+      return { top: l.scrollTop, bottom: l.scrollHeight > l.clientHeight && l.scrollTop + l.clientHeight >= l.scrollHeight - 8 };
+    });
+    assert.equal((await scroll()).bottom, true, 'the chat opens on its newest message');
+    await inViewport(dave, '#messages li:last-child');
+    // Scrolled up by hand, it stays there, whatever comes or whichever tab
+    // is shown meanwhile.
+    await dave.evaluate(() => { document.querySelector('#messages').scrollTop = 40; });
+    await dave.evaluate(() => new Promise((resolve) => requestAnimationFrame(() => requestAnimationFrame(resolve))));
+    await send(erin, '#shout', 'one more');
+    await message(dave, 'shout', 'one more').waitFor();
+    await tap('#tab-people');
+    await tap('#tab-chat');
+    assert.equal((await scroll()).top, 40, 'where the user scrolled to');
+    await dave.evaluate(() => { const l = document.querySelector('#messages'); l.scrollTop = l.scrollHeight; });
   });
 
   await t.test('a selected person: message and call', async () => {
@@ -623,6 +718,69 @@ test('nearby on a phone', { skip }, async (t) => {
     await tap('#tab-people');
     await shot(dave, 'phone');
     await docShot(dave, 'nearby-phone');
+  });
+
+  await t.test('long names fit a 360 px screen', async () => {
+    await dave.setViewportSize({ width: 360, height: 640 });
+    const name = 'Maximilianewolkensteiner'; // 24 characters, no space to wrap at
+    const third = await browser.newContext(desktop);
+    t.after(() => third.close());
+    const max = await openPage(third, problems, 'max', url);
+    await login(max, name);
+    await max.locator('#app').waitFor();
+    const m = offset(d, 0, -120);
+    await walk(max, m);
+    await tap('#tab-people');
+    await tap(`#people li[data-name="${name}"]`);
+    await dave.locator('#selection', { hasText: name.slice(0, 8) }).waitFor();
+    assert.equal(await dave.getAttribute('#sel-name', 'title'), name, 'the whole name in a title');
+    for (const sel of ['#selection', '#sel-message', '#call', '#sel-close', '#tabs', '#tab-people', '#people-count']) await inViewport(dave, sel);
+    // The People count sits in its tab's line, as the others' badges do.
+    const tabBox = await dave.locator('#tab-people').boundingBox();
+    const count = await dave.locator('#people-count').boundingBox();
+    assert.ok(Math.abs(count.y + count.height / 2 - (tabBox.y + tabBox.height / 2)) < 6, `the count is inline: ${JSON.stringify([count, tabBox])}`);
+    // The selected person's label: ellipsized, clear of my dot.
+    const label = await dave.locator('#map .person.selected .label').boundingBox();
+    const map = await dave.locator('#map').boundingBox();
+    assert.ok(label.width < map.width / 2, `the label is ${label.width} px wide`);
+    const dot = await dave.locator('#me .dot').boundingBox();
+    const labels = await dave.locator('#map .marker .label:not(.clash)').evaluateAll((es) => es.map((e) => e.getBoundingClientRect().toJSON()));
+    assert.ok(labels.every((l) => !(l.left < dot.x + dot.width && dot.x < l.right && l.top < dot.y + dot.height && dot.y < l.bottom)), 'no label covers my dot');
+
+    await tap('#tab-chat');
+    const dm = await inViewport(dave, '#dm');
+    assert.ok(dm.height < 50, `the DM button is one line: ${dm.height} px`);
+    assert.match(await dave.getAttribute('#dm', 'title'), new RegExp(name));
+    await inViewport(dave, '#shout');
+    await tap('#sel-message');
+    await dave.locator('#conversation').waitFor();
+    for (const sel of ['#conv-back', '#conv-name', '#conv-seen', '#conv-send']) await inViewport(dave, sel);
+    assert.equal(await dave.getAttribute('#conv-name', 'title'), name);
+    const scrolls = await dave.evaluate(() => document.documentElement.scrollWidth > innerWidth);
+    assert.equal(scrolls, false, 'nothing is wider than the screen');
+    await shot(dave, 'phone-360-long-name');
+    await dave.click('#conv-back');
+    await max.close();
+    await dave.setViewportSize(vp);
+  });
+
+  await t.test('DMs that came while away show unread', async () => {
+    await dave.goto('about:blank');
+    await person(erin, 'dave').filter({ hasText: 'offline' }).waitFor();
+    const res = await erin.evaluate(() => new Promise((resolve) => socket.emit('dm', { to: 'dave', text: 'while you were out' }, resolve)));
+    assert.deepEqual(res, { ok: true });
+    await dave.goto(url);
+    await dave.locator('#dms-badge', { hasText: '1' }).waitFor();
+    await tap('#tab-dms');
+    await dave.locator('#conversations li.unread[data-with="erin"]', { hasText: 'while you were out' }).waitFor();
+    await tap('#conversations li[data-with="erin"]');
+    await dave.locator('#conv-messages li', { hasText: 'while you were out' }).waitFor();
+    assert.equal(await dave.textContent('#dms-badge'), '');
+    // Read, it stays read.
+    await dave.reload();
+    await dave.locator('#conversations li[data-with="erin"]').waitFor({ state: 'attached' });
+    assert.equal(await dave.textContent('#dms-badge'), '');
+    assert.equal(await dave.locator('#conversations li.unread').count(), 0);
   });
 
   await t.test('no console errors', (t) => problems.assertNone(t));

@@ -71,6 +71,16 @@ test('a call between two nearby pages', { skip: !url && 'NEARBY_URL is not set' 
     return page;
   };
   const state = (page) => page.evaluate(() => window.Calls.state());
+  // clear asserts that the call's overlay covers none of sels (those shown).
+  const clear = async (page, sels) => {
+    const calls = await page.locator('#calls').boundingBox();
+    for (const sel of sels) {
+      const b = await page.locator(sel).boundingBox();
+      if (!b || !calls) continue;
+      const over = calls.x < b.x + b.width && b.x < calls.x + calls.width && calls.y < b.y + b.height && b.y < calls.y + calls.height;
+      assert.ok(!over, `the call covers ${sel}: ${JSON.stringify([calls, b])}`);
+    }
+  };
   const waitState = (page, want) => page.locator(`#calls[data-state="${want}"]`).waitFor({ state: 'attached' });
   const waitNotice = (page, text) => page.locator('#calls-notice', { hasText: text }).waitFor();
 
@@ -131,6 +141,10 @@ test('a call between two nearby pages', { skip: !url && 'NEARBY_URL is not set' 
     ]);
     await alice.click('#calls-mute');
     assert.equal((await state(alice)).muted, true);
+    await alice.locator('#shout').waitFor();
+    await clear(alice, ['#shout', '#dm', '#text']);
+    await bob.locator('#tabs').waitFor();
+    await clear(bob, ['#tabs']);
     await shot(alice, 'call-2-in-call');
     await shot(bob, 'call-3-in-call-phone');
   });
@@ -173,6 +187,7 @@ test('a call between two nearby pages', { skip: !url && 'NEARBY_URL is not set' 
     assert.equal(await bob.evaluate(() => window.Calls.setBlocked(true)), '');
     await alice.evaluate((id) => window.Calls.call(id, 'bob'), bobId);
     await waitNotice(alice, 'bob does not take calls');
+    await clear(alice, ['#shout', '#dm', '#text']);
     assert.equal((await state(alice)).state, 'idle');
     assert.equal((await state(bob)).state, 'idle', 'bob never rang');
     assert.equal(await bob.evaluate(() => window.Calls.setBlocked(false)), '');

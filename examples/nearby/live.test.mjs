@@ -74,6 +74,7 @@ test('the live view', { skip, timeout: 90_000 }, async (t) => {
   await messages(page).filter({ hasText: 'hello, screen' }).waitFor();
   await page.locator('#messages li .who', { hasText: name }).first().waitFor();
   assert.equal(await page.locator('#empty').isVisible(), false);
+  assert.match(await page.locator('#messages li time').first().textContent(), /^\d\d:\d\d$/, "the app's 24 h time");
   for (const a of others) assert.equal(await count(page, a.name).textContent(), '0', `${a.name} is empty`);
   await shot(page, 'live-desktop');
 
@@ -113,6 +114,23 @@ test('the live view', { skip, timeout: 90_000 }, async (t) => {
   const box = await small.locator('#area').boundingBox();
   assert.ok(box.height >= 44, `the picker is a large tap target (${box.height}px)`);
   await shot(small, 'live-phone');
+  // At 360 px, names wrap at spaces only: a word that does not fit shrinks.
+  await small.setViewportSize({ width: 360, height: 640 });
+  const broken = await small.evaluate(() => new Promise((resolve) => requestAnimationFrame(() => resolve(
+    [...document.querySelectorAll('#occupancy .name')].flatMap((e) => {
+      const out = e.scrollWidth > e.clientWidth ? [`${e.textContent} overflows`] : [];
+      let at = 0;
+      for (const word of e.textContent.split(' ')) {
+        const r = document.createRange();
+        r.setStart(e.firstChild, at);
+        r.setEnd(e.firstChild, at + word.length);
+        if (new Set([...r.getClientRects()].map((b) => Math.round(b.top))).size > 1) out.push(`${word} is broken`);
+        at += word.length + 1;
+      }
+      return out;
+    })))));
+  assert.deepEqual(broken, []);
+  await shot(small, 'live-phone-360');
 
   // An unknown area is refused by the server, and the page falls back.
   assert.equal((await fetch(`${url}/live/events?area=nowhere`)).status, 404);

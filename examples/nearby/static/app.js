@@ -16,16 +16,20 @@
 //   #locate                           back to me (or, unplaced, ask for the location again)
 //   #tabs [data-tab=people|chat|dms|you] the tabs; main#app[data-tab] is the one shown
 //   #radius, #hide, #home, #no-calls  in the "you" panel, with #sign-out
-//   #people li[data-id][data-name]    people near you, sorted by distance, with
-//                                     class online, away or offline; .selected is the DM target
+//   #people li[data-key][data-id][data-name]  people near you, one per person (a name, whatever
+//                                     the tabs they have open: data-id is the socket of theirs
+//                                     nearest to you, which a call goes to), sorted by distance,
+//                                     with class online, away or offline; .selected is the DM target
 //   #selection, #sel-message, #call   the selected person's bar on the map
+//   #place-prompt, #allow-location    on the map while you are not placed
 //   #messages li                      class shout, dm, area or system; .mine for your
 //                                     own, .history for stored ones
 //   #text, #shout, #dm                the composer; #dm is disabled until a person is selected
 //   #areas button[data-area="<name>"] one per open area chat: sends #text to that area
 //   #conversations li[data-with]      DMs: one per person, class online, .unread
-//   #conversation, #conv-messages li, #conv-text, #conv-send   one conversation
-//   .marker .label                    the labels on the map; .clash hides one that would overlap
+//   #conversation, #conv-seen, #conv-messages li, #conv-text, #conv-send   one conversation
+//   .marker .label                    the labels on the map; .clash hides one that would overlap;
+//                                     #map .person[data-key] a person's marker
 // Test hook: window.nearby = {world, project(lat, lng) → {x, y} in client
 // pixels (for page.mouse.click), show(lat, lng) pans the map there if it is
 // not in view, fit(points) shows them all, me() → {lat, lng} or null,
@@ -43,7 +47,8 @@ let myId = '';
 let myName = '';
 let me = null; // {lat, lng, accuracy}: where I am; null until placed
 let radius = 0;
-let target = ''; // socket id of the person selected
+let target = ''; // the key of the person selected (see persons)
+let selected = null; // the person selected, as last drawn
 let geoWatch = null;
 let map = null; // the map's drawing: leafletMap or plainMap
 const people = new Map(); // socket id → {id, lat, lng, distance, gone}
@@ -54,6 +59,7 @@ const presence = new Map(); // name → {metas} while present, {metas: [], lastS
 let stale = false; // names or presence may hold entries forget would drop
 const conversations = new Map(); // name → {with, last, lastSeen, online, unread}
 let openWith = ''; // the name whose conversation is open in the DMs panel
+let openLastSeen = 0; // when openWith was last online, as its history said
 
 // What the page keeps on this device (localStorage): who I am and where.
 const kept = {
@@ -67,6 +73,23 @@ const kept = {
     for (const key of keys) localStorage.removeItem(key);
   },
 };
+
+// The message lists (#messages, #conv-messages) show their newest message
+// whenever they grow or are shown (a hidden list has no scroll position:
+// shown again, it would start at its oldest), unless the user scrolled up
+// in one while it was shown: that position is kept, until they scroll
+// back down.
+const following = new Map(); // list → {stuck: at the bottom, top: the user's scrollTop}
+for (const list of [$('#messages'), $('#conv-messages')]) {
+  const f = { stuck: true, top: 0 };
+  following.set(list, f);
+  list.addEventListener('scroll', () => {
+    if (list.clientHeight === 0) return; // hidden: not the user
+    f.top = list.scrollTop;
+    f.stuck = list.scrollTop + list.clientHeight >= list.scrollHeight - 8;
+  });
+  new ResizeObserver(() => settle(list)).observe(list);
+}
 
 const worldReady = fetch('/world.json')
   .then((res) => res.json())
@@ -218,6 +241,7 @@ function connect(auth) {
       if (me) sendLocation();
       stale = true; // people was cleared
     }
+    loadConversations(); // what came while I was away shows unread
     render();
   });
 
@@ -315,7 +339,7 @@ function forget() {
     if (!people.has(id) && !presence.get(name)?.metas.some((m) => m.connId === id)) names.delete(id);
   }
   for (const [name, entry] of presence) {
-    if (entry.metas.length === 0 && !listed.has(name) && !conversations.has(name)) presence.delete(name);
+    if (entry.metas.length === 0 && !listed.has(name) && !conversations.has(name) && name !== openWith) presence.delete(name);
   }
 }
 
@@ -336,6 +360,7 @@ $('#sign-out').addEventListener('click', () => {
     myId = '';
     myName = '';
     target = '';
+    selected = null;
     people.clear();
     conversations.clear();
     renderConversations();
@@ -402,12 +427,13 @@ $('#composer').addEventListener('submit', (ev) => {
     $('#text').value = '';
     $('#send-error').textContent = '';
   };
-  const mine = { from: myId, name: myName, text, time: Date.now() };
+  const mine = { from: myId, name: myName, text, time: Date.now(), local: true };
   if (button.dataset.area) {
     // The server sends area chat to everyone in the area, us included.
     request('area-chat', { area: button.dataset.area, text }, sent);
   } else if (button.id === 'dm') {
-    const to = nameOf(target);
+    const to = selected?.name;
+    if (!to) return;
     request('dm', { to, text }, () => {
       sent();
       addMessage('dm', { ...mine, to }, `dm → ${to}`);
@@ -460,7 +486,11 @@ function showTab(tab) {
   $('#app').dataset.tab = tab;
   for (const b of document.querySelectorAll('#tabs [data-tab]')) b.setAttribute('aria-selected', String(b.dataset.tab === tab));
   if (tab === 'chat' || (tab === 'people' && wide.matches)) setText($('#chat-badge'), '');
-  if (tab === 'dms') loadConversations();
+  if (tab === 'dms') {
+    if (openWith) readConversation(openWith);
+    loadConversations();
+  }
+  for (const list of following.keys()) settle(list);
   map?.resize();
 }
 const wide = matchMedia('(min-width: 900px)');
@@ -480,22 +510,48 @@ const panelShown = (tab) => $('#app').dataset.tab === tab || (tab === 'chat' && 
 function noteDM(peer, m, incoming) {
   const c = conversations.get(peer) ?? { with: peer, unread: 0 };
   c.last = m;
-  const open = openWith === peer && panelShown('dms');
-  if (incoming && !open) c.unread = (c.unread ?? 0) + 1;
   conversations.set(peer, c);
   if (openWith === peer) addConvMessage(m);
+  if (!incoming || (openWith === peer && panelShown('dms'))) readConversation(peer);
+  else c.unread = (c.unread ?? 0) + 1;
   renderConversations();
 }
 
+// What I have read is kept on this device, per name I sign in with: for
+// each conversation, the time of the newest message I saw (server times,
+// as in the messages). A message newer than that from the other person,
+// stored while I was away, shows the conversation unread.
+const readKey = () => `nearby.read.${myName}`;
+const readUpTo = (peer) => kept.get(readKey())?.[peer] ?? 0;
+
+// readConversation marks the conversation with peer read, up to its last
+// message.
+function readConversation(peer) {
+  const c = conversations.get(peer);
+  if (c) c.unread = 0;
+  if (c?.last?.local) return; // timed by this device's clock, not the server's
+  const time = c?.last?.time;
+  if (!Number.isFinite(time) || readUpTo(peer) >= time) return;
+  const all = kept.get(readKey()) ?? {};
+  all[peer] = time;
+  // Bounded: the newest 200 conversations are kept (the server keeps as many).
+  const newest = Object.entries(all).sort((a, b) => b[1] - a[1]).slice(0, 200);
+  kept.set(readKey(), Object.fromEntries(newest));
+}
+
 // loadConversations asks the server for my conversations (stored, so they
-// survive reloads and restarts), newest first.
+// survive reloads and restarts), newest first: one whose last message is
+// the other person's, newer than what I read, is unread.
 function loadConversations() {
   request('conversations', undefined, (res) => {
     for (const c of res.conversations ?? []) {
       const had = conversations.get(c.with);
-      conversations.set(c.with, { ...c, unread: had?.unread ?? 0 });
+      const unseen = c.last && c.last.name !== myName && c.last.time > readUpTo(c.with);
+      conversations.set(c.with, { ...c, unread: Math.max(had?.unread ?? 0, unseen ? 1 : 0) });
+      if (openWith === c.with && panelShown('dms')) readConversation(c.with);
     }
     renderConversations();
+    showSeen();
   });
 }
 
@@ -510,6 +566,7 @@ function renderConversations() {
     if (!li) {
       li = document.createElement('li');
       li.dataset.with = c.with;
+      li.title = c.with;
       li.append(span('with', c.with), span('seen'), span('last'));
     }
     const online = isOnline(c.with) ?? c.online;
@@ -536,23 +593,35 @@ function lastSeenOf(name, stored) {
   return at ? `last seen ${when(at)}` : 'offline';
 }
 
+// showSeen says in the open conversation's head whether its person is
+// online, or when they were last: live, as presence changes.
+function showSeen() {
+  if (!openWith) return;
+  const c = conversations.get(openWith);
+  const online = isOnline(openWith) ?? (c?.online && !openLastSeen);
+  setText($('#conv-seen'), online ? 'online' : lastSeenOf(openWith, openLastSeen || c?.lastSeen));
+}
+
 $('#conversations').addEventListener('click', (ev) => {
   const li = ev.target.closest('li[data-with]');
   if (li) openConversation(li.dataset.with);
 });
 
 // openConversation shows the conversation with name and what is stored of
-// it.
+// it, its newest message at the bottom.
 function openConversation(name) {
   openWith = name;
+  openLastSeen = 0;
   showTab('dms');
   $('#dm-list').hidden = true;
   $('#conversation').hidden = false;
   setText($('#conv-name'), name);
-  setText($('#conv-seen'), isOnline(name) ? 'online' : '');
+  $('#conv-name').title = name;
+  $('#conv-error').textContent = '';
+  showSeen();
   $('#conv-messages').replaceChildren();
-  const c = conversations.get(name);
-  if (c) c.unread = 0;
+  following.get($('#conv-messages')).stuck = true;
+  readConversation(name);
   renderConversations();
   request('history', { with: name }, (res) => {
     if (openWith !== name) return;
@@ -562,8 +631,9 @@ function openConversation(name) {
     $('#conv-messages').replaceChildren();
     for (const m of earlier) addConvMessage(m, true);
     $('#conv-messages').append(...live);
-    scrollDown($('#conv-messages'));
-    setText($('#conv-seen'), isOnline(name) ? 'online' : res.lastSeen ? `last seen ${when(res.lastSeen)}` : '');
+    settle($('#conv-messages'));
+    openLastSeen = res.lastSeen ?? 0;
+    showSeen();
   });
   $('#conv-text').focus({ preventScroll: true });
 }
@@ -587,10 +657,11 @@ $('#conv-composer').addEventListener('submit', (ev) => {
   request('dm', { to, text }, () => {
     $('#conv-text').value = '';
     $('#send-error').textContent = '';
-    const m = { from: myId, name: myName, to, text, time: Date.now() };
+    $('#conv-error').textContent = '';
+    const m = { from: myId, name: myName, to, text, time: Date.now(), local: true };
     noteDM(to, m, false);
     addMessage('dm', m, `dm → ${to}`);
-  }, (problem) => setText($('#conv-seen'), problem));
+  }, (problem) => setText($('#conv-error'), problem));
 });
 
 function addConvMessage(m, history = false) {
@@ -600,34 +671,35 @@ function addConvMessage(m, history = false) {
   li.dataset.key = key(m);
   li.append(span('time', clock(new Date(m.time))), span('name', m.name), span('text', m.text));
   $('#conv-messages').append(li);
-  scrollDown($('#conv-messages'));
+  settle($('#conv-messages'));
 }
 
 // --- Selecting -----------------------------------------------------------
 
-function select(id) {
-  target = target === id ? '' : id; // a second tap unselects
+// select selects the person of key (see persons), or unselects them.
+function select(key) {
+  target = target === key ? '' : key; // a second tap unselects
   render();
 }
 
 $('#people').addEventListener('click', (ev) => {
-  const li = ev.target.closest('li[data-id]');
-  if (li) select(li.dataset.id);
+  const li = ev.target.closest('li[data-key]');
+  if (li) select(li.dataset.key);
 });
 
 // A click on a DM someone sent selects them, to answer.
 $('#messages').addEventListener('click', (ev) => {
-  const from = ev.target.closest('li.dm:not(.mine)')?.dataset.from;
-  if (from && people.has(from)) {
-    target = from;
+  const name = ev.target.closest('li.dm:not(.mine)')?.dataset.name;
+  if (name && persons().some((p) => p.key === personKey(name))) {
+    target = personKey(name);
     render();
   }
 });
 
 $('#sel-close').addEventListener('click', () => { target = ''; render(); });
-$('#sel-message').addEventListener('click', () => { if (target) openConversation(nameOf(target)); });
+$('#sel-message').addEventListener('click', () => { if (selected?.named) openConversation(selected.name); });
 $('#call').addEventListener('click', () => {
-  if (target && window.Calls) window.Calls.call(target, nameOf(target), { video: false });
+  if (selected && window.Calls) window.Calls.call(selected.id, selected.name, { video: false });
 });
 
 // --- Moving --------------------------------------------------------------
@@ -677,9 +749,16 @@ function locate() {
   }, () => {
     if (geoWatch !== null) navigator.geolocation.clearWatch(geoWatch);
     geoWatch = null;
-    if (!me) setText($('#me-pos'), 'no location shared: tap the map to place yourself');
+    if (!me) {
+      setText($('#me-pos'), 'no location shared: tap the map to place yourself');
+      setText($('#place-why'), 'This browser shares no location: tap the map where you are.');
+    }
   }, { enableHighAccuracy: true, maximumAge: 10000 });
 }
+
+// Not placed yet: the map itself says how.
+$('#allow-location').hidden = !navigator.geolocation;
+$('#allow-location').addEventListener('click', () => locate());
 
 // ◎: back to me; not placed yet, ask for the location again.
 $('#locate').addEventListener('click', () => {
@@ -687,10 +766,19 @@ $('#locate').addEventListener('click', () => {
   else locate();
 });
 
+// Arrow keys walk me 25 m, + and - zoom, whenever no text field has the
+// focus (the map's own keyboard handling, which pans, is off).
 document.addEventListener('keydown', (ev) => {
+  if ($('#app').hidden || ev.altKey || ev.ctrlKey || ev.metaKey || ev.target.closest?.('input, select, textarea, [contenteditable]')) return;
+  const zooms = { '+': 1, '=': 1, '-': -1, '_': -1 };
+  if (zooms[ev.key] && map) {
+    ev.preventDefault();
+    map.zoomBy(zooms[ev.key]);
+    return;
+  }
   const moves = { ArrowUp: [0, step], ArrowDown: [0, -step], ArrowLeft: [-step, 0], ArrowRight: [step, 0] };
   const m = moves[ev.key];
-  if (!m || !me || $('#app').hidden || ev.target.closest('input, select, textarea, .leaflet-container')) return;
+  if (!m || !me) return;
   ev.preventDefault();
   const cos = Math.cos(me.lat * Math.PI / 180);
   moveTo(me.lat + m[1] / perDegree, me.lng + m[0] / (perDegree * cos));
@@ -711,19 +799,20 @@ function startMap() {
     moved: (v) => kept.set('nearby.view', v),
   };
   map = window.L ? leafletMap($('#map'), at, z, on) : plainMap($('#map'), at, on);
+  $('#map').tabIndex = 0; // focused by a click: the arrow keys walk then
   new ResizeObserver(() => map.resize()).observe($('#map'));
 }
 
 // A map draws world.areas, me with my radius, and the people, with labels
 // that never overlap (see declutter); both kinds below have these methods:
 //   setView(p), panInside(p), reveal(p) (well inside the view), fit(points), view() → {lat, lng, zoom},
-//   project(lat, lng) → client {x, y}, draw(list), resize().
+//   zoomBy(delta), project(lat, lng) → client {x, y}, draw(list), resize().
 
 // leafletMap is the map on Leaflet: world.json's tiles over a plain grid
 // that shows through where tiles are missing, and alone when they cannot
 // load at all.
 function leafletMap(el, at, z, on) {
-  const m = L.map(el, { center: [at.lat, at.lng], zoom: z, zoomControl: true, keyboard: true });
+  const m = L.map(el, { center: [at.lat, at.lng], zoom: z, zoomControl: true, keyboard: false });
   m.zoomControl.setPosition('topright');
   const Grid = L.GridLayer.extend({
     createTile() {
@@ -782,7 +871,39 @@ function leafletMap(el, at, z, on) {
   m.on('moveend', () => { const c = m.getCenter(); on.moved({ lat: c.lat, lng: c.lng, zoom: m.getZoom() }); });
   m.on('zoomend', () => declutter());
 
-  const markers = new Map(); // socket id → L.marker
+  // Others' markers glide to where they moved (positions come on a grid of
+  // world.precision meters, so a walk comes in steps): about a second,
+  // eased, but never while zooming (a zoom ends every glide at once). Mine
+  // follows the drag, never glides.
+  const gliding = new Map(); // L.marker → {from, to, start}
+  const glide = (mk, to) => {
+    if (zooming || document.hidden) {
+      gliding.delete(mk);
+      mk.setLatLng(to);
+      return;
+    }
+    gliding.set(mk, { from: mk.getLatLng(), to, start: performance.now() });
+    if (gliding.size === 1) requestAnimationFrame(frame);
+  };
+  const frame = (now) => {
+    for (const [mk, g] of gliding) {
+      const t = Math.min(1, Math.max(0, (now - g.start) / 1000));
+      const e = t < 0.5 ? 2 * t * t : 1 - (2 - 2 * t) ** 2 / 2; // ease in and out
+      mk.setLatLng([g.from.lat + (g.to[0] - g.from.lat) * e, g.from.lng + (g.to[1] - g.from.lng) * e]);
+      if (t === 1) gliding.delete(mk);
+    }
+    if (gliding.size > 0) requestAnimationFrame(frame);
+    else declutter();
+  };
+  let zooming = false;
+  m.on('zoomstart', () => {
+    zooming = true;
+    for (const [mk, g] of gliding) mk.setLatLng(g.to);
+    gliding.clear();
+  });
+  m.on('zoomend', () => { zooming = false; });
+
+  const markers = new Map(); // person key → L.marker, with .to, where it goes
   return {
     leaflet: true,
     setView: (p) => m.setView([p.lat, p.lng], Math.max(m.getZoom(), 13), { animate: false }),
@@ -795,6 +916,10 @@ function leafletMap(el, at, z, on) {
     fit: (ps) => m.fitBounds(L.latLngBounds(ps.map((p) => [p.lat, p.lng])), { padding: [60, 60], animate: false }),
     view: () => ({ ...m.getCenter(), zoom: m.getZoom() }),
     zoom: (z) => m.setZoom(z, { animate: false }),
+    zoomBy(d) { // Leaflet drops a zoom asked for while one is animated: this one waits
+      if (zooming) m.once('zoomend', () => m.setZoom(m.getZoom() + d));
+      else m.setZoom(m.getZoom() + d);
+    },
     project(lat, lng) {
       const p = m.latLngToContainerPoint([lat, lng]);
       const box = el.getBoundingClientRect();
@@ -802,31 +927,38 @@ function leafletMap(el, at, z, on) {
     },
     resize: () => m.invalidateSize({ pan: false }),
     draw(list) {
-      for (const [id, mk] of markers) {
-        if (!people.has(id)) {
+      const keys = new Set(list.map((p) => p.key));
+      for (const [k, mk] of markers) {
+        if (!keys.has(k)) {
+          gliding.delete(mk);
           mk.remove();
-          markers.delete(id);
+          markers.delete(k);
         }
       }
       for (const p of list) {
-        let mk = markers.get(p.id);
+        let mk = markers.get(p.key);
         if (!mk) {
           mk = L.marker([p.lat, p.lng], { icon: labelIcon('marker person', '', [16, 16]), keyboard: false, riseOnHover: true });
-          mk.on('click', () => on.select(p.id));
+          mk.on('click', () => on.select(p.key));
+          mk.to = [p.lat, p.lng];
           mk.addTo(m);
-          markers.set(p.id, mk);
+          markers.set(p.key, mk);
         }
-        const ll = mk.getLatLng();
-        if (ll.lat !== p.lat || ll.lng !== p.lng) mk.setLatLng([p.lat, p.lng]);
+        if (mk.to[0] !== p.lat || mk.to[1] !== p.lng) {
+          mk.to = [p.lat, p.lng];
+          glide(mk, mk.to);
+        }
         const e = mk.getElement();
+        setAttr(e, 'data-key', p.key);
         setAttr(e, 'data-id', p.id);
         setAttr(e, 'data-name', p.name);
+        setAttr(e, 'title', p.name);
         e.classList.toggle('online', p.status === 'online');
         e.classList.toggle('away', p.status === 'away');
         e.classList.toggle('offline', p.status === 'offline');
-        e.classList.toggle('selected', p.id === target);
+        e.classList.toggle('selected', p.key === target);
         setText(e.querySelector('.label'), p.name);
-        mk.setZIndexOffset(p.id === target ? 900 : 0);
+        mk.setZIndexOffset(p.key === target ? 900 : 0);
       }
       if (me) {
         if (!m.hasLayer(mine)) {
@@ -896,7 +1028,7 @@ function plainMap(el, at, on) {
     const p = new DOMPoint(clientX, clientY).matrixTransform(svg.getScreenCTM().inverse());
     return { lat: view.lat - p.y / perDegree, lng: view.lng + p.x / (perDegree * Math.cos(view.lat * Math.PI / 180)) };
   };
-  const markers = new Map(); // socket id → <g>
+  const markers = new Map(); // person key → <g>
 
   // drawBase draws what moves only with the view or the size: the grid
   // and the areas.
@@ -952,6 +1084,7 @@ function plainMap(el, at, on) {
     fit(ps) { api.setView(centroid(ps)); },
     view: () => ({ ...view, zoom }),
     zoom() {},
+    zoomBy() {},
     project(lat, lng) {
       const p = xy(lat, lng);
       const c = new DOMPoint(p.x, p.y).matrixTransform(svg.getScreenCTM());
@@ -959,27 +1092,30 @@ function plainMap(el, at, on) {
     },
     resize() { drawBase(); render(); },
     draw(list) {
-      for (const [id, g] of markers) {
-        if (!people.has(id)) {
+      const keys = new Set(list.map((p) => p.key));
+      for (const [k, g] of markers) {
+        if (!keys.has(k)) {
           g.remove();
-          markers.delete(id);
+          markers.delete(k);
         }
       }
       for (const p of list) {
-        let g = markers.get(p.id);
+        let g = markers.get(p.key);
         if (!g) {
           g = svgEl('g');
-          g.append(svgEl('circle', { class: 'dot', r: 6 }), svgEl('text', { class: 'label', y: -10, 'text-anchor': 'middle' }));
-          g.addEventListener('click', () => on.select(p.id));
-          markers.set(p.id, g);
+          g.append(svgEl('title'), svgEl('circle', { class: 'dot', r: 6 }), svgEl('text', { class: 'label', y: -10, 'text-anchor': 'middle' }));
+          g.addEventListener('click', () => on.select(p.key));
+          markers.set(p.key, g);
           dots.append(g);
         }
         const c = xy(p.lat, p.lng);
-        setAttr(g, 'class', `marker person ${p.status}${p.id === target ? ' selected' : ''}`);
+        setAttr(g, 'class', `marker person ${p.status}${p.key === target ? ' selected' : ''}`);
+        setAttr(g, 'data-key', p.key);
         setAttr(g, 'data-id', p.id);
+        setText(g.querySelector('title'), p.name);
         setAttr(g, 'data-name', p.name);
         setAttr(g, 'transform', `translate(${c.x} ${c.y}) scale(${unit})`);
-        setText(g.querySelector('.label'), p.name);
+        setText(g.querySelector('.label'), p.name.length > 16 ? `${p.name.slice(0, 15)}…` : p.name);
       }
       mine.style.display = me ? '' : 'none';
       ring.style.display = me ? '' : 'none';
@@ -1000,17 +1136,18 @@ function plainMap(el, at, on) {
   return api;
 }
 
-// declutter hides the labels that would overlap one shown before them:
-// the selected person's first, then mine, the areas', and the people's
-// nearest first. (Hovering a marker shows its label anyway.)
+// declutter hides the labels that would overlap one shown before them or
+// my dot: the selected person's first, then mine, the areas', and the
+// people's nearest first. (Hovering a marker shows its label anyway.)
 function declutter() {
   const order = [
     ...document.querySelectorAll('#map .person.selected .label'),
     ...document.querySelectorAll('#map .me-marker .label'),
     ...document.querySelectorAll('#map .area-label .label'),
-    ...[...$('#people').children].map((li) => $(`#map .person[data-id="${CSS.escape(li.dataset.id)}"]:not(.selected) .label`)),
+    ...[...$('#people').children].map((li) => $(`#map .person[data-key="${CSS.escape(li.dataset.key)}"]:not(.selected) .label`)),
   ].filter(Boolean);
-  const placed = [];
+  const dot = me && $('#map .me-marker .dot')?.getBoundingClientRect();
+  const placed = dot && dot.width > 0 ? [dot] : [];
   const boxes = order.map((e) => e.getBoundingClientRect()); // one layout for all
   order.forEach((e, i) => {
     const b = boxes[i];
@@ -1051,37 +1188,67 @@ function draw() {
     stale = false;
     forget();
   }
-  if (target && !people.has(target)) target = '';
-  const list = [...people.values()]
-    .map((p) => ({ ...p, d: me ? haversine(me, p) : p.distance ?? Infinity, name: nameOf(p.id), ...statusOf(p) }))
-    .sort((a, b) => a.d - b.d || a.name.localeCompare(b.name));
+  const list = persons();
+  const t = list.find((p) => p.key === target);
+  if (!t) target = '';
+  selected = t ?? null;
   renderPeople(list);
   setText($('#me-pos'), me ? `you are at ${me.lat.toFixed(5)}, ${me.lng.toFixed(5)}` : $('#me-pos').textContent);
   $('#locate').title = me ? 'Back to me' : 'Locate me';
+  $('#place-prompt').hidden = !!me;
   if (map) {
     map.draw(list);
     declutter();
   }
-  const t = list.find((p) => p.id === target);
-  $('#dm').disabled = !t || !names.has(t.id); // offline too: the server keeps it for them
+  $('#dm').disabled = !t?.named; // offline too: the server keeps it for them
   setText($('#dm'), t ? `DM ${t.name}` : 'DM');
+  $('#dm').title = t ? `To ${t.name} alone` : 'To the person selected';
   $('#selection').hidden = !t;
   if (t) {
     setText($('#sel-name'), t.name);
+    $('#sel-name').title = t.name;
     setText($('#sel-info'), `${Number.isFinite(t.d) ? distance(t.d) + ' · ' : ''}${t.label}`);
     $('#call').hidden = !window.Calls || t.status === 'offline';
   }
   if (conversations.size) renderConversations();
+  showSeen();
 }
 
 const nameOf = (id) => names.get(id) ?? '…';
+const personKey = (name) => `name:${name}`;
 
-// statusOf says what presence says of socket p: {status, label}.
-function statusOf(p) {
-  const entry = presence.get(names.get(p.id));
-  const meta = entry?.metas.find((m) => m.connId === p.id);
-  if (meta) return meta.status === 'away' ? { status: 'away', label: 'away' } : { status: 'online', label: 'online' };
-  if (entry?.lastSeen) return { status: 'offline', label: `offline · last seen ${clock(new Date(entry.lastSeen), true)}` };
+// persons lists the people near me, nearest first, one per person: the
+// sockets of a name (the tabs someone has open) are one person, at the
+// nearest of them ({key, id, ids, named, name, lat, lng, d, status,
+// label}; id is that socket's, the one a call goes to: of equally near
+// ones, the newest). A socket whose name presence has not said yet is a
+// person of its own until it does.
+function persons() {
+  const groups = new Map(); // key → sockets
+  for (const p of people.values()) {
+    const name = names.get(p.id);
+    const k = name === undefined ? `id:${p.id}` : personKey(name);
+    const s = { ...p, d: me ? haversine(me, p) : p.distance ?? Infinity, joined: joinedAt(name, p.id) };
+    groups.set(k, [...(groups.get(k) ?? []), s]);
+  }
+  return [...groups].map(([key, sockets]) => {
+    sockets.sort((a, b) => a.gone - b.gone || a.d - b.d || b.joined - a.joined);
+    const p = sockets[0];
+    const named = names.has(p.id);
+    return { ...p, key, ids: sockets.map((x) => x.id), named, name: nameOf(p.id), ...statusOf(p, named) };
+  }).sort((a, b) => a.d - b.d || a.name.localeCompare(b.name));
+}
+
+const joinedAt = (name, id) => presence.get(name)?.metas.find((m) => m.connId === id)?.joinedAt ?? 0;
+
+// statusOf says what presence says of the person of socket p: online if a
+// tab of theirs is, away if all are, else offline (since when, if known).
+function statusOf(p, named) {
+  const entry = named ? presence.get(names.get(p.id)) : undefined;
+  const metas = entry?.metas ?? [];
+  if (metas.some((m) => m.status !== 'away')) return { status: 'online', label: 'online' };
+  if (metas.length > 0) return { status: 'away', label: 'away' };
+  if (entry?.lastSeen) return { status: 'offline', label: `offline · last seen ${when(entry.lastSeen)}` };
   return p.gone ? { status: 'offline', label: 'offline' } : { status: 'online', label: 'online' };
 }
 
@@ -1089,22 +1256,25 @@ function statusOf(p) {
 // lost to a re-render.
 function renderPeople(list) {
   const ul = $('#people');
-  const old = new Map([...ul.children].map((li) => [li.dataset.id, li]));
+  const old = new Map([...ul.children].map((li) => [li.dataset.key, li]));
+  const keys = new Set(list.map((p) => p.key));
   const items = list.map((p) => {
-    let li = old.get(p.id);
+    let li = old.get(p.key);
     if (!li) {
       li = document.createElement('li');
-      li.dataset.id = p.id;
+      li.dataset.key = p.key;
       li.append(span('name'), span('distance'), span('status'));
     }
+    setAttr(li, 'data-id', p.id);
     setAttr(li, 'data-name', p.name);
-    setAttr(li, 'class', p.status + (p.id === target ? ' selected' : ''));
+    setAttr(li, 'title', p.name);
+    setAttr(li, 'class', p.status + (p.key === target ? ' selected' : ''));
     setText(li.querySelector('.name'), p.name);
     setText(li.querySelector('.distance'), Number.isFinite(p.d) ? distance(p.d) : '');
     setText(li.querySelector('.status'), p.label);
     return li;
   });
-  for (const [id, li] of old) if (!people.has(id)) li.remove();
+  for (const [k, li] of old) if (!keys.has(k)) li.remove();
   items.forEach((li, i) => { if (ul.children[i] !== li) ul.insertBefore(li, ul.children[i] ?? null); });
   $('#people-empty').hidden = list.length > 0;
   setText($('#people-count'), list.length ? String(list.length) : '');
@@ -1130,6 +1300,7 @@ function addMessage(kind, m, label) {
   li.className = kind;
   li.classList.toggle('mine', m.from === myId || m.name === myName);
   li.dataset.from = m.from;
+  li.dataset.name = m.name;
   li.append(span('time', clock(new Date(m.time))), span('tag', label), span('name', m.name), span('text', m.text));
   shown.add(key(m));
   appendMessage(li);
@@ -1144,10 +1315,17 @@ function addSystem(text) {
 
 function appendMessage(li) {
   $('#messages').append(li);
-  scrollDown($('#messages'));
+  settle($('#messages'));
 }
 
-const scrollDown = (list) => { list.scrollTop = list.scrollHeight; };
+// settle scrolls list to its newest message, or back where the user left
+// it.
+function settle(list) {
+  const f = following.get(list);
+  if (list.clientHeight === 0) return;
+  if (f.stuck) list.scrollTop = list.scrollHeight;
+  else if (list.scrollTop !== f.top) list.scrollTop = f.top;
+}
 
 function span(className, text = '') {
   return Object.assign(document.createElement('span'), { className, textContent: text });

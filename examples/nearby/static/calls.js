@@ -377,8 +377,12 @@ window.Calls = (() => {
     messages: messages.map((m) => ({ ...m })),
   });
 
+  // The overlay sits on the map's top left corner, under the page's header:
+  // never over the composer (on the right from 900 px) nor the tab bar
+  // (at the bottom on a phone), and never taller than the map is.
   const css = `
-#calls { position: fixed; right: 16px; bottom: 16px; z-index: 2000; width: min(360px, calc(100vw - 32px));
+#calls { position: fixed; left: 16px; top: 52px; z-index: 2000; width: min(360px, calc(100vw - 32px));
+  max-height: calc(100dvh - 52px - 64px); overflow-y: auto;
   display: flex; flex-direction: column; gap: 8px; font: 15px/1.4 system-ui, sans-serif; pointer-events: none; }
 #calls > * { pointer-events: auto; }
 #calls [hidden] { display: none !important; }
@@ -402,8 +406,7 @@ window.Calls = (() => {
 #calls-messages li.mine { color: #2a5db0; }
 #calls-text { flex: 3; min-height: 44px; padding: 0 12px; font: inherit; border: 1px solid #c5ccd6; border-radius: 22px; min-width: 0; }
 @media (max-width: 600px) {
-  #calls { left: 8px; right: 8px; bottom: 8px; width: auto; }
-  #calls[data-state="connecting"] .calls-card, #calls[data-state="connected"] .calls-card { max-height: calc(100vh - 16px); overflow-y: auto; }
+  #calls { left: 8px; right: 8px; width: auto; }
 }`;
 
   if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', build);

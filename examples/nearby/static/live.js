@@ -59,6 +59,7 @@
       li.append(count, unit, label);
       return li;
     }));
+    fitNames();
   }
 
   function renderMessages() {
@@ -73,7 +74,7 @@
       const when = document.createElement('time');
       const t = new Date(m.time);
       when.dateTime = t.toISOString();
-      when.textContent = t.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
+      when.textContent = clock(t);
       const text = document.createElement('span');
       text.className = 'text';
       text.textContent = m.text;
@@ -81,6 +82,20 @@
       return li;
     }));
   }
+
+  // clock is the app's time format, 24 hours: "15:37".
+  const clock = (d) => [d.getHours(), d.getMinutes()].map((n) => String(n).padStart(2, '0')).join(':');
+
+  // fitNames shrinks the font of an area's name that does not fit its box
+  // (names wrap at spaces only, never inside a word), down to 60 %.
+  function fitNames() {
+    for (const e of el.occupancy.querySelectorAll('.name')) {
+      e.style.fontSize = '';
+      const full = parseFloat(getComputedStyle(e).fontSize);
+      for (let size = full; e.scrollWidth > e.clientWidth && size > full * 0.6; size -= 1) e.style.fontSize = `${size - 1}px`;
+    }
+  }
+  addEventListener('resize', fitNames);
 
   function showNotice(text) {
     el.notice.textContent = text;
