@@ -43,9 +43,13 @@ type herd struct {
 }
 
 // newHerd returns the herd of o.Bots bots: at o.Center if chosen, else
-// following the people placed, which it learns by setting o.onPlaced.
+// following where people are shown, which it learns by setting
+// o.onPlaced (unless there are no bots).
 func newHerd(o *options) *herd {
 	h := &herd{bots: max(o.Bots, 1), known: make(chan struct{}), log: slog.New(slog.DiscardHandler)}
+	if o.Bots == 0 {
+		return h
+	}
 	if o.CenterSet {
 		h.places = []spatial.Point{o.Center}
 		close(h.known)
@@ -55,7 +59,7 @@ func newHerd(o *options) *herd {
 	return h
 }
 
-// placed hears that someone was placed at p.
+// placed hears that someone is shown at p.
 func (h *herd) placed(p spatial.Point) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -64,12 +68,12 @@ func (h *herd) placed(p spatial.Point) {
 			return
 		}
 	}
+	if len(h.places) == 0 {
+		close(h.known)
+	}
 	h.places = append(h.places, p)
 	if len(h.places) > h.bots {
 		h.places = h.places[1:]
-	}
-	if len(h.places) == 1 {
-		close(h.known)
 	}
 	h.log.Info("the bots come to keep someone company", "lat", p.Lat, "lng", p.Lng, "places", len(h.places))
 }

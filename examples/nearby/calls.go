@@ -7,8 +7,10 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
+	"github.com/vicinity-go/vicinity/examples/nearby/internal/store"
 	"github.com/vicinity-go/vicinity/realtime"
 )
 
@@ -69,13 +71,15 @@ var signalKinds = []string{kindRing, kindAccept, kindDecline, kindOffer, kindAns
 
 // handleCalls sets up the calls of socket s: the events "call:signal" and
 // "calls", and the hangup its peer gets when s disconnects mid-call.
-func handleCalls(rt *realtime.Server, s *realtime.Socket) {
+// rings is the server's limit of rings per user (all their tabs and
+// reconnections share it).
+func handleCalls(rt *realtime.Server, s *realtime.Socket, rings *ringLimit) {
 	if s.Recovered() { // its calls ended when it went: its peers got a hangup
 		for _, peer := range callPeers(s) {
 			s.Leave(callRoomPrefix + peer)
 		}
 	}
-	var signals, rings bucket // used by s's handlers only, one at a time
+	var signals bucket // used by s's handlers only, one at a time
 
 	// "calls" (bool): false refuses incoming calls, true takes them again.
 	s.On(callsEvent, func(e *realtime.Event) {
@@ -109,7 +113,7 @@ func handleCalls(rt *realtime.Server, s *realtime.Socket) {
 			_ = e.AckResult(errors.New(`expected {"to": id, "kind": kind, "data": data}`))
 			return
 		}
-		if sig.Kind == kindRing && !rings.allow(now, ringRate, ringBurst) {
+		if sig.Kind == kindRing && !rings.allow(userOf(s).Name, now) {
 			_ = e.AckResult(errors.New("too many calls: wait a little"))
 			return
 		}
@@ -296,6 +300,42 @@ func callPeers(s *realtime.Socket) []string {
 }
 
 func isCallRoom(room string) bool { return strings.HasPrefix(room, callRoomPrefix) }
+
+// ringLimit is a bucket of rings per user, by the name's store key. It
+// keeps at most maxRingers users; a full map first forgets the users whose
+// bucket has refilled (they lose nothing), and past that refuses rings
+// from users it has not seen (fail closed).
+type ringLimit struct {
+	mu    sync.Mutex
+	users map[string]*bucket
+}
+
+const maxRingers = 10_000
+
+func newRingLimit() *ringLimit { return &ringLimit{users: make(map[string]*bucket)} }
+
+func (l *ringLimit) allow(name string, now time.Time) bool {
+	k := store.Key(name)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	b, ok := l.users[k]
+	if !ok {
+		if len(l.users) >= maxRingers {
+			full := time.Duration(ringBurst / ringRate * float64(time.Second))
+			for k, b := range l.users {
+				if now.Sub(b.last) >= full {
+					delete(l.users, k)
+				}
+			}
+		}
+		if len(l.users) >= maxRingers {
+			return false
+		}
+		b = new(bucket)
+		l.users[k] = b
+	}
+	return b.allow(now, ringRate, ringBurst)
+}
 
 // bucket limits a rate of events: a burst, then rate a second. The zero
 // value is full. It is not safe for concurrent use.

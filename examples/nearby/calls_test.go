@@ -264,3 +264,31 @@ func TestCallBot(t *testing.T) {
 	err := alice.call(callSignalEvent, map[string]any{"to": botID, "kind": kindRing})
 	assert.Equal(t, "Ada (bot) does not take calls", err)
 }
+
+// The ring limit is per user: another tab of the same user (or the same
+// tab reconnected) shares the bucket, so one user cannot ring (and hang up
+// on) someone as often as they like.
+func TestRingLimitPerUser(t *testing.T) {
+	t.Parallel()
+	ts := serve(t, testOptions())
+	bob := join(t, ts, "bob")
+	bob.moveTo(offset(berlin, 300, 0))
+	first := join(t, ts, "mallory")
+	token := first.welcome["token"].(string)
+	tabs := []*person{first}
+	for range 3 {
+		tabs = append(tabs, signIn(t, ts, map[string]string{"token": token}))
+	}
+	rings := 0
+	for _, tab := range tabs {
+		tab.moveTo(berlin)
+		for range 2 * ringBurst {
+			if tab.signal(bob, kindRing, nil) != "" {
+				break
+			}
+			rings++
+			require.Empty(t, tab.signal(bob, kindHangup, nil))
+		}
+	}
+	assert.LessOrEqual(t, rings, ringBurst+2, "rings by one user to one person within a second or two")
+}

@@ -31,6 +31,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -356,19 +357,27 @@ func watch(s *realtime.Socket, radius float64) error {
 // onConnection sets up one socket. Its handlers run one at a time, in
 // order; they may wait for the database (a slow one delays only the
 // socket's own later events), and emitting never waits for a client.
-// placed, if set, hears of every person's (not bot's) new location.
+// placed, if set, hears where people (not bots) are shown: a second after
+// a move, at most one a second per socket, nothing of the hidden.
 func onConnection(rt *realtime.Server, p *people, placed func(spatial.Point)) func(*realtime.Socket) {
+	index := rt.Of("/").Spatial()
+	rings := newRingLimit()
 	return func(s *realtime.Socket) {
-		handleCalls(rt, s) // calls.go: WebRTC calls between people near each other
+		handleCalls(rt, s, rings) // calls.go: WebRTC calls between people near each other
 		u := userOf(s)
 		_ = watch(s, u.Radius)
 		p.welcome(s)
 		p.on(s) // people.go: signing out, DMs, area chats, history
 		if placed != nil && !u.Bot {
+			var pending atomic.Bool
 			s.OnAny(func(e *realtime.Event) { // before the location event's own handler
-				var at spatial.Point
-				if e.Name == "location" && e.Bind(&at) == nil && at.Validate() == nil {
-					placed(at)
+				if e.Name == "location" && pending.CompareAndSwap(false, true) {
+					time.AfterFunc(time.Second, func() {
+						pending.Store(false)
+						if at, ok := index.Shown(s.ID()); ok { // never the exact position
+							placed(at.Point)
+						}
+					})
 				}
 			})
 		}

@@ -388,3 +388,34 @@ func TestRefusalsInPlainWords(t *testing.T) {
 	require.Empty(t, ana.call("hide", true))
 	require.Eventually(t, func() bool { return ana.call("shout", "hi") == "you are hidden: nobody would hear you" }, wait, 100*time.Millisecond)
 }
+
+// The herd learns where people are shown, never where they are: nothing
+// of a hidden person, the coarsened cell of one shown; and a herd of one
+// bot following two cities does not break.
+func TestHerdSeesOnlyWhatIsShown(t *testing.T) {
+	t.Parallel()
+	o := testOptions()
+	o.Bots = 1
+	h := newHerd(&o)
+	ts := serve(t, o)
+	alice := join(t, ts, "alice")
+	require.Empty(t, alice.call("hide", true))
+	exact := spatial.Point{Lat: 35.67621, Lng: 139.65034}
+	alice.moveTo(exact)
+	ctx, cancel := context.WithTimeout(t.Context(), 1500*time.Millisecond)
+	defer cancel()
+	assert.False(t, h.wait(ctx), "a hidden person brings no bot")
+
+	require.Empty(t, alice.call("hide", false))
+	alice.moveTo(offset(exact, 1, 0))
+	require.True(t, h.wait(t.Context()))
+	home := h.home(0)
+	assert.NotEqual(t, offset(exact, 1, 0), home, "not the exact position")
+	assert.Less(t, spatial.Distance(home, exact), o.Precision)
+
+	bob := join(t, ts, "bob")
+	bob.moveTo(berlin)
+	require.Eventually(t, func() bool { return spatial.Distance(h.home(0), berlin) < o.Precision }, wait, 50*time.Millisecond, "the one bot goes to bob")
+	alice.moveTo(offset(exact, 2, 0))
+	require.Eventually(t, func() bool { return spatial.Distance(h.home(0), exact) < o.Precision }, wait, 50*time.Millisecond, "and back")
+}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"slices"
 	"strings"
 	"sync"
@@ -91,7 +92,7 @@ func (p *people) authenticate(s *realtime.Socket) error {
 		case err == nil && name != "" && store.Key(held) != store.Key(name):
 			return &realtime.ConnectError{Message: "this device holds another name: sign out first"}
 		case err == nil:
-			s.SetData(user{Name: held, Radius: defaultRadius, token: auth.Token})
+			s.SetData(user{Name: held, Radius: recoveredRadius(s), token: auth.Token})
 			return nil
 		case name == "" || !errors.Is(err, store.ErrUnknownToken):
 			return p.refuse("sign in", err)
@@ -126,6 +127,17 @@ func (p *people) authenticate(s *realtime.Socket) error {
 	_ = p.rt.In(userRoom(name)).DisconnectSockets(ctx, false)
 	s.SetData(user{Name: name, Radius: defaultRadius, token: token, claimed: auth.Token == ""})
 	return nil
+}
+
+// recoveredRadius is the radius a recovered socket had (its data comes
+// back as the JSON of its user), so that its watch is kept; else the
+// default.
+func recoveredRadius(s *realtime.Socket) float64 {
+	var prev struct{ Radius float64 }
+	if raw, ok := s.Data().(json.RawMessage); ok && s.Recovered() && json.Unmarshal(raw, &prev) == nil && slices.Contains(radii, prev.Radius) {
+		return prev.Radius
+	}
+	return defaultRadius
 }
 
 // deref is *s, or "" for nil.
@@ -498,10 +510,14 @@ func newClaimLimit(perHour int) *claimLimit {
 }
 
 // allow counts a claim from addr and reports whether it is within the
-// limit.
+// limit. An IPv6 address counts as its /64 network, which one host holds
+// whole.
 func (c *claimLimit) allow(addr string) bool {
 	if c.perHour <= 0 {
 		return true
+	}
+	if ip, err := netip.ParseAddr(addr); err == nil && ip.Is6() && !ip.Is4In6() {
+		addr = netip.PrefixFrom(ip, 64).Masked().String()
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()

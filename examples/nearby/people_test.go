@@ -3,13 +3,16 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -359,4 +362,98 @@ func TestEmptyNameWithToken(t *testing.T) {
 	assert.Equal(t, "name is empty", refusal(t, ts.URL, map[string]string{"name": " ", "token": token}))
 	assert.Equal(t, "name is empty", refusal(t, ts.URL, map[string]string{"name": "", "token": token}))
 	assert.Equal(t, "sign in again: this device's sign-in is unknown", refusal(t, ts.URL, map[string]string{"token": token}))
+}
+
+// droppable dials connections that the test can cut, as a tunnel does.
+type droppable struct {
+	mu    sync.Mutex
+	conns []net.Conn
+	down  atomic.Bool
+}
+
+func (d *droppable) dial(ctx context.Context, network, addr string) (net.Conn, error) {
+	if d.down.Load() {
+		return nil, fmt.Errorf("network down")
+	}
+	c, err := (&net.Dialer{}).DialContext(ctx, network, addr)
+	if err == nil {
+		d.mu.Lock()
+		d.conns = append(d.conns, c)
+		d.mu.Unlock()
+	}
+	return c, err
+}
+
+func (d *droppable) drop() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, c := range d.conns {
+		_ = c.Close()
+	}
+	d.conns = nil
+}
+
+// signInDroppable is signIn through a network the test can cut; the client
+// reconnects fast and recovers its session.
+func signInDroppable(t *testing.T, ts *httptest.Server, auth any) (*person, *droppable, chan bool) {
+	t.Helper()
+	d := &droppable{}
+	m := client.New(ts.URL, client.WithDialContext(d.dial), client.WithReconnectionDelay(5*time.Millisecond, 20*time.Millisecond))
+	t.Cleanup(func() { _ = m.Close() })
+	p := &person{t: t, s: m.Socket("/", client.WithAuth(auth)), events: make(chan *client.Event, 1024)}
+	p.s.OnAny(func(e *client.Event) { p.events <- e })
+	connects := make(chan bool, 8)
+	p.s.OnConnect(func(s *client.Socket) { connects <- s.Recovered() })
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	require.NoError(t, p.s.Connect(ctx))
+	<-connects
+	p.welcome = p.next("welcome", nil)
+	return p, d, connects
+}
+
+// A phone through a tunnel comes back as the same socket with the radius
+// it chose (onConnection watches again with it): people beyond 1 km stay
+// in reach of its shouts and calls.
+func TestRadiusKeptOnRecovery(t *testing.T) {
+	t.Parallel()
+	ts := serve(t, testOptions())
+	first := join(t, ts, "alice")
+	token := first.welcome["token"].(string)
+	require.NoError(t, first.s.Manager().Close())
+	alice, net, connects := signInDroppable(t, ts, map[string]string{"token": token})
+	bob := join(t, ts, "bob")
+	require.Empty(t, alice.call("radius", 2000))
+	alice.moveTo(berlin)
+	bob.moveTo(offset(berlin, 1500, 0))
+	alice.next(realtime.NearbyEnter, about(bob.s.ID()))
+	require.Empty(t, alice.signal(bob, kindRing, nil))
+	require.Empty(t, alice.signal(bob, kindHangup, nil))
+
+	id := alice.s.ID()
+	net.drop()
+	select {
+	case recovered := <-connects:
+		require.True(t, recovered, "the session is recovered")
+	case <-time.After(wait):
+		t.Fatal("no reconnection")
+	}
+	require.Equal(t, id, alice.s.ID())
+	assert.Empty(t, alice.signal(bob, kindRing, nil), "bob, 1.5 km away, is within the 2 km alice chose")
+	require.Empty(t, alice.call("shout", "still there?"))
+	assert.Equal(t, "still there?", bob.next("shout", nil)["text"])
+}
+
+// An IPv6 host holds a whole /64: its claims count together, as one
+// address's.
+func TestClaimLimitIPv6(t *testing.T) {
+	c := newClaimLimit(30)
+	claims := 0
+	for i := range 2000 {
+		addr := fmt.Sprintf("2001:db8:1:2::%x", i+1) // one /64, one host
+		for c.allow(addr) {
+			claims++
+		}
+	}
+	assert.LessOrEqual(t, claims, 30, "names claimed in an hour by one IPv6 host (one /64)")
 }
