@@ -36,7 +36,11 @@ func browserStartIn(t *testing.T, cluster rueidis.Client, dir string) *httptest.
 	rt, handler, closePresence := newServer(logger, o, cluster, openDB(t, o.Data))
 	ts := httptest.NewServer(handler)
 	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		// A page closed between two long-polling requests (before its
+		// upgrade to WebSocket) leaves a session that Shutdown waits for
+		// until the ping timeout, 20 s: it takes a few hundred
+		// microseconds otherwise.
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
 		assert.NoError(t, rt.Shutdown(ctx), "realtime shutdown")
 		ts.Close()
