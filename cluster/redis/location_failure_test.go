@@ -108,12 +108,7 @@ func TestLocationGoneDuringPartition(t *testing.T) {
 	na := geoNode(t, rs.Addr(), key, hb)
 	px := newCutProxy(t, rs.Addr())
 	nb := geoNode(t, px.Addr(), key, hb)
-	ann, bob := dialGeo(t, na), dialGeo(t, nb)
-	ann.moveTo(t, berlin)
-	ann.do(t, "watch", map[string]any{"radius": 500})
-	bobID := bob.s.ID()
-	bob.moveTo(t, north(300, 0))
-	ann.wait(t, "enter "+bobID)
+	ann, bob, bobID := meet(t, na, nb)
 
 	px.cut()
 	time.Sleep(300 * time.Millisecond) // nb's subscription notices
@@ -160,12 +155,7 @@ func TestLocationServerBackFromDeath(t *testing.T) {
 	na := geoNode(t, rs.Addr(), key) // heartbeat 100 ms, timeout 400 ms
 	px := newCutProxy(t, rs.Addr())
 	nb := geoNode(t, px.Addr(), key)
-	ann, bob := dialGeo(t, na), dialGeo(t, nb)
-	ann.moveTo(t, berlin)
-	ann.do(t, "watch", map[string]any{"radius": 500})
-	bobID := bob.s.ID()
-	bob.moveTo(t, north(300, 0))
-	ann.wait(t, "enter "+bobID)
+	ann, _, bobID := meet(t, na, nb)
 
 	px.cut()
 	ann.wait(t, "leave "+bobID+" disconnected") // nb taken for dead
@@ -174,14 +164,7 @@ func TestLocationServerBackFromDeath(t *testing.T) {
 	ann.reset()
 
 	// Both servers are up; bob is connected and has not moved.
-	require.Eventually(t, func() bool {
-		for _, e := range ann.events() {
-			if e == "enter "+bobID {
-				return true
-			}
-		}
-		return false
-	}, 10*time.Second, 50*time.Millisecond, "bob (on nb, back and connected) is never seen again by ann")
+	ann.waitWithin(t, "enter "+bobID, 10*time.Second) // bob, on nb, back and connected, is seen again
 }
 
 // What a server keeps of the cells it wrote to (in memory, and in Redis
@@ -278,12 +261,7 @@ func TestLocationAfterRedisRestart(t *testing.T) {
 	na := geoNode(t, rs.Addr(), key, hb)
 	px := newCutProxy(t, rs.Addr())
 	nb := geoNode(t, px.Addr(), key, hb)
-	ann, bob := dialGeo(t, na), dialGeo(t, nb)
-	ann.moveTo(t, berlin)
-	ann.do(t, "watch", map[string]any{"radius": 500})
-	bobID := bob.s.ID()
-	bob.moveTo(t, north(300, 0))
-	ann.wait(t, "enter "+bobID)
+	ann, _, bobID := meet(t, na, nb)
 
 	px.cut()     // nb reconnects a little later than na
 	rs.Restart() // empty
@@ -291,14 +269,7 @@ func TestLocationAfterRedisRestart(t *testing.T) {
 	px.restore()
 	ann.reset()
 
-	require.Eventually(t, func() bool {
-		for _, e := range ann.events() {
-			if e == "enter "+bobID {
-				return true
-			}
-		}
-		return false
-	}, 10*time.Second, 50*time.Millisecond, "bob, connected to nb and not moving, is never seen again by ann")
+	ann.waitWithin(t, "enter "+bobID, 10*time.Second) // bob, connected to nb and not moving, is seen again
 }
 
 // The same, with a check that nb did share bob again: a third server
@@ -311,12 +282,7 @@ func TestLocationAfterRedisRestartThirdServer(t *testing.T) {
 	na := geoNode(t, rs.Addr(), key, hb)
 	px := newCutProxy(t, rs.Addr())
 	nb := geoNode(t, px.Addr(), key, hb)
-	ann, bob := dialGeo(t, na), dialGeo(t, nb)
-	ann.moveTo(t, berlin)
-	ann.do(t, "watch", map[string]any{"radius": 500})
-	bobID := bob.s.ID()
-	bob.moveTo(t, north(300, 0))
-	ann.wait(t, "enter "+bobID)
+	ann, _, bobID := meet(t, na, nb)
 
 	px.cut()
 	rs.Restart()
@@ -341,26 +307,14 @@ func TestLocationComeBack(t *testing.T) {
 	key := "back2" + id.New()[:8]
 	hb := redis.WithHeartbeat(100*time.Millisecond, 10*time.Second) // owners kept 30 s out of interest
 	na, nb := geoNode(t, rs.Addr(), key, hb), geoNode(t, rs.Addr(), key, hb)
-	ann, bob := dialGeo(t, na), dialGeo(t, nb)
-	ann.moveTo(t, berlin)
-	ann.do(t, "watch", map[string]any{"radius": 500})
-	bobID := bob.s.ID()
-	bob.moveTo(t, north(300, 0))
-	ann.wait(t, "enter "+bobID)
+	ann, _, bobID := meet(t, na, nb)
 
 	ann.moveTo(t, north(20000, 0)) // away: the cells around bob are of no interest
 	ann.wait(t, "leave "+bobID+" far")
 	time.Sleep(11 * time.Second) // realtime's sweep (every 5 s) drops bob's replica
 	ann.reset()
-	ann.moveTo(t, berlin) // back
-	require.Eventually(t, func() bool {
-		for _, e := range ann.events() {
-			if e == "enter "+bobID {
-				return true
-			}
-		}
-		return false
-	}, 5*time.Second, 50*time.Millisecond, "bob (not moving, 300 m away) is not seen after ann came back")
+	ann.moveTo(t, berlin)                            // back
+	ann.waitWithin(t, "enter "+bobID, 5*time.Second) // bob, not moving, 300 m away, is seen again
 }
 
 // A server dies (here: cut off from Redis for good) while no other server

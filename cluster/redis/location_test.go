@@ -163,6 +163,12 @@ func (c *geoClient) moveTo(t *testing.T, p spatial.Point) {
 // wait waits until the client got an event with the prefix want.
 func (c *geoClient) wait(t *testing.T, want string) {
 	t.Helper()
+	c.waitWithin(t, want, 5*time.Second)
+}
+
+// waitWithin is wait for up to d.
+func (c *geoClient) waitWithin(t *testing.T, want string, d time.Duration) {
+	t.Helper()
 	require.Eventually(t, func() bool {
 		c.mu.Lock()
 		defer c.mu.Unlock()
@@ -172,7 +178,20 @@ func (c *geoClient) wait(t *testing.T, want string) {
 			}
 		}
 		return false
-	}, 5*time.Second, 5*time.Millisecond, "waiting for %q", want)
+	}, d, 5*time.Millisecond, "waiting for %q", want)
+}
+
+// meet connects ann to na and bob to nb: ann at berlin watching 500 m,
+// bob 300 m north of her, seen by her.
+func meet(t *testing.T, na, nb *node) (ann, bob *geoClient, bobID string) {
+	t.Helper()
+	ann, bob = dialGeo(t, na), dialGeo(t, nb)
+	ann.moveTo(t, berlin)
+	ann.do(t, "watch", map[string]any{"radius": 500})
+	bobID = bob.s.ID()
+	bob.moveTo(t, north(300, 0))
+	ann.wait(t, "enter "+bobID)
+	return ann, bob, bobID
 }
 
 func (c *geoClient) events() []string {
