@@ -11,8 +11,6 @@ import (
 	"log/slog"
 	"math"
 	"net/http/httptest"
-	"os"
-	"os/exec"
 	"slices"
 	"strings"
 	"testing"
@@ -305,26 +303,7 @@ func (g *geoCluster) waitReady(t *testing.T, n int, vs ...*geoServer) {
 // startClients starts geo.mjs, stopped when the test ends.
 func startClients(t *testing.T, node string) *peer {
 	t.Helper()
-	p := &peer{waiting: make(map[int]chan message), changed: make(chan struct{}), done: make(chan struct{})}
-	p.cmd = exec.Command(node, "geo.mjs")
-	p.cmd.Env = append(os.Environ(), "NO_COLOR=1")
-	p.cmd.Stderr = t.Output()
-	var err error
-	p.stdin, err = p.cmd.StdinPipe()
-	require.NoError(t, err)
-	out, err := p.cmd.StdoutPipe()
-	require.NoError(t, err)
-	require.NoError(t, p.cmd.Start(), "node geo.mjs")
-	t.Cleanup(func() { p.stop(t) })
-	ready := make(chan int, 1)
-	go p.read(t, out, ready)
-	select {
-	case <-ready:
-	case <-p.done:
-		t.Fatal("node geo.mjs exited before it was ready")
-	case <-time.After(startTimeout):
-		t.Fatalf("node geo.mjs was not ready within %v", startTimeout)
-	}
+	p, _ := startScript(t, node, "geo.mjs")
 	return p
 }
 

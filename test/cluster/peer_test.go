@@ -60,28 +60,37 @@ type message struct {
 // stopped when the test ends.
 func startPeer(t *testing.T, node, redisURL string, m mode) *peer {
 	t.Helper()
+	p, port := startScript(t, node, "peer.mjs", "REDIS_URL="+redisURL, "ADAPTER_MODE="+m.name)
+	p.url = fmt.Sprintf("http://127.0.0.1:%d", port)
+	return p
+}
+
+// startScript starts `node script` with env added, stopped when the test
+// ends, and returns it once it said it was ready, with the port it said.
+func startScript(t *testing.T, node, script string, env ...string) (*peer, int) {
+	t.Helper()
 	p := &peer{waiting: make(map[int]chan message), changed: make(chan struct{}), done: make(chan struct{})}
-	p.cmd = exec.Command(node, "peer.mjs")
-	p.cmd.Env = append(os.Environ(), "REDIS_URL="+redisURL, "ADAPTER_MODE="+m.name, "NO_COLOR=1")
+	p.cmd = exec.Command(node, script)
+	p.cmd.Env = append(append(os.Environ(), env...), "NO_COLOR=1")
 	p.cmd.Stderr = t.Output()
 	var err error
 	p.stdin, err = p.cmd.StdinPipe()
 	require.NoError(t, err)
 	out, err := p.cmd.StdoutPipe()
 	require.NoError(t, err)
-	require.NoError(t, p.cmd.Start(), "node peer.mjs")
+	require.NoError(t, p.cmd.Start(), "node "+script)
 	t.Cleanup(func() { p.stop(t) })
 	ready := make(chan int, 1)
 	go p.read(t, out, ready)
 	select {
 	case port := <-ready:
-		p.url = fmt.Sprintf("http://127.0.0.1:%d", port)
+		return p, port
 	case <-p.done:
-		t.Fatal("node peer.mjs exited before it was ready")
+		t.Fatalf("node %s exited before it was ready", script)
 	case <-time.After(startTimeout):
-		t.Fatalf("node peer.mjs was not ready within %v", startTimeout)
+		t.Fatalf("node %s was not ready within %v", script, startTimeout)
 	}
-	return p
+	return nil, 0
 }
 
 // read reads node's lines until its stdout ends.
