@@ -233,7 +233,7 @@ func newServer(logger *slog.Logger, o options, cluster rueidis.Client, db *store
 		opts = append(opts, realtime.WithAdapter(redis.NewAdapter(cluster, redis.WithLogger(logger))))
 	}
 	tracker := presence.New(presenceOpts...)
-	p := &people{db: db, botSecret: o.botSecret, claims: newClaimLimit(o.ClaimsPerHour), log: logger}
+	p := &people{db: db, botSecret: o.botSecret, claims: newClaimLimit(o.ClaimsPerHour), tracker: tracker, log: logger}
 	stopLastSeen := p.keepLastSeen(tracker)
 	closePresence := func() {
 		stopLastSeen()

@@ -58,6 +58,7 @@ type people struct {
 	db        *store.DB
 	botSecret string
 	claims    *claimLimit
+	tracker   *presence.Tracker // who is online
 	log       *slog.Logger
 }
 
@@ -405,11 +406,12 @@ func (p *people) history(ctx context.Context, s *realtime.Socket, area, with str
 	return res, nil
 }
 
-// online reports whether a socket of the user name is connected, to this
-// node or another.
+// online reports whether the user name is online, on any node, as
+// presence says (one lookup: asking every node for the sockets of the
+// user's room would be a round trip of the cluster per name).
 func (p *people) online(ctx context.Context, name string) bool {
-	found, err := p.rt.In(userRoom(name)).FetchSockets(ctx)
-	return err == nil && len(found) > 0
+	_, ok, err := p.tracker.Get(ctx, "/", name)
+	return err == nil && ok
 }
 
 // failed reports err, a failure of the database, to the log, and returns
