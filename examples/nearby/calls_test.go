@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -291,4 +292,18 @@ func TestRingLimitPerUser(t *testing.T) {
 		}
 	}
 	assert.LessOrEqual(t, rings, ringBurst+2, "rings by one user to one person within a second or two")
+}
+
+// The ring limit keeps at most maxRingers users: a full map forgets those
+// whose bucket has refilled, and refuses a new user while none has.
+func TestRingLimitBounded(t *testing.T) {
+	l := newRingLimit()
+	now := time.Now()
+	for i := range maxRingers {
+		require.True(t, l.allow(fmt.Sprintf("user%d", i), now))
+	}
+	assert.False(t, l.allow("late", now), "no room, nobody idle")
+	later := now.Add(time.Duration(ringBurst/ringRate) * time.Second)
+	assert.True(t, l.allow("late", later), "the idle ones are forgotten")
+	assert.Len(t, l.users, 1)
 }

@@ -457,3 +457,20 @@ func TestClaimLimitIPv6(t *testing.T) {
 	}
 	assert.LessOrEqual(t, claims, 30, "names claimed in an hour by one IPv6 host (one /64)")
 }
+
+// The claim limit remembers at most maxClaimAddrs addresses an hour: past
+// them, a new address is refused (one client cannot claim every name
+// from many addresses), and the next hour starts afresh.
+func TestClaimLimitBounded(t *testing.T) {
+	now := time.Now()
+	c := newClaimLimit(1)
+	c.now = func() time.Time { return now }
+	for i := range maxClaimAddrs {
+		require.True(t, c.allow(fmt.Sprintf("10.%d.%d.1", i/256, i%256)))
+	}
+	assert.Len(t, c.counts, maxClaimAddrs)
+	assert.False(t, c.allow("192.0.2.1"), "a new address past the bound")
+	now = now.Add(time.Hour)
+	assert.True(t, c.allow("192.0.2.1"))
+	assert.Len(t, c.counts, 1)
+}
